@@ -1,0 +1,1 @@
+"""The registry of business units (業務ユニット) and their adapters: data, never hub code."""

@@ -1,0 +1,49 @@
+"""HTTP: register, list and manage units' adapters."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from platform_hub.adapters import service
+from platform_hub.adapters.schemas import AdapterCredentials, AdapterOut, AdapterRegistration
+from platform_hub.auth.dependencies import CurrentPrincipal, Integrator
+from platform_hub.kit.errors import Forbidden
+from platform_hub.kit.state import Session, State
+
+router = APIRouter(prefix="/adapters", tags=["adapters"])
+
+
+@router.post("", response_model=AdapterCredentials, status_code=status.HTTP_201_CREATED)
+async def register_adapter(body: AdapterRegistration, state: State, session: Session,
+                           _: Integrator) -> AdapterCredentials:
+    """Register a unit's adapter; its client credentials are returned only in this answer."""
+    return await service.register(session, body, state.catalog)
+
+
+@router.get("", response_model=list[AdapterOut])
+async def list_adapters(session: Session, _: Integrator) -> list[AdapterOut]:
+    return await service.list_adapters(session)
+
+
+@router.get("/{code}", response_model=AdapterOut)
+async def get_adapter(code: str, session: Session, _: Integrator) -> AdapterOut:
+    return service.adapter_out(await service.get_unit(session, code))
+
+
+@router.post("/{code}/heartbeat", response_model=AdapterOut)
+async def heartbeat(code: str, session: Session, principal: CurrentPrincipal) -> AdapterOut:
+    """A unit tells the hub it is alive; only the unit itself (or an integrator) may."""
+    if principal.unit_code != code and not principal.acts_as("integrator"):
+        raise Forbidden(f"only unit {code} or an integrator may send its heartbeat")
+    return await service.heartbeat(session, code)
+
+
+@router.post("/{code}/disable", response_model=AdapterOut)
+async def disable(code: str, session: Session, _: Integrator) -> AdapterOut:
+    """Stop routing to and from the unit; its notifications wait until it is enabled again."""
+    return await service.set_enabled(session, code, False)
+
+
+@router.post("/{code}/enable", response_model=AdapterOut)
+async def enable(code: str, session: Session, _: Integrator) -> AdapterOut:
+    return await service.set_enabled(session, code, True)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+InterfaceId = str
+UnitMode = Literal["production", "test"]
+
+
+class AdapterRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    unit_code: str = Field(pattern=r"^[0-9A-Z]{3}$", description="業務ユニット code, X(3)")
+    name: str = Field(min_length=1, max_length=200)
+    organ: str = Field(min_length=1, max_length=100, description="機関: 市長, 教育委員会 …")
+    base_url: AnyHttpUrl = Field(description="the hub POSTs messages to {base_url}/linkage/messages")
+    provides: list[InterfaceId] = Field(default_factory=list, max_length=200)
+    subscribes: list[InterfaceId] = Field(default_factory=list, max_length=200)
+    purposes: list[str] = Field(default_factory=list, max_length=200,
+                                description="事務 (purpose codes) this unit serves")
+    mode: UnitMode = Field(default="production", description="test units get only MSGMode 1 messages")
+
+
+class AdapterOut(BaseModel):
+    unit_code: str
+    name: str
+    organ: str
+    base_url: str
+    mode: str
+    provides: list[str]
+    subscribes: list[str]
+    purposes: list[str]
+    enabled: bool
+    last_heartbeat_at: datetime | None
+    registered_at: datetime
+
+
+class AdapterCredentials(AdapterOut):
+    """The registration answer: the unit's client credentials, shown only this once."""
+
+    client_id: str
+    client_secret: str

@@ -1,0 +1,111 @@
+"""Registering units, their scopes, heartbeats, disable/enable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_hub.adapters import repository
+from platform_hub.adapters.schemas import AdapterCredentials, AdapterOut, AdapterRegistration
+from platform_hub.auth import service as auth
+from platform_hub.kit.database import utcnow
+from platform_hub.kit.errors import AlreadyExists, SchemaViolation, UnknownTarget
+from platform_hub.linkage.catalog import Catalog
+from platform_hub.models import Client, Unit, UnitInterface
+
+
+async def get_unit(session: AsyncSession, code: str) -> Unit:
+    unit = await repository.get_unit(session, code)
+    if unit is None:
+        raise UnknownTarget(f"no unit {code!r} is registered")
+    return unit
+
+
+def check_registration(body: AdapterRegistration, catalog: Catalog) -> None:
+    """What a unit provides and subscribes to must agree with the catalog."""
+    problems = []
+    for interface_id in body.provides:
+        compiled = catalog.get(interface_id)
+        if compiled is None:
+            problems.append(f"provides: unknown interface {interface_id}")
+        elif compiled.spec.provider != body.unit_code:
+            problems.append(f"provides: {interface_id} is provided by unit {compiled.spec.provider}")
+    for interface_id in body.subscribes:
+        compiled = catalog.get(interface_id)
+        if compiled is None:
+            problems.append(f"subscribes: unknown interface {interface_id}")
+        elif compiled.spec.pattern == "query":
+            problems.append(f"subscribes: {interface_id} is a query; only notifications and batches fan out")
+        elif not compiled.spec.allows_consumer(body.unit_code):
+            problems.append(f"subscribes: unit {body.unit_code} is not a consumer of {interface_id}")
+    if problems:
+        raise SchemaViolation("the registration does not agree with the interface catalog", details=problems)
+
+
+async def register(session: AsyncSession, body: AdapterRegistration, catalog: Catalog) -> AdapterCredentials:
+    check_registration(body, catalog)
+    if await repository.get_unit(session, body.unit_code) is not None:
+        raise AlreadyExists(f"unit {body.unit_code} is registered already")
+    unit = Unit(
+        code=body.unit_code, name=body.name, organ=body.organ, base_url=str(body.base_url).rstrip("/"),
+        mode=body.mode, purposes=sorted(set(body.purposes)), enabled=True, registered_at=utcnow(),
+        interfaces=[
+            UnitInterface(interface_id=i, relation=relation)
+            for relation, ids in (("provides", body.provides), ("subscribes", body.subscribes))
+            for i in sorted(set(ids))
+        ],
+    )
+    secret = auth.new_secret()
+    client = Client(client_id=auth.new_client_id(f"unit{unit.code}"), secret_hash=auth.hash_secret(secret),
+                    name=body.name, role="unit", unit_code=unit.code)
+    session.add(unit)
+    await session.flush()  # the unit first: the client's foreign key points at it
+    session.add(client)
+    await session.flush()
+    return AdapterCredentials(**adapter_out(unit).model_dump(), client_id=client.client_id,
+                              client_secret=secret)
+
+
+def adapter_out(unit: Unit) -> AdapterOut:
+    return AdapterOut(
+        unit_code=unit.code, name=unit.name, organ=unit.organ, base_url=unit.base_url, mode=unit.mode,
+        provides=unit.interface_ids("provides"), subscribes=unit.interface_ids("subscribes"),
+        purposes=list(unit.purposes), enabled=unit.enabled, last_heartbeat_at=unit.last_heartbeat_at,
+        registered_at=unit.registered_at,
+    )
+
+
+async def list_adapters(session: AsyncSession) -> list[AdapterOut]:
+    return [adapter_out(unit) for unit in await repository.list_units(session)]
+
+
+async def heartbeat(session: AsyncSession, code: str) -> AdapterOut:
+    unit = await get_unit(session, code)
+    unit.last_heartbeat_at = utcnow()
+    await session.flush()
+    return adapter_out(unit)
+
+
+async def set_enabled(session: AsyncSession, code: str, enabled: bool) -> AdapterOut:
+    unit = await get_unit(session, code)
+    unit.enabled = enabled
+    await session.flush()
+    return adapter_out(unit)
+
+
+def unit_scopes(unit: Unit, catalog: Catalog) -> set[str]:
+    """What a unit may send: queries it is a consumer of, notifications and batches it provides."""
+    provided = set(unit.interface_ids("provides"))
+    scopes = set()
+    for spec in catalog.specs():
+        may_send = spec.allows_consumer(unit.code) if spec.pattern == "query" else spec.id in provided
+        if may_send:
+            scopes.add(auth.send_scope(unit.code, spec.id))
+    return scopes
+
+
+async def subscribers(session: AsyncSession, interface_id: str, mode: str) -> Sequence[Unit]:
+    """The units a notification fans out to; test messages go to test units only, and vice versa."""
+    units = await repository.units_relating(session, interface_id, "subscribes")
+    return [unit for unit in units if unit.mode == mode]

@@ -1,0 +1,1 @@
+"""Audit: the record of every transfer of specified personal information (特定個人情報)."""

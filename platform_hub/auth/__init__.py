@@ -1,0 +1,1 @@
+"""Auth: OAuth2 client credentials, bearer tokens, roles and scopes."""

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+StaffRole = Literal["auditor", "integrator", "admin"]
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    scope: str
+
+
+class ClientCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: StaffRole
+
+
+class ClientCredentials(BaseModel):
+    """Returned once, when the client is created: only a hash of the secret is kept."""
+
+    client_id: str
+    client_secret: str
+    role: str

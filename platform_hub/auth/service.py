@@ -1,0 +1,99 @@
+"""Clients, secrets and bearer tokens (JWT, HS256 via PyJWT) with roles and scopes.
+
+Roles: ``unit`` (a business system), ``auditor``, ``integrator`` and ``admin`` (which includes
+integrator). A unit's scopes name the unit and the interface, e.g. ``011:IF_ZEI_0001:send``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+
+from platform_hub.kit.errors import Forbidden, NotAuthenticated
+from platform_hub.kit.settings import Settings
+
+ISSUER = "platform-hub"
+ROLES = ("unit", "auditor", "integrator", "admin")
+# What each role may act as: admin is an integrator too.
+ROLE_GRANTS: dict[str, frozenset[str]] = {
+    "unit": frozenset({"unit"}),
+    "auditor": frozenset({"auditor"}),
+    "integrator": frozenset({"integrator"}),
+    "admin": frozenset({"admin", "integrator"}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, from a verified bearer token."""
+
+    client_id: str
+    role: str
+    unit_code: str | None
+    scopes: frozenset[str]
+
+    def acts_as(self, role: str) -> bool:
+        return role in ROLE_GRANTS.get(self.role, frozenset())
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def new_client_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_matches(secret: str, secret_hash: str) -> bool:
+    return hmac.compare_digest(hash_secret(secret), secret_hash)
+
+
+def send_scope(unit_code: str, interface_id: str) -> str:
+    return f"{unit_code}:{interface_id}:send"
+
+
+def grant_scopes(allowed: set[str], requested: str | None) -> set[str]:
+    """No scope asked means every scope the client is allowed; asking for more is refused."""
+    if not requested:
+        return allowed
+    asked = set(requested.split())
+    beyond = asked - allowed
+    if beyond:
+        raise Forbidden(f"scope not allowed for this client: {' '.join(sorted(beyond))}")
+    return asked
+
+
+def issue_token(settings: Settings, *, client_id: str, role: str, unit_code: str | None,
+                scopes: set[str]) -> tuple[str, int]:
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER, "sub": client_id, "role": role, "unit": unit_code,
+        "scope": " ".join(sorted(scopes)), "iat": now, "exp": now + settings.token_ttl_seconds,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, settings.token_secret, algorithm="HS256"), settings.token_ttl_seconds
+
+
+def verify_token(settings: Settings, token: str) -> Principal:
+    try:
+        claims = jwt.decode(token, settings.token_secret, algorithms=["HS256"], issuer=ISSUER,
+                            options={"require": ["exp", "iat", "sub", "iss"]})
+    except jwt.ExpiredSignatureError:
+        raise NotAuthenticated("the bearer token has expired") from None
+    except jwt.PyJWTError:
+        raise NotAuthenticated("the bearer token is not valid") from None
+    role = claims.get("role")
+    if role not in ROLES:
+        raise NotAuthenticated("the bearer token carries no known role")
+    return Principal(client_id=claims["sub"], role=role, unit_code=claims.get("unit"),
+                     scopes=frozenset(str(claims.get("scope", "")).split()))

@@ -1,0 +1,60 @@
+"""The hub's one settings object, read from the environment (prefix ``PLATFORM_HUB_``)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEV_TOKEN_SECRET = "dev-only-token-secret-change-me-0000000000"  # noqa: S105 - refused in production
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLATFORM_HUB_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite:///platform_hub.db"
+    interface_specs_dir: Path = REPO_ROOT / "interface_specs"
+
+    admin_client_id: str | None = None
+    admin_client_secret: str | None = None
+    token_secret: str = DEV_TOKEN_SECRET
+    token_ttl_seconds: int = 300
+
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_xml_depth: int = 32
+    query_timeout_seconds: float = 10.0
+    delivery_timeout_seconds: float = 10.0
+    delivery_poll_seconds: float = 0.5
+    delivery_max_attempts: int = 10
+    delivery_backoff_seconds: float = 1.0
+    dispatcher_enabled: bool = True
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets(self) -> Settings:
+        if self.environment == "production":
+            if self.token_secret == DEV_TOKEN_SECRET or len(self.token_secret) < 32:
+                raise ValueError("PLATFORM_HUB_TOKEN_SECRET must be set to 32+ characters in production")
+            if self.admin_client_secret is not None and len(self.admin_client_secret) < 16:
+                raise ValueError("PLATFORM_HUB_ADMIN_CLIENT_SECRET must be 16+ characters in production")
+        return self
+
+    @cached_property
+    def sync_database_url(self) -> str:
+        """The URL for synchronous work (Alembic, CLI)."""
+        return self.database_url.replace("sqlite+aiosqlite://", "sqlite://")
+
+    @cached_property
+    def async_database_url(self) -> str:
+        """The URL for the service; psycopg 3 serves both modes under one dialect name."""
+        url = self.sync_database_url
+        if url.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
+        if url.startswith("postgresql://"):
+            return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        return url

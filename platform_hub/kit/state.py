@@ -1,0 +1,48 @@
+"""What the app builds once at start-up and every request shares."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from platform_hub.kit.database import unit_of_work
+from platform_hub.kit.metrics import HubMetrics
+from platform_hub.kit.settings import Settings
+from platform_hub.linkage.catalog import Catalog
+
+
+@dataclass
+class HubState:
+    settings: Settings
+    catalog: Catalog
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    http: httpx.AsyncClient
+    metrics: HubMetrics
+    # Set when a notification is accepted, so the dispatcher need not wait for its next poll.
+    deliveries_waiting: asyncio.Event = field(default_factory=asyncio.Event)
+    dispatcher: asyncio.Task[None] | None = None
+
+
+def get_state(request: Request) -> HubState:
+    state: HubState = request.app.state.hub
+    return state
+
+
+State = Annotated[HubState, Depends(get_state)]
+
+
+async def get_session(state: State) -> AsyncIterator[AsyncSession]:
+    """The request's session; it commits when the endpoint returns, and only then."""
+    async with unit_of_work(state.sessions) as session:
+        yield session
+
+
+# scope="function": the commit happens before the response leaves, so a 2xx means committed.
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]

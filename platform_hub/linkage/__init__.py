@@ -1,0 +1,1 @@
+"""Linkage: the envelope, the interface catalog, routing and delivery of messages."""

@@ -1,0 +1,255 @@
+"""The interface catalog: one 項目定義書-style spec file per interface in ``interface_specs/``.
+
+Adding an interface means adding one file; the XSDs are derived from the specs (see ``xsd.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from lxml import etree
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from platform_hub.kit.errors import SchemaViolation
+
+ItemType = Literal["X", "N", "9", "9V", "S9", "DATE", "TIME", "YEAR", "GROUP"]
+Requirement = Literal["必須", "条件付き必須", "任意"]
+Pattern = Literal["query", "notification", "batch"]
+UNIT_CODE = r"^[0-9A-Z]{3}$"
+_SIZED_TYPES = {"X", "N", "9", "9V", "S9"}
+
+
+class Item(BaseModel):
+    """One item of an interface (項目): an XML element of the payload."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[0-9A-Z]{8}$", description="8-character item ID (項目ID)")
+    name: str = Field(min_length=1, description="Japanese item name (項目名)")
+    romaji: str = Field(pattern=r"^[A-Z][A-Za-z0-9]{0,63}$", description="element / key name")
+    type: ItemType
+    length: int | None = Field(default=None, ge=1, le=4000)
+    fraction: int | None = Field(default=None, ge=1, le=10, description="9V: digits after the point")
+    codes: dict[str, str] | None = Field(default=None, description="code list: code → meaning")
+    repeat: int | Literal["*"] = Field(default=1, description="maximum repetitions; * unbounded")
+    requirement: Requirement
+    condition: str | None = Field(default=None, description="when a 条件付き必須 item is required")
+    addressee: bool = Field(default=False, description="carries a 宛名番号 the hub translates")
+    description: str | None = None
+    items: tuple[Item, ...] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Item:
+        if self.type == "GROUP":
+            if not self.items:
+                raise ValueError("a GROUP item needs items")
+            if self.length is not None or self.codes is not None:
+                raise ValueError("a GROUP item has neither length nor codes")
+        elif self.items is not None:
+            raise ValueError(f"only GROUP items have items (this one is {self.type})")
+        if (self.type in _SIZED_TYPES) != (self.length is not None):
+            raise ValueError(f"type {self.type} {'needs' if self.type in _SIZED_TYPES else 'takes no'} length")
+        if (self.type == "9V") != (self.fraction is not None):
+            raise ValueError("fraction is given for type 9V and only for it")
+        if self.fraction is not None and self.length is not None and self.fraction >= self.length:
+            raise ValueError("fraction must be smaller than length")
+        if (self.requirement == "条件付き必須") != (self.condition is not None):
+            raise ValueError("condition is given for 条件付き必須 items and only for them")
+        if isinstance(self.repeat, int) and self.repeat < 1:
+            raise ValueError("repeat must be at least 1")
+        if self.addressee and (self.type != "X" or self.length != 15):
+            raise ValueError("an addressee item is a 宛名番号: type X, length 15")
+        if self.codes is not None:
+            self._check_codes(self.codes)
+        return self
+
+    def _check_codes(self, codes: dict[str, str]) -> None:
+        if not codes:
+            raise ValueError("an empty code list")
+        if self.type not in {"X", "9"}:
+            raise ValueError("code lists are for X and 9 items")
+        for code in codes:
+            if self.length is not None and len(code) > self.length:
+                raise ValueError(f"code {code!r} is longer than the item ({self.length})")
+            if self.type == "9" and not code.isdigit():
+                raise ValueError(f"code {code!r} is not numeric")
+
+    @property
+    def max_occurs(self) -> str:
+        return "unbounded" if self.repeat == "*" else str(self.repeat)
+
+    @property
+    def min_occurs(self) -> str:
+        return "1" if self.requirement == "必須" else "0"
+
+    def walk(self) -> list[Item]:
+        return [self, *[child for item in self.items or () for child in item.walk()]]
+
+
+class InterfaceSpec(BaseModel):
+    """One interface (インターフェイス) of the catalog."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^IF_[A-Z]{3}_[0-9]{4}$")
+    name: str = Field(min_length=1)
+    pattern: Pattern
+    provider: str = Field(pattern=UNIT_CODE, description="the unit that holds the information")
+    consumers: tuple[str, ...] = Field(min_length=1, description="unit codes, or * for any unit")
+    category: str = Field(min_length=1, description="information category (情報の種別)")
+    description: str | None = None
+    request: tuple[Item, ...] = Field(min_length=1)
+    response: tuple[Item, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InterfaceSpec:
+        for consumer in self.consumers:
+            if consumer != "*" and not (len(consumer) == 3 and consumer.isalnum()):
+                raise ValueError(f"consumer {consumer!r} is neither a unit code nor *")
+        if self.pattern == "query" and not self.response:
+            raise ValueError("a query interface needs response items")
+        for direction in ("request", "response"):
+            _check_unique(getattr(self, direction), direction)
+        ids = [item.id for item in self.all_items()]
+        duplicated = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicated:
+            raise ValueError(f"item IDs used twice: {', '.join(duplicated)}")
+        return self
+
+    @property
+    def request_type(self) -> str:
+        return f"{self.id}_R01"
+
+    @property
+    def response_type(self) -> str:
+        return f"{self.id}_S01"
+
+    def all_items(self) -> list[Item]:
+        return [child for item in (*self.request, *self.response) for child in item.walk()]
+
+    def item_names(self, direction: Literal["request", "response"]) -> list[str]:
+        """The Japanese names of the data items (not groups) one direction carries."""
+        items = self.request if direction == "request" else self.response
+        return [i.name for item in items for i in item.walk() if i.type != "GROUP"]
+
+    def allows_consumer(self, unit_code: str) -> bool:
+        return "*" in self.consumers or unit_code in self.consumers
+
+
+def _check_unique(items: tuple[Item, ...], where: str) -> None:
+    names = [item.romaji for item in items]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"romaji names used twice in {where}: {', '.join(duplicated)}")
+    for item in items:
+        if item.items:
+            _check_unique(item.items, item.id)
+
+
+class SpecError(Exception):
+    """A spec file that cannot be used; ``problems`` name the file and the item."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class CompiledInterface:
+    spec: InterfaceSpec
+    xsd: bytes
+    schema: etree.XMLSchema
+    source: Path
+
+    def validate(self, message: etree._Element) -> None:
+        """Validate one ``_R01`` / ``_S01`` element; every error names its line and item."""
+        if self.schema.validate(message):
+            return
+        items = {item.romaji: item for item in reversed(self.spec.all_items())}
+        errors = []
+        for entry in self.schema.error_log:
+            romaji = (entry.path or "").rsplit("/", 1)[-1].partition(":")[2].partition("[")[0]
+            item = items.get(romaji)
+            label = f"{romaji} ({item.id} {item.name})" if item else romaji or "message"
+            errors.append(f"line {entry.line}: {label}: {entry.message}")
+        raise SchemaViolation(
+            f"{etree.QName(message).localname} fails the {self.spec.id} XSD "
+            f"({len(errors)} error{'s' if len(errors) != 1 else ''})",
+            details=errors,
+        )
+
+
+@dataclass
+class Catalog:
+    """Every interface, its compiled XSD, and the message types that name them."""
+
+    interfaces: dict[str, CompiledInterface] = field(default_factory=dict)
+
+    def get(self, interface_id: str) -> CompiledInterface | None:
+        return self.interfaces.get(interface_id)
+
+    def by_message_type(self, message_type: str) -> tuple[CompiledInterface, bool] | None:
+        """``(interface, is_request)`` for ``IF_…_R01`` / ``IF_…_S01``, else ``None``."""
+        interface_id, _, suffix = message_type.rpartition("_")
+        compiled = self.interfaces.get(interface_id)
+        if compiled is None or suffix not in {"R01", "S01"}:
+            return None
+        return compiled, suffix == "R01"
+
+    def specs(self) -> list[InterfaceSpec]:
+        return [c.spec for c in sorted(self.interfaces.values(), key=lambda c: c.spec.id)]
+
+
+def load_spec(path: Path) -> InterfaceSpec:
+    """Read and check one spec file, naming the file and the item in every problem."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SpecError([f"{path.name}: cannot read: {exc}"]) from None
+    if not isinstance(raw, dict):
+        raise SpecError([f"{path.name}: a spec file holds one mapping"])
+    try:
+        spec = InterfaceSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError([f"{path.name}: {_where(raw, err['loc'])}: {err['msg']}" for err in exc.errors()]) from None
+    if spec.id != path.stem:
+        raise SpecError([f"{path.name}: the file must be named after its interface ID ({spec.id}.yaml)"])
+    return spec
+
+
+def _where(raw: Any, loc: tuple[int | str, ...]) -> str:
+    """Turn a pydantic error location into ``request → item ZEI01R02 (KazeiNendo) → length``."""
+    parts: list[str] = []
+    node = raw
+    for key in loc:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            node = None
+        if isinstance(key, int) and isinstance(node, dict):
+            parts.append(f"item {node.get('id', f'#{key + 1}')} ({node.get('romaji', '?')})")
+        elif not isinstance(key, int) and key not in {"items"}:
+            parts.append(str(key))
+    return " → ".join(parts) or "spec"
+
+
+def load_catalog(directory: Path) -> Catalog:
+    """Load and compile every ``IF_*.yaml`` in ``directory``; all problems are reported at once."""
+    from platform_hub.linkage.xsd import compile_interface  # xsd builds on the spec models above
+
+    problems: list[str] = []
+    catalog = Catalog()
+    paths = sorted(directory.glob("IF_*.yaml"))
+    if not paths:
+        raise SpecError([f"{directory}: no interface specs (IF_*.yaml)"])
+    for path in paths:
+        try:
+            catalog.interfaces[path.stem] = compile_interface(load_spec(path), path)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise SpecError(problems)
+    return catalog

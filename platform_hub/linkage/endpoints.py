@@ -1,0 +1,97 @@
+"""HTTP: the SOAP linkage endpoint, the WSDL, and the interface catalog."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from fastapi import APIRouter, Request, Response
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from platform_hub.auth.dependencies import CurrentPrincipal, authenticate
+from platform_hub.kit.errors import HubError, MalformedMessage, UnknownTarget, database_unavailable
+from platform_hub.kit.state import State, get_state
+from platform_hub.linkage import service
+from platform_hub.linkage.catalog import CompiledInterface, InterfaceSpec
+from platform_hub.linkage.envelope import SOAP_CONTENT_TYPE, fault
+from platform_hub.linkage.schemas import InterfaceSummary
+from platform_hub.linkage.xsd import wsdl
+
+router = APIRouter(tags=["linkage"])
+log = structlog.get_logger()
+XML = "application/xml"
+
+
+@router.post(
+    "/linkage/messages",
+    response_class=Response,
+    responses={200: {"content": {"text/xml": {}}, "description": "the _S01 answer"},
+               400: {"content": {"text/xml": {}}, "description": "a SOAP Fault with an error code"}},
+    openapi_extra={"requestBody": {"required": True, "content": {"text/xml": {"schema": {"type": "string"}}}}},
+)
+async def receive_message(request: Request) -> Response:
+    """Receive one SOAP 1.1 linkage message; answer its ``_S01`` message or a SOAP Fault."""
+    state = get_state(request)
+    structlog.contextvars.clear_contextvars()
+    started, interface, result = time.perf_counter(), "unknown", "0"
+    try:
+        principal = authenticate(request)  # before a byte of the body is read
+        body = await _read_capped(request, state.settings.max_body_bytes)
+        answer = await service.receive(state, principal, body)
+        return Response(answer, media_type=SOAP_CONTENT_TYPE)
+    except (HubError, OperationalError, InterfaceError) as caught:
+        error = caught if isinstance(caught, HubError) else database_unavailable(caught)
+        result = error.code
+        log.info("message refused", code=error.code, error=error.message)
+        return Response(fault(error, error.reception_number), status_code=error.status_code,
+                        media_type=SOAP_CONTENT_TYPE, headers=error.headers)
+    finally:
+        interface = structlog.contextvars.get_contextvars().get("interface", interface)
+        state.metrics.messages.labels(interface, result).inc()
+        state.metrics.latency.labels(interface, "any").observe(time.perf_counter() - started)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """Read the body, giving up as soon as it passes ``limit`` (never buffering a huge body)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise MalformedMessage(f"message body of {declared} bytes exceeds the limit of {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise MalformedMessage(f"message body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    if not size:
+        raise MalformedMessage("empty message body")
+    return b"".join(chunks)
+
+
+@router.get("/linkage/wsdl", response_class=Response, responses={200: {"content": {XML: {}}}})
+async def get_wsdl(request: Request, state: State, _: CurrentPrincipal) -> Response:
+    """WSDL 1.1 (document/literal) of every interface, for SOAP toolkits."""
+    address = str(request.url_for("receive_message"))
+    return Response(wsdl(state.catalog.specs(), address), media_type=XML)
+
+
+@router.get("/interfaces", response_model=list[InterfaceSummary])
+async def list_interfaces(state: State, _: CurrentPrincipal) -> list[InterfaceSummary]:
+    return [InterfaceSummary.of(spec) for spec in state.catalog.specs()]
+
+
+@router.get("/interfaces/{interface_id}", response_model=InterfaceSpec)
+async def get_interface(interface_id: str, state: State, _: CurrentPrincipal) -> InterfaceSpec:
+    """The whole spec: every item with its ID, names, type, length, codes and requirement."""
+    return _compiled(state, interface_id).spec
+
+
+@router.get("/interfaces/{interface_id}/xsd", response_class=Response, responses={200: {"content": {XML: {}}}})
+async def get_interface_xsd(interface_id: str, state: State, _: CurrentPrincipal) -> Response:
+    return Response(_compiled(state, interface_id).xsd, media_type=XML)
+
+
+def _compiled(state: State, interface_id: str) -> CompiledInterface:
+    compiled = state.catalog.get(interface_id)
+    if compiled is None:
+        raise UnknownTarget(f"unknown interface {interface_id}")
+    return compiled

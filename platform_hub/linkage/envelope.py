@@ -1,0 +1,160 @@
+"""The SOAP 1.1 envelope of a linkage message: read its header, build answers and faults."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+
+from lxml import etree
+
+from platform_hub.kit.errors import HubError, SchemaViolation
+from platform_hub.linkage.xsd import LK
+
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
+_NSMAP = {"soap": SOAP, "lk": LK}
+
+
+def lk(name: str) -> str:
+    return f"{{{LK}}}{name}"
+
+
+@dataclass(frozen=True)
+class Header:
+    """The MessageHeader fields the hub routes by, read leniently so routing checks can run first."""
+
+    msgid: str
+    message_type_id: str
+    mode: str
+    source: str
+    destination: str | None
+    purpose_code: str
+    department: str | None
+    user: str | None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A parsed envelope and the one message element its Body carries."""
+
+    root: etree._Element
+    message: etree._Element
+
+    @property
+    def message_type(self) -> str:
+        return etree.QName(self.message).localname
+
+    @cached_property
+    def digest(self) -> str:
+        """SHA-256 of the message element in exclusive C14N: what "the same body" means for MSGID."""
+        return hashlib.sha256(etree.tostring(self.message, method="c14n", exclusive=True)).hexdigest()
+
+    def header(self) -> Header:
+        def text(path: str) -> str | None:
+            value = self.message.findtext(path, namespaces=_NSMAP)
+            return value.strip() if value is not None else None
+
+        return Header(
+            msgid=text("lk:MessageHeader/lk:MSGID") or "",
+            message_type_id=text("lk:MessageHeader/lk:MSGTypeID") or "",
+            mode=text("lk:MessageHeader/lk:MSGMode") or "0",
+            source=text("lk:MessageHeader/lk:SourceSystemID") or "",
+            destination=text("lk:MessageHeader/lk:DestinationSystemID") or None,
+            purpose_code=text("lk:MessageHeader/lk:PurposeCode") or "",
+            department=text("lk:MessageBody/lk:RequestSourceUnitCode"),
+            user=text("lk:MessageBody/lk:RequestSourceUserID"),
+        )
+
+    def payload(self) -> etree._Element | None:
+        return self.message.find("lk:MessageBody/lk:Payload", namespaces=_NSMAP)
+
+    def set_header_fields(self, **fields: str) -> None:
+        """Set (replace) trailing header fields such as ReceptionNumber and MSGResult, in order."""
+        header = self.message.find("lk:MessageHeader", namespaces=_NSMAP)
+        assert header is not None  # checked by the XSD before anyone calls this
+        for name, value in fields.items():
+            for old in header.findall(lk(name)):
+                header.remove(old)
+            etree.SubElement(header, lk(name)).text = value
+
+    def set_destination(self, unit_code: str) -> None:
+        """Name the receiving unit in the header (omitted by senders that let the hub route)."""
+        header = self.message.find("lk:MessageHeader", namespaces=_NSMAP)
+        assert header is not None
+        destination = header.find(lk("DestinationSystemID"))
+        if destination is None:
+            source = header.find(lk("SourceSystemID"))
+            assert source is not None
+            destination = etree.Element(lk("DestinationSystemID"))
+            source.addnext(destination)
+        destination.text = unit_code
+
+    def to_bytes(self) -> bytes:
+        return etree.tostring(self.root, xml_declaration=True, encoding="UTF-8")
+
+
+def read_envelope(root: etree._Element) -> Envelope:
+    """Check the SOAP structure: an Envelope whose Body holds exactly one message element."""
+    if root.tag != f"{{{SOAP}}}Envelope":
+        raise SchemaViolation(f"the document element must be soap:Envelope ({SOAP}), not {root.tag}")
+    bodies = root.findall(f"{{{SOAP}}}Body")
+    if len(bodies) != 1:
+        raise SchemaViolation("a SOAP envelope needs exactly one soap:Body")
+    messages = [child for child in bodies[0] if isinstance(child.tag, str)]
+    if len(messages) != 1:
+        raise SchemaViolation(f"soap:Body must hold exactly one message element, found {len(messages)}")
+    message = messages[0]
+    if etree.QName(message).namespace != LK:
+        raise SchemaViolation(f"the message element must be in namespace {LK}, not {message.tag}")
+    return Envelope(root=root, message=message)
+
+
+def new_envelope(message_type: str) -> tuple[etree._Element, etree._Element]:
+    root = etree.Element(f"{{{SOAP}}}Envelope", nsmap=_NSMAP)
+    message = etree.SubElement(etree.SubElement(root, f"{{{SOAP}}}Body"), lk(message_type))
+    return root, message
+
+
+def build_message(message_type: str, header: dict[str, str | None],
+                  payload: etree._Element | None = None,
+                  body_fields: dict[str, str] | None = None) -> Envelope:
+    """Build an envelope: header fields in the given order (``None`` omitted), then the body."""
+    root, message = new_envelope(message_type)
+    header_element = etree.SubElement(message, lk("MessageHeader"))
+    for name, value in header.items():
+        if value is not None:
+            etree.SubElement(header_element, lk(name)).text = value
+    body = etree.SubElement(message, lk("MessageBody"))
+    for name, value in (body_fields or {}).items():
+        etree.SubElement(body, lk(name)).text = value
+    body.append(payload if payload is not None else etree.Element(lk("Payload")))
+    return Envelope(root=root, message=message)
+
+
+def fault(error: HubError, reception_number: str | None = None) -> bytes:
+    """A SOAP 1.1 Fault carrying the contract's error code in ``detail``."""
+    root = etree.Element(f"{{{SOAP}}}Envelope", nsmap=_NSMAP)
+    soap_fault = etree.SubElement(etree.SubElement(root, f"{{{SOAP}}}Body"), f"{{{SOAP}}}Fault")
+    etree.SubElement(soap_fault, "faultcode").text = (
+        "soap:Client" if error.status_code < 500 else "soap:Server"
+    )
+    etree.SubElement(soap_fault, "faultstring").text = f"{error.code}: {error.message}"
+    detail = etree.SubElement(soap_fault, "detail")
+    etree.SubElement(detail, lk("ErrorCode")).text = error.code
+    etree.SubElement(detail, lk("ErrorMessage")).text = error.message
+    for line in error.details:
+        etree.SubElement(detail, lk("ErrorDetail")).text = line
+    if reception_number:
+        etree.SubElement(detail, lk("ReceptionNumber")).text = reception_number
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def read_fault(root: etree._Element) -> tuple[str, str] | None:
+    """``(code, message)`` of a Fault envelope, or ``None`` when ``root`` is not one."""
+    found = root.find(f"{{{SOAP}}}Body/{{{SOAP}}}Fault")
+    if found is None:
+        return None
+    code = found.findtext(f"detail/{lk('ErrorCode')}") or found.findtext("faultcode") or "?"
+    message = found.findtext(f"detail/{lk('ErrorMessage')}") or found.findtext("faultstring") or ""
+    return code, message

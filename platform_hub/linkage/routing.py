@@ -1,0 +1,56 @@
+"""Talking to units over HTTP: forward a query and read its answer, deliver a notification."""
+
+from __future__ import annotations
+
+import httpx
+
+from platform_hub.kit.errors import DeliveryFailed, HubError
+from platform_hub.kit.state import HubState
+from platform_hub.kit.xml import parse_xml
+from platform_hub.linkage.envelope import SOAP_CONTENT_TYPE, Envelope, read_envelope, read_fault
+from platform_hub.models import Unit
+
+# A unit's answer may be larger than what units may send the hub (a household, a batch report).
+_MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+
+def unit_endpoint(unit: Unit) -> str:
+    return f"{unit.base_url}/linkage/messages"
+
+
+async def _post(state: HubState, unit: Unit, body: bytes, timeout: float) -> httpx.Response:
+    try:
+        return await state.http.post(
+            unit_endpoint(unit), content=body, timeout=timeout,
+            headers={"Content-Type": SOAP_CONTENT_TYPE, "SOAPAction": '""'},
+        )
+    except httpx.TimeoutException:
+        raise DeliveryFailed(f"unit {unit.code} did not answer within {timeout:g} s", status_code=504) from None
+    except httpx.HTTPError as exc:
+        raise DeliveryFailed(f"unit {unit.code} could not be reached: {type(exc).__name__}") from None
+
+
+async def forward_query(state: HubState, provider: Unit, body: bytes) -> Envelope:
+    """Send a query to its provider and return the provider's ``_S01`` envelope (not yet validated)."""
+    response = await _post(state, provider, body, state.settings.query_timeout_seconds)
+    try:
+        root = parse_xml(response.content, max_bytes=_MAX_ANSWER_BYTES, max_depth=state.settings.max_xml_depth)
+    except HubError as exc:
+        raise DeliveryFailed(f"unit {provider.code} answered HTTP {response.status_code} that is not a "
+                             f"usable message: {exc.message}") from None
+    fault = read_fault(root)
+    if fault is not None:
+        raise DeliveryFailed(f"unit {provider.code} answered a fault: {fault[0]} {fault[1]}")
+    if response.status_code != 200:
+        raise DeliveryFailed(f"unit {provider.code} answered HTTP {response.status_code}")
+    try:
+        return read_envelope(root)
+    except HubError as exc:
+        raise DeliveryFailed(f"unit {provider.code} answered a malformed envelope: {exc.message}") from None
+
+
+async def deliver_notification(state: HubState, subscriber: Unit, body: bytes) -> None:
+    """Deliver a notification; any 2xx is the subscriber's acknowledgement."""
+    response = await _post(state, subscriber, body, state.settings.delivery_timeout_seconds)
+    if not response.is_success:
+        raise DeliveryFailed(f"unit {subscriber.code} answered HTTP {response.status_code}")

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from platform_hub.kit.database import Base, UTCDateTime, utcnow
+
+
+class Message(Base):
+    """A linkage message the hub accepted, keyed by the sender's MSGID for idempotency."""
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("source_unit", "msgid"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    reception_number: Mapped[str] = mapped_column(String(32), unique=True)
+    source_unit: Mapped[str] = mapped_column(String(3))
+    msgid: Mapped[str] = mapped_column(String(64))
+    interface_id: Mapped[str] = mapped_column(String(16), index=True)
+    pattern: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str] = mapped_column(String(1))
+    destination_unit: Mapped[str | None] = mapped_column(String(3))
+    purpose_code: Mapped[str] = mapped_column(String(16))
+    body_digest: Mapped[str] = mapped_column(String(64))
+    request_xml: Mapped[bytes]
+    response_xml: Mapped[bytes | None]
+    status: Mapped[str] = mapped_column(String(16), doc="forwarding, answered, failed, accepted")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="message")
+
+
+class Delivery(Base):
+    """One notification to one subscriber: the durable delivery queue."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
+    subscriber_unit: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default="pending", doc="pending, delivered, dead")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    message: Mapped[Message] = relationship(back_populates="deliveries", lazy="joined")

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from platform_hub.kit.database import Base, UTCDateTime, utcnow
+
+
+class TransferRecord(Base):
+    """One transfer of specified personal information (特定個人情報) about one person.
+
+    Item names only, never values; the subject by integrated number, never the My Number. The
+    ordinance decision and the hash chain get their own columns when those capabilities land.
+    """
+
+    __tablename__ = "transfer_records"
+    __table_args__ = (
+        Index("ix_transfer_records_subject", "subject_integrated_number", "requested_at"),
+        Index("ix_transfer_records_requested_at", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    reception_number: Mapped[str] = mapped_column(String(32), index=True)
+    msgid: Mapped[str] = mapped_column(String(64))
+    interface_id: Mapped[str] = mapped_column(String(16))
+    pattern: Mapped[str] = mapped_column(String(16))
+    requesting_unit: Mapped[str] = mapped_column(String(3))
+    requesting_organ: Mapped[str] = mapped_column(String(100))
+    requesting_department: Mapped[str | None] = mapped_column(String(16), doc="部署")
+    requesting_user: Mapped[str | None] = mapped_column(String(32), doc="the clerk")
+    providing_unit: Mapped[str] = mapped_column(String(3))
+    providing_organ: Mapped[str] = mapped_column(String(100))
+    purpose_code: Mapped[str] = mapped_column(String(16))
+    ordinance_rule_id: Mapped[str | None] = mapped_column(String(64))
+    refusal_reason: Mapped[str | None] = mapped_column(Text)
+    information_category: Mapped[str] = mapped_column(String(64))
+    item_names: Mapped[list[str]] = mapped_column(JSON)
+    subject_integrated_number: Mapped[str | None] = mapped_column(String(32))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    provided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16), doc="provided, delivered, failed, refused")
+    body_digest: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

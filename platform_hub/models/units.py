@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from platform_hub.kit.database import Base, UTCDateTime, utcnow
+
+
+class Unit(Base):
+    """A business unit (業務ユニット) registered through its adapter."""
+
+    __tablename__ = "units"
+
+    code: Mapped[str] = mapped_column(String(3), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    organ: Mapped[str] = mapped_column(String(100), doc="機関: 市長, 教育委員会 …")
+    base_url: Mapped[str] = mapped_column(String(500))
+    mode: Mapped[str] = mapped_column(String(10), default="production")
+    purposes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    interfaces: Mapped[list[UnitInterface]] = relationship(
+        back_populates="unit", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    def interface_ids(self, relation: str) -> list[str]:
+        return sorted(i.interface_id for i in self.interfaces if i.relation == relation)
+
+
+class UnitInterface(Base):
+    """A unit provides an interface (answers its queries, sends its notifications) or subscribes to it."""
+
+    __tablename__ = "unit_interfaces"
+
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), primary_key=True)
+    interface_id: Mapped[str] = mapped_column(String(16), primary_key=True, index=True)
+    relation: Mapped[str] = mapped_column(String(10), primary_key=True)
+
+    unit: Mapped[Unit] = relationship(back_populates="interfaces")

@@ -1,0 +1,1 @@
+"""The web application: the app factory, error rendering, health and metrics."""

@@ -1,0 +1,90 @@
+"""The app factory: one engine, one catalog, one HTTP client, one dispatcher per process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
+
+from platform_hub.adapters.endpoints import router as adapters_router
+from platform_hub.auth.endpoints import router as auth_router
+from platform_hub.kit.database import create_engine, create_sessionmaker
+from platform_hub.kit.errors import HubError, SchemaViolation, UnknownTarget, database_unavailable
+from platform_hub.kit.logging import configure_logging
+from platform_hub.kit.metrics import HubMetrics
+from platform_hub.kit.settings import Settings
+from platform_hub.kit.state import HubState
+from platform_hub.linkage import dispatcher
+from platform_hub.linkage.catalog import load_catalog
+from platform_hub.linkage.endpoints import router as linkage_router
+from platform_hub.web.endpoints import router as web_router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    catalog = load_catalog(settings.interface_specs_dir)  # fail at start-up, not on the first message
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.async_database_url)
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=200)) as http:
+            state = HubState(settings=settings, catalog=catalog, engine=engine,
+                             sessions=create_sessionmaker(engine), http=http, metrics=HubMetrics())
+            app.state.hub = state
+            if settings.dispatcher_enabled:
+                state.dispatcher = asyncio.create_task(dispatcher.run(state), name="dispatcher")
+            try:
+                yield
+            finally:
+                if state.dispatcher is not None:
+                    state.dispatcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await state.dispatcher
+                await engine.dispose()
+
+    app = FastAPI(
+        title="platform-hub",
+        version="0.1.0",
+        summary="The municipal data-linkage hub",
+        lifespan=lifespan,
+    )
+    for router in (auth_router, adapters_router, linkage_router, web_router):
+        app.include_router(router)
+    _install_error_handlers(app)
+    return app
+
+
+def _json_error(error: HubError) -> JSONResponse:
+    body: dict[str, object] = {"code": error.code, "message": error.message}
+    if error.details:
+        body["details"] = error.details
+    return JSONResponse({"error": body}, status_code=error.status_code, headers=error.headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HubError)
+    async def hub_error(_: Request, exc: HubError) -> JSONResponse:
+        return _json_error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        return _json_error(SchemaViolation("the request does not match its schema", details=details))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return _json_error(UnknownTarget(str(exc.detail), status_code=exc.status_code))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_error(_: Request, exc: Exception) -> JSONResponse:
+        return _json_error(database_unavailable(exc))

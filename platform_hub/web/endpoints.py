@@ -1,0 +1,44 @@
+"""HTTP: health and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from platform_hub.auth.dependencies import CurrentPrincipal
+from platform_hub.kit.settings import DEV_TOKEN_SECRET
+from platform_hub.kit.state import State
+from platform_hub.linkage import repository
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", responses={503: {"description": "not serving, with reasons"}})
+async def healthz(state: State) -> JSONResponse:
+    """200 when serving; 503 with the reasons when not. The only endpoint without authentication."""
+    reasons = []
+    try:
+        async with asyncio.timeout(3), state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        reasons.append(f"database unavailable: {type(exc).__name__}")
+    if state.settings.environment == "production" and state.settings.token_secret == DEV_TOKEN_SECRET:
+        reasons.append("token signing secret is the development default")
+    dispatcher = state.dispatcher
+    if state.settings.dispatcher_enabled and (dispatcher is None or dispatcher.done()):
+        reasons.append("notification dispatcher is not running")
+    if reasons:
+        return JSONResponse({"status": "unavailable", "reasons": reasons}, status_code=503)
+    return JSONResponse({"status": "ok", "interfaces": len(state.catalog.interfaces)})
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+async def metrics(state: State, _: CurrentPrincipal) -> Response:
+    """Prometheus metrics (scrape with an OAuth2 client-credentials token)."""
+    async with state.sessions() as session:
+        state.metrics.pending.set(await repository.count_pending(session))
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

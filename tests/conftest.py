@@ -1,0 +1,100 @@
+"""Test fixtures: a freshly migrated database per test (SQLite or PostgreSQL), the hub, real units.
+
+The real migrations run once per session into a template; each test gets its own copy (a file copy
+on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL), so the hub, its dispatcher and any
+subprocess can commit freely without tests seeing each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import httpx
+
+from platform_hub.kit.migrations import upgrade
+from platform_hub.kit.settings import Settings
+from platform_hub.web.app import create_app
+from tests.helpers import ADMIN_ID, ADMIN_SECRET, HubClient, serve_in_thread
+
+TEST_DATABASE_URL = os.environ.get("PLATFORM_HUB_TEST_DATABASE_URL")
+
+
+def pytest_report_header() -> str:
+    return f"database: {'PostgreSQL ' + TEST_DATABASE_URL if TEST_DATABASE_URL else 'SQLite'}"
+
+
+def _pg_admin_engine() -> sa.Engine:
+    assert TEST_DATABASE_URL is not None
+    return sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+
+
+def _pg_url(name: str) -> str:
+    assert TEST_DATABASE_URL is not None
+    return sa.make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database to copy: a file path (SQLite) or a database name (PostgreSQL)."""
+    if TEST_DATABASE_URL is None:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        upgrade(f"sqlite:///{path}")
+        yield str(path)
+        return
+    name = f"ph_template_{os.getpid()}"
+    admin = _pg_admin_engine()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    upgrade(_pg_url(name))
+    yield name
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database of this test's own."""
+    if TEST_DATABASE_URL is None:
+        path = tmp_path / "hub.db"
+        shutil.copy(database_template, path)
+        yield f"sqlite:///{path}"
+        return
+    name = f"ph_test_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin_engine()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{database_template}"'))
+    yield _pg_url(name)
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        admin_client_id=ADMIN_ID,
+        admin_client_secret=ADMIN_SECRET,
+        token_secret="test-token-secret-" + "x" * 32,
+        query_timeout_seconds=2.0,
+        delivery_timeout_seconds=2.0,
+        delivery_poll_seconds=0.05,
+        delivery_backoff_seconds=0.05,
+        delivery_max_attempts=5,
+    )
+
+
+@pytest.fixture
+def hub(settings: Settings) -> Iterator[HubClient]:
+    """The hub served by uvicorn on a loopback port, with its dispatcher running."""
+    with serve_in_thread(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        yield HubClient(client)

@@ -1,0 +1,177 @@
+"""What tests use to talk to the hub: tokens, registrations and linkage messages."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from xml.sax.saxutils import escape
+
+import httpx
+import sqlalchemy as sa
+import uvicorn
+from lxml import etree
+
+ADMIN_ID = "test-admin"
+ADMIN_SECRET = "test-admin-secret-0123456789"  # noqa: S105
+LK = "urn:platform-hub:linkage:1"
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+NS = {"lk": LK, "soap": SOAP}
+
+# The demo city's units (DESIGN.md): 001 住民基本台帳, 002 個人住民税, 011 児童手当 (市長), 051 就学援助 (教育委員会).
+UNITS = {
+    "001": ("住民基本台帳", "市長", ["IF_JUK_0001", "IF_JUK_0002"], []),
+    "002": ("個人住民税", "市長", ["IF_ZEI_0001", "IF_ZEI_0101"], ["IF_JUK_0001"]),
+    "011": ("児童手当", "市長", ["IF_JDT_0001"], ["IF_JUK_0001", "IF_ZEI_0101"]),
+    "051": ("就学援助", "教育委員会", [], ["IF_JUK_0001"]),
+}
+
+
+def soap_message(
+    interface_id: str,
+    source: str,
+    payload: str | dict[str, str],
+    *,
+    destination: str | None = None,
+    msgid: str | None = None,
+    mode: str = "0",
+    purpose: str = "JDT-001",
+    suffix: str = "R01",
+) -> bytes:
+    """A linkage request envelope; ``payload`` is the Payload's inner XML or a flat item mapping."""
+    if isinstance(payload, dict):
+        payload = "".join(f"<lk:{k}>{escape(v)}</lk:{k}>" for k, v in payload.items())
+    message_type = f"{interface_id}_{suffix}"
+    destination_xml = f"<lk:DestinationSystemID>{destination}</lk:DestinationSystemID>" if destination else ""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<soap:Envelope xmlns:soap="{SOAP}">
+ <soap:Body>
+  <lk:{message_type} xmlns:lk="{LK}">
+   <lk:MessageHeader>
+    <lk:MSGID>{msgid or uuid.uuid4().hex}</lk:MSGID>
+    <lk:MSGTypeID>{message_type}</lk:MSGTypeID>
+    <lk:MSGMode>{mode}</lk:MSGMode>
+    <lk:SourceSystemID>{source}</lk:SourceSystemID>
+    {destination_xml}
+    <lk:PurposeCode>{purpose}</lk:PurposeCode>
+    <lk:SendDateTime>2026-11-26T10:00:00+09:00</lk:SendDateTime>
+   </lk:MessageHeader>
+   <lk:MessageBody>
+    <lk:RequestSourceUnitCode>KODOMO-1</lk:RequestSourceUnitCode>
+    <lk:RequestSourceUserID>u0123</lk:RequestSourceUserID>
+    <lk:Payload>{payload}</lk:Payload>
+   </lk:MessageBody>
+  </lk:{message_type}>
+ </soap:Body>
+</soap:Envelope>""".encode()
+
+
+def zei_query(source: str = "011", atena: str = "000000000000019", year: str = "2026", **kw: Any) -> bytes:
+    return soap_message("IF_ZEI_0001", source, {"AtenaNo": atena, "KazeiNendo": year}, **kw)
+
+
+def ido_notification(atena: str = "000000000000019", **kw: Any) -> bytes:
+    return soap_message("IF_JUK_0001", "001", {
+        "IdoJiyuCode": "03", "IdoDate": "2026-11-01", "AtenaNo": atena, "SetaiNo": "000000000000027",
+        "ZokugaraCode": "01", "Shimei": "山田　太郎", "ShimeiKana": "ヤマダ　タロウ",
+        "SeinengappiDate": "1985-04-01", "SeibetsuCode": "1", "ShikuchosonCode": "131016",
+        "Jusho": "東京都千代田区千代田一丁目１番１号", "JuminJotaiCode": "1",
+    }, **kw)
+
+
+def fault_code(response: httpx.Response) -> str | None:
+    root = etree.fromstring(response.content)
+    return root.findtext(".//lk:ErrorCode", namespaces=NS)
+
+
+def header_field(xml: bytes, name: str) -> str | None:
+    return etree.fromstring(xml).findtext(f".//lk:MessageHeader/lk:{name}", namespaces=NS)
+
+
+@dataclass
+class HubClient:
+    """A client of the hub (in-process TestClient or a real server), with the admin's shortcuts."""
+
+    http: httpx.Client
+
+    def token(self, client_id: str, secret: str, scope: str | None = None) -> str:
+        data = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
+        response = self.http.post("/oauth/token", data=data, auth=(client_id, secret))
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
+
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(ADMIN_ID, ADMIN_SECRET)}"}
+
+    def register(self, code: str, base_url: str = "http://127.0.0.1:9", **overrides: Any) -> dict[str, Any]:
+        name, organ, provides, subscribes = UNITS.get(code, (f"unit {code}", "市長", [], []))
+        body = {"unit_code": code, "name": name, "organ": organ, "base_url": base_url,
+                "provides": provides, "subscribes": subscribes, "purposes": ["JDT-001"], **overrides}
+        response = self.http.post("/adapters", json=body, headers=self.admin())
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def unit_headers(self, credentials: dict[str, Any], scope: str | None = None) -> dict[str, str]:
+        token = self.token(credentials["client_id"], credentials["client_secret"], scope)
+        return {"Authorization": f"Bearer {token}", "Content-Type": "text/xml; charset=utf-8"}
+
+    def send(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        return self.http.post("/linkage/messages", content=body, headers=headers)
+
+
+def count_rows(database_url: str, table: str) -> int:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608
+    finally:
+        engine.dispose()
+
+
+def rows(database_url: str, query: str) -> list[sa.Row[Any]]:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(sa.text(query)))
+    finally:
+        engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a loopback port; yields its base URL."""
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
