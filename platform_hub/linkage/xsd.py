@@ -47,6 +47,8 @@ def _item_type(element: etree._Element, item: Item) -> None:
             _xs("enumeration", restriction, value=code)
         return
     match item.type:
+        case "X" if item.addressee:  # a 宛名番号 is always all 15 characters
+            _restriction(element, "string", length=length, pattern="[0-9A-Z]+")
         case "X":
             _restriction(element, "string", minLength="1", maxLength=length, pattern=_HALF_WIDTH)
         case "N":

@@ -1,0 +1,150 @@
+"""通知 and 一括: accepted durably, fanned out to every subscriber, recorded per delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import pytest
+
+from tests.helpers import (
+    HubClient,
+    count_rows,
+    fault_code,
+    header_field,
+    ido_notification,
+    rows,
+    serve_in_thread,
+    soap_message,
+    wait_until,
+)
+from tests.units import TestUnit
+
+
+@pytest.fixture
+def subscribers(hub: HubClient) -> Iterator[dict[str, TestUnit]]:
+    """002, 011 and 051 subscribed to IF_JUK_0001, each a real unit on loopback."""
+    units = {code: TestUnit() for code in ("002", "011", "051")}
+    with ExitStack() as stack:
+        for code, unit in units.items():
+            hub.register(code, stack.enter_context(serve_in_thread(unit.app())))
+        yield units
+
+
+def delivered(database_url: str) -> int:
+    return len(rows(database_url, "SELECT id FROM deliveries WHERE status = 'delivered'"))
+
+
+def test_notification_reaches_every_subscriber_once(hub: HubClient, subscribers: dict[str, TestUnit],
+                                                    database_url: str) -> None:
+    juki = hub.unit_headers(hub.register("001"))
+    response = hub.send(ido_notification(msgid="ido-1"), juki)
+    assert response.status_code == 200, response.text
+    assert header_field(response.content, "MSGTypeID") == "IF_JUK_0001_S01"
+    assert header_field(response.content, "RelatesToMSGID") == "ido-1"
+    reception_number = header_field(response.content, "ReceptionNumber")
+    wait_until(lambda: delivered(database_url) == 3)
+    for code, unit in subscribers.items():
+        assert len(unit.received) == 1
+        assert unit.header(0, "ReceptionNumber") == reception_number
+        assert unit.header(0, "DestinationSystemID") == code
+    records = rows(database_url, "SELECT requesting_unit, requesting_organ, providing_unit, outcome, "
+                                 "information_category FROM transfer_records ORDER BY requesting_unit")
+    assert [tuple(r) for r in records] == [
+        ("002", "市長", "001", "delivered", "住民票関係情報"),
+        ("011", "市長", "001", "delivered", "住民票関係情報"),
+        ("051", "教育委員会", "001", "delivered", "住民票関係情報"),
+    ]
+
+
+def test_resent_notification_is_not_delivered_twice(hub: HubClient, subscribers: dict[str, TestUnit],
+                                                    database_url: str) -> None:
+    juki = hub.unit_headers(hub.register("001"))
+    first = hub.send(ido_notification(msgid="ido-1"), juki)
+    again = hub.send(ido_notification(msgid="ido-1"), juki)
+    assert again.content == first.content
+    wait_until(lambda: delivered(database_url) == 3)
+    assert count_rows(database_url, "deliveries") == 3
+    conflict = hub.send(ido_notification(msgid="ido-1", atena="000000000000027"), juki)
+    assert fault_code(conflict) == "E4002"
+
+
+def test_subscriber_that_fails_gets_retried_in_order(hub: HubClient, database_url: str) -> None:
+    flaky = TestUnit(status_code=503)
+    with serve_in_thread(flaky.app()) as url:
+        hub.register("002", url)
+        juki = hub.unit_headers(hub.register("001"))
+        for n in range(3):
+            assert hub.send(ido_notification(msgid=f"ido-{n}"), juki).status_code == 200
+        wait_until(lambda: len(flaky.received) >= 2)  # the head of the queue is being retried
+        assert {m.findtext(".//{urn:platform-hub:linkage:1}MSGID") for m in flaky.received} == {"ido-0"}
+        assert count_rows(database_url, "transfer_records") == 0  # nothing recorded as delivered
+        flaky.status_code = 200
+        wait_until(lambda: delivered(database_url) == 3)
+    order = [m.findtext(".//{urn:platform-hub:linkage:1}MSGID") for m in flaky.received]
+    assert order[-3:] == ["ido-0", "ido-1", "ido-2"]
+    assert count_rows(database_url, "transfer_records") == 3
+
+
+def test_subscriber_down_past_the_limit_goes_dead(hub: HubClient, database_url: str) -> None:
+    hub.register("002", "http://127.0.0.1:9")
+    juki = hub.unit_headers(hub.register("001"))
+    hub.send(ido_notification(), juki)
+    wait_until(lambda: rows(database_url, "SELECT status FROM deliveries")[0].status == "dead", timeout=20)
+    (dead,) = rows(database_url, "SELECT attempts, last_error FROM deliveries")
+    assert dead.attempts == 5
+    assert "could not be reached" in dead.last_error
+    assert count_rows(database_url, "transfer_records") == 0
+
+
+def test_disabled_subscriber_waits(hub: HubClient, database_url: str) -> None:
+    unit = TestUnit()
+    with serve_in_thread(unit.app()) as url:
+        hub.register("002", url)
+        hub.http.post("/adapters/002/disable", headers=hub.admin())
+        juki = hub.unit_headers(hub.register("001"))
+        hub.send(ido_notification(), juki)
+        hub.send(ido_notification(), juki)
+        with pytest.raises(AssertionError):
+            wait_until(lambda: bool(unit.received), timeout=0.5)
+        hub.http.post("/adapters/002/enable", headers=hub.admin())
+        wait_until(lambda: delivered(database_url) == 2)
+
+
+def test_test_notifications_reach_only_test_units(hub: HubClient, database_url: str) -> None:
+    production, test = TestUnit(), TestUnit()
+    with serve_in_thread(production.app()) as production_url, serve_in_thread(test.app()) as test_url:
+        hub.register("002", production_url)
+        hub.register("011", test_url, mode="test")
+        juki = hub.unit_headers(hub.register("001"))
+        hub.send(ido_notification(mode="1"), juki)
+        wait_until(lambda: delivered(database_url) == 1)
+    assert len(test.received) == 1 and not production.received
+
+
+def test_batch_is_acknowledged_with_counts_and_delivered(hub: HubClient, database_url: str) -> None:
+    jidou = TestUnit()
+    records = "".join(
+        f"<lk:Shotoku><lk:RecordNo>{n}</lk:RecordNo><lk:AtenaNo>{n:015d}</lk:AtenaNo>"
+        "<lk:KazeiKubunCode>1</lk:KazeiKubunCode><lk:SoshotokuKingaku>3000000</lk:SoshotokuKingaku>"
+        "<lk:ShotokuwariGaku>150000</lk:ShotokuwariGaku><lk:FuyoNinzu>1</lk:FuyoNinzu></lk:Shotoku>"
+        for n in range(1, 4)
+    )
+    payload = ("<lk:KazeiNendo>2026</lk:KazeiNendo><lk:ShoriKubun>1</lk:ShoriKubun>"
+               f"<lk:SakuseiDate>2026-06-01</lk:SakuseiDate>{records}")
+    with serve_in_thread(jidou.app()) as url:
+        hub.register("011", url)
+        zeimu = hub.unit_headers(hub.register("002"))
+        response = hub.send(soap_message("IF_ZEI_0101", "002", payload, destination="011"), zeimu)
+        assert response.status_code == 200, response.text
+        assert b"<lk:UketsukeKensu>3</lk:UketsukeKensu>" in response.content
+        wait_until(lambda: delivered(database_url) == 1)
+    # One record entry per person in the batch.
+    assert count_rows(database_url, "transfer_records") == 3
+
+
+def test_notification_needs_the_provider_scope(hub: HubClient) -> None:
+    hub.register("002")
+    jidou = hub.unit_headers(hub.register("011"))
+    forged = ido_notification().replace(b"<lk:SourceSystemID>001", b"<lk:SourceSystemID>011")
+    assert fault_code(hub.send(forged, jidou)) == "E2002"

@@ -1,0 +1,162 @@
+"""照会: queries routed to their provider, answered, recorded; every failure with its code."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from tests.helpers import HubClient, count_rows, fault_code, header_field, rows, serve_in_thread, zei_query
+from tests.units import TestUnit, zei_answer
+
+
+@pytest.fixture
+def zeimu() -> Iterator[tuple[TestUnit, str]]:
+    unit = TestUnit(answer=zei_answer)
+    with serve_in_thread(unit.app()) as url:
+        yield unit, url
+
+
+@pytest.fixture
+def jidou(hub: HubClient, zeimu: tuple[TestUnit, str]) -> dict[str, str]:
+    """011 児童手当, with 002 個人住民税 registered as the provider of IF_ZEI_0001."""
+    hub.register("002", zeimu[1])
+    return hub.unit_headers(hub.register("011"))
+
+
+def test_query_is_forwarded_answered_and_recorded(hub: HubClient, jidou: dict[str, str],
+                                                  zeimu: tuple[TestUnit, str], database_url: str) -> None:
+    response = hub.send(zei_query(msgid="q-1"), jidou)
+    assert response.status_code == 200, response.text
+    reception_number = header_field(response.content, "ReceptionNumber")
+    assert reception_number
+    assert header_field(response.content, "MSGResult") == "0"
+    assert b"<lk:SoshotokuKingaku>4200000</lk:SoshotokuKingaku>" in response.content
+    unit, _ = zeimu
+    # The provider sees the hub's reception number and itself as the destination.
+    assert unit.header(0, "ReceptionNumber") == reception_number
+    assert unit.header(0, "DestinationSystemID") == "002"
+    (record,) = rows(database_url, "SELECT reception_number, msgid, interface_id, pattern, requesting_unit, "
+                                   "requesting_organ, requesting_department, requesting_user, providing_unit, "
+                                   "purpose_code, information_category, item_names, outcome, provided_at "
+                                   "FROM transfer_records")
+    assert record[:11] == (reception_number, "q-1", "IF_ZEI_0001", "query", "011", "市長", "KODOMO-1", "u0123",
+                           "002", "JDT-001", "地方税関係情報")
+    item_names = json.loads(record.item_names) if isinstance(record.item_names, str) else record.item_names
+    assert "総所得金額" in item_names and "4200000" not in str(item_names)
+    assert record.outcome == "provided" and record.provided_at is not None
+
+
+def test_resent_msgid_returns_the_original_answer(hub: HubClient, jidou: dict[str, str],
+                                                 zeimu: tuple[TestUnit, str], database_url: str) -> None:
+    first = hub.send(zei_query(msgid="same"), jidou)
+    again = hub.send(zei_query(msgid="same"), jidou)
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert len(zeimu[0].received) == 1  # answered from the hub's store, not asked again
+    assert count_rows(database_url, "transfer_records") == 1
+
+
+def test_resent_msgid_with_another_body_is_a_conflict(hub: HubClient, jidou: dict[str, str],
+                                                     database_url: str) -> None:
+    hub.send(zei_query(msgid="same"), jidou)
+    response = hub.send(zei_query(msgid="same", year="2025"), jidou)
+    assert response.status_code == 409
+    assert fault_code(response) == "E4002"
+    assert count_rows(database_url, "messages") == 1
+
+
+def test_xsd_errors_name_line_and_item(hub: HubClient, jidou: dict[str, str], database_url: str) -> None:
+    response = hub.send(zei_query(year="20x6", atena="123"), jidou)
+    assert response.status_code == 400
+    assert fault_code(response) == "E1002"
+    assert re.search(r"line \d+: AtenaNo \(ZEI01R01 宛名番号\): .*length of '15'", response.text)
+    assert re.search(r"line \d+: KazeiNendo \(ZEI01R02 課税年度\): .*'20x6'", response.text)
+    assert count_rows(database_url, "messages") == 0
+
+
+def test_msgtypeid_must_name_the_element(hub: HubClient, jidou: dict[str, str]) -> None:
+    body = zei_query().replace(b"<lk:MSGTypeID>IF_ZEI_0001_R01", b"<lk:MSGTypeID>IF_JUK_0002_R01")
+    assert fault_code(hub.send(body, jidou)) == "E1002"
+
+
+@pytest.mark.parametrize(("body", "code", "status"), [
+    (zei_query().replace(b"IF_ZEI_0001_R01", b"IF_ZZZ_0001_R01"), "E1003", 404),
+    (zei_query().replace(b"IF_ZEI_0001_R01", b"IF_ZEI_0001_S01"), "E1003", 404),
+    (zei_query(destination="099"), "E1003", 404),
+    (zei_query(destination="011"), "E1003", 404),  # 011 does not provide IF_ZEI_0001
+    (zei_query(mode="1"), "E1003", 404),  # test messages never reach a production unit
+])
+def test_unknown_types_and_destinations(hub: HubClient, jidou: dict[str, str], database_url: str,
+                                        body: bytes, code: str, status: int) -> None:
+    response = hub.send(body, jidou)
+    assert response.status_code == status
+    assert fault_code(response) == code
+    assert count_rows(database_url, "messages") == 0
+
+
+def test_checks_run_in_the_contract_order(hub: HubClient, jidou: dict[str, str]) -> None:
+    """A message that is forged *and* invalid is refused for the earlier check (E1003 < E2002 < E1002)."""
+    forged_and_invalid = zei_query(source="051", year="bad")
+    hub.register("051")
+    assert fault_code(hub.send(forged_and_invalid, jidou)) == "E2002"
+    unknown_and_forged = zei_query(source="051", destination="099")
+    assert fault_code(hub.send(unknown_and_forged, jidou)) == "E1003"
+
+
+def test_provider_down_is_e4001_and_recorded_as_failed(hub: HubClient, database_url: str) -> None:
+    hub.register("002", "http://127.0.0.1:9")  # nothing listens on the discard port
+    jidou = hub.unit_headers(hub.register("011"))
+    response = hub.send(zei_query(msgid="down"), jidou)
+    assert response.status_code == 502
+    assert fault_code(response) == "E4001"
+    assert header_field(response.content, "ReceptionNumber") is None  # faults carry it in detail
+    assert b"<lk:ReceptionNumber>" in response.content
+    assert [r.outcome for r in rows(database_url, "SELECT outcome FROM transfer_records")] == ["failed"]
+
+
+def test_provider_timeout_is_504_and_a_resend_asks_again(hub: HubClient, database_url: str) -> None:
+    slow = TestUnit(answer=zei_answer, delay=3.0)  # the hub waits 2 s in tests
+    with serve_in_thread(slow.app()) as url:
+        hub.register("002", url)
+        jidou = hub.unit_headers(hub.register("011"))
+        response = hub.send(zei_query(msgid="slow"), jidou)
+        assert response.status_code == 504
+        assert fault_code(response) == "E4001"
+        slow.delay = 0
+        retried = hub.send(zei_query(msgid="slow"), jidou)
+    assert retried.status_code == 200
+    assert sorted(r.outcome for r in rows(database_url, "SELECT outcome FROM transfer_records")) == [
+        "failed", "provided"]
+
+
+@pytest.mark.parametrize("answer", [
+    lambda request: "<lk:ShokaiKekkaCode>9</lk:ShokaiKekkaCode>",  # not in the code list, items missing
+    lambda request: "<lk:Unexpected>1</lk:Unexpected>",
+])
+def test_provider_answer_failing_the_xsd_is_e4001(hub: HubClient, database_url: str, answer) -> None:  # type: ignore[no-untyped-def]
+    bad = TestUnit(answer=answer)
+    with serve_in_thread(bad.app()) as url:
+        hub.register("002", url)
+        response = hub.send(zei_query(), hub.unit_headers(hub.register("011")))
+    assert response.status_code == 502
+    assert fault_code(response) == "E4001"
+    assert "fails the XSD" in response.text
+
+
+def test_provider_http_error_is_e4001(hub: HubClient) -> None:
+    broken = TestUnit(answer=zei_answer, status_code=500)
+    with serve_in_thread(broken.app()) as url:
+        hub.register("002", url)
+        response = hub.send(zei_query(), hub.unit_headers(hub.register("011")))
+    assert response.status_code == 502
+    assert fault_code(response) == "E4001"
+
+
+def test_test_messages_reach_test_units(hub: HubClient, zeimu: tuple[TestUnit, str]) -> None:
+    hub.register("002", zeimu[1], mode="test")
+    jidou = hub.unit_headers(hub.register("011"))
+    assert hub.send(zei_query(mode="1"), jidou).status_code == 200
+    assert fault_code(hub.send(zei_query(mode="0"), jidou)) == "E1003"
