@@ -34,8 +34,15 @@ def serve(
 
     settings = Settings()
     upgrade(settings.sync_database_url)
-    uvicorn.run("platform_hub.web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level.lower(), proxy_headers=True)
+    uvicorn.run(
+        "platform_hub.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+    )
 
 
 @db_app.command("upgrade")
@@ -62,8 +69,10 @@ def interfaces_validate(
             console.print(f"[red]✗[/red] {problem}", highlight=False)
         raise typer.Exit(1) from None
     for spec in catalog.specs():
-        console.print(f"[green]✓[/green] {spec.id} {spec.name} ({spec.pattern}, "
-                      f"{len(spec.all_items())} items)", highlight=False)
+        console.print(
+            f"[green]✓[/green] {spec.id} {spec.name} ({spec.pattern}, {len(spec.all_items())} items)",
+            highlight=False,
+        )
 
 
 @clients_app.command("create")
@@ -80,8 +89,9 @@ def clients_create(
         console.print(f"[red]unknown role {role!r}[/red]: auditor, integrator or admin")
         raise typer.Exit(2)
     secret = service.new_secret()
-    client = Client(client_id=service.new_client_id(role), secret_hash=service.hash_secret(secret),
-                    name=name, role=role)
+    client = Client(
+        client_id=service.new_client_id(role), secret_hash=service.hash_secret(secret), name=name, role=role
+    )
 
     async def store() -> None:
         engine = create_engine(Settings().async_database_url)

@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
-import httpx
 
 from platform_hub.kit.migrations import upgrade
 from platform_hub.kit.settings import Settings

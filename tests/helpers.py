@@ -18,12 +18,13 @@ import uvicorn
 from lxml import etree
 
 ADMIN_ID = "test-admin"
-ADMIN_SECRET = "test-admin-secret-0123456789"  # noqa: S105
+ADMIN_SECRET = "test-admin-secret-0123456789"
 LK = "urn:platform-hub:linkage:1"
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 NS = {"lk": LK, "soap": SOAP}
 
-# The demo city's units (DESIGN.md): 001 住民基本台帳, 002 個人住民税, 011 児童手当 (市長), 051 就学援助 (教育委員会).
+# The demo city's units (DESIGN.md): 001 住民基本台帳, 002 個人住民税, 011 児童手当 (市長),
+# 051 就学援助 (教育委員会).
 UNITS = {
     "001": ("住民基本台帳", "市長", ["IF_JUK_0001", "IF_JUK_0002"], []),
     "002": ("個人住民税", "市長", ["IF_ZEI_0001", "IF_ZEI_0101"], ["IF_JUK_0001"]),
@@ -76,12 +77,25 @@ def zei_query(source: str = "011", atena: str = "000000000000019", year: str = "
 
 
 def ido_notification(atena: str = "000000000000019", **kw: Any) -> bytes:
-    return soap_message("IF_JUK_0001", "001", {
-        "IdoJiyuCode": "03", "IdoDate": "2026-11-01", "AtenaNo": atena, "SetaiNo": "000000000000027",
-        "ZokugaraCode": "01", "Shimei": "山田　太郎", "ShimeiKana": "ヤマダ　タロウ",
-        "SeinengappiDate": "1985-04-01", "SeibetsuCode": "1", "ShikuchosonCode": "131016",
-        "Jusho": "東京都千代田区千代田一丁目１番１号", "JuminJotaiCode": "1",
-    }, **kw)
+    return soap_message(
+        "IF_JUK_0001",
+        "001",
+        {
+            "IdoJiyuCode": "03",
+            "IdoDate": "2026-11-01",
+            "AtenaNo": atena,
+            "SetaiNo": "000000000000027",
+            "ZokugaraCode": "01",
+            "Shimei": "山田　太郎",
+            "ShimeiKana": "ヤマダ　タロウ",
+            "SeinengappiDate": "1985-04-01",
+            "SeibetsuCode": "1",
+            "ShikuchosonCode": "131016",
+            "Jusho": "東京都千代田区千代田一丁目１番１号",
+            "JuminJotaiCode": "1",
+        },
+        **kw,
+    )
 
 
 def fault_code(response: httpx.Response) -> str | None:
@@ -110,8 +124,16 @@ class HubClient:
 
     def register(self, code: str, base_url: str = "http://127.0.0.1:9", **overrides: Any) -> dict[str, Any]:
         name, organ, provides, subscribes = UNITS.get(code, (f"unit {code}", "市長", [], []))
-        body = {"unit_code": code, "name": name, "organ": organ, "base_url": base_url,
-                "provides": provides, "subscribes": subscribes, "purposes": ["JDT-001"], **overrides}
+        body = {
+            "unit_code": code,
+            "name": name,
+            "organ": organ,
+            "base_url": base_url,
+            "provides": provides,
+            "subscribes": subscribes,
+            "purposes": ["JDT-001"],
+            **overrides,
+        }
         response = self.http.post("/adapters", json=body, headers=self.admin())
         assert response.status_code == 201, response.text
         result: dict[str, Any] = response.json()
@@ -129,7 +151,7 @@ def count_rows(database_url: str, table: str) -> int:
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as connection:
-            return int(connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608
+            return int(connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
     finally:
         engine.dispose()
 
@@ -153,8 +175,9 @@ def free_port() -> int:
 def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
     """Serve an ASGI app with uvicorn on a loopback port; yields its base URL."""
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

@@ -24,8 +24,14 @@ def test_duplicate_unit_code(hub: HubClient) -> None:
 
 
 def test_registration_must_agree_with_the_catalog(hub: HubClient) -> None:
-    body = {"unit_code": "051", "name": "就学援助", "organ": "教育委員会", "base_url": "http://127.0.0.1:9",
-            "provides": ["IF_ZEI_0001", "IF_NOP_0001"], "subscribes": ["IF_ZEI_0001", "IF_ZEI_0101"]}
+    body = {
+        "unit_code": "051",
+        "name": "就学援助",
+        "organ": "教育委員会",
+        "base_url": "http://127.0.0.1:9",
+        "provides": ["IF_ZEI_0001", "IF_NOP_0001"],
+        "subscribes": ["IF_ZEI_0001", "IF_ZEI_0101"],
+    }
     response = hub.http.post("/adapters", json=body, headers=hub.admin())
     assert response.status_code == 400
     error = response.json()["error"]
@@ -39,13 +45,17 @@ def test_registration_must_agree_with_the_catalog(hub: HubClient) -> None:
 
 
 def test_invalid_json_bodies(hub: HubClient) -> None:
-    for body in ({"unit_code": "1", "name": "x", "organ": "y", "base_url": "http://a"},
-                 {"unit_code": "011", "name": "x", "organ": "y", "base_url": "not a url"},
-                 {"unit_code": "011"}):
+    for body in (
+        {"unit_code": "1", "name": "x", "organ": "y", "base_url": "http://a"},
+        {"unit_code": "011", "name": "x", "organ": "y", "base_url": "not a url"},
+        {"unit_code": "011"},
+    ):
         response = hub.http.post("/adapters", json=body, headers=hub.admin())
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "E1002"
-    response = hub.http.post("/adapters", content=b"{", headers={**hub.admin(), "Content-Type": "application/json"})
+    response = hub.http.post(
+        "/adapters", content=b"{", headers={**hub.admin(), "Content-Type": "application/json"}
+    )
     assert response.json()["error"]["code"] == "E1002"
 
 
@@ -64,8 +74,11 @@ def test_disabled_unit_cannot_get_tokens_or_send(hub: HubClient) -> None:
     jidou = hub.register("011")
     headers = hub.unit_headers(jidou)
     assert hub.http.post("/adapters/011/disable", headers=hub.admin()).json()["enabled"] is False
-    response = hub.http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                             auth=(jidou["client_id"], jidou["client_secret"]))
+    response = hub.http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(jidou["client_id"], jidou["client_secret"]),
+    )
     assert response.status_code == 401
     # A token issued before the unit was disabled no longer sends either.
     assert fault_code(hub.send(zei_query(), headers)) == "E2002"

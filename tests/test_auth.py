@@ -12,8 +12,11 @@ from tests.helpers import ADMIN_ID, ADMIN_SECRET, HubClient, fault_code, zei_que
 
 def test_token_by_client_secret_basic(hub: HubClient) -> None:
     credentials = hub.register("011")
-    response = hub.http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                             auth=(credentials["client_id"], credentials["client_secret"]))
+    response = hub.http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(credentials["client_id"], credentials["client_secret"]),
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "Bearer"
@@ -24,22 +27,32 @@ def test_token_by_client_secret_basic(hub: HubClient) -> None:
 
 def test_token_by_client_secret_post(hub: HubClient) -> None:
     credentials = hub.register("011")
-    response = hub.http.post("/oauth/token", data={
-        "grant_type": "client_credentials", "client_id": credentials["client_id"],
-        "client_secret": credentials["client_secret"], "scope": "011:IF_ZEI_0001:send"})
+    response = hub.http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": credentials["client_id"],
+            "client_secret": credentials["client_secret"],
+            "scope": "011:IF_ZEI_0001:send",
+        },
+    )
     assert response.status_code == 200
     assert response.json()["scope"] == "011:IF_ZEI_0001:send"
 
 
-@pytest.mark.parametrize(("data", "auth", "status", "code"), [
-    ({"grant_type": "client_credentials"}, ("nobody", "wrong"), 401, "E2001"),
-    ({"grant_type": "client_credentials"}, (ADMIN_ID, "wrong-secret"), 401, "E2001"),
-    ({"grant_type": "client_credentials"}, None, 401, "E2001"),
-    ({"grant_type": "password"}, (ADMIN_ID, ADMIN_SECRET), 400, "E1002"),
-    ({}, (ADMIN_ID, ADMIN_SECRET), 400, "E1002"),
-])
-def test_bad_token_requests(hub: HubClient, data: dict[str, str], auth: tuple[str, str] | None,
-                            status: int, code: str) -> None:
+@pytest.mark.parametrize(
+    ("data", "auth", "status", "code"),
+    [
+        ({"grant_type": "client_credentials"}, ("nobody", "wrong"), 401, "E2001"),
+        ({"grant_type": "client_credentials"}, (ADMIN_ID, "wrong-secret"), 401, "E2001"),
+        ({"grant_type": "client_credentials"}, None, 401, "E2001"),
+        ({"grant_type": "password"}, (ADMIN_ID, ADMIN_SECRET), 400, "E1002"),
+        ({}, (ADMIN_ID, ADMIN_SECRET), 400, "E1002"),
+    ],
+)
+def test_bad_token_requests(
+    hub: HubClient, data: dict[str, str], auth: tuple[str, str] | None, status: int, code: str
+) -> None:
     response = hub.http.post("/oauth/token", data=data, auth=auth)
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
@@ -48,9 +61,11 @@ def test_bad_token_requests(hub: HubClient, data: dict[str, str], auth: tuple[st
 def test_unit_a_cannot_get_unit_b_scope(hub: HubClient) -> None:
     credentials = hub.register("011")
     hub.register("051")
-    response = hub.http.post("/oauth/token", data={"grant_type": "client_credentials",
-                                                   "scope": "051:IF_ZEI_0001:send"},
-                             auth=(credentials["client_id"], credentials["client_secret"]))
+    response = hub.http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "051:IF_ZEI_0001:send"},
+        auth=(credentials["client_id"], credentials["client_secret"]),
+    )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "E2002"
 
@@ -97,15 +112,23 @@ def test_roles(hub: HubClient) -> None:
     assert hub.http.get("/adapters", headers=unit_headers).json()["error"]["code"] == "E2002"
     created = hub.http.post("/clients", json={"name": "監査責任者", "role": "auditor"}, headers=hub.admin())
     assert created.status_code == 201
-    auditor = {"Authorization": f"Bearer {hub.token(created.json()['client_id'], created.json()['client_secret'])}"}
+    auditor = {
+        "Authorization": f"Bearer {hub.token(created.json()['client_id'], created.json()['client_secret'])}"
+    }
     assert hub.http.get("/adapters", headers=auditor).status_code == 403
     assert hub.http.post("/clients", json={"name": "x", "role": "admin"}, headers=auditor).status_code == 403
     assert hub.http.get("/interfaces", headers=auditor).status_code == 200
-    integrator = hub.http.post("/clients", json={"name": "SIer", "role": "integrator"}, headers=hub.admin()).json()
-    integrator_headers = {"Authorization": f"Bearer {hub.token(integrator['client_id'], integrator['client_secret'])}"}
+    integrator = hub.http.post(
+        "/clients", json={"name": "SIer", "role": "integrator"}, headers=hub.admin()
+    ).json()
+    integrator_headers = {
+        "Authorization": f"Bearer {hub.token(integrator['client_id'], integrator['client_secret'])}"
+    }
     assert hub.http.get("/adapters", headers=integrator_headers).status_code == 200
-    assert hub.http.post("/clients", json={"name": "x", "role": "admin"},
-                         headers=integrator_headers).status_code == 403
+    assert (
+        hub.http.post("/clients", json={"name": "x", "role": "admin"}, headers=integrator_headers).status_code
+        == 403
+    )
 
 
 def test_auditor_cannot_send_messages(hub: HubClient) -> None:

@@ -54,8 +54,10 @@ def test_oversized_body_is_refused_without_reading_it(hub: HubClient) -> None:
     token = hub.unit_headers(hub.register("011"))["Authorization"]
     url = httpx.URL(str(hub.http.base_url))
     with socket.create_connection((url.host, url.port), timeout=10) as sock:
-        sock.sendall(f"POST /linkage/messages HTTP/1.1\r\nHost: hub\r\nAuthorization: {token}\r\n"
-                     "Content-Type: text/xml\r\nContent-Length: 20971520\r\n\r\n".encode())
+        sock.sendall(
+            f"POST /linkage/messages HTTP/1.1\r\nHost: hub\r\nAuthorization: {token}\r\n"
+            "Content-Type: text/xml\r\nContent-Length: 20971520\r\n\r\n".encode()
+        )
         answer = sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 400")
     assert b"<lk:ErrorCode>E1001</lk:ErrorCode>" in answer

@@ -35,8 +35,9 @@ def delivered(database_url: str) -> int:
     return len(rows(database_url, "SELECT id FROM deliveries WHERE status = 'delivered'"))
 
 
-def test_notification_reaches_every_subscriber_once(hub: HubClient, subscribers: dict[str, TestUnit],
-                                                    database_url: str) -> None:
+def test_notification_reaches_every_subscriber_once(
+    hub: HubClient, subscribers: dict[str, TestUnit], database_url: str
+) -> None:
     juki = hub.unit_headers(hub.register("001"))
     response = hub.send(ido_notification(msgid="ido-1"), juki)
     assert response.status_code == 200, response.text
@@ -48,8 +49,11 @@ def test_notification_reaches_every_subscriber_once(hub: HubClient, subscribers:
         assert len(unit.received) == 1
         assert unit.header(0, "ReceptionNumber") == reception_number
         assert unit.header(0, "DestinationSystemID") == code
-    records = rows(database_url, "SELECT requesting_unit, requesting_organ, providing_unit, outcome, "
-                                 "information_category FROM transfer_records ORDER BY requesting_unit")
+    records = rows(
+        database_url,
+        "SELECT requesting_unit, requesting_organ, providing_unit, outcome, "
+        "information_category FROM transfer_records ORDER BY requesting_unit",
+    )
     assert [tuple(r) for r in records] == [
         ("002", "市長", "001", "delivered", "住民票関係情報"),
         ("011", "市長", "001", "delivered", "住民票関係情報"),
@@ -57,8 +61,9 @@ def test_notification_reaches_every_subscriber_once(hub: HubClient, subscribers:
     ]
 
 
-def test_resent_notification_is_not_delivered_twice(hub: HubClient, subscribers: dict[str, TestUnit],
-                                                    database_url: str) -> None:
+def test_resent_notification_is_not_delivered_twice(
+    hub: HubClient, subscribers: dict[str, TestUnit], database_url: str
+) -> None:
     juki = hub.unit_headers(hub.register("001"))
     first = hub.send(ido_notification(msgid="ido-1"), juki)
     again = hub.send(ido_notification(msgid="ido-1"), juki)
@@ -130,8 +135,10 @@ def test_batch_is_acknowledged_with_counts_and_delivered(hub: HubClient, databas
         "<lk:ShotokuwariGaku>150000</lk:ShotokuwariGaku><lk:FuyoNinzu>1</lk:FuyoNinzu></lk:Shotoku>"
         for n in range(1, 4)
     )
-    payload = ("<lk:KazeiNendo>2026</lk:KazeiNendo><lk:ShoriKubun>1</lk:ShoriKubun>"
-               f"<lk:SakuseiDate>2026-06-01</lk:SakuseiDate>{records}")
+    payload = (
+        "<lk:KazeiNendo>2026</lk:KazeiNendo><lk:ShoriKubun>1</lk:ShoriKubun>"
+        f"<lk:SakuseiDate>2026-06-01</lk:SakuseiDate>{records}"
+    )
     with serve_in_thread(jidou.app()) as url:
         hub.register("011", url)
         zeimu = hub.unit_headers(hub.register("002"))

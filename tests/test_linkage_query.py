@@ -26,8 +26,9 @@ def jidou(hub: HubClient, zeimu: tuple[TestUnit, str]) -> dict[str, str]:
     return hub.unit_headers(hub.register("011"))
 
 
-def test_query_is_forwarded_answered_and_recorded(hub: HubClient, jidou: dict[str, str],
-                                                  zeimu: tuple[TestUnit, str], database_url: str) -> None:
+def test_query_is_forwarded_answered_and_recorded(
+    hub: HubClient, jidou: dict[str, str], zeimu: tuple[TestUnit, str], database_url: str
+) -> None:
     response = hub.send(zei_query(msgid="q-1"), jidou)
     assert response.status_code == 200, response.text
     reception_number = header_field(response.content, "ReceptionNumber")
@@ -38,19 +39,34 @@ def test_query_is_forwarded_answered_and_recorded(hub: HubClient, jidou: dict[st
     # The provider sees the hub's reception number and itself as the destination.
     assert unit.header(0, "ReceptionNumber") == reception_number
     assert unit.header(0, "DestinationSystemID") == "002"
-    (record,) = rows(database_url, "SELECT reception_number, msgid, interface_id, pattern, requesting_unit, "
-                                   "requesting_organ, requesting_department, requesting_user, providing_unit, "
-                                   "purpose_code, information_category, item_names, outcome, provided_at "
-                                   "FROM transfer_records")
-    assert record[:11] == (reception_number, "q-1", "IF_ZEI_0001", "query", "011", "市長", "KODOMO-1", "u0123",
-                           "002", "JDT-001", "地方税関係情報")
+    (record,) = rows(
+        database_url,
+        "SELECT reception_number, msgid, interface_id, pattern, requesting_unit, "
+        "requesting_organ, requesting_department, requesting_user, providing_unit, "
+        "purpose_code, information_category, item_names, outcome, provided_at "
+        "FROM transfer_records",
+    )
+    assert record[:11] == (
+        reception_number,
+        "q-1",
+        "IF_ZEI_0001",
+        "query",
+        "011",
+        "市長",
+        "KODOMO-1",
+        "u0123",
+        "002",
+        "JDT-001",
+        "地方税関係情報",
+    )
     item_names = json.loads(record.item_names) if isinstance(record.item_names, str) else record.item_names
     assert "総所得金額" in item_names and "4200000" not in str(item_names)
     assert record.outcome == "provided" and record.provided_at is not None
 
 
-def test_resent_msgid_returns_the_original_answer(hub: HubClient, jidou: dict[str, str],
-                                                 zeimu: tuple[TestUnit, str], database_url: str) -> None:
+def test_resent_msgid_returns_the_original_answer(
+    hub: HubClient, jidou: dict[str, str], zeimu: tuple[TestUnit, str], database_url: str
+) -> None:
     first = hub.send(zei_query(msgid="same"), jidou)
     again = hub.send(zei_query(msgid="same"), jidou)
     assert again.status_code == 200
@@ -59,8 +75,9 @@ def test_resent_msgid_returns_the_original_answer(hub: HubClient, jidou: dict[st
     assert count_rows(database_url, "transfer_records") == 1
 
 
-def test_resent_msgid_with_another_body_is_a_conflict(hub: HubClient, jidou: dict[str, str],
-                                                     database_url: str) -> None:
+def test_resent_msgid_with_another_body_is_a_conflict(
+    hub: HubClient, jidou: dict[str, str], database_url: str
+) -> None:
     hub.send(zei_query(msgid="same"), jidou)
     response = hub.send(zei_query(msgid="same", year="2025"), jidou)
     assert response.status_code == 409
@@ -82,15 +99,19 @@ def test_msgtypeid_must_name_the_element(hub: HubClient, jidou: dict[str, str]) 
     assert fault_code(hub.send(body, jidou)) == "E1002"
 
 
-@pytest.mark.parametrize(("body", "code", "status"), [
-    (zei_query().replace(b"IF_ZEI_0001_R01", b"IF_ZZZ_0001_R01"), "E1003", 404),
-    (zei_query().replace(b"IF_ZEI_0001_R01", b"IF_ZEI_0001_S01"), "E1003", 404),
-    (zei_query(destination="099"), "E1003", 404),
-    (zei_query(destination="011"), "E1003", 404),  # 011 does not provide IF_ZEI_0001
-    (zei_query(mode="1"), "E1003", 404),  # test messages never reach a production unit
-])
-def test_unknown_types_and_destinations(hub: HubClient, jidou: dict[str, str], database_url: str,
-                                        body: bytes, code: str, status: int) -> None:
+@pytest.mark.parametrize(
+    ("body", "code", "status"),
+    [
+        (zei_query().replace(b"IF_ZEI_0001_R01", b"IF_ZZZ_0001_R01"), "E1003", 404),
+        (zei_query().replace(b"IF_ZEI_0001_R01", b"IF_ZEI_0001_S01"), "E1003", 404),
+        (zei_query(destination="099"), "E1003", 404),
+        (zei_query(destination="011"), "E1003", 404),  # 011 does not provide IF_ZEI_0001
+        (zei_query(mode="1"), "E1003", 404),  # test messages never reach a production unit
+    ],
+)
+def test_unknown_types_and_destinations(
+    hub: HubClient, jidou: dict[str, str], database_url: str, body: bytes, code: str, status: int
+) -> None:
     response = hub.send(body, jidou)
     assert response.status_code == status
     assert fault_code(response) == code
@@ -129,13 +150,18 @@ def test_provider_timeout_is_504_and_a_resend_asks_again(hub: HubClient, databas
         retried = hub.send(zei_query(msgid="slow"), jidou)
     assert retried.status_code == 200
     assert sorted(r.outcome for r in rows(database_url, "SELECT outcome FROM transfer_records")) == [
-        "failed", "provided"]
+        "failed",
+        "provided",
+    ]
 
 
-@pytest.mark.parametrize("answer", [
-    lambda request: "<lk:ShokaiKekkaCode>9</lk:ShokaiKekkaCode>",  # not in the code list, items missing
-    lambda request: "<lk:Unexpected>1</lk:Unexpected>",
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda request: "<lk:ShokaiKekkaCode>9</lk:ShokaiKekkaCode>",  # not in the code list, items missing
+        lambda request: "<lk:Unexpected>1</lk:Unexpected>",
+    ],
+)
 def test_provider_answer_failing_the_xsd_is_e4001(hub: HubClient, database_url: str, answer) -> None:  # type: ignore[no-untyped-def]
     bad = TestUnit(answer=answer)
     with serve_in_thread(bad.app()) as url:

@@ -30,11 +30,16 @@ def zei_call(client: zeep.Client, source: str = "011") -> Any:
     """Call IF_ZEI_0001 with typed values (KazeiNendo is an xs:gYear: zeep's (year, tzinfo))."""
     return client.service.IF_ZEI_0001(
         MessageHeader={
-            "MSGID": uuid.uuid4().hex, "MSGTypeID": "IF_ZEI_0001_R01", "MSGMode": "0",
-            "SourceSystemID": source, "PurposeCode": "JDT-001", "SendDateTime": datetime.now(JST),
+            "MSGID": uuid.uuid4().hex,
+            "MSGTypeID": "IF_ZEI_0001_R01",
+            "MSGMode": "0",
+            "SourceSystemID": source,
+            "PurposeCode": "JDT-001",
+            "SendDateTime": datetime.now(JST),
         },
         MessageBody={
-            "RequestSourceUnitCode": "KODOMO-1", "RequestSourceUserID": "u0123",
+            "RequestSourceUnitCode": "KODOMO-1",
+            "RequestSourceUserID": "u0123",
             "Payload": {"AtenaNo": "000000000000019", "KazeiNendo": (2026, None)},
         },
     )

@@ -39,10 +39,12 @@ def answer_envelope(request: etree._Element, payload: str) -> bytes:
 def zei_answer(request: etree._Element) -> str:
     atena = request.findtext(".//lk:Payload/lk:AtenaNo", namespaces=NS)
     year = request.findtext(".//lk:Payload/lk:KazeiNendo", namespaces=NS)
-    return (f"<lk:ShokaiKekkaCode>0</lk:ShokaiKekkaCode><lk:AtenaNo>{atena}</lk:AtenaNo>"
-            f"<lk:KazeiNendo>{year}</lk:KazeiNendo><lk:KazeiKubunCode>1</lk:KazeiKubunCode>"
-            "<lk:SoshotokuKingaku>4200000</lk:SoshotokuKingaku><lk:ShotokuwariGaku>210000</lk:ShotokuwariGaku>"
-            "<lk:FuyoNinzu>2</lk:FuyoNinzu>")
+    return (
+        f"<lk:ShokaiKekkaCode>0</lk:ShokaiKekkaCode><lk:AtenaNo>{atena}</lk:AtenaNo>"
+        f"<lk:KazeiNendo>{year}</lk:KazeiNendo><lk:KazeiKubunCode>1</lk:KazeiKubunCode>"
+        "<lk:SoshotokuKingaku>4200000</lk:SoshotokuKingaku><lk:ShotokuwariGaku>210000</lk:ShotokuwariGaku>"
+        "<lk:FuyoNinzu>2</lk:FuyoNinzu>"
+    )
 
 
 @dataclass

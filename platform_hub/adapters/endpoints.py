@@ -14,8 +14,9 @@ router = APIRouter(prefix="/adapters", tags=["adapters"])
 
 
 @router.post("", response_model=AdapterCredentials, status_code=status.HTTP_201_CREATED)
-async def register_adapter(body: AdapterRegistration, state: State, session: Session,
-                           _: Integrator) -> AdapterCredentials:
+async def register_adapter(
+    body: AdapterRegistration, state: State, session: Session, _: Integrator
+) -> AdapterCredentials:
     """Register a unit's adapter; its client credentials are returned only in this answer."""
     return await service.register(session, body, state.catalog)
 

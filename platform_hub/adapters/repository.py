@@ -18,7 +18,8 @@ async def list_units(session: AsyncSession) -> Sequence[Unit]:
 
 async def units_relating(session: AsyncSession, interface_id: str, relation: str) -> Sequence[Unit]:
     query = (
-        select(Unit).join(UnitInterface)
+        select(Unit)
+        .join(UnitInterface)
         .where(UnitInterface.interface_id == interface_id, UnitInterface.relation == relation)
         .order_by(Unit.code)
     )

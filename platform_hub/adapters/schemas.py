@@ -18,8 +18,9 @@ class AdapterRegistration(BaseModel):
     base_url: AnyHttpUrl = Field(description="the hub POSTs messages to {base_url}/linkage/messages")
     provides: list[InterfaceId] = Field(default_factory=list, max_length=200)
     subscribes: list[InterfaceId] = Field(default_factory=list, max_length=200)
-    purposes: list[str] = Field(default_factory=list, max_length=200,
-                                description="事務 (purpose codes) this unit serves")
+    purposes: list[str] = Field(
+        default_factory=list, max_length=200, description="事務 (purpose codes) this unit serves"
+    )
     mode: UnitMode = Field(default="production", description="test units get only MSGMode 1 messages")
 
 

@@ -48,8 +48,14 @@ async def register(session: AsyncSession, body: AdapterRegistration, catalog: Ca
     if await repository.get_unit(session, body.unit_code) is not None:
         raise AlreadyExists(f"unit {body.unit_code} is registered already")
     unit = Unit(
-        code=body.unit_code, name=body.name, organ=body.organ, base_url=str(body.base_url).rstrip("/"),
-        mode=body.mode, purposes=sorted(set(body.purposes)), enabled=True, registered_at=utcnow(),
+        code=body.unit_code,
+        name=body.name,
+        organ=body.organ,
+        base_url=str(body.base_url).rstrip("/"),
+        mode=body.mode,
+        purposes=sorted(set(body.purposes)),
+        enabled=True,
+        registered_at=utcnow(),
         interfaces=[
             UnitInterface(interface_id=i, relation=relation)
             for relation, ids in (("provides", body.provides), ("subscribes", body.subscribes))
@@ -57,21 +63,34 @@ async def register(session: AsyncSession, body: AdapterRegistration, catalog: Ca
         ],
     )
     secret = auth.new_secret()
-    client = Client(client_id=auth.new_client_id(f"unit{unit.code}"), secret_hash=auth.hash_secret(secret),
-                    name=body.name, role="unit", unit_code=unit.code)
+    client = Client(
+        client_id=auth.new_client_id(f"unit{unit.code}"),
+        secret_hash=auth.hash_secret(secret),
+        name=body.name,
+        role="unit",
+        unit_code=unit.code,
+    )
     session.add(unit)
     await session.flush()  # the unit first: the client's foreign key points at it
     session.add(client)
     await session.flush()
-    return AdapterCredentials(**adapter_out(unit).model_dump(), client_id=client.client_id,
-                              client_secret=secret)
+    return AdapterCredentials(
+        **adapter_out(unit).model_dump(), client_id=client.client_id, client_secret=secret
+    )
 
 
 def adapter_out(unit: Unit) -> AdapterOut:
     return AdapterOut(
-        unit_code=unit.code, name=unit.name, organ=unit.organ, base_url=unit.base_url, mode=unit.mode,
-        provides=unit.interface_ids("provides"), subscribes=unit.interface_ids("subscribes"),
-        purposes=list(unit.purposes), enabled=unit.enabled, last_heartbeat_at=unit.last_heartbeat_at,
+        unit_code=unit.code,
+        name=unit.name,
+        organ=unit.organ,
+        base_url=unit.base_url,
+        mode=unit.mode,
+        provides=unit.interface_ids("provides"),
+        subscribes=unit.interface_ids("subscribes"),
+        purposes=list(unit.purposes),
+        enabled=unit.enabled,
+        last_heartbeat_at=unit.last_heartbeat_at,
         registered_at=unit.registered_at,
     )
 

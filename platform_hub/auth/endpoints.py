@@ -69,9 +69,14 @@ async def _authenticate_client(
 async def create_client(body: ClientCreate, session: Session, _: Admin) -> ClientCredentials:
     """Create an auditor, integrator or admin client; the secret is shown only in this answer."""
     secret = service.new_secret()
-    client = repository.add_client(session, Client(
-        client_id=service.new_client_id(body.role), secret_hash=service.hash_secret(secret),
-        name=body.name, role=body.role,
-    ))
+    client = repository.add_client(
+        session,
+        Client(
+            client_id=service.new_client_id(body.role),
+            secret_hash=service.hash_secret(secret),
+            name=body.name,
+            role=body.role,
+        ),
+    )
     await session.flush()
     return ClientCredentials(client_id=client.client_id, client_secret=secret, role=client.role)

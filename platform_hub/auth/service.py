@@ -73,12 +73,18 @@ def grant_scopes(allowed: set[str], requested: str | None) -> set[str]:
     return asked
 
 
-def issue_token(settings: Settings, *, client_id: str, role: str, unit_code: str | None,
-                scopes: set[str]) -> tuple[str, int]:
+def issue_token(
+    settings: Settings, *, client_id: str, role: str, unit_code: str | None, scopes: set[str]
+) -> tuple[str, int]:
     now = int(time.time())
     claims = {
-        "iss": ISSUER, "sub": client_id, "role": role, "unit": unit_code,
-        "scope": " ".join(sorted(scopes)), "iat": now, "exp": now + settings.token_ttl_seconds,
+        "iss": ISSUER,
+        "sub": client_id,
+        "role": role,
+        "unit": unit_code,
+        "scope": " ".join(sorted(scopes)),
+        "iat": now,
+        "exp": now + settings.token_ttl_seconds,
         "jti": uuid.uuid4().hex,
     }
     return jwt.encode(claims, settings.token_secret, algorithm="HS256"), settings.token_ttl_seconds
@@ -86,8 +92,13 @@ def issue_token(settings: Settings, *, client_id: str, role: str, unit_code: str
 
 def verify_token(settings: Settings, token: str) -> Principal:
     try:
-        claims = jwt.decode(token, settings.token_secret, algorithms=["HS256"], issuer=ISSUER,
-                            options={"require": ["exp", "iat", "sub", "iss"]})
+        claims = jwt.decode(
+            token,
+            settings.token_secret,
+            algorithms=["HS256"],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "iss"]},
+        )
     except jwt.ExpiredSignatureError:
         raise NotAuthenticated("the bearer token has expired") from None
     except jwt.PyJWTError:
@@ -95,5 +106,9 @@ def verify_token(settings: Settings, token: str) -> Principal:
     role = claims.get("role")
     if role not in ROLES:
         raise NotAuthenticated("the bearer token carries no known role")
-    return Principal(client_id=claims["sub"], role=role, unit_code=claims.get("unit"),
-                     scopes=frozenset(str(claims.get("scope", "")).split()))
+    return Principal(
+        client_id=claims["sub"],
+        role=role,
+        unit_code=claims.get("unit"),
+        scopes=frozenset(str(claims.get("scope", "")).split()),
+    )

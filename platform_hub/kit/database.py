@@ -74,8 +74,9 @@ def create_engine(async_url: str) -> AsyncEngine:
         engine = create_async_engine(async_url, connect_args={"timeout": 30}, json_serializer=_json)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(async_url, pool_size=10, max_overflow=20, pool_pre_ping=True,
-                               json_serializer=_json)
+    return create_async_engine(
+        async_url, pool_size=10, max_overflow=20, pool_pre_ping=True, json_serializer=_json
+    )
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

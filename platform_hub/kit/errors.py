@@ -104,8 +104,16 @@ class ServiceUnavailable(HubError):
 ERROR_CODES: dict[str, type[HubError]] = {
     cls.code: cls
     for cls in (
-        MalformedMessage, SchemaViolation, UnknownTarget, AlreadyExists, NotAuthenticated,
-        Forbidden, OrdinanceRefusal, AddresseeUnknown, DeliveryFailed, IdempotencyConflict,
+        MalformedMessage,
+        SchemaViolation,
+        UnknownTarget,
+        AlreadyExists,
+        NotAuthenticated,
+        Forbidden,
+        OrdinanceRefusal,
+        AddresseeUnknown,
+        DeliveryFailed,
+        IdempotencyConflict,
         ServiceUnavailable,
     )
 }
@@ -113,5 +121,6 @@ ERROR_CODES: dict[str, type[HubError]] = {
 
 def database_unavailable(exc: Exception) -> ServiceUnavailable:
     """What a caller is told when the database fails under a request (details stay in the log)."""
-    return ServiceUnavailable(f"the hub's database is unavailable ({type(exc).__name__}); retry later",
-                              headers={"Retry-After": "5"})
+    return ServiceUnavailable(
+        f"the hub's database is unavailable ({type(exc).__name__}); retry later", headers={"Retry-After": "5"}
+    )

@@ -36,12 +36,12 @@ def parse_xml(body: bytes, *, max_bytes: int, max_depth: int) -> etree._Element:
                     raise MalformedMessage(f"XML nesting deeper than {max_depth} levels")
             else:
                 depth -= 1
-        root = events.root
+        root: etree._Element | None = events.root
     except etree.XMLSyntaxError as exc:
         raise MalformedMessage(f"not well-formed XML: {exc.msg}") from None
     if root is None:
         raise MalformedMessage("empty document")
     docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
+    if docinfo.doctype or docinfo.internalDTD is not None:  # type: ignore[attr-defined]  # not in lxml-stubs
         raise MalformedMessage("DOCTYPE declarations are not allowed")
     return root

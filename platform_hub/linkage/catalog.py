@@ -51,7 +51,9 @@ class Item(BaseModel):
         elif self.items is not None:
             raise ValueError(f"only GROUP items have items (this one is {self.type})")
         if (self.type in _SIZED_TYPES) != (self.length is not None):
-            raise ValueError(f"type {self.type} {'needs' if self.type in _SIZED_TYPES else 'takes no'} length")
+            raise ValueError(
+                f"type {self.type} {'needs' if self.type in _SIZED_TYPES else 'takes no'} length"
+            )
         if (self.type == "9V") != (self.fraction is not None):
             raise ValueError("fraction is given for type 9V and only for it")
         if self.fraction is not None and self.length is not None and self.fraction >= self.length:
@@ -170,7 +172,7 @@ class CompiledInterface:
             return
         items = {item.romaji: item for item in reversed(self.spec.all_items())}
         errors = []
-        for entry in self.schema.error_log:
+        for entry in self.schema.error_log:  # type: ignore[attr-defined]  # lxml-stubs lack __iter__
             romaji = (entry.path or "").rsplit("/", 1)[-1].partition(":")[2].partition("[")[0]
             item = items.get(romaji)
             label = f"{romaji} ({item.id} {item.name})" if item else romaji or "message"
@@ -214,7 +216,9 @@ def load_spec(path: Path) -> InterfaceSpec:
     try:
         spec = InterfaceSpec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError([f"{path.name}: {_where(raw, err['loc'])}: {err['msg']}" for err in exc.errors()]) from None
+        raise SpecError(
+            [f"{path.name}: {_where(raw, err['loc'])}: {err['msg']}" for err in exc.errors()]
+        ) from None
     if spec.id != path.stem:
         raise SpecError([f"{path.name}: the file must be named after its interface ID ({spec.id}.yaml)"])
     return spec

@@ -25,9 +25,13 @@ XML = "application/xml"
 @router.post(
     "/linkage/messages",
     response_class=Response,
-    responses={200: {"content": {"text/xml": {}}, "description": "the _S01 answer"},
-               400: {"content": {"text/xml": {}}, "description": "a SOAP Fault with an error code"}},
-    openapi_extra={"requestBody": {"required": True, "content": {"text/xml": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/xml": {}}, "description": "the _S01 answer"},
+        400: {"content": {"text/xml": {}}, "description": "a SOAP Fault with an error code"},
+    },
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/xml": {"schema": {"type": "string"}}}}
+    },
 )
 async def receive_message(request: Request) -> Response:
     """Receive one SOAP 1.1 linkage message; answer its ``_S01`` message or a SOAP Fault."""
@@ -43,8 +47,12 @@ async def receive_message(request: Request) -> Response:
         error = caught if isinstance(caught, HubError) else database_unavailable(caught)
         result = error.code
         log.info("message refused", code=error.code, error=error.message)
-        return Response(fault(error, error.reception_number), status_code=error.status_code,
-                        media_type=SOAP_CONTENT_TYPE, headers=error.headers)
+        return Response(
+            fault(error, error.reception_number),
+            status_code=error.status_code,
+            media_type=SOAP_CONTENT_TYPE,
+            headers=error.headers,
+        )
     finally:
         interface = structlog.contextvars.get_contextvars().get("interface", interface)
         state.metrics.messages.labels(interface, result).inc()
@@ -85,7 +93,9 @@ async def get_interface(interface_id: str, state: State, _: CurrentPrincipal) ->
     return _compiled(state, interface_id).spec
 
 
-@router.get("/interfaces/{interface_id}/xsd", response_class=Response, responses={200: {"content": {XML: {}}}})
+@router.get(
+    "/interfaces/{interface_id}/xsd", response_class=Response, responses={200: {"content": {XML: {}}}}
+)
 async def get_interface_xsd(interface_id: str, state: State, _: CurrentPrincipal) -> Response:
     return Response(_compiled(state, interface_id).xsd, media_type=XML)
 

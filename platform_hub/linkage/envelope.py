@@ -116,9 +116,12 @@ def new_envelope(message_type: str) -> tuple[etree._Element, etree._Element]:
     return root, message
 
 
-def build_message(message_type: str, header: dict[str, str | None],
-                  payload: etree._Element | None = None,
-                  body_fields: dict[str, str] | None = None) -> Envelope:
+def build_message(
+    message_type: str,
+    header: dict[str, str | None],
+    payload: etree._Element | None = None,
+    body_fields: dict[str, str] | None = None,
+) -> Envelope:
     """Build an envelope: header fields in the given order (``None`` omitted), then the body."""
     root, message = new_envelope(message_type)
     header_element = etree.SubElement(message, lk("MessageHeader"))

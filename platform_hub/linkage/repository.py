@@ -21,8 +21,9 @@ async def get_message(session: AsyncSession, message_id: uuid.UUID) -> Message |
     return await session.get(Message, message_id)
 
 
-async def claim_due_deliveries(session: AsyncSession, now: datetime, lease_until: datetime,
-                               limit: int) -> Sequence[int]:
+async def claim_due_deliveries(
+    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+) -> Sequence[int]:
     """Lease the oldest pending delivery of each subscriber that is due, and return their ids.
 
     Only the head of each subscriber's queue is eligible, so a subscriber receives its
@@ -31,9 +32,7 @@ async def claim_due_deliveries(session: AsyncSession, now: datetime, lease_until
     later; ``SKIP LOCKED`` keeps hub replicas on PostgreSQL from claiming the same row.
     """
     heads = (
-        select(func.min(Delivery.id))
-        .where(Delivery.status == "pending")
-        .group_by(Delivery.subscriber_unit)
+        select(func.min(Delivery.id)).where(Delivery.status == "pending").group_by(Delivery.subscriber_unit)
     )
     due = (
         select(Delivery.id)

@@ -18,14 +18,18 @@ def unit_endpoint(unit: Unit) -> str:
     return f"{unit.base_url}/linkage/messages"
 
 
-async def _post(state: HubState, unit: Unit, body: bytes, timeout: float) -> httpx.Response:
+async def _post(state: HubState, unit: Unit, body: bytes, wait_seconds: float) -> httpx.Response:
     try:
         return await state.http.post(
-            unit_endpoint(unit), content=body, timeout=timeout,
+            unit_endpoint(unit),
+            content=body,
+            timeout=wait_seconds,
             headers={"Content-Type": SOAP_CONTENT_TYPE, "SOAPAction": '""'},
         )
     except httpx.TimeoutException:
-        raise DeliveryFailed(f"unit {unit.code} did not answer within {timeout:g} s", status_code=504) from None
+        raise DeliveryFailed(
+            f"unit {unit.code} did not answer within {wait_seconds:g} s", status_code=504
+        ) from None
     except httpx.HTTPError as exc:
         raise DeliveryFailed(f"unit {unit.code} could not be reached: {type(exc).__name__}") from None
 
@@ -34,10 +38,14 @@ async def forward_query(state: HubState, provider: Unit, body: bytes) -> Envelop
     """Send a query to its provider and return the provider's ``_S01`` envelope (not yet validated)."""
     response = await _post(state, provider, body, state.settings.query_timeout_seconds)
     try:
-        root = parse_xml(response.content, max_bytes=_MAX_ANSWER_BYTES, max_depth=state.settings.max_xml_depth)
+        root = parse_xml(
+            response.content, max_bytes=_MAX_ANSWER_BYTES, max_depth=state.settings.max_xml_depth
+        )
     except HubError as exc:
-        raise DeliveryFailed(f"unit {provider.code} answered HTTP {response.status_code} that is not a "
-                             f"usable message: {exc.message}") from None
+        raise DeliveryFailed(
+            f"unit {provider.code} answered HTTP {response.status_code} that is not a "
+            f"usable message: {exc.message}"
+        ) from None
     fault = read_fault(root)
     if fault is not None:
         raise DeliveryFailed(f"unit {provider.code} answered a fault: {fault[0]} {fault[1]}")

@@ -17,6 +17,13 @@ class InterfaceSummary(BaseModel):
 
     @classmethod
     def of(cls, spec: InterfaceSpec) -> InterfaceSummary:
-        return cls(id=spec.id, name=spec.name, pattern=spec.pattern, provider=spec.provider,
-                   consumers=spec.consumers, category=spec.category, request_type=spec.request_type,
-                   response_type=spec.response_type)
+        return cls(
+            id=spec.id,
+            name=spec.name,
+            pattern=spec.pattern,
+            provider=spec.provider,
+            consumers=spec.consumers,
+            category=spec.category,
+            request_type=spec.request_type,
+            response_type=spec.response_type,
+        )

@@ -7,10 +7,10 @@ XSD (E1002), idempotency (E4002), addressee translation (E3002), ordinance (E300
 
 from __future__ import annotations
 
+import random
 import secrets
 import uuid
 from dataclasses import dataclass
-import random
 from datetime import datetime, timedelta
 
 import structlog
@@ -67,19 +67,22 @@ def new_reception_number(now: datetime) -> str:
 async def receive(state: HubState, principal: Principal, body: bytes) -> bytes:
     """Check one linkage message and route it; returns the ``_S01`` answer envelope."""
     settings = state.settings
-    envelope = read_envelope(parse_xml(body, max_bytes=settings.max_body_bytes,
-                                       max_depth=settings.max_xml_depth))
+    envelope = read_envelope(
+        parse_xml(body, max_bytes=settings.max_body_bytes, max_depth=settings.max_xml_depth)
+    )
     compiled = _interface_of(state, envelope)
     header = envelope.header()
-    structlog.contextvars.bind_contextvars(msgid=header.msgid, interface=compiled.spec.id,
-                                           source=header.source)
+    structlog.contextvars.bind_contextvars(
+        msgid=header.msgid, interface=compiled.spec.id, source=header.source
+    )
     async with unit_of_work(state.sessions) as session:
         inbound = await _route(session, envelope, compiled, header)
     _check_source(principal, inbound)
     compiled.validate(envelope.message)
     if header.message_type_id != envelope.message_type:
-        raise SchemaViolation(f"MSGTypeID {header.message_type_id} does not name the message element "
-                              f"{envelope.message_type}")
+        raise SchemaViolation(
+            f"MSGTypeID {header.message_type_id} does not name the message element {envelope.message_type}"
+        )
     if compiled.spec.pattern == "query":
         return await _query(state, inbound)
     return await _accept_notification(state, inbound)
@@ -95,8 +98,9 @@ def _interface_of(state: HubState, envelope: Envelope) -> CompiledInterface:
     return compiled
 
 
-async def _route(session: AsyncSession, envelope: Envelope, compiled: CompiledInterface,
-                 header: Header) -> Inbound:
+async def _route(
+    session: AsyncSession, envelope: Envelope, compiled: CompiledInterface, header: Header
+) -> Inbound:
     """Find the source, and the destination (query) or the subscribers (notification, batch)."""
     spec = compiled.spec
     source = await units.get_unit(session, header.source)
@@ -115,23 +119,27 @@ async def _route(session: AsyncSession, envelope: Envelope, compiled: CompiledIn
     if header.destination is not None:
         subscribers = [u for u in subscribers if u.code == header.destination]
         if not subscribers:
-            raise UnknownTarget(f"unit {header.destination!r} does not subscribe to {spec.id} "
-                                f"({mode} messages)")
+            raise UnknownTarget(
+                f"unit {header.destination!r} does not subscribe to {spec.id} ({mode} messages)"
+            )
     return Inbound(envelope, compiled, header, source, None, subscribers)
 
 
 def _check_source(principal: Principal, inbound: Inbound) -> None:
     if principal.role != "unit" or principal.unit_code != inbound.header.source:
-        raise Forbidden(f"SourceSystemID {inbound.header.source} is not the authenticated unit "
-                        f"({principal.unit_code or principal.role})")
+        raise Forbidden(
+            f"SourceSystemID {inbound.header.source} is not the authenticated unit "
+            f"({principal.unit_code or principal.role})"
+        )
     if send_scope(inbound.source.code, inbound.spec_id) not in principal.scopes:
         raise Forbidden(f"the token lacks the scope {send_scope(inbound.source.code, inbound.spec_id)}")
     if not inbound.source.enabled:
         raise Forbidden(f"unit {inbound.source.code} is disabled")
 
 
-async def _claim(state: HubState, inbound: Inbound, *, status: str, reception_number: str,
-                 answer: bytes | None) -> tuple[Message, bytes | None]:
+async def _claim(
+    state: HubState, inbound: Inbound, *, status: str, reception_number: str, answer: bytes | None
+) -> tuple[Message, bytes | None]:
     """Store the message under its MSGID (with its deliveries), or find the earlier send of it.
 
     Returns the message and, when the same body was answered before, that answer to replay.
@@ -145,8 +153,12 @@ async def _claim(state: HubState, inbound: Inbound, *, status: str, reception_nu
             message = _new_message(inbound, reception_number, status, answer)
             session.add(message)
             session.add_all(
-                Delivery(message_id=message.id, subscriber_unit=unit.code, next_attempt_at=message.received_at,
-                         created_at=message.received_at)
+                Delivery(
+                    message_id=message.id,
+                    subscriber_unit=unit.code,
+                    next_attempt_at=message.received_at,
+                    created_at=message.received_at,
+                )
                 for unit in inbound.subscribers
             )
             return message, None
@@ -162,33 +174,48 @@ async def _claim(state: HubState, inbound: Inbound, *, status: str, reception_nu
 def _replay(state: HubState, earlier: Message, digest: str) -> bytes | None:
     """The earlier answer to a resent MSGID; ``None`` when the earlier query is to be forwarded again."""
     if earlier.body_digest != digest:
-        raise IdempotencyConflict(f"MSGID {earlier.msgid} was sent before with a different body",
-                                  reception_number=earlier.reception_number)
+        raise IdempotencyConflict(
+            f"MSGID {earlier.msgid} was sent before with a different body",
+            reception_number=earlier.reception_number,
+        )
     if earlier.response_xml is not None:
         return earlier.response_xml
     in_flight = (utcnow() - earlier.received_at).total_seconds() < 2 * state.settings.query_timeout_seconds
     if earlier.status == "forwarding" and in_flight:
-        raise ServiceUnavailable(f"MSGID {earlier.msgid} is still being answered; send it again later",
-                                 headers={"Retry-After": "1"}, reception_number=earlier.reception_number)
+        raise ServiceUnavailable(
+            f"MSGID {earlier.msgid} is still being answered; send it again later",
+            headers={"Retry-After": "1"},
+            reception_number=earlier.reception_number,
+        )
     return None  # an earlier send failed or was cut off: a query may simply be asked again
 
 
 def _new_message(inbound: Inbound, reception_number: str, status: str, answer: bytes | None) -> Message:
     header = inbound.header
     return Message(
-        id=uuid.uuid4(), reception_number=reception_number, source_unit=header.source, msgid=header.msgid,
-        interface_id=inbound.spec_id, pattern=inbound.compiled.spec.pattern, mode=header.mode,
+        id=uuid.uuid4(),
+        reception_number=reception_number,
+        source_unit=header.source,
+        msgid=header.msgid,
+        interface_id=inbound.spec_id,
+        pattern=inbound.compiled.spec.pattern,
+        mode=header.mode,
         destination_unit=inbound.destination.code if inbound.destination else header.destination,
-        purpose_code=header.purpose_code, body_digest=inbound.envelope.digest,
-        request_xml=inbound.envelope.to_bytes(), response_xml=answer, status=status, received_at=utcnow(),
+        purpose_code=header.purpose_code,
+        body_digest=inbound.envelope.digest,
+        request_xml=inbound.envelope.to_bytes(),
+        response_xml=answer,
+        status=status,
+        received_at=utcnow(),
         completed_at=utcnow() if answer is not None else None,
     )
 
 
 async def _query(state: HubState, inbound: Inbound) -> bytes:
     """照会: forward to the provider, validate its answer, record the transfer, answer the sender."""
-    message, replay = await _claim(state, inbound, status="forwarding",
-                                   reception_number=new_reception_number(utcnow()), answer=None)
+    message, replay = await _claim(
+        state, inbound, status="forwarding", reception_number=new_reception_number(utcnow()), answer=None
+    )
     if replay is not None:
         return replay
     reception_number = message.reception_number
@@ -200,9 +227,14 @@ async def _query(state: HubState, inbound: Inbound) -> bytes:
         answer = await routing.forward_query(state, inbound.destination, inbound.envelope.to_bytes())
         inbound.compiled.validate(answer.message)
     except HubError as exc:
-        error = exc if isinstance(exc, DeliveryFailed) else DeliveryFailed(
-            f"unit {inbound.destination.code} answered a message that fails the XSD: {exc.message}",
-            details=exc.details)
+        error = (
+            exc
+            if isinstance(exc, DeliveryFailed)
+            else DeliveryFailed(
+                f"unit {inbound.destination.code} answered a message that fails the XSD: {exc.message}",
+                details=exc.details,
+            )
+        )
         error.reception_number = reception_number
         await _finish_query(state, inbound, message, outcome="failed", answer=None)
         raise error from None
@@ -212,8 +244,9 @@ async def _query(state: HubState, inbound: Inbound) -> bytes:
     return response
 
 
-async def _finish_query(state: HubState, inbound: Inbound, message: Message, *, outcome: str,
-                        answer: bytes | None) -> None:
+async def _finish_query(
+    state: HubState, inbound: Inbound, message: Message, *, outcome: str, answer: bytes | None
+) -> None:
     """Store the answer and its transfer record in one transaction, before the sender sees it."""
     assert inbound.destination is not None
     now = utcnow()
@@ -223,8 +256,15 @@ async def _finish_query(state: HubState, inbound: Inbound, message: Message, *, 
         stored.status = "answered" if answer is not None else "failed"
         stored.response_xml = answer
         stored.completed_at = now
-        facts = _facts(inbound, message, requester=inbound.source, provider=inbound.destination,
-                       direction="response", outcome=outcome, provided_at=now if answer else None)
+        facts = _facts(
+            inbound,
+            message,
+            requester=inbound.source,
+            provider=inbound.destination,
+            direction="response",
+            outcome=outcome,
+            provided_at=now if answer else None,
+        )
         record_transfer(session, facts, _subjects(inbound))
 
 
@@ -232,8 +272,9 @@ async def _accept_notification(state: HubState, inbound: Inbound) -> bytes:
     """通知 / 一括: accept durably (the answer goes out only after the commit), deliver later."""
     reception_number = new_reception_number(utcnow())
     ack = _acknowledgement(inbound, reception_number).to_bytes()
-    message, replay = await _claim(state, inbound, status="accepted", reception_number=reception_number,
-                                   answer=ack)
+    message, replay = await _claim(
+        state, inbound, status="accepted", reception_number=reception_number, answer=ack
+    )
     structlog.contextvars.bind_contextvars(reception_number=message.reception_number)
     if replay is not None:
         return replay
@@ -254,12 +295,22 @@ def _acknowledgement(inbound: Inbound, reception_number: str) -> Envelope:
         received = str(len(records))
         for name, value in (("UketsukeKensu", received), ("SeijoKensu", received), ("ErrorKensu", "0")):
             etree.SubElement(payload, lk(name)).text = value
-    ack = build_message(spec.response_type, {
-        "MSGID": uuid.uuid4().hex, "MSGTypeID": spec.response_type, "MSGMode": header.mode,
-        "SourceSystemID": HUB_SYSTEM_ID, "DestinationSystemID": header.source,
-        "PurposeCode": header.purpose_code, "SendDateTime": utcnow().isoformat(timespec="seconds"),
-        "RelatesToMSGID": header.msgid, "ReceptionNumber": reception_number, "MSGResult": "0",
-    }, payload)
+    ack = build_message(
+        spec.response_type,
+        {
+            "MSGID": uuid.uuid4().hex,
+            "MSGTypeID": spec.response_type,
+            "MSGMode": header.mode,
+            "SourceSystemID": HUB_SYSTEM_ID,
+            "DestinationSystemID": header.source,
+            "PurposeCode": header.purpose_code,
+            "SendDateTime": utcnow().isoformat(timespec="seconds"),
+            "RelatesToMSGID": header.msgid,
+            "ReceptionNumber": reception_number,
+            "MSGResult": "0",
+        },
+        payload,
+    )
     inbound.compiled.validate(ack.message)
     return ack
 
@@ -287,8 +338,15 @@ async def deliver(state: HubState, delivery: Delivery) -> None:
         if row is None or row.status != "pending":
             return  # another dispatcher finished it after our lease ran out; the receiver dedups
         row.status, row.delivered_at, row.last_error = "delivered", now, None
-        facts = _facts(inbound, message, requester=subscriber, provider=source, direction="request",
-                       outcome="delivered", provided_at=now)
+        facts = _facts(
+            inbound,
+            message,
+            requester=subscriber,
+            provider=source,
+            direction="request",
+            outcome="delivered",
+            provided_at=now,
+        )
         record_transfer(session, facts, _subjects(inbound))
     state.metrics.deliveries.labels(subscriber.code, "delivered").inc()
 
@@ -305,22 +363,40 @@ async def _retry_later(state: HubState, delivery: Delivery, error: str) -> None:
         else:
             delay = settings.delivery_backoff_seconds * 2 ** min(row.attempts - 1, 10)
             row.next_attempt_at = utcnow() + timedelta(seconds=delay * (0.5 + random.random()))  # noqa: S311
-    log.warning("delivery failed", subscriber=delivery.subscriber_unit, attempt=delivery.attempts, error=error)
+    log.warning(
+        "delivery failed", subscriber=delivery.subscriber_unit, attempt=delivery.attempts, error=error
+    )
     state.metrics.deliveries.labels(delivery.subscriber_unit, "failed").inc()
 
 
-def _facts(inbound: Inbound, message: Message, *, requester: Unit, provider: Unit, direction: str,
-           outcome: str, provided_at: datetime | None) -> TransferFacts:
+def _facts(
+    inbound: Inbound,
+    message: Message,
+    *,
+    requester: Unit,
+    provider: Unit,
+    direction: str,
+    outcome: str,
+    provided_at: datetime | None,
+) -> TransferFacts:
     spec, header = inbound.compiled.spec, inbound.header
     return TransferFacts(
-        reception_number=message.reception_number, msgid=header.msgid, interface_id=spec.id,
-        pattern=spec.pattern, requesting_unit=requester.code, requesting_organ=requester.organ,
+        reception_number=message.reception_number,
+        msgid=header.msgid,
+        interface_id=spec.id,
+        pattern=spec.pattern,
+        requesting_unit=requester.code,
+        requesting_organ=requester.organ,
         requesting_department=header.department if requester is inbound.source else None,
         requesting_user=header.user if requester is inbound.source else None,
-        providing_unit=provider.code, providing_organ=provider.organ, purpose_code=header.purpose_code,
+        providing_unit=provider.code,
+        providing_organ=provider.organ,
+        purpose_code=header.purpose_code,
         information_category=spec.category,
         item_names=spec.item_names("response" if direction == "response" else "request"),
-        requested_at=message.received_at, provided_at=provided_at, outcome=outcome,
+        requested_at=message.received_at,
+        provided_at=provided_at,
+        outcome=outcome,
         body_digest=message.body_digest,
     )
 

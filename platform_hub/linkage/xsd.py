@@ -32,8 +32,9 @@ def _restriction(parent: etree._Element, base: str, **facets: str) -> etree._Ele
     return restriction
 
 
-def _text(parent: etree._Element, name: str, *, max_length: int, pattern: str = _HALF_WIDTH,
-          min_occurs: str = "1") -> None:
+def _text(
+    parent: etree._Element, name: str, *, max_length: int, pattern: str = _HALF_WIDTH, min_occurs: str = "1"
+) -> None:
     element = _xs("element", parent, name=name, minOccurs=min_occurs)
     _restriction(element, "string", minLength="1", maxLength=str(max_length), pattern=pattern)
 
@@ -58,8 +59,14 @@ def _item_type(element: etree._Element, item: Item) -> None:
         case "S9":
             _restriction(element, "string", pattern=f"-?[0-9]{{1,{length}}}")
         case "9V":
-            _restriction(element, "decimal", totalDigits=length, fractionDigits=str(item.fraction),
-                         minInclusive="0", pattern="[0-9]+(\\.[0-9]+)?")
+            _restriction(
+                element,
+                "decimal",
+                totalDigits=length,
+                fractionDigits=str(item.fraction),
+                minInclusive="0",
+                pattern="[0-9]+(\\.[0-9]+)?",
+            )
         case "DATE":
             _restriction(element, "date", pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}")
         case "TIME":
@@ -70,8 +77,9 @@ def _item_type(element: etree._Element, item: Item) -> None:
 
 def _items(sequence: etree._Element, items: tuple[Item, ...]) -> None:
     for item in items:
-        element = _xs("element", sequence, name=item.romaji,
-                      minOccurs=item.min_occurs, maxOccurs=item.max_occurs)
+        element = _xs(
+            "element", sequence, name=item.romaji, minOccurs=item.min_occurs, maxOccurs=item.max_occurs
+        )
         doc = _xs("documentation", _xs("annotation", element))
         doc.text = f"{item.id} {item.name}" + (f" ({item.condition})" if item.condition else "")
         if item.type == "GROUP":
@@ -146,8 +154,9 @@ def compile_interface(spec: InterfaceSpec, source: Path) -> CompiledInterface:
 def wsdl(specs: list[InterfaceSpec], address: str) -> bytes:
     """A WSDL 1.1 document/literal description of every interface, one operation each."""
     nsmap = {"wsdl": WSDL, "soap": WSOAP, "xs": XS, "lk": LK}
-    definitions = etree.Element(f"{{{WSDL}}}definitions", name="PlatformHubLinkage",
-                                targetNamespace=LK, nsmap=nsmap)
+    definitions = etree.Element(
+        f"{{{WSDL}}}definitions", name="PlatformHubLinkage", targetNamespace=LK, nsmap=nsmap
+    )
     schema = new_schema()
     common_types(schema)
     for spec in specs:

@@ -50,4 +50,4 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    message: Mapped[Message] = relationship(back_populates="deliveries", lazy="joined")
+    message: Mapped[Message] = relationship(back_populates="deliveries", lazy="joined", innerjoin=True)

@@ -37,8 +37,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.async_database_url)
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=200)) as http:
-            state = HubState(settings=settings, catalog=catalog, engine=engine,
-                             sessions=create_sessionmaker(engine), http=http, metrics=HubMetrics())
+            state = HubState(
+                settings=settings,
+                catalog=catalog,
+                engine=engine,
+                sessions=create_sessionmaker(engine),
+                http=http,
+                metrics=HubMetrics(),
+            )
             app.state.hub = state
             if settings.dispatcher_enabled:
                 state.dispatcher = asyncio.create_task(dispatcher.run(state), name="dispatcher")
