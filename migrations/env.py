@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import platform_hub.models  # noqa: F401 - registers every table
-from platform_hub.kit.database import Base
+from platform_hub.kit.database import Base, UTCDateTime
 from platform_hub.kit.settings import Settings
 
 config = context.config
@@ -25,10 +25,18 @@ def run_migrations() -> None:
     engine.dispose()
 
 
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    """Migrations name plain SQLAlchemy types, so they never depend on the app's code."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _run(connection: object) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
+        render_item=_render_item,
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
     )

@@ -78,10 +78,11 @@ def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         environment="test",
         database_url=database_url,
+        key_file=tmp_path / "keys.json",
         admin_client_id=ADMIN_ID,
         admin_client_secret=ADMIN_SECRET,
         token_secret="test-token-secret-" + "x" * 32,

@@ -17,6 +17,8 @@ import sqlalchemy as sa
 import uvicorn
 from lxml import etree
 
+from platform_hub.addressees.numbers import atena_number
+
 ADMIN_ID = "test-admin"
 ADMIN_SECRET = "test-admin-secret-0123456789"
 LK = "urn:platform-hub:linkage:1"
@@ -30,6 +32,23 @@ UNITS = {
     "002": ("個人住民税", "市長", ["IF_ZEI_0001", "IF_ZEI_0101"], ["IF_JUK_0001"]),
     "011": ("児童手当", "市長", ["IF_JDT_0001"], ["IF_JUK_0001", "IF_ZEI_0101"]),
     "051": ("就学援助", "教育委員会", [], ["IF_JUK_0001"]),
+}
+
+
+PERSON = {
+    "name": "山田　太郎",
+    "name_kana": "ヤマダ　タロウ",
+    "birth_date": "1985-04-01",
+    "sex": "1",
+    "address": "東京都千代田区千代田一丁目１番１号",
+    "municipality_code": "131016",
+}
+# One resident, numbered differently by each unit (each a valid 宛名番号).
+YAMADA = {
+    "001": atena_number(101),
+    "002": atena_number(202),
+    "011": atena_number(1),
+    "051": atena_number(505),
 }
 
 
@@ -72,11 +91,11 @@ def soap_message(
 </soap:Envelope>""".encode()
 
 
-def zei_query(source: str = "011", atena: str = "000000000000019", year: str = "2026", **kw: Any) -> bytes:
+def zei_query(source: str = "011", atena: str = YAMADA["011"], year: str = "2026", **kw: Any) -> bytes:
     return soap_message("IF_ZEI_0001", source, {"AtenaNo": atena, "KazeiNendo": year}, **kw)
 
 
-def ido_notification(atena: str = "000000000000019", **kw: Any) -> bytes:
+def ido_notification(atena: str = YAMADA["001"], **kw: Any) -> bytes:
     return soap_message(
         "IF_JUK_0001",
         "001",
@@ -142,6 +161,30 @@ class HubClient:
     def unit_headers(self, credentials: dict[str, Any], scope: str | None = None) -> dict[str, str]:
         token = self.token(credentials["client_id"], credentials["client_secret"], scope)
         return {"Authorization": f"Bearer {token}", "Content-Type": "text/xml; charset=utf-8"}
+
+    def enroll(self, numbers: dict[str, str], my_number: str | None = None, **info: str) -> str:
+        """Register a person in the registry with these units' 宛名番号; returns the integrated number."""
+        first, *others = numbers.items()
+        body = {
+            **PERSON,
+            **info,
+            "unit_code": first[0],
+            "atena_number": first[1],
+            "status": "resident",
+            "reason": "test fixture",
+            **({"my_number": my_number} if my_number else {}),
+        }
+        response = self.http.post("/addressees", json=body, headers=self.admin())
+        assert response.status_code == 201, response.text
+        integrated = str(response.json()["integrated_number"])
+        for unit, atena in others:
+            linked = self.http.post(
+                f"/addressees/{integrated}/links",
+                headers=self.admin(),
+                json={"unit_code": unit, "atena_number": atena, "reason": "test fixture"},
+            )
+            assert linked.status_code == 201, linked.text
+        return integrated
 
     def send(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
         return self.http.post("/linkage/messages", content=body, headers=headers)

@@ -21,8 +21,14 @@ def test_token_by_client_secret_basic(hub: HubClient) -> None:
     body = response.json()
     assert body["token_type"] == "Bearer"
     assert 0 < body["expires_in"] <= 3600
-    # No scope asked: every scope the unit is allowed, i.e. the queries it consumes (per the catalog).
-    assert set(body["scope"].split()) == {"011:IF_JUK_0002:send", "011:IF_ZEI_0001:send"}
+    # No scope asked: every scope the unit is allowed: the queries it consumes (per the catalog), the
+    # registry, and My Numbers (児童手当 JDT-001 is a 番号利用事務).
+    assert set(body["scope"].split()) == {
+        "011:IF_JUK_0002:send",
+        "011:IF_ZEI_0001:send",
+        "011:addressees",
+        "011:mynumber",
+    }
 
 
 def test_token_by_client_secret_post(hub: HubClient) -> None:

@@ -7,7 +7,9 @@ from contextlib import ExitStack
 
 import pytest
 
+from platform_hub.addressees.numbers import atena_number
 from tests.helpers import (
+    YAMADA,
     HubClient,
     count_rows,
     fault_code,
@@ -28,6 +30,7 @@ def subscribers(hub: HubClient) -> Iterator[dict[str, TestUnit]]:
     with ExitStack() as stack:
         for code, unit in units.items():
             hub.register(code, stack.enter_context(serve_in_thread(unit.app())))
+        hub.enroll(YAMADA)
         yield units
 
 
@@ -79,6 +82,7 @@ def test_subscriber_that_fails_gets_retried_in_order(hub: HubClient, database_ur
     with serve_in_thread(flaky.app()) as url:
         hub.register("002", url)
         juki = hub.unit_headers(hub.register("001"))
+        hub.enroll({"001": YAMADA["001"], "002": YAMADA["002"]})
         for n in range(3):
             assert hub.send(ido_notification(msgid=f"ido-{n}"), juki).status_code == 200
         wait_until(lambda: len(flaky.received) >= 2)  # the head of the queue is being retried
@@ -94,6 +98,7 @@ def test_subscriber_that_fails_gets_retried_in_order(hub: HubClient, database_ur
 def test_subscriber_down_past_the_limit_goes_dead(hub: HubClient, database_url: str) -> None:
     hub.register("002", "http://127.0.0.1:9")
     juki = hub.unit_headers(hub.register("001"))
+    hub.enroll({"001": YAMADA["001"], "002": YAMADA["002"]})
     hub.send(ido_notification(), juki)
     wait_until(lambda: rows(database_url, "SELECT status FROM deliveries")[0].status == "dead", timeout=20)
     (dead,) = rows(database_url, "SELECT attempts, last_error FROM deliveries")
@@ -108,6 +113,7 @@ def test_disabled_subscriber_waits(hub: HubClient, database_url: str) -> None:
         hub.register("002", url)
         hub.http.post("/adapters/002/disable", headers=hub.admin())
         juki = hub.unit_headers(hub.register("001"))
+        hub.enroll({"001": YAMADA["001"], "002": YAMADA["002"]})
         hub.send(ido_notification(), juki)
         hub.send(ido_notification(), juki)
         with pytest.raises(AssertionError):
@@ -121,7 +127,8 @@ def test_test_notifications_reach_only_test_units(hub: HubClient, database_url: 
     with serve_in_thread(production.app()) as production_url, serve_in_thread(test.app()) as test_url:
         hub.register("002", production_url)
         hub.register("011", test_url, mode="test")
-        juki = hub.unit_headers(hub.register("001"))
+        juki = hub.unit_headers(hub.register("001", mode="test"))
+        hub.enroll(YAMADA)
         hub.send(ido_notification(mode="1"), juki)
         wait_until(lambda: delivered(database_url) == 1)
     assert len(test.received) == 1 and not production.received
@@ -130,7 +137,7 @@ def test_test_notifications_reach_only_test_units(hub: HubClient, database_url: 
 def test_batch_is_acknowledged_with_counts_and_delivered(hub: HubClient, database_url: str) -> None:
     jidou = TestUnit()
     records = "".join(
-        f"<lk:Shotoku><lk:RecordNo>{n}</lk:RecordNo><lk:AtenaNo>{n:015d}</lk:AtenaNo>"
+        f"<lk:Shotoku><lk:RecordNo>{n}</lk:RecordNo><lk:AtenaNo>{atena_number(2000 + n)}</lk:AtenaNo>"
         "<lk:KazeiKubunCode>1</lk:KazeiKubunCode><lk:SoshotokuKingaku>3000000</lk:SoshotokuKingaku>"
         "<lk:ShotokuwariGaku>150000</lk:ShotokuwariGaku><lk:FuyoNinzu>1</lk:FuyoNinzu></lk:Shotoku>"
         for n in range(1, 4)
@@ -142,12 +149,16 @@ def test_batch_is_acknowledged_with_counts_and_delivered(hub: HubClient, databas
     with serve_in_thread(jidou.app()) as url:
         hub.register("011", url)
         zeimu = hub.unit_headers(hub.register("002"))
+        for n in range(1, 4):
+            hub.enroll({"002": atena_number(2000 + n), "011": atena_number(1100 + n)}, name=f"納税者{n}")
         response = hub.send(soap_message("IF_ZEI_0101", "002", payload, destination="011"), zeimu)
         assert response.status_code == 200, response.text
         assert b"<lk:UketsukeKensu>3</lk:UketsukeKensu>" in response.content
         wait_until(lambda: delivered(database_url) == 1)
-    # One record entry per person in the batch.
+    # One record entry per person in the batch, each delivered in 011's own numbering.
     assert count_rows(database_url, "transfer_records") == 3
+    numbers = [e.text for e in jidou.received[0].iter("{urn:platform-hub:linkage:1}AtenaNo")]
+    assert numbers == [atena_number(1100 + n) for n in range(1, 4)]
 
 
 def test_notification_needs_the_provider_scope(hub: HubClient) -> None:

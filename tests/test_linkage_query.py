@@ -8,8 +8,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import HubClient, count_rows, fault_code, header_field, rows, serve_in_thread, zei_query
-from tests.units import TestUnit, zei_answer
+from tests.helpers import (
+    YAMADA,
+    HubClient,
+    count_rows,
+    fault_code,
+    header_field,
+    rows,
+    serve_in_thread,
+    zei_query,
+)
+from tests.units import TestUnit, answer_envelope, zei_answer
 
 
 @pytest.fixture
@@ -23,7 +32,9 @@ def zeimu() -> Iterator[tuple[TestUnit, str]]:
 def jidou(hub: HubClient, zeimu: tuple[TestUnit, str]) -> dict[str, str]:
     """011 児童手当, with 002 個人住民税 registered as the provider of IF_ZEI_0001."""
     hub.register("002", zeimu[1])
-    return hub.unit_headers(hub.register("011"))
+    credentials = hub.register("011")
+    hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
+    return hub.unit_headers(credentials)
 
 
 def test_query_is_forwarded_answered_and_recorded(
@@ -130,6 +141,7 @@ def test_checks_run_in_the_contract_order(hub: HubClient, jidou: dict[str, str])
 def test_provider_down_is_e4001_and_recorded_as_failed(hub: HubClient, database_url: str) -> None:
     hub.register("002", "http://127.0.0.1:9")  # nothing listens on the discard port
     jidou = hub.unit_headers(hub.register("011"))
+    hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
     response = hub.send(zei_query(msgid="down"), jidou)
     assert response.status_code == 502
     assert fault_code(response) == "E4001"
@@ -143,6 +155,7 @@ def test_provider_timeout_is_504_and_a_resend_asks_again(hub: HubClient, databas
     with serve_in_thread(slow.app()) as url:
         hub.register("002", url)
         jidou = hub.unit_headers(hub.register("011"))
+        hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
         response = hub.send(zei_query(msgid="slow"), jidou)
         assert response.status_code == 504
         assert fault_code(response) == "E4001"
@@ -166,23 +179,53 @@ def test_provider_answer_failing_the_xsd_is_e4001(hub: HubClient, database_url: 
     bad = TestUnit(answer=answer)
     with serve_in_thread(bad.app()) as url:
         hub.register("002", url)
-        response = hub.send(zei_query(), hub.unit_headers(hub.register("011")))
+        jidou = hub.unit_headers(hub.register("011"))
+        hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
+        response = hub.send(zei_query(), jidou)
     assert response.status_code == 502
     assert fault_code(response) == "E4001"
-    assert "fails the XSD" in response.text
+    assert "fails the IF_ZEI_0001 XSD" in response.text
+    # The provider's values stay out of the error: the requester may not see an invalid answer.
+    assert "3,456,789" not in response.text and "ErrorDetail" not in response.text
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda request: answer_envelope(request, zei_answer(request)).replace(
+            b"IF_ZEI_0001_S01", b"IF_ZEI_0001_R01"
+        ),
+        lambda request: answer_envelope(request, zei_answer(request)).replace(
+            b"RelatesToMSGID>", b"RelatesToMSGID>x"
+        ),
+    ],
+)
+def test_provider_must_answer_the_query(hub: HubClient, answer) -> None:  # type: ignore[no-untyped-def]
+    """An echo of the request, or an answer to another message, is not an answer."""
+    odd = TestUnit(raw_answer=answer)
+    with serve_in_thread(odd.app()) as url:
+        hub.register("002", url)
+        jidou = hub.unit_headers(hub.register("011"))
+        hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
+        response = hub.send(zei_query(), jidou)
+    assert fault_code(response) == "E4001"
 
 
 def test_provider_http_error_is_e4001(hub: HubClient) -> None:
     broken = TestUnit(answer=zei_answer, status_code=500)
     with serve_in_thread(broken.app()) as url:
         hub.register("002", url)
-        response = hub.send(zei_query(), hub.unit_headers(hub.register("011")))
+        jidou = hub.unit_headers(hub.register("011"))
+        hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
+        response = hub.send(zei_query(), jidou)
     assert response.status_code == 502
     assert fault_code(response) == "E4001"
 
 
 def test_test_messages_reach_test_units(hub: HubClient, zeimu: tuple[TestUnit, str]) -> None:
     hub.register("002", zeimu[1], mode="test")
-    jidou = hub.unit_headers(hub.register("011"))
+    jidou = hub.unit_headers(hub.register("011", mode="test"))
+    hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
     assert hub.send(zei_query(mode="1"), jidou).status_code == 200
+    # A test unit sends test messages only; production messages never reach a test unit.
     assert fault_code(hub.send(zei_query(mode="0"), jidou)) == "E1003"

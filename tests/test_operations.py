@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from platform_hub.cli import app
 from platform_hub.kit.settings import Settings
 from platform_hub.web.app import create_app
-from tests.helpers import HubClient, count_rows, fault_code, free_port, serve_in_thread, zei_query
+from tests.helpers import YAMADA, HubClient, count_rows, fault_code, free_port, serve_in_thread, zei_query
 from tests.units import TestUnit, zei_answer
 
 
@@ -48,6 +48,7 @@ def test_metrics_count_messages_by_interface_and_result(hub: HubClient) -> None:
     with serve_in_thread(unit.app()) as url:
         hub.register("002", url)
         jidou = hub.unit_headers(hub.register("011"))
+        hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
         hub.send(zei_query(), jidou)
         hub.send(zei_query(year="bad"), jidou)
     assert hub.http.get("/metrics").status_code == 401
@@ -90,7 +91,11 @@ def test_clients_create_command(database_url: str, monkeypatch: pytest.MonkeyPat
 def test_serve_migrates_and_serves(tmp_path: Path) -> None:
     """``platform-hub serve`` as a real process on a fresh SQLite file, stopped by SIGTERM."""
     port = free_port()
-    env = {**os.environ, "PLATFORM_HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}"}
+    env = {
+        **os.environ,
+        "PLATFORM_HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
+        "PLATFORM_HUB_KEY_FILE": str(tmp_path / "keys.json"),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "platform_hub.cli", "serve", "--port", str(port)],
         env=env,

@@ -13,7 +13,7 @@ import zeep
 import zeep.exceptions
 from zeep.transports import Transport
 
-from tests.helpers import LK, HubClient, serve_in_thread
+from tests.helpers import LK, YAMADA, HubClient, serve_in_thread
 from tests.units import TestUnit, zei_answer
 
 JST = timezone(timedelta(hours=9))
@@ -51,6 +51,7 @@ def sender(hub: HubClient) -> Iterator[zeep.Client]:
     with serve_in_thread(TestUnit(answer=zei_answer).app()) as url, requests.Session() as session:
         hub.register("002", url)
         session.headers["Authorization"] = hub.unit_headers(hub.register("011"))["Authorization"]
+        hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
         yield zeep_client(hub, session)
 
 

@@ -52,6 +52,7 @@ class TestUnit:
     """A unit that answers queries with ``answer`` and keeps every message it received."""
 
     answer: Answer | None = None
+    raw_answer: Callable[[etree._Element], bytes] | None = None  # the whole answer envelope, for odd units
     delay: float = 0.0
     status_code: int = 200
     received: list[etree._Element] = field(default_factory=list)
@@ -67,6 +68,8 @@ class TestUnit:
             await asyncio.sleep(self.delay)
         if self.status_code != 200:
             return Response("unit failure", status_code=self.status_code)
+        if self.raw_answer is not None:
+            return Response(self.raw_answer(message), media_type="text/xml")
         payload = self.answer(message) if self.answer else ""
         return Response(answer_envelope(message, payload), media_type="text/xml")
 

@@ -39,6 +39,9 @@ def check_registration(body: AdapterRegistration, catalog: Catalog) -> None:
             problems.append(f"subscribes: {interface_id} is a query; only notifications and batches fan out")
         elif not compiled.spec.allows_consumer(body.unit_code):
             problems.append(f"subscribes: unit {body.unit_code} is not a consumer of {interface_id}")
+    problems.extend(
+        f"purposes: unknown 事務 {code}" for code in body.purposes if code not in catalog.purposes
+    )
     if problems:
         raise SchemaViolation("the registration does not agree with the interface catalog", details=problems)
 
@@ -114,9 +117,12 @@ async def set_enabled(session: AsyncSession, code: str, enabled: bool) -> Adapte
 
 
 def unit_scopes(unit: Unit, catalog: Catalog) -> set[str]:
-    """What a unit may send: queries it is a consumer of, notifications and batches it provides."""
+    """What a unit may do: send the queries it consumes and the notifications and batches it provides;
+    use the addressee registry; and see My Numbers when one of its 事務 is a 個人番号利用事務."""
     provided = set(unit.interface_ids("provides"))
-    scopes = set()
+    scopes = {f"{unit.code}:addressees"}
+    if any(catalog.purposes[p].number_use for p in unit.purposes if p in catalog.purposes):
+        scopes.add(f"{unit.code}:mynumber")
     for spec in catalog.specs():
         may_send = spec.allows_consumer(unit.code) if spec.pattern == "query" else spec.id in provided
         if may_send:

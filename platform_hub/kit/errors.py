@@ -101,24 +101,6 @@ class ServiceUnavailable(HubError):
     code, status_code = "E5001", 503
 
 
-ERROR_CODES: dict[str, type[HubError]] = {
-    cls.code: cls
-    for cls in (
-        MalformedMessage,
-        SchemaViolation,
-        UnknownTarget,
-        AlreadyExists,
-        NotAuthenticated,
-        Forbidden,
-        OrdinanceRefusal,
-        AddresseeUnknown,
-        DeliveryFailed,
-        IdempotencyConflict,
-        ServiceUnavailable,
-    )
-}
-
-
 def database_unavailable(exc: Exception) -> ServiceUnavailable:
     """What a caller is told when the database fails under a request (details stay in the log)."""
     return ServiceUnavailable(

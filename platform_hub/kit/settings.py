@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///platform_hub.db"
     interface_specs_dir: Path = REPO_ROOT / "interface_specs"
 
+    # The My Number key file (AES-GCM data keys and the HMAC key), kept outside the database. In
+    # development a missing file is created; in production it must be provided.
+    key_file: Path = Path("platform_hub.keys.json")
+
     admin_client_id: str | None = None
     admin_client_secret: str | None = None
     token_secret: str = DEV_TOKEN_SECRET

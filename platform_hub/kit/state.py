@@ -11,7 +11,9 @@ import httpx
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from platform_hub.addressees.vault import MyNumberVault
 from platform_hub.kit.database import unit_of_work
+from platform_hub.kit.errors import ServiceUnavailable
 from platform_hub.kit.metrics import HubMetrics
 from platform_hub.kit.settings import Settings
 from platform_hub.linkage.catalog import Catalog
@@ -28,6 +30,12 @@ class HubState:
     # Set when a notification is accepted, so the dispatcher need not wait for its next poll.
     deliveries_waiting: asyncio.Event = field(default_factory=asyncio.Event)
     dispatcher: asyncio.Task[None] | None = None
+    vault: MyNumberVault | None = None  # None when the key file is missing (healthz says so)
+
+    def require_vault(self) -> MyNumberVault:
+        if self.vault is None:
+            raise ServiceUnavailable("the My Number key file is not available; see /healthz")
+        return self.vault
 
 
 def get_state(request: Request) -> HubState:

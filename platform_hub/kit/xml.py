@@ -29,8 +29,10 @@ def parse_xml(body: bytes, *, max_bytes: int, max_depth: int) -> etree._Element:
     )
     depth = 0
     try:
-        for event, _element in events:
+        for event, element in events:
             if event == "start":
+                if depth == 0 and _has_doctype(element):
+                    raise MalformedMessage("DOCTYPE declarations are not allowed")
                 depth += 1
                 if depth > max_depth:
                     raise MalformedMessage(f"XML nesting deeper than {max_depth} levels")
@@ -41,7 +43,10 @@ def parse_xml(body: bytes, *, max_bytes: int, max_depth: int) -> etree._Element:
         raise MalformedMessage(f"not well-formed XML: {exc.msg}") from None
     if root is None:
         raise MalformedMessage("empty document")
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:  # type: ignore[attr-defined]  # not in lxml-stubs
-        raise MalformedMessage("DOCTYPE declarations are not allowed")
     return root
+
+
+def _has_doctype(root: etree._Element) -> bool:
+    """Checked at the root's start tag: the prolog (and any DTD) has been read by then, nothing else."""
+    docinfo = root.getroottree().docinfo
+    return bool(docinfo.doctype) or docinfo.internalDTD is not None  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ Requirement = Literal["必須", "条件付き必須", "任意"]
 Pattern = Literal["query", "notification", "batch"]
 UNIT_CODE = r"^[0-9A-Z]{3}$"
 _SIZED_TYPES = {"X", "N", "9", "9V", "S9"}
+BATCH_COUNTS = {"UketsukeKensu", "SeijoKensu", "ErrorKensu"}  # received, accepted, refused records
 
 
 class Item(BaseModel):
@@ -38,6 +39,9 @@ class Item(BaseModel):
     requirement: Requirement
     condition: str | None = Field(default=None, description="when a 条件付き必須 item is required")
     addressee: bool = Field(default=False, description="carries a 宛名番号 the hub translates")
+    my_number: bool = Field(
+        default=False, description="carries a 個人番号: the hub keeps it, never passes it"
+    )
     description: str | None = None
     items: tuple[Item, ...] | None = None
 
@@ -64,6 +68,8 @@ class Item(BaseModel):
             raise ValueError("repeat must be at least 1")
         if self.addressee and (self.type != "X" or self.length != 15):
             raise ValueError("an addressee item is a 宛名番号: type X, length 15")
+        if self.my_number and (self.type != "9" or self.length != 12 or self.repeat != 1):
+            raise ValueError("a my_number item is a 個人番号: type 9, length 12, not repeated")
         if self.codes is not None:
             self._check_codes(self.codes)
         return self
@@ -103,6 +109,9 @@ class InterfaceSpec(BaseModel):
     consumers: tuple[str, ...] = Field(min_length=1, description="unit codes, or * for any unit")
     category: str = Field(min_length=1, description="information category (情報の種別)")
     description: str | None = None
+    updates_registry: bool = Field(
+        default=False, description="the hub applies these notifications to the addressee registry (住民異動)"
+    )
     request: tuple[Item, ...] = Field(min_length=1)
     response: tuple[Item, ...] = ()
 
@@ -113,6 +122,10 @@ class InterfaceSpec(BaseModel):
                 raise ValueError(f"consumer {consumer!r} is neither a unit code nor *")
         if self.pattern == "query" and not self.response:
             raise ValueError("a query interface needs response items")
+        if self.pattern == "batch" and not {item.romaji for item in self.response} >= BATCH_COUNTS:
+            raise ValueError(f"a batch interface answers with the counts {', '.join(sorted(BATCH_COUNTS))}")
+        if any(item.my_number for item in self.response):
+            raise ValueError("a 個人番号 is never sent out by the hub: no my_number items in a response")
         for direction in ("request", "response"):
             _check_unique(getattr(self, direction), direction)
         ids = [item.id for item in self.all_items()]
@@ -137,6 +150,24 @@ class InterfaceSpec(BaseModel):
         items = self.request if direction == "request" else self.response
         return [i.name for item in items for i in item.walk() if i.type != "GROUP"]
 
+    def paths(self, direction: Literal["request", "response"], flag: str) -> list[tuple[str, ...]]:
+        """Romaji paths (from Payload) of the items with ``flag`` set (``addressee``, ``my_number``)."""
+        found: list[tuple[str, ...]] = []
+
+        def walk(items: tuple[Item, ...], prefix: tuple[str, ...]) -> None:
+            for item in items:
+                if getattr(item, flag):
+                    found.append((*prefix, item.romaji))
+                walk(item.items or (), (*prefix, item.romaji))
+
+        walk(self.request if direction == "request" else self.response, ())
+        return found
+
+    def code_label(self, romaji: str, code: str) -> str | None:
+        """The meaning of ``code`` in the code list of the request item ``romaji``."""
+        item = next((i for i in self.all_items() if i.romaji == romaji and i.codes), None)
+        return item.codes.get(code) if item and item.codes else None
+
     def allows_consumer(self, unit_code: str) -> bool:
         return "*" in self.consumers or unit_code in self.consumers
 
@@ -149,6 +180,17 @@ def _check_unique(items: tuple[Item, ...], where: str) -> None:
     for item in items:
         if item.items:
             _check_unique(item.items, item.id)
+
+
+class Purpose(BaseModel):
+    """A 事務: the legally defined task a transfer serves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(pattern=r"^[0-9A-Z][0-9A-Z\-]{0,15}$")
+    name: str = Field(min_length=1)
+    basis: str = Field(min_length=1, description="the law or ordinance that defines it")
+    number_use: bool = Field(description="a 個人番号利用事務")
 
 
 class SpecError(Exception):
@@ -189,6 +231,7 @@ class Catalog:
     """Every interface, its compiled XSD, and the message types that name them."""
 
     interfaces: dict[str, CompiledInterface] = field(default_factory=dict)
+    purposes: dict[str, Purpose] = field(default_factory=dict)
 
     def get(self, interface_id: str) -> CompiledInterface | None:
         return self.interfaces.get(interface_id)
@@ -254,6 +297,22 @@ def load_catalog(directory: Path) -> Catalog:
             catalog.interfaces[path.stem] = compile_interface(load_spec(path), path)
         except SpecError as exc:
             problems.extend(exc.problems)
+    try:
+        catalog.purposes = {p.code: p for p in _load_purposes(directory / "purposes.yaml")}
+    except SpecError as exc:
+        problems.extend(exc.problems)
     if problems:
         raise SpecError(problems)
     return catalog
+
+
+def _load_purposes(path: Path) -> list[Purpose]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return [Purpose.model_validate(entry) for entry in raw]
+    except (OSError, yaml.YAMLError, TypeError) as exc:
+        raise SpecError([f"{path.name}: cannot read: {exc}"]) from None
+    except ValidationError as exc:
+        raise SpecError(
+            [f"{path.name}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        ) from None

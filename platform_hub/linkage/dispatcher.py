@@ -21,10 +21,12 @@ async def dispatch_once(state: HubState) -> int:
     now = utcnow()
     lease = now + timedelta(seconds=state.settings.delivery_timeout_seconds * 2 + 5)
     async with unit_of_work(state.sessions) as session:
-        ids = await repository.claim_due_deliveries(session, now, lease, BATCH)
-        deliveries = await repository.get_deliveries(session, ids) if ids else []
-    await asyncio.gather(*(service.deliver(state, delivery) for delivery in deliveries))
-    return len(deliveries)
+        claimed = await repository.claim_due_deliveries(session, now, lease, BATCH)
+    await asyncio.gather(
+        *(service.deliver(state, delivery_id, attempt) for delivery_id, attempt in claimed),
+        return_exceptions=True,
+    )
+    return len(claimed)
 
 
 async def run(state: HubState) -> None:

@@ -69,6 +69,13 @@ class Envelope:
     def payload(self) -> etree._Element | None:
         return self.message.find("lk:MessageBody/lk:Payload", namespaces=_NSMAP)
 
+    def elements_at(self, path: tuple[str, ...]) -> list[etree._Element]:
+        """The payload's elements at a romaji path such as ``("SetaiIn", "AtenaNo")``."""
+        payload = self.payload()
+        if payload is None:
+            return []
+        return list(payload.iterfind("/".join(f"lk:{name}" for name in path), namespaces=_NSMAP))
+
     def set_header_fields(self, **fields: str) -> None:
         """Set (replace) trailing header fields such as ReceptionNumber and MSGResult, in order."""
         header = self.message.find("lk:MessageHeader", namespaces=_NSMAP)

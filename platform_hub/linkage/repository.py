@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.kit.database import utcnow
 from platform_hub.models import Delivery, Message, Unit
 
 
@@ -23,8 +23,8 @@ async def get_message(session: AsyncSession, message_id: uuid.UUID) -> Message |
 
 async def claim_due_deliveries(
     session: AsyncSession, now: datetime, lease_until: datetime, limit: int
-) -> Sequence[int]:
-    """Lease the oldest pending delivery of each subscriber that is due, and return their ids.
+) -> list[tuple[int, int]]:
+    """Lease the oldest pending delivery of each subscriber that is due; returns ``(id, attempt)``.
 
     Only the head of each subscriber's queue is eligible, so a subscriber receives its
     notifications one at a time and in the order they were accepted, retries included. The lease
@@ -42,17 +42,57 @@ async def claim_due_deliveries(
         .limit(limit)
         .with_for_update(skip_locked=True, of=Delivery)
     )
-    claimed = await session.scalars(
+    claimed = await session.execute(
         update(Delivery)
         .where(Delivery.id.in_(due.scalar_subquery()), Delivery.status == "pending")
         .values(next_attempt_at=lease_until, attempts=Delivery.attempts + 1)
+        .returning(Delivery.id, Delivery.attempts)
+    )
+    return [(row.id, row.attempts) for row in claimed]
+
+
+async def get_delivery(session: AsyncSession, delivery_id: int) -> Delivery | None:
+    return await session.get(Delivery, delivery_id)
+
+
+def _still_ours(delivery_id: int, attempt: int) -> ColumnElement[bool]:
+    """The lease token: the row is still pending and nobody has claimed it since our attempt."""
+    return and_(Delivery.id == delivery_id, Delivery.status == "pending", Delivery.attempts == attempt)
+
+
+async def finish_delivery(
+    session: AsyncSession, delivery_id: int, attempt: int, status: str, error: str | None
+) -> bool:
+    """Mark a leased delivery delivered or refused; ``False`` when the lease was lost meanwhile."""
+    result = await session.execute(
+        update(Delivery)
+        .where(_still_ours(delivery_id, attempt))
+        .values(status=status, delivered_at=utcnow() if status == "delivered" else None, last_error=error)
         .returning(Delivery.id)
     )
-    return claimed.all()
+    return result.scalar_one_or_none() is not None
 
 
-async def get_deliveries(session: AsyncSession, ids: Sequence[int]) -> Sequence[Delivery]:
-    return (await session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id))).all()
+async def retry_delivery(
+    session: AsyncSession,
+    delivery_id: int,
+    attempt: int,
+    error: str,
+    *,
+    dead: bool,
+    next_attempt_at: datetime,
+) -> str | None:
+    """Schedule the next attempt, or give up (``dead``); the subscriber, or ``None`` if the lease was lost."""
+    values: dict[str, object] = {"last_error": error, "next_attempt_at": next_attempt_at}
+    if dead:
+        values["status"] = "dead"
+    result = await session.execute(
+        update(Delivery)
+        .where(_still_ours(delivery_id, attempt))
+        .values(**values)
+        .returning(Delivery.subscriber_unit)
+    )
+    return result.scalar_one_or_none()
 
 
 async def count_pending(session: AsyncSession) -> int:

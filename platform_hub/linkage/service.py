@@ -3,15 +3,22 @@
 Checks run in this order and the first that fails answers: token (E2001), size and
 well-formedness (E1001), message type and destination (E1003), source binding and scope (E2002),
 XSD (E1002), idempotency (E4002), addressee translation (E3002), ordinance (E3001), delivery (E4001).
+
+A query needs three short transactions — take the message, forward it (no transaction is held
+open across the HTTP call), store the answer with its record — so the commits live here, each in
+its own ``unit_of_work``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal, TypeVar
 
 import structlog
 from lxml import etree
@@ -20,10 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.adapters import repository as units
 from platform_hub.adapters import service as adapters
+from platform_hub.addressees import service as addressees
+from platform_hub.addressees.numbers import check_my_number
 from platform_hub.audit.service import TransferFacts, record_transfer
 from platform_hub.auth.service import Principal, send_scope
 from platform_hub.kit.database import unit_of_work, utcnow
 from platform_hub.kit.errors import (
+    AddresseeUnknown,
     DeliveryFailed,
     Forbidden,
     HubError,
@@ -35,15 +45,17 @@ from platform_hub.kit.errors import (
 from platform_hub.kit.state import HubState
 from platform_hub.kit.xml import parse_xml
 from platform_hub.linkage import repository, routing
-from platform_hub.linkage.catalog import CompiledInterface
+from platform_hub.linkage.catalog import CompiledInterface, InterfaceSpec
 from platform_hub.linkage.envelope import Envelope, Header, build_message, lk, read_envelope
 from platform_hub.models import Delivery, Message, Unit
 
 log = structlog.get_logger()
 HUB_SYSTEM_ID = "000"  # the hub's own SourceSystemID on the acknowledgements it writes
+Direction = Literal["request", "response"]
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Inbound:
     """A message that passed the routing checks, with the units it concerns."""
 
@@ -53,10 +65,12 @@ class Inbound:
     source: Unit
     destination: Unit | None
     subscribers: list[Unit]
+    digest: str = ""
+    my_numbers: tuple[str, ...] = ()
 
     @property
-    def spec_id(self) -> str:
-        return self.compiled.spec.id
+    def spec(self) -> InterfaceSpec:
+        return self.compiled.spec
 
 
 def new_reception_number(now: datetime) -> str:
@@ -83,6 +97,8 @@ async def receive(state: HubState, principal: Principal, body: bytes) -> bytes:
         raise SchemaViolation(
             f"MSGTypeID {header.message_type_id} does not name the message element {envelope.message_type}"
         )
+    inbound.my_numbers = _take_my_numbers(inbound)
+    inbound.digest = _digest(state, inbound)
     if compiled.spec.pattern == "query":
         return await _query(state, inbound)
     return await _accept_notification(state, inbound)
@@ -105,7 +121,7 @@ async def _route(
     spec = compiled.spec
     source = await units.get_unit(session, header.source)
     if source is None:
-        raise UnknownTarget(f"unknown source unit {header.source!r}")
+        raise Forbidden(f"SourceSystemID {header.source!r} is not a registered unit")
     mode = "test" if header.mode == "1" else "production"
     if spec.pattern == "query":
         code = header.destination or spec.provider
@@ -126,53 +142,95 @@ async def _route(
 
 
 def _check_source(principal: Principal, inbound: Inbound) -> None:
+    source, scope = inbound.source, send_scope(inbound.source.code, inbound.spec.id)
     if principal.role != "unit" or principal.unit_code != inbound.header.source:
         raise Forbidden(
             f"SourceSystemID {inbound.header.source} is not the authenticated unit "
             f"({principal.unit_code or principal.role})"
         )
-    if send_scope(inbound.source.code, inbound.spec_id) not in principal.scopes:
-        raise Forbidden(f"the token lacks the scope {send_scope(inbound.source.code, inbound.spec_id)}")
-    if not inbound.source.enabled:
-        raise Forbidden(f"unit {inbound.source.code} is disabled")
+    if scope not in principal.scopes:
+        raise Forbidden(f"the token lacks the scope {scope}")
+    if not source.enabled:
+        raise Forbidden(f"unit {source.code} is disabled")
+    if (source.mode == "test") != (inbound.header.mode == "1"):
+        raise Forbidden(
+            f"unit {source.code} is a {source.mode} unit: it sends MSGMode "
+            f"{'1' if source.mode == 'test' else '0'} only"
+        )
+
+
+def _take_my_numbers(inbound: Inbound) -> tuple[str, ...]:
+    """Remove every 個人番号 from the message: the hub keeps it in the registry and passes it on to nobody."""
+    numbers = []
+    for path in inbound.spec.paths("request", "my_number"):
+        for element in inbound.envelope.elements_at(path):
+            numbers.append(check_my_number((element.text or "").strip()))
+            parent = element.getparent()
+            assert parent is not None
+            parent.remove(element)
+    return tuple(numbers)
+
+
+def _digest(state: HubState, inbound: Inbound) -> str:
+    """What "the same message" means for a resent MSGID: the routing fields and the body.
+
+    SendDateTime is left out (a resend may carry a new one); a removed 個人番号 counts through its
+    keyed hash, so the digest reveals nothing about it.
+    """
+    header = inbound.header
+    body = inbound.envelope.message.find(lk("MessageBody"))
+    assert body is not None
+    routing_fields = "|".join(
+        (header.message_type_id, header.mode, header.source, header.destination or "", header.purpose_code)
+    )
+    hashed = hashlib.sha256(routing_fields.encode())
+    hashed.update(etree.tostring(body, method="c14n", exclusive=True))
+    for number in inbound.my_numbers:
+        hashed.update(state.require_vault().lookup_hash(number).encode())
+    return hashed.hexdigest()
+
+
+# --- idempotency -----------------------------------------------------------------------------------
 
 
 async def _claim(
-    state: HubState, inbound: Inbound, *, status: str, reception_number: str, answer: bytes | None
+    state: HubState, session: AsyncSession, inbound: Inbound, *, status: str, answer: bytes | None = None
 ) -> tuple[Message, bytes | None]:
-    """Store the message under its MSGID (with its deliveries), or find the earlier send of it.
+    """In the caller's transaction: the earlier send of this MSGID, or a new message row.
 
-    Returns the message and, when the same body was answered before, that answer to replay.
+    Returns the message and, when the same message was answered before, that answer to replay.
     """
-    header = inbound.header
-    try:
-        async with unit_of_work(state.sessions) as session:
-            earlier = await repository.find_message(session, header.source, header.msgid)
-            if earlier is not None:
-                return earlier, _replay(state, earlier, inbound.envelope.digest)
-            message = _new_message(inbound, reception_number, status, answer)
-            session.add(message)
-            session.add_all(
-                Delivery(
-                    message_id=message.id,
-                    subscriber_unit=unit.code,
-                    next_attempt_at=message.received_at,
-                    created_at=message.received_at,
-                )
-                for unit in inbound.subscribers
-            )
-            return message, None
-    except IntegrityError:
-        # A concurrent send of the same MSGID won the insert: answer as its resend.
-        async with unit_of_work(state.sessions) as session:
-            earlier = await repository.find_message(session, header.source, header.msgid)
-        if earlier is None:
-            raise
-        return earlier, _replay(state, earlier, inbound.envelope.digest)
+    header, now = inbound.header, utcnow()
+    earlier = await repository.find_message(session, header.source, header.msgid)
+    if earlier is not None:
+        replay = _replay(state, earlier, inbound.digest)
+        if replay is None:  # asked again after a failure or refusal: take it anew
+            earlier.status, earlier.received_at, earlier.response_xml = status, now, answer
+        return earlier, replay
+    message = Message(
+        id=uuid.uuid4(),
+        reception_number=new_reception_number(now),
+        source_unit=header.source,
+        msgid=header.msgid,
+        interface_id=inbound.spec.id,
+        pattern=inbound.spec.pattern,
+        mode=header.mode,
+        destination_unit=inbound.destination.code if inbound.destination else header.destination,
+        purpose_code=header.purpose_code,
+        body_digest=inbound.digest,
+        request_xml=inbound.envelope.to_bytes(),
+        response_xml=answer,
+        status=status,
+        received_at=now,
+        completed_at=now if answer is not None else None,
+    )
+    session.add(message)
+    await session.flush()
+    return message, None
 
 
 def _replay(state: HubState, earlier: Message, digest: str) -> bytes | None:
-    """The earlier answer to a resent MSGID; ``None`` when the earlier query is to be forwarded again."""
+    """The earlier answer to a resent MSGID; ``None`` when the message is to be taken again."""
     if earlier.body_digest != digest:
         raise IdempotencyConflict(
             f"MSGID {earlier.msgid} was sent before with a different body",
@@ -187,112 +245,195 @@ def _replay(state: HubState, earlier: Message, digest: str) -> bytes | None:
             headers={"Retry-After": "1"},
             reception_number=earlier.reception_number,
         )
-    return None  # an earlier send failed or was cut off: a query may simply be asked again
+    return None
 
 
-def _new_message(inbound: Inbound, reception_number: str, status: str, answer: bytes | None) -> Message:
-    header = inbound.header
-    return Message(
-        id=uuid.uuid4(),
-        reception_number=reception_number,
-        source_unit=header.source,
-        msgid=header.msgid,
-        interface_id=inbound.spec_id,
-        pattern=inbound.compiled.spec.pattern,
-        mode=header.mode,
-        destination_unit=inbound.destination.code if inbound.destination else header.destination,
-        purpose_code=header.purpose_code,
-        body_digest=inbound.envelope.digest,
-        request_xml=inbound.envelope.to_bytes(),
-        response_xml=answer,
-        status=status,
-        received_at=utcnow(),
-        completed_at=utcnow() if answer is not None else None,
-    )
+async def _in_transaction(state: HubState, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work(session)`` in a unit of work; once more if a concurrent send of the MSGID won the insert."""
+    try:
+        async with unit_of_work(state.sessions) as session:
+            return await work(session)
+    except IntegrityError:
+        async with unit_of_work(state.sessions) as session:
+            return await work(session)
+
+
+# --- 照会 -----------------------------------------------------------------------------------------
 
 
 async def _query(state: HubState, inbound: Inbound) -> bytes:
-    """照会: forward to the provider, validate its answer, record the transfer, answer the sender."""
-    message, replay = await _claim(
-        state, inbound, status="forwarding", reception_number=new_reception_number(utcnow()), answer=None
-    )
+    """照会: translate, forward to the provider, check and translate its answer, record, answer."""
+    destination = inbound.destination
+    assert destination is not None
+
+    async def take(session: AsyncSession) -> tuple[Message, bytes | None, list[str], HubError | None]:
+        message, replay = await _claim(state, session, inbound, status="forwarding")
+        if replay is not None:
+            return message, replay, [], None
+        try:
+            subjects = await _translate(
+                session, inbound.envelope, inbound.spec, "request", inbound.source.code, destination.code
+            )
+        except AddresseeUnknown as refusal:
+            message.status, message.completed_at = "refused", utcnow()
+            _record(
+                session,
+                inbound,
+                message,
+                requester=inbound.source,
+                provider=destination,
+                direction="response",
+                outcome="refused",
+                subjects=[],
+                refusal=refusal.message,
+            )
+            return message, None, [], refusal
+        return message, None, subjects, None
+
+    message, replay, subjects, refusal = await _in_transaction(state, take)
     if replay is not None:
         return replay
-    reception_number = message.reception_number
-    structlog.contextvars.bind_contextvars(reception_number=reception_number)
-    assert inbound.destination is not None
-    inbound.envelope.set_destination(inbound.destination.code)
-    inbound.envelope.set_header_fields(ReceptionNumber=reception_number)
+    structlog.contextvars.bind_contextvars(reception_number=message.reception_number)
+    if refusal is not None:
+        refusal.reception_number = message.reception_number
+        raise refusal
     try:
-        answer = await routing.forward_query(state, inbound.destination, inbound.envelope.to_bytes())
-        inbound.compiled.validate(answer.message)
-    except HubError as exc:
-        error = (
-            exc
-            if isinstance(exc, DeliveryFailed)
-            else DeliveryFailed(
-                f"unit {inbound.destination.code} answered a message that fails the XSD: {exc.message}",
-                details=exc.details,
-            )
-        )
-        error.reception_number = reception_number
-        await _finish_query(state, inbound, message, outcome="failed", answer=None)
-        raise error from None
-    answer.set_header_fields(ReceptionNumber=reception_number, MSGResult="0")
-    response = answer.to_bytes()
-    await _finish_query(state, inbound, message, outcome="provided", answer=response)
+        answer = await _forward(state, inbound, message)
+        async with unit_of_work(state.sessions) as session:
+            await _translate(session, answer, inbound.spec, "response", destination.code, inbound.source.code)
+            response = answer.to_bytes()
+            await _finish_query(session, inbound, message, subjects, answer=response)
+    except HubError as error:
+        error.reception_number = message.reception_number
+        async with unit_of_work(state.sessions) as session:
+            await _finish_query(session, inbound, message, subjects, answer=None, failure=error.message)
+        raise
     return response
 
 
-async def _finish_query(
-    state: HubState, inbound: Inbound, message: Message, *, outcome: str, answer: bytes | None
-) -> None:
-    """Store the answer and its transfer record in one transaction, before the sender sees it."""
-    assert inbound.destination is not None
-    now = utcnow()
-    async with unit_of_work(state.sessions) as session:
-        stored = await repository.get_message(session, message.id)
-        assert stored is not None
-        stored.status = "answered" if answer is not None else "failed"
-        stored.response_xml = answer
-        stored.completed_at = now
-        facts = _facts(
-            inbound,
-            message,
-            requester=inbound.source,
-            provider=inbound.destination,
-            direction="response",
-            outcome=outcome,
-            provided_at=now if answer else None,
+async def _forward(state: HubState, inbound: Inbound, message: Message) -> Envelope:
+    """Send the query to its provider; the answer must be the interface's ``_S01`` from that unit."""
+    destination = inbound.destination
+    assert destination is not None
+    if not destination.enabled:
+        raise DeliveryFailed(f"unit {destination.code} is disabled")
+    inbound.envelope.set_destination(destination.code)
+    inbound.envelope.set_header_fields(ReceptionNumber=message.reception_number)
+    answer = await routing.forward_query(state, destination, inbound.envelope.to_bytes())
+    try:
+        inbound.compiled.validate(answer.message)
+    except SchemaViolation as invalid:
+        # The details quote the provider's values: they go to the log (by item), never to the requester.
+        log.warning("provider answer fails the XSD", unit=destination.code, problems=len(invalid.details))
+        raise DeliveryFailed(
+            f"unit {destination.code} answered a message that fails the {inbound.spec.id} XSD"
+        ) from None
+    header = answer.header()
+    relates_to = answer.message.findtext(f"{lk('MessageHeader')}/{lk('RelatesToMSGID')}")
+    if (
+        answer.message_type != inbound.spec.response_type
+        or header.source != destination.code
+        or relates_to not in (None, inbound.header.msgid)
+    ):
+        raise DeliveryFailed(
+            f"unit {destination.code} answered with a message that is not the answer to "
+            f"{inbound.header.msgid}"
         )
-        record_transfer(session, facts, _subjects(inbound))
+    result = answer.message.findtext(f"{lk('MessageHeader')}/{lk('MSGResult')}") or "0"
+    answer.set_header_fields(ReceptionNumber=message.reception_number, MSGResult=result)
+    return answer
+
+
+async def _finish_query(
+    session: AsyncSession,
+    inbound: Inbound,
+    message: Message,
+    subjects: list[str],
+    *,
+    answer: bytes | None,
+    failure: str | None = None,
+) -> None:
+    """Store the answer (or the failure) and its transfer record, before the sender sees either."""
+    assert inbound.destination is not None
+    stored = await repository.get_message(session, message.id)
+    assert stored is not None
+    stored.status = "answered" if answer is not None else "failed"
+    stored.response_xml, stored.completed_at = answer, utcnow()
+    _record(
+        session,
+        inbound,
+        message,
+        requester=inbound.source,
+        provider=inbound.destination,
+        direction="response",
+        outcome="provided" if answer is not None else "failed",
+        subjects=subjects,
+        refusal=failure,
+        provided_at=stored.completed_at if answer is not None else None,
+    )
+
+
+# --- 通知 / 一括 -----------------------------------------------------------------------------------
 
 
 async def _accept_notification(state: HubState, inbound: Inbound) -> bytes:
-    """通知 / 一括: accept durably (the answer goes out only after the commit), deliver later."""
-    reception_number = new_reception_number(utcnow())
-    ack = _acknowledgement(inbound, reception_number).to_bytes()
-    message, replay = await _claim(
-        state, inbound, status="accepted", reception_number=reception_number, answer=ack
-    )
-    structlog.contextvars.bind_contextvars(reception_number=message.reception_number)
-    if replay is not None:
-        return replay
+    """通知 / 一括: accept durably (the answer goes out only after the commit), deliver later.
+
+    A 住民異動 updates the registry in the same transaction; an unknown sender 宛名番号 refuses the
+    whole message (E3002) with nothing stored.
+    """
+
+    async def take(session: AsyncSession) -> bytes:
+        message, replay = await _claim(state, session, inbound, status="accepted")
+        if replay is not None:
+            return replay
+        if inbound.spec.updates_registry:
+            await _feed_registry(state, session, inbound)
+        await _translate(session, inbound.envelope, inbound.spec, "request", inbound.source.code, None)
+        ack = _acknowledgement(inbound, message.reception_number).to_bytes()
+        message.response_xml, message.completed_at = ack, utcnow()
+        session.add_all(
+            Delivery(
+                message_id=message.id,
+                subscriber_unit=unit.code,
+                next_attempt_at=message.received_at,
+                created_at=message.received_at,
+            )
+            for unit in inbound.subscribers
+        )
+        structlog.contextvars.bind_contextvars(reception_number=message.reception_number)
+        return ack
+
+    ack: bytes = await _in_transaction(state, take)
     if inbound.subscribers:
         state.deliveries_waiting.set()
     log.info("notification accepted", subscribers=[u.code for u in inbound.subscribers])
     return ack
 
 
+async def _feed_registry(state: HubState, session: AsyncSession, inbound: Inbound) -> None:
+    payload = inbound.envelope.payload()
+    assert payload is not None
+    fields = {etree.QName(e).localname: (e.text or "").strip() for e in payload if isinstance(e.tag, str)}
+    await addressees.apply_resident_change(
+        session,
+        state.require_vault(),
+        inbound.source.code,
+        fields,
+        inbound.my_numbers[0] if inbound.my_numbers else None,
+        actor=f"{inbound.source.code}:{inbound.header.user or '-'}",
+        event_name=inbound.spec.code_label("IdoJiyuCode", fields.get("IdoJiyuCode", "")) or "住民異動",
+    )
+
+
 def _acknowledgement(inbound: Inbound, reception_number: str) -> Envelope:
-    spec, header = inbound.compiled.spec, inbound.header
+    spec, header = inbound.spec, inbound.header
     payload = etree.Element(lk("Payload"))
     if spec.pattern == "batch":
-        # The first version of 一括: the whole set is accepted as one message (per-record checks come
+        # The first version of 一括: the whole set is taken as one message (per-record checks come
         # with batch streaming), so every record counts as received without error.
         group = next((item for item in spec.request if item.type == "GROUP"), None)
-        records = inbound.envelope.message.findall(f".//{lk(group.romaji)}") if group else []
-        received = str(len(records))
+        received = str(len(inbound.envelope.elements_at((group.romaji,)))) if group else "1"
         for name, value in (("UketsukeKensu", received), ("SeijoKensu", received), ("ErrorKensu", "0")):
             etree.SubElement(payload, lk(name)).text = value
     ack = build_message(
@@ -315,102 +456,149 @@ def _acknowledgement(inbound: Inbound, reception_number: str) -> Envelope:
     return ack
 
 
-async def deliver(state: HubState, delivery: Delivery) -> None:
-    """Deliver one notification and record it, or schedule its retry (called by the dispatcher)."""
+async def deliver(state: HubState, delivery_id: int, attempt: int) -> None:
+    """Deliver one leased notification and record it, or schedule its retry (the dispatcher calls this).
+
+    ``attempt`` is the lease: finishing only succeeds while the row is still ours, so a delivery that
+    outlived its lease is not recorded twice (the receiver dedups the message by MSGID).
+    """
+    try:
+        async with unit_of_work(state.sessions) as session:
+            prepared = await _prepare_delivery(state, session, delivery_id)
+        inbound, message, subscriber, subjects, refusal = prepared
+        if refusal is not None:
+            async with unit_of_work(state.sessions) as session:
+                if await repository.finish_delivery(session, delivery_id, attempt, "refused", refusal):
+                    _record(
+                        session,
+                        inbound,
+                        message,
+                        requester=subscriber,
+                        provider=inbound.source,
+                        direction="request",
+                        outcome="refused",
+                        subjects=[],
+                        refusal=refusal,
+                    )
+            return
+        await routing.deliver_notification(state, subscriber, inbound.envelope.to_bytes())
+        async with unit_of_work(state.sessions) as session:
+            if await repository.finish_delivery(session, delivery_id, attempt, "delivered", None):
+                _record(
+                    session,
+                    inbound,
+                    message,
+                    requester=subscriber,
+                    provider=inbound.source,
+                    direction="request",
+                    outcome="delivered",
+                    subjects=subjects,
+                    provided_at=utcnow(),
+                )
+        state.metrics.deliveries.labels(subscriber.code, "delivered").inc()
+    except Exception as exc:  # a unit, the network or the database: try again later, never stall the queue
+        error = exc.message if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
+        await _retry_later(state, delivery_id, attempt, error)
+
+
+async def _prepare_delivery(
+    state: HubState, session: AsyncSession, delivery_id: int
+) -> tuple[Inbound, Message, Unit, list[str], str | None]:
+    delivery = await repository.get_delivery(session, delivery_id)
+    assert delivery is not None
     message = delivery.message
     compiled = state.catalog.get(message.interface_id)
-    async with unit_of_work(state.sessions) as session:
-        source = await units.get_unit(session, message.source_unit)
-        subscriber = await units.get_unit(session, delivery.subscriber_unit)
-    assert compiled is not None and source is not None and subscriber is not None
-    envelope = read_envelope(parse_xml(message.request_xml, max_bytes=2**31, max_depth=10**3))
+    source = await units.get_unit(session, message.source_unit)
+    subscriber = await units.get_unit(session, delivery.subscriber_unit)
+    if compiled is None or source is None or subscriber is None:
+        raise UnknownTarget(f"delivery {delivery_id}: its interface or units are no longer registered")
+    envelope = read_envelope(
+        parse_xml(message.request_xml, max_bytes=len(message.request_xml) + 1, max_depth=64)
+    )
     envelope.set_destination(subscriber.code)
     envelope.set_header_fields(ReceptionNumber=message.reception_number)
-    try:
-        await routing.deliver_notification(state, subscriber, envelope.to_bytes())
-    except DeliveryFailed as exc:
-        await _retry_later(state, delivery, exc.message)
-        return
     inbound = Inbound(envelope, compiled, envelope.header(), source, None, [subscriber])
-    now = utcnow()
-    async with unit_of_work(state.sessions) as session:
-        row = await session.get(Delivery, delivery.id, with_for_update=True)
-        if row is None or row.status != "pending":
-            return  # another dispatcher finished it after our lease ran out; the receiver dedups
-        row.status, row.delivered_at, row.last_error = "delivered", now, None
-        facts = _facts(
-            inbound,
-            message,
-            requester=subscriber,
-            provider=source,
-            direction="request",
-            outcome="delivered",
-            provided_at=now,
-        )
-        record_transfer(session, facts, _subjects(inbound))
-    state.metrics.deliveries.labels(subscriber.code, "delivered").inc()
+    try:
+        subjects = await _translate(session, envelope, compiled.spec, "request", source.code, subscriber.code)
+    except AddresseeUnknown as refusal:
+        return inbound, message, subscriber, [], refusal.message
+    return inbound, message, subscriber, subjects, None
 
 
-async def _retry_later(state: HubState, delivery: Delivery, error: str) -> None:
+async def _retry_later(state: HubState, delivery_id: int, attempt: int, error: str) -> None:
     settings = state.settings
+    delay = settings.delivery_backoff_seconds * 2 ** min(attempt - 1, 10) * (0.5 + random.random())  # noqa: S311
     async with unit_of_work(state.sessions) as session:
-        row = await session.get(Delivery, delivery.id, with_for_update=True)
-        if row is None or row.status != "pending":
-            return
-        row.last_error = error[:2000]
-        if row.attempts >= settings.delivery_max_attempts:
-            row.status = "dead"
-        else:
-            delay = settings.delivery_backoff_seconds * 2 ** min(row.attempts - 1, 10)
-            row.next_attempt_at = utcnow() + timedelta(seconds=delay * (0.5 + random.random()))  # noqa: S311
-    log.warning(
-        "delivery failed", subscriber=delivery.subscriber_unit, attempt=delivery.attempts, error=error
-    )
-    state.metrics.deliveries.labels(delivery.subscriber_unit, "failed").inc()
+        subscriber = await repository.retry_delivery(
+            session,
+            delivery_id,
+            attempt,
+            error[:2000],
+            dead=attempt >= settings.delivery_max_attempts,
+            next_attempt_at=utcnow() + timedelta(seconds=delay),
+        )
+    log.warning("delivery failed", delivery=delivery_id, subscriber=subscriber, attempt=attempt, error=error)
+    state.metrics.deliveries.labels(subscriber or "-", "failed").inc()
 
 
-def _facts(
+# --- addressees and records ----------------------------------------------------------------------
+
+
+async def _translate(
+    session: AsyncSession,
+    envelope: Envelope,
+    spec: InterfaceSpec,
+    direction: Direction,
+    from_unit: str,
+    to_unit: str | None,
+) -> list[str]:
+    """Rewrite each 宛名番号 from ``from_unit``'s numbering to ``to_unit``'s (E3002 when a person is
+    unknown or not linked there); returns the persons' integrated numbers. With no ``to_unit`` it
+    only resolves."""
+    subjects: dict[str, None] = {}
+    for path in spec.paths(direction, "addressee"):
+        for element in envelope.elements_at(path):
+            person = await addressees.resolve(session, from_unit, (element.text or "").strip())
+            if to_unit is not None:
+                element.text = await addressees.atena_in(session, person, to_unit)
+            subjects[person.integrated_number] = None
+    return list(subjects)
+
+
+def _record(
+    session: AsyncSession,
     inbound: Inbound,
     message: Message,
     *,
     requester: Unit,
     provider: Unit,
-    direction: str,
+    direction: Direction,
     outcome: str,
-    provided_at: datetime | None,
-) -> TransferFacts:
-    spec, header = inbound.compiled.spec, inbound.header
-    return TransferFacts(
+    subjects: list[str],
+    refusal: str | None = None,
+    provided_at: datetime | None = None,
+) -> None:
+    """One transfer record entry per person (one without a subject when none could be named)."""
+    spec, header = inbound.spec, inbound.header
+    asked_by_sender = requester.code == message.source_unit
+    facts = TransferFacts(
         reception_number=message.reception_number,
-        msgid=header.msgid,
+        msgid=message.msgid,
         interface_id=spec.id,
         pattern=spec.pattern,
         requesting_unit=requester.code,
         requesting_organ=requester.organ,
-        requesting_department=header.department if requester is inbound.source else None,
-        requesting_user=header.user if requester is inbound.source else None,
+        requesting_department=header.department if asked_by_sender else None,
+        requesting_user=header.user if asked_by_sender else None,
         providing_unit=provider.code,
         providing_organ=provider.organ,
-        purpose_code=header.purpose_code,
+        purpose_code=message.purpose_code,
         information_category=spec.category,
-        item_names=spec.item_names("response" if direction == "response" else "request"),
+        item_names=spec.item_names(direction),
         requested_at=message.received_at,
         provided_at=provided_at,
         outcome=outcome,
         body_digest=message.body_digest,
+        refusal_reason=refusal,
     )
-
-
-def _subjects(inbound: Inbound) -> list[str | None]:
-    """One entry per person the message names by 宛名番号.
-
-    The integrated numbers come with the addressee registry; until then the subject stays empty
-    but each person still gets an entry of their own.
-    """
-    payload = inbound.envelope.payload()
-    numbers: set[str] = set()
-    if payload is not None:
-        for item in inbound.compiled.spec.all_items():
-            if item.addressee:
-                numbers.update((e.text or "").strip() for e in payload.iter(lk(item.romaji)))
-    return [None] * max(1, len(numbers))
+    record_transfer(session, facts, subjects or [None])

@@ -54,6 +54,8 @@ def _item_type(element: etree._Element, item: Item) -> None:
             _restriction(element, "string", minLength="1", maxLength=length, pattern=_HALF_WIDTH)
         case "N":
             _restriction(element, "string", minLength="1", maxLength=length, pattern=_FULL_WIDTH)
+        case "9" if item.my_number:
+            _restriction(element, "string", pattern="[0-9]{12}")
         case "9":
             _restriction(element, "string", pattern=f"[0-9]{{1,{length}}}")
         case "S9":

@@ -1,9 +1,23 @@
 """Every table of the hub; importing this package registers them all on ``Base.metadata``."""
 
 from platform_hub.kit.database import Base
+from platform_hub.models.addressees import AtenaLink, Person, PersonMerge, PersonVersion, RegistryCounter
 from platform_hub.models.clients import Client
 from platform_hub.models.messages import Delivery, Message
 from platform_hub.models.transfers import TransferRecord
 from platform_hub.models.units import Unit, UnitInterface
 
-__all__ = ["Base", "Client", "Delivery", "Message", "TransferRecord", "Unit", "UnitInterface"]
+__all__ = [
+    "AtenaLink",
+    "Base",
+    "Client",
+    "Delivery",
+    "Message",
+    "Person",
+    "PersonMerge",
+    "PersonVersion",
+    "RegistryCounter",
+    "TransferRecord",
+    "Unit",
+    "UnitInterface",
+]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from platform_hub.kit.database import Base, UTCDateTime, utcnow
@@ -17,7 +17,7 @@ class Message(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     reception_number: Mapped[str] = mapped_column(String(32), unique=True)
-    source_unit: Mapped[str] = mapped_column(String(3))
+    source_unit: Mapped[str] = mapped_column(ForeignKey("units.code"))
     msgid: Mapped[str] = mapped_column(String(64))
     interface_id: Mapped[str] = mapped_column(String(16), index=True)
     pattern: Mapped[str] = mapped_column(String(16))
@@ -38,11 +38,16 @@ class Delivery(Base):
     """One notification to one subscriber: the durable delivery queue."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_queue_heads", "status", "subscriber_unit", "id"),
+    )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
-    subscriber_unit: Mapped[str] = mapped_column(String(3))
+    subscriber_unit: Mapped[str] = mapped_column(ForeignKey("units.code"))
     status: Mapped[str] = mapped_column(String(16), default="pending", doc="pending, delivered, dead")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

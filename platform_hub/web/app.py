@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,6 +16,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from platform_hub.adapters.endpoints import router as adapters_router
+from platform_hub.addressees.endpoints import router as addressees_router
+from platform_hub.addressees.vault import KeyFileError, MyNumberVault, generate_key_file, load_vault
 from platform_hub.auth.endpoints import router as auth_router
 from platform_hub.kit.database import create_engine, create_sessionmaker
 from platform_hub.kit.errors import HubError, SchemaViolation, UnknownTarget, database_unavailable
@@ -26,6 +29,8 @@ from platform_hub.linkage import dispatcher
 from platform_hub.linkage.catalog import load_catalog
 from platform_hub.linkage.endpoints import router as linkage_router
 from platform_hub.web.endpoints import router as web_router
+
+log = structlog.get_logger()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -44,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sessions=create_sessionmaker(engine),
                 http=http,
                 metrics=HubMetrics(),
+                vault=_open_vault(settings),
             )
             app.state.hub = state
             if settings.dispatcher_enabled:
@@ -63,10 +69,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="The municipal data-linkage hub",
         lifespan=lifespan,
     )
-    for router in (auth_router, adapters_router, linkage_router, web_router):
+    for router in (auth_router, adapters_router, addressees_router, linkage_router, web_router):
         app.include_router(router)
     _install_error_handlers(app)
     return app
+
+
+def _open_vault(settings: Settings) -> MyNumberVault | None:
+    if not settings.key_file.exists() and settings.environment != "production":
+        generate_key_file(settings.key_file)
+        log.warning("created a development My Number key file", path=str(settings.key_file))
+    try:
+        return load_vault(settings.key_file)
+    except KeyFileError as exc:
+        log.error("My Number key file unusable", error=str(exc))
+        return None
 
 
 def _json_error(error: HubError) -> JSONResponse:

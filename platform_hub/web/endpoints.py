@@ -28,6 +28,8 @@ async def healthz(state: State) -> JSONResponse:
         reasons.append(f"database unavailable: {type(exc).__name__}")
     if state.settings.environment == "production" and state.settings.token_secret == DEV_TOKEN_SECRET:
         reasons.append("token signing secret is the development default")
+    if state.vault is None:
+        reasons.append(f"My Number key file missing or unusable: {state.settings.key_file}")
     dispatcher = state.dispatcher
     if state.settings.dispatcher_enabled and (dispatcher is None or dispatcher.done()):
         reasons.append("notification dispatcher is not running")

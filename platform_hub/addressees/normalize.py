@@ -1,0 +1,31 @@
+"""Japanese normalisation for search keys: NFKC (full/half width), kana unified, spaces dropped."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import jaconv
+
+_SPACES = re.compile(r"\s+")
+# Dashes, long-vowel marks and minus signs written between digits of an address all mean "-".
+_ADDRESS_DASH = re.compile(r"(?<=\d)[\-‐‑‒–—―−ｰー－](?=\d)")
+_ADDRESS_UNITS = re.compile(r"(?<=\d)(丁目|番地|番|号)(?=\d)")
+
+
+def name_key(name: str) -> str:
+    """氏名 for comparison: width-folded, without spaces (山田　太郎 = 山田太郎)."""
+    return _SPACES.sub("", unicodedata.normalize("NFKC", name))
+
+
+def kana_key(kana: str) -> str:
+    """読み仮名 for comparison: half-width katakana and hiragana both become full-width katakana."""
+    return jaconv.hira2kata(name_key(kana))
+
+
+def address_key(address: str) -> str:
+    """住所 for comparison: width-folded, without spaces, 一丁目２番３号 and 1-2-3 alike where digits."""
+    folded = name_key(address)
+    folded = _ADDRESS_UNITS.sub("-", folded)
+    folded = _ADDRESS_DASH.sub("-", folded)
+    return folded.removesuffix("号")

@@ -1,0 +1,56 @@
+"""The registry's numbers and their check digits.
+
+- 宛名番号 (atena number): X(15), 14 digits and a modulus-11 check digit. Weights 2–7 repeat from
+  the right; check = 11 − (Σ mod 11), and a remainder of 0 **or 1** gives 0 (11 − 1 = 10 has no
+  single digit; the 個人番号 rule of 番号法施行令 does the same).
+- 団体内統合宛名番号 (integrated number): the same form, issued by the hub from a counter that never
+  goes back, so a number is never reused.
+- 個人番号 (My Number): 12 digits checked with python-stdnum (番号法施行規則 formula).
+"""
+
+from __future__ import annotations
+
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.jp import in_ as my_number_format
+
+from platform_hub.kit.errors import SchemaViolation
+
+ATENA_LENGTH = 15
+_WEIGHTS = (2, 3, 4, 5, 6, 7)
+
+
+def atena_check_digit(body: str) -> str:
+    """The check digit of a 14-digit body."""
+    if len(body) != ATENA_LENGTH - 1 or not body.isascii() or not body.isdigit():
+        raise ValueError(f"an atena number body is {ATENA_LENGTH - 1} digits")
+    total = sum(int(digit) * _WEIGHTS[i % 6] for i, digit in enumerate(reversed(body)))
+    remainder = total % 11
+    return "0" if remainder <= 1 else str(11 - remainder)
+
+
+def is_valid_atena_number(number: str) -> bool:
+    if len(number) != ATENA_LENGTH or not number.isascii() or not number.isdigit():
+        return False
+    return atena_check_digit(number[:-1]) == number[-1]
+
+
+def atena_number(serial: int) -> str:
+    """The number for a serial: the serial zero-padded to 14 digits, then its check digit."""
+    body = f"{serial:014d}"
+    if len(body) != ATENA_LENGTH - 1:
+        raise ValueError("serial out of range")
+    return body + atena_check_digit(body)
+
+
+def check_atena_number(number: str, what: str = "宛名番号") -> str:
+    if not is_valid_atena_number(number):
+        raise SchemaViolation(f"{what} must be 15 digits with a valid check digit (modulus 11)")
+    return number
+
+
+def check_my_number(number: str) -> str:
+    """A valid 個人番号, or E1002 — the message never repeats the number itself."""
+    try:
+        return str(my_number_format.validate(number))
+    except StdnumError:
+        raise SchemaViolation("個人番号 must be 12 digits with a valid check digit") from None

@@ -1,0 +1,96 @@
+"""All queries of the addressee registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_hub.models import AtenaLink, Person, PersonMerge, PersonVersion, RegistryCounter
+
+INTEGRATED_COUNTER = "integrated_number"
+
+
+async def reserve_serials(session: AsyncSession, count: int) -> range:
+    """Take ``count`` consecutive serials from the counter (the row lock serialises writers)."""
+    result = await session.execute(
+        update(RegistryCounter)
+        .where(RegistryCounter.name == INTEGRATED_COUNTER)
+        .values(value=RegistryCounter.value + count)
+        .returning(RegistryCounter.value)
+    )
+    last = result.scalar_one_or_none()
+    if last is None:  # first use: the migration seeds the row, but a bare schema may not have it
+        session.add(RegistryCounter(name=INTEGRATED_COUNTER, value=count))
+        await session.flush()
+        last = count
+    return range(last - count + 1, last + 1)
+
+
+async def by_integrated_number(session: AsyncSession, number: str) -> Person | None:
+    return (await session.scalars(select(Person).where(Person.integrated_number == number))).one_or_none()
+
+
+async def by_my_number_hash(session: AsyncSession, digest: str) -> Person | None:
+    return (await session.scalars(select(Person).where(Person.my_number_hash == digest))).one_or_none()
+
+
+async def active_link(session: AsyncSession, unit_code: str, atena_number: str) -> AtenaLink | None:
+    query = select(AtenaLink).where(
+        AtenaLink.unit_code == unit_code,
+        AtenaLink.atena_number == atena_number,
+        AtenaLink.unlinked_at.is_(None),
+    )
+    return (await session.scalars(query)).one_or_none()
+
+
+async def active_links_of(
+    session: AsyncSession, person_ids: Iterable[int], unit_code: str
+) -> Sequence[AtenaLink]:
+    query = (
+        select(AtenaLink)
+        .where(
+            AtenaLink.person_id.in_(list(person_ids)),
+            AtenaLink.unit_code == unit_code,
+            AtenaLink.unlinked_at.is_(None),
+        )
+        .order_by(AtenaLink.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def active_merges_touching(session: AsyncSession, person_ids: Iterable[int]) -> Sequence[PersonMerge]:
+    ids = list(person_ids)
+    query = select(PersonMerge).where(
+        PersonMerge.undone_at.is_(None),
+        or_(PersonMerge.person_id.in_(ids), PersonMerge.into_person_id.in_(ids)),
+    )
+    return (await session.scalars(query)).all()
+
+
+async def merges_of(session: AsyncSession, person_id: int) -> Sequence[PersonMerge]:
+    query = (
+        select(PersonMerge)
+        .where(or_(PersonMerge.person_id == person_id, PersonMerge.into_person_id == person_id))
+        .order_by(PersonMerge.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def get_merge(session: AsyncSession, merge_id: int) -> PersonMerge | None:
+    return await session.get(PersonMerge, merge_id)
+
+
+async def persons_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Person]:
+    persons = (await session.scalars(select(Person).where(Person.id.in_(list(ids))))).all()
+    return {person.id: person for person in persons}
+
+
+async def matching_versions(
+    session: AsyncSession, conditions: list[ColumnElement[bool]], include_history: bool, limit: int
+) -> Sequence[PersonVersion]:
+    query = select(PersonVersion).where(and_(*conditions))
+    if not include_history:
+        query = query.where(PersonVersion.valid_to.is_(None))
+    return (await session.scalars(query.order_by(PersonVersion.person_id).limit(limit))).all()

@@ -1,0 +1,94 @@
+"""My Numbers at rest: AES-GCM under a key kept outside the database, and a keyed hash for lookup.
+
+The key file (JSON) holds every data key by id, which one is current, and the HMAC key:
+``{"current": "k2", "keys": {"k1": "<base64>", "k2": "<base64>"}, "hmac_key": "<base64>"}``.
+Rotation adds a key and makes it current; older ciphertexts name their key id and stay readable.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_AAD = b"platform-hub:my-number:v1"
+
+
+class KeyFileError(Exception):
+    """The key file is missing or unusable."""
+
+
+@dataclass(frozen=True)
+class MyNumberVault:
+    keys: dict[str, bytes] = field(repr=False)
+    current: str
+    hmac_key: bytes = field(repr=False)
+
+    def encrypt(self, my_number: str) -> tuple[str, bytes]:
+        """``(key id, nonce ‖ ciphertext)`` under the current key."""
+        nonce = os.urandom(12)
+        return self.current, nonce + AESGCM(self.keys[self.current]).encrypt(nonce, my_number.encode(), _AAD)
+
+    def decrypt(self, key_id: str, blob: bytes) -> str:
+        key = self.keys.get(key_id)
+        if key is None:
+            raise KeyFileError(f"the key file has no key {key_id!r}: restore it before reading these")
+        return AESGCM(key).decrypt(blob[:12], blob[12:], _AAD).decode()
+
+    def lookup_hash(self, my_number: str) -> str:
+        """HMAC-SHA256: equal numbers give equal hashes, and nobody without the key can test guesses."""
+        return hmac.new(self.hmac_key, my_number.encode(), hashlib.sha256).hexdigest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def generate_key_file(path: Path) -> None:
+    """Write a new key file readable by its owner only; refuses to overwrite one."""
+    content = {
+        "current": "k1",
+        "keys": {"k1": _b64(AESGCM.generate_key(256))},
+        "hmac_key": _b64(secrets.token_bytes(32)),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(content, handle, indent=2)
+
+
+def rotate_key_file(path: Path) -> str:
+    """Add a new data key and make it current; returns its id. The HMAC key stays."""
+    content = json.loads(path.read_text())
+    key_id = f"k{len(content['keys']) + 1}"
+    while key_id in content["keys"]:
+        key_id += "x"
+    content["keys"][key_id] = _b64(AESGCM.generate_key(256))
+    content["current"] = key_id
+    temporary = path.with_suffix(".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(content, handle, indent=2)
+    temporary.replace(path)
+    return key_id
+
+
+def load_vault(path: Path) -> MyNumberVault:
+    try:
+        content = json.loads(path.read_text())
+        keys = {kid: base64.b64decode(value) for kid, value in content["keys"].items()}
+        vault = MyNumberVault(
+            keys=keys, current=content["current"], hmac_key=base64.b64decode(content["hmac_key"])
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KeyFileError(f"cannot use the key file {path}: {type(exc).__name__}") from None
+    if vault.current not in keys or any(len(k) != 32 for k in keys.values()) or len(vault.hmac_key) < 32:
+        raise KeyFileError(f"the key file {path} needs 256-bit keys and its current key among them")
+    return vault
