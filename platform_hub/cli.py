@@ -83,15 +83,11 @@ def clients_create(
     """Create a staff client and print its credentials (the secret is shown only now)."""
     from platform_hub.auth import service
     from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
-    from platform_hub.models import Client
 
     if role not in {"auditor", "integrator", "admin"}:
         console.print(f"[red]unknown role {role!r}[/red]: auditor, integrator or admin")
         raise typer.Exit(2)
-    secret = service.new_secret()
-    client = Client(
-        client_id=service.new_client_id(role), secret_hash=service.hash_secret(secret), name=name, role=role
-    )
+    client, secret = service.new_client(name, role)
 
     async def store() -> None:
         engine = create_engine(Settings().async_database_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.adapters import repository
@@ -12,7 +13,7 @@ from platform_hub.auth import service as auth
 from platform_hub.kit.database import utcnow
 from platform_hub.kit.errors import AlreadyExists, SchemaViolation, UnknownTarget
 from platform_hub.linkage.catalog import Catalog
-from platform_hub.models import Client, Unit, UnitInterface
+from platform_hub.models import Unit, UnitInterface
 
 
 async def get_unit(session: AsyncSession, code: str) -> Unit:
@@ -65,16 +66,12 @@ async def register(session: AsyncSession, body: AdapterRegistration, catalog: Ca
             for i in sorted(set(ids))
         ],
     )
-    secret = auth.new_secret()
-    client = Client(
-        client_id=auth.new_client_id(f"unit{unit.code}"),
-        secret_hash=auth.hash_secret(secret),
-        name=body.name,
-        role="unit",
-        unit_code=unit.code,
-    )
+    client, secret = auth.new_client(body.name, "unit", unit.code)
     session.add(unit)
-    await session.flush()  # the unit first: the client's foreign key points at it
+    try:
+        await session.flush()  # the unit first: the client's foreign key points at it
+    except IntegrityError:  # registered concurrently
+        raise AlreadyExists(f"unit {body.unit_code} is registered already") from None
     session.add(client)
     await session.flush()
     return AdapterCredentials(

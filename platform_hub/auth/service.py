@@ -14,9 +14,13 @@ import uuid
 from dataclasses import dataclass
 
 import jwt
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.auth import repository
 from platform_hub.kit.errors import Forbidden, NotAuthenticated
 from platform_hub.kit.settings import Settings
+from platform_hub.linkage.catalog import Catalog
+from platform_hub.models import Client
 
 ISSUER = "platform-hub"
 ROLES = ("unit", "auditor", "integrator", "admin")
@@ -112,3 +116,38 @@ def verify_token(settings: Settings, token: str) -> Principal:
         unit_code=claims.get("unit"),
         scopes=frozenset(str(claims.get("scope", "")).split()),
     )
+
+
+def new_client(name: str, role: str, unit_code: str | None = None) -> tuple[Client, str]:
+    """A client and its secret; only the secret's hash is kept, so the secret is shown once."""
+    secret = new_secret()
+    prefix = f"unit{unit_code}" if unit_code else role
+    client = Client(
+        client_id=new_client_id(prefix),
+        secret_hash=hash_secret(secret),
+        name=name,
+        role=role,
+        unit_code=unit_code,
+    )
+    return client, secret
+
+
+async def authenticate_client(
+    session: AsyncSession, settings: Settings, catalog: Catalog, client_id: str, secret: str
+) -> tuple[str, str | None, set[str]]:
+    """``(role, unit code, allowed scopes)`` of a client whose secret matches, or E2001."""
+    from platform_hub.adapters import service as adapters  # a unit's scopes come from its registration
+
+    if settings.admin_client_id and settings.admin_client_secret and client_id == settings.admin_client_id:
+        if secret_matches(secret, hash_secret(settings.admin_client_secret)):
+            return "admin", None, {"admin"}
+        raise NotAuthenticated("invalid client credentials")
+    client = await repository.get_client(session, client_id)
+    if client is None or not secret_matches(secret, client.secret_hash) or not client.enabled:
+        raise NotAuthenticated("invalid client credentials")
+    if client.role != "unit":
+        return client.role, None, {client.role}
+    unit = await adapters.get_unit(session, client.unit_code or "")
+    if not unit.enabled:
+        raise NotAuthenticated(f"unit {unit.code} is disabled")
+    return "unit", unit.code, adapters.unit_scopes(unit, catalog)

@@ -101,6 +101,12 @@ class ServiceUnavailable(HubError):
     code, status_code = "E5001", 503
 
 
+class InternalError(HubError):
+    """A fault of the hub itself; the message was not accepted (the log has the details)."""
+
+    code, status_code = "E5000", 500
+
+
 def database_unavailable(exc: Exception) -> ServiceUnavailable:
     """What a caller is told when the database fails under a request (details stay in the log)."""
     return ServiceUnavailable(

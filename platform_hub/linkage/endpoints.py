@@ -9,7 +9,13 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from platform_hub.auth.dependencies import CurrentPrincipal, authenticate
-from platform_hub.kit.errors import HubError, MalformedMessage, UnknownTarget, database_unavailable
+from platform_hub.kit.errors import (
+    HubError,
+    InternalError,
+    MalformedMessage,
+    UnknownTarget,
+    database_unavailable,
+)
 from platform_hub.kit.state import State, get_state
 from platform_hub.linkage import service
 from platform_hub.linkage.catalog import CompiledInterface, InterfaceSpec
@@ -37,14 +43,14 @@ async def receive_message(request: Request) -> Response:
     """Receive one SOAP 1.1 linkage message; answer its ``_S01`` message or a SOAP Fault."""
     state = get_state(request)
     structlog.contextvars.clear_contextvars()
-    started, interface, result = time.perf_counter(), "unknown", "0"
+    started, result = time.perf_counter(), "0"
     try:
         principal = authenticate(request)  # before a byte of the body is read
         body = await _read_capped(request, state.settings.max_body_bytes)
         answer = await service.receive(state, principal, body)
         return Response(answer, media_type=SOAP_CONTENT_TYPE)
-    except (HubError, OperationalError, InterfaceError) as caught:
-        error = caught if isinstance(caught, HubError) else database_unavailable(caught)
+    except Exception as caught:
+        error = _as_hub_error(caught)
         result = error.code
         log.info("message refused", code=error.code, error=error.message)
         return Response(
@@ -54,9 +60,20 @@ async def receive_message(request: Request) -> Response:
             headers=error.headers,
         )
     finally:
-        interface = structlog.contextvars.get_contextvars().get("interface", interface)
+        bound = structlog.contextvars.get_contextvars()
+        interface, pattern = bound.get("interface", "unknown"), bound.get("pattern", "unknown")
         state.metrics.messages.labels(interface, result).inc()
-        state.metrics.latency.labels(interface, "any").observe(time.perf_counter() - started)
+        state.metrics.latency.labels(interface, pattern).observe(time.perf_counter() - started)
+
+
+def _as_hub_error(caught: Exception) -> HubError:
+    """Every failure answers a Fault with a code: the database's as E5001, a bug's as E5000."""
+    if isinstance(caught, HubError):
+        return caught
+    if isinstance(caught, OperationalError | InterfaceError):
+        return database_unavailable(caught)
+    log.exception("unexpected error on the linkage endpoint")
+    return InternalError("the hub failed to handle this message; it was not accepted")
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from platform_hub.kit.errors import DeliveryFailed, HubError
@@ -18,15 +20,28 @@ def unit_endpoint(unit: Unit) -> str:
     return f"{unit.base_url}/linkage/messages"
 
 
-async def _post(state: HubState, unit: Unit, body: bytes, wait_seconds: float) -> httpx.Response:
+async def _post(state: HubState, unit: Unit, body: bytes, wait_seconds: float) -> tuple[int, bytes]:
+    """POST to the unit; its whole answer must arrive within ``wait_seconds`` and the size cap.
+
+    httpx's timeouts bound each read, not the total, so a unit trickling bytes would hold the hub.
+    """
     try:
-        return await state.http.post(
-            unit_endpoint(unit),
-            content=body,
-            timeout=wait_seconds,
-            headers={"Content-Type": SOAP_CONTENT_TYPE, "SOAPAction": '""'},
-        )
-    except httpx.TimeoutException:
+        async with asyncio.timeout(wait_seconds):
+            async with state.http.stream(
+                "POST",
+                unit_endpoint(unit),
+                content=body,
+                timeout=wait_seconds,
+                headers={"Content-Type": SOAP_CONTENT_TYPE, "SOAPAction": '""'},
+            ) as response:
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > _MAX_ANSWER_BYTES:
+                        raise DeliveryFailed(f"unit {unit.code} answered more than {_MAX_ANSWER_BYTES} bytes")
+                    chunks.append(chunk)
+                return response.status_code, b"".join(chunks)
+    except (TimeoutError, httpx.TimeoutException):
         raise DeliveryFailed(
             f"unit {unit.code} did not answer within {wait_seconds:g} s", status_code=504
         ) from None
@@ -36,21 +51,18 @@ async def _post(state: HubState, unit: Unit, body: bytes, wait_seconds: float) -
 
 async def forward_query(state: HubState, provider: Unit, body: bytes) -> Envelope:
     """Send a query to its provider and return the provider's ``_S01`` envelope (not yet validated)."""
-    response = await _post(state, provider, body, state.settings.query_timeout_seconds)
+    status, content = await _post(state, provider, body, state.settings.query_timeout_seconds)
     try:
-        root = parse_xml(
-            response.content, max_bytes=_MAX_ANSWER_BYTES, max_depth=state.settings.max_xml_depth
-        )
+        root = parse_xml(content, max_bytes=_MAX_ANSWER_BYTES, max_depth=state.settings.max_xml_depth)
     except HubError as exc:
         raise DeliveryFailed(
-            f"unit {provider.code} answered HTTP {response.status_code} that is not a "
-            f"usable message: {exc.message}"
+            f"unit {provider.code} answered HTTP {status} that is not a usable message: {exc.message}"
         ) from None
     fault = read_fault(root)
     if fault is not None:
         raise DeliveryFailed(f"unit {provider.code} answered a fault: {fault[0]} {fault[1]}")
-    if response.status_code != 200:
-        raise DeliveryFailed(f"unit {provider.code} answered HTTP {response.status_code}")
+    if status != 200:
+        raise DeliveryFailed(f"unit {provider.code} answered HTTP {status}")
     try:
         return read_envelope(root)
     except HubError as exc:
@@ -59,6 +71,6 @@ async def forward_query(state: HubState, provider: Unit, body: bytes) -> Envelop
 
 async def deliver_notification(state: HubState, subscriber: Unit, body: bytes) -> None:
     """Deliver a notification; any 2xx is the subscriber's acknowledgement."""
-    response = await _post(state, subscriber, body, state.settings.delivery_timeout_seconds)
-    if not response.is_success:
-        raise DeliveryFailed(f"unit {subscriber.code} answered HTTP {response.status_code}")
+    status, _ = await _post(state, subscriber, body, state.settings.delivery_timeout_seconds)
+    if not 200 <= status < 300:
+        raise DeliveryFailed(f"unit {subscriber.code} answered HTTP {status}")

@@ -87,7 +87,7 @@ async def receive(state: HubState, principal: Principal, body: bytes) -> bytes:
     compiled = _interface_of(state, envelope)
     header = envelope.header()
     structlog.contextvars.bind_contextvars(
-        msgid=header.msgid, interface=compiled.spec.id, source=header.source
+        msgid=header.msgid, interface=compiled.spec.id, pattern=compiled.spec.pattern, source=header.source
     )
     async with unit_of_work(state.sessions) as session:
         inbound = await _route(session, envelope, compiled, header)
