@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,7 +17,11 @@ interfaces_app = typer.Typer(help="The interface catalog.", no_args_is_help=True
 clients_app = typer.Typer(help="OAuth2 clients of staff (auditor, integrator, admin).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(interfaces_app, name="interfaces")
+addressees_app = typer.Typer(help="The unified addressee registry (統一宛名).", no_args_is_help=True)
+keys_app = typer.Typer(help="The My Number key file.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
+app.add_typer(addressees_app, name="addressees")
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 
@@ -97,6 +101,147 @@ def clients_create(
 
     asyncio.run(store())
     console.print(f"client_id={client.client_id}\nclient_secret={secret}\nrole={role}", highlight=False)
+
+
+def _vault_and_sessions() -> tuple[Any, Any, Any]:
+    from platform_hub.addressees.vault import KeyFileError, load_vault
+    from platform_hub.kit.database import create_engine, create_sessionmaker
+
+    settings = Settings()
+    try:
+        vault = load_vault(settings.key_file)
+    except KeyFileError as exc:
+        console.print(f"[red]{exc}[/red] (PLATFORM_HUB_KEY_FILE; `platform-hub keys generate` makes one)")
+        raise typer.Exit(2) from None
+    engine = create_engine(settings.async_database_url)
+    return vault, engine, create_sessionmaker(engine)
+
+
+@addressees_app.command("import")
+def addressees_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, UTF-8 with a header row.")],
+    unit: Annotated[str, typer.Option(help="The unit whose 宛名番号 the file holds.")],
+    errors: Annotated[Path | None, typer.Option(help="Where the per-row error report goes.")] = None,
+) -> None:
+    """Import a unit's addressees (streamed, in batches); bad rows go to an error report, good rows stay."""
+    import csv
+
+    from rich.progress import Progress
+
+    from platform_hub.addressees.importer import import_csv
+
+    vault, engine, sessions = _vault_and_sessions()
+    report_path = errors or file.with_suffix(".errors.csv")
+
+    async def run() -> Any:
+        with file.open(encoding="utf-8-sig", newline="") as stream, Progress(console=console) as progress:
+            task = progress.add_task(f"importing {file.name}", total=None)
+            try:
+                return await import_csv(
+                    sessions,
+                    vault,
+                    unit,
+                    stream,
+                    actor=f"cli:{unit}",
+                    progress=lambda n: progress.advance(task, n),
+                )
+            finally:
+                await engine.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    with report_path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["row", "atena_number", "error"])
+        writer.writerows(report.errors)
+    console.print(
+        f"{report.rows} rows: {report.created} persons created, {report.linked} linked to known "
+        f"persons, {len(report.errors)} errors (see {report_path})",
+        highlight=False,
+    )
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@addressees_app.command("search")
+def addressees_search(
+    name: Annotated[str | None, typer.Option(help="氏名")] = None,
+    kana: Annotated[str | None, typer.Option(help="読み仮名")] = None,
+    birth_date: Annotated[str | None, typer.Option(help="生年月日 YYYY-MM-DD")] = None,
+    address: Annotated[str | None, typer.Option(help="住所 (prefix)")] = None,
+    my_number: Annotated[
+        bool, typer.Option("--my-number", help="Ask for the 個人番号 at a hidden prompt.")
+    ] = False,
+    partial: Annotated[bool, typer.Option(help="Partial name match.")] = False,
+) -> None:
+    """Search the registry as the My Number office; prints ranked candidates (never a 個人番号)."""
+    from pydantic import ValidationError
+    from rich.table import Table
+
+    from platform_hub.addressees import service
+    from platform_hub.addressees.schemas import SearchRequest
+    from platform_hub.kit.database import unit_of_work
+
+    number = typer.prompt("個人番号", hide_input=True) if my_number else None
+    try:
+        request = SearchRequest(
+            my_number=number,
+            name=name,
+            name_kana=kana,
+            birth_date=birth_date,
+            address=address,
+            match="partial" if partial else "exact",
+        )
+    except ValidationError as exc:
+        console.print(f"[red]{exc.errors()[0]['msg']}[/red]")
+        raise typer.Exit(2) from None
+    vault, engine, sessions = _vault_and_sessions()
+
+    async def run() -> Any:
+        try:
+            async with unit_of_work(sessions) as session:
+                return await service.search(session, vault, request, service.Viewer(unit_code=None))
+        finally:
+            await engine.dispose()
+
+    candidates = asyncio.run(run())
+    table = Table("統合宛名番号", "score", "matched", "氏名", "生年月日", "住所", "状態")
+    for c in candidates:
+        current = c.person.current
+        table.add_row(
+            c.integrated_number,
+            str(c.score),
+            ", ".join(c.matched) + (" (former)" if c.matched_former else ""),
+            current.name,
+            current.birth_date,
+            current.address,
+            current.status_ja,
+        )
+    console.print(table)
+
+
+@keys_app.command("generate")
+def keys_generate(file: Annotated[Path, typer.Argument(help="Where to write the new key file.")]) -> None:
+    """Write a new My Number key file (mode 0600); refuses to overwrite one."""
+    from platform_hub.addressees.vault import generate_key_file
+
+    try:
+        generate_key_file(file)
+    except FileExistsError:
+        console.print(f"[red]{file} exists; rotate it instead[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"wrote {file}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(file: Annotated[Path, typer.Argument(exists=True, help="The key file.")]) -> None:
+    """Add a data key and make it current; older ciphertexts stay readable with their keys."""
+    from platform_hub.addressees.vault import rotate_key_file
+
+    console.print(f"new current key {rotate_key_file(file)} in {file}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,10 @@ import uvicorn
 from lxml import etree
 
 from platform_hub.addressees.numbers import atena_number
+from platform_hub.kit.settings import REPO_ROOT
+from platform_hub.linkage.catalog import load_catalog
 
+CATALOG = load_catalog(REPO_ROOT / "interface_specs")
 ADMIN_ID = "test-admin"
 ADMIN_SECRET = "test-admin-secret-0123456789"
 LK = "urn:platform-hub:linkage:1"
@@ -95,26 +98,38 @@ def zei_query(source: str = "011", atena: str = YAMADA["011"], year: str = "2026
     return soap_message("IF_ZEI_0001", source, {"AtenaNo": atena, "KazeiNendo": year}, **kw)
 
 
-def ido_notification(atena: str = YAMADA["001"], **kw: Any) -> bytes:
-    return soap_message(
-        "IF_JUK_0001",
-        "001",
-        {
-            "IdoJiyuCode": "03",
-            "IdoDate": "2026-11-01",
-            "AtenaNo": atena,
-            "SetaiNo": "000000000000027",
-            "ZokugaraCode": "01",
-            "Shimei": "山田　太郎",
-            "ShimeiKana": "ヤマダ　タロウ",
-            "SeinengappiDate": "1985-04-01",
-            "SeibetsuCode": "1",
-            "ShikuchosonCode": "131016",
-            "Jusho": "東京都千代田区千代田一丁目１番１号",
-            "JuminJotaiCode": "1",
-        },
-        **kw,
-    )
+def ido_notification(
+    atena: str = YAMADA["001"],
+    jiyu: str = "03",
+    *,
+    my_number: str | None = None,
+    changes: dict[str, str] | None = None,
+    **kw: Any,
+) -> bytes:
+    """A 住民異動通知 from 001 (転居 by default) about the person with 001's ``atena``."""
+    items = {
+        "IdoJiyuCode": jiyu,
+        "IdoDate": "2026-11-01",
+        "AtenaNo": atena,
+        "SetaiNo": "000000000000027",
+        "ZokugaraCode": "01",
+        "Shimei": "山田　太郎",
+        "ShimeiKana": "ヤマダ　タロウ",
+        "SeinengappiDate": "1985-04-01",
+        "SeibetsuCode": "1",
+        "ShikuchosonCode": "131016",
+        "Jusho": "東京都千代田区千代田一丁目１番１号",
+        "JuminJotaiCode": "1",
+        **({"KojinBango": my_number} if my_number else {}),
+        **(changes or {}),
+    }
+    return soap_message("IF_JUK_0001", "001", in_spec_order("IF_JUK_0001", items), **kw)
+
+
+def in_spec_order(interface_id: str, items: dict[str, str]) -> dict[str, str]:
+    """The items in the order the interface's XSD wants them."""
+    order = [item.romaji for item in CATALOG.interfaces[interface_id].spec.request]
+    return {name: items[name] for name in order if name in items}
 
 
 def fault_code(response: httpx.Response) -> str | None:
@@ -160,7 +175,7 @@ class HubClient:
 
     def unit_headers(self, credentials: dict[str, Any], scope: str | None = None) -> dict[str, str]:
         token = self.token(credentials["client_id"], credentials["client_secret"], scope)
-        return {"Authorization": f"Bearer {token}", "Content-Type": "text/xml; charset=utf-8"}
+        return {"Authorization": f"Bearer {token}"}
 
     def enroll(self, numbers: dict[str, str], my_number: str | None = None, **info: str) -> str:
         """Register a person in the registry with these units' 宛名番号; returns the integrated number."""
@@ -187,7 +202,9 @@ class HubClient:
         return integrated
 
     def send(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        return self.http.post("/linkage/messages", content=body, headers=headers)
+        return self.http.post(
+            "/linkage/messages", content=body, headers={"Content-Type": "text/xml; charset=utf-8", **headers}
+        )
 
 
 def count_rows(database_url: str, table: str) -> int:

@@ -1,0 +1,152 @@
+"""The addressee registry at city scale: import speed and search latency on PostgreSQL.
+
+Generates N residents with Faker (ja_JP, one seed), writes them as the CSV exports of three units
+(001, 002 and 011, each with its own 宛名番号 and the shared 個人番号), imports them with the same
+code as ``platform-hub addressees import`` (so 3·N links), then times searches in-process.
+Goals (issue 3): My Number p99 ≤ 2 ms, exact 基本4情報 p99 ≤ 10 ms, partial name + birth date
+p99 ≤ 50 ms, import ≥ 10,000 rows/s. No My Number is ever printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import os
+import random
+import statistics
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from faker import Faker
+from stdnum.jp import in_ as my_number_format
+
+from platform_hub.addressees import service
+from platform_hub.addressees.importer import COLUMNS, import_csv
+from platform_hub.addressees.numbers import atena_number
+from platform_hub.addressees.schemas import SearchRequest
+from platform_hub.addressees.vault import generate_key_file, load_vault
+from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
+from platform_hub.kit.migrations import upgrade
+
+RESULTS = Path(__file__).parent / "results"
+UNITS = {"001": 0, "002": 10_000_000, "011": 20_000_000}  # each unit numbers from its own range
+
+
+def residents(count: int, seed: int = 20261126) -> list[dict[str, str]]:
+    fake, rng = Faker("ja_JP"), random.Random(seed)
+    Faker.seed(seed)
+    last = [fake.last_name_pair() for _ in range(2000)]
+    first = [fake.first_name_pair() for _ in range(2000)]
+    towns = [fake.city() + fake.town() for _ in range(3000)]
+    people = []
+    for n in range(count):
+        (last_kanji, last_kana, _), (first_kanji, first_kana, _) = rng.choice(last), rng.choice(first)
+        body = f"{rng.randrange(10**10, 10**11):011d}"
+        people.append({
+            "my_number": body + my_number_format.calc_check_digit(body),
+            "name": f"{last_kanji}　{first_kanji}", "name_kana": f"{last_kana}　{first_kana}",
+            "birth_date": (date(1940, 1, 1) + timedelta(days=rng.randrange(365 * 70))).isoformat(),
+            "sex": rng.choice("12"),
+            "address": f"{rng.choice(towns)}{rng.randint(1, 9)}丁目{rng.randint(1, 30)}番{rng.randint(1, 20)}号",
+            "municipality_code": "131016", "status": "resident", "valid_from": "2020-01-01", "n": str(n),
+        })
+    return people
+
+
+def unit_csv(people: list[dict[str, str]], unit: str) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for person in people:
+        writer.writerow({**person, "atena_number": atena_number(UNITS[unit] + int(person["n"]) + 1)})
+    return out.getvalue()
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {"p50_ms": round(statistics.median(ordered) * 1000, 3),
+            "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 3), "n": len(ordered)}
+
+
+async def run(persons: int, queries: int, url: str, workdir: Path) -> dict[str, Any]:
+    people = residents(persons)
+    key_file = workdir / "bench-keys.json"
+    key_file.unlink(missing_ok=True)
+    generate_key_file(key_file)
+    vault = load_vault(key_file)
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    sessions = create_sessionmaker(engine)
+    results: dict[str, Any] = {"persons": persons}
+    for unit in UNITS:
+        text = unit_csv(people, unit)
+        started = time.perf_counter()
+        report = await import_csv(sessions, vault, unit, io.StringIO(text), actor="bench")
+        elapsed = time.perf_counter() - started
+        assert not report.errors, report.errors[:3]
+        results[f"import_{unit}_rows_per_s"] = round(report.rows / elapsed)
+        print(f"import {unit}: {report.rows} rows in {elapsed:.1f} s = {report.rows / elapsed:,.0f} rows/s "
+              f"({report.created} created, {report.linked} linked)", flush=True)
+    async with engine.connect() as connection:
+        await connection.execute(sa.text("ANALYZE"))
+        await connection.commit()
+    rng = random.Random(7)
+    sample = rng.sample(people, queries)
+    staff = service.Viewer(unit_code=None)
+    kinds = {
+        "my_number": lambda p: SearchRequest(my_number=p["my_number"]),
+        "exact_basic4": lambda p: SearchRequest(name=p["name"], name_kana=p["name_kana"], birth_date=p["birth_date"],
+                                                sex=p["sex"], address=p["address"]),
+        "partial_name_birth": lambda p: SearchRequest(name=p["name"].split("　")[0], birth_date=p["birth_date"],
+                                                      match="partial"),
+    }
+    for kind, build in kinds.items():
+        timings = []
+        for person in sample:
+            request = build(person)
+            started = time.perf_counter()
+            async with unit_of_work(sessions) as session:
+                found = await service.search(session, vault, request, staff)
+            timings.append(time.perf_counter() - started)
+            assert found, f"{kind}: a generated person was not found"
+        results[kind] = percentiles(timings)
+        print(f"search {kind}: {results[kind]}", flush=True)
+    await engine.dispose()
+    key_file.unlink()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=2000)
+    args = parser.parse_args()
+    admin_url = os.environ.get("PLATFORM_HUB_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text("DROP DATABASE IF EXISTS ph_bench WITH (FORCE)"))
+        connection.execute(sa.text("CREATE DATABASE ph_bench"))
+    url = sa.make_url(admin_url).set(database="ph_bench").render_as_string(hide_password=False)
+    upgrade(url)
+    RESULTS.mkdir(exist_ok=True)
+    try:
+        results = asyncio.run(run(args.persons, args.queries, url, RESULTS))
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text("DROP DATABASE IF EXISTS ph_bench WITH (FORCE)"))
+    goals = {"my_number": 2, "exact_basic4": 10, "partial_name_birth": 50}
+    print(f"\n{'measure':<28}{'figure':>14}{'goal':>12}")
+    for unit in UNITS:
+        print(f"{'import ' + unit + ' rows/s':<28}{results[f'import_{unit}_rows_per_s']:>14,}{'≥ 10,000':>12}")
+    for kind, goal in goals.items():
+        print(f"{kind + ' p99 ms':<28}{results[kind]['p99_ms']:>14}{'≤ ' + str(goal):>12}")
+    (RESULTS / "addressees.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Bulk import of a unit's addressees from CSV: streamed in batches, one error line per bad row.
+
+Columns (UTF-8, header row): ``atena_number, my_number, name, name_kana, birth_date, sex, address,
+municipality_code, status, valid_from``; ``my_number``, ``name_kana``, ``municipality_code`` and
+``valid_from`` may be empty, ``status`` defaults to resident. A row whose 個人番号 the registry knows
+links the unit's number to that person; any other row creates a person (joining records of one
+person without a 個人番号 is 名寄せ, a clerk's decision, not the importer's).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import IO, Any
+
+from pydantic import ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from stdnum.jp import in_ as my_number_format
+
+from platform_hub.addressees import normalize, repository
+from platform_hub.addressees.numbers import atena_number, is_valid_atena_number
+from platform_hub.addressees.schemas import BasicInfo
+from platform_hub.addressees.vault import MyNumberVault
+from platform_hub.kit.database import unit_of_work, utcnow
+from platform_hub.models import AtenaLink, Person, PersonVersion
+
+COLUMNS = (
+    "atena_number",
+    "my_number",
+    "name",
+    "name_kana",
+    "birth_date",
+    "sex",
+    "address",
+    "municipality_code",
+    "status",
+    "valid_from",
+)
+STATUSES = {"resident", "non_resident", "moved_out", "deceased"}
+BATCH = 2000
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    linked: int = 0
+    errors: list[tuple[int, str, str]] = field(default_factory=list)  # (row, atena number, problem)
+
+
+@dataclass
+class _Row:
+    line: int
+    atena: str
+    my_number_hash: str | None
+    my_number: str | None
+    info: BasicInfo
+    status: str
+    valid_from: dt.date
+
+
+def _parse(line: int, raw: dict[str, str], vault: MyNumberVault, today: dt.date) -> _Row:
+    """One CSV row checked; ``ValueError`` names the problem (never the 個人番号 itself)."""
+    atena = (raw.get("atena_number") or "").strip()
+    if not is_valid_atena_number(atena):
+        raise ValueError("atena_number must be 15 digits with a valid check digit")
+    my_number = (raw.get("my_number") or "").strip() or None
+    if my_number is not None and not my_number_format.is_valid(my_number):
+        raise ValueError("my_number is not a valid 個人番号 (12 digits, check digit)")
+    status = (raw.get("status") or "resident").strip()
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(sorted(STATUSES))}")
+    try:
+        info = BasicInfo(
+            name=raw.get("name", ""),
+            name_kana=raw.get("name_kana") or None,
+            birth_date=raw.get("birth_date", ""),
+            sex=raw.get("sex", ""),
+            address=raw.get("address", ""),
+            municipality_code=raw.get("municipality_code") or None,
+        )
+    except ValidationError as exc:
+        raise ValueError("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
+    valid_from = dt.date.fromisoformat(raw["valid_from"]) if raw.get("valid_from") else today
+    return _Row(
+        line, atena, vault.lookup_hash(my_number) if my_number else None, my_number, info, status, valid_from
+    )
+
+
+def _batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+async def import_csv(
+    sessions: async_sessionmaker[AsyncSession],
+    vault: MyNumberVault,
+    unit_code: str,
+    stream: IO[str],
+    *,
+    actor: str,
+    progress: Callable[[int], None] = lambda _: None,
+) -> ImportReport:
+    """Import every row; each batch commits on its own, so a bad row never loses the good ones."""
+    report, today = ImportReport(), dt.date.today()
+    reader = csv.DictReader(stream)
+    missing = {"atena_number", "name", "birth_date", "sex", "address"} - set(reader.fieldnames or ())
+    if missing:
+        raise ValueError(f"the CSV lacks the columns {', '.join(sorted(missing))}")
+    for batch in _batches(enumerate(reader, start=2), BATCH):
+        rows: list[_Row] = []
+        for line, raw in batch:
+            try:
+                rows.append(_parse(line, raw, vault, today))
+            except ValueError as exc:
+                report.errors.append((line, (raw.get("atena_number") or "").strip(), str(exc)))
+        async with unit_of_work(sessions) as session:
+            await _store(session, vault, unit_code, rows, report, actor)
+        report.rows += len(batch)
+        progress(len(batch))
+    return report
+
+
+async def _store(
+    session: AsyncSession,
+    vault: MyNumberVault,
+    unit_code: str,
+    rows: list[_Row],
+    report: ImportReport,
+    actor: str,
+) -> None:
+    rows = _drop_duplicates(rows, report)
+    linked = set(
+        (
+            await session.scalars(
+                select(AtenaLink.atena_number).where(
+                    AtenaLink.unit_code == unit_code,
+                    AtenaLink.unlinked_at.is_(None),
+                    AtenaLink.atena_number.in_([r.atena for r in rows]),
+                )
+            )
+        ).all()
+    )
+    known = dict(
+        (
+            await session.execute(
+                select(Person.my_number_hash, Person.id).where(
+                    Person.my_number_hash.in_([r.my_number_hash for r in rows if r.my_number_hash])
+                )
+            )
+        ).all()
+    )
+    fresh: list[_Row] = []
+    for row in rows:
+        if row.atena in linked:
+            report.errors.append((row.line, row.atena, f"already linked in unit {unit_code}"))
+        elif row.my_number_hash not in known:
+            fresh.append(row)
+    created = dict(
+        zip((row.line for row in fresh), await _create_persons(session, vault, fresh), strict=True)
+    )
+    now = utcnow()
+    links = [
+        {
+            "person_id": known[row.my_number_hash]
+            if row.line not in created and row.my_number_hash
+            else created[row.line],
+            "unit_code": unit_code,
+            "atena_number": row.atena,
+            "non_resident": row.status == "non_resident",
+            "linked_at": now,
+            "linked_by": actor,
+            "link_reason": "一括取込",
+        }
+        for row in rows
+        if row.atena not in linked
+    ]
+    if links:
+        await session.execute(insert(AtenaLink), links)
+    report.created += len(fresh)
+    report.linked += len(links) - len(fresh)
+
+
+def _drop_duplicates(rows: list[_Row], report: ImportReport) -> list[_Row]:
+    """Within one batch a 宛名番号 or 個人番号 may appear once; later repeats are errors."""
+    seen_atena: set[str] = set()
+    seen_hash: set[str] = set()
+    kept = []
+    for row in rows:
+        if row.atena in seen_atena or (row.my_number_hash and row.my_number_hash in seen_hash):
+            report.errors.append((row.line, row.atena, "repeats an earlier row of the file"))
+            continue
+        seen_atena.add(row.atena)
+        if row.my_number_hash:
+            seen_hash.add(row.my_number_hash)
+        kept.append(row)
+    return kept
+
+
+async def _create_persons(session: AsyncSession, vault: MyNumberVault, rows: list[_Row]) -> list[int]:
+    if not rows:
+        return []
+    serials = await repository.reserve_serials(session, len(rows))
+    now = utcnow()
+    persons: list[dict[str, Any]] = []
+    for row, serial in zip(rows, serials, strict=True):
+        key_id, blob = vault.encrypt(row.my_number) if row.my_number else (None, None)
+        persons.append(
+            {
+                "integrated_number": atena_number(serial),
+                "my_number_key_id": key_id,
+                "my_number_ciphertext": blob,
+                "my_number_hash": row.my_number_hash,
+                "restricted_attributes": [],
+                "created_at": now,
+            }
+        )
+    result = await session.execute(insert(Person).returning(Person.id, sort_by_parameter_order=True), persons)
+    ids = list(result.scalars())
+    versions = [
+        {
+            "person_id": pid,
+            "valid_from": row.valid_from,
+            "valid_to": None,
+            "name": row.info.name,
+            "name_kana": row.info.name_kana,
+            "birth_date": row.info.birth_date,
+            "sex": row.info.sex,
+            "address": row.info.address,
+            "municipality_code": row.info.municipality_code,
+            "status": row.status,
+            "name_key": normalize.name_key(row.info.name),
+            "kana_key": normalize.kana_key(row.info.name_kana) if row.info.name_kana else None,
+            "address_key": normalize.address_key(row.info.address),
+            "reason": "一括取込",
+            "recorded_at": now,
+        }
+        for pid, row in zip(ids, rows, strict=True)
+    ]
+    await session.execute(insert(PersonVersion), versions)
+    return ids

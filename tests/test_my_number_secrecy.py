@@ -1,0 +1,107 @@
+"""The plaintext My Number exists nowhere but in the encrypted column: not in the database file, the
+logs, the stored messages, the transfer record, or any API response a test run produced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from lxml import etree
+
+from platform_hub.addressees.numbers import atena_number
+from tests.helpers import PERSON, YAMADA, HubClient, ido_notification, serve_in_thread, wait_until, zei_query
+from tests.units import TestUnit, zei_answer
+
+RESIDENT, NON_RESIDENT = "123456789018", "987654321093"
+
+
+def _database_text(database_url: str) -> bytes:
+    """Everything the database holds, as bytes: the SQLite files, or every row of every table."""
+    url = sa.make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database or "")
+        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            tables = (
+                connection.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+                .scalars()
+                .all()
+            )
+            return "\n".join(
+                str(row[0])
+                for table in tables
+                for row in connection.execute(sa.text(f'SELECT t::text FROM "{table}" t'))
+            ).encode()
+    finally:
+        engine.dispose()
+
+
+def test_my_numbers_appear_nowhere_in_plaintext(
+    hub: HubClient, database_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert RESIDENT.isdigit() and NON_RESIDENT.isdigit()
+    responses: list[httpx.Response] = []
+    hub.http.event_hooks["response"].append(lambda response: responses.append(response))
+    zeimu = TestUnit(answer=zei_answer)
+    with serve_in_thread(zeimu.app()) as url:
+        hub.register("002", url)
+        juki = hub.unit_headers(hub.register("001"))
+        jidou = hub.register("011")
+        # A 転入 carrying the 個人番号, a 住登外者 registered with one, searches by both, a query.
+        hub.send(ido_notification(jiyu="01", my_number=RESIDENT, changes={"TennyumaeJusho": "大阪府"}), juki)
+        registry_only = hub.unit_headers(jidou, scope="011:addressees 011:IF_ZEI_0001:send")
+        registered = hub.http.post(
+            "/addressees",
+            headers=registry_only,
+            json={
+                **PERSON,
+                "unit_code": "011",
+                "atena_number": atena_number(900),
+                "my_number": NON_RESIDENT,
+                "reason": "住登外者",
+            },
+        )
+        assert registered.status_code == 201, registered.text
+        hub.http.post(
+            "/addressees",
+            headers=registry_only,
+            json={
+                **PERSON,
+                "unit_code": "011",
+                "atena_number": atena_number(901),
+                "my_number": NON_RESIDENT,
+                "reason": "二重登録",
+            },
+        )  # refused: the number is known — and not repeated in the error
+        for number in (RESIDENT, NON_RESIDENT):
+            hub.http.post("/addressees/search", json={"my_number": number}, headers=registry_only)
+            hub.http.post("/addressees/search", json={"my_number": number}, headers=hub.admin())
+        hub.http.post("/addressees/search", json={"my_number": RESIDENT[:-1] + "0"}, headers=hub.admin())
+        integrated = hub.http.post(
+            "/addressees/search", json={"my_number": RESIDENT}, headers=hub.admin()
+        ).json()[0]["integrated_number"]
+        for unit, atena in (("002", YAMADA["002"]), ("011", YAMADA["011"])):
+            hub.http.post(
+                f"/addressees/{integrated}/links",
+                headers=hub.admin(),
+                json={"unit_code": unit, "atena_number": atena, "reason": "照合"},
+            )
+        hub.send(zei_query(), registry_only)
+        hub.send(ido_notification(jiyu="03", changes={"Jusho": "東京都港区芝公園四丁目２番８号"}), juki)
+        wait_until(lambda: len(zeimu.received) == 2)
+    assert len(responses) > 15
+    logs = capfd.readouterr()
+    places = {
+        "database": _database_text(database_url),
+        "logs": (logs.out + logs.err).encode(),
+        "responses": b"\n".join(r.read() for r in responses),
+        "messages the units received": b"".join(etree.tostring(m) for m in zeimu.received),
+    }
+    for where, content in places.items():
+        for number in (RESIDENT, NON_RESIDENT):
+            assert number.encode() not in content, f"a My Number in plaintext in the {where}"
+    assert b"has_my_number" in places["responses"]  # the registry did answer about them
