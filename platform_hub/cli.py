@@ -210,7 +210,7 @@ def addressees_search(
     candidates = asyncio.run(run())
     table = Table("統合宛名番号", "score", "matched", "氏名", "生年月日", "住所", "状態")
     for c in candidates:
-        current = c.person.current
+        current = c.current
         table.add_row(
             c.integrated_number,
             str(c.score),

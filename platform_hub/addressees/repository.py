@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from platform_hub.models import AtenaLink, Person, PersonMerge, PersonVersion, RegistryCounter
 
@@ -37,10 +39,14 @@ async def by_my_number_hash(session: AsyncSession, digest: str) -> Person | None
 
 
 async def active_link(session: AsyncSession, unit_code: str, atena_number: str) -> AtenaLink | None:
-    query = select(AtenaLink).where(
-        AtenaLink.unit_code == unit_code,
-        AtenaLink.atena_number == atena_number,
-        AtenaLink.unlinked_at.is_(None),
+    query = (
+        select(AtenaLink)
+        .options(joinedload(AtenaLink.person))
+        .where(
+            AtenaLink.unit_code == unit_code,
+            AtenaLink.atena_number == atena_number,
+            AtenaLink.unlinked_at.is_(None),
+        )
     )
     return (await session.scalars(query)).one_or_none()
 
@@ -87,10 +93,58 @@ async def persons_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int,
     return {person.id: person for person in persons}
 
 
+# Search reads plain rows, not entities: it is the registry's hot path.
+_VERSION_COLUMNS = (
+    PersonVersion.person_id,
+    PersonVersion.valid_from,
+    PersonVersion.valid_to,
+    PersonVersion.name,
+    PersonVersion.name_kana,
+    PersonVersion.birth_date,
+    PersonVersion.sex,
+    PersonVersion.address,
+    PersonVersion.municipality_code,
+    PersonVersion.status,
+    PersonVersion.reason,
+    PersonVersion.name_key,
+    PersonVersion.kana_key,
+    PersonVersion.address_key,
+)
+_PERSON_COLUMNS = (
+    Person.integrated_number,
+    Person.my_number_key_id,
+    Person.my_number_ciphertext,
+    Person.my_number_hash,
+    Person.restricted_attributes,
+    Person.restricted_by_unit,
+)
+
+
 async def matching_versions(
     session: AsyncSession, conditions: list[ColumnElement[bool]], include_history: bool, limit: int
-) -> Sequence[PersonVersion]:
-    query = select(PersonVersion).where(and_(*conditions))
+) -> Sequence[Any]:
+    query = select(*_VERSION_COLUMNS).where(and_(*conditions))
     if not include_history:
         query = query.where(PersonVersion.valid_to.is_(None))
-    return (await session.scalars(query.order_by(PersonVersion.person_id).limit(limit))).all()
+    return (await session.execute(query.order_by(PersonVersion.person_id).limit(limit))).all()
+
+
+async def current_rows(session: AsyncSession, condition: ColumnElement[bool]) -> Sequence[Any]:
+    """Persons with their current version, as rows."""
+    query = (
+        select(*_PERSON_COLUMNS, *_VERSION_COLUMNS)
+        .join(PersonVersion, and_(PersonVersion.person_id == Person.id, PersonVersion.valid_to.is_(None)))
+        .where(condition)
+    )
+    return (await session.execute(query)).all()
+
+
+async def active_link_rows(
+    session: AsyncSession, person_ids: Iterable[int], unit_code: str | None
+) -> Sequence[Any]:
+    query = select(AtenaLink.person_id, AtenaLink.unit_code, AtenaLink.atena_number).where(
+        AtenaLink.person_id.in_(list(person_ids)), AtenaLink.unlinked_at.is_(None)
+    )
+    if unit_code is not None:
+        query = query.where(AtenaLink.unit_code == unit_code)
+    return (await session.execute(query.order_by(AtenaLink.unit_code, AtenaLink.id))).all()

@@ -154,9 +154,19 @@ class PersonOut(BaseModel):
     my_number: str | None = Field(default=None, description="only for a 番号利用事務 unit with the scope")
 
 
+class CandidateLink(BaseModel):
+    unit_code: str
+    atena_number: str
+
+
 class Candidate(BaseModel):
+    """One search hit, enough for a clerk to choose; ``GET /addressees/{no}`` has the whole history."""
+
     integrated_number: str
     score: int
     matched: list[str] = Field(description="the attributes that matched")
     matched_former: bool = Field(description="matched only a former version (old address, old name)")
-    person: PersonOut
+    current: Attributes
+    links: list[CandidateLink] = Field(description="active 宛名番号; a unit sees only its own")
+    has_my_number: bool
+    my_number: str | None = Field(default=None, description="only for a 番号利用事務 unit with the scope")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +18,7 @@ from platform_hub.addressees.schemas import (
     Attributes,
     BasicInfo,
     Candidate,
+    CandidateLink,
     LinkOut,
     MergeOut,
     PersonOut,
@@ -258,7 +261,7 @@ def _conditions(request: SearchRequest) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _matched(version: PersonVersion, request: SearchRequest) -> list[str]:
+def _matched(version: Any, request: SearchRequest) -> list[str]:
     partial = request.match == "partial"
     checks = {
         "name": request.name
@@ -287,20 +290,10 @@ async def search(
 ) -> list[Candidate]:
     """Ranked candidates with what matched; a clerk chooses among them."""
     if request.my_number is not None:
-        person = await repository.by_my_number_hash(
-            session, vault.lookup_hash(check_my_number(request.my_number))
-        )
-        if person is None:
-            return []
-        return [
-            Candidate(
-                integrated_number=person.integrated_number,
-                score=_WEIGHTS["my_number"],
-                matched=["my_number"],
-                matched_former=False,
-                person=await person_out(session, vault, person, viewer),
-            )
-        ]
+        digest = vault.lookup_hash(check_my_number(request.my_number))
+        hits = await repository.current_rows(session, Person.my_number_hash == digest)
+        scored = {hit.person_id: (_WEIGHTS["my_number"], ["my_number"], False) for hit in hits}
+        return await _candidates(session, vault, viewer, hits, scored)
     versions = await repository.matching_versions(
         session, _conditions(request), request.include_history, request.limit * 5
     )
@@ -311,24 +304,56 @@ async def search(
         score = sum(_WEIGHTS[m] for m in matched) * 2 - (1 if former else 0)
         if version.person_id not in best or score > best[version.person_id][0]:
             best[version.person_id] = (score, matched, former)
-    persons = await repository.persons_by_ids(session, best)
-    ranked = sorted(best.items(), key=lambda item: (-item[1][0], persons[item[0]].integrated_number))
-    return [
-        Candidate(
-            integrated_number=persons[pid].integrated_number,
-            score=score,
-            matched=matched,
-            matched_former=former,
-            person=await person_out(session, vault, persons[pid], viewer),
+    ranked = sorted(best, key=lambda pid: -best[pid][0])[: request.limit]
+    hits = await repository.current_rows(session, Person.id.in_(ranked)) if ranked else []
+    return await _candidates(session, vault, viewer, hits, best)
+
+
+async def _candidates(
+    session: AsyncSession,
+    vault: MyNumberVault,
+    viewer: Viewer,
+    hits: Sequence[Any],
+    scored: dict[int, tuple[int, list[str], bool]],
+) -> list[Candidate]:
+    links: dict[int, list[CandidateLink]] = {}
+    for link in await repository.active_link_rows(session, [h.person_id for h in hits], viewer.unit_code):
+        links.setdefault(link.person_id, []).append(
+            CandidateLink(unit_code=link.unit_code, atena_number=link.atena_number)
         )
-        for pid, (score, matched, former) in ranked[: request.limit]
+    candidates = [
+        Candidate(
+            integrated_number=hit.integrated_number,
+            score=scored[hit.person_id][0],
+            matched=scored[hit.person_id][1],
+            matched_former=scored[hit.person_id][2],
+            current=_attributes(hit, _hidden(viewer, hit.restricted_attributes, hit.restricted_by_unit)),
+            links=links.get(hit.person_id, []),
+            has_my_number=hit.my_number_hash is not None,
+            my_number=_my_number(vault, viewer, hit.my_number_key_id, hit.my_number_ciphertext),
+        )
+        for hit in hits
     ]
+    return sorted(candidates, key=lambda c: (-c.score, c.integrated_number))
 
 
 # --- views --------------------------------------------------------------------------------------
 
 
-def _attributes(version: PersonVersion, hidden: set[str]) -> Attributes:
+def _hidden(viewer: Viewer, restricted: list[str], restricted_by: str | None) -> set[str]:
+    """他業務参照不可 hides attributes from every unit but the one that set it (staff see all)."""
+    return set() if viewer.unit_code in (None, restricted_by) else set(restricted)
+
+
+def _my_number(
+    vault: MyNumberVault, viewer: Viewer, key_id: str | None, ciphertext: bytes | None
+) -> str | None:
+    if viewer.may_see_my_number and key_id and ciphertext:
+        return vault.decrypt(key_id, ciphertext)
+    return None
+
+
+def _attributes(version: Any, hidden: set[str]) -> Attributes:
     def shown(name: str, value: str | None) -> str | None:
         return None if name in hidden else value
 
@@ -350,14 +375,10 @@ def _attributes(version: PersonVersion, hidden: set[str]) -> Attributes:
 async def person_out(
     session: AsyncSession, vault: MyNumberVault, person: Person, viewer: Viewer
 ) -> PersonOut:
-    hidden = set(person.restricted_attributes)
-    if viewer.unit_code is None or viewer.unit_code == person.restricted_by_unit:
-        hidden = set()
+    hidden = _hidden(viewer, person.restricted_attributes, person.restricted_by_unit)
     links = [link for link in person.links if viewer.unit_code in (None, link.unit_code)]
     merges = await repository.merges_of(session, person.id)
-    my_number = None
-    if viewer.may_see_my_number and person.my_number_ciphertext and person.my_number_key_id:
-        my_number = vault.decrypt(person.my_number_key_id, person.my_number_ciphertext)
+    my_number = _my_number(vault, viewer, person.my_number_key_id, person.my_number_ciphertext)
     return PersonOut(
         integrated_number=person.integrated_number,
         current=_attributes(current_version(person), hidden),

@@ -8,7 +8,6 @@ Rotation adds a key and makes it current; older ciphertexts name their key id an
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import os
@@ -30,21 +29,27 @@ class MyNumberVault:
     keys: dict[str, bytes] = field(repr=False)
     current: str
     hmac_key: bytes = field(repr=False)
+    _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False, compare=False)
 
     def encrypt(self, my_number: str) -> tuple[str, bytes]:
         """``(key id, nonce ‖ ciphertext)`` under the current key."""
         nonce = os.urandom(12)
-        return self.current, nonce + AESGCM(self.keys[self.current]).encrypt(nonce, my_number.encode(), _AAD)
+        return self.current, nonce + self._cipher(self.current).encrypt(nonce, my_number.encode(), _AAD)
 
     def decrypt(self, key_id: str, blob: bytes) -> str:
-        key = self.keys.get(key_id)
-        if key is None:
+        if key_id not in self.keys:
             raise KeyFileError(f"the key file has no key {key_id!r}: restore it before reading these")
-        return AESGCM(key).decrypt(blob[:12], blob[12:], _AAD).decode()
+        return self._cipher(key_id).decrypt(blob[:12], blob[12:], _AAD).decode()
+
+    def _cipher(self, key_id: str) -> AESGCM:
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            cipher = self._ciphers[key_id] = AESGCM(self.keys[key_id])
+        return cipher
 
     def lookup_hash(self, my_number: str) -> str:
         """HMAC-SHA256: equal numbers give equal hashes, and nobody without the key can test guesses."""
-        return hmac.new(self.hmac_key, my_number.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self.hmac_key, my_number.encode(), "sha256").hex()
 
 
 def _b64(raw: bytes) -> str:

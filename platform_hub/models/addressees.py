@@ -95,7 +95,7 @@ class AtenaLink(Base):
     unlinked_by: Mapped[str | None] = mapped_column(String(64))
     unlink_reason: Mapped[str | None] = mapped_column(Text)
 
-    person: Mapped[Person] = relationship(back_populates="links", lazy="joined", innerjoin=True)
+    person: Mapped[Person] = relationship(back_populates="links", lazy="raise")  # load it when asked
 
 
 class PersonMerge(Base):
