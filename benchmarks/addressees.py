@@ -48,14 +48,21 @@ def residents(count: int, seed: int = 20261126) -> list[dict[str, str]]:
     for n in range(count):
         (last_kanji, last_kana, _), (first_kanji, first_kana, _) = rng.choice(last), rng.choice(first)
         body = f"{rng.randrange(10**10, 10**11):011d}"
-        people.append({
-            "my_number": body + my_number_format.calc_check_digit(body),
-            "name": f"{last_kanji}　{first_kanji}", "name_kana": f"{last_kana}　{first_kana}",
-            "birth_date": (date(1940, 1, 1) + timedelta(days=rng.randrange(365 * 70))).isoformat(),
-            "sex": rng.choice("12"),
-            "address": f"{rng.choice(towns)}{rng.randint(1, 9)}丁目{rng.randint(1, 30)}番{rng.randint(1, 20)}号",
-            "municipality_code": "131016", "status": "resident", "valid_from": "2020-01-01", "n": str(n),
-        })
+        people.append(
+            {
+                "my_number": body + my_number_format.calc_check_digit(body),
+                "name": f"{last_kanji}　{first_kanji}",
+                "name_kana": f"{last_kana}　{first_kana}",
+                "birth_date": (date(1940, 1, 1) + timedelta(days=rng.randrange(365 * 70))).isoformat(),
+                "sex": rng.choice("12"),
+                "address": rng.choice(towns)
+                + f"{rng.randint(1, 9)}丁目{rng.randint(1, 30)}番{rng.randint(1, 20)}号",
+                "municipality_code": "131016",
+                "status": "resident",
+                "valid_from": "2020-01-01",
+                "n": str(n),
+            }
+        )
     return people
 
 
@@ -70,8 +77,11 @@ def unit_csv(people: list[dict[str, str]], unit: str) -> str:
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {"p50_ms": round(statistics.median(ordered) * 1000, 3),
-            "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 3), "n": len(ordered)}
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 3),
+        "n": len(ordered),
+    }
 
 
 async def run(persons: int, queries: int, url: str, workdir: Path) -> dict[str, Any]:
@@ -90,8 +100,11 @@ async def run(persons: int, queries: int, url: str, workdir: Path) -> dict[str, 
         elapsed = time.perf_counter() - started
         assert not report.errors, report.errors[:3]
         results[f"import_{unit}_rows_per_s"] = round(report.rows / elapsed)
-        print(f"import {unit}: {report.rows} rows in {elapsed:.1f} s = {report.rows / elapsed:,.0f} rows/s "
-              f"({report.created} created, {report.linked} linked)", flush=True)
+        print(
+            f"import {unit}: {report.rows} rows in {elapsed:.1f} s = {report.rows / elapsed:,.0f} rows/s "
+            f"({report.created} created, {report.linked} linked)",
+            flush=True,
+        )
     async with engine.connect() as connection:
         await connection.execute(sa.text("ANALYZE"))
         await connection.commit()
@@ -100,10 +113,16 @@ async def run(persons: int, queries: int, url: str, workdir: Path) -> dict[str, 
     staff = service.Viewer(unit_code=None)
     kinds = {
         "my_number": lambda p: SearchRequest(my_number=p["my_number"]),
-        "exact_basic4": lambda p: SearchRequest(name=p["name"], name_kana=p["name_kana"], birth_date=p["birth_date"],
-                                                sex=p["sex"], address=p["address"]),
-        "partial_name_birth": lambda p: SearchRequest(name=p["name"].split("　")[0], birth_date=p["birth_date"],
-                                                      match="partial"),
+        "exact_basic4": lambda p: SearchRequest(
+            name=p["name"],
+            name_kana=p["name_kana"],
+            birth_date=p["birth_date"],
+            sex=p["sex"],
+            address=p["address"],
+        ),
+        "partial_name_birth": lambda p: SearchRequest(
+            name=p["name"].split("　")[0], birth_date=p["birth_date"], match="partial"
+        ),
     }
     for kind, build in kinds.items():
         timings = []
@@ -126,7 +145,9 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=2000)
     args = parser.parse_args()
-    admin_url = os.environ.get("PLATFORM_HUB_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    admin_url = os.environ.get(
+        "PLATFORM_HUB_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sa.text("DROP DATABASE IF EXISTS ph_bench WITH (FORCE)"))
@@ -142,7 +163,8 @@ def main() -> None:
     goals = {"my_number": 2, "exact_basic4": 10, "partial_name_birth": 50}
     print(f"\n{'measure':<28}{'p50 / figure':>14}{'p99':>10}{'goal':>12}")
     for unit in UNITS:
-        print(f"{'import ' + unit + ' rows/s':<28}{results[f'import_{unit}_rows_per_s']:>14,}{'':>10}{'≥ 10,000':>12}")
+        rate = results[f"import_{unit}_rows_per_s"]
+        print(f"{'import ' + unit + ' rows/s':<28}{rate:>14,}{'':>10}{'≥ 10,000':>12}")
     for kind, goal in goals.items():
         figures = results[kind]
         print(f"{kind + ' ms':<28}{figures['p50_ms']:>14}{figures['p99_ms']:>10}{'p99 ≤ ' + str(goal):>12}")

@@ -224,13 +224,19 @@ def addressees_search(
 
 
 @keys_app.command("generate")
-def keys_generate(file: Annotated[Path, typer.Argument(help="Where to write the new key file.")]) -> None:
-    """Write a new My Number key file (mode 0600); refuses to overwrite one."""
+def keys_generate(
+    file: Annotated[Path, typer.Argument(help="Where to write the new key file.")],
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Succeed, changing nothing, if it exists.")] = False,
+) -> None:
+    """Write a new My Number key file (mode 0600); never overwrites one."""
     from platform_hub.addressees.vault import generate_key_file
 
     try:
         generate_key_file(file)
     except FileExistsError:
+        if exist_ok:
+            console.print(f"{file} exists; left as it is")
+            return
         console.print(f"[red]{file} exists; rotate it instead[/red]")
         raise typer.Exit(1) from None
     console.print(f"wrote {file}")

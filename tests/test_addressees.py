@@ -103,9 +103,7 @@ def test_search_finds_a_former_name_and_an_unknown_birth_day(hub: HubClient) -> 
         sex="2",
     )
     (found,) = search(hub, hub.admin(), name="佐藤花子", birth_date="1950-07-15")
-    assert (
-        found["integrated_number"] == integrated and found["current"]["birth_date"] == "1950-07-00"
-    )
+    assert found["integrated_number"] == integrated and found["current"]["birth_date"] == "1950-07-00"
 
 
 def test_search_needs_enough_to_go_on(hub: HubClient) -> None:
@@ -155,7 +153,9 @@ def test_my_number_only_for_number_use_units(hub: HubClient) -> None:
     hub.enroll({"011": YAMADA["011"], "099": atena_number(99)}, my_number=MY_NUMBER)
     assert search(hub, jidou, my_number=MY_NUMBER)[0]["my_number"] == MY_NUMBER
     assert search(hub, koho, my_number=MY_NUMBER)[0]["my_number"] is None
-    assert search(hub, koho, my_number=MY_NUMBER)[0]["links"] == [{"unit_code": "099", "atena_number": atena_number(99)}]
+    assert search(hub, koho, my_number=MY_NUMBER)[0]["links"] == [
+        {"unit_code": "099", "atena_number": atena_number(99)}
+    ]
     narrow = hub.unit_headers(hub.register("051"), scope="051:addressees")
     assert (
         hub.http.post("/addressees/search", json={"my_number": MY_NUMBER}, headers=narrow).status_code == 200
@@ -295,9 +295,7 @@ def test_unknown_or_unlinked_person_is_e3002_with_nothing_delivered(
 def hub_person(hub: HubClient, atena_011: str) -> str:
     found = search(hub, hub.admin(), name=PERSON["name"], birth_date=PERSON["birth_date"])
     return next(
-        c["integrated_number"]
-        for c in found
-        if any(link["atena_number"] == atena_011 for link in c["links"])
+        c["integrated_number"] for c in found if any(link["atena_number"] == atena_011 for link in c["links"])
     )
 
 

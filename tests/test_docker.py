@@ -59,6 +59,10 @@ def test_compose_services() -> None:
     assert (DOCKER / hub["build"]["context"] / hub["build"]["dockerfile"]).exists()
     assert hub["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert hub["environment"]["PLATFORM_HUB_DATABASE_URL"].startswith("postgresql+psycopg://")
+    # The My Number keys: made once by the keys service, read-only to the hub, never in the database.
+    assert hub["depends_on"]["keys"]["condition"] == "service_completed_successfully"
+    key_file = hub["environment"]["PLATFORM_HUB_KEY_FILE"]
+    assert key_file in services["keys"]["command"] and "keys:/keys:ro" in hub["volumes"]
 
 
 @pytest.mark.parametrize("service", sorted(s for s, spec in COMPOSE["services"].items() if "command" in spec))
