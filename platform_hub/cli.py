@@ -22,6 +22,8 @@ keys_app = typer.Typer(help="The My Number key file.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
 app.add_typer(addressees_app, name="addressees")
 app.add_typer(keys_app, name="keys")
+ordinance_app = typer.Typer(help="The city's My Number ordinance (条例) tables.", no_args_is_help=True)
+app.add_typer(ordinance_app, name="ordinance")
 console = Console()
 
 
@@ -226,7 +228,9 @@ def addressees_search(
 @keys_app.command("generate")
 def keys_generate(
     file: Annotated[Path, typer.Argument(help="Where to write the new key file.")],
-    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Succeed, changing nothing, if it exists.")] = False,
+    exist_ok: Annotated[
+        bool, typer.Option("--exist-ok", help="Succeed, changing nothing, if it exists.")
+    ] = False,
 ) -> None:
     """Write a new My Number key file (mode 0600); never overwrites one."""
     from platform_hub.addressees.vault import generate_key_file
@@ -248,6 +252,25 @@ def keys_rotate(file: Annotated[Path, typer.Argument(exists=True, help="The key 
     from platform_hub.addressees.vault import rotate_key_file
 
     console.print(f"new current key {rotate_key_file(file)} in {file}")
+
+
+@ordinance_app.command("load")
+def ordinance_load(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML, as in "
+                                                        "interface_specs/ordinance/.")]) -> None:
+    """Load a version of the ordinance; it is in force from its effective date, older ones stay."""
+    from platform_hub.kit.errors import HubError
+    from platform_hub.linkage.catalog import load_catalog
+    from platform_hub.ordinance.service import load_file
+
+    settings = Settings()
+    try:
+        version = asyncio.run(load_file(settings.async_database_url, load_catalog(settings.interface_specs_dir),
+                                        file, actor="cli"))
+    except HubError as exc:
+        console.print(f"[red]{exc}[/red]", *exc.details, highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"ordinance {version.version} loaded: {len(version.rules)} rules, in force from "
+                  f"{version.effective_on}", highlight=False)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ subprocess can commit freely without tests seeing each other's rows.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
@@ -18,11 +19,14 @@ import pytest
 import sqlalchemy as sa
 
 from platform_hub.kit.migrations import upgrade
+from platform_hub.kit.settings import REPO_ROOT
+from platform_hub.ordinance.service import load_file
 from platform_hub.kit.settings import Settings
 from platform_hub.web.app import create_app
-from tests.helpers import ADMIN_ID, ADMIN_SECRET, HubClient, serve_in_thread
+from tests.helpers import ADMIN_ID, ADMIN_SECRET, CATALOG, HubClient, serve_in_thread
 
 TEST_DATABASE_URL = os.environ.get("PLATFORM_HUB_TEST_DATABASE_URL")
+DEMO_ORDINANCE = REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml"
 
 
 def pytest_report_header() -> str:
@@ -39,12 +43,19 @@ def _pg_url(name: str) -> str:
     return sa.make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
 
 
+def _prepare(url: str) -> None:
+    """Migrate, and load the demo city's ordinance (every test routes under it unless it loads its own)."""
+    upgrade(url)
+    settings = Settings(database_url=url)
+    asyncio.run(load_file(settings.async_database_url, CATALOG, DEMO_ORDINANCE, actor="tests"))
+
+
 @pytest.fixture(scope="session")
 def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database to copy: a file path (SQLite) or a database name (PostgreSQL)."""
     if TEST_DATABASE_URL is None:
         path = tmp_path_factory.mktemp("template") / "template.db"
-        upgrade(f"sqlite:///{path}")
+        _prepare(f"sqlite:///{path}")
         yield str(path)
         return
     name = f"ph_template_{os.getpid()}"
@@ -52,7 +63,7 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    upgrade(_pg_url(name))
+    _prepare(_pg_url(name))
     yield name
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

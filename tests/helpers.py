@@ -31,10 +31,10 @@ NS = {"lk": LK, "soap": SOAP}
 # The demo city's units (DESIGN.md): 001 住民基本台帳, 002 個人住民税, 011 児童手当 (市長),
 # 051 就学援助 (教育委員会).
 UNITS = {
-    "001": ("住民基本台帳", "市長", ["IF_JUK_0001", "IF_JUK_0002"], []),
-    "002": ("個人住民税", "市長", ["IF_ZEI_0001", "IF_ZEI_0101"], ["IF_JUK_0001"]),
-    "011": ("児童手当", "市長", ["IF_JDT_0001"], ["IF_JUK_0001", "IF_ZEI_0101"]),
-    "051": ("就学援助", "教育委員会", [], ["IF_JUK_0001"]),
+    "001": ("住民基本台帳", "市長", ["IF_JUK_0001", "IF_JUK_0002"], [], ["JUK-001"]),
+    "002": ("個人住民税", "市長", ["IF_ZEI_0001", "IF_ZEI_0101"], ["IF_JUK_0001"], ["ZEI-001"]),
+    "011": ("児童手当", "市長", ["IF_JDT_0001"], ["IF_JUK_0001", "IF_ZEI_0101"], ["JDT-001"]),
+    "051": ("就学援助", "教育委員会", [], ["IF_JUK_0001"], ["SHU-001"]),
 }
 
 
@@ -157,7 +157,7 @@ class HubClient:
         return {"Authorization": f"Bearer {self.token(ADMIN_ID, ADMIN_SECRET)}"}
 
     def register(self, code: str, base_url: str = "http://127.0.0.1:9", **overrides: Any) -> dict[str, Any]:
-        name, organ, provides, subscribes = UNITS.get(code, (f"unit {code}", "市長", [], []))
+        name, organ, provides, subscribes, purposes = UNITS.get(code, (f"unit {code}", "市長", [], [], []))
         body = {
             "unit_code": code,
             "name": name,
@@ -165,7 +165,7 @@ class HubClient:
             "base_url": base_url,
             "provides": provides,
             "subscribes": subscribes,
-            "purposes": ["JDT-001"],
+            "purposes": purposes,
             **overrides,
         }
         response = self.http.post("/adapters", json=body, headers=self.admin())

@@ -16,7 +16,7 @@ import random
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
@@ -38,6 +38,7 @@ from platform_hub.kit.errors import (
     Forbidden,
     HubError,
     IdempotencyConflict,
+    OrdinanceRefusal,
     SchemaViolation,
     ServiceUnavailable,
     UnknownTarget,
@@ -48,6 +49,8 @@ from platform_hub.linkage import repository, routing
 from platform_hub.linkage.catalog import CompiledInterface, InterfaceSpec
 from platform_hub.linkage.envelope import Envelope, Header, build_message, lk, read_envelope
 from platform_hub.models import Delivery, Message, Unit
+from platform_hub.ordinance import service as ordinance
+from platform_hub.ordinance.service import Decision
 
 log = structlog.get_logger()
 HUB_SYSTEM_ID = "000"  # the hub's own SourceSystemID on the acknowledgements it writes
@@ -261,20 +264,36 @@ async def _in_transaction(state: HubState, work: Callable[[AsyncSession], Awaita
 # --- 照会 -----------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Taken:
+    """A query taken under its MSGID: a replay, a refusal, or a go with the persons and the rule."""
+
+    message: Message
+    replay: bytes | None = None
+    refusal: HubError | None = None
+    subjects: list[str] = field(default_factory=list)
+    rule_id: str | None = None
+
+
 async def _query(state: HubState, inbound: Inbound) -> bytes:
-    """照会: translate, forward to the provider, check and translate its answer, record, answer."""
+    """照会: translate, check the ordinance, forward, check and translate the answer, record, answer."""
     destination = inbound.destination
     assert destination is not None
 
-    async def take(session: AsyncSession) -> tuple[Message, bytes | None, list[str], HubError | None]:
+    async def take(session: AsyncSession) -> _Taken:
         message, replay = await _claim(state, session, inbound, status="forwarding")
         if replay is not None:
-            return message, replay, [], None
+            return _Taken(message, replay=replay)
+        taken = _Taken(message)
         try:
-            subjects = await _translate(
+            taken.subjects = await _translate(
                 session, inbound.envelope, inbound.spec, "request", inbound.source.code, destination.code
             )
-        except AddresseeUnknown as refusal:
+            purposes = [inbound.header.purpose_code]
+            taken.rule_id = (
+                await _ordinance(session, inbound, inbound.source, destination, purposes)
+            ).rule_id
+        except (AddresseeUnknown, OrdinanceRefusal) as refusal:
             message.status, message.completed_at = "refused", utcnow()
             _record(
                 session,
@@ -284,31 +303,56 @@ async def _query(state: HubState, inbound: Inbound) -> bytes:
                 provider=destination,
                 direction="response",
                 outcome="refused",
-                subjects=[],
+                subjects=taken.subjects,
                 refusal=refusal.message,
             )
-            return message, None, [], refusal
-        return message, None, subjects, None
+            taken.refusal = refusal
+        return taken
 
-    message, replay, subjects, refusal = await _in_transaction(state, take)
-    if replay is not None:
-        return replay
+    taken = await _in_transaction(state, take)
+    if taken.replay is not None:
+        return taken.replay
+    message = taken.message
     structlog.contextvars.bind_contextvars(reception_number=message.reception_number)
-    if refusal is not None:
-        refusal.reception_number = message.reception_number
-        raise refusal
+    if taken.refusal is not None:
+        taken.refusal.reception_number = message.reception_number
+        raise taken.refusal
     try:
         answer = await _forward(state, inbound, message)
         async with unit_of_work(state.sessions) as session:
             await _translate(session, answer, inbound.spec, "response", destination.code, inbound.source.code)
             response = answer.to_bytes()
-            await _finish_query(session, inbound, message, subjects, answer=response)
+            await _finish_query(session, inbound, taken, answer=response)
     except HubError as error:
         error.reception_number = message.reception_number
         async with unit_of_work(state.sessions) as session:
-            await _finish_query(session, inbound, message, subjects, answer=None, failure=error.message)
+            await _finish_query(session, inbound, taken, answer=None, failure=error.message)
         raise
     return response
+
+
+async def _ordinance(
+    session: AsyncSession, inbound: Inbound, receiver: Unit, holder: Unit, purposes: list[str]
+) -> Decision:
+    """The rule in force that allows ``receiver`` (for one of its registered 事務) to get this
+    interface's category from ``holder``, or E3001."""
+    registered = [purpose for purpose in purposes if purpose in receiver.purposes]
+    if not registered:
+        raise OrdinanceRefusal(
+            f"unit {receiver.code} is not registered for the 事務 {', '.join(purposes) or '-'}"
+        )
+    decision = await ordinance.decide(
+        session,
+        utcnow(),
+        receiving_organ=receiver.organ,
+        purposes=registered,
+        category=inbound.spec.category,
+        holding_organ=holder.organ,
+        holding_unit=holder.code,
+    )
+    if decision.rule is None:
+        raise OrdinanceRefusal(decision.reason or "refused by the ordinance")
+    return decision
 
 
 async def _forward(state: HubState, inbound: Inbound, message: Message) -> Envelope:
@@ -347,14 +391,14 @@ async def _forward(state: HubState, inbound: Inbound, message: Message) -> Envel
 async def _finish_query(
     session: AsyncSession,
     inbound: Inbound,
-    message: Message,
-    subjects: list[str],
+    taken: _Taken,
     *,
     answer: bytes | None,
     failure: str | None = None,
 ) -> None:
     """Store the answer (or the failure) and its transfer record, before the sender sees either."""
     assert inbound.destination is not None
+    message = taken.message
     stored = await repository.get_message(session, message.id)
     assert stored is not None
     stored.status = "answered" if answer is not None else "failed"
@@ -367,9 +411,10 @@ async def _finish_query(
         provider=inbound.destination,
         direction="response",
         outcome="provided" if answer is not None else "failed",
-        subjects=subjects,
+        subjects=taken.subjects,
         refusal=failure,
         provided_at=stored.completed_at if answer is not None else None,
+        rule_id=taken.rule_id,
     )
 
 
@@ -456,6 +501,18 @@ def _acknowledgement(inbound: Inbound, reception_number: str) -> Envelope:
     return ack
 
 
+@dataclass
+class _Delivery:
+    """One leased delivery made ready: translated for its subscriber and decided by the ordinance."""
+
+    inbound: Inbound
+    message: Message
+    subscriber: Unit
+    subjects: list[str] = field(default_factory=list)
+    refusal: str | None = None
+    rule: Decision | None = None
+
+
 async def deliver(state: HubState, delivery_id: int, attempt: int) -> None:
     """Deliver one leased notification and record it, or schedule its retry (the dispatcher calls this).
 
@@ -464,46 +521,34 @@ async def deliver(state: HubState, delivery_id: int, attempt: int) -> None:
     """
     try:
         async with unit_of_work(state.sessions) as session:
-            prepared = await _prepare_delivery(state, session, delivery_id)
-        inbound, message, subscriber, subjects, refusal = prepared
-        if refusal is not None:
-            async with unit_of_work(state.sessions) as session:
-                if await repository.finish_delivery(session, delivery_id, attempt, "refused", refusal):
-                    _record(
-                        session,
-                        inbound,
-                        message,
-                        requester=subscriber,
-                        provider=inbound.source,
-                        direction="request",
-                        outcome="refused",
-                        subjects=[],
-                        refusal=refusal,
-                    )
-            return
-        await routing.deliver_notification(state, subscriber, inbound.envelope.to_bytes())
+            ready = await _prepare_delivery(state, session, delivery_id)
+        if ready.refusal is None:
+            await routing.deliver_notification(state, ready.subscriber, ready.inbound.envelope.to_bytes())
+        outcome = "refused" if ready.refusal else "delivered"
         async with unit_of_work(state.sessions) as session:
-            if await repository.finish_delivery(session, delivery_id, attempt, "delivered", None):
+            if await repository.finish_delivery(session, delivery_id, attempt, outcome, ready.refusal):
+                rule = ready.rule.rule if ready.rule else None
                 _record(
                     session,
-                    inbound,
-                    message,
-                    requester=subscriber,
-                    provider=inbound.source,
+                    ready.inbound,
+                    ready.message,
+                    requester=ready.subscriber,
+                    provider=ready.inbound.source,
                     direction="request",
-                    outcome="delivered",
-                    subjects=subjects,
-                    provided_at=utcnow(),
+                    outcome=outcome,
+                    subjects=ready.subjects,
+                    refusal=ready.refusal,
+                    provided_at=None if ready.refusal else utcnow(),
+                    rule_id=ready.rule.rule_id if ready.rule else None,
+                    purpose_code=rule.purpose_code if rule else None,
                 )
-        state.metrics.deliveries.labels(subscriber.code, "delivered").inc()
+        state.metrics.deliveries.labels(ready.subscriber.code, outcome).inc()
     except Exception as exc:  # a unit, the network or the database: try again later, never stall the queue
         error = exc.message if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
         await _retry_later(state, delivery_id, attempt, error)
 
 
-async def _prepare_delivery(
-    state: HubState, session: AsyncSession, delivery_id: int
-) -> tuple[Inbound, Message, Unit, list[str], str | None]:
+async def _prepare_delivery(state: HubState, session: AsyncSession, delivery_id: int) -> _Delivery:
     delivery = await repository.get_delivery(session, delivery_id)
     assert delivery is not None
     message = delivery.message
@@ -517,12 +562,18 @@ async def _prepare_delivery(
     )
     envelope.set_destination(subscriber.code)
     envelope.set_header_fields(ReceptionNumber=message.reception_number)
-    inbound = Inbound(envelope, compiled, envelope.header(), source, None, [subscriber])
+    ready = _Delivery(
+        Inbound(envelope, compiled, envelope.header(), source, None, [subscriber]), message, subscriber
+    )
     try:
-        subjects = await _translate(session, envelope, compiled.spec, "request", source.code, subscriber.code)
-    except AddresseeUnknown as refusal:
-        return inbound, message, subscriber, [], refusal.message
-    return inbound, message, subscriber, subjects, None
+        ready.subjects = await _translate(
+            session, envelope, compiled.spec, "request", source.code, subscriber.code
+        )
+        # The subscriber receives for its own 事務: any of those the ordinance covers will do.
+        ready.rule = await _ordinance(session, ready.inbound, subscriber, source, list(subscriber.purposes))
+    except (AddresseeUnknown, OrdinanceRefusal) as refusal:
+        ready.refusal = refusal.message
+    return ready
 
 
 async def _retry_later(state: HubState, delivery_id: int, attempt: int, error: str) -> None:
@@ -577,6 +628,8 @@ def _record(
     subjects: list[str],
     refusal: str | None = None,
     provided_at: datetime | None = None,
+    rule_id: str | None = None,
+    purpose_code: str | None = None,
 ) -> None:
     """One transfer record entry per person (one without a subject when none could be named)."""
     spec, header = inbound.spec, inbound.header
@@ -592,7 +645,7 @@ def _record(
         requesting_user=header.user if asked_by_sender else None,
         providing_unit=provider.code,
         providing_organ=provider.organ,
-        purpose_code=message.purpose_code,
+        purpose_code=purpose_code or message.purpose_code,
         information_category=spec.category,
         item_names=spec.item_names(direction),
         requested_at=message.received_at,
@@ -600,5 +653,6 @@ def _record(
         outcome=outcome,
         body_digest=message.body_digest,
         refusal_reason=refusal,
+        ordinance_rule_id=rule_id,
     )
     record_transfer(session, facts, subjects or [None])

@@ -4,6 +4,7 @@ from platform_hub.kit.database import Base
 from platform_hub.models.addressees import AtenaLink, Person, PersonMerge, PersonVersion, RegistryCounter
 from platform_hub.models.clients import Client
 from platform_hub.models.messages import Delivery, Message
+from platform_hub.models.ordinance import OrdinanceRule, OrdinanceVersion
 from platform_hub.models.transfers import TransferRecord
 from platform_hub.models.units import Unit, UnitInterface
 
@@ -13,6 +14,8 @@ __all__ = [
     "Client",
     "Delivery",
     "Message",
+    "OrdinanceRule",
+    "OrdinanceVersion",
     "Person",
     "PersonMerge",
     "PersonVersion",

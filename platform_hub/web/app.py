@@ -28,6 +28,7 @@ from platform_hub.kit.state import HubState
 from platform_hub.linkage import dispatcher
 from platform_hub.linkage.catalog import load_catalog
 from platform_hub.linkage.endpoints import router as linkage_router
+from platform_hub.ordinance.endpoints import router as ordinance_router
 from platform_hub.web.endpoints import router as web_router
 
 log = structlog.get_logger()
@@ -69,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="The municipal data-linkage hub",
         lifespan=lifespan,
     )
-    for router in (auth_router, adapters_router, addressees_router, linkage_router, web_router):
+    for router in (auth_router, adapters_router, addressees_router, linkage_router, ordinance_router, web_router):
         app.include_router(router)
     _install_error_handlers(app)
     return app

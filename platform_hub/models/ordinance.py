@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from platform_hub.kit.database import Base, UTCDateTime, utcnow
+
+
+class OrdinanceVersion(Base):
+    """One enacted version of the city's My Number ordinance tables (条例 別表), in force from
+    ``effective_on`` until the next version's; older versions are kept for the compliance re-check."""
+
+    __tablename__ = "ordinance_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    enacted_on: Mapped[date] = mapped_column(Date)
+    effective_on: Mapped[date] = mapped_column(Date, index=True)
+    source_digest: Mapped[str] = mapped_column(String(64), doc="SHA-256 of the loaded file")
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    loaded_by: Mapped[str] = mapped_column(String(64))
+
+    rules: Mapped[list[OrdinanceRule]] = relationship(
+        back_populates="version", lazy="selectin", order_by="OrdinanceRule.id"
+    )
+
+
+class OrdinanceRule(Base):
+    """One row: the receiving organ may, for a 事務, use (第9条第2項) or be provided (第19条第11号) an
+    information category held by an organ (and unit)."""
+
+    __tablename__ = "ordinance_rules"
+    __table_args__ = (
+        UniqueConstraint("version_id", "code"),
+        Index("ix_ordinance_rules_lookup", "version_id", "receiving_organ", "purpose_code", "category"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("ordinance_versions.id"))
+    code: Mapped[str] = mapped_column(String(32), doc="the rule's id within its version")
+    kind: Mapped[str] = mapped_column(String(8), doc="use (第9条第2項) or provide (第19条第11号)")
+    receiving_organ: Mapped[str] = mapped_column(String(100))
+    purpose_code: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(64))
+    holding_organ: Mapped[str] = mapped_column(String(100))
+    holding_unit: Mapped[str | None] = mapped_column(String(3), doc="empty: any unit of the holding organ")
+    article: Mapped[str] = mapped_column(String(100), doc="e.g. 別表第2 第5項")
+    text: Mapped[str] = mapped_column(Text, doc="the 事務 as enacted")
+
+    version: Mapped[OrdinanceVersion] = relationship(back_populates="rules", lazy="joined", innerjoin=True)

@@ -1,0 +1,50 @@
+"""HTTP: the ordinance's rules as of a day, and loading a new version (admin)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from platform_hub.auth.dependencies import Admin, CurrentPrincipal
+from platform_hub.kit.errors import UnknownTarget
+from platform_hub.kit.state import Session, State
+from platform_hub.ordinance import repository, service
+from platform_hub.ordinance.schemas import OrdinanceOut
+
+router = APIRouter(prefix="/ordinance", tags=["ordinance"])
+
+
+@router.get("/rules", response_model=OrdinanceOut)
+async def rules(
+    session: Session,
+    _: CurrentPrincipal,
+    at: Annotated[dt.date | None, Query(description="the day (default: today, JST)")] = None,
+) -> OrdinanceOut:
+    """The version in force on ``at``, with every rule."""
+    day = at or service.local_day(dt.datetime.now(dt.UTC))
+    version = await repository.in_force(session, day)
+    if version is None:
+        raise UnknownTarget(f"no ordinance version is in force on {day}")
+    return service.version_out(version)
+
+
+@router.get("/versions", response_model=list[OrdinanceOut])
+async def versions(session: Session, _: CurrentPrincipal) -> list[OrdinanceOut]:
+    return [service.version_out(v) for v in await repository.all_versions(session)]
+
+
+@router.post(
+    "/versions",
+    response_model=OrdinanceOut,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/yaml": {"schema": {"type": "string"}}}}
+    },
+)
+async def load_version(request: Request, state: State, session: Session, principal: Admin) -> OrdinanceOut:
+    """Load a new version (YAML or JSON, like ``interface_specs/ordinance/``); in force from its date."""
+    source = await request.body()
+    ordinance = service.parse_ordinance(source, state.catalog)
+    return service.version_out(await service.load(session, ordinance, source, principal.client_id))

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Kind = Literal["use", "provide"]
+
+
+class RuleIn(BaseModel):
+    """One row of the ordinance's tables."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[0-9A-Za-z\-]{1,32}$")
+    kind: Kind = Field(
+        description="use: 番号法 第9条第2項 (same organ); provide: 第19条第11号 (between organs)"
+    )
+    receiving_organ: str = Field(min_length=1, max_length=100)
+    purpose: str = Field(min_length=1, max_length=16, description="the 事務 (purpose code) that receives")
+    category: str = Field(min_length=1, max_length=64, description="情報の種別")
+    holding_organ: str = Field(min_length=1, max_length=100)
+    holding_unit: str | None = Field(default=None, pattern=r"^[0-9A-Z]{3}$")
+    article: str = Field(min_length=1, max_length=100, examples=["別表第2 第5項"])
+    text: str = Field(min_length=1, description="the 事務 as enacted")
+
+    @model_validator(mode="after")
+    def _kind_matches_organs(self) -> RuleIn:
+        same = self.receiving_organ == self.holding_organ
+        if self.kind == "use" and not same:
+            raise ValueError(
+                f"rule {self.code}: 'use' (第9条第2項) is within one organ; between organs is 'provide'"
+            )
+        if self.kind == "provide" and same:
+            raise ValueError(
+                f"rule {self.code}: 'provide' (第19条第11号) is between organs; within one is 'use'"
+            )
+        return self
+
+
+class OrdinanceIn(BaseModel):
+    """A version of the ordinance's tables, as enacted, with the day it takes effect."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(pattern=r"^[0-9A-Za-z.\-]{1,32}$")
+    title: str = Field(min_length=1)
+    enacted: dt.date
+    effective: dt.date
+    rules: list[RuleIn] = Field(max_length=5000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OrdinanceIn:
+        if self.effective < self.enacted:
+            raise ValueError("a version cannot take effect before it is enacted")
+        codes = [rule.code for rule in self.rules]
+        if len(codes) != len(set(codes)):
+            raise ValueError("rule codes repeat within the version")
+        return self
+
+
+class RuleOut(RuleIn):
+    rule_id: str = Field(description="version/code: what transfer records name")
+
+
+class OrdinanceOut(BaseModel):
+    version: str
+    title: str
+    enacted: dt.date
+    effective: dt.date
+    loaded_at: dt.datetime
+    loaded_by: str
+    rules: list[RuleOut]

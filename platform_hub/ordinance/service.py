@@ -1,0 +1,170 @@
+"""Loading ordinance versions, and deciding whether the ordinance in force allows a transfer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_hub.kit.errors import AlreadyExists, SchemaViolation
+from platform_hub.linkage.catalog import Catalog
+from platform_hub.models import OrdinanceRule, OrdinanceVersion
+from platform_hub.ordinance import repository
+from platform_hub.ordinance.schemas import OrdinanceIn, OrdinanceOut, RuleOut
+
+JST = ZoneInfo("Asia/Tokyo")  # an ordinance takes effect on a day of the city's calendar
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The ordinance's answer for one transfer: the rule that allows it, or why nothing does."""
+
+    rule: OrdinanceRule | None
+    reason: str | None = None
+
+    @property
+    def rule_id(self) -> str | None:
+        return rule_id(self.rule) if self.rule else None
+
+
+def rule_id(rule: OrdinanceRule) -> str:
+    return f"{rule.version.version}/{rule.code}"
+
+
+def local_day(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(JST).date()
+
+
+def parse_ordinance(text: str | bytes, catalog: Catalog) -> OrdinanceIn:
+    """Read an ordinance file (YAML or JSON); every problem is E1002 with its place."""
+    try:
+        raw = yaml.safe_load(text)
+        ordinance = OrdinanceIn.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise SchemaViolation(f"the ordinance file is not YAML: {exc}") from None
+    except ValidationError as exc:
+        raise SchemaViolation(
+            "the ordinance file does not match its schema",
+            details=[f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()],
+        ) from None
+    unknown = sorted({rule.purpose for rule in ordinance.rules} - set(catalog.purposes))
+    if unknown:
+        raise SchemaViolation(
+            "the ordinance names 事務 the hub does not know",
+            details=[f"unknown purpose {code} (interface_specs/purposes.yaml)" for code in unknown],
+        )
+    return ordinance
+
+
+async def load(
+    session: AsyncSession, ordinance: OrdinanceIn, source: str | bytes, actor: str
+) -> OrdinanceVersion:
+    """Store a new version; versions are never changed or replaced, a later one supersedes them."""
+    if await repository.by_version(session, ordinance.version) is not None:
+        raise AlreadyExists(f"ordinance version {ordinance.version} is loaded already")
+    raw = source.encode() if isinstance(source, str) else source
+    version = OrdinanceVersion(
+        version=ordinance.version,
+        title=ordinance.title,
+        enacted_on=ordinance.enacted,
+        effective_on=ordinance.effective,
+        source_digest=hashlib.sha256(raw).hexdigest(),
+        loaded_by=actor,
+        rules=[
+            OrdinanceRule(
+                code=r.code,
+                kind=r.kind,
+                receiving_organ=r.receiving_organ,
+                purpose_code=r.purpose,
+                category=r.category,
+                holding_organ=r.holding_organ,
+                holding_unit=r.holding_unit,
+                article=r.article,
+                text=r.text,
+            )
+            for r in ordinance.rules
+        ],
+    )
+    session.add(version)
+    await session.flush()
+    return version
+
+
+async def decide(
+    session: AsyncSession,
+    at: dt.datetime,
+    *,
+    receiving_organ: str,
+    purposes: Sequence[str],
+    category: str,
+    holding_organ: str,
+    holding_unit: str,
+) -> Decision:
+    """Find the rule in force at ``at`` that lets the receiving organ, for one of ``purposes``, use
+    (same organ) or be provided (another organ) ``category`` held by that organ and unit."""
+    version = await repository.in_force(session, local_day(at))
+    if version is None:
+        return Decision(None, f"no ordinance version is in force on {local_day(at)}")
+    if not purposes:
+        return Decision(None, f"no 事務 named for the receiving unit of {receiving_organ}")
+    kind = "use" if receiving_organ == holding_organ else "provide"
+    rules = await repository.matching_rules(
+        session, version.id, receiving_organ, purposes, category, holding_organ, holding_unit
+    )
+    for rule in rules:
+        if rule.kind == kind:
+            return Decision(rule)
+    article = "第9条第2項" if kind == "use" else "第19条第11号"
+    return Decision(
+        None,
+        f"ordinance {version.version} has no rule ({kind}, 番号法 {article}) for "
+        f"{receiving_organ} / {', '.join(purposes)} to receive {category} from "
+        f"{holding_organ} ({holding_unit})",
+    )
+
+
+def version_out(version: OrdinanceVersion) -> OrdinanceOut:
+    return OrdinanceOut(
+        version=version.version,
+        title=version.title,
+        enacted=version.enacted_on,
+        effective=version.effective_on,
+        loaded_at=version.loaded_at,
+        loaded_by=version.loaded_by,
+        rules=[
+            RuleOut(
+                rule_id=rule_id(r),
+                code=r.code,
+                kind=r.kind,
+                receiving_organ=r.receiving_organ,
+                purpose=r.purpose_code,
+                category=r.category,
+                holding_organ=r.holding_organ,
+                holding_unit=r.holding_unit,
+                article=r.article,
+                text=r.text,
+            )
+            for r in version.rules
+        ],
+    )
+
+
+async def load_file(database_url: str, catalog: Catalog, path: Path, actor: str) -> OrdinanceVersion:
+    """Load an ordinance file straight into a database (the CLI's ``ordinance load``)."""
+    from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
+
+    source = path.read_bytes()
+    ordinance = parse_ordinance(source, catalog)
+    engine = create_engine(database_url)
+    try:
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            return await load(session, ordinance, source, actor)
+    finally:
+        await engine.dispose()
