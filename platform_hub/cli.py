@@ -255,8 +255,11 @@ def keys_rotate(file: Annotated[Path, typer.Argument(exists=True, help="The key 
 
 
 @ordinance_app.command("load")
-def ordinance_load(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML, as in "
-                                                        "interface_specs/ordinance/.")]) -> None:
+def ordinance_load(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="YAML, as in interface_specs/ordinance/.")
+    ],
+) -> None:
     """Load a version of the ordinance; it is in force from its effective date, older ones stay."""
     from platform_hub.kit.errors import HubError
     from platform_hub.linkage.catalog import load_catalog
@@ -264,13 +267,16 @@ def ordinance_load(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fa
 
     settings = Settings()
     try:
-        version = asyncio.run(load_file(settings.async_database_url, load_catalog(settings.interface_specs_dir),
-                                        file, actor="cli"))
+        catalog = load_catalog(settings.interface_specs_dir)
+        version = asyncio.run(load_file(settings.async_database_url, catalog, file.read_bytes(), actor="cli"))
     except HubError as exc:
         console.print(f"[red]{exc}[/red]", *exc.details, highlight=False)
         raise typer.Exit(1) from None
-    console.print(f"ordinance {version.version} loaded: {len(version.rules)} rules, in force from "
-                  f"{version.effective_on}", highlight=False)
+    console.print(
+        f"ordinance {version.version} loaded: {len(version.rules)} rules, in force from "
+        f"{version.effective_on}",
+        highlight=False,
+    )
 
 
 if __name__ == "__main__":

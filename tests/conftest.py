@@ -19,9 +19,8 @@ import pytest
 import sqlalchemy as sa
 
 from platform_hub.kit.migrations import upgrade
-from platform_hub.kit.settings import REPO_ROOT
+from platform_hub.kit.settings import REPO_ROOT, Settings
 from platform_hub.ordinance.service import load_file
-from platform_hub.kit.settings import Settings
 from platform_hub.web.app import create_app
 from tests.helpers import ADMIN_ID, ADMIN_SECRET, CATALOG, HubClient, serve_in_thread
 
@@ -47,7 +46,7 @@ def _prepare(url: str) -> None:
     """Migrate, and load the demo city's ordinance (every test routes under it unless it loads its own)."""
     upgrade(url)
     settings = Settings(database_url=url)
-    asyncio.run(load_file(settings.async_database_url, CATALOG, DEMO_ORDINANCE, actor="tests"))
+    asyncio.run(load_file(settings.async_database_url, CATALOG, DEMO_ORDINANCE.read_bytes(), actor="tests"))
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from hypothesis import given
 from hypothesis import strategies as st
 from stdnum.jp import in_ as my_number_format
@@ -76,13 +77,15 @@ def test_vault_encrypts_and_rotation_keeps_old_ciphertexts(tmp_path: Path) -> No
     generate_key_file(path)
     assert path.stat().st_mode & 0o777 == 0o600
     vault = load_vault(path)
-    key_id, blob = vault.encrypt("123456789018")
+    key_id, blob = vault.encrypt("123456789018", "000000000000019")
     assert b"123456789018" not in blob
+    with pytest.raises(InvalidTag):  # bound to its person: copied onto another row it does not open
+        vault.decrypt(key_id, blob, "000000000000027")
     assert rotate_key_file(path) == "k2"
     rotated = load_vault(path)
     assert rotated.current == "k2"
-    assert rotated.decrypt(key_id, blob) == "123456789018"
-    new_key, new_blob = rotated.encrypt("123456789018")
+    assert rotated.decrypt(key_id, blob, "000000000000019") == "123456789018"
+    new_key, new_blob = rotated.encrypt("123456789018", "000000000000019")
     assert new_key == "k2" and new_blob != blob
     assert rotated.lookup_hash("123456789018") == vault.lookup_hash("123456789018")  # the HMAC key stays
     assert "123456789018" not in repr(rotated) and str(json.loads(path.read_text())["hmac_key"]) not in repr(

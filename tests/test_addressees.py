@@ -147,24 +147,50 @@ def test_register_a_non_resident_and_one_integrated_number_per_my_number(hub: Hu
         assert response.json()["error"]["code"] == code, (bad, response.text)
 
 
-def test_my_number_only_for_number_use_units(hub: HubClient) -> None:
-    jidou = hub.unit_headers(hub.register("011"))  # 児童手当: a 番号利用事務
-    koho = hub.unit_headers(hub.register("099", purposes=["KOH-001"]))  # 広報: not one
-    hub.enroll({"011": YAMADA["011"], "099": atena_number(99)}, my_number=MY_NUMBER)
+def test_my_number_only_for_number_use_units_that_handle_the_person(hub: HubClient) -> None:
+    jidou = hub.unit_headers(hub.register("011"))  # 児童手当: a 番号利用事務, and linked below
+    zeimu = hub.unit_headers(hub.register("002"))  # 個人住民税: a 番号利用事務, but not linked to this person
+    koho = hub.unit_headers(hub.register("099", purposes=["KOH-001"]))  # 広報: not a 番号利用事務
+    integrated = hub.enroll({"011": YAMADA["011"], "099": atena_number(99)}, my_number=MY_NUMBER)
     assert search(hub, jidou, my_number=MY_NUMBER)[0]["my_number"] == MY_NUMBER
-    assert search(hub, koho, my_number=MY_NUMBER)[0]["my_number"] is None
-    assert search(hub, koho, my_number=MY_NUMBER)[0]["links"] == [
+    assert hub.http.get(f"/addressees/{integrated}", headers=jidou).json()["my_number"] == MY_NUMBER
+    (seen_by_002,) = search(hub, zeimu, my_number=MY_NUMBER)
+    assert seen_by_002["my_number"] is None and seen_by_002["links"] == []
+    assert hub.http.get(f"/addressees/{integrated}", headers=zeimu).json()["my_number"] is None
+    partial = search(hub, zeimu, name="山田", birth_date=PERSON["birth_date"], match="partial")
+    assert [c["my_number"] for c in partial] == [None]
+    # A unit with no 番号利用事務, or a token without the scope, may not even search by My Number.
+    narrow = hub.unit_headers(hub.register("051"), scope="051:addressees")
+    for headers in (koho, narrow):
+        refused = hub.http.post("/addressees/search", json={"my_number": MY_NUMBER}, headers=headers)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "E2002"
+    assert search(hub, koho, name="山田太郎", birth_date=PERSON["birth_date"])[0]["links"] == [
         {"unit_code": "099", "atena_number": atena_number(99)}
     ]
-    narrow = hub.unit_headers(hub.register("051"), scope="051:addressees")
-    assert (
-        hub.http.post("/addressees/search", json={"my_number": MY_NUMBER}, headers=narrow).status_code == 200
-    )
     auditor = hub.http.post("/clients", json={"name": "監査", "role": "auditor"}, headers=hub.admin()).json()
     headers = {"Authorization": f"Bearer {hub.token(auditor['client_id'], auditor['client_secret'])}"}
     assert (
         hub.http.post("/addressees/search", json={"my_number": MY_NUMBER}, headers=headers).status_code == 403
     )
+
+
+def test_restrictions_belong_to_the_unit_that_set_them(hub: HubClient) -> None:
+    jidou = hub.unit_headers(hub.register("011"))
+    zeimu = hub.unit_headers(hub.register("002"))
+    integrated = hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
+    body = {"unit_code": "011", "attributes": ["address"], "reason": "DV等支援措置"}
+    assert (
+        hub.http.post(f"/addressees/{integrated}/restrictions", headers=jidou, json=body).status_code == 200
+    )
+    lifted = hub.http.post(
+        f"/addressees/{integrated}/restrictions",
+        headers=zeimu,
+        json={**body, "unit_code": "002", "attributes": []},
+    )
+    assert lifted.status_code == 403
+    # Searching by the hidden address does not confirm it to another unit.
+    assert search(hub, zeimu, name="山田太郎", address=PERSON["address"]) == []
+    assert len(search(hub, jidou, name="山田太郎", address=PERSON["address"])) == 1
 
 
 def test_units_see_their_own_links_and_not_hidden_attributes(hub: HubClient) -> None:

@@ -54,9 +54,10 @@ def test_my_numbers_appear_nowhere_in_plaintext(
         # A 転入 carrying the 個人番号, a 住登外者 registered with one, searches by both, a query.
         hub.send(ido_notification(jiyu="01", my_number=RESIDENT, changes={"TennyumaeJusho": "大阪府"}), juki)
         registry_only = hub.unit_headers(jidou, scope="011:addressees 011:IF_ZEI_0001:send")
+        number_use = hub.unit_headers(jidou)  # may register with a My Number; is never shown one here
         registered = hub.http.post(
             "/addressees",
-            headers=registry_only,
+            headers=number_use,
             json={
                 **PERSON,
                 "unit_code": "011",
@@ -68,7 +69,7 @@ def test_my_numbers_appear_nowhere_in_plaintext(
         assert registered.status_code == 201, registered.text
         hub.http.post(
             "/addressees",
-            headers=registry_only,
+            headers=number_use,
             json={
                 **PERSON,
                 "unit_code": "011",
@@ -78,7 +79,7 @@ def test_my_numbers_appear_nowhere_in_plaintext(
             },
         )  # refused: the number is known — and not repeated in the error
         for number in (RESIDENT, NON_RESIDENT):
-            hub.http.post("/addressees/search", json={"my_number": number}, headers=registry_only)
+            hub.http.post("/addressees/search", json={"my_number": number}, headers=registry_only)  # 403
             hub.http.post("/addressees/search", json={"my_number": number}, headers=hub.admin())
         hub.http.post("/addressees/search", json={"my_number": RESIDENT[:-1] + "0"}, headers=hub.admin())
         integrated = hub.http.post(

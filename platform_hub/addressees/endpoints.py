@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter, status
 
 from platform_hub.addressees import service
@@ -36,7 +38,8 @@ def viewer_of(principal: Principal) -> service.Viewer:
 
 
 def acting_for(principal: Principal, unit_code: str) -> service.Viewer:
-    """A unit manages only its own 宛名番号; admins any unit's."""
+    """A unit manages only its own 宛名番号; admins any unit's. Changes answer without the My Number
+    (the caller has it, or has no need of it): only a lookup shows it."""
     viewer = viewer_of(principal)
     if viewer.unit_code not in (None, unit_code):
         raise Forbidden(f"unit {viewer.unit_code} may not act for unit {unit_code}")
@@ -65,9 +68,11 @@ async def register_person(
 ) -> PersonOut:
     """Register a person with the unit's own 宛名番号 — a 住登外者 (non-resident) as a rule."""
     viewer = acting_for(principal, body.unit_code)
+    if body.my_number is not None:
+        service.require_number_use(viewer)
     vault = state.require_vault()
     person = await service.register_person(session, vault, body, actor=principal.client_id)
-    return await service.person_out(session, vault, person, viewer)
+    return await service.person_out(session, vault, person, replace(viewer, may_see_my_number=False))
 
 
 @router.post("/{integrated_number}/links", response_model=PersonOut, status_code=status.HTTP_201_CREATED)
@@ -79,7 +84,9 @@ async def link(
     await service.link(
         session, person, body.unit_code, body.atena_number, reason=body.reason, actor=principal.client_id
     )
-    return await service.person_out(session, state.require_vault(), person, viewer)
+    return await service.person_out(
+        session, state.require_vault(), person, replace(viewer, may_see_my_number=False)
+    )
 
 
 @router.post("/links/{unit_code}/{atena_number}/unlink", response_model=LinkOut)
@@ -101,7 +108,9 @@ async def restrict(
     viewer = acting_for(principal, body.unit_code)
     person = await service.get_person(session, integrated_number)
     await service.restrict(session, person, body.unit_code, list(body.attributes))
-    return await service.person_out(session, state.require_vault(), person, viewer)
+    return await service.person_out(
+        session, state.require_vault(), person, replace(viewer, may_see_my_number=False)
+    )
 
 
 @router.post("/merges", response_model=MergeOut, status_code=status.HTTP_201_CREATED)

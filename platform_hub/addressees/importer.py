@@ -57,7 +57,7 @@ class _Row:
     line: int
     atena: str
     my_number_hash: str | None
-    my_number: str | None
+    my_number: str | None = field(repr=False)
     info: BasicInfo
     status: str
     valid_from: dt.date
@@ -118,7 +118,9 @@ async def import_csv(
             try:
                 rows.append(_parse(line, raw, vault, today))
             except ValueError as exc:
-                report.errors.append((line, (raw.get("atena_number") or "").strip(), str(exc)))
+                cell = (raw.get("atena_number") or "").strip()
+                # Echo the number only if it is one: a shifted column could put a 個人番号 there.
+                report.errors.append((line, cell if is_valid_atena_number(cell) else "", str(exc)))
         async with unit_of_work(sessions) as session:
             await _store(session, vault, unit_code, rows, report, actor)
             if report.rows == 0:
@@ -223,10 +225,11 @@ async def _create_persons(session: AsyncSession, vault: MyNumberVault, rows: lis
     now = utcnow()
     persons: list[dict[str, Any]] = []
     for row, serial in zip(rows, serials, strict=True):
-        key_id, blob = vault.encrypt(row.my_number) if row.my_number else (None, None)
+        number = atena_number(serial)
+        key_id, blob = vault.encrypt(row.my_number, number) if row.my_number else (None, None)
         persons.append(
             {
-                "integrated_number": atena_number(serial),
+                "integrated_number": number,
                 "my_number_key_id": key_id,
                 "my_number_ciphertext": blob,
                 "my_number_hash": row.my_number_hash,

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from platform_hub.models import AtenaLink, Person, PersonMerge, PersonVersion, RegistryCounter
+from platform_hub.models import AtenaLink, KeyCheck, Person, PersonMerge, PersonVersion, RegistryCounter
 
 INTEGRATED_COUNTER = "integrated_number"
 
@@ -148,3 +148,12 @@ async def active_link_rows(
     if unit_code is not None:
         query = query.where(AtenaLink.unit_code == unit_code)
     return (await session.execute(query.order_by(AtenaLink.unit_code, AtenaLink.id))).all()
+
+
+async def key_fingerprint(session: AsyncSession, name: str) -> str | None:
+    found = await session.get(KeyCheck, name)
+    return found.fingerprint if found else None
+
+
+def add_key_fingerprint(session: AsyncSession, name: str, fingerprint: str) -> None:
+    session.add(KeyCheck(name=name, fingerprint=fingerprint))

@@ -40,7 +40,9 @@ class PersonRegistration(BasicInfo):
 
     unit_code: str = Field(pattern=r"^[0-9A-Z]{3}$")
     atena_number: str = Field(description="the unit's (住登外者)宛名番号: 15 digits with check digit")
-    my_number: str | None = Field(default=None, description="個人番号; stored encrypted, never echoed")
+    my_number: str | None = Field(
+        default=None, repr=False, description="個人番号; stored encrypted, never echoed"
+    )
     status: Status = "non_resident"
     valid_from: dt.date | None = None
     reason: str = Field(min_length=1, max_length=2000)
@@ -77,7 +79,7 @@ class SearchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    my_number: str | None = None
+    my_number: str | None = Field(default=None, repr=False)
     name: str | None = Field(default=None, max_length=100)
     name_kana: str | None = Field(default=None, max_length=100)
     birth_date: str | None = None
@@ -151,7 +153,11 @@ class PersonOut(BaseModel):
     links: list[LinkOut] = Field(description="a unit sees only its own")
     merges: list[MergeOut]
     has_my_number: bool
-    my_number: str | None = Field(default=None, description="only for a 番号利用事務 unit with the scope")
+    my_number: str | None = Field(
+        default=None,
+        repr=False,
+        description="for a 番号利用事務 unit (with the scope) that handles the person",
+    )
 
 
 class CandidateLink(BaseModel):
@@ -169,4 +175,8 @@ class Candidate(BaseModel):
     current: Attributes
     links: list[CandidateLink] = Field(description="active 宛名番号; a unit sees only its own")
     has_my_number: bool
-    my_number: str | None = Field(default=None, description="only for a 番号利用事務 unit with the scope")
+    my_number: str | None = Field(
+        default=None,
+        repr=False,
+        description="for a 番号利用事務 unit (with the scope) that handles the person",
+    )

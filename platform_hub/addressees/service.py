@@ -27,7 +27,7 @@ from platform_hub.addressees.schemas import (
 )
 from platform_hub.addressees.vault import MyNumberVault
 from platform_hub.kit.database import utcnow
-from platform_hub.kit.errors import AddresseeUnknown, AlreadyExists, SchemaViolation, UnknownTarget
+from platform_hub.kit.errors import AddresseeUnknown, AlreadyExists, Forbidden, SchemaViolation, UnknownTarget
 from platform_hub.models import AtenaLink, Person, PersonMerge, PersonVersion
 
 
@@ -87,7 +87,10 @@ async def new_person(
     if my_number is not None:
         await set_my_number(session, vault, person, my_number)
     session.add(person)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # the same 個人番号 registered concurrently
+        raise AlreadyExists("a person with this 個人番号 was registered at the same time") from None
     return person
 
 
@@ -96,7 +99,7 @@ async def set_my_number(session: AsyncSession, vault: MyNumberVault, person: Per
     holder = await repository.by_my_number_hash(session, digest)
     if holder is not None and holder is not person:
         raise AlreadyExists(f"this 個人番号 belongs to person {holder.integrated_number} already")
-    person.my_number_key_id, person.my_number_ciphertext = vault.encrypt(my_number)
+    person.my_number_key_id, person.my_number_ciphertext = vault.encrypt(my_number, person.integrated_number)
     person.my_number_hash = digest
 
 
@@ -200,8 +203,11 @@ async def merge(session: AsyncSession, integrated: str, into: str, *, reason: st
     person, target = await get_person(session, integrated), await get_person(session, into)
     if person.id in await group_ids(session, target.id):
         raise AlreadyExists(f"{integrated} and {into} are merged already")
-    if person.my_number_hash and target.my_number_hash and person.my_number_hash != target.my_number_hash:
-        raise SchemaViolation("these two records carry different 個人番号: they are not one person")
+    members = await repository.persons_by_ids(
+        session, await group_ids(session, person.id) | await group_ids(session, target.id)
+    )
+    if len({p.my_number_hash for p in members.values() if p.my_number_hash}) > 1:
+        raise SchemaViolation("these records carry different 個人番号: they are not one person")
     record = PersonMerge(
         person_id=person.id, into_person_id=target.id, merged_at=utcnow(), merged_by=actor, reason=reason
     )
@@ -220,6 +226,8 @@ async def undo_merge(session: AsyncSession, merge_id: int, *, reason: str, actor
 
 
 async def restrict(session: AsyncSession, person: Person, unit_code: str, attributes: list[str]) -> None:
+    if person.restricted_by_unit not in (None, unit_code):
+        raise Forbidden(f"unit {person.restricted_by_unit} set these restrictions; only it may change them")
     person.restricted_attributes = sorted(set(attributes))
     person.restricted_by_unit = unit_code if attributes else None
     await session.flush()
@@ -290,6 +298,7 @@ async def search(
 ) -> list[Candidate]:
     """Ranked candidates with what matched; a clerk chooses among them."""
     if request.my_number is not None:
+        require_number_use(viewer)
         digest = vault.lookup_hash(check_my_number(request.my_number))
         hits = await repository.current_rows(session, Person.my_number_hash == digest)
         scored = {hit.person_id: (_WEIGHTS["my_number"], ["my_number"], False) for hit in hits}
@@ -321,20 +330,32 @@ async def _candidates(
         links.setdefault(link.person_id, []).append(
             CandidateLink(unit_code=link.unit_code, atena_number=link.atena_number)
         )
-    candidates = [
-        Candidate(
-            integrated_number=hit.integrated_number,
-            score=scored[hit.person_id][0],
-            matched=scored[hit.person_id][1],
-            matched_former=scored[hit.person_id][2],
-            current=_attributes(hit, _hidden(viewer, hit.restricted_attributes, hit.restricted_by_unit)),
-            links=links.get(hit.person_id, []),
-            has_my_number=hit.my_number_hash is not None,
-            my_number=_my_number(vault, viewer, hit.my_number_key_id, hit.my_number_ciphertext),
+    candidates = []
+    for hit in hits:
+        hidden = _hidden(viewer, hit.restricted_attributes, hit.restricted_by_unit)
+        score, matched, former = scored[hit.person_id]
+        if hidden & set(matched):
+            continue  # a hidden attribute must not be confirmed by finding the person through it
+        own_links = links.get(hit.person_id, [])
+        candidates.append(
+            Candidate(
+                integrated_number=hit.integrated_number,
+                score=score,
+                matched=matched,
+                matched_former=former,
+                current=_attributes(hit, hidden),
+                links=own_links,
+                has_my_number=hit.my_number_hash is not None,
+                my_number=_my_number(vault, viewer, hit, linked=bool(own_links)),
+            )
         )
-        for hit in hits
-    ]
     return sorted(candidates, key=lambda c: (-c.score, c.integrated_number))
+
+
+def require_number_use(viewer: Viewer) -> None:
+    """Using a My Number at all (search, registration) is for 番号利用事務 units and the My Number office."""
+    if viewer.unit_code is not None and not viewer.may_see_my_number:
+        raise Forbidden(f"unit {viewer.unit_code} serves no 個人番号利用事務: it may not use My Numbers")
 
 
 # --- views --------------------------------------------------------------------------------------
@@ -345,11 +366,12 @@ def _hidden(viewer: Viewer, restricted: list[str], restricted_by: str | None) ->
     return set() if viewer.unit_code in (None, restricted_by) else set(restricted)
 
 
-def _my_number(
-    vault: MyNumberVault, viewer: Viewer, key_id: str | None, ciphertext: bytes | None
-) -> str | None:
-    if viewer.may_see_my_number and key_id and ciphertext:
-        return vault.decrypt(key_id, ciphertext)
+def _my_number(vault: MyNumberVault, viewer: Viewer, person: Any, *, linked: bool) -> str | None:
+    """The plaintext, only for a 番号利用事務 unit that handles the person (has a link to them)."""
+    if viewer.unit_code is None or not viewer.may_see_my_number or not linked:
+        return None
+    if person.my_number_key_id and person.my_number_ciphertext:
+        return vault.decrypt(person.my_number_key_id, person.my_number_ciphertext, person.integrated_number)
     return None
 
 
@@ -378,7 +400,7 @@ async def person_out(
     hidden = _hidden(viewer, person.restricted_attributes, person.restricted_by_unit)
     links = [link for link in person.links if viewer.unit_code in (None, link.unit_code)]
     merges = await repository.merges_of(session, person.id)
-    my_number = _my_number(vault, viewer, person.my_number_key_id, person.my_number_ciphertext)
+    my_number = _my_number(vault, viewer, person, linked=any(link.unlinked_at is None for link in links))
     return PersonOut(
         integrated_number=person.integrated_number,
         current=_attributes(current_version(person), hidden),
@@ -425,7 +447,7 @@ async def atena_in(session: AsyncSession, person: Person, unit_code: str) -> str
     if not links:
         raise AddresseeUnknown(f"person {person.integrated_number} is not linked in unit {unit_code}")
     own = [link for link in links if link.person_id == person.id]
-    return (own or links)[0].atena_number
+    return (own or links)[-1].atena_number  # the newest: a re-numbered resident's current number
 
 
 # --- the registry fed by 住民異動通知 ---------------------------------------------------------------
@@ -485,3 +507,12 @@ async def apply_resident_change(
         await add_version(session, person, info, status=status, valid_from=effective, reason=event_name)
     await link(session, person, unit_code, atena, reason=event_name, actor=actor)
     return person
+
+
+async def check_key_file(session: AsyncSession, vault: MyNumberVault) -> bool:
+    """``True`` when the database was written with this key file (or is new, and is now bound to it)."""
+    stored = await repository.key_fingerprint(session, "my_number_hmac")
+    if stored is None:
+        repository.add_key_fingerprint(session, "my_number_hmac", vault.fingerprint())
+        return True
+    return stored == vault.fingerprint()

@@ -31,15 +31,23 @@ class MyNumberVault:
     hmac_key: bytes = field(repr=False)
     _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False, compare=False)
 
-    def encrypt(self, my_number: str) -> tuple[str, bytes]:
-        """``(key id, nonce ‖ ciphertext)`` under the current key."""
+    def encrypt(self, my_number: str, integrated_number: str) -> tuple[str, bytes]:
+        """``(key id, nonce ‖ ciphertext)`` under the current key, bound to the person's integrated
+        number (a ciphertext copied onto another person's row no longer decrypts)."""
         nonce = os.urandom(12)
-        return self.current, nonce + self._cipher(self.current).encrypt(nonce, my_number.encode(), _AAD)
+        sealed = self._cipher(self.current).encrypt(
+            nonce, my_number.encode(), _AAD + integrated_number.encode()
+        )
+        return self.current, nonce + sealed
 
-    def decrypt(self, key_id: str, blob: bytes) -> str:
+    def decrypt(self, key_id: str, blob: bytes, integrated_number: str) -> str:
         if key_id not in self.keys:
             raise KeyFileError(f"the key file has no key {key_id!r}: restore it before reading these")
-        return self._cipher(key_id).decrypt(blob[:12], blob[12:], _AAD).decode()
+        return self._cipher(key_id).decrypt(blob[:12], blob[12:], _AAD + integrated_number.encode()).decode()
+
+    def fingerprint(self) -> str:
+        """Identifies the HMAC key without revealing it: lookups only work with the key that made them."""
+        return self.lookup_hash("platform-hub:key-check")
 
     def _cipher(self, key_id: str) -> AESGCM:
         cipher = self._ciphers.get(key_id)

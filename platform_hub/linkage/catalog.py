@@ -218,7 +218,9 @@ class CompiledInterface:
             romaji = (entry.path or "").rsplit("/", 1)[-1].partition(":")[2].partition("[")[0]
             item = items.get(romaji)
             label = f"{romaji} ({item.id} {item.name})" if item else romaji or "message"
-            errors.append(f"line {entry.line}: {label}: {entry.message}")
+            # libxml2 quotes the rejected value; a 個人番号 is never repeated, not even to its sender.
+            problem = "not a valid 個人番号 (12 digits)" if item and item.my_number else entry.message
+            errors.append(f"line {entry.line}: {label}: {problem}")
         raise SchemaViolation(
             f"{etree.QName(message).localname} fails the {self.spec.id} XSD "
             f"({len(errors)} error{'s' if len(errors) != 1 else ''})",

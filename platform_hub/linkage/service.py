@@ -69,7 +69,7 @@ class Inbound:
     destination: Unit | None
     subscribers: list[Unit]
     digest: str = ""
-    my_numbers: tuple[str, ...] = ()
+    my_numbers: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def spec(self) -> InterfaceSpec:

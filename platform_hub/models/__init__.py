@@ -1,7 +1,14 @@
 """Every table of the hub; importing this package registers them all on ``Base.metadata``."""
 
 from platform_hub.kit.database import Base
-from platform_hub.models.addressees import AtenaLink, Person, PersonMerge, PersonVersion, RegistryCounter
+from platform_hub.models.addressees import (
+    AtenaLink,
+    KeyCheck,
+    Person,
+    PersonMerge,
+    PersonVersion,
+    RegistryCounter,
+)
 from platform_hub.models.clients import Client
 from platform_hub.models.messages import Delivery, Message
 from platform_hub.models.ordinance import OrdinanceRule, OrdinanceVersion
@@ -13,6 +20,7 @@ __all__ = [
     "Base",
     "Client",
     "Delivery",
+    "KeyCheck",
     "Message",
     "OrdinanceRule",
     "OrdinanceVersion",

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -156,11 +155,10 @@ def version_out(version: OrdinanceVersion) -> OrdinanceOut:
     )
 
 
-async def load_file(database_url: str, catalog: Catalog, path: Path, actor: str) -> OrdinanceVersion:
-    """Load an ordinance file straight into a database (the CLI's ``ordinance load``)."""
+async def load_file(database_url: str, catalog: Catalog, source: bytes, actor: str) -> OrdinanceVersion:
+    """Load an ordinance file's content straight into a database (the CLI's ``ordinance load``)."""
     from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 
-    source = path.read_bytes()
     ordinance = parse_ordinance(source, catalog)
     engine = create_engine(database_url)
     try:

@@ -13,13 +13,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException
 
 from platform_hub.adapters.endpoints import router as adapters_router
 from platform_hub.addressees.endpoints import router as addressees_router
+from platform_hub.addressees.service import check_key_file
 from platform_hub.addressees.vault import KeyFileError, MyNumberVault, generate_key_file, load_vault
 from platform_hub.auth.endpoints import router as auth_router
-from platform_hub.kit.database import create_engine, create_sessionmaker
+from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 from platform_hub.kit.errors import HubError, SchemaViolation, UnknownTarget, database_unavailable
 from platform_hub.kit.logging import configure_logging
 from platform_hub.kit.metrics import HubMetrics
@@ -50,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sessions=create_sessionmaker(engine),
                 http=http,
                 metrics=HubMetrics(),
-                vault=_open_vault(settings),
+                vault=await _open_vault(settings, engine),
             )
             app.state.hub = state
             if settings.dispatcher_enabled:
@@ -70,21 +72,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="The municipal data-linkage hub",
         lifespan=lifespan,
     )
-    for router in (auth_router, adapters_router, addressees_router, linkage_router, ordinance_router, web_router):
+    for router in (
+        auth_router,
+        adapters_router,
+        addressees_router,
+        linkage_router,
+        ordinance_router,
+        web_router,
+    ):
         app.include_router(router)
     _install_error_handlers(app)
     return app
 
 
-def _open_vault(settings: Settings) -> MyNumberVault | None:
+async def _open_vault(settings: Settings, engine: AsyncEngine) -> MyNumberVault | None:
+    """The My Number key file, if it is there and is the one this database was written with."""
     if not settings.key_file.exists() and settings.environment != "production":
         generate_key_file(settings.key_file)
         log.warning("created a development My Number key file", path=str(settings.key_file))
     try:
-        return load_vault(settings.key_file)
+        vault = load_vault(settings.key_file)
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            if await check_key_file(session, vault):
+                return vault
+        log.error(
+            "the My Number key file is not the one this database was written with",
+            path=str(settings.key_file),
+        )
     except KeyFileError as exc:
         log.error("My Number key file unusable", error=str(exc))
-        return None
+    except (OperationalError, InterfaceError):
+        log.error("cannot check the My Number key file: the database is unavailable")
+    return None
 
 
 def _json_error(error: HubError) -> JSONResponse:
