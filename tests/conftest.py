@@ -93,6 +93,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         environment="test",
         database_url=database_url,
         key_file=tmp_path / "keys.json",
+        signing_key_file=tmp_path / "signing-key.pem",
+        seal_interval_seconds=0.05,
         admin_client_id=ADMIN_ID,
         admin_client_secret=ADMIN_SECRET,
         token_secret="test-token-secret-" + "x" * 32,

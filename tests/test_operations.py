@@ -95,6 +95,7 @@ def test_serve_migrates_and_serves(tmp_path: Path) -> None:
         **os.environ,
         "PLATFORM_HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
         "PLATFORM_HUB_KEY_FILE": str(tmp_path / "keys.json"),
+        "PLATFORM_HUB_SIGNING_KEY_FILE": str(tmp_path / "signing.pem"),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "platform_hub.cli", "serve", "--port", str(port)],

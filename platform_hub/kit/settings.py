@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     # development a missing file is created; in production it must be provided.
     key_file: Path = Path("platform_hub.keys.json")
 
+    # The Ed25519 key that signs the transfer record's checkpoints (created in development).
+    signing_key_file: Path = Path("platform_hub.signing-key.pem")
+    seal_interval_seconds: float = 1.0
+    sealer_enabled: bool = True
+
     admin_client_id: str | None = None
     admin_client_secret: str | None = None
     token_secret: str = DEV_TOKEN_SECRET

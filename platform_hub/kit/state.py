@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from platform_hub.addressees.vault import MyNumberVault
+from platform_hub.audit.chain import SigningKey
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.errors import ServiceUnavailable
 from platform_hub.kit.metrics import HubMetrics
@@ -31,6 +32,8 @@ class HubState:
     deliveries_waiting: asyncio.Event = field(default_factory=asyncio.Event)
     dispatcher: asyncio.Task[None] | None = None
     vault: MyNumberVault | None = None  # None when the key file is missing (healthz says so)
+    signing_key: SigningKey | None = None  # signs the record's checkpoints; None: healthz says so
+    sealer: asyncio.Task[None] | None = None
 
     def require_vault(self) -> MyNumberVault:
         if self.vault is None:

@@ -12,12 +12,15 @@ from platform_hub.models.addressees import (
 from platform_hub.models.clients import Client
 from platform_hub.models.messages import Delivery, Message
 from platform_hub.models.ordinance import OrdinanceRule, OrdinanceVersion
-from platform_hub.models.transfers import TransferRecord
+from platform_hub.models.transfers import AuditAccess, ChainLink, Checkpoint, TransferRecord
 from platform_hub.models.units import Unit, UnitInterface
 
 __all__ = [
     "AtenaLink",
+    "AuditAccess",
     "Base",
+    "ChainLink",
+    "Checkpoint",
     "Client",
     "Delivery",
     "KeyCheck",

@@ -12,7 +12,7 @@ class TransferRecord(Base):
     """One transfer of specified personal information (特定個人情報) about one person.
 
     Item names only, never values; the subject by integrated number, never the My Number. The
-    ordinance decision and the hash chain get their own columns when those capabilities land.
+    database refuses UPDATE and DELETE (triggers from the migrations); the sealer chains the entries.
     """
 
     __tablename__ = "transfer_records"
@@ -45,3 +45,48 @@ class TransferRecord(Base):
     outcome: Mapped[str] = mapped_column(String(16), doc="provided, delivered, failed, refused")
     body_digest: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    entry_digest: Mapped[str] = mapped_column(
+        String(64), doc="SHA-256 of the canonical content, set at insert"
+    )
+
+
+class ChainLink(Base):
+    """The hash chain over the transfer record, in the order the sealer sealed the entries."""
+
+    __tablename__ = "transfer_chain"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), unique=True)
+    entry_digest: Mapped[str] = mapped_column(String(64))
+    chain_hash: Mapped[str] = mapped_column(
+        String(64), doc="SHA-256(previous chain_hash ‖ entry id ‖ entry digest)"
+    )
+    sealed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Checkpoint(Base):
+    """A signed statement of the chain's head: auditors keep these outside the hub."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    key_id: Mapped[str] = mapped_column(String(64), doc="SHA-256 of the public key")
+    signature: Mapped[str] = mapped_column(Text, doc="Ed25519 over the canonical statement, base64")
+
+
+class AuditAccess(Base):
+    """Who looked at the record, and at whose data: every auditor query is itself recorded."""
+
+    __tablename__ = "audit_access_log"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    client_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    subject_integrated_number: Mapped[str | None] = mapped_column(String(32), index=True)
+    parameters: Mapped[dict[str, str]] = mapped_column(JSON)

@@ -1,4 +1,4 @@
-"""The app factory: one engine, one catalog, one HTTP client, one dispatcher per process."""
+"""The app factory: one engine, one catalog, one HTTP client, one dispatcher and one sealer per process."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from platform_hub.adapters.endpoints import router as adapters_router
 from platform_hub.addressees.endpoints import router as addressees_router
 from platform_hub.addressees.service import check_key_file
 from platform_hub.addressees.vault import KeyFileError, MyNumberVault, generate_key_file, load_vault
+from platform_hub.audit import sealer
+from platform_hub.audit.chain import SigningKey, load_signing_key
 from platform_hub.auth.endpoints import router as auth_router
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 from platform_hub.kit.errors import HubError, SchemaViolation, UnknownTarget, database_unavailable
@@ -53,17 +55,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 http=http,
                 metrics=HubMetrics(),
                 vault=await _open_vault(settings, engine),
+                signing_key=_open_signing_key(settings),
             )
             app.state.hub = state
             if settings.dispatcher_enabled:
                 state.dispatcher = asyncio.create_task(dispatcher.run(state), name="dispatcher")
+            if settings.sealer_enabled:
+                state.sealer = asyncio.create_task(sealer.run(state), name="sealer")
             try:
                 yield
             finally:
-                if state.dispatcher is not None:
-                    state.dispatcher.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await state.dispatcher
+                for task in (state.dispatcher, state.sealer):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
                 await engine.dispose()
 
     app = FastAPI(
@@ -104,6 +110,14 @@ async def _open_vault(settings: Settings, engine: AsyncEngine) -> MyNumberVault 
     except (OperationalError, InterfaceError):
         log.error("cannot check the My Number key file: the database is unavailable")
     return None
+
+
+def _open_signing_key(settings: Settings) -> SigningKey | None:
+    try:
+        return load_signing_key(settings.signing_key_file, create=settings.environment != "production")
+    except (OSError, ValueError) as exc:
+        log.error("checkpoint signing key unusable", path=str(settings.signing_key_file), error=str(exc))
+        return None
 
 
 def _json_error(error: HubError) -> JSONResponse:

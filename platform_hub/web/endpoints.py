@@ -30,6 +30,10 @@ async def healthz(state: State) -> JSONResponse:
         reasons.append("token signing secret is the development default")
     if state.vault is None:
         reasons.append(f"My Number key file missing or unusable: {state.settings.key_file}")
+    if state.signing_key is None:
+        reasons.append(f"checkpoint signing key missing or unusable: {state.settings.signing_key_file}")
+    if state.settings.sealer_enabled and (state.sealer is None or state.sealer.done()):
+        reasons.append("the record's sealer is not running")
     dispatcher = state.dispatcher
     if state.settings.dispatcher_enabled and (dispatcher is None or dispatcher.done()):
         reasons.append("notification dispatcher is not running")

@@ -1,0 +1,119 @@
+"""Tamper evidence: each entry's canonical digest, the hash chain the sealer builds, Ed25519 checkpoints.
+
+An entry's digest is fixed when it is written. The sealer — one at a time across hub replicas —
+appends entries to the chain in batches outside the request path: chain_hash(n) = SHA-256(chain_hash
+(n−1) ‖ entry id ‖ entry digest). Now and then it signs the head. ``verify`` recomputes all of it
+and names the first entry that no longer matches.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+GENESIS = "0" * 64
+CONTENT_FIELDS = (
+    "reception_number",
+    "msgid",
+    "interface_id",
+    "pattern",
+    "requesting_unit",
+    "requesting_organ",
+    "requesting_department",
+    "requesting_user",
+    "providing_unit",
+    "providing_organ",
+    "purpose_code",
+    "ordinance_rule_id",
+    "refusal_reason",
+    "information_category",
+    "item_names",
+    "subject_integrated_number",
+    "requested_at",
+    "provided_at",
+    "outcome",
+    "body_digest",
+    "recorded_at",
+)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat(timespec="microseconds") if isinstance(value, datetime) else value
+
+
+def entry_digest(entry: Any) -> str:
+    """SHA-256 of an entry's content as canonical JSON (the same before and after a database trip)."""
+    content = {name: _plain(getattr(entry, name)) for name in CONTENT_FIELDS}
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+
+
+def chain_hash(previous: str, entry_id: int, digest: str) -> str:
+    return hashlib.sha256(f"{previous}:{entry_id}:{digest}".encode()).hexdigest()
+
+
+def statement(seq: int, head_hash: str, created_at: datetime) -> bytes:
+    """What a checkpoint signs."""
+    return json.dumps(
+        {"seq": seq, "head_hash": head_hash, "created_at": _plain(created_at)}, sort_keys=True
+    ).encode()
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    private: Ed25519PrivateKey
+
+    @property
+    def public_pem(self) -> str:
+        return (
+            self.private.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.private.public_key())
+
+    def sign(self, message: bytes) -> str:
+        return base64.b64encode(self.private.sign(message)).decode()
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def signature_valid(public_pem: str, message: bytes, signature: str) -> bool:
+    public = serialization.load_pem_public_key(public_pem.encode())
+    if not isinstance(public, Ed25519PublicKey):
+        return False
+    try:
+        public.verify(base64.b64decode(signature), message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def load_signing_key(path: Path, *, create: bool) -> SigningKey:
+    """The checkpoint signing key (PEM, PKCS#8); created (mode 0600) when missing and ``create``."""
+    if not path.exists() and create:
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+            handle.write(pem)
+    private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(private, Ed25519PrivateKey):
+        raise ValueError(f"{path} is not an Ed25519 private key")
+    return SigningKey(private)
