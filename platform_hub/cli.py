@@ -24,6 +24,8 @@ app.add_typer(addressees_app, name="addressees")
 app.add_typer(keys_app, name="keys")
 ordinance_app = typer.Typer(help="The city's My Number ordinance (条例) tables.", no_args_is_help=True)
 app.add_typer(ordinance_app, name="ordinance")
+audit_app = typer.Typer(help="The transfer record (情報提供等の記録).", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console()
 
 
@@ -275,6 +277,50 @@ def ordinance_load(
     console.print(
         f"ordinance {version.version} loaded: {len(version.rules)} rules, in force from "
         f"{version.effective_on}",
+        highlight=False,
+    )
+
+
+@audit_app.command("verify")
+def audit_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Checkpoints kept outside the hub (GET /audit/checkpoints as JSON); "
+            "their public key is trusted instead of the hub's.",
+        ),
+    ] = None,
+) -> None:
+    """Recompute the whole record's chain; exit 0 when it verifies, 1 naming the first entry that does not."""
+    import json
+
+    from platform_hub.audit import service
+    from platform_hub.audit.chain import load_signing_key
+    from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
+
+    settings = Settings()
+    kept = json.loads(checkpoint.read_text(encoding="utf-8")) if checkpoint else {}
+    public_pem = kept.get("public_key_pem")
+    if public_pem is None and settings.signing_key_file.exists():
+        public_pem = load_signing_key(settings.signing_key_file, create=False).public_pem
+
+    async def run() -> service.Verification:
+        engine = create_engine(settings.async_database_url)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                return await service.verify(session, public_pem, outside=kept.get("checkpoints", []))
+        finally:
+            await engine.dispose()
+
+    result = asyncio.run(run())
+    if not result.ok:
+        for problem in result.problems:
+            console.print(f"[red]✗[/red] {problem}", highlight=False)
+        raise typer.Exit(1)
+    console.print(
+        f"[green]✓[/green] {result.entries} entries and {result.checkpoints} checkpoints verify",
         highlight=False,
     )
 

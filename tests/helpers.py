@@ -177,6 +177,21 @@ class HubClient:
         token = self.token(credentials["client_id"], credentials["client_secret"], scope)
         return {"Authorization": f"Bearer {token}"}
 
+    def staff(self, role: str) -> dict[str, str]:
+        """Headers of a new auditor / integrator / admin client."""
+        created = self.http.post(
+            "/clients", json={"name": f"test {role}", "role": role}, headers=self.admin()
+        )
+        assert created.status_code == 201, created.text
+        token = self.token(created.json()["client_id"], created.json()["client_secret"])
+        return {"Authorization": f"Bearer {token}"}
+
+    def admin_auditor(self) -> dict[str, str]:
+        """An auditor's headers, made once per client."""
+        if not hasattr(self, "_auditor"):
+            self._auditor = self.staff("auditor")
+        return self._auditor
+
     def enroll(self, numbers: dict[str, str], my_number: str | None = None, **info: str) -> str:
         """Register a person in the registry with these units' 宛名番号; returns the integrated number."""
         first, *others = numbers.items()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, text
@@ -57,7 +57,7 @@ async def checkpoints(session: AsyncSession) -> Sequence[Checkpoint]:
 
 async def chain_with_entries(
     session: AsyncSession, batch: int = 5000
-) -> AsyncIterator[tuple[ChainLink, Any]]:
+) -> AsyncGenerator[tuple[ChainLink, Any]]:
     """Every chain link in order with its entry (``None`` when the entry is gone), streamed."""
     query = (
         select(ChainLink, TransferRecord)
@@ -65,8 +65,12 @@ async def chain_with_entries(
         .order_by(ChainLink.seq)
         .execution_options(yield_per=batch)
     )
-    async for link, entry in await session.stream(query):
-        yield link, entry
+    result = await session.stream(query)
+    try:
+        async for link, entry in result:
+            yield link, entry
+    finally:
+        await result.close()  # also when the caller stops early: no server-side cursor left open
 
 
 async def unsealed_before(session: AsyncSession, moment: dt.datetime) -> Sequence[int]:
@@ -115,3 +119,24 @@ def log_access(
             client_id=client_id, action=action, subject_integrated_number=subject, parameters=parameters
         )
     )
+
+
+async def transfers_between(
+    session: AsyncSession, start: dt.datetime, end: dt.datetime, outcomes: Sequence[str]
+) -> AsyncIterator[TransferRecord]:
+    query = (
+        select(TransferRecord)
+        .where(
+            TransferRecord.requested_at >= start,
+            TransferRecord.requested_at < end,
+            TransferRecord.outcome.in_(list(outcomes)),
+        )
+        .order_by(TransferRecord.id)
+        .execution_options(yield_per=5000)
+    )
+    result = await session.stream_scalars(query)
+    try:
+        async for entry in result:
+            yield entry
+    finally:
+        await result.close()

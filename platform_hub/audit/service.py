@@ -6,15 +6,20 @@ transfer and its record commit (or roll back) together.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.adapters import repository as units
 from platform_hub.audit import chain, repository
+from platform_hub.audit.schemas import ComplianceReport, Disclosure, DisclosureItem, Uncovered, Violation
 from platform_hub.kit.database import utcnow
+from platform_hub.linkage.catalog import Catalog
 from platform_hub.models import ChainLink, Checkpoint, TransferRecord
+from platform_hub.ordinance import service as ordinance
 
 
 @dataclass(frozen=True)
@@ -121,28 +126,18 @@ async def verify(
     result = Verification()
     heads: dict[int, str] = {}
     previous, expected_seq = chain.GENESIS, 1
-    async for link, entry in repository.chain_with_entries(session):
-        if link.seq != expected_seq:
-            result.problems.append(f"chain link {expected_seq} is missing (next present: {link.seq})")
-            break
-        if entry is None:
-            result.problems.append(f"entry {link.entry_id} (chain link {link.seq}) is missing")
-            break
-        if chain.entry_digest(entry) != entry.entry_digest or entry.entry_digest != link.entry_digest:
-            result.problems.append(
-                f"entry {entry.id} (reception {entry.reception_number}, chain link "
-                f"{link.seq}) no longer matches its digest: it was altered"
-            )
-            break
-        previous = chain.chain_hash(previous, link.entry_id, link.entry_digest)
-        if previous != link.chain_hash:
-            result.problems.append(
-                f"chain link {link.seq} (entry {link.entry_id}) does not follow from the one before"
-            )
-            break
-        heads[link.seq] = previous
-        result.entries += 1
-        expected_seq += 1
+    async with contextlib.aclosing(repository.chain_with_entries(session)) as links:
+        async for link, entry in links:
+            problem = _link_problem(link, entry, expected_seq)
+            previous = chain.chain_hash(previous, link.entry_id, link.entry_digest)
+            if problem is None and previous != link.chain_hash:
+                problem = f"chain link {link.seq} (entry {link.entry_id}) does not follow from the one before"
+            if problem is not None:
+                result.problems.append(problem)
+                break
+            heads[link.seq] = previous
+            result.entries += 1
+            expected_seq += 1
     stored = [
         {
             "seq": c.seq,
@@ -153,21 +148,40 @@ async def verify(
         }
         for c in await repository.checkpoints(session)
     ]
-    for checkpoint in [*stored, *outside]:
-        _check_checkpoint(checkpoint, heads, public_pem, result)
+    for checkpoint in stored:
+        _check_checkpoint(checkpoint, heads, public_pem, result, "")
+    for checkpoint in outside:
+        _check_checkpoint(checkpoint, heads, public_pem, result, " (kept outside)")
     late = await repository.unsealed_before(session, utcnow() - unsealed_grace)
     if late:
         result.problems.append(f"entries never sealed into the chain: {', '.join(map(str, late))}")
     return result
 
 
+def _link_problem(link: ChainLink, entry: TransferRecord | None, expected_seq: int) -> str | None:
+    if link.seq != expected_seq:
+        return f"chain link {expected_seq} is missing (next present: {link.seq})"
+    if entry is None:
+        return f"entry {link.entry_id} (chain link {link.seq}) is missing"
+    if chain.entry_digest(entry) != entry.entry_digest or entry.entry_digest != link.entry_digest:
+        return (
+            f"entry {entry.id} (reception {entry.reception_number}, chain link {link.seq}) no longer "
+            "matches its digest: it was altered"
+        )
+    return None
+
+
 def _check_checkpoint(
-    checkpoint: dict[str, object], heads: dict[int, str], public_pem: str | None, result: Verification
+    checkpoint: dict[str, object],
+    heads: dict[int, str],
+    public_pem: str | None,
+    result: Verification,
+    where: str,
 ) -> None:
     seq, head = int(str(checkpoint["seq"])), str(checkpoint["head_hash"])
     created = checkpoint["created_at"]
     created_at = created if isinstance(created, dt.datetime) else dt.datetime.fromisoformat(str(created))
-    name = f"checkpoint {checkpoint.get('id', '(kept outside)')} at link {seq}"
+    name = f"checkpoint {checkpoint.get('id', '?')}{where} at link {seq}"
     if public_pem and not chain.signature_valid(
         public_pem, chain.statement(seq, head, created_at), str(checkpoint["signature"])
     ):
@@ -176,3 +190,128 @@ def _check_checkpoint(
         result.problems.append(f"{name} no longer matches the chain")
     else:
         result.checkpoints += 1
+
+
+# --- what auditors read --------------------------------------------------------------------------
+
+RECORDED = ("provided", "delivered")
+
+
+async def compliance(
+    session: AsyncSession, catalog: Catalog, start: dt.date, end: dt.date
+) -> ComplianceReport:
+    """Re-check every transfer of the period against the rules as they were at its time, and list the
+    interfaces a registered receiver may not get under the rules in force at the period's end."""
+    decisions: dict[tuple[object, ...], str | None] = {}
+    violations: list[Violation] = []
+    checked = 0
+    async for entry in repository.transfers_between(
+        session, _day_start(start), _day_start(end + dt.timedelta(days=1)), RECORDED
+    ):
+        checked += 1
+        key = (
+            ordinance.local_day(entry.requested_at),
+            entry.requesting_organ,
+            entry.purpose_code,
+            entry.information_category,
+            entry.providing_organ,
+            entry.providing_unit,
+        )
+        if key not in decisions:
+            decision = await ordinance.decide(
+                session,
+                entry.requested_at,
+                receiving_organ=entry.requesting_organ,
+                purposes=[entry.purpose_code],
+                category=entry.information_category,
+                holding_organ=entry.providing_organ,
+                holding_unit=entry.providing_unit,
+            )
+            decisions[key] = decision.reason if decision.rule is None else None
+        if decisions[key] is not None:
+            violations.append(
+                Violation(
+                    entry_id=entry.id,
+                    reception_number=entry.reception_number,
+                    requested_at=entry.requested_at,
+                    reason=str(decisions[key]),
+                )
+            )
+    return ComplianceReport(
+        start=start,
+        end=end,
+        checked=checked,
+        violations=violations,
+        uncovered=await _uncovered(session, catalog, end),
+    )
+
+
+async def _uncovered(session: AsyncSession, catalog: Catalog, on: dt.date) -> list[Uncovered]:
+    moment = _day_start(on + dt.timedelta(days=1)) - dt.timedelta(microseconds=1)
+    found = []
+    for spec in catalog.specs():
+        holders = await units.units_relating(session, spec.id, "provides")
+        receivers = (
+            await units.list_units(session)
+            if spec.pattern == "query"
+            else await units.units_relating(session, spec.id, "subscribes")
+        )
+        for receiver in receivers:
+            if spec.pattern == "query" and not spec.allows_consumer(receiver.code):
+                continue
+            for holder in holders:
+                if holder.code == receiver.code:
+                    continue
+                decision = await ordinance.decide(
+                    session,
+                    moment,
+                    receiving_organ=receiver.organ,
+                    purposes=list(receiver.purposes),
+                    category=spec.category,
+                    holding_organ=holder.organ,
+                    holding_unit=holder.code,
+                )
+                if decision.rule is None:
+                    found.append(
+                        Uncovered(
+                            interface_id=spec.id, unit_code=receiver.code, reason=decision.reason or "no rule"
+                        )
+                    )
+    return found
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=ordinance.JST)
+
+
+async def disclosure(session: AsyncSession, catalog: Catalog, integrated_number: str) -> Disclosure:
+    """The person's やりとり履歴 over the city's internal transfers, newest first."""
+    entries = await repository.transfers(
+        session, [TransferRecord.subject_integrated_number == integrated_number], None, 10_000
+    )
+    articles = await repository.articles(
+        session, {e.ordinance_rule_id for e in entries if e.ordinance_rule_id}
+    )
+    return Disclosure(
+        integrated_number=integrated_number,
+        transfers=[
+            DisclosureItem(
+                at=e.provided_at or e.requested_at,
+                received_by_unit=e.requesting_unit,
+                received_by_organ=e.requesting_organ,
+                provided_by_unit=e.providing_unit,
+                provided_by_organ=e.providing_organ,
+                purpose_code=e.purpose_code,
+                purpose_name=catalog.purposes[e.purpose_code].name
+                if e.purpose_code in catalog.purposes
+                else None,
+                information_category=e.information_category,
+                item_names=list(e.item_names),
+                ordinance_rule_id=e.ordinance_rule_id,
+                article=articles.get(e.ordinance_rule_id or ""),
+                outcome=e.outcome,
+                refusal_reason=e.refusal_reason,
+            )
+            for e in entries
+        ],
+    )

@@ -22,6 +22,7 @@ from platform_hub.addressees.service import check_key_file
 from platform_hub.addressees.vault import KeyFileError, MyNumberVault, generate_key_file, load_vault
 from platform_hub.audit import sealer
 from platform_hub.audit.chain import SigningKey, load_signing_key
+from platform_hub.audit.endpoints import router as audit_router
 from platform_hub.auth.endpoints import router as auth_router
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 from platform_hub.kit.errors import HubError, SchemaViolation, UnknownTarget, database_unavailable
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         addressees_router,
         linkage_router,
         ordinance_router,
+        audit_router,
         web_router,
     ):
         app.include_router(router)
