@@ -325,5 +325,43 @@ def audit_verify(
     )
 
 
+@audit_app.command("purge")
+def audit_purge(
+    before: Annotated[str, typer.Option(help="YYYY-MM-01: remove the whole months before it.")],
+) -> None:
+    """Remove expired periods of the record (retention: PLATFORM_HUB_RETENTION_YEARS, 7 by default)."""
+    import datetime as dt
+
+    from platform_hub.audit import service
+    from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
+    from platform_hub.kit.errors import HubError
+
+    settings = Settings()
+
+    async def run() -> Any:
+        engine = create_engine(settings.async_database_url)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                return await service.purge(
+                    session,
+                    dt.date.fromisoformat(before),
+                    retention_years=settings.retention_years,
+                    actor="cli",
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        record = asyncio.run(run())
+    except (HubError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(
+        f"removed {record.entries_removed} entries before {before}; the chain goes on from link "
+        f"{record.anchor_seq + 1}",
+        highlight=False,
+    )
+
+
 if __name__ == "__main__":
     app()

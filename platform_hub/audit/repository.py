@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, text
+from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.models import (
@@ -15,6 +15,9 @@ from platform_hub.models import (
     Checkpoint,
     OrdinanceRule,
     OrdinanceVersion,
+    Purge,
+    PurgePermit,
+    RegistryCounter,
     TransferRecord,
 )
 
@@ -23,11 +26,23 @@ _SWEEP_WINDOW = 100_000  # entries committed this far behind the newest sealed o
 
 
 async def take_sealer_lock(session: AsyncSession) -> bool:
-    """On PostgreSQL, the transaction-scoped advisory lock; SQLite has one writer anyway."""
+    """One sealer at a time: PostgreSQL's transaction-scoped advisory lock (others skip the round).
+    SQLite has no such lock: counting the round takes the database's write lock first, so a second
+    process's sealer waits and then reads the chain head as the first one left it."""
     connection = await session.connection()
-    if connection.dialect.name != "postgresql":
-        return True
-    return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SEALER_LOCK}))
+    if connection.dialect.name == "postgresql":
+        return bool(
+            await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SEALER_LOCK})
+        )
+    counted = await session.execute(
+        update(RegistryCounter)
+        .where(RegistryCounter.name == "seal_rounds")
+        .values(value=RegistryCounter.value + 1)
+    )
+    if not counted.rowcount:  # type: ignore[attr-defined]
+        session.add(RegistryCounter(name="seal_rounds", value=1))
+        await session.flush()
+    return True
 
 
 async def chain_head(session: AsyncSession) -> ChainLink | None:
@@ -140,3 +155,31 @@ async def transfers_between(
             yield entry
     finally:
         await result.close()
+
+
+async def latest_purge(session: AsyncSession) -> Purge | None:
+    return (await session.scalars(select(Purge).order_by(Purge.id.desc()).limit(1))).first()
+
+
+async def first_link_at_or_after(session: AsyncSession, boundary: dt.datetime) -> int | None:
+    """The first chain link whose entry is not older than ``boundary``: a purge stops before it."""
+    query = (
+        select(func.min(ChainLink.seq))
+        .join(TransferRecord, TransferRecord.id == ChainLink.entry_id)
+        .where(TransferRecord.requested_at >= boundary)
+    )
+    return await session.scalar(query)
+
+
+async def remove_prefix(session: AsyncSession, last_seq: int) -> tuple[int, str | None]:
+    """Delete the chain up to ``last_seq`` with its entries and checkpoints, inside a purge permit.
+    Returns the entries removed and the removed last link's chain hash (the new anchor)."""
+    anchor = await session.scalar(select(ChainLink.chain_hash).where(ChainLink.seq == last_seq))
+    session.add(PurgePermit(id=1))
+    await session.flush()
+    entries = select(ChainLink.entry_id).where(ChainLink.seq <= last_seq).scalar_subquery()
+    removed = await session.execute(delete(TransferRecord).where(TransferRecord.id.in_(entries)))
+    await session.execute(delete(ChainLink).where(ChainLink.seq <= last_seq))
+    await session.execute(delete(Checkpoint).where(Checkpoint.seq <= last_seq))
+    await session.execute(delete(PurgePermit))
+    return removed.rowcount or 0, anchor  # type: ignore[attr-defined]

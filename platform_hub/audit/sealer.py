@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 
 from platform_hub.audit import service
 from platform_hub.kit.database import unit_of_work
@@ -20,7 +21,10 @@ async def run(state: HubState) -> None:
                 sealed = await service.seal(session, state.signing_key)
         except asyncio.CancelledError:
             raise
-        except Exception:  # the database may be away, or another process sealed the same entries first
+        except IntegrityError:  # another process sealed the same entries first: nothing lost
+            log.info("another sealer took this round")
+            sealed = 0
+        except Exception:  # the database may be away: try again next round
             log.exception("sealing round failed")
             sealed = 0
         if not sealed:

@@ -17,8 +17,9 @@ from platform_hub.adapters import repository as units
 from platform_hub.audit import chain, repository
 from platform_hub.audit.schemas import ComplianceReport, Disclosure, DisclosureItem, Uncovered, Violation
 from platform_hub.kit.database import utcnow
+from platform_hub.kit.errors import SchemaViolation
 from platform_hub.linkage.catalog import Catalog
-from platform_hub.models import ChainLink, Checkpoint, TransferRecord
+from platform_hub.models import ChainLink, Checkpoint, Purge, TransferRecord
 from platform_hub.ordinance import service as ordinance
 
 
@@ -125,7 +126,8 @@ async def verify(
     (and those an auditor kept outside the hub); name the first entry that does not match."""
     result = Verification()
     heads: dict[int, str] = {}
-    previous, expected_seq = chain.GENESIS, 1
+    purge = await repository.latest_purge(session)  # the chain goes on from where retention cut it
+    previous, expected_seq = (purge.anchor_hash, purge.anchor_seq + 1) if purge else (chain.GENESIS, 1)
     async with contextlib.aclosing(repository.chain_with_entries(session)) as links:
         async for link, entry in links:
             problem = _link_problem(link, entry, expected_seq)
@@ -151,7 +153,8 @@ async def verify(
     for checkpoint in stored:
         _check_checkpoint(checkpoint, heads, public_pem, result, "")
     for checkpoint in outside:
-        _check_checkpoint(checkpoint, heads, public_pem, result, " (kept outside)")
+        if int(str(checkpoint["seq"])) >= expected_seq - result.entries:  # one from before a purge: moot
+            _check_checkpoint(checkpoint, heads, public_pem, result, " (kept outside)")
     late = await repository.unsealed_before(session, utcnow() - unsealed_grace)
     if late:
         result.problems.append(f"entries never sealed into the chain: {', '.join(map(str, late))}")
@@ -315,3 +318,40 @@ async def disclosure(session: AsyncSession, catalog: Catalog, integrated_number:
             for e in entries
         ],
     )
+
+
+async def purge(
+    session: AsyncSession, before: dt.date, *, retention_years: int, actor: str, today: dt.date | None = None
+) -> Purge:
+    """Remove the record's whole months before ``before`` once they are past retention; the removal
+    is itself recorded, and verification goes on from the last removed link's hash."""
+    today = today or ordinance.local_day(utcnow())
+    if before.day != 1:
+        raise SchemaViolation("retention removes whole months: --before must be the first day of a month")
+    expired = dt.date(today.year - retention_years, today.month, 1)
+    if before > expired:
+        raise SchemaViolation(
+            f"entries before {before} are not past retention ({retention_years} years): "
+            f"the earliest cut is {expired}"
+        )
+    boundary = _day_start(before)
+    first_kept = await repository.first_link_at_or_after(session, boundary)
+    head = await repository.chain_head(session)
+    last_seq = (first_kept - 1) if first_kept is not None else (head.seq if head else 0)
+    previous = await repository.latest_purge(session)
+    if previous is not None and last_seq <= previous.anchor_seq:
+        raise SchemaViolation(f"nothing sealed before {before} is left to remove")
+    removed, anchor = await repository.remove_prefix(session, last_seq) if last_seq else (0, None)
+    if anchor is None:
+        raise SchemaViolation(f"nothing sealed before {before} is left to remove")
+    record = Purge(
+        before=boundary,
+        entries_removed=removed,
+        anchor_seq=last_seq,
+        anchor_hash=anchor,
+        purged_at=utcnow(),
+        purged_by=actor,
+    )
+    session.add(record)
+    await session.flush()
+    return record

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     # The Ed25519 key that signs the transfer record's checkpoints (created in development).
     signing_key_file: Path = Path("platform_hub.signing-key.pem")
     seal_interval_seconds: float = 1.0
+    retention_years: int = 7  # 番号法 第23条: the record of transfers is kept seven years
     sealer_enabled: bool = True
 
     admin_client_id: str | None = None

@@ -12,7 +12,14 @@ from platform_hub.models.addressees import (
 from platform_hub.models.clients import Client
 from platform_hub.models.messages import Delivery, Message
 from platform_hub.models.ordinance import OrdinanceRule, OrdinanceVersion
-from platform_hub.models.transfers import AuditAccess, ChainLink, Checkpoint, TransferRecord
+from platform_hub.models.transfers import (
+    AuditAccess,
+    ChainLink,
+    Checkpoint,
+    Purge,
+    PurgePermit,
+    TransferRecord,
+)
 from platform_hub.models.units import Unit, UnitInterface
 
 __all__ = [
@@ -30,6 +37,8 @@ __all__ = [
     "Person",
     "PersonMerge",
     "PersonVersion",
+    "Purge",
+    "PurgePermit",
     "RegistryCounter",
     "TransferRecord",
     "Unit",

@@ -90,3 +90,26 @@ class AuditAccess(Base):
     action: Mapped[str] = mapped_column(String(32))
     subject_integrated_number: Mapped[str | None] = mapped_column(String(32), index=True)
     parameters: Mapped[dict[str, str]] = mapped_column(JSON)
+
+
+class Purge(Base):
+    """A retention removal: whole periods before ``before``; the chain goes on from the anchor."""
+
+    __tablename__ = "audit_purges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    before: Mapped[datetime] = mapped_column(UTCDateTime)
+    entries_removed: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    anchor_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    anchor_hash: Mapped[str] = mapped_column(String(64), doc="chain_hash of the last removed link")
+    purged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    purged_by: Mapped[str] = mapped_column(String(64))
+
+
+class PurgePermit(Base):
+    """A row that exists only inside a purge's transaction: the append-only triggers let DELETE
+    through while it is there (no other transaction ever sees it)."""
+
+    __tablename__ = "audit_purge_permits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)

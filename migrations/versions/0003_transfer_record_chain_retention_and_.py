@@ -1,8 +1,8 @@
-"""transfer record chain and append-only
+"""transfer record chain, retention and append-only
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-26 13:48:23.763773
+Create Date: 2026-11-26 14:03:08.630879
 """
 
 from collections.abc import Sequence
@@ -51,6 +51,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_audit_checkpoints_seq"), ["seq"], unique=False)
 
     op.create_table(
+        "audit_purge_permits",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_purge_permits")),
+    )
+    op.create_table(
+        "audit_purges",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("before", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("entries_removed", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("anchor_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("anchor_hash", sa.String(length=64), nullable=False),
+        sa.Column("purged_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("purged_by", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_purges")),
+    )
+    op.create_table(
         "transfer_chain",
         sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -67,16 +83,20 @@ def upgrade() -> None:
     _append_only(APPEND_ONLY)
 
 
-# The record, its chain, its checkpoints and the auditors' access log refuse UPDATE and DELETE
-# (and TRUNCATE on PostgreSQL): written once, never changed.
-APPEND_ONLY = ("transfer_records", "transfer_chain", "audit_checkpoints", "audit_access_log")
+# The record, its chain, its checkpoints, the auditors' access log and the purges refuse UPDATE and
+# DELETE (and TRUNCATE on PostgreSQL): written once, never changed. The one exception is a retention
+# purge, whose transaction holds a row in audit_purge_permits that no other transaction can see.
+APPEND_ONLY = ("transfer_records", "transfer_chain", "audit_checkpoints", "audit_access_log", "audit_purges")
 
 
 def _append_only(tables: Sequence[str]) -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             """CREATE OR REPLACE FUNCTION platform_hub_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP; END $$"""
+            BEGIN
+                IF TG_OP = 'DELETE' AND EXISTS (SELECT 1 FROM audit_purge_permits) THEN RETURN OLD; END IF;
+                RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP;
+            END $$"""
         )
         for table in tables:
             op.execute(
@@ -89,27 +109,26 @@ def _append_only(tables: Sequence[str]) -> None:
             )
         return
     for table in tables:
-        for action in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {action} refused'); END"
-            )
+        op.execute(
+            f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: UPDATE refused'); END"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+            "WHEN NOT EXISTS (SELECT 1 FROM audit_purge_permits) "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: DELETE refused'); END"
+        )
 
 
 def _drop_append_only(tables: Sequence[str]) -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
     for table in tables:
-        names = (
-            (f"{table}_append_only", f"{table}_no_truncate")
-            if postgresql
-            else (f"{table}_no_update", f"{table}_no_delete")
-        )
-        for name in names:
-            op.execute(
-                f"DROP TRIGGER IF EXISTS {name} ON {table}"
-                if postgresql
-                else f"DROP TRIGGER IF EXISTS {name}"
-            )
+        if postgresql:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+        else:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
     if postgresql:
         op.execute("DROP FUNCTION IF EXISTS platform_hub_append_only()")
 
@@ -121,6 +140,8 @@ def downgrade() -> None:
         batch_op.drop_column("entry_digest")
 
     op.drop_table("transfer_chain")
+    op.drop_table("audit_purges")
+    op.drop_table("audit_purge_permits")
     with op.batch_alter_table("audit_checkpoints", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_checkpoints_seq"))
 

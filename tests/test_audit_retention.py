@@ -1,0 +1,80 @@
+"""Retention: whole expired months removed, the removal recorded, the chain still verifiable after."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from platform_hub.audit import service
+from platform_hub.audit.chain import load_signing_key
+from platform_hub.cli import app
+from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
+from platform_hub.kit.settings import Settings
+from tests.helpers import count_rows, rows
+
+
+def facts(requested_at: dt.datetime) -> service.TransferFacts:
+    return service.TransferFacts(
+        reception_number=f"R{requested_at:%Y%m%d}",
+        msgid="m",
+        interface_id="IF_ZEI_0001",
+        pattern="query",
+        requesting_unit="011",
+        requesting_organ="市長",
+        requesting_department="KODOMO-1",
+        requesting_user="u1",
+        providing_unit="002",
+        providing_organ="市長",
+        purpose_code="JDT-001",
+        information_category="地方税関係情報",
+        item_names=["総所得金額"],
+        requested_at=requested_at,
+        provided_at=requested_at,
+        outcome="provided",
+        body_digest="0" * 64,
+        ordinance_rule_id="2026-04/U-03",
+    )
+
+
+def record_and_seal(database_url: str, key_file: Path, moments: list[dt.datetime]) -> None:
+    async def run() -> None:
+        engine = create_engine(Settings(database_url=database_url).async_database_url)
+        sessions = create_sessionmaker(engine)
+        for moment in moments:  # one transaction each, like real transfers
+            async with unit_of_work(sessions) as session:
+                service.record_transfer(session, facts(moment), ["000000000000019"])
+        async with unit_of_work(sessions) as session:
+            await service.seal(session, load_signing_key(key_file, create=True), checkpoint_every=2)
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_purge_removes_whole_expired_months_and_the_chain_goes_on(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = tmp_path / "signing.pem"
+    old = [dt.datetime(2015, 1, 10, tzinfo=dt.UTC), dt.datetime(2015, 1, 20, tzinfo=dt.UTC)]
+    kept = [dt.datetime(2015, 3, 5, tzinfo=dt.UTC), dt.datetime.now(dt.UTC)]
+    record_and_seal(database_url, key_file, old + kept)
+    monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", database_url)
+    monkeypatch.setenv("PLATFORM_HUB_SIGNING_KEY_FILE", str(key_file))
+    runner = CliRunner()
+    for before, why in (("2025-01-01", "not past retention"), ("2015-03-15", "whole months")):
+        refused = runner.invoke(app, ["audit", "purge", "--before", before])
+        assert refused.exit_code == 1 and why in refused.output
+    done = runner.invoke(app, ["audit", "purge", "--before", "2015-03-01"])
+    assert done.exit_code == 0, done.output
+    assert "removed 2 entries before 2015-03-01; the chain goes on from link 3" in done.output
+    assert count_rows(database_url, "transfer_records") == 2
+    (purge,) = rows(database_url, "SELECT entries_removed, anchor_seq, purged_by FROM audit_purges")
+    assert tuple(purge) == (2, 2, "cli")
+    verified = runner.invoke(app, ["audit", "verify"])
+    assert verified.exit_code == 0, verified.output
+    assert "2 entries" in verified.output
+    again = runner.invoke(app, ["audit", "purge", "--before", "2015-03-01"])
+    assert again.exit_code == 1 and "nothing sealed before" in again.output
