@@ -248,6 +248,23 @@ def keys_generate(
     console.print(f"wrote {file}")
 
 
+@keys_app.command("signing")
+def keys_signing(
+    file: Annotated[Path, typer.Argument(help="Where to write the Ed25519 checkpoint signing key (PEM).")],
+    exist_ok: Annotated[
+        bool, typer.Option("--exist-ok", help="Succeed, changing nothing, if it exists.")
+    ] = False,
+) -> None:
+    """Write the key that signs the transfer record's checkpoints (mode 0600); never overwrites one."""
+    from platform_hub.audit.chain import load_signing_key
+
+    if file.exists() and not exist_ok:
+        console.print(f"[red]{file} exists[/red]")
+        raise typer.Exit(1)
+    key = load_signing_key(file, create=True)
+    console.print(f"{file}: key id {key.key_id}")
+
+
 @keys_app.command("rotate")
 def keys_rotate(file: Annotated[Path, typer.Argument(exists=True, help="The key file.")]) -> None:
     """Add a data key and make it current; older ciphertexts stay readable with their keys."""

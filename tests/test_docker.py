@@ -63,6 +63,8 @@ def test_compose_services() -> None:
     assert hub["depends_on"]["keys"]["condition"] == "service_completed_successfully"
     key_file = hub["environment"]["PLATFORM_HUB_KEY_FILE"]
     assert key_file in services["keys"]["command"] and "keys:/keys:ro" in hub["volumes"]
+    assert hub["environment"]["PLATFORM_HUB_SIGNING_KEY_FILE"] in services["signing-key"]["command"]
+    assert hub["depends_on"]["signing-key"]["condition"] == "service_completed_successfully"
 
 
 @pytest.mark.parametrize("service", sorted(s for s, spec in COMPOSE["services"].items() if "command" in spec))

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.audit.chain import CONTENT_FIELDS
 from platform_hub.models import (
     AuditAccess,
     ChainLink,
@@ -70,20 +71,27 @@ async def checkpoints(session: AsyncSession) -> Sequence[Checkpoint]:
     return (await session.scalars(select(Checkpoint).order_by(Checkpoint.id))).all()
 
 
-async def chain_with_entries(
-    session: AsyncSession, batch: int = 5000
-) -> AsyncGenerator[tuple[ChainLink, Any]]:
-    """Every chain link in order with its entry (``None`` when the entry is gone), streamed."""
+async def chain_with_entries(session: AsyncSession, batch: int = 10_000) -> AsyncGenerator[Any]:
+    """Every chain link in order with its entry's content as one row (``record_id`` is None when the
+    entry is gone), streamed as plain rows: verification reads the whole record."""
     query = (
-        select(ChainLink, TransferRecord)
+        select(
+            ChainLink.seq,
+            ChainLink.entry_id,
+            ChainLink.entry_digest.label("link_digest"),
+            ChainLink.chain_hash,
+            TransferRecord.id.label("record_id"),
+            TransferRecord.entry_digest.label("record_digest"),
+            *(getattr(TransferRecord, name) for name in CONTENT_FIELDS),
+        )
         .outerjoin(TransferRecord, TransferRecord.id == ChainLink.entry_id)
         .order_by(ChainLink.seq)
         .execution_options(yield_per=batch)
     )
     result = await session.stream(query)
     try:
-        async for link, entry in result:
-            yield link, entry
+        async for row in result:
+            yield row
     finally:
         await result.close()  # also when the caller stops early: no server-side cursor left open
 
@@ -138,18 +146,28 @@ def log_access(
 
 async def transfers_between(
     session: AsyncSession, start: dt.datetime, end: dt.datetime, outcomes: Sequence[str]
-) -> AsyncIterator[TransferRecord]:
+) -> AsyncIterator[Any]:
+    """What the compliance re-check needs of each entry of a period, as plain rows."""
     query = (
-        select(TransferRecord)
+        select(
+            TransferRecord.id,
+            TransferRecord.reception_number,
+            TransferRecord.requested_at,
+            TransferRecord.requesting_organ,
+            TransferRecord.purpose_code,
+            TransferRecord.information_category,
+            TransferRecord.providing_organ,
+            TransferRecord.providing_unit,
+        )
         .where(
             TransferRecord.requested_at >= start,
             TransferRecord.requested_at < end,
             TransferRecord.outcome.in_(list(outcomes)),
         )
         .order_by(TransferRecord.id)
-        .execution_options(yield_per=5000)
+        .execution_options(yield_per=10_000)
     )
-    result = await session.stream_scalars(query)
+    result = await session.stream(query)
     try:
         async for entry in result:
             yield entry

@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -129,9 +130,9 @@ async def verify(
     purge = await repository.latest_purge(session)  # the chain goes on from where retention cut it
     previous, expected_seq = (purge.anchor_hash, purge.anchor_seq + 1) if purge else (chain.GENESIS, 1)
     async with contextlib.aclosing(repository.chain_with_entries(session)) as links:
-        async for link, entry in links:
-            problem = _link_problem(link, entry, expected_seq)
-            previous = chain.chain_hash(previous, link.entry_id, link.entry_digest)
+        async for link in links:
+            problem = _link_problem(link, expected_seq)
+            previous = chain.chain_hash(previous, link.entry_id, link.link_digest)
             if problem is None and previous != link.chain_hash:
                 problem = f"chain link {link.seq} (entry {link.entry_id}) does not follow from the one before"
             if problem is not None:
@@ -161,14 +162,15 @@ async def verify(
     return result
 
 
-def _link_problem(link: ChainLink, entry: TransferRecord | None, expected_seq: int) -> str | None:
+def _link_problem(link: Any, expected_seq: int) -> str | None:
+    """What is wrong with one link and its entry (a row of both), if anything."""
     if link.seq != expected_seq:
         return f"chain link {expected_seq} is missing (next present: {link.seq})"
-    if entry is None:
+    if link.record_id is None:
         return f"entry {link.entry_id} (chain link {link.seq}) is missing"
-    if chain.entry_digest(entry) != entry.entry_digest or entry.entry_digest != link.entry_digest:
+    if chain.entry_digest(link) != link.record_digest or link.record_digest != link.link_digest:
         return (
-            f"entry {entry.id} (reception {entry.reception_number}, chain link {link.seq}) no longer "
+            f"entry {link.record_id} (reception {link.reception_number}, chain link {link.seq}) no longer "
             "matches its digest: it was altered"
         )
     return None

@@ -1,0 +1,187 @@
+"""The transfer record at scale on PostgreSQL: reading, verifying and re-checking it.
+
+Writes N entries (default 1,000,000) straight into a fresh database with their digests, seals them
+with the hub's own sealer, then measures in-process: one person's history (p50/p99), a filtered page
+of 100 (p50/p99), verification (entries/s) and the compliance re-check of one month (entries/s).
+Issue 4's goals, stated for 10,000,000 entries: history p99 ≤ 50 ms, page p99 ≤ 100 ms,
+verify ≥ 100,000 entries/s, compliance ≥ 100,000 entries/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import statistics
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+
+from platform_hub.audit import chain, repository, service
+from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
+from platform_hub.kit.migrations import upgrade
+from platform_hub.kit.settings import REPO_ROOT
+from platform_hub.linkage.catalog import load_catalog
+from platform_hub.models import TransferRecord
+from platform_hub.ordinance.service import load_file
+
+RESULTS = Path(__file__).parent / "results"
+FLOWS = [  # (interface, requester, organ, provider, purpose, category, rule)
+    ("IF_ZEI_0001", "011", "市長", "002", "JDT-001", "地方税関係情報", "2026-04/U-03"),
+    ("IF_ZEI_0001", "051", "教育委員会", "002", "SHU-001", "地方税関係情報", "2026-04/P-02"),
+    ("IF_JUK_0001", "002", "市長", "001", "ZEI-001", "住民票関係情報", "2026-04/U-01"),
+    ("IF_JUK_0001", "011", "市長", "001", "JDT-001", "住民票関係情報", "2026-04/U-02"),
+]
+COLUMNS = [*chain.CONTENT_FIELDS, "entry_digest"]
+
+
+def entries(count: int, persons: int, seed: int = 4) -> Any:
+    rng = random.Random(seed)
+    start = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+    for n in range(count):
+        interface, requester, organ, provider, purpose, category, rule = rng.choice(FLOWS)
+        at = start + dt.timedelta(seconds=n * (200 * 86400 / count))
+        entry = SimpleNamespace(
+            reception_number=f"{at:%Y%m%d%H%M%S}{n:012X}",
+            msgid=f"m{n}",
+            interface_id=interface,
+            pattern="query" if interface == "IF_ZEI_0001" else "notification",
+            requesting_unit=requester,
+            requesting_organ=organ,
+            requesting_department="KA-1",
+            requesting_user="u1",
+            providing_unit=provider,
+            providing_organ="市長",
+            purpose_code=purpose,
+            ordinance_rule_id=rule,
+            refusal_reason=None,
+            information_category=category,
+            item_names=["総所得金額", "扶養人数"],
+            subject_integrated_number=f"{rng.randrange(persons):015d}",
+            requested_at=at,
+            provided_at=at,
+            outcome="provided",
+            body_digest="0" * 64,
+            recorded_at=at,
+        )
+        entry.entry_digest = chain.entry_digest(entry)
+        yield [
+            json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v
+            for v in (getattr(entry, c) for c in COLUMNS)
+        ]
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 2),
+    }
+
+
+async def measure(url: str, count: int, persons: int) -> dict[str, Any]:
+    engine = create_engine(url)
+    sessions = create_sessionmaker(engine)
+    results: dict[str, Any] = {"entries": count}
+    started = time.perf_counter()
+    while True:
+        async with unit_of_work(sessions) as session:
+            if not await service.seal(session, None, batch=20_000):
+                break
+    results["seal_entries_per_s"] = round(count / (time.perf_counter() - started))
+    async with engine.connect() as connection:
+        await connection.execute(sa.text("ANALYZE"))
+        await connection.commit()
+    rng = random.Random(9)
+    samples = []
+    for _ in range(300):
+        subject = f"{rng.randrange(persons):015d}"
+        t = time.perf_counter()
+        async with unit_of_work(sessions) as session:
+            await repository.transfers(
+                session, [TransferRecord.subject_integrated_number == subject], None, 100
+            )
+        samples.append(time.perf_counter() - t)
+    results["person_history"] = percentiles(samples)
+    samples = []
+    for _ in range(300):
+        interface, requester, *_ = rng.choice(FLOWS)
+        day = dt.datetime(2026, 4, 1, tzinfo=dt.UTC) + dt.timedelta(days=rng.randrange(190))
+        conditions = [
+            TransferRecord.interface_id == interface,
+            TransferRecord.requesting_unit == requester,
+            TransferRecord.requested_at >= day,
+            TransferRecord.requested_at < day + dt.timedelta(days=7),
+        ]
+        t = time.perf_counter()
+        async with unit_of_work(sessions) as session:
+            await repository.transfers(session, conditions, None, 100)
+        samples.append(time.perf_counter() - t)
+    results["filtered_page"] = percentiles(samples)
+    t = time.perf_counter()
+    async with unit_of_work(sessions) as session:
+        verified = await service.verify(session, None)
+    assert verified.ok, verified.problems[:3]
+    results["verify_entries_per_s"] = round(verified.entries / (time.perf_counter() - t))
+    catalog = load_catalog(REPO_ROOT / "interface_specs")
+    t = time.perf_counter()
+    async with unit_of_work(sessions) as session:
+        report = await service.compliance(session, catalog, dt.date(2026, 5, 1), dt.date(2026, 5, 31))
+    assert not report.violations
+    results["compliance_entries_per_s"] = round(report.checked / (time.perf_counter() - t))
+    results["compliance_month_entries"] = report.checked
+    await engine.dispose()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--persons", type=int, default=200_000)
+    args = parser.parse_args()
+    admin_url = os.environ.get(
+        "PLATFORM_HUB_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text("DROP DATABASE IF EXISTS ph_bench_audit WITH (FORCE)"))
+        connection.execute(sa.text("CREATE DATABASE ph_bench_audit"))
+    url = sa.make_url(admin_url).set(database="ph_bench_audit").render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        catalog = load_catalog(REPO_ROOT / "interface_specs")
+        demo = (REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml").read_bytes()
+        asyncio.run(load_file(url, catalog, demo, actor="bench"))
+        started = time.perf_counter()
+        statement = f"COPY transfer_records ({', '.join(COLUMNS)}) FROM STDIN"
+        with (
+            psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection,
+            connection.cursor().copy(statement) as copy,
+        ):
+            for row in entries(args.entries, args.persons):
+                copy.write_row(row)
+        print(f"wrote {args.entries:,} entries in {time.perf_counter() - started:.0f} s", flush=True)
+        results = asyncio.run(measure(url, args.entries, args.persons))
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text("DROP DATABASE IF EXISTS ph_bench_audit WITH (FORCE)"))
+    goals = {"person_history": "p99 ≤ 50", "filtered_page": "p99 ≤ 100"}
+    print(f"\n{'measure':<30}{'p50 / figure':>14}{'p99':>10}{'goal':>14}")
+    for key, goal in goals.items():
+        print(f"{key + ' ms':<30}{results[key]['p50_ms']:>14}{results[key]['p99_ms']:>10}{goal:>14}")
+    for key in ("verify_entries_per_s", "compliance_entries_per_s", "seal_entries_per_s"):
+        goal = "≥ 100,000" if not key.startswith("seal") else ""
+        print(f"{key:<30}{results[key]:>14,}{'':>10}{goal:>14}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "audit.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
