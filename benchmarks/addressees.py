@@ -14,9 +14,7 @@ import asyncio
 import csv
 import io
 import json
-import os
 import random
-import statistics
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,15 +24,14 @@ import sqlalchemy as sa
 from faker import Faker
 from stdnum.jp import in_ as my_number_format
 
+from benchmarks.common import RESULTS, fresh_database, percentiles
 from platform_hub.addressees import service
 from platform_hub.addressees.importer import COLUMNS, import_csv
 from platform_hub.addressees.numbers import atena_number
 from platform_hub.addressees.schemas import SearchRequest
 from platform_hub.addressees.vault import generate_key_file, load_vault
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
-from platform_hub.kit.migrations import upgrade
 
-RESULTS = Path(__file__).parent / "results"
 UNITS = {"001": 0, "002": 10_000_000, "011": 20_000_000}  # each unit numbers from its own range
 
 
@@ -73,15 +70,6 @@ def unit_csv(people: list[dict[str, str]], unit: str) -> str:
     for person in people:
         writer.writerow({**person, "atena_number": atena_number(UNITS[unit] + int(person["n"]) + 1)})
     return out.getvalue()
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 3),
-        "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 3),
-        "n": len(ordered),
-    }
 
 
 async def run(persons: int, queries: int, url: str, workdir: Path) -> dict[str, Any]:
@@ -145,21 +133,9 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=2000)
     args = parser.parse_args()
-    admin_url = os.environ.get(
-        "PLATFORM_HUB_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text("DROP DATABASE IF EXISTS ph_bench WITH (FORCE)"))
-        connection.execute(sa.text("CREATE DATABASE ph_bench"))
-    url = sa.make_url(admin_url).set(database="ph_bench").render_as_string(hide_password=False)
-    upgrade(url)
     RESULTS.mkdir(exist_ok=True)
-    try:
+    with fresh_database("ph_bench") as url:
         results = asyncio.run(run(args.persons, args.queries, url, RESULTS))
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text("DROP DATABASE IF EXISTS ph_bench WITH (FORCE)"))
     goals = {"my_number": 2, "exact_basic4": 10, "partial_name_birth": 50}
     print(f"\n{'measure':<28}{'p50 / figure':>14}{'p99':>10}{'goal':>12}")
     for unit in UNITS:

@@ -13,26 +13,22 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
 import random
-import statistics
 import time
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import psycopg
 import sqlalchemy as sa
 
+from benchmarks.common import RESULTS, fresh_database, percentiles
 from platform_hub.audit import chain, repository, service
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
-from platform_hub.kit.migrations import upgrade
 from platform_hub.kit.settings import REPO_ROOT
 from platform_hub.linkage.catalog import load_catalog
 from platform_hub.models import TransferRecord
 from platform_hub.ordinance.service import load_file
 
-RESULTS = Path(__file__).parent / "results"
 FLOWS = [  # (interface, requester, organ, provider, purpose, category, rule)
     ("IF_ZEI_0001", "011", "市長", "002", "JDT-001", "地方税関係情報", "2026-04/U-03"),
     ("IF_ZEI_0001", "051", "教育委員会", "002", "SHU-001", "地方税関係情報", "2026-04/P-02"),
@@ -76,14 +72,6 @@ def entries(count: int, persons: int, seed: int = 4) -> Any:
             json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v
             for v in (getattr(entry, c) for c in COLUMNS)
         ]
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 2),
-        "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 2),
-    }
 
 
 async def measure(url: str, count: int, persons: int) -> dict[str, Any]:
@@ -146,16 +134,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--persons", type=int, default=200_000)
     args = parser.parse_args()
-    admin_url = os.environ.get(
-        "PLATFORM_HUB_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text("DROP DATABASE IF EXISTS ph_bench_audit WITH (FORCE)"))
-        connection.execute(sa.text("CREATE DATABASE ph_bench_audit"))
-    url = sa.make_url(admin_url).set(database="ph_bench_audit").render_as_string(hide_password=False)
-    try:
-        upgrade(url)
+    with fresh_database("ph_bench_audit") as url:
         catalog = load_catalog(REPO_ROOT / "interface_specs")
         demo = (REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml").read_bytes()
         asyncio.run(load_file(url, catalog, demo, actor="bench"))
@@ -169,9 +148,6 @@ def main() -> None:
                 copy.write_row(row)
         print(f"wrote {args.entries:,} entries in {time.perf_counter() - started:.0f} s", flush=True)
         results = asyncio.run(measure(url, args.entries, args.persons))
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text("DROP DATABASE IF EXISTS ph_bench_audit WITH (FORCE)"))
     goals = {"person_history": "p99 ≤ 50", "filtered_page": "p99 ≤ 100"}
     print(f"\n{'measure':<30}{'p50 / figure':>14}{'p99':>10}{'goal':>14}")
     for key, goal in goals.items():

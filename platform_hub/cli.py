@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.kit.database import run_once
 from platform_hub.kit.settings import Settings
 
 app = typer.Typer(help="platform-hub: the municipal data-linkage hub.", no_args_is_help=True)
@@ -90,20 +92,16 @@ def clients_create(
 ) -> None:
     """Create a staff client and print its credentials (the secret is shown only now)."""
     from platform_hub.auth import service
-    from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 
     if role not in {"auditor", "integrator", "admin"}:
         console.print(f"[red]unknown role {role!r}[/red]: auditor, integrator or admin")
         raise typer.Exit(2)
     client, secret = service.new_client(name, role)
 
-    async def store() -> None:
-        engine = create_engine(Settings().async_database_url)
-        async with unit_of_work(create_sessionmaker(engine)) as session:
-            session.add(client)
-        await engine.dispose()
+    async def store(session: AsyncSession) -> None:
+        session.add(client)
 
-    asyncio.run(store())
+    asyncio.run(run_once(Settings().async_database_url, store))
     console.print(f"client_id={client.client_id}\nclient_secret={secret}\nrole={role}", highlight=False)
 
 
@@ -315,7 +313,6 @@ def audit_verify(
 
     from platform_hub.audit import service
     from platform_hub.audit.chain import load_signing_key
-    from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 
     settings = Settings()
     kept = json.loads(checkpoint.read_text(encoding="utf-8")) if checkpoint else {}
@@ -323,15 +320,10 @@ def audit_verify(
     if public_pem is None and settings.signing_key_file.exists():
         public_pem = load_signing_key(settings.signing_key_file, create=False).public_pem
 
-    async def run() -> service.Verification:
-        engine = create_engine(settings.async_database_url)
-        try:
-            async with unit_of_work(create_sessionmaker(engine)) as session:
-                return await service.verify(session, public_pem, outside=kept.get("checkpoints", []))
-        finally:
-            await engine.dispose()
+    async def run(session: AsyncSession) -> service.Verification:
+        return await service.verify(session, public_pem, outside=kept.get("checkpoints", []))
 
-    result = asyncio.run(run())
+    result = asyncio.run(run_once(settings.async_database_url, run))
     if not result.ok:
         for problem in result.problems:
             console.print(f"[red]✗[/red] {problem}", highlight=False)
@@ -350,26 +342,17 @@ def audit_purge(
     import datetime as dt
 
     from platform_hub.audit import service
-    from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
     from platform_hub.kit.errors import HubError
 
     settings = Settings()
 
-    async def run() -> Any:
-        engine = create_engine(settings.async_database_url)
-        try:
-            async with unit_of_work(create_sessionmaker(engine)) as session:
-                return await service.purge(
-                    session,
-                    dt.date.fromisoformat(before),
-                    retention_years=settings.retention_years,
-                    actor="cli",
-                )
-        finally:
-            await engine.dispose()
+    async def run(session: AsyncSession) -> Any:
+        return await service.purge(
+            session, dt.date.fromisoformat(before), retention_years=settings.retention_years, actor="cli"
+        )
 
     try:
-        record = asyncio.run(run())
+        record = asyncio.run(run_once(settings.async_database_url, run))
     except (HubError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(1) from None

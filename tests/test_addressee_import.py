@@ -8,23 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from platform_hub.addressees.importer import COLUMNS
 from platform_hub.addressees.numbers import atena_number
 from platform_hub.addressees.vault import generate_key_file
 from platform_hub.cli import app
 from tests.helpers import count_rows, rows
 
-HEADER = [
-    "atena_number",
-    "my_number",
-    "name",
-    "name_kana",
-    "birth_date",
-    "sex",
-    "address",
-    "municipality_code",
-    "status",
-    "valid_from",
-]
+HEADER = list(COLUMNS)
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -88,3 +90,13 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
     """The one place that commits: services only ``flush()``; an exception rolls everything back."""
     async with sessions() as session, session.begin():
         yield session
+
+
+async def run_once(async_url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """One unit of work on an engine of its own: for CLI commands and scripts, not the service."""
+    engine = create_engine(async_url)
+    try:
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            return await work(session)
+    finally:
+        await engine.dispose()

@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.kit.database import run_once
 from platform_hub.kit.errors import AlreadyExists, SchemaViolation
 from platform_hub.linkage.catalog import Catalog
 from platform_hub.models import OrdinanceRule, OrdinanceVersion
@@ -157,12 +158,5 @@ def version_out(version: OrdinanceVersion) -> OrdinanceOut:
 
 async def load_file(database_url: str, catalog: Catalog, source: bytes, actor: str) -> OrdinanceVersion:
     """Load an ordinance file's content straight into a database (the CLI's ``ordinance load``)."""
-    from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
-
     ordinance = parse_ordinance(source, catalog)
-    engine = create_engine(database_url)
-    try:
-        async with unit_of_work(create_sessionmaker(engine)) as session:
-            return await load(session, ordinance, source, actor)
-    finally:
-        await engine.dispose()
+    return await run_once(database_url, lambda session: load(session, ordinance, source, actor))
