@@ -1,0 +1,105 @@
+"""What recording costs: query throughput through the hub with the transfer record on, then off.
+
+The hub and a provider unit run in this process (uvicorn, loopback); the load comes from
+``benchmarks.load`` in a separate process, 16 concurrent clients. "Off" replaces the record write
+in this process only — the hub itself has no such switch. Goal (issue 4): on / off ≥ 0.8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from benchmarks.common import RESULTS, fresh_database
+from platform_hub.kit.settings import REPO_ROOT, Settings
+from platform_hub.linkage import service as linkage
+from platform_hub.ordinance.service import load_file
+from platform_hub.web.app import create_app
+from tests.helpers import ADMIN_ID, ADMIN_SECRET, CATALOG, YAMADA, HubClient, serve_in_thread
+from tests.units import TestUnit, zei_answer
+
+
+def load(url: str, token: str, count: int) -> dict[str, float]:
+    output = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.load",
+            "--url",
+            url,
+            "--token",
+            token,
+            "--atena",
+            YAMADA["011"],
+            "--count",
+            str(count),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    ).stdout
+    result: dict[str, float] = json.loads(output)
+    assert not result["failures"], result
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=2000)
+    args = parser.parse_args()
+    results: dict[str, object] = {}
+    with fresh_database("ph_bench_recording") as url, tempfile.TemporaryDirectory() as keys:
+        settings = Settings(
+            environment="test",
+            database_url=url,
+            key_file=Path(keys) / "keys.json",
+            signing_key_file=Path(keys) / "signing.pem",
+            admin_client_id=ADMIN_ID,
+            admin_client_secret=ADMIN_SECRET,
+            token_secret="bench-" + "x" * 40,
+            log_level="WARNING",
+            token_ttl_seconds=3600,
+        )
+        unit = TestUnit(answer=zei_answer)
+        with (
+            serve_in_thread(unit.app()) as unit_url,
+            serve_in_thread(create_app(settings)) as hub_url,
+            httpx.Client(base_url=hub_url, timeout=30) as http,
+        ):
+            hub = HubClient(http)
+            demo = (REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml").read_bytes()
+            asyncio.run(load_file(settings.async_database_url, CATALOG, demo, actor="bench"))
+            hub.register("002", unit_url)
+            jidou = hub.register("011")
+            hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
+            token = hub.token(jidou["client_id"], jidou["client_secret"])
+            load(hub_url, token, 200)  # warm up: connections, statement caches
+            results["recording_on"] = load(hub_url, token, args.count)
+            recording = linkage.record_transfer
+            linkage.record_transfer = lambda *_args, **_kwargs: None  # type: ignore[assignment]
+            try:
+                results["recording_off"] = load(hub_url, token, args.count)
+            finally:
+                linkage.record_transfer = recording
+    on, off = results["recording_on"], results["recording_off"]
+    ratio = on["messages_per_s"] / off["messages_per_s"]  # type: ignore[index]
+    results["ratio"] = round(ratio, 3)
+    print(f"{'':<16}{'messages/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
+    for name in ("recording_on", "recording_off"):
+        figures = results[name]
+        print(f"{name:<16}{figures['messages_per_s']:>12}{figures['p50_ms']:>10}{figures['p99_ms']:>10}")  # type: ignore[index]
+    print(f"ratio on/off {ratio:.3f} (goal ≥ 0.8)")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "recording.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
