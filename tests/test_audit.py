@@ -260,6 +260,11 @@ def test_compliance_rechecks_against_the_rules_of_the_time(hub: HubClient, excha
     # 001 provides nothing 011 may not already get, but 011 asking 001 for 住民票関係情報 is allowed (U-02);
     # no registered unit may receive IF_JDT_0001's 児童手当関係情報: the demo's uncovered flow.
     assert any(u["interface_id"] == "IF_ZEI_0001" for u in report["uncovered"]) is False
+    hub.register("001")  # now IF_JDT_0001 has a registered receiver, and no rule lets it receive
+    later = hub.http.get(
+        "/audit/compliance", params={"from": "2026-01-01", "to": "2030-12-31"}, headers=auditor
+    ).json()
+    assert [(u["interface_id"], u["unit_code"]) for u in later["uncovered"]] == [("IF_JDT_0001", "001")]
     bad = hub.http.get(
         "/audit/compliance", params={"from": "2026-02-01", "to": "2026-01-01"}, headers=auditor
     )

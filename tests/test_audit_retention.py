@@ -78,3 +78,12 @@ def test_purge_removes_whole_expired_months_and_the_chain_goes_on(
     assert "2 entries" in verified.output
     again = runner.invoke(app, ["audit", "purge", "--before", "2015-03-01"])
     assert again.exit_code == 1 and "nothing sealed before" in again.output
+    # Everything sealed can go; new entries then chain on from the purge's anchor.
+    assert runner.invoke(app, ["audit", "purge", "--before", "2016-01-01"]).exit_code == 0
+    record_and_seal(database_url, key_file, [dt.datetime.now(dt.UTC)])
+    after = runner.invoke(app, ["audit", "verify"])
+    assert after.exit_code == 0, after.output
+    monkeypatch.delenv("PLATFORM_HUB_SIGNING_KEY_FILE")
+    monkeypatch.chdir(tmp_path)  # no key file here: checkpoints cannot be checked, and verify says so
+    unsigned = runner.invoke(app, ["audit", "verify"])
+    assert unsigned.exit_code == 1 and "not signature-checked" in unsigned.output

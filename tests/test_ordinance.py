@@ -81,6 +81,11 @@ def test_a_query_allowed_until_an_amendment_takes_effect(
         ("after", "refused", None),
     ]
     assert "no rule (use, 番号法 第9条第2項)" in records[1].refusal_reason
+    # The amendment does not reach back: the earlier transfer was allowed when it was decided.
+    report = hub.http.get(
+        "/audit/compliance", params={"from": str(TODAY), "to": str(TODAY)}, headers=hub.staff("auditor")
+    ).json()
+    assert report["checked"] == 1 and report["violations"] == []
     # The older version still answers for the days it was in force.
     earlier = hub.http.get(
         "/ordinance/rules", params={"at": str(TODAY - dt.timedelta(days=1))}, headers=hub.admin()

@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("entries_removed", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("anchor_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("anchor_hash", sa.String(length=64), nullable=False),
+        sa.Column("anchor_entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("purged_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("purged_by", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_purges")),

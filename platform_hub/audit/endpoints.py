@@ -88,9 +88,10 @@ class TransferFilter:
             start,
             end,
         )
+        self.person = integrated_number
 
     def parameters(self) -> dict[str, str]:
-        return {k: str(v) for k, v in vars(self).items() if v is not None}
+        return {k: str(v) for k, v in vars(self).items() if v is not None and k != "person"}
 
     async def conditions(self, session: Session) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = []
@@ -100,6 +101,7 @@ class TransferFilter:
                 raise SchemaViolation("atena_number needs unit: a 宛名番号 is a unit's own")
             link = await addressees.active_link(session, self.unit, self.atena_number)
             person = link.person.integrated_number if link else "-"
+        self.person = person  # whose data is looked at: what the access log names
         if person is not None:
             found.append(TransferRecord.subject_integrated_number == person)
         if self.unit is not None and self.atena_number is None:
@@ -147,7 +149,7 @@ async def transfers(
 ) -> TransferPage:
     """The record, newest first, filtered by person, unit, organ, interface, 事務, outcome and period."""
     entries = await repository.transfers(session, await filters.conditions(session), cursor, limit + 1)
-    _log(session, principal, "transfers", filters.integrated_number, filters.parameters())
+    _log(session, principal, "transfers", filters.person, filters.parameters())
     page = [TransferOut.model_validate(e) for e in entries[:limit]]
     return TransferPage(items=page, next_cursor=page[-1].id if len(entries) > limit else None)
 
@@ -163,7 +165,7 @@ async def transfers_csv(
     """The same entries as CSV that Excel opens as it is (UTF-8 with BOM), streamed a page at a time.
     The access is recorded (the request's session commits) before the first byte goes out."""
     conditions = await filters.conditions(session)
-    _log(session, principal, "transfers.csv", filters.integrated_number, filters.parameters())
+    _log(session, principal, "transfers.csv", filters.person, filters.parameters())
 
     async def rows() -> AsyncIterator[str]:
         buffer = io.StringIO()
@@ -193,6 +195,8 @@ async def transfers_csv(
 def _csv_value(value: object) -> str:
     if value is None:
         return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value  # senders write some of these fields: never let Excel run one as a formula
     if isinstance(value, list):
         return "・".join(map(str, value))
     if isinstance(value, dt.datetime):

@@ -26,15 +26,15 @@ SEALER_LOCK = 0x5EA1  # the PostgreSQL advisory lock only one sealer at a time h
 _SWEEP_WINDOW = 100_000  # entries committed this far behind the newest sealed one are still found
 
 
-async def take_sealer_lock(session: AsyncSession) -> bool:
+async def take_sealer_lock(session: AsyncSession, *, wait: bool = False) -> bool:
     """One sealer at a time: PostgreSQL's transaction-scoped advisory lock (others skip the round).
     SQLite has no such lock: counting the round takes the database's write lock first, so a second
     process's sealer waits and then reads the chain head as the first one left it."""
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
-        return bool(
-            await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SEALER_LOCK})
-        )
+        function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+        got = await session.scalar(text(f"SELECT {function}(:key)"), {"key": SEALER_LOCK})
+        return wait or bool(got)
     counted = await session.execute(
         update(RegistryCounter)
         .where(RegistryCounter.name == "seal_rounds")
@@ -158,6 +158,8 @@ async def transfers_between(
             TransferRecord.information_category,
             TransferRecord.providing_organ,
             TransferRecord.providing_unit,
+            TransferRecord.pattern,
+            TransferRecord.provided_at,
         )
         .where(
             TransferRecord.requested_at >= start,
@@ -189,10 +191,15 @@ async def first_link_at_or_after(session: AsyncSession, boundary: dt.datetime) -
     return await session.scalar(query)
 
 
-async def remove_prefix(session: AsyncSession, last_seq: int) -> tuple[int, str | None]:
+async def remove_prefix(session: AsyncSession, last_seq: int) -> tuple[int, tuple[str, int] | None]:
     """Delete the chain up to ``last_seq`` with its entries and checkpoints, inside a purge permit.
-    Returns the entries removed and the removed last link's chain hash (the new anchor)."""
-    anchor = await session.scalar(select(ChainLink.chain_hash).where(ChainLink.seq == last_seq))
+    Returns the entries removed and the last removed link's chain hash and entry id (the anchor)."""
+    found = (
+        await session.execute(
+            select(ChainLink.chain_hash, ChainLink.entry_id).where(ChainLink.seq == last_seq)
+        )
+    ).first()
+    anchor = (found.chain_hash, found.entry_id) if found else None
     session.add(PurgePermit(id=1))
     await session.flush()
     entries = select(ChainLink.entry_id).where(ChainLink.seq <= last_seq).scalar_subquery()

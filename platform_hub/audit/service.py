@@ -22,6 +22,7 @@ from platform_hub.kit.errors import SchemaViolation
 from platform_hub.linkage.catalog import Catalog
 from platform_hub.models import ChainLink, Checkpoint, Purge, TransferRecord
 from platform_hub.ordinance import service as ordinance
+from platform_hub.ordinance.repository import all_versions as ordinance_versions
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,7 @@ async def seal(
     Returns how many entries it sealed (0 when another sealer holds the lock)."""
     if not await repository.take_sealer_lock(session):
         return 0
-    head = await repository.chain_head(session)
-    seq, previous, last_id = (head.seq, head.chain_hash, head.entry_id) if head else (0, chain.GENESIS, 0)
+    seq, previous, last_id = await _chain_end(session)
     entries = await repository.unsealed(session, last_id, batch)
     now = utcnow()
     for entry_id, digest in entries:
@@ -105,6 +105,17 @@ async def seal(
     return len(entries)
 
 
+async def _chain_end(session: AsyncSession) -> tuple[int, str, int]:
+    """``(seq, chain hash, entry id)`` to go on from: the last link, or where the last purge cut."""
+    head = await repository.chain_head(session)
+    if head is not None:
+        return head.seq, head.chain_hash, head.entry_id
+    purge = await repository.latest_purge(session)
+    if purge is not None:
+        return purge.anchor_seq, purge.anchor_hash, purge.anchor_entry_id
+    return 0, chain.GENESIS, 0
+
+
 @dataclass
 class Verification:
     entries: int = 0
@@ -124,24 +135,12 @@ async def verify(
     unsealed_grace: dt.timedelta = dt.timedelta(minutes=5),
 ) -> Verification:
     """Recompute every entry's digest and the whole chain, check every checkpoint's signature and head
-    (and those an auditor kept outside the hub); name the first entry that does not match."""
+    (and those an auditor kept outside the hub); name the first entry that does not match.
+
+    The hub's checkpoints are read before the chain, so one signed meanwhile is not mistaken for a
+    mismatch; only the heads the checkpoints name are kept, however long the chain."""
     result = Verification()
-    heads: dict[int, str] = {}
-    purge = await repository.latest_purge(session)  # the chain goes on from where retention cut it
-    previous, expected_seq = (purge.anchor_hash, purge.anchor_seq + 1) if purge else (chain.GENESIS, 1)
-    async with contextlib.aclosing(repository.chain_with_entries(session)) as links:
-        async for link in links:
-            problem = _link_problem(link, expected_seq)
-            previous = chain.chain_hash(previous, link.entry_id, link.link_digest)
-            if problem is None and previous != link.chain_hash:
-                problem = f"chain link {link.seq} (entry {link.entry_id}) does not follow from the one before"
-            if problem is not None:
-                result.problems.append(problem)
-                break
-            heads[link.seq] = previous
-            result.entries += 1
-            expected_seq += 1
-    stored = [
+    stored: list[dict[str, object]] = [
         {
             "seq": c.seq,
             "head_hash": c.head_hash,
@@ -151,11 +150,31 @@ async def verify(
         }
         for c in await repository.checkpoints(session)
     ]
-    for checkpoint in stored:
-        _check_checkpoint(checkpoint, heads, public_pem, result, "")
-    for checkpoint in outside:
-        if int(str(checkpoint["seq"])) >= expected_seq - result.entries:  # one from before a purge: moot
-            _check_checkpoint(checkpoint, heads, public_pem, result, " (kept outside)")
+    purge = await repository.latest_purge(session)  # the chain goes on from where retention cut it
+    previous, expected_seq = (purge.anchor_hash, purge.anchor_seq + 1) if purge else (chain.GENESIS, 1)
+    wanted = {int(str(c["seq"])) for c in [*stored, *outside]}
+    heads: dict[int, str] = {purge.anchor_seq: purge.anchor_hash} if purge else {}
+    async with contextlib.aclosing(repository.chain_with_entries(session)) as links:
+        async for link in links:
+            problem = _link_problem(link, expected_seq)
+            previous = chain.chain_hash(previous, link.entry_id, link.link_digest)
+            if problem is None and previous != link.chain_hash:
+                problem = f"chain link {link.seq} (entry {link.entry_id}) does not follow from the one before"
+            if problem is not None:
+                result.problems.append(problem)
+                break
+            if link.seq in wanted:
+                heads[link.seq] = previous
+            result.entries += 1
+            expected_seq += 1
+    first = purge.anchor_seq if purge else 1
+    if public_pem is None and (stored or outside):
+        result.problems.append(
+            f"{len(stored) + len(outside)} checkpoints not signature-checked: no public key"
+        )
+    for checkpoint, where in [*((c, "") for c in stored), *((c, " (kept outside)") for c in outside)]:
+        if int(str(checkpoint["seq"])) >= first:  # before a purge's anchor there is nothing left to check
+            _check_checkpoint(checkpoint, heads, public_pem, result, where)
     late = await repository.unsealed_before(session, utcnow() - unsealed_grace)
     if late:
         result.problems.append(f"entries never sealed into the chain: {', '.join(map(str, late))}")
@@ -207,6 +226,7 @@ async def compliance(
 ) -> ComplianceReport:
     """Re-check every transfer of the period against the rules as they were at its time, and list the
     interfaces a registered receiver may not get under the rules in force at the period's end."""
+    versions = await ordinance_versions(session)
     decisions: dict[tuple[object, ...], str | None] = {}
     violations: list[Violation] = []
     checked = 0
@@ -214,8 +234,11 @@ async def compliance(
         session, _day_start(start), _day_start(end + dt.timedelta(days=1)), RECORDED
     ):
         checked += 1
+        # A notification is decided when it is delivered; a query when it is taken.
+        moment = entry.provided_at if entry.pattern != "query" and entry.provided_at else entry.requested_at
+        version = ordinance.version_at(versions, moment)
         key = (
-            ordinance.local_day(entry.requested_at),
+            version.id if version else None,
             entry.requesting_organ,
             entry.purpose_code,
             entry.information_category,
@@ -223,9 +246,10 @@ async def compliance(
             entry.providing_unit,
         )
         if key not in decisions:
-            decision = await ordinance.decide(
+            decision = await ordinance.decide_in(
                 session,
-                entry.requested_at,
+                version,
+                ordinance.local_day(moment),
                 receiving_organ=entry.requesting_organ,
                 purposes=[entry.purpose_code],
                 category=entry.information_category,
@@ -328,6 +352,7 @@ async def purge(
     """Remove the record's whole months before ``before`` once they are past retention; the removal
     is itself recorded, and verification goes on from the last removed link's hash."""
     today = today or ordinance.local_day(utcnow())
+    await repository.take_sealer_lock(session, wait=True)  # no sealing round meanwhile
     if before.day != 1:
         raise SchemaViolation("retention removes whole months: --before must be the first day of a month")
     expired = dt.date(today.year - retention_years, today.month, 1)
@@ -346,11 +371,13 @@ async def purge(
     removed, anchor = await repository.remove_prefix(session, last_seq) if last_seq else (0, None)
     if anchor is None:
         raise SchemaViolation(f"nothing sealed before {before} is left to remove")
+    anchor_hash, anchor_entry_id = anchor
     record = Purge(
         before=boundary,
         entries_removed=removed,
         anchor_seq=last_seq,
-        anchor_hash=anchor,
+        anchor_hash=anchor_hash,
+        anchor_entry_id=anchor_entry_id,
         purged_at=utcnow(),
         purged_by=actor,
     )

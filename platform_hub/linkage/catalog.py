@@ -146,9 +146,10 @@ class InterfaceSpec(BaseModel):
         return [child for item in (*self.request, *self.response) for child in item.walk()]
 
     def item_names(self, direction: Literal["request", "response"]) -> list[str]:
-        """The Japanese names of the data items (not groups) one direction carries."""
+        """The Japanese names of the data items one direction carries on to its receiver (not groups,
+        and not a 個人番号: the hub keeps that)."""
         items = self.request if direction == "request" else self.response
-        return [i.name for item in items for i in item.walk() if i.type != "GROUP"]
+        return [i.name for item in items for i in item.walk() if i.type != "GROUP" and not i.my_number]
 
     def paths(self, direction: Literal["request", "response"], flag: str) -> list[tuple[str, ...]]:
         """Romaji paths (from Payload) of the items with ``flag`` set (``addressee``, ``my_number``)."""

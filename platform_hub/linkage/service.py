@@ -526,7 +526,10 @@ async def deliver(state: HubState, delivery_id: int, attempt: int) -> None:
             await routing.deliver_notification(state, ready.subscriber, ready.inbound.envelope.to_bytes())
         outcome = "refused" if ready.refusal else "delivered"
         async with unit_of_work(state.sessions) as session:
-            if await repository.finish_delivery(session, delivery_id, attempt, outcome, ready.refusal):
+            finished = await repository.finish_delivery(session, delivery_id, attempt, outcome, ready.refusal)
+            # A delivery that happened is recorded even if its lease ran out meanwhile (the receiver
+            # dedups it by MSGID): nothing is delivered without its record.
+            if finished or outcome == "delivered":
                 rule = ready.rule.rule if ready.rule else None
                 _record(
                     session,

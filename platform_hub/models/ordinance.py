@@ -24,7 +24,9 @@ class OrdinanceVersion(Base):
     loaded_by: Mapped[str] = mapped_column(String(64))
 
     rules: Mapped[list[OrdinanceRule]] = relationship(
-        back_populates="version", lazy="selectin", order_by="OrdinanceRule.id"
+        back_populates="version",
+        lazy="raise",
+        order_by="OrdinanceRule.id",  # decisions never need them all
     )
 
 

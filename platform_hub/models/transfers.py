@@ -102,6 +102,7 @@ class Purge(Base):
     entries_removed: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     anchor_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     anchor_hash: Mapped[str] = mapped_column(String(64), doc="chain_hash of the last removed link")
+    anchor_entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     purged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     purged_by: Mapped[str] = mapped_column(String(64))
 

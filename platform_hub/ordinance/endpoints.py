@@ -24,7 +24,7 @@ async def rules(
 ) -> OrdinanceOut:
     """The version in force on ``at``, with every rule."""
     day = at or service.local_day(dt.datetime.now(dt.UTC))
-    version = await repository.in_force(session, day)
+    version = await repository.in_force(session, day, with_rules=True)
     if version is None:
         raise UnknownTarget(f"no ordinance version is in force on {day}")
     return service.version_out(version)

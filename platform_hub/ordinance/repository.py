@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from platform_hub.models import OrdinanceRule, OrdinanceVersion
 
@@ -17,19 +18,28 @@ async def by_version(session: AsyncSession, version: str) -> OrdinanceVersion | 
     ).first()
 
 
-async def in_force(session: AsyncSession, on: dt.date) -> OrdinanceVersion | None:
-    """The version in force on a day: the one that took effect last, on or before it."""
+async def in_force(
+    session: AsyncSession, on: dt.date, known_at: dt.datetime | None = None, *, with_rules: bool = False
+) -> OrdinanceVersion | None:
+    """The version in force on a day: the one that took effect last, on or before it. With
+    ``known_at``, only versions loaded by then count: a version loaded today with an earlier effective
+    day does not reach back over transfers already decided."""
     query = (
         select(OrdinanceVersion)
         .where(OrdinanceVersion.effective_on <= on)
         .order_by(OrdinanceVersion.effective_on.desc(), OrdinanceVersion.id.desc())
         .limit(1)
     )
+    if known_at is not None:
+        query = query.where(OrdinanceVersion.loaded_at <= known_at)
+    if with_rules:
+        query = query.options(selectinload(OrdinanceVersion.rules))
     return (await session.scalars(query)).first()
 
 
 async def all_versions(session: AsyncSession) -> Sequence[OrdinanceVersion]:
-    return (await session.scalars(select(OrdinanceVersion).order_by(OrdinanceVersion.effective_on))).all()
+    query = select(OrdinanceVersion).options(selectinload(OrdinanceVersion.rules))
+    return (await session.scalars(query.order_by(OrdinanceVersion.effective_on))).all()
 
 
 async def matching_rules(

@@ -109,9 +109,33 @@ async def decide(
 ) -> Decision:
     """Find the rule in force at ``at`` that lets the receiving organ, for one of ``purposes``, use
     (same organ) or be provided (another organ) ``category`` held by that organ and unit."""
-    version = await repository.in_force(session, local_day(at))
+    version = await repository.in_force(session, local_day(at), known_at=at)
+    return await decide_in(
+        session,
+        version,
+        local_day(at),
+        receiving_organ=receiving_organ,
+        purposes=purposes,
+        category=category,
+        holding_organ=holding_organ,
+        holding_unit=holding_unit,
+    )
+
+
+async def decide_in(
+    session: AsyncSession,
+    version: OrdinanceVersion | None,
+    day: dt.date,
+    *,
+    receiving_organ: str,
+    purposes: Sequence[str],
+    category: str,
+    holding_organ: str,
+    holding_unit: str,
+) -> Decision:
+    """The decision under one version (``None``: none was in force)."""
     if version is None:
-        return Decision(None, f"no ordinance version is in force on {local_day(at)}")
+        return Decision(None, f"no ordinance version is in force on {day}")
     if not purposes:
         return Decision(None, f"no 事務 named for the receiving unit of {receiving_organ}")
     kind = "use" if receiving_organ == holding_organ else "provide"
@@ -128,6 +152,13 @@ async def decide(
         f"{receiving_organ} / {', '.join(purposes)} to receive {category} from "
         f"{holding_organ} ({holding_unit})",
     )
+
+
+def version_at(versions: Sequence[OrdinanceVersion], moment: dt.datetime) -> OrdinanceVersion | None:
+    """What ``repository.in_force(day, known_at=moment)`` answers, over versions already loaded."""
+    day = local_day(moment)
+    candidates = [v for v in versions if v.effective_on <= day and v.loaded_at <= moment]
+    return max(candidates, key=lambda v: (v.effective_on, v.id), default=None)
 
 
 def version_out(version: OrdinanceVersion) -> OrdinanceOut:
