@@ -14,7 +14,7 @@ from lxml import etree
 from platform_hub.kit.errors import SchemaViolation
 from platform_hub.kit.settings import REPO_ROOT
 from platform_hub.linkage.catalog import SpecError, load_catalog
-from tests.helpers import NS, HubClient, soap_message
+from tests.helpers import NS, HubClient, ido_notification
 
 SPECS = REPO_ROOT / "interface_specs"
 CATALOG = load_catalog(SPECS)
@@ -91,21 +91,7 @@ def test_cli_validate(tmp_path: Path) -> None:
 
 
 def _validate_ido(**items: str) -> None:
-    base = {
-        "IdoJiyuCode": "03",
-        "IdoDate": "2026-11-01",
-        "AtenaNo": "000000000000019",
-        "SetaiNo": "000000000000027",
-        "ZokugaraCode": "01",
-        "Shimei": "山田　太郎",
-        "ShimeiKana": "ヤマダ　タロウ",
-        "SeinengappiDate": "1985-04-01",
-        "SeibetsuCode": "1",
-        "ShikuchosonCode": "131016",
-        "Jusho": "東京都千代田区千代田一丁目１番１号",
-        "JuminJotaiCode": "1",
-    }
-    root = etree.fromstring(soap_message("IF_JUK_0001", "001", base | items))
+    root = etree.fromstring(ido_notification(changes=items))
     message = root.find("soap:Body/lk:IF_JUK_0001_R01", NS)
     compiled = CATALOG.get("IF_JUK_0001")
     assert compiled is not None and message is not None
