@@ -90,8 +90,9 @@ async def chain_with_entries(session: AsyncSession, batch: int = 10_000) -> Asyn
     )
     result = await session.stream(query)
     try:
-        async for row in result:
-            yield row
+        async for rows in result.partitions():  # a partition at a time: one await per batch, not per row
+            for row in rows:
+                yield row
     finally:
         await result.close()  # also when the caller stops early: no server-side cursor left open
 
@@ -171,8 +172,9 @@ async def transfers_between(
     )
     result = await session.stream(query)
     try:
-        async for entry in result:
-            yield entry
+        async for entries in result.partitions():
+            for entry in entries:
+                yield entry
     finally:
         await result.close()
 
