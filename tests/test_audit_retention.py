@@ -87,3 +87,42 @@ def test_purge_removes_whole_expired_months_and_the_chain_goes_on(
     monkeypatch.chdir(tmp_path)  # no key file here: checkpoints cannot be checked, and verify says so
     unsigned = runner.invoke(app, ["audit", "verify"])
     assert unsigned.exit_code == 1 and "not signature-checked" in unsigned.output
+
+
+def test_a_late_entry_far_behind_the_chain_is_sealed_by_the_full_sweep(
+    database_url: str, tmp_path: Path
+) -> None:
+    """An entry whose id lies further behind the chain than the sealer's window (a transaction that
+    committed very late) is found by the periodic full sweep, not lost."""
+    from dataclasses import asdict
+
+    from platform_hub.audit import chain
+    from platform_hub.models import TransferRecord
+
+    now = dt.datetime.now(dt.UTC)
+
+    def entry(entry_id: int) -> TransferRecord:
+        record = TransferRecord(
+            **asdict(facts(now)), id=entry_id, subject_integrated_number=None, recorded_at=now
+        )
+        record.entry_digest = chain.entry_digest(record)
+        return record
+
+    async def run() -> tuple[int, int]:
+        engine = create_engine(Settings(database_url=database_url).async_database_url)
+        sessions = create_sessionmaker(engine)
+        async with unit_of_work(sessions) as session:
+            session.add(entry(500_000))
+        async with unit_of_work(sessions) as session:
+            await service.seal(session, None)
+        async with unit_of_work(sessions) as session:
+            session.add(entry(7))  # committed "late", far behind the chain's head
+        async with unit_of_work(sessions) as session:
+            windowed = await service.seal(session, None)
+        async with unit_of_work(sessions) as session:
+            swept = await service.seal(session, None, everything=True)
+        await engine.dispose()
+        return windowed, swept
+
+    assert asyncio.run(run()) == (0, 1)
+    assert count_rows(database_url, "transfer_chain") == 2

@@ -50,13 +50,17 @@ async def chain_head(session: AsyncSession) -> ChainLink | None:
     return (await session.scalars(select(ChainLink).order_by(ChainLink.seq.desc()).limit(1))).first()
 
 
-async def unsealed(session: AsyncSession, after_id: int, limit: int) -> Sequence[Any]:
-    """Entries not yet in the chain, oldest first. Only a window behind the last sealed id is looked
-    at, so the query stays an index range scan however long the record grows."""
+async def unsealed(
+    session: AsyncSession, after_id: int, limit: int, *, everything: bool = False
+) -> Sequence[Any]:
+    """Entries not yet in the chain, oldest first. Usually only a window behind the last sealed id is
+    looked at, so the query stays an index range scan however long the record grows; ``everything``
+    (now and then) also finds an entry whose transaction committed later than that."""
+    lowest = 0 if everything else after_id - _SWEEP_WINDOW
     query = (
         select(TransferRecord.id, TransferRecord.entry_digest)
         .outerjoin(ChainLink, ChainLink.entry_id == TransferRecord.id)
-        .where(TransferRecord.id > after_id - _SWEEP_WINDOW, ChainLink.entry_id.is_(None))
+        .where(TransferRecord.id > lowest, ChainLink.entry_id.is_(None))
         .order_by(TransferRecord.id)
         .limit(limit)
     )

@@ -14,11 +14,18 @@ from platform_hub.kit.state import HubState
 log = structlog.get_logger()
 
 
+FULL_SWEEP_EVERY = 600  # rounds: about ten minutes at the default interval
+
+
 async def run(state: HubState) -> None:
+    rounds = 0
     while True:
+        rounds += 1
         try:
             async with unit_of_work(state.sessions) as session:
-                sealed = await service.seal(session, state.signing_key)
+                sealed = await service.seal(
+                    session, state.signing_key, everything=rounds % FULL_SWEEP_EVERY == 0
+                )
         except asyncio.CancelledError:
             raise
         except IntegrityError:  # another process sealed the same entries first: nothing lost

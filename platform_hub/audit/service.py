@@ -69,13 +69,14 @@ async def seal(
     batch: int = 5000,
     checkpoint_every: int = 1000,
     checkpoint_after: dt.timedelta = dt.timedelta(minutes=1),
+    everything: bool = False,
 ) -> int:
     """Chain the entries not yet sealed; sign a checkpoint when enough entries or time went by.
     Returns how many entries it sealed (0 when another sealer holds the lock)."""
     if not await repository.take_sealer_lock(session):
         return 0
     seq, previous, last_id = await _chain_end(session)
-    entries = await repository.unsealed(session, last_id, batch)
+    entries = await repository.unsealed(session, last_id, batch, everything=everything)
     now = utcnow()
     for entry_id, digest in entries:
         seq += 1

@@ -19,6 +19,9 @@ class TransferRecord(Base):
     __table_args__ = (
         Index("ix_transfer_records_subject", "subject_integrated_number", "requested_at"),
         Index("ix_transfer_records_requested_at", "requested_at"),
+        # The auditors' usual filters, each with the period.
+        Index("ix_transfer_records_interface", "interface_id", "requested_at"),
+        Index("ix_transfer_records_requesting_unit", "requesting_unit", "requested_at"),
     )
 
     id: Mapped[int] = mapped_column(
