@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from tests.helpers import (
@@ -177,11 +178,7 @@ def test_provider_timeout_is_504_and_a_resend_asks_again(hub: HubClient, databas
 )
 def test_provider_answer_failing_the_xsd_is_e4001(hub: HubClient, database_url: str, answer) -> None:  # type: ignore[no-untyped-def]
     bad = TestUnit(answer=answer)
-    with serve_in_thread(bad.app()) as url:
-        hub.register("002", url)
-        jidou = hub.unit_headers(hub.register("011"))
-        hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
-        response = hub.send(zei_query(), jidou)
+    response = query_through(hub, bad)
     assert response.status_code == 502
     assert fault_code(response) == "E4001"
     assert "fails the IF_ZEI_0001 XSD" in response.text
@@ -203,21 +200,22 @@ def test_provider_answer_failing_the_xsd_is_e4001(hub: HubClient, database_url: 
 def test_provider_must_answer_the_query(hub: HubClient, answer) -> None:  # type: ignore[no-untyped-def]
     """An echo of the request, or an answer to another message, is not an answer."""
     odd = TestUnit(raw_answer=answer)
-    with serve_in_thread(odd.app()) as url:
+    response = query_through(hub, odd)
+    assert fault_code(response) == "E4001"
+
+
+def query_through(hub: HubClient, zeimu: TestUnit) -> httpx.Response:
+    """A query from 011 for 山田太郎, answered by ``zeimu`` as 002."""
+    with serve_in_thread(zeimu.app()) as url:
         hub.register("002", url)
         jidou = hub.unit_headers(hub.register("011"))
         hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
-        response = hub.send(zei_query(), jidou)
-    assert fault_code(response) == "E4001"
+        return hub.send(zei_query(), jidou)
 
 
 def test_provider_http_error_is_e4001(hub: HubClient) -> None:
     broken = TestUnit(answer=zei_answer, status_code=500)
-    with serve_in_thread(broken.app()) as url:
-        hub.register("002", url)
-        jidou = hub.unit_headers(hub.register("011"))
-        hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
-        response = hub.send(zei_query(), jidou)
+    response = query_through(hub, broken)
     assert response.status_code == 502
     assert fault_code(response) == "E4001"
 

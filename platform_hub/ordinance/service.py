@@ -17,7 +17,7 @@ from platform_hub.kit.errors import AlreadyExists, SchemaViolation
 from platform_hub.linkage.catalog import Catalog
 from platform_hub.models import OrdinanceRule, OrdinanceVersion
 from platform_hub.ordinance import repository
-from platform_hub.ordinance.schemas import OrdinanceIn, OrdinanceOut, RuleOut
+from platform_hub.ordinance.schemas import OrdinanceIn, OrdinanceOut, RuleIn, RuleOut
 
 JST = ZoneInfo("Asia/Tokyo")  # an ordinance takes effect on a day of the city's calendar
 
@@ -78,18 +78,8 @@ async def load(
         source_digest=hashlib.sha256(raw).hexdigest(),
         loaded_by=actor,
         rules=[
-            OrdinanceRule(
-                code=r.code,
-                kind=r.kind,
-                receiving_organ=r.receiving_organ,
-                purpose_code=r.purpose,
-                category=r.category,
-                holding_organ=r.holding_organ,
-                holding_unit=r.holding_unit,
-                article=r.article,
-                text=r.text,
-            )
-            for r in ordinance.rules
+            OrdinanceRule(**rule.model_dump(exclude={"purpose"}), purpose_code=rule.purpose)
+            for rule in ordinance.rules
         ],
     )
     session.add(version)
@@ -161,6 +151,10 @@ def version_at(versions: Sequence[OrdinanceVersion], moment: dt.datetime) -> Ord
     return max(candidates, key=lambda v: (v.effective_on, v.id), default=None)
 
 
+# The rule fields the file and the table name alike (the file's ``purpose`` is the table's purpose_code).
+_RULE_COLUMNS = [name for name in RuleIn.model_fields if name != "purpose"]
+
+
 def version_out(version: OrdinanceVersion) -> OrdinanceOut:
     return OrdinanceOut(
         version=version.version,
@@ -172,15 +166,8 @@ def version_out(version: OrdinanceVersion) -> OrdinanceOut:
         rules=[
             RuleOut(
                 rule_id=rule_id(r),
-                code=r.code,
-                kind=r.kind,
-                receiving_organ=r.receiving_organ,
                 purpose=r.purpose_code,
-                category=r.category,
-                holding_organ=r.holding_organ,
-                holding_unit=r.holding_unit,
-                article=r.article,
-                text=r.text,
+                **{name: getattr(r, name) for name in _RULE_COLUMNS},
             )
             for r in version.rules
         ],
