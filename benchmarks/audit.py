@@ -22,7 +22,7 @@ import psycopg
 import sqlalchemy as sa
 
 from benchmarks.common import RESULTS, fresh_database, percentiles
-from platform_hub.audit import chain, repository, service
+from platform_hub.audit import chain, repository, service, verification
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 from platform_hub.kit.settings import REPO_ROOT
 from platform_hub.linkage.catalog import load_catalog
@@ -115,7 +115,7 @@ async def measure(url: str, count: int, persons: int) -> dict[str, Any]:
     results["filtered_page"] = percentiles(samples)
     t = time.perf_counter()
     async with unit_of_work(sessions) as session:
-        verified = await service.verify(session, None)
+        verified = await verification.verify(session, None)
     assert verified.ok, verified.problems[:3]
     results["verify_entries_per_s"] = round(verified.entries / (time.perf_counter() - t))
     catalog = load_catalog(REPO_ROOT / "interface_specs")

@@ -311,7 +311,7 @@ def audit_verify(
     """Recompute the whole record's chain; exit 0 when it verifies, 1 naming the first entry that does not."""
     import json
 
-    from platform_hub.audit import service
+    from platform_hub.audit import verification
     from platform_hub.audit.chain import load_signing_key
 
     settings = Settings()
@@ -320,8 +320,8 @@ def audit_verify(
     if public_pem is None and settings.signing_key_file.exists():
         public_pem = load_signing_key(settings.signing_key_file, create=False).public_pem
 
-    async def run(session: AsyncSession) -> service.Verification:
-        return await service.verify(session, public_pem, outside=kept.get("checkpoints", []))
+    async def run(session: AsyncSession) -> verification.Verification:
+        return await verification.verify(session, public_pem, outside=kept.get("checkpoints", []))
 
     result = asyncio.run(run_once(settings.async_database_url, run))
     if not result.ok:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
+import hashlib
 import io
 import json
 import os
@@ -18,10 +20,13 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from platform_hub.audit import chain
+from platform_hub.audit import chain, verification
 from platform_hub.cli import app
+from platform_hub.kit.database import run_once
 from platform_hub.kit.settings import Settings
 from tests.helpers import (
     YAMADA,
@@ -304,3 +309,37 @@ def test_two_hubs_write_concurrently_and_the_chain_verifies(
     result = verified(hub)
     assert result["ok"] is True, result["problems"]
     assert count_rows(database_url, "transfer_chain") == count_rows(database_url, "transfer_records") == 40
+
+
+def verify_in_stretches(database_url: str) -> verification.Verification:
+    """Verification with the chain cut into one stretch per core, each read in its own process."""
+    url = Settings(database_url=database_url).async_database_url
+    return asyncio.run(run_once(url, lambda s: verification.verify(s, None, parallel_from=1)))
+
+
+def test_verification_in_parallel_stretches_names_what_a_single_pass_would(
+    exchanged: str, database_url: str
+) -> None:
+    assert verify_in_stretches(database_url).entries == 3
+    drop_triggers(database_url)
+    execute(
+        database_url,
+        "UPDATE transfer_records SET outcome = 'refused' WHERE id = (SELECT MAX(id) FROM transfer_records)",
+    )
+    (last,) = rows(database_url, "SELECT entry_id FROM transfer_chain WHERE seq = 3")
+    assert f"entry {last.entry_id} " in verify_in_stretches(database_url).problems[0]
+    execute(database_url, "DELETE FROM transfer_chain WHERE seq = 2")  # the link the last stretch starts from
+    assert verify_in_stretches(database_url).problems[0] == "chain link 2 is missing"
+
+
+@given(
+    st.lists(
+        st.one_of(st.none(), st.text(), st.lists(st.text(), max_size=3)),
+        min_size=len(chain.CANONICAL_ORDER),
+        max_size=len(chain.CANONICAL_ORDER),
+    )
+)
+def test_the_fast_canonical_form_is_json_dumps_with_sorted_keys(values: list[object]) -> None:
+    content = dict(zip(chain.CANONICAL_ORDER, values, strict=True))
+    expected = json.dumps(content, ensure_ascii=False, sort_keys=True).encode()
+    assert chain.content_digest(values) == hashlib.sha256(expected).hexdigest()  # type: ignore[arg-type]

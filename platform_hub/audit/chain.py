@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,17 +48,38 @@ CONTENT_FIELDS = (
 )
 
 
+# The canonical form is ``json.dumps(content, ensure_ascii=False, sort_keys=True)``; verification
+# recomputes it for every entry of the record, so it is built here from a fixed template and the C
+# string escaper json.dumps itself uses (a test holds the two equal).
+CANONICAL_ORDER = tuple(sorted(CONTENT_FIELDS))
+_TEMPLATE = "{" + ", ".join(f'"{name}": %s' for name in CANONICAL_ORDER) + "}"
+_quote = json.encoder.encode_basestring
+
+
 def _plain(value: Any) -> Any:
     return value.isoformat(timespec="microseconds") if isinstance(value, datetime) else value
 
 
+def _json(value: str | list[str] | None) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return _quote(value)
+    return "[" + ", ".join(map(_quote, value)) + "]"
+
+
+def content_digest(values: Sequence[str | list[str] | None]) -> str:
+    """The digest of an entry's content given as plain values in ``CANONICAL_ORDER`` (timestamps as
+    ISO strings with microseconds)."""
+    return hashlib.sha256((_TEMPLATE % tuple(map(_json, values))).encode()).hexdigest()
+
+
 def entry_digest(entry: Any) -> str:
     """SHA-256 of an entry's content as canonical JSON (the same before and after a database trip)."""
-    content = {name: _plain(getattr(entry, name)) for name in CONTENT_FIELDS}
-    return hashlib.sha256(json.dumps(content, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+    return content_digest([_plain(getattr(entry, name)) for name in CANONICAL_ORDER])
 
 
-def chain_hash(previous: str, entry_id: int, digest: str) -> str:
+def chain_hash(previous: str, entry_id: int | str, digest: str) -> str:
     return hashlib.sha256(f"{previous}:{entry_id}:{digest}".encode()).hexdigest()
 
 

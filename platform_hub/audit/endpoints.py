@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import ColumnElement
 
 from platform_hub.addressees import repository as addressees
-from platform_hub.audit import repository, service
+from platform_hub.audit import repository, service, verification
 from platform_hub.audit.schemas import (
     CheckpointOut,
     Checkpoints,
@@ -232,7 +232,7 @@ async def verify(state: State, session: Session, principal: Auditor) -> VerifyOu
     """Recompute the whole chain and every checkpoint; names the first entry that no longer matches."""
     _log(session, principal, "verify", None, {})
     key = state.signing_key
-    result = await service.verify(session, key.public_pem if key else None)
+    result = await verification.verify(session, key.public_pem if key else None)
     return VerifyOut(
         ok=result.ok, entries=result.entries, checkpoints=result.checkpoints, problems=result.problems
     )

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.audit.chain import CONTENT_FIELDS
 from platform_hub.models import (
     AuditAccess,
     ChainLink,
@@ -50,6 +49,10 @@ async def chain_head(session: AsyncSession) -> ChainLink | None:
     return (await session.scalars(select(ChainLink).order_by(ChainLink.seq.desc()).limit(1))).first()
 
 
+async def last_link_seq(session: AsyncSession) -> int | None:
+    return await session.scalar(select(func.max(ChainLink.seq)))
+
+
 async def unsealed(
     session: AsyncSession, after_id: int, limit: int, *, everything: bool = False
 ) -> Sequence[Any]:
@@ -73,32 +76,6 @@ async def last_checkpoint(session: AsyncSession) -> Checkpoint | None:
 
 async def checkpoints(session: AsyncSession) -> Sequence[Checkpoint]:
     return (await session.scalars(select(Checkpoint).order_by(Checkpoint.id))).all()
-
-
-async def chain_with_entries(session: AsyncSession, batch: int = 10_000) -> AsyncGenerator[Any]:
-    """Every chain link in order with its entry's content as one row (``record_id`` is None when the
-    entry is gone), streamed as plain rows: verification reads the whole record."""
-    query = (
-        select(
-            ChainLink.seq,
-            ChainLink.entry_id,
-            ChainLink.entry_digest.label("link_digest"),
-            ChainLink.chain_hash,
-            TransferRecord.id.label("record_id"),
-            TransferRecord.entry_digest.label("record_digest"),
-            *(getattr(TransferRecord, name) for name in CONTENT_FIELDS),
-        )
-        .outerjoin(TransferRecord, TransferRecord.id == ChainLink.entry_id)
-        .order_by(ChainLink.seq)
-        .execution_options(yield_per=batch)
-    )
-    result = await session.stream(query)
-    try:
-        async for rows in result.partitions():  # a partition at a time: one await per batch, not per row
-            for row in rows:
-                yield row
-    finally:
-        await result.close()  # also when the caller stops early: no server-side cursor left open
 
 
 async def unsealed_before(session: AsyncSession, moment: dt.datetime) -> Sequence[int]:

@@ -6,11 +6,9 @@ transfer and its record commit (or roll back) together.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -115,106 +113,6 @@ async def _chain_end(session: AsyncSession) -> tuple[int, str, int]:
     if purge is not None:
         return purge.anchor_seq, purge.anchor_hash, purge.anchor_entry_id
     return 0, chain.GENESIS, 0
-
-
-@dataclass
-class Verification:
-    entries: int = 0
-    checkpoints: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-async def verify(
-    session: AsyncSession,
-    public_pem: str | None,
-    *,
-    outside: Sequence[dict[str, object]] = (),
-    unsealed_grace: dt.timedelta = dt.timedelta(minutes=5),
-) -> Verification:
-    """Recompute every entry's digest and the whole chain, check every checkpoint's signature and head
-    (and those an auditor kept outside the hub); name the first entry that does not match.
-
-    The hub's checkpoints are read before the chain, so one signed meanwhile is not mistaken for a
-    mismatch; only the heads the checkpoints name are kept, however long the chain."""
-    result = Verification()
-    stored: list[dict[str, object]] = [
-        {
-            "seq": c.seq,
-            "head_hash": c.head_hash,
-            "created_at": c.created_at,
-            "signature": c.signature,
-            "id": c.id,
-        }
-        for c in await repository.checkpoints(session)
-    ]
-    purge = await repository.latest_purge(session)  # the chain goes on from where retention cut it
-    previous, expected_seq = (purge.anchor_hash, purge.anchor_seq + 1) if purge else (chain.GENESIS, 1)
-    wanted = {int(str(c["seq"])) for c in [*stored, *outside]}
-    heads: dict[int, str] = {purge.anchor_seq: purge.anchor_hash} if purge else {}
-    async with contextlib.aclosing(repository.chain_with_entries(session)) as links:
-        async for link in links:
-            problem = _link_problem(link, expected_seq)
-            previous = chain.chain_hash(previous, link.entry_id, link.link_digest)
-            if problem is None and previous != link.chain_hash:
-                problem = f"chain link {link.seq} (entry {link.entry_id}) does not follow from the one before"
-            if problem is not None:
-                result.problems.append(problem)
-                break
-            if link.seq in wanted:
-                heads[link.seq] = previous
-            result.entries += 1
-            expected_seq += 1
-    first = purge.anchor_seq if purge else 1
-    if public_pem is None and (stored or outside):
-        result.problems.append(
-            f"{len(stored) + len(outside)} checkpoints not signature-checked: no public key"
-        )
-    for checkpoint, where in [*((c, "") for c in stored), *((c, " (kept outside)") for c in outside)]:
-        if int(str(checkpoint["seq"])) >= first:  # before a purge's anchor there is nothing left to check
-            _check_checkpoint(checkpoint, heads, public_pem, result, where)
-    late = await repository.unsealed_before(session, utcnow() - unsealed_grace)
-    if late:
-        result.problems.append(f"entries never sealed into the chain: {', '.join(map(str, late))}")
-    return result
-
-
-def _link_problem(link: Any, expected_seq: int) -> str | None:
-    """What is wrong with one link and its entry (a row of both), if anything."""
-    if link.seq != expected_seq:
-        return f"chain link {expected_seq} is missing (next present: {link.seq})"
-    if link.record_id is None:
-        return f"entry {link.entry_id} (chain link {link.seq}) is missing"
-    if chain.entry_digest(link) != link.record_digest or link.record_digest != link.link_digest:
-        return (
-            f"entry {link.record_id} (reception {link.reception_number}, chain link {link.seq}) no longer "
-            "matches its digest: it was altered"
-        )
-    return None
-
-
-def _check_checkpoint(
-    checkpoint: dict[str, object],
-    heads: dict[int, str],
-    public_pem: str | None,
-    result: Verification,
-    where: str,
-) -> None:
-    seq, head = int(str(checkpoint["seq"])), str(checkpoint["head_hash"])
-    created = checkpoint["created_at"]
-    created_at = created if isinstance(created, dt.datetime) else dt.datetime.fromisoformat(str(created))
-    name = f"checkpoint {checkpoint.get('id', '?')}{where} at link {seq}"
-    if public_pem and not chain.signature_valid(
-        public_pem, chain.statement(seq, head, created_at), str(checkpoint["signature"])
-    ):
-        result.problems.append(f"{name}: the signature does not verify")
-    elif heads.get(seq) != head:
-        result.problems.append(f"{name} no longer matches the chain")
-    else:
-        result.checkpoints += 1
 
 
 # --- what auditors read --------------------------------------------------------------------------
