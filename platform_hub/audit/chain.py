@@ -60,18 +60,21 @@ def _plain(value: Any) -> Any:
     return value.isoformat(timespec="microseconds") if isinstance(value, datetime) else value
 
 
-def _json(value: str | list[str] | None) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return _quote(value)
-    return "[" + ", ".join(map(_quote, value)) + "]"
+def rendered(values: Sequence[str | list[str] | None]) -> list[str]:
+    """Each value of an entry's content (in ``CANONICAL_ORDER``, timestamps as ISO strings with
+    microseconds) as canonical JSON. One comprehension, no call per value: this is the hot loop."""
+    return [
+        "null" if v is None else _quote(v) if isinstance(v, str) else "[" + ", ".join(map(_quote, v)) + "]"
+        for v in values
+    ]
+
+
+def rendered_digest(values: list[str]) -> str:
+    return hashlib.sha256((_TEMPLATE % tuple(values)).encode()).hexdigest()
 
 
 def content_digest(values: Sequence[str | list[str] | None]) -> str:
-    """The digest of an entry's content given as plain values in ``CANONICAL_ORDER`` (timestamps as
-    ISO strings with microseconds)."""
-    return hashlib.sha256((_TEMPLATE % tuple(map(_json, values))).encode()).hexdigest()
+    return rendered_digest(rendered(values))
 
 
 def entry_digest(entry: Any) -> str:
