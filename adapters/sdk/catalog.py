@@ -1,0 +1,62 @@
+"""The interfaces a unit uses, read from the hub once: the spec (item order) and the XSD, compiled once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from adapters.sdk.errors import LinkageError
+from platform_hub.kit.xml import parse_xml
+from platform_hub.linkage.catalog import Catalog, CompiledInterface, InterfaceSpec
+
+# Fetches ``(spec JSON, XSD bytes)`` of one interface from the hub.
+Fetch = Callable[[str], Awaitable[tuple[Any, bytes]]]
+_MAX_XSD_BYTES = 4 * 1024 * 1024
+
+
+class InterfaceCatalog:
+    """The hub's published interfaces, cached. The hub's XSDs are the contract: used as they are."""
+
+    def __init__(
+        self, fetch: Fetch | None = None, compiled: dict[str, CompiledInterface] | None = None
+    ) -> None:
+        self._fetch = fetch
+        self._compiled: dict[str, CompiledInterface] = dict(compiled or {})
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> InterfaceCatalog:
+        """A catalog preloaded from local spec files (tests, or a unit that ships its specs)."""
+        return cls(compiled=dict(catalog.interfaces))
+
+    def bind(self, fetch: Fetch) -> None:
+        self._fetch = fetch
+
+    def cached(self, interface_id: str) -> CompiledInterface | None:
+        return self._compiled.get(interface_id)
+
+    async def get(self, interface_id: str) -> CompiledInterface:
+        found = self._compiled.get(interface_id)
+        if found is not None:
+            return found
+        async with self._lock:  # one fetch per interface even when many callers ask at once
+            found = self._compiled.get(interface_id)
+            if found is None:
+                found = await self._load(interface_id)
+                self._compiled[interface_id] = found
+            return found
+
+    async def _load(self, interface_id: str) -> CompiledInterface:
+        if self._fetch is None:
+            raise LinkageError("E1003", f"interface {interface_id} is not in this unit's catalog")
+        raw_spec, xsd = await self._fetch(interface_id)
+        spec = InterfaceSpec.model_validate(raw_spec)
+        try:
+            schema = etree.XMLSchema(parse_xml(xsd, max_bytes=_MAX_XSD_BYTES, max_depth=128))
+        except etree.XMLSchemaParseError as exc:
+            raise LinkageError("E1002", f"the hub's XSD of {interface_id} does not compile: {exc}") from None
+        return CompiledInterface(spec=spec, xsd=xsd, schema=schema, source=Path(f"{interface_id}.xsd"))

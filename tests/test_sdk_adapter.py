@@ -1,0 +1,83 @@
+"""A complete adapter for a new system, written with the SDK in a few lines, against a real hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adapters.sdk import Credentials, Payload, Received, Unit
+from tests.helpers import (
+    ADMIN_ID,
+    ADMIN_SECRET,
+    YAMADA,
+    HubClient,
+    free_port,
+    header_field,
+    ido_notification,
+    serve_in_thread,
+    wait_until,
+    zei_query,
+)
+
+
+# --- the adapter: everything 個人住民税 needs to join the hub -------------------------------------
+def tax_adapter(hub_url: str, port: int, database: Path) -> tuple[Unit, list[Received]]:
+    unit = Unit(
+        "002",
+        "個人住民税",
+        "市長",
+        purposes=["ZEI-001"],
+        hub_url=hub_url,
+        base_url=f"http://127.0.0.1:{port}",
+        database=database,
+        integrator=Credentials(ADMIN_ID, ADMIN_SECRET),
+    )
+    moves: list[Received] = []
+
+    @unit.on_notification("IF_JUK_0001")
+    async def resident_moved(message: Received) -> None:
+        moves.append(message)
+
+    @unit.on_query("IF_ZEI_0001")
+    async def income(message: Received) -> Payload:
+        return {
+            "ShokaiKekkaCode": "0",
+            "AtenaNo": message.payload["AtenaNo"],
+            "KazeiNendo": message.payload["KazeiNendo"],
+            "KazeiKubunCode": "1",
+            "SoshotokuKingaku": 4_200_000,
+            "ShotokuwariGaku": 210_000,
+            "FuyoNinzu": 2,
+        }
+
+    return unit, moves
+
+
+# --- end of the adapter ---------------------------------------------------------------------------
+
+
+def test_sdk_adapter_registers_receives_and_answers(hub: HubClient, tmp_path: Path) -> None:
+    port = free_port()
+    unit, moves = tax_adapter(str(hub.http.base_url), port, tmp_path / "zeimu.db")
+    with serve_in_thread(unit.app(), port=port):
+        registered = hub.http.get("/adapters/002", headers=hub.admin()).json()
+        assert registered["provides"] == ["IF_ZEI_0001"] and registered["subscribes"] == ["IF_JUK_0001"]
+        wait_until(lambda: hub.http.get("/adapters/002", headers=hub.admin()).json()["last_heartbeat_at"])
+        juki = hub.unit_headers(hub.register("001"))
+        jidou = hub.unit_headers(hub.register("011"))
+        hub.enroll(YAMADA)
+
+        assert hub.send(ido_notification(msgid="move-1"), juki).status_code == 200
+        wait_until(lambda: len(moves) == 1)
+        assert moves[0].msgid == "move-1" and moves[0].payload["AtenaNo"] == YAMADA["002"]  # 002's own number
+        assert moves[0].payload["IdoJiyuCode"] == "03"
+
+        answer = hub.send(zei_query(destination="002"), jidou)
+        assert answer.status_code == 200, answer.text
+        assert header_field(answer.content, "SourceSystemID") == "002"
+        assert f"<lk:AtenaNo>{YAMADA['011']}</lk:AtenaNo>".encode() in answer.content  # back in 011's
+        assert b"<lk:SoshotokuKingaku>4200000</lk:SoshotokuKingaku>" in answer.content
+
+    # Restarted, the unit reuses the credentials kept in its own database (no second registration).
+    again, _ = tax_adapter(str(hub.http.base_url), port, tmp_path / "zeimu.db")
+    with serve_in_thread(again.app(), port=port):
+        assert again.started
