@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import csv
+import datetime as dt
 import hashlib
 import io
 import json
@@ -28,6 +29,7 @@ from platform_hub.audit import chain, verification
 from platform_hub.cli import app
 from platform_hub.kit.database import run_once
 from platform_hub.kit.settings import Settings
+from platform_hub.models import TransferRecord
 from tests.helpers import (
     YAMADA,
     HubClient,
@@ -343,3 +345,32 @@ def test_the_fast_canonical_form_is_json_dumps_with_sorted_keys(values: list[obj
     content = dict(zip(chain.CANONICAL_ORDER, values, strict=True))
     expected = json.dumps(content, ensure_ascii=False, sort_keys=True).encode()
     assert chain.content_digest(values) == hashlib.sha256(expected).hexdigest()  # type: ignore[arg-type]
+
+
+def test_compliance_names_each_transfer_no_rule_covered(
+    hub: HubClient, exchanged: str, database_url: str
+) -> None:
+    """Entries written behind the hub's back (inserting is all the record allows) for a flow the
+    ordinance never covered, and for a day before any version was in force."""
+    engine = sa.create_engine(database_url)
+    with engine.begin() as connection:
+        table = TransferRecord.__table__
+        template = dict(connection.execute(sa.select(table).order_by(table.c.id).limit(1)).mappings().one())
+        del template["id"]
+        uncovered = template | {
+            "interface_id": "IF_JDT_0001",
+            "requesting_unit": "001",
+            "providing_unit": "011",
+            "information_category": "児童手当関係情報",
+            "purpose_code": "JUK-001",
+        }
+        early = template | {"requested_at": dt.datetime(2026, 1, 5, tzinfo=dt.UTC), "msgid": "early"}
+        connection.execute(sa.insert(TransferRecord), [uncovered, early])
+    engine.dispose()
+    report = hub.http.get(
+        "/audit/compliance", params={"from": "2026-01-01", "to": "2030-12-31"}, headers=hub.staff("auditor")
+    ).json()
+    assert report["checked"] == 5
+    reasons = [v["reason"] for v in report["violations"]]
+    assert "no rule (use, 番号法 第9条第2項)" in reasons[0] and "児童手当関係情報" in reasons[0]
+    assert reasons[1] == "no ordinance version is in force on 2026-01-05"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, text, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.models import (
@@ -126,27 +127,69 @@ def log_access(
     )
 
 
-async def transfers_between(
-    session: AsyncSession, start: dt.datetime, end: dt.datetime, outcomes: Sequence[str]
-) -> AsyncIterator[Any]:
-    """What the compliance re-check needs of each entry of a period, as plain rows."""
+@dataclass(frozen=True)
+class Window:
+    """The entries a compliance re-check reads, and the moments from which each ordinance version governs."""
+
+    start: dt.datetime
+    end: dt.datetime
+    outcomes: Sequence[str]
+    boundaries: Sequence[dt.datetime]
+
+    def where(self) -> list[ColumnElement[bool]]:
+        return [
+            TransferRecord.requested_at >= self.start,
+            TransferRecord.requested_at < self.end,
+            TransferRecord.outcome.in_(list(self.outcomes)),
+        ]
+
+    def period(self) -> ColumnElement[int]:
+        """The index of the boundary that governs each entry's moment (-1: before any version)."""
+        moment = decided_at()
+        whens = [(moment >= since, index) for index, since in reversed(list(enumerate(self.boundaries)))]
+        return case(*whens, else_=-1) if whens else literal(-1)
+
+
+def decided_at() -> ColumnElement[dt.datetime]:
+    """A notification is decided when it is delivered; a query when it is taken."""
+    delivered = and_(TransferRecord.pattern != "query", TransferRecord.provided_at.is_not(None))
+    return case((delivered, TransferRecord.provided_at), else_=TransferRecord.requested_at)
+
+
+# What an ordinance decision depends on, besides the version.
+DECISION_KEYS = (
+    TransferRecord.requesting_organ,
+    TransferRecord.purpose_code,
+    TransferRecord.information_category,
+    TransferRecord.providing_organ,
+    TransferRecord.providing_unit,
+)
+
+
+async def transfer_groups(session: AsyncSession, window: Window) -> Sequence[Any]:
+    """The window's entries counted per governing version and decision keys: one row per group."""
+    period = window.period().label("period")
+    query = (
+        select(period, *DECISION_KEYS, func.count().label("entries"))
+        .where(*window.where())
+        .group_by(period, *DECISION_KEYS)
+    )
+    return (await session.execute(query)).all()
+
+
+async def transfers_of_group(session: AsyncSession, window: Window, group: Any) -> AsyncIterator[Any]:
+    """The entries of one group, oldest first."""
     query = (
         select(
             TransferRecord.id,
             TransferRecord.reception_number,
             TransferRecord.requested_at,
-            TransferRecord.requesting_organ,
-            TransferRecord.purpose_code,
-            TransferRecord.information_category,
-            TransferRecord.providing_organ,
-            TransferRecord.providing_unit,
-            TransferRecord.pattern,
-            TransferRecord.provided_at,
+            decided_at().label("moment"),
         )
         .where(
-            TransferRecord.requested_at >= start,
-            TransferRecord.requested_at < end,
-            TransferRecord.outcome.in_(list(outcomes)),
+            *window.where(),
+            window.period() == group.period,
+            *(key == getattr(group, key.key) for key in DECISION_KEYS),
         )
         .order_by(TransferRecord.id)
         .execution_options(yield_per=10_000)

@@ -124,58 +124,51 @@ async def compliance(
     session: AsyncSession, catalog: Catalog, start: dt.date, end: dt.date
 ) -> ComplianceReport:
     """Re-check every transfer of the period against the rules as they were at its time, and list the
-    interfaces a registered receiver may not get under the rules in force at the period's end."""
-    versions = await ordinance_versions(session)
-    decisions: dict[tuple[object, ...], str | None] = {}
+    interfaces a registered receiver may not get under the rules in force at the period's end.
+
+    The database groups the period's entries by the version governing each one's moment and by what a
+    decision depends on; each group is decided once, and only a refused group's entries are read."""
+    periods = ordinance.governing_periods(await ordinance_versions(session))
+    start_at, end_at = ordinance.day_start(start), ordinance.day_start(end + dt.timedelta(days=1))
+    window = repository.Window(start_at, end_at, RECORDED, [since for since, _ in periods])
+    groups = await repository.transfer_groups(session, window)
     violations: list[Violation] = []
-    checked = 0
-    async for entry in repository.transfers_between(
-        session, _day_start(start), _day_start(end + dt.timedelta(days=1)), RECORDED
-    ):
-        checked += 1
-        # A notification is decided when it is delivered; a query when it is taken.
-        moment = entry.provided_at if entry.pattern != "query" and entry.provided_at else entry.requested_at
-        version = ordinance.version_at(versions, moment)
-        key = (
-            version.id if version else None,
-            entry.requesting_organ,
-            entry.purpose_code,
-            entry.information_category,
-            entry.providing_organ,
-            entry.providing_unit,
-        )
-        if key not in decisions:
-            decision = await ordinance.decide_in(
-                session,
-                version,
-                ordinance.local_day(moment),
-                receiving_organ=entry.requesting_organ,
-                purposes=[entry.purpose_code],
-                category=entry.information_category,
-                holding_organ=entry.providing_organ,
-                holding_unit=entry.providing_unit,
-            )
-            decisions[key] = decision.reason if decision.rule is None else None
-        if decisions[key] is not None:
+    for group in groups:
+        version = periods[group.period][1] if group.period >= 0 else None
+        facts = {
+            "receiving_organ": group.requesting_organ,
+            "purposes": [group.purpose_code],
+            "category": group.information_category,
+            "holding_organ": group.providing_organ,
+            "holding_unit": group.providing_unit,
+        }
+        decision = await ordinance.decide_in(session, version, end, **facts)
+        if decision.rule is not None:
+            continue
+        async for entry in repository.transfers_of_group(session, window, group):
+            reason = decision.reason
+            if version is None:  # the refusal names the entry's own day
+                day = ordinance.local_day(entry.moment)
+                reason = (await ordinance.decide_in(session, None, day, **facts)).reason
             violations.append(
                 Violation(
                     entry_id=entry.id,
                     reception_number=entry.reception_number,
                     requested_at=entry.requested_at,
-                    reason=str(decisions[key]),
+                    reason=str(reason),
                 )
             )
     return ComplianceReport(
         start=start,
         end=end,
-        checked=checked,
-        violations=violations,
+        checked=sum(group.entries for group in groups),
+        violations=sorted(violations, key=lambda v: v.entry_id),
         uncovered=await _uncovered(session, catalog, end),
     )
 
 
 async def _uncovered(session: AsyncSession, catalog: Catalog, on: dt.date) -> list[Uncovered]:
-    moment = _day_start(on + dt.timedelta(days=1)) - dt.timedelta(microseconds=1)
+    moment = ordinance.day_start(on + dt.timedelta(days=1)) - dt.timedelta(microseconds=1)
     found = []
     for spec in catalog.specs():
         holders = await units.units_relating(session, spec.id, "provides")
@@ -206,10 +199,6 @@ async def _uncovered(session: AsyncSession, catalog: Catalog, on: dt.date) -> li
                         )
                     )
     return found
-
-
-def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=ordinance.JST)
 
 
 async def disclosure(session: AsyncSession, catalog: Catalog, integrated_number: str) -> Disclosure:
@@ -260,7 +249,7 @@ async def purge(
             f"entries before {before} are not past retention ({retention_years} years): "
             f"the earliest cut is {expired}"
         )
-    boundary = _day_start(before)
+    boundary = ordinance.day_start(before)
     first_kept = await repository.first_link_at_or_after(session, boundary)
     head = await repository.chain_head(session)
     last_seq = (first_kept - 1) if first_kept is not None else (head.seq if head else 0)

@@ -144,11 +144,26 @@ async def decide_in(
     )
 
 
-def version_at(versions: Sequence[OrdinanceVersion], moment: dt.datetime) -> OrdinanceVersion | None:
-    """What ``repository.in_force(day, known_at=moment)`` answers, over versions already loaded."""
-    day = local_day(moment)
-    candidates = [v for v in versions if v.effective_on <= day and v.loaded_at <= moment]
-    return max(candidates, key=lambda v: (v.effective_on, v.id), default=None)
+def day_start(day: dt.date) -> dt.datetime:
+    """The first moment of a day in the city (JST)."""
+    return dt.datetime.combine(day, dt.time(), JST)
+
+
+def governing_periods(versions: Sequence[OrdinanceVersion]) -> list[tuple[dt.datetime, OrdinanceVersion]]:
+    """``(since, version)`` in time order: the version ``repository.in_force`` answers for any moment
+    from ``since`` until the next one. A version becomes a candidate at the later of its effective
+    day's start (JST) and its loading; the newest effective candidate governs."""
+    starts = sorted(
+        {
+            max(dt.datetime.combine(v.effective_on, dt.time(), JST).astimezone(dt.UTC), v.loaded_at)
+            for v in versions
+        }
+    )
+    periods = []
+    for since in starts:
+        candidates = [v for v in versions if v.effective_on <= local_day(since) and v.loaded_at <= since]
+        periods.append((since, max(candidates, key=lambda v: (v.effective_on, v.id))))
+    return periods
 
 
 # The rule fields the file and the table name alike (the file's ``purpose`` is the table's purpose_code).
