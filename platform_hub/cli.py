@@ -342,13 +342,20 @@ def audit_purge(
     import datetime as dt
 
     from platform_hub.audit import service
+    from platform_hub.audit.chain import load_signing_key
     from platform_hub.kit.errors import HubError
 
     settings = Settings()
+    if not settings.signing_key_file.exists():
+        console.print(
+            f"[red]the removal is signed with the checkpoint key: {settings.signing_key_file} is missing"
+        )
+        raise typer.Exit(1)
+    key = load_signing_key(settings.signing_key_file, create=False)
 
     async def run(session: AsyncSession) -> Any:
         return await service.purge(
-            session, dt.date.fromisoformat(before), retention_years=settings.retention_years, actor="cli"
+            session, dt.date.fromisoformat(before), key, retention_years=settings.retention_years, actor="cli"
         )
 
     try:

@@ -273,3 +273,23 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
+
+
+def execute(database_url: str, *statements: str) -> None:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
+def drop_triggers(database_url: str) -> None:
+    """What an intruder with database rights does first."""
+    if database_url.startswith("sqlite"):
+        names = rows(database_url, "SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        execute(database_url, *[f"DROP TRIGGER {row.name}" for row in names])
+    else:  # one table at a time: the hub's sealer keeps reading meanwhile
+        for table in ("transfer_records", "transfer_chain", "audit_checkpoints", "audit_access_log"):
+            execute(database_url, f"DROP TRIGGER {table}_append_only ON {table}")

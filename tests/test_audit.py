@@ -34,6 +34,8 @@ from tests.helpers import (
     YAMADA,
     HubClient,
     count_rows,
+    drop_triggers,
+    execute,
     free_port,
     rows,
     serve_in_thread,
@@ -60,26 +62,6 @@ def exchanged(hub: HubClient) -> Iterator[str]:
 def verified(hub: HubClient) -> dict[str, object]:
     result: dict[str, object] = hub.http.get("/audit/verify", headers=hub.admin_auditor()).json()
     return result
-
-
-def execute(database_url: str, *statements: str) -> None:
-    engine = sa.create_engine(database_url)
-    try:
-        with engine.begin() as connection:
-            for statement in statements:
-                connection.execute(sa.text(statement))
-    finally:
-        engine.dispose()
-
-
-def drop_triggers(database_url: str) -> None:
-    """What an intruder with database rights does first."""
-    if database_url.startswith("sqlite"):
-        names = rows(database_url, "SELECT name FROM sqlite_master WHERE type = 'trigger'")
-        execute(database_url, *[f"DROP TRIGGER {row.name}" for row in names])
-    else:  # one table at a time: the hub's sealer keeps reading meanwhile
-        for table in ("transfer_records", "transfer_chain", "audit_checkpoints", "audit_access_log"):
-            execute(database_url, f"DROP TRIGGER {table}_append_only ON {table}")
 
 
 def test_update_and_delete_are_refused_by_the_database(exchanged: str, database_url: str) -> None:

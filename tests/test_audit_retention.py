@@ -14,7 +14,7 @@ from platform_hub.audit.chain import load_signing_key
 from platform_hub.cli import app
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 from platform_hub.kit.settings import Settings
-from tests.helpers import count_rows, rows
+from tests.helpers import count_rows, drop_triggers, execute, rows
 
 
 def facts(requested_at: dt.datetime) -> service.TransferFacts:
@@ -126,3 +126,25 @@ def test_a_late_entry_far_behind_the_chain_is_sealed_by_the_full_sweep(
 
     assert asyncio.run(run()) == (0, 1)
     assert count_rows(database_url, "transfer_chain") == 2
+
+
+def test_a_forged_purge_is_named(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An intruder deletes the oldest entries and writes the purge record that would explain it; only
+    the hub's checkpoint key can sign one, so verification names the forgery."""
+    key_file = tmp_path / "signing.pem"
+    record_and_seal(database_url, key_file, [dt.datetime(2026, 4, d, tzinfo=dt.UTC) for d in (1, 2, 3)])
+    drop_triggers(database_url)
+    (anchor,) = rows(database_url, "SELECT chain_hash, entry_id FROM transfer_chain WHERE seq = 2")
+    execute(
+        database_url,
+        "DELETE FROM transfer_records WHERE id IN (SELECT entry_id FROM transfer_chain WHERE seq <= 2)",
+        "DELETE FROM transfer_chain WHERE seq <= 2",
+        "DELETE FROM audit_checkpoints",
+        "INSERT INTO audit_purges (before, entries_removed, anchor_seq, anchor_hash, anchor_entry_id,"
+        " purged_at, purged_by) VALUES ('2026-04-03 00:00:00', 2, 2, "
+        f"'{anchor.chain_hash}', {anchor.entry_id}, '2033-05-01 00:00:00', 'cli')",
+    )
+    monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", database_url)
+    monkeypatch.setenv("PLATFORM_HUB_SIGNING_KEY_FILE", str(key_file))
+    forged = CliRunner().invoke(app, ["audit", "verify"])
+    assert forged.exit_code == 1 and "purge 1 (entries before link 3) is not signed" in forged.output

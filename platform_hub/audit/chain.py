@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,8 @@ _quote = json.encoder.encode_basestring
 
 
 def _plain(value: Any) -> Any:
-    return value.isoformat(timespec="microseconds") if isinstance(value, datetime) else value
+    """Timestamps in UTC, as the database gives them back, whatever zone they were written in."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds") if isinstance(value, datetime) else value
 
 
 def rendered(values: Sequence[str | list[str] | None]) -> list[str]:
@@ -90,6 +91,23 @@ def statement(seq: int, head_hash: str, created_at: datetime) -> bytes:
     """What a checkpoint signs."""
     return json.dumps(
         {"seq": seq, "head_hash": head_hash, "created_at": _plain(created_at)}, sort_keys=True
+    ).encode()
+
+
+def purge_statement(purge: Any) -> bytes:
+    """What a retention removal signs: what went, and where the chain goes on from."""
+    return json.dumps(
+        {
+            "before": _plain(purge.before),
+            "entries_removed": purge.entries_removed,
+            "anchor_seq": purge.anchor_seq,
+            "anchor_hash": purge.anchor_hash,
+            "anchor_entry_id": purge.anchor_entry_id,
+            "purged_at": _plain(purge.purged_at),
+            "purged_by": purge.purged_by,
+        },
+        ensure_ascii=False,
+        sort_keys=True,
     ).encode()
 
 

@@ -235,10 +235,17 @@ async def disclosure(session: AsyncSession, catalog: Catalog, integrated_number:
 
 
 async def purge(
-    session: AsyncSession, before: dt.date, *, retention_years: int, actor: str, today: dt.date | None = None
+    session: AsyncSession,
+    before: dt.date,
+    key: chain.SigningKey,
+    *,
+    retention_years: int,
+    actor: str,
+    today: dt.date | None = None,
 ) -> Purge:
     """Remove the record's whole months before ``before`` once they are past retention; the removal
-    is itself recorded, and verification goes on from the last removed link's hash."""
+    is itself recorded and signed with the checkpoint key (so nobody can fake one to hide a deletion),
+    and verification goes on from the last removed link's hash."""
     today = today or ordinance.local_day(utcnow())
     await repository.take_sealer_lock(session, wait=True)  # no sealing round meanwhile
     if before.day != 1:
@@ -268,7 +275,9 @@ async def purge(
         anchor_entry_id=anchor_entry_id,
         purged_at=utcnow(),
         purged_by=actor,
+        key_id=key.key_id,
     )
+    record.signature = key.sign(chain.purge_statement(record))
     session.add(record)
     await session.flush()
     return record

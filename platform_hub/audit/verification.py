@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit import chain, repository
 from platform_hub.kit.database import utcnow
+from platform_hub.models import Purge
 
 PARALLEL_FROM = 200_000  # links; below this one worker thread is quicker than starting processes
 _TIMESTAMPS = {"requested_at", "provided_at", "recorded_at"}
@@ -87,6 +88,8 @@ async def verify(
         if stretch.problem is not None:
             result.problems.append(stretch.problem[1])
             break
+    if purge is not None:
+        _check_purge(purge, public_pem, result)
     if public_pem is None and (stored or outside):
         unchecked = len(stored) + len(outside)
         result.problems.append(f"{unchecked} checkpoints not signature-checked: no public key")
@@ -221,6 +224,19 @@ def _rows(url: str, first: int, last: int) -> Iterator[Sequence[Any]]:  # text, 
     serial = "-c max_parallel_workers_per_gather=0"
     with psycopg.connect(conninfo, options=serial) as database, database.cursor().copy(copy_out) as copy:
         yield from copy.rows()
+
+
+def _check_purge(purge: Purge, public_pem: str | None, result: Verification) -> None:
+    """The chain starts at the last purge's anchor only if the hub's key signed that removal."""
+    if public_pem is None:
+        result.problems.append(f"purge {purge.id} not signature-checked: no public key")
+    elif not purge.signature or not chain.signature_valid(
+        public_pem, chain.purge_statement(purge), purge.signature
+    ):
+        result.problems.append(
+            f"purge {purge.id} (entries before link {purge.anchor_seq + 1}) is not signed by the "
+            "checkpoint key: the removal cannot be trusted"
+        )
 
 
 def _check_checkpoint(

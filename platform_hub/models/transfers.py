@@ -108,6 +108,8 @@ class Purge(Base):
     anchor_entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     purged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     purged_by: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(64), doc="the checkpoint key that signed it")
+    signature: Mapped[str | None] = mapped_column(Text, doc="Ed25519 over chain.purge_statement")
 
 
 class PurgePermit(Base):
