@@ -28,7 +28,6 @@ from platform_hub.audit import chain, repository, service, verification
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 from platform_hub.kit.settings import REPO_ROOT
 from platform_hub.linkage.catalog import load_catalog
-from platform_hub.models import TransferRecord
 from platform_hub.ordinance.service import load_file
 
 FLOWS = [  # (interface, requester, organ, provider, purpose, category, rule)
@@ -116,24 +115,19 @@ async def measure(url: str, count: int, persons: int, by_sealer: int) -> dict[st
         subject = f"{rng.randrange(persons):015d}"
         t = time.perf_counter()
         async with unit_of_work(sessions) as session:
-            await repository.transfers(
-                session, [TransferRecord.subject_integrated_number == subject], None, 100
-            )
+            await repository.transfers(session, repository.TransferQuery(person=subject), None, 100)
         samples.append(time.perf_counter() - t)
     results["person_history"] = percentiles(samples)
     samples = []
     for _ in range(300):
         interface, requester, *_ = rng.choice(FLOWS)
         day = dt.datetime(2026, 4, 1, tzinfo=dt.UTC) + dt.timedelta(days=rng.randrange(190))
-        conditions = [
-            TransferRecord.interface_id == interface,
-            TransferRecord.requesting_unit == requester,
-            TransferRecord.requested_at >= day,
-            TransferRecord.requested_at < day + dt.timedelta(days=7),
-        ]
+        query = repository.TransferQuery(  # what GET /audit/transfers?interface=&unit=&from=&to= asks
+            interface=interface, unit=requester, start=day, end=day + dt.timedelta(days=7)
+        )
         t = time.perf_counter()
         async with unit_of_work(sessions) as session:
-            await repository.transfers(session, conditions, None, 100)
+            await repository.transfers(session, query, None, 100)
         samples.append(time.perf_counter() - t)
     results["filtered_page"] = percentiles(samples)
     t = time.perf_counter()

@@ -11,7 +11,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from sqlalchemy import ColumnElement
 
 from platform_hub.addressees import repository as addressees
 from platform_hub.audit import repository, service, verification
@@ -29,8 +28,7 @@ from platform_hub.auth.service import Principal
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.errors import SchemaViolation
 from platform_hub.kit.state import Session, State
-from platform_hub.models import TransferRecord
-from platform_hub.ordinance.service import JST
+from platform_hub.ordinance import service as ordinance
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -93,41 +91,25 @@ class TransferFilter:
     def parameters(self) -> dict[str, str]:
         return {k: str(v) for k, v in vars(self).items() if v is not None and k != "person"}
 
-    async def conditions(self, session: Session) -> list[ColumnElement[bool]]:
-        found: list[ColumnElement[bool]] = []
-        person = self.integrated_number
+    async def query(self, session: Session) -> repository.TransferQuery:
+        """The filters as a query; a unit's 宛名番号 is resolved to the person it is linked to."""
+        person, unit = self.integrated_number, self.unit
         if self.atena_number is not None:
             if self.unit is None:
                 raise SchemaViolation("atena_number needs unit: a 宛名番号 is a unit's own")
             link = await addressees.active_link(session, self.unit, self.atena_number)
-            person = link.person.integrated_number if link else "-"
+            person, unit = (link.person.integrated_number if link else "-"), None
         self.person = person  # whose data is looked at: what the access log names
-        if person is not None:
-            found.append(TransferRecord.subject_integrated_number == person)
-        if self.unit is not None and self.atena_number is None:
-            found.append(
-                (TransferRecord.requesting_unit == self.unit) | (TransferRecord.providing_unit == self.unit)
-            )
-        if self.organ is not None:
-            found.append(
-                (TransferRecord.requesting_organ == self.organ)
-                | (TransferRecord.providing_organ == self.organ)
-            )
-        for column, value in (
-            (TransferRecord.interface_id, self.interface),
-            (TransferRecord.purpose_code, self.purpose),
-            (TransferRecord.outcome, self.outcome),
-        ):
-            if value is not None:
-                found.append(column == value)
-        if self.start is not None:
-            found.append(
-                TransferRecord.requested_at >= dt.datetime.combine(self.start, dt.time(), tzinfo=JST)
-            )
-        if self.end is not None:
-            end = dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), tzinfo=JST)
-            found.append(TransferRecord.requested_at < end)
-        return found
+        return repository.TransferQuery(
+            person=person,
+            unit=unit,
+            organ=self.organ,
+            interface=self.interface,
+            purpose=self.purpose,
+            outcome=self.outcome,
+            start=ordinance.day_start(self.start) if self.start else None,
+            end=ordinance.day_start(self.end + dt.timedelta(days=1)) if self.end else None,
+        )
 
 
 Filter = Annotated[TransferFilter, Depends()]
@@ -148,7 +130,7 @@ async def transfers(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> TransferPage:
     """The record, newest first, filtered by person, unit, organ, interface, 事務, outcome and period."""
-    entries = await repository.transfers(session, await filters.conditions(session), cursor, limit + 1)
+    entries = await repository.transfers(session, await filters.query(session), cursor, limit + 1)
     _log(session, principal, "transfers", filters.person, filters.parameters())
     page = [TransferOut.model_validate(e) for e in entries[:limit]]
     return TransferPage(items=page, next_cursor=page[-1].id if len(entries) > limit else None)
@@ -164,7 +146,7 @@ async def transfers_csv(
 ) -> StreamingResponse:
     """The same entries as CSV that Excel opens as it is (UTF-8 with BOM), streamed a page at a time.
     The access is recorded (the request's session commits) before the first byte goes out."""
-    conditions = await filters.conditions(session)
+    query = await filters.query(session)
     _log(session, principal, "transfers.csv", filters.person, filters.parameters())
 
     async def rows() -> AsyncIterator[str]:
@@ -175,7 +157,7 @@ async def transfers_csv(
         cursor: int | None = None
         while True:
             async with unit_of_work(state.sessions) as reading:
-                entries = await repository.transfers(reading, conditions, cursor, 1000)
+                entries = await repository.transfers(reading, query, cursor, 1000)
             if not entries:
                 return
             buffer.seek(0)
@@ -200,7 +182,7 @@ def _csv_value(value: object) -> str:
     if isinstance(value, list):
         return "・".join(map(str, value))
     if isinstance(value, dt.datetime):
-        return value.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S")
+        return value.astimezone(ordinance.JST).strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
 
 

@@ -89,13 +89,50 @@ async def unsealed_before(session: AsyncSession, moment: dt.datetime) -> Sequenc
     return (await session.scalars(query.limit(10))).all()
 
 
+@dataclass(frozen=True)
+class TransferQuery:
+    """What an auditor narrows the record to; every field given must hold."""
+
+    person: str | None = None  # integrated number
+    unit: str | None = None  # requesting or providing
+    organ: str | None = None  # requesting or providing
+    interface: str | None = None
+    purpose: str | None = None
+    outcome: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None  # exclusive
+
+    def where(self) -> list[ColumnElement[bool]]:
+        record = TransferRecord
+        found: list[ColumnElement[bool]] = [
+            column == value
+            for column, value in (
+                (record.subject_integrated_number, self.person),
+                (record.interface_id, self.interface),
+                (record.purpose_code, self.purpose),
+                (record.outcome, self.outcome),
+            )
+            if value is not None
+        ]
+        if self.unit is not None:
+            found.append((record.requesting_unit == self.unit) | (record.providing_unit == self.unit))
+        if self.organ is not None:
+            found.append((record.requesting_organ == self.organ) | (record.providing_organ == self.organ))
+        if self.start is not None:
+            found.append(record.requested_at >= self.start)
+        if self.end is not None:
+            found.append(record.requested_at < self.end)
+        return found
+
+
 async def transfers(
-    session: AsyncSession, conditions: list[ColumnElement[bool]], before_id: int | None, limit: int
+    session: AsyncSession, query: TransferQuery, before_id: int | None, limit: int
 ) -> Sequence[TransferRecord]:
-    query = select(TransferRecord).where(*conditions)
+    """A page of the record, newest first, before ``before_id`` (the cursor)."""
+    select_page = select(TransferRecord).where(*query.where())
     if before_id is not None:
-        query = query.where(TransferRecord.id < before_id)
-    return (await session.scalars(query.order_by(TransferRecord.id.desc()).limit(limit))).all()
+        select_page = select_page.where(TransferRecord.id < before_id)
+    return (await session.scalars(select_page.order_by(TransferRecord.id.desc()).limit(limit))).all()
 
 
 async def articles(session: AsyncSession, rule_ids: set[str]) -> dict[str, str]:

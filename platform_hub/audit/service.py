@@ -204,7 +204,7 @@ async def _uncovered(session: AsyncSession, catalog: Catalog, on: dt.date) -> li
 async def disclosure(session: AsyncSession, catalog: Catalog, integrated_number: str) -> Disclosure:
     """The person's やりとり履歴 over the city's internal transfers, newest first."""
     entries = await repository.transfers(
-        session, [TransferRecord.subject_integrated_number == integrated_number], None, 10_000
+        session, repository.TransferQuery(person=integrated_number), None, 10_000
     )
     articles = await repository.articles(
         session, {e.ordinance_rule_id for e in entries if e.ordinance_rule_id}

@@ -289,10 +289,15 @@ async def _query(state: HubState, inbound: Inbound) -> bytes:
             taken.subjects = await _translate(
                 session, inbound.envelope, inbound.spec, "request", inbound.source.code, destination.code
             )
-            purposes = [inbound.header.purpose_code]
-            taken.rule_id = (
-                await _ordinance(session, inbound, inbound.source, destination, purposes)
-            ).rule_id
+            decision = await ordinance.authorize(
+                session,
+                utcnow(),
+                receiver=inbound.source,
+                holder=destination,
+                category=inbound.spec.category,
+                purposes=[inbound.header.purpose_code],
+            )
+            taken.rule_id = decision.rule_id
         except (AddresseeUnknown, OrdinanceRefusal) as refusal:
             message.status, message.completed_at = "refused", utcnow()
             _record(
@@ -329,30 +334,6 @@ async def _query(state: HubState, inbound: Inbound) -> bytes:
             await _finish_query(session, inbound, taken, answer=None, failure=error.message)
         raise
     return response
-
-
-async def _ordinance(
-    session: AsyncSession, inbound: Inbound, receiver: Unit, holder: Unit, purposes: list[str]
-) -> Decision:
-    """The rule in force that allows ``receiver`` (for one of its registered 事務) to get this
-    interface's category from ``holder``, or E3001."""
-    registered = [purpose for purpose in purposes if purpose in receiver.purposes]
-    if not registered:
-        raise OrdinanceRefusal(
-            f"unit {receiver.code} is not registered for the 事務 {', '.join(purposes) or '-'}"
-        )
-    decision = await ordinance.decide(
-        session,
-        utcnow(),
-        receiving_organ=receiver.organ,
-        purposes=registered,
-        category=inbound.spec.category,
-        holding_organ=holder.organ,
-        holding_unit=holder.code,
-    )
-    if decision.rule is None:
-        raise OrdinanceRefusal(decision.reason or "refused by the ordinance")
-    return decision
 
 
 async def _forward(state: HubState, inbound: Inbound, message: Message) -> Envelope:
@@ -573,7 +554,14 @@ async def _prepare_delivery(state: HubState, session: AsyncSession, delivery_id:
             session, envelope, compiled.spec, "request", source.code, subscriber.code
         )
         # The subscriber receives for its own 事務: any of those the ordinance covers will do.
-        ready.rule = await _ordinance(session, ready.inbound, subscriber, source, list(subscriber.purposes))
+        ready.rule = await ordinance.authorize(
+            session,
+            utcnow(),
+            receiver=subscriber,
+            holder=source,
+            category=compiled.spec.category,
+            purposes=list(subscriber.purposes),
+        )
     except (AddresseeUnknown, OrdinanceRefusal) as refusal:
         ready.refusal = refusal.message
     return ready

@@ -22,6 +22,7 @@ class TransferRecord(Base):
         # The auditors' usual filters, each with the period.
         Index("ix_transfer_records_interface", "interface_id", "requested_at"),
         Index("ix_transfer_records_requesting_unit", "requesting_unit", "requested_at"),
+        Index("ix_transfer_records_providing_unit", "providing_unit", "requested_at"),
     )
 
     id: Mapped[int] = mapped_column(

@@ -13,9 +13,9 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.kit.database import run_once
-from platform_hub.kit.errors import AlreadyExists, SchemaViolation
+from platform_hub.kit.errors import AlreadyExists, OrdinanceRefusal, SchemaViolation
 from platform_hub.linkage.catalog import Catalog
-from platform_hub.models import OrdinanceRule, OrdinanceVersion
+from platform_hub.models import OrdinanceRule, OrdinanceVersion, Unit
 from platform_hub.ordinance import repository
 from platform_hub.ordinance.schemas import OrdinanceIn, OrdinanceOut, RuleIn, RuleOut
 
@@ -85,6 +85,36 @@ async def load(
     session.add(version)
     await session.flush()
     return version
+
+
+async def authorize(
+    session: AsyncSession,
+    at: dt.datetime,
+    *,
+    receiver: Unit,
+    holder: Unit,
+    category: str,
+    purposes: Sequence[str],
+) -> Decision:
+    """The rule in force at ``at`` that lets ``receiver``, for one of ``purposes`` it is registered
+    for, receive ``category`` from ``holder``; OrdinanceRefusal (E3001) when there is none."""
+    registered = [purpose for purpose in purposes if purpose in receiver.purposes]
+    if not registered:
+        raise OrdinanceRefusal(
+            f"unit {receiver.code} is not registered for the 事務 {', '.join(purposes) or '-'}"
+        )
+    decision = await decide(
+        session,
+        at,
+        receiving_organ=receiver.organ,
+        purposes=registered,
+        category=category,
+        holding_organ=holder.organ,
+        holding_unit=holder.code,
+    )
+    if decision.rule is None:
+        raise OrdinanceRefusal(decision.reason or "refused by the ordinance")
+    return decision
 
 
 async def decide(
