@@ -17,6 +17,9 @@ from stdnum.jp import in_ as my_number_format
 from platform_hub.kit.errors import SchemaViolation
 
 ATENA_LENGTH = 15
+# 未採番: what a unit that does not number a person yet is given in a 住民異動 that introduces them
+# (転入, 出生); check-digit valid, but serials start at 1, so neither the hub nor a unit issues it.
+UNNUMBERED_ATENA = "0" * ATENA_LENGTH
 _WEIGHTS = (2, 3, 4, 5, 6, 7) * 3  # from the right, repeating: enough for 14 digits
 
 
@@ -46,6 +49,8 @@ def atena_number(serial: int) -> str:
 def check_atena_number(number: str, what: str = "宛名番号") -> str:
     if not is_valid_atena_number(number):
         raise SchemaViolation(f"{what} must be 15 digits with a valid check digit (modulus 11)")
+    if number == UNNUMBERED_ATENA:
+        raise SchemaViolation(f"{what} {UNNUMBERED_ATENA} is reserved (未採番) and cannot be linked")
     return number
 
 

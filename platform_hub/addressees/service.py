@@ -457,6 +457,11 @@ _RESIDENT_STATES = {"1": "resident", "2": "moved_out", "3": "deceased", "4": "mo
 _CREATING_EVENTS = {"01", "04", "08"}  # 転入, 出生, 職権記載
 
 
+def introduces_person(fields: dict[str, str]) -> bool:
+    """A 住民異動 that brings a person into the city (転入, 出生, 職権記載): units may not know them yet."""
+    return fields.get("IdoJiyuCode") in _CREATING_EVENTS
+
+
 async def apply_resident_change(
     session: AsyncSession,
     vault: MyNumberVault,

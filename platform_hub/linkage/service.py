@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_hub.adapters import repository as units
 from platform_hub.adapters import service as adapters
 from platform_hub.addressees import service as addressees
-from platform_hub.addressees.numbers import check_my_number
+from platform_hub.addressees.numbers import UNNUMBERED_ATENA, check_my_number
 from platform_hub.audit.service import TransferFacts, record_transfer
 from platform_hub.auth.service import Principal, send_scope
 from platform_hub.kit.database import unit_of_work, utcnow
@@ -437,10 +437,15 @@ async def _accept_notification(state: HubState, inbound: Inbound) -> bytes:
     return ack
 
 
-async def _feed_registry(state: HubState, session: AsyncSession, inbound: Inbound) -> None:
-    payload = inbound.envelope.payload()
+def _payload_fields(envelope: Envelope) -> dict[str, str]:
+    """The top-level items of a flat payload (a 住民異動), by romaji name."""
+    payload = envelope.payload()
     assert payload is not None
-    fields = {etree.QName(e).localname: (e.text or "").strip() for e in payload if isinstance(e.tag, str)}
+    return {etree.QName(e).localname: (e.text or "").strip() for e in payload if isinstance(e.tag, str)}
+
+
+async def _feed_registry(state: HubState, session: AsyncSession, inbound: Inbound) -> None:
+    fields = _payload_fields(inbound.envelope)
     await addressees.apply_resident_change(
         session,
         state.require_vault(),
@@ -551,7 +556,14 @@ async def _prepare_delivery(state: HubState, session: AsyncSession, delivery_id:
     )
     try:
         ready.subjects = await _translate(
-            session, envelope, compiled.spec, "request", source.code, subscriber.code
+            session,
+            envelope,
+            compiled.spec,
+            "request",
+            source.code,
+            subscriber.code,
+            newcomer=compiled.spec.updates_registry
+            and addressees.introduces_person(_payload_fields(envelope)),
         )
         # The subscriber receives for its own 事務: any of those the ordinance covers will do.
         ready.rule = await ordinance.authorize(
@@ -593,16 +605,28 @@ async def _translate(
     direction: Direction,
     from_unit: str,
     to_unit: str | None,
+    *,
+    newcomer: bool = False,
 ) -> list[str]:
     """Rewrite each 宛名番号 from ``from_unit``'s numbering to ``to_unit``'s (E3002 when a person is
     unknown or not linked there); returns the persons' integrated numbers. With no ``to_unit`` it
-    only resolves."""
+    only resolves.
+
+    A ``newcomer`` (a 住民異動 bringing the person into the city) reaches a unit that does not number
+    them yet as 未採番 (``UNNUMBERED_ATENA``): a subscriber keeps every resident, so it numbers the
+    person and links its number in the registry (by the 基本4情報 the message carries).
+    """
     subjects: dict[str, None] = {}
     for path in spec.paths(direction, "addressee"):
         for element in envelope.elements_at(path):
             person = await addressees.resolve(session, from_unit, (element.text or "").strip())
             if to_unit is not None:
-                element.text = await addressees.atena_in(session, person, to_unit)
+                try:
+                    element.text = await addressees.atena_in(session, person, to_unit)
+                except AddresseeUnknown:
+                    if not newcomer:
+                        raise
+                    element.text = UNNUMBERED_ATENA
             subjects[person.integrated_number] = None
     return list(subjects)
 
