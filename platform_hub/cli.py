@@ -372,3 +372,52 @@ def audit_purge(
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("mock-unit")
+def mock_unit(
+    name: Annotated[
+        str, typer.Argument(help="juki (001), zeimu (002), jidou-teate (011) or shugaku-enjo (051).")
+    ],
+    port: Annotated[int, typer.Option(help="Port the unit listens on (the hub delivers there).")],
+    hub: Annotated[str, typer.Option(help="The hub's base URL.")] = "http://127.0.0.1:8000",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on, and the one the hub is told.")
+    ] = "127.0.0.1",
+    database: Annotated[Path | None, typer.Option(help="The unit's SQLite file.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder for the unit's file (NAME.db).")] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the synthetic residents (the same in every unit).")
+    ] = 2026,
+    residents: Annotated[int, typer.Option(help="How many synthetic residents.")] = 120,
+    client_id: Annotated[
+        str | None,
+        typer.Option(envvar="PLATFORM_HUB_ADMIN_CLIENT_ID", help="Integrator client, to register."),
+    ] = None,
+    client_secret: Annotated[
+        str | None,
+        typer.Option(envvar="PLATFORM_HUB_ADMIN_CLIENT_SECRET", help="Its secret.", show_default=False),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "warning",
+) -> None:
+    """Run one mock business unit of the demo city; it registers with the hub as it starts."""
+    from adapters.city import MOCK_UNITS, serve
+    from adapters.common import MockOptions
+    from adapters.sdk import Credentials
+
+    if name not in MOCK_UNITS:
+        console.print(f"[red]unknown mock unit {name!r}[/red]: one of {', '.join(MOCK_UNITS)}")
+        raise typer.Exit(2)
+    file = database or (data_dir or Path()) / f"{name}.db"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    integrator = Credentials(client_id, client_secret) if client_id and client_secret else None
+    options = MockOptions(
+        hub_url=hub,
+        port=port,
+        host=host,
+        database=file,
+        seed=seed,
+        residents=residents,
+        integrator=integrator,
+    )
+    serve(name, options, log_level)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.sdk import Credentials, Payload, Received, Unit
+import pytest
+
+from adapters.sdk import Credentials, LinkageError, Payload, Received, Unit
 from tests.helpers import (
     ADMIN_ID,
     ADMIN_SECRET,
@@ -81,3 +83,16 @@ def test_sdk_adapter_registers_receives_and_answers(hub: HubClient, tmp_path: Pa
     again, _ = tax_adapter(str(hub.http.base_url), port, tmp_path / "zeimu.db")
     with serve_in_thread(again.app(), port=port):
         assert again.started
+
+
+async def test_a_unit_that_lost_its_credentials_is_told_so(hub: HubClient, tmp_path: Path) -> None:
+    """The hub shows a unit's secret once: a unit registered before, without its database, cannot
+    register again and says what to do (E1004) rather than failing obscurely."""
+    first, _ = tax_adapter(str(hub.http.base_url), free_port(), tmp_path / "first.db")
+    async with first.running():
+        assert first.started
+    lost, _ = tax_adapter(str(hub.http.base_url), free_port(), tmp_path / "lost.db")
+    with pytest.raises(LinkageError) as refused:
+        await lost.start()
+    await lost.stop()
+    assert refused.value.code == "E1004" and "credentials=" in refused.value.message

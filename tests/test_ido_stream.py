@@ -1,0 +1,92 @@
+"""A 住民異動 stream of 1,000 events from 001, arriving in order at 002 and 011, the registry updated."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.city import seed_city
+from adapters.juki import JIYU
+from platform_hub.kit.settings import Settings
+from tests.helpers import HubClient, rows, wait_until
+from tests.mock_units import mock_units
+
+EVENTS = 1_000
+REGISTRY_STATUS = {"1": "resident", "2": "moved_out", "3": "deceased"}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The hub of the other tests, sealing its record once a second rather than twenty times."""
+    return settings.model_copy(update={"seal_interval_seconds": 1.0})
+
+
+def delivered_in_order(database_url: str, unit: str) -> list[str]:
+    return [
+        row.msgid
+        for row in rows(
+            database_url,
+            "SELECT m.msgid FROM deliveries d JOIN messages m ON m.id = d.message_id"
+            f" WHERE d.subscriber_unit = '{unit}' AND d.status = 'delivered' ORDER BY d.id",
+        )
+    ]
+
+
+def unfinished(database_url: str) -> int:
+    return len(rows(database_url, "SELECT id FROM deliveries WHERE status NOT IN ('delivered', 'refused')"))
+
+
+def test_a_stream_of_1000_resident_changes(hub: HubClient, database_url: str, tmp_path: Path) -> None:
+    started = time.monotonic()
+    with mock_units(str(hub.http.base_url), ["juki", "zeimu", "jidou-teate"], tmp_path, residents=40) as urls:
+        phases = {"start": time.monotonic() - started}
+        seeded = asyncio.run(seed_city(urls))
+        phases["seed"] = time.monotonic() - started
+        residents = seeded["juki"]["registered"]
+        assert residents >= 40 and seeded["zeimu"]["linked"] == seeded["jidou-teate"]["linked"] == residents
+
+        simulated = httpx.post(
+            f"{urls['juki']}/simulate", json={"events": EVENTS, "seed": 11}, timeout=300
+        ).json()
+        assert simulated["sent"] == EVENTS and simulated["outcomes"] == {"accepted": EVENTS}
+        assert set(simulated["by_event"]) == set(JIYU.values())  # 転入 転出 転居 出生 死亡 氏名変更
+        sent = [event["msgid"] for event in simulated["events"]]
+        phases["sent"] = time.monotonic() - started
+        wait_until(lambda: unfinished(database_url) == 0, timeout=120, interval=0.5)
+        phases["delivered"] = time.monotonic() - started
+
+        for name, code in (("zeimu", "002"), ("jidou-teate", "011")):
+            arrived = [entry["msgid"] for entry in httpx.get(f"{urls[name]}/ido-log").json()]
+            assert (
+                arrived == sent
+            )  # every change, once, in 001's order (newcomers too: the unit numbers them)
+            assert arrived == delivered_in_order(database_url, code)
+        check_registry(hub, httpx.get(f"{urls['juki']}/residents").json())
+    phases["checked"] = time.monotonic() - started
+    print(
+        f"\n{EVENTS} 住民異動 (seconds since start): " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items())
+    )
+
+
+def check_registry(hub: HubClient, residents: list[dict[str, Any]]) -> None:
+    """Every person of 001 is in the registry as 001 has them now: name, address, state."""
+    admin = hub.admin()
+    for resident in residents:
+        found = hub.http.post(
+            "/addressees/search",
+            json={"name": resident["name"], "birth_date": resident["birth_date"], "include_history": False},
+            headers=admin,
+        ).json()
+        (person,) = [
+            c for c in found if {"unit_code": "001", "atena_number": resident["atena"]} in c["links"]
+        ]
+        current = person["current"]
+        assert current["status"] == REGISTRY_STATUS[resident["status"]], resident["atena"]
+        assert current["address"] == (
+            resident["moved_to"] if resident["status"] == "2" else resident["address"]
+        )
