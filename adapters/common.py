@@ -1,4 +1,4 @@
-"""What the demo city's mock units share: options, local 宛名番号, addressee tables, flows as steps.
+"""What the demo city's mock units share: options, the base class, local 宛名番号, addressee tables.
 
 Each mock unit is a real business system in miniature: its own SQLite file, its own numbering of
 the same synthetic residents (``adapters.residents``), and the SDK's ``Unit`` for the hub.
@@ -7,26 +7,24 @@ the same synthetic residents (``adapters.residents``), and the SDK's ``Unit`` fo
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import json
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from adapters.residents import CITY_NAME, Resident, generate_city
+from adapters.residents import Resident, generate_city
 from adapters.sdk import Credentials, LinkageError, Payload, Received, Unit
 from adapters.sdk.store import UnitStore
 from platform_hub.addressees.numbers import UNNUMBERED_ATENA, atena_number
-from platform_hub.addressees.schemas import BasicInfo, Candidate, Sex
+from platform_hub.addressees.schemas import BasicInfo
 
 log = logging.getLogger("adapters")
 M = TypeVar("M", bound=BaseModel)
@@ -149,18 +147,6 @@ CREATE TABLE IF NOT EXISTS ido_log (
 NON_RESIDENT = "9"
 
 
-@dataclass(frozen=True)
-class Addressee:
-    atena: str
-    name: str
-    kana: str | None
-    birth_date: str
-    sex: str
-    address: str
-    status: str
-    integrated_number: str | None
-
-
 class Addressees:
     """The unit's own addressee table (宛名), numbered by the unit, linked to the hub's registry."""
 
@@ -188,14 +174,6 @@ class Addressees:
                     ],
                 )
         self.numbers = numbers
-
-    def get(self, atena: str) -> Addressee | None:
-        found = self.store.row(
-            "SELECT atena, name, kana, birth_date, sex, address, status, integrated_number FROM addressees"
-            " WHERE atena = ?",
-            (atena,),
-        )
-        return Addressee(**dict(found)) if found else None
 
     def add(
         self, atena: str, info: BasicInfo, *, status: str, integrated_number: str, my_number: str | None
@@ -312,191 +290,6 @@ class Addressees:
         return outcome
 
 
-# --- flows told as steps -----------------------------------------------------------------------------
-
-
-@dataclass
-class Step:
-    """One step of a business flow and how it went; ``code`` is the hub's E-code when refused."""
-
-    name: str
-    outcome: str  # ok, not_found, registered, linked, refused, elsewhere, decided
-    detail: str
-    interface_id: str | None = None
-    code: str | None = None
-    reception_number: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-StepListener = Callable[[Step], Awaitable[None]]
-
-
-@dataclass
-class Flow:
-    """The steps of one case as they happen; a listener (a streaming response) hears each at once."""
-
-    listener: StepListener | None = None
-    steps: list[Step] = field(default_factory=list)
-
-    async def step(self, name: str, outcome: str, detail: str, **facts: str | None) -> Step:
-        taken = Step(name, outcome, detail, **facts)
-        self.steps.append(taken)
-        if self.listener is not None:
-            await self.listener(taken)
-        return taken
-
-    async def refused(
-        self, name: str, error: LinkageError, interface_id: str | None, detail: str = ""
-    ) -> Step:
-        told = f"{detail}: {error.message}" if detail else error.message
-        return await self.step(
-            name,
-            "refused",
-            told,
-            interface_id=interface_id,
-            code=error.code,
-            reception_number=error.reception_number,
-        )
-
-
-class Applicant(BaseModel):
-    """Who applies: a 個人番号, or the 基本4情報 (both when the 個人番号カード is shown)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    my_number: str | None = Field(default=None, repr=False, pattern=r"^[0-9]{12}$")
-    name: str | None = None
-    name_kana: str | None = None
-    birth_date: str | None = None
-    sex: Sex | None = None
-    address: str | None = None
-
-    @model_validator(mode="after")
-    def _enough(self) -> Applicant:
-        if self.my_number is None and not (self.name and self.birth_date):
-            raise ValueError("give my_number, or name and birth_date (基本4情報)")
-        return self
-
-    def basic_info(self) -> BasicInfo | None:
-        if not (self.name and self.birth_date and self.sex and self.address):
-            return None
-        return BasicInfo(
-            name=self.name,
-            name_kana=self.name_kana,
-            birth_date=self.birth_date,
-            sex=self.sex,
-            address=self.address,
-        )
-
-
-@dataclass(frozen=True)
-class Identified:
-    atena: str
-    integrated_number: str
-    status: str  # the registry's: resident, non_resident, moved_out, deceased
-    status_ja: str
-
-
-async def identify_applicant(
-    unit: Unit, addressees: Addressees, flow: Flow, applicant: Applicant, reason: str
-) -> Identified | None:
-    """申請者の宛名情報の確認: find the person in the registry (住民 or 住登外者), and make sure our own
-    宛名番号 is linked to them; a person the registry does not know is registered as a 住登外者."""
-    name = "申請者の宛名情報の確認"
-    try:
-        candidate = await _search(unit, applicant)
-    except LinkageError as error:
-        await flow.refused(name, error, None, "統一宛名の検索")
-        return None
-    if candidate is None:
-        how = "個人番号" if applicant.my_number else "基本4情報"
-        await flow.step(name, "not_found", f"{how}で統一宛名を検索: 該当なし")
-        return await _register_non_resident(unit, addressees, flow, applicant, reason)
-    current = candidate.current
-    await flow.step(
-        name,
-        "ok",
-        f"統一宛名に該当あり: {current.status_ja}（団体内統合宛名番号 {candidate.integrated_number}、"
-        f"照合: {'・'.join(candidate.matched)}）",
-    )
-    own = next((link.atena_number for link in candidate.links if link.unit_code == unit.code), None)
-    if own is None:
-        own = await _link(unit, addressees, flow, candidate, applicant, reason)
-        if own is None:
-            return None
-    return Identified(own, candidate.integrated_number, current.status, current.status_ja)
-
-
-async def _search(unit: Unit, applicant: Applicant) -> Candidate | None:
-    if applicant.my_number is not None:
-        return await unit.registry.find_by_my_number(applicant.my_number)
-    assert applicant.name and applicant.birth_date
-    found = await unit.registry.find_by_basic_info(applicant.name, applicant.birth_date, sex=applicant.sex)
-    return found[0] if found else None
-
-
-async def _link(
-    unit: Unit, addressees: Addressees, flow: Flow, candidate: Candidate, applicant: Applicant, reason: str
-) -> str | None:
-    name, atena = "宛名番号の紐付け", next_atena(addressees.store, unit.code)
-    try:
-        await unit.registry.link(candidate.integrated_number, atena, reason)
-    except LinkageError as error:
-        await flow.refused(name, error, None)
-        return None
-    current = candidate.current
-    # Attributes hidden from us (他業務参照不可) are taken from the application instead.
-    info = BasicInfo.model_validate(
-        {
-            "name": current.name or applicant.name or "不明",
-            "name_kana": current.name_kana,
-            "birth_date": current.birth_date or applicant.birth_date or "1900-01-00",
-            "sex": current.sex or applicant.sex or "0",
-            "address": current.address or applicant.address or "不明",
-        }
-    )
-    status = "1" if current.status == "resident" else NON_RESIDENT
-    addressees.add(
-        atena,
-        info,
-        status=status,
-        integrated_number=candidate.integrated_number,
-        my_number=applicant.my_number,
-    )
-    await flow.step(name, "linked", f"当ユニットの宛名番号 {atena} を統一宛名に紐付け")
-    return atena
-
-
-async def _register_non_resident(
-    unit: Unit, addressees: Addressees, flow: Flow, applicant: Applicant, reason: str
-) -> Identified | None:
-    name, info = "住登外者の登録", applicant.basic_info()
-    if info is None:
-        await flow.step(name, "not_found", "基本4情報（氏名・生年月日・性別・住所）がないため登録できない")
-        return None
-    atena = next_atena(addressees.store, unit.code)
-    try:
-        person = await unit.registry.register(info, atena, reason=reason, my_number=applicant.my_number)
-    except LinkageError as error:
-        await flow.refused(name, error, None)
-        return None
-    addressees.add(
-        atena,
-        info,
-        status=NON_RESIDENT,
-        integrated_number=person.integrated_number,
-        my_number=applicant.my_number,
-    )
-    await flow.step(
-        name,
-        "registered",
-        f"住登外者として登録（宛名番号 {atena}、団体内統合宛名番号 {person.integrated_number}）",
-    )
-    return Identified(atena, person.integrated_number, "non_resident", "住登外者")
-
-
 # --- small HTTP helpers --------------------------------------------------------------------------
 
 
@@ -511,143 +304,3 @@ async def read_model(request: Request, model: type[M]) -> M | Response:
             else ["the body is not JSON"]
         )
         return JSONResponse({"error": {"code": "E1002", "message": "; ".join(problems)}}, status_code=422)
-
-
-def as_json(rows: Iterable[Any]) -> JSONResponse:
-    return JSONResponse(list(rows))
-
-
-# --- the queries a case needs, as steps ----------------------------------------------------------
-
-
-def fiscal_income_year(day: dt.date) -> tuple[int, dt.date]:
-    """The 課税年度 whose income a case on ``day`` is judged by, and its 基準日 (1 January).
-
-    Until May the newest 住民税 is last year's (it is assessed in June), from June this year's.
-    """
-    nendo = day.year if day.month >= 6 else day.year - 1
-    return nendo, dt.date(nendo, 1, 1)
-
-
-async def query_household(unit: Unit, flow: Flow, atena: str, day: dt.date) -> list[Payload] | None:
-    """住民票関係情報の照会 (IF_JUK_0002, 世帯全員) on ``day``: the household, or ``None`` when the
-    住民基本台帳 has no resident household for the person."""
-    name = "住民票関係情報の照会（世帯）"
-    try:
-        reply = await unit.query("IF_JUK_0002", {"AtenaNo": atena, "KijunDate": day, "SetaiShokaiKubun": "1"})
-    except LinkageError as error:
-        why = "住民基本台帳に記録なし（住登外者）" if error.code == "E3002" else "照会できない"
-        await flow.refused(name, error, "IF_JUK_0002", why)
-        return None
-    answer, facts = reply.payload, {"interface_id": "IF_JUK_0002", "reception_number": reply.reception_number}
-    if answer["ShokaiKekkaCode"] != "0" or answer.get("JuminJotaiCode") != "1":
-        state = {"1": "該当なし", "2": "基準日時点で住民でない"}.get(
-            answer["ShokaiKekkaCode"], "住民でない（除票）"
-        )
-        await flow.step(name, "not_found", f"{day} 現在: {state}", **facts)
-        return None
-    members: list[Payload] = answer["SetaiIn"]
-    await flow.step(name, "ok", f"{day} 現在: 住民（{answer['Jusho']}）、世帯員 {len(members)} 人", **facts)
-    return members
-
-
-async def residence_on(unit: Unit, flow: Flow, person: Identified, kijun: dt.date) -> str:
-    """照会先（基準日現在の住所地）の特定: ``"city"`` when the person lived in this city on the 基準日,
-    ``"elsewhere"`` (a 情報照会 over the national network would go to that city), or ``"unknown"``."""
-    name = "基準日現在の住所地の特定"
-    try:
-        reply = await unit.query(
-            "IF_JUK_0002", {"AtenaNo": person.atena, "KijunDate": kijun, "SetaiShokaiKubun": "0"}
-        )
-        answer = reply.payload
-        if answer["ShokaiKekkaCode"] == "0" and answer.get("JuminJotaiCode") == "1":
-            await flow.step(
-                name,
-                "ok",
-                f"基準日（{kijun}）の住所地: 市内（{answer['Jusho']}）→ 照会先: 個人住民税（002）",
-                interface_id="IF_JUK_0002",
-                reception_number=reply.reception_number,
-            )
-            return "city"
-    except LinkageError as error:
-        if error.code != "E3002":  # E3002: the 住民基本台帳 does not know the person; ask the registry
-            await flow.refused(name, error, "IF_JUK_0002")
-            return "unknown"
-    address = await _registry_address_on(unit, person.integrated_number, kijun)
-    if address.startswith(CITY_NAME):
-        await flow.step(
-            name, "ok", f"基準日（{kijun}）の住所地: 市内（統一宛名の履歴）→ 照会先: 個人住民税（002）"
-        )
-        return "city"
-    await flow.step(
-        name,
-        "elsewhere",
-        f"基準日（{kijun}）の住所地: 他団体（{address}）→ 情報提供ネットワークシステムで照会",
-    )
-    return "elsewhere"
-
-
-async def _registry_address_on(unit: Unit, integrated_number: str, day: dt.date) -> str:
-    person = await unit.registry.person(integrated_number)
-    in_force = [v for v in person.history if v.valid_from <= day and (v.valid_to is None or v.valid_to > day)]
-    version = in_force[-1] if in_force else person.history[0]  # registered later: the earliest known
-    return version.address or "不明"
-
-
-async def query_income(unit: Unit, flow: Flow, atena: str, nendo: int) -> Payload | None:
-    """地方税関係情報の照会 (IF_ZEI_0001): the answer, or ``None`` when refused (the step says why)."""
-    name = "地方税関係情報の照会"
-    try:
-        reply = await unit.query("IF_ZEI_0001", {"AtenaNo": atena, "KazeiNendo": nendo}, destination="002")
-    except LinkageError as error:
-        why = "条例により拒否" if error.code == "E3001" else "照会できない"
-        await flow.refused(name, error, "IF_ZEI_0001", why)
-        return None
-    answer: Payload = reply.payload
-    facts = {"interface_id": "IF_ZEI_0001", "reception_number": reply.reception_number}
-    if answer["ShokaiKekkaCode"] != "0":
-        state = {"1": "該当なし", "2": "未申告"}[answer["ShokaiKekkaCode"]]
-        await flow.step(name, "not_found", f"{nendo} 年度: {state}", **facts)
-        return answer
-    await flow.step(
-        name,
-        "ok",
-        f"{nendo} 年度: 総所得金額 {int(answer['SoshotokuKingaku']):,} 円、扶養人数 {answer['FuyoNinzu']} 人",
-        **facts,
-    )
-    return answer
-
-
-async def respond_with_flow(
-    request: Request, run: Callable[[StepListener | None], Awaitable[dict[str, Any]]]
-) -> Response:
-    """The case's result as JSON, or — with ``?stream=1`` — each step as one NDJSON line as it
-    happens, then ``{"result": …}``. The case runs to its end even if the client goes away."""
-    if request.query_params.get("stream", "0") in {"0", "false", ""}:
-        return JSONResponse(await run(None))
-    lines: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-    async def hear(step: Step) -> None:
-        await lines.put({"step": step.as_json()})
-
-    async def case() -> None:
-        try:
-            await lines.put({"result": await run(hear)})
-        except Exception as exc:
-            log.exception("case failed")
-            await lines.put({"error": {"code": "E5000", "message": f"{type(exc).__name__}"}})
-        finally:
-            await lines.put(None)
-
-    task = asyncio.create_task(case())
-    _RUNNING.add(task)
-    task.add_done_callback(_RUNNING.discard)
-
-    async def stream() -> AsyncIterator[bytes]:
-        while (line := await lines.get()) is not None:
-            yield (json.dumps(line, ensure_ascii=False, default=str) + "\n").encode()
-
-    return StreamingResponse(stream(), media_type="application/x-ndjson")
-
-
-_RUNNING: set[asyncio.Task[None]] = set()  # cases whose client may have gone: kept until they end

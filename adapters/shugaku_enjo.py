@@ -20,18 +20,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.common import (
-    Addressees,
+from adapters.common import Addressees, MockUnit, read_model
+from adapters.flows import (
     Applicant,
     Flow,
     Identified,
-    MockUnit,
     StepListener,
     fiscal_income_year,
     identify_applicant,
     query_household,
     query_income,
-    read_model,
     respond_with_flow,
 )
 from adapters.sdk import Received

@@ -25,7 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.common import Addressees, Applicant, Flow, MockUnit, identify_applicant, read_model
+from adapters.common import Addressees, MockUnit, read_model
+from adapters.flows import Applicant, Flow, identify_applicant
 from adapters.residents import CHILD, HEAD, REFERENCE_DATE, WIFE, Resident
 from adapters.sdk import Payload, Received
 

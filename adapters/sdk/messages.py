@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from dataclasses import dataclass, field
-
-from lxml import etree
 
 from adapters.sdk.payload import Payload, from_element, to_element
 from platform_hub.linkage.catalog import CompiledInterface
@@ -105,10 +102,3 @@ def read_message(compiled: CompiledInterface, envelope: Envelope) -> Received:
         user=header.user,
         payload=from_element(items, envelope.payload()),
     )
-
-
-def payload_digest(envelope: Envelope) -> str:
-    """What "the same message" means for a repeated MSGID: its payload (the hub may restamp the header)."""
-    payload = envelope.payload()
-    content = b"" if payload is None else etree.tostring(payload, method="c14n", exclusive=True)
-    return hashlib.sha256(content).hexdigest()

@@ -29,7 +29,6 @@ CREATE TABLE IF NOT EXISTS sdk_inbox (
     source TEXT NOT NULL,
     msgid TEXT NOT NULL,
     interface_id TEXT NOT NULL,
-    digest TEXT NOT NULL,
     answer BLOB,
     received_at REAL NOT NULL,
     UNIQUE (source, msgid)
@@ -41,15 +40,10 @@ STALE_CLAIM_SECONDS = 120.0
 
 @dataclass(frozen=True)
 class Claim:
-    """The outcome of claiming a MSGID: new (handle it), a replay, busy, or a different body."""
+    """The outcome of claiming a MSGID: new (handle it), a replay of the first answer, or busy."""
 
     replay: bytes | None = None
     busy: bool = False
-    conflict: bool = False
-
-    @property
-    def is_new(self) -> bool:
-        return self.replay is None and not self.busy and not self.conflict
 
 
 class UnitStore:
@@ -103,23 +97,24 @@ class UnitStore:
 
     # --- idempotent receiving ------------------------------------------------------------------
 
-    def claim(self, source: str, msgid: str, interface_id: str, digest: str) -> Claim:
-        """Take a MSGID for handling, unless it was handled (replay) or is being handled (busy)."""
+    def claim(self, source: str, msgid: str, interface_id: str) -> Claim:
+        """Take a MSGID for handling, unless it was handled (replay) or is being handled (busy).
+
+        The MSGID alone decides: the hub has checked at intake that a resent MSGID carries the same
+        body, and a redelivery may legitimately differ (a newcomer's 宛名番号, 未採番 the first time,
+        is ours by the next attempt).
+        """
         now = time.time()
         with self.transaction() as db:
             earlier = db.execute(
-                "SELECT digest, answer, received_at FROM sdk_inbox WHERE source = ? AND msgid = ?",
-                (source, msgid),
+                "SELECT answer, received_at FROM sdk_inbox WHERE source = ? AND msgid = ?", (source, msgid)
             ).fetchone()
             if earlier is None:
                 db.execute(
-                    "INSERT INTO sdk_inbox (source, msgid, interface_id, digest, received_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (source, msgid, interface_id, digest, now),
+                    "INSERT INTO sdk_inbox (source, msgid, interface_id, received_at) VALUES (?, ?, ?, ?)",
+                    (source, msgid, interface_id, now),
                 )
                 return Claim()
-            if earlier["digest"] != digest:
-                return Claim(conflict=True)
             if earlier["answer"] is not None:
                 return Claim(replay=bytes(earlier["answer"]))
             if now - earlier["received_at"] < STALE_CLAIM_SECONDS:

@@ -39,7 +39,6 @@ from adapters.sdk.messages import (
     Received,
     answer_message,
     new_msgid,
-    payload_digest,
     read_message,
     request_message,
 )
@@ -336,11 +335,14 @@ class Unit:
     # --- receiving -----------------------------------------------------------------------------
 
     async def _endpoint(self, request: Request) -> Response:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
-            error = LinkageError("E1001", f"message of {declared} bytes exceeds {MAX_ANSWER_BYTES}")
-            return Response(fault(error), status_code=error.status_code, media_type=SOAP_CONTENT_TYPE)
-        status, answer = await self.receive(await request.body())
+        chunks, size = [], 0
+        async for chunk in request.stream():  # stop reading as soon as the body passes the cap
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                error = LinkageError("E1001", f"message body exceeds {MAX_ANSWER_BYTES} bytes")
+                return Response(fault(error), status_code=error.status_code, media_type=SOAP_CONTENT_TYPE)
+            chunks.append(chunk)
+        status, answer = await self.receive(b"".join(chunks))
         return Response(answer, status_code=status, media_type=SOAP_CONTENT_TYPE)
 
     async def receive(self, body: bytes) -> tuple[int, bytes]:
@@ -356,7 +358,7 @@ class Unit:
             received = read_message(compiled, envelope)
             if received.destination not in (None, self.code):
                 raise LinkageError("E1003", f"this is unit {self.code}, not {received.destination}")
-            return 200, await self._handle_once(compiled, envelope, received, handler)
+            return 200, await self._handle_once(compiled, received, handler)
         except HubError as error:
             return error.status_code, fault(error)
         except Exception:
@@ -366,15 +368,12 @@ class Unit:
     async def _handle_once(
         self,
         compiled: CompiledInterface,
-        envelope: Envelope,
         received: Received,
         handler: Callable[[Received], Awaitable[Payload | None]],
     ) -> bytes:
-        claim = self.store.claim(received.source, received.msgid, compiled.spec.id, payload_digest(envelope))
+        claim = self.store.claim(received.source, received.msgid, compiled.spec.id)
         if claim.replay is not None:
             return claim.replay
-        if claim.conflict:
-            raise LinkageError("E4002", f"MSGID {received.msgid} was received before with a different body")
         if claim.busy:
             raise LinkageError("E5001", f"MSGID {received.msgid} is still being handled; send it again later")
         try:
