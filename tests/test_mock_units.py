@@ -12,7 +12,7 @@ import httpx
 
 from adapters.city import seed_city
 from adapters.residents import generate_city, parents_with_children
-from tests.helpers import HubClient, rows
+from tests.helpers import HubClient, rows, wait_until
 from tests.mock_units import SEED, mock_units
 from tests.test_ordinance import amendment, load
 
@@ -111,6 +111,23 @@ def test_the_demo_city(hub: HubClient, database_url: str, tmp_path: Path) -> Non
         atena = httpx.get(f"{urls['juki']}/residents").json()[0]["atena"]
         jdt = httpx.post(f"{urls['juki']}/jdt-query", json={"atena": atena}, timeout=60)
         assert jdt.status_code == 403 and jdt.json()["refused"]["code"] == "E3001"
+
+        # A 転居 at 001 reaches 002 in 002's own numbering.
+        moved = httpx.post(f"{urls['juki']}/ido", json={"jiyu": "03", "atena": atena}, timeout=60).json()
+        assert moved["outcome"] == "accepted"
+        wait_until(
+            lambda: moved["msgid"] in {e["msgid"] for e in httpx.get(f"{urls['zeimu']}/ido-log").json()}
+        )
+
+        # Someone new to the tax office files a 申告: registered as a 住登外者 with 002's own number.
+        filing = {**NON_RESIDENT, "name": "田中　一郎", "sex": "1", "nendo": 2026, "salary": 4_000_000}
+        filing.pop("children")
+        filed = httpx.post(f"{urls['zeimu']}/shinkoku", json=filing, timeout=60).json()
+        assert filed["recorded"] and [s["outcome"] for s in filed["steps"]] == [
+            "not_found",
+            "registered",
+            "ok",
+        ]
 
         # 個人住民税's annual batch reaches 児童手当.
         batch = httpx.post(f"{urls['zeimu']}/batch", json={"nendo": 2026}, timeout=60).json()
