@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from benchmarks.common import RESULTS, fresh_database, percentiles
+from benchmarks.common import RESULTS, fresh_database, kept_database, percentiles
 from platform_hub.audit import chain, repository, service, verification
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 from platform_hub.kit.settings import REPO_ROOT
@@ -96,16 +96,18 @@ def load(url: str, count: int, persons: int, chained: int) -> None:
                 copy.write_row((seq, seq, digest, previous, now))
 
 
-async def measure(url: str, count: int, persons: int, by_sealer: int) -> dict[str, Any]:
+async def measure(url: str, count: int, persons: int) -> dict[str, Any]:
     engine = create_engine(url)
     sessions = create_sessionmaker(engine)
     results: dict[str, Any] = {"entries": count}
-    started = time.perf_counter()
+    started, sealed = time.perf_counter(), 0
     while True:
         async with unit_of_work(sessions) as session:
-            if not await service.seal(session, None, batch=20_000):
-                break
-    results["seal_entries_per_s"] = round(by_sealer / (time.perf_counter() - started))
+            batch = await service.seal(session, None, batch=20_000)
+        if not batch:
+            break
+        sealed += batch
+    results["seal_entries_per_s"] = round(sealed / (time.perf_counter() - started)) if sealed else None
     async with engine.connect() as connection:
         await connection.execute(sa.text("ANALYZE"))
         await connection.commit()
@@ -151,23 +153,29 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--persons", type=int, default=200_000)
     parser.add_argument("--sealer", type=int, default=200_000, help="entries left for the hub's sealer")
+    parser.add_argument("--keep", action="store_true", help="keep the database for --reuse")
+    parser.add_argument("--reuse", action="store_true", help="measure the database a --keep run left")
     args = parser.parse_args()
     by_sealer = min(args.sealer, args.entries)
-    with fresh_database("ph_bench_audit") as url:
-        catalog = load_catalog(REPO_ROOT / "interface_specs")
-        demo = (REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml").read_bytes()
-        asyncio.run(load_file(url, catalog, demo, actor="bench"))
-        started = time.perf_counter()
-        load(url, args.entries, args.persons, args.entries - by_sealer)
-        print(f"wrote {args.entries:,} entries in {time.perf_counter() - started:.0f} s", flush=True)
-        results = asyncio.run(measure(url, args.entries, args.persons, by_sealer))
+    if args.reuse:
+        results = asyncio.run(measure(kept_database("ph_bench_audit"), args.entries, args.persons))
+    else:
+        with fresh_database("ph_bench_audit", keep=args.keep) as url:
+            catalog = load_catalog(REPO_ROOT / "interface_specs")
+            demo = (REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml").read_bytes()
+            asyncio.run(load_file(url, catalog, demo, actor="bench"))
+            started = time.perf_counter()
+            load(url, args.entries, args.persons, args.entries - by_sealer)
+            print(f"wrote {args.entries:,} entries in {time.perf_counter() - started:.0f} s", flush=True)
+            results = asyncio.run(measure(url, args.entries, args.persons))
     goals = {"person_history": "p99 ≤ 50", "filtered_page": "p99 ≤ 100"}
     print(f"\n{'measure':<30}{'p50 / figure':>14}{'p99':>10}{'goal':>14}")
     for key, goal in goals.items():
         print(f"{key + ' ms':<30}{results[key]['p50_ms']:>14}{results[key]['p99_ms']:>10}{goal:>14}")
     for key in ("verify_entries_per_s", "compliance_entries_per_s", "seal_entries_per_s"):
         goal = "≥ 100,000" if not key.startswith("seal") else ""
-        print(f"{key:<30}{results[key]:>14,}{'':>10}{goal:>14}")
+        if results[key] is not None:
+            print(f"{key:<30}{results[key]:>14,}{'':>10}{goal:>14}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "audit.json").write_text(json.dumps(results, indent=2))
 

@@ -16,23 +16,41 @@ RESULTS = Path(__file__).parent / "results"
 
 
 @contextmanager
-def fresh_database(name: str) -> Iterator[str]:
-    """A new migrated database on ``PLATFORM_HUB_BENCH_DATABASE_URL``'s server, dropped afterwards."""
-    admin_url = os.environ.get(
-        "PLATFORM_HUB_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+def fresh_database(name: str, *, keep: bool = False) -> Iterator[str]:
+    """A new migrated database on ``PLATFORM_HUB_BENCH_DATABASE_URL``'s server, dropped afterwards
+    unless ``keep`` (then ``kept_database`` measures it again without writing it anew)."""
+    admin = _admin()
     with admin.connect() as connection:
         connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         connection.execute(sa.text(f"CREATE DATABASE {name}"))
-    url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    url = _url(name)
     try:
         upgrade(url)
         yield url
     finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        if not keep:
+            with admin.connect() as connection:
+                connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+
+def kept_database(name: str) -> str:
+    """The URL of a database an earlier run kept (``--keep``)."""
+    return _url(name)
+
+
+def _admin_url() -> str:
+    return os.environ.get(
+        "PLATFORM_HUB_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+
+
+def _admin() -> sa.Engine:
+    return sa.create_engine(_admin_url(), isolation_level="AUTOCOMMIT")
+
+
+def _url(name: str) -> str:
+    return sa.make_url(_admin_url()).set(database=name).render_as_string(hide_password=False)
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

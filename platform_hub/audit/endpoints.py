@@ -126,14 +126,21 @@ async def transfers(
     filters: Filter,
     session: Session,
     principal: Auditor,
-    cursor: Annotated[int | None, Query(description="from next_cursor")] = None,
+    cursor: Annotated[str | None, Query(description="from next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> TransferPage:
     """The record, newest first, filtered by person, unit, organ, interface, 事務, outcome and period."""
-    entries = await repository.transfers(session, await filters.query(session), cursor, limit + 1)
+    try:
+        after = repository.Position.parse(cursor) if cursor else None
+    except ValueError:
+        raise SchemaViolation("cursor is not a next_cursor this endpoint gave") from None
+    entries = await repository.transfers(session, await filters.query(session), after, limit + 1)
     _log(session, principal, "transfers", filters.person, filters.parameters())
-    page = [TransferOut.model_validate(e) for e in entries[:limit]]
-    return TransferPage(items=page, next_cursor=page[-1].id if len(entries) > limit else None)
+    more = len(entries) > limit
+    return TransferPage(
+        items=[TransferOut.model_validate(e) for e in entries[:limit]],
+        next_cursor=repository.Position.of(entries[limit - 1]).token() if more else None,
+    )
 
 
 @router.get(
@@ -154,10 +161,10 @@ async def transfers_csv(
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS.values())
         yield codecs.BOM_UTF8.decode() + buffer.getvalue()
-        cursor: int | None = None
+        after: repository.Position | None = None
         while True:
             async with unit_of_work(state.sessions) as reading:
-                entries = await repository.transfers(reading, query, cursor, 1000)
+                entries = await repository.transfers(reading, query, after, 1000)
             if not entries:
                 return
             buffer.seek(0)
@@ -165,7 +172,7 @@ async def transfers_csv(
             for entry in entries:
                 writer.writerow(_csv_value(getattr(entry, column)) for column in CSV_COLUMNS)
             yield buffer.getvalue()
-            cursor = entries[-1].id
+            after = repository.Position.of(entries[-1])
 
     return StreamingResponse(
         rows(),

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, literal, select, text, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, literal, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.models import (
@@ -125,14 +125,40 @@ class TransferQuery:
         return found
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page of the record ended. Pages run newest first by (requested_at, id): the order the
+    auditors' indexes (each ending in requested_at) give without sorting the whole period."""
+
+    requested_at: dt.datetime
+    id: int
+
+    @classmethod
+    def of(cls, entry: TransferRecord) -> Position:
+        return cls(entry.requested_at, entry.id)
+
+    def token(self) -> str:
+        return f"{(self.requested_at - _EPOCH) // dt.timedelta(microseconds=1)}-{self.id}"
+
+    @classmethod
+    def parse(cls, token: str) -> Position:
+        """The inverse of ``token``; ValueError for anything else."""
+        micros, entry_id = token.split("-")
+        return cls(_EPOCH + dt.timedelta(microseconds=int(micros)), int(entry_id))
+
+
 async def transfers(
-    session: AsyncSession, query: TransferQuery, before_id: int | None, limit: int
+    session: AsyncSession, query: TransferQuery, after: Position | None, limit: int
 ) -> Sequence[TransferRecord]:
-    """A page of the record, newest first, before ``before_id`` (the cursor)."""
+    """A page of the record, newest first, after ``after`` (the previous page's end)."""
     select_page = select(TransferRecord).where(*query.where())
-    if before_id is not None:
-        select_page = select_page.where(TransferRecord.id < before_id)
-    return (await session.scalars(select_page.order_by(TransferRecord.id.desc()).limit(limit))).all()
+    order = (TransferRecord.requested_at, TransferRecord.id)
+    if after is not None:
+        select_page = select_page.where(tuple_(*order) < tuple_(after.requested_at, after.id))
+    return (await session.scalars(select_page.order_by(*(c.desc() for c in order)).limit(limit))).all()
 
 
 async def articles(session: AsyncSession, rule_ids: set[str]) -> dict[str, str]:

@@ -36,7 +36,7 @@ class TransferOut(BaseModel):
 
 class TransferPage(BaseModel):
     items: list[TransferOut]
-    next_cursor: int | None = Field(description="pass as ?cursor= for the next (older) page")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page")
 
 
 class DisclosureItem(BaseModel):
