@@ -200,6 +200,7 @@ class Unit:
             try:
                 await tokens.token()
                 self._tokens = tokens
+                await self._check_base_url()
                 return
             except LinkageError as error:
                 if error.code != "E2001":
@@ -210,6 +211,22 @@ class Unit:
         credentials = await self._register()
         self.store.save_credentials(self.code, credentials)
         self._tokens = TokenSource(self.hub.http, credentials)
+
+    async def _check_base_url(self) -> None:
+        """The hub keeps the address a unit registered with and has no call to change it: a unit
+        restarted elsewhere would not get its messages, so say so at once."""
+        if self.integrator is None:
+            return
+        registered = await self.hub.call(
+            "GET", f"/adapters/{self.code}", TokenSource(self.hub.http, self.integrator)
+        )
+        if str(registered["base_url"]).rstrip("/") != self.base_url:
+            log.warning(
+                "unit %s listens at %s but the hub delivers to %s",
+                self.code,
+                self.base_url,
+                registered["base_url"],
+            )
 
     async def _register(self) -> Credentials:
         if self.integrator is None:
