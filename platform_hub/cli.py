@@ -55,6 +55,26 @@ def serve(
     )
 
 
+@app.command()
+def demo(
+    once: Annotated[
+        bool, typer.Option("--once", help="Exit after the scenario instead of serving on.")
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Keep every database, key and log of the demo here (a new or empty folder)."),
+    ] = None,
+    residents: Annotated[int, typer.Option(help="Synthetic residents of the demo city.")] = 120,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic residents.")] = 2026,
+) -> None:
+    """The demo city on loopback — the hub and four business units on embedded SQLite — and the
+    児童手当 認定請求 of three applicants, step by step; then the audit trail, compliance and chain."""
+    from adapters import demo as city_demo
+
+    if not city_demo.run(console, data_dir, once=once, residents=residents, seed=seed):
+        raise typer.Exit(1)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Apply the migrations to PLATFORM_HUB_DATABASE_URL."""
@@ -370,10 +390,6 @@ def audit_purge(
     )
 
 
-if __name__ == "__main__":
-    app()
-
-
 @app.command("mock-unit")
 def mock_unit(
     name: Annotated[
@@ -421,3 +437,7 @@ def mock_unit(
         integrator=integrator,
     )
     serve(name, options, log_level)
+
+
+if __name__ == "__main__":
+    app()

@@ -303,6 +303,10 @@ def verify_in_stretches(database_url: str) -> verification.Verification:
     return asyncio.run(run_once(url, lambda s: verification.verify(s, None, parallel_from=1)))
 
 
+def test_an_empty_record_verifies(hub: HubClient) -> None:
+    assert verified(hub) | {"problems": []} == {"ok": True, "entries": 0, "checkpoints": 0, "problems": []}
+
+
 def test_verification_in_parallel_stretches_names_what_a_single_pass_would(
     exchanged: str, database_url: str
 ) -> None:

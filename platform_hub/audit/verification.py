@@ -116,9 +116,11 @@ async def _verify_stretches(
     if len(bounds) > 1:  # "spawn": the hub's threads must not be forked along
         executor = ProcessPoolExecutor(len(bounds), mp_context=multiprocessing.get_context("spawn"))
     try:
+        # The first stretch starts from the anchor; the others from the stored link before them.
+        starts = [anchor_hash if index == 0 else None for index in range(len(bounds))]
         jobs = [
             loop.run_in_executor(executor, verify_stretch, url, first, final, start, wanted)
-            for (first, final), start in zip(bounds, [anchor_hash] + [None] * (len(bounds) - 1), strict=True)
+            for (first, final), start in zip(bounds, starts, strict=True)
         ]
         return list(await asyncio.gather(*jobs))
     finally:

@@ -1,0 +1,400 @@
+"""``platform-hub demo``: the demo city on loopback, and the 児童手当 認定請求 of three applicants.
+
+Every process is real: the hub (``platform-hub serve``) and the four mock units (``platform-hub
+mock-unit``) run as child processes on free loopback ports, each on its own embedded SQLite file.
+Everything they write — databases, keys, logs — goes under one data directory. The scenario follows
+the seed lecture's 業務プロセスフロー: a resident applies by 個人番号, a 住登外者 by 基本4情報, then
+the city amends its ordinance (別表第2 第6項 repealed) and a third applicant's income query is refused.
+Then the applicant's audit trail, the compliance report and the verified chain are printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from adapters.city import MOCK_UNITS, seed_city
+from adapters.residents import Resident, generate_city, parents_with_children
+from platform_hub.kit.settings import REPO_ROOT
+from platform_hub.ordinance.service import JST
+
+CITY_ORDINANCE = REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml"
+REPEALED = "U-03"  # 別表第2 第6項: 児童手当 may use 地方税関係情報
+HUB_STEPS = {"ok", "refused"}  # outcomes of a step that went through the hub
+OUTSIDER = {  # a 住登外者: lives outside the city, unknown to its registry
+    "name": "佐々木　花子",
+    "name_kana": "ササキ　ハナコ",
+    "birth_date": "1990-05-05",
+    "sex": "2",
+    "address": "大阪府大阪市北区梅田一丁目１番１号",
+    "children": 2,
+}
+
+
+@dataclass
+class City:
+    """The running demo: where the hub and each unit listen, and the hub's administrator."""
+
+    hub: str
+    units: dict[str, str]
+    admin: tuple[str, str]
+    data_dir: Path
+    processes: list[subprocess.Popen[bytes]]
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=120))
+
+    def token(self, client_id: str, secret: str) -> dict[str, str]:
+        response = self.http.post(
+            f"{self.hub}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+        )
+        response.raise_for_status()
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def run(console: Console, data_dir: Path | None, *, once: bool, residents: int, seed: int) -> bool:
+    """Start the city, run the scenario, print it; then serve until Ctrl-C unless ``once``.
+    True when every applicant's case went as the scenario designs it."""
+    with _directory(data_dir) as root, ExitStack() as processes:
+        city = _start(console, root, processes, residents=residents, seed=seed)
+        designed = Scenario(console, city, generate_city(seed, residents)).play()
+        if once:
+            return designed
+        _explore(console, city)
+        with contextlib.suppress(KeyboardInterrupt):
+            while all(process.poll() is None for process in city.processes):
+                time.sleep(0.5)
+        return designed
+
+
+@contextlib.contextmanager
+def _directory(data_dir: Path | None) -> Iterator[Path]:
+    if data_dir is None:
+        with tempfile.TemporaryDirectory(prefix="platform-hub-demo-") as scratch:
+            yield Path(scratch)
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if any(data_dir.iterdir()):
+        raise SystemExit(
+            f"--data-dir {data_dir} is not empty: a demo keeps one run's data, give it a new folder"
+        )
+    yield data_dir
+
+
+def _start(console: Console, root: Path, processes: ExitStack, *, residents: int, seed: int) -> City:
+    admin = ("demo-admin", secrets.token_urlsafe(24))
+    (root / "logs").mkdir()
+    env = {
+        **os.environ,
+        "PLATFORM_HUB_DATABASE_URL": f"sqlite:///{root / 'hub.db'}",
+        "PLATFORM_HUB_KEY_FILE": str(root / "keys" / "my-number-keys.json"),
+        "PLATFORM_HUB_SIGNING_KEY_FILE": str(root / "keys" / "signing-key.pem"),
+        "PLATFORM_HUB_ADMIN_CLIENT_ID": admin[0],
+        "PLATFORM_HUB_ADMIN_CLIENT_SECRET": admin[1],
+        "PLATFORM_HUB_TOKEN_SECRET": secrets.token_urlsafe(48),
+        "PLATFORM_HUB_SEAL_INTERVAL_SECONDS": "0.5",
+        "PLATFORM_HUB_LOG_LEVEL": "WARNING",
+    }
+    hub_port = _free_port()
+    hub = f"http://127.0.0.1:{hub_port}"
+    city = City(hub, {}, admin, root, [])
+    (root / "admin.json").write_text(
+        json.dumps(dict(zip(("client_id", "client_secret"), admin, strict=True)))
+    )
+    (root / "admin.json").chmod(0o600)
+    with console.status("starting the hub (platform-hub serve) …"):
+        city.processes.append(
+            _spawn(processes, root, "hub", ["serve", "--host", "127.0.0.1", "--port", str(hub_port)], env)
+        )
+        _wait_healthy(hub, city.processes[0], root / "logs" / "hub.log")
+    _load_ordinance(city, CITY_ORDINANCE.read_bytes())
+    console.print(f"[green]✓[/green] hub on {hub} — ordinance 2026-04 in force", highlight=False)
+    with console.status("starting the four business units (platform-hub mock-unit) …"):
+        for name in MOCK_UNITS:
+            port = _free_port()
+            arguments = [
+                "mock-unit",
+                name,
+                "--hub",
+                hub,
+                "--port",
+                str(port),
+                "--data-dir",
+                str(root / "units"),
+            ]
+            arguments += ["--residents", str(residents), "--seed", str(seed)]
+            city.processes.append(_spawn(processes, root, name, arguments, env))
+            city.units[name] = f"http://127.0.0.1:{port}"
+        for (name, url), process in zip(city.units.items(), city.processes[1:], strict=True):
+            _wait_healthy(url, process, root / "logs" / f"{name}.log")
+    with console.status(f"seeding the registry with {residents} synthetic residents …"):
+        seeded = asyncio.run(seed_city(city.units))
+    console.print(
+        f"[green]✓[/green] 001 住民基本台帳, 002 個人住民税, 011 児童手当, 051 就学援助 registered; "
+        f"{seeded['juki'].get('registered', 0)} residents in the registry, "
+        "each unit linked by its own 宛名番号",
+        highlight=False,
+    )
+    return city
+
+
+def _spawn(
+    processes: ExitStack, root: Path, name: str, arguments: list[str], env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    log = processes.enter_context((root / "logs" / f"{name}.log").open("ab"))
+    command = [sys.executable, "-m", "platform_hub.cli", *arguments]
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)  # noqa: S603
+    processes.callback(_stop, process)
+    return process
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become healthy; its log ({log}) ends:\n{log.read_text()[-2000:]}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _load_ordinance(city: City, text: bytes) -> None:
+    response = city.http.post(
+        f"{city.hub}/ordinance/versions",
+        content=text,
+        headers={**city.token(*city.admin), "Content-Type": "application/yaml"},
+    )
+    if response.status_code != 201:
+        raise RuntimeError(f"the hub refused the ordinance: {response.text}")
+
+
+def amendment(today: dt.date) -> bytes:
+    """The city's ordinance amended from ``today``: 別表第2 第6項 (U-03) repealed."""
+    ordinance = yaml.safe_load(CITY_ORDINANCE.read_text(encoding="utf-8"))
+    ordinance |= {
+        "version": f"{today:%Y-%m-%d}",
+        "title": ordinance["title"].split("（")[0] + f"（{today:%Y年%m月%d日}施行の改正後）",
+        "enacted": today,
+        "effective": today,
+        "rules": [rule for rule in ordinance["rules"] if rule["code"] != REPEALED],
+    }
+    return yaml.safe_dump(ordinance, allow_unicode=True).encode()
+
+
+class Scenario:
+    """The three 認定請求, told as they happen, then what an auditor sees."""
+
+    def __init__(self, console: Console, city: City, residents: Sequence[Resident]) -> None:
+        self.console, self.city = console, city
+        self.parents = parents_with_children(residents)
+        self.designed: list[bool] = []
+
+    def play(self) -> bool:
+        first, third = self.parents[0], self.parents[1]
+        resident = self.claim(
+            f"申請者1 {first.name}（住民、個人番号で本人確認）", {"my_number": first.my_number}
+        )
+        self.expect(
+            resident["result"] in {"認定", "認定（特例給付）", "却下"} and self._hub_steps_ok(resident)
+        )
+        outsider = self.claim(f"申請者2 {OUTSIDER['name']}（住登外者、基本4情報で）", OUTSIDER)
+        self.expect(
+            outsider["result"] == "保留" and self._outcome(outsider, "住登外者の登録") == "registered"
+        )
+        self.amend()
+        refused = self.claim(
+            f"申請者3 {third.name}（住民、基本4情報で）",
+            {"name": third.name, "birth_date": third.birth_date.isoformat()},
+        )
+        self.expect(refused["result"] == "保留" and self._code(refused, "地方税関係情報の照会") == "E3001")
+        auditor = self.auditor()
+        self.audit_trail(auditor, resident["integrated_number"], first.name)
+        self.compliance(auditor)
+        self.verify(auditor)
+        return all(self.designed)
+
+    def expect(self, holds: bool) -> None:
+        self.designed.append(holds)
+        if not holds:
+            self.console.print("[red]✗ this case did not go as the scenario designs it[/red]")
+
+    def claim(self, title: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.console.rule(f"[bold]認定請求 — {escape(title)}")
+        url = f"{self.city.units['jidou-teate']}/ninteiseikyu?stream=1"
+        result: dict[str, Any] = {}
+        with self.city.http.stream("POST", url, json=body) as response:
+            response.raise_for_status()
+            for line in response.iter_lines():
+                event = json.loads(line)
+                if "step" in event:
+                    self._print_step(event["step"])
+                else:
+                    result = event["result"]
+        amount = f"、月額 {result['monthly_amount']:,} 円" if result.get("monthly_amount") else ""
+        self.console.print(
+            f"  [bold]→ {escape(result['result'])}[/bold]{amount} — {escape(result.get('reason') or '')}",
+            highlight=False,
+        )
+        return result
+
+    def _print_step(self, step: dict[str, Any]) -> None:
+        mark = {"ok": "[green]✓", "refused": "[red]✗"}.get(step["outcome"], "[cyan]•")
+        via = (
+            f" [dim]{step['interface_id']} 受付番号 {step['reception_number']}[/dim]"
+            if step["interface_id"]
+            else ""
+        )
+        code = f" [red]{step['code']}[/red]" if step.get("code") else ""
+        self.console.print(
+            f"  {mark} {escape(step['name'])}[/]{via}{code} — {escape(step['detail'])}", highlight=False
+        )
+
+    def amend(self) -> None:
+        today = dt.datetime.now(JST).date()
+        self.console.rule("[bold]条例改正")
+        _load_ordinance(self.city, amendment(today))
+        self.console.print(
+            f"  {today:%Y-%m-%d} 施行: 別表第2 第6項"
+            f"（児童手当の支給に関する事務 × 地方税関係情報, {REPEALED}）を削除。"
+            " 以後、011 児童手当の所得照会は条例上の根拠を失う。",
+            highlight=False,
+        )
+
+    def auditor(self) -> dict[str, str]:
+        response = self.city.http.post(
+            f"{self.city.hub}/clients",
+            json={"name": "demo-auditor", "role": "auditor"},
+            headers=self.city.token(*self.city.admin),
+        )
+        response.raise_for_status()
+        created = response.json()
+        return self.city.token(created["client_id"], created["client_secret"])
+
+    def audit_trail(self, auditor: dict[str, str], integrated_number: str, name: str) -> None:
+        self.console.rule(f"[bold]やりとり履歴 — {escape(name)}（団体内統合宛名番号 {integrated_number}）")
+        disclosure = self._get(f"/audit/persons/{integrated_number}", auditor)
+        table = Table("時刻", "受領", "提供", "情報", "事務", "根拠", "結果")
+        for item in disclosure["transfers"]:
+            at = dt.datetime.fromisoformat(item["at"]).astimezone(JST)
+            table.add_row(
+                f"{at:%H:%M:%S}",
+                f"{item['received_by_unit']} {item['received_by_organ']}",
+                f"{item['provided_by_unit']} {item['provided_by_organ']}",
+                item["information_category"],
+                item["purpose_name"] or item["purpose_code"],
+                item["article"] or "—",
+                item["outcome"],
+            )
+        self.console.print(table)
+
+    def compliance(self, auditor: dict[str, str]) -> None:
+        today = dt.datetime.now(JST).date().isoformat()
+        report = self._get("/audit/compliance", auditor, {"from": today, "to": today})
+        self.console.rule("[bold]条例適合性の再点検（本日分）")
+        self.console.print(
+            f"  {report['checked']} 件の提供を、その時点で施行中の条例と照合: "
+            f"違反 {len(report['violations'])} 件",
+            highlight=False,
+        )
+        for uncovered in report["uncovered"]:
+            self.console.print(
+                f"  [yellow]条例上の根拠がない連携[/yellow] {uncovered['interface_id']} → "
+                f"{uncovered['unit_code']}: {escape(uncovered['reason'])}",
+                highlight=False,
+            )
+        self.expect(not report["violations"])
+
+    def verify(self, auditor: dict[str, str], seconds: float = 30) -> None:
+        """Wait for the sealer to chain the scenario's entries, then verify the whole record."""
+        deadline, result = time.monotonic() + seconds, {}
+        entries = self._get("/audit/transfers", auditor, {"limit": 500})["items"]
+        while time.monotonic() < deadline:
+            result = self._get("/audit/verify", auditor)
+            if result["ok"] and result["entries"] >= len(entries):
+                break
+            time.sleep(0.5)
+        self.console.rule("[bold]記録の検証")
+        if result.get("ok"):
+            self.console.print(
+                f"  [green]✓[/green] {result['entries']} 件の記録とハッシュチェーン、"
+                f"署名付きチェックポイント {result['checkpoints']} 件を検証",
+                highlight=False,
+            )
+        else:
+            self.console.print(
+                f"  [red]✗[/red] {escape('; '.join(result.get('problems', [])))}", highlight=False
+            )
+        self.expect(bool(result.get("ok")))
+
+    def _get(self, path: str, headers: dict[str, str], params: dict[str, Any] | None = None) -> Any:
+        response = self.city.http.get(f"{self.city.hub}{path}", headers=headers, params=params)
+        response.raise_for_status()
+        return response.json()
+
+    @staticmethod
+    def _hub_steps_ok(result: dict[str, Any]) -> bool:
+        return all(step["outcome"] == "ok" for step in result["steps"] if step["interface_id"])
+
+    @staticmethod
+    def _outcome(result: dict[str, Any], name: str) -> str | None:
+        return next((step["outcome"] for step in result["steps"] if step["name"] == name), None)
+
+    @staticmethod
+    def _code(result: dict[str, Any], name: str) -> str | None:
+        return next((step["code"] for step in result["steps"] if step["name"] == name), None)
+
+
+def _explore(console: Console, city: City) -> None:
+    console.rule("[bold]まだ動いています — Ctrl-C で終了")
+    table = Table("what", "URL", show_header=False)
+    table.add_row("hub (OpenAPI)", f"{city.hub}/docs")
+    table.add_row("hub (WSDL)", f"{city.hub}/linkage/wsdl")
+    for name, url in city.units.items():
+        table.add_row(name, url)
+    console.print(table)
+    claim = json.dumps({key: OUTSIDER[key] for key in ("name", "birth_date", "children")}, ensure_ascii=False)
+    console.print(
+        f"another 認定請求: curl -s {city.units['jidou-teate']}/ninteiseikyu"
+        f" -H 'Content-Type: application/json' -d '{claim}'",
+        highlight=False,
+        markup=False,
+    )
+    console.print(
+        f"administrator: client id {city.admin[0]}, secret in {city.data_dir / 'admin.json'}; "
+        f"data, keys and logs: {city.data_dir}",
+        highlight=False,
+    )
