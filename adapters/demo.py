@@ -124,7 +124,7 @@ def _start(console: Console, root: Path, processes: ExitStack, *, residents: int
         city.processes.append(
             _spawn(processes, root, "hub", ["serve", "--host", "127.0.0.1", "--port", str(hub_port)], env)
         )
-        _wait_healthy(hub, city.processes[0], root / "logs" / "hub.log")
+        wait_healthy(hub, city.processes[0], root / "logs" / "hub.log")
     _load_ordinance(city, CITY_ORDINANCE.read_bytes())
     console.print(f"[green]✓[/green] hub on {hub} — ordinance 2026-04 in force", highlight=False)
     with console.status("starting the four business units (platform-hub mock-unit) …"):
@@ -144,7 +144,7 @@ def _start(console: Console, root: Path, processes: ExitStack, *, residents: int
             city.processes.append(_spawn(processes, root, name, arguments, env))
             city.units[name] = f"http://127.0.0.1:{port}"
         for (name, url), process in zip(city.units.items(), city.processes[1:], strict=True):
-            _wait_healthy(url, process, root / "logs" / f"{name}.log")
+            wait_healthy(url, process, root / "logs" / f"{name}.log")
     with console.status(f"seeding the registry with {residents} synthetic residents …"):
         seeded = asyncio.run(seed_city(city.units))
     console.print(
@@ -162,11 +162,12 @@ def _spawn(
     log = processes.enter_context((root / "logs" / f"{name}.log").open("ab"))
     command = [sys.executable, "-m", "platform_hub.cli", *arguments]
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)  # noqa: S603
-    processes.callback(_stop, process)
+    processes.callback(stop, process)
     return process
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Ask a child to stop (SIGTERM); kill it if it has not within 15 s."""
     process.terminate()
     try:
         process.wait(timeout=15)
@@ -175,7 +176,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
+    """Until ``GET url/healthz`` answers 200; RuntimeError with the end of ``log`` if the child died
+    or did not get there in time."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and process.poll() is None:
         with contextlib.suppress(httpx.TransportError):

@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import httpx
-
+from adapters.demo import stop, wait_healthy
 from tests.helpers import ADMIN_ID, ADMIN_SECRET, free_port
 
 SEED = 2026
@@ -42,32 +40,8 @@ def mock_units(
                 "--seed", str(SEED), "--residents", str(residents), "--log-level", "warning",
             ]  # fmt: skip
             processes[name] = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-            stack.callback(_stop, processes[name])
+            stack.callback(stop, processes[name])
             urls[name] = f"http://127.0.0.1:{port}"
         for name, url in urls.items():
-            _wait_registered(name, url, processes[name], directory)
+            wait_healthy(url, processes[name], directory / f"{name}.log")
         yield urls
-
-
-def _wait_registered(name: str, url: str, process: subprocess.Popen[bytes], directory: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    log = (directory / f"{name}.log").read_text(errors="replace")[-3000:]
-    raise AssertionError(f"mock unit {name} did not start:\n{log}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

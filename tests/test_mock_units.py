@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from adapters.city import seed_city
+from adapters.demo import OUTSIDER
 from adapters.residents import generate_city, parents_with_children
 from tests.helpers import HubClient, rows, wait_until
 from tests.mock_units import SEED, mock_units
@@ -26,14 +27,7 @@ FLOW = [
     "審査（所得制限）",
     "決定・記録",
 ]
-NON_RESIDENT = {
-    "name": "佐々木　花子",
-    "name_kana": "ササキ　ハナコ",
-    "birth_date": "1990-05-05",
-    "sex": "2",
-    "address": "大阪府大阪市北区梅田一丁目１番１号",
-    "children": 2,
-}
+NON_RESIDENT = OUTSIDER  # the demo's 住登外者
 
 
 def claim(url: str, body: dict[str, Any]) -> dict[str, Any]:
