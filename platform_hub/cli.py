@@ -28,6 +28,8 @@ ordinance_app = typer.Typer(help="The city's My Number ordinance (条例) tables
 app.add_typer(ordinance_app, name="ordinance")
 audit_app = typer.Typer(help="The transfer record (情報提供等の記録).", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+deliveries_app = typer.Typer(help="The queue of notifications to subscribers.", no_args_is_help=True)
+app.add_typer(deliveries_app, name="deliveries")
 console = Console()
 
 
@@ -289,6 +291,79 @@ def keys_rotate(file: Annotated[Path, typer.Argument(exists=True, help="The key 
     from platform_hub.addressees.vault import rotate_key_file
 
     console.print(f"new current key {rotate_key_file(file)} in {file}")
+
+
+@deliveries_app.command("list")
+def deliveries_list(
+    status: Annotated[str | None, typer.Option(help="pending, delivered, refused or dead.")] = None,
+    unit: Annotated[str | None, typer.Option(help="The subscriber's unit code.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """Deliveries, newest first."""
+    from rich.table import Table
+
+    from platform_hub.linkage import repository
+
+    found = asyncio.run(
+        run_once(
+            Settings().async_database_url,
+            lambda session: repository.list_deliveries(session, status=status, unit=unit, limit=limit),
+        )
+    )
+    table = Table("id", "受付番号", "interface", "to", "status", "attempts", "next / delivered", "last error")
+    for delivery in found:
+        when = delivery.delivered_at or delivery.next_attempt_at
+        table.add_row(
+            str(delivery.id),
+            delivery.message.reception_number,
+            delivery.message.interface_id,
+            delivery.subscriber_unit,
+            delivery.status,
+            str(delivery.attempts),
+            f"{when:%Y-%m-%d %H:%M:%S}",
+            delivery.last_error or "",
+        )
+    console.print(table)
+
+
+def _enqueue_again(statuses: list[str], ids: list[int], reception: str | None, unit: str | None) -> int:
+    from platform_hub.linkage import repository
+
+    if not (ids or reception or unit):
+        console.print("[red]name the deliveries: ids, --reception or --unit[/red]")
+        raise typer.Exit(2)
+    again = asyncio.run(
+        run_once(
+            Settings().async_database_url,
+            lambda session: repository.enqueue_again(
+                session, statuses=statuses, ids=ids, reception=reception, unit=unit
+            ),
+        )
+    )
+    return len(again)
+
+
+@deliveries_app.command("retry")
+def deliveries_retry(
+    ids: Annotated[list[int] | None, typer.Argument(help="Dead deliveries' ids.")] = None,
+    reception: Annotated[str | None, typer.Option(help="Those of one message (受付番号).")] = None,
+    unit: Annotated[str | None, typer.Option(help="Those of one subscriber.")] = None,
+) -> None:
+    """Give dead deliveries a new set of attempts (at the back of each subscriber's queue)."""
+    count = _enqueue_again(["dead"], ids or [], reception, unit)
+    console.print(f"{count} dead deliveries back in the queue", highlight=False)
+
+
+@deliveries_app.command("replay")
+def deliveries_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Delivered deliveries' ids.")] = None,
+    reception: Annotated[str | None, typer.Option(help="Those of one message (受付番号).")] = None,
+    unit: Annotated[str | None, typer.Option(help="Those of one subscriber.")] = None,
+) -> None:
+    """Deliver notifications again that were delivered (a subscriber that lost them); an SDK unit
+    that already has one answers from its MSGID record without handling it twice."""
+    count = _enqueue_again(["delivered"], ids or [], reception, unit)
+    console.print(f"{count} deliveries queued again", highlight=False)
 
 
 @ordinance_app.command("load")

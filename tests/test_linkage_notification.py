@@ -6,13 +6,16 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
+from typer.testing import CliRunner
 
 from platform_hub.addressees.numbers import atena_number
+from platform_hub.cli import app
 from tests.helpers import (
     YAMADA,
     HubClient,
     count_rows,
     fault_code,
+    free_port,
     header_field,
     ido_notification,
     rows,
@@ -166,3 +169,30 @@ def test_notification_needs_the_provider_scope(hub: HubClient) -> None:
     jidou = hub.unit_headers(hub.register("011"))
     forged = ido_notification().replace(b"<lk:SourceSystemID>001", b"<lk:SourceSystemID>011")
     assert fault_code(hub.send(forged, jidou)) == "E2002"
+
+
+def test_an_operator_retries_dead_letters_and_replays_delivered_ones(
+    hub: HubClient, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()  # nothing listens there yet: the subscriber is down past the limit
+    hub.register("002", f"http://127.0.0.1:{port}")
+    juki = hub.unit_headers(hub.register("001"))
+    hub.enroll({"001": YAMADA["001"], "002": YAMADA["002"]})
+    hub.send(ido_notification(msgid="lost-1"), juki)
+    wait_until(lambda: rows(database_url, "SELECT status FROM deliveries")[0].status == "dead", timeout=20)
+    monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "200")  # the table whole
+    runner = CliRunner()
+    listed = runner.invoke(app, ["deliveries", "list", "--status", "dead"])
+    assert listed.exit_code == 0 and "IF_JUK_0001" in listed.output and "dead" in listed.output
+    assert runner.invoke(app, ["deliveries", "retry"]).exit_code == 2  # nothing named, nothing done
+    unit = TestUnit()
+    with serve_in_thread(unit.app(), port=port):  # back up
+        retried = runner.invoke(app, ["deliveries", "retry", "--unit", "002"])
+        assert retried.exit_code == 0 and "1 dead deliveries back in the queue" in retried.output
+        wait_until(lambda: delivered(database_url) == 1)
+        replayed = runner.invoke(app, ["deliveries", "replay", "--unit", "002"])
+        assert "1 deliveries queued again" in replayed.output
+        wait_until(lambda: delivered(database_url) == 2)
+    assert [unit.header(i, "MSGID") for i in range(2)] == ["lost-1", "lost-1"]
+    assert count_rows(database_url, "transfer_records") == 2  # each delivery is a transfer, recorded

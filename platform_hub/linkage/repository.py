@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, select, update
@@ -97,3 +98,42 @@ async def retry_delivery(
 
 async def count_pending(session: AsyncSession) -> int:
     return await session.scalar(select(func.count()).where(Delivery.status == "pending")) or 0
+
+
+# --- what an operator does with the queue ------------------------------------------------------------
+
+
+async def list_deliveries(
+    session: AsyncSession, *, status: str | None, unit: str | None, limit: int
+) -> Sequence[Delivery]:
+    """Deliveries newest first, with their message (reception number, interface)."""
+    query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Delivery.status == status)
+    if unit is not None:
+        query = query.where(Delivery.subscriber_unit == unit)
+    return (await session.scalars(query)).all()
+
+
+async def enqueue_again(
+    session: AsyncSession,
+    *,
+    statuses: Sequence[str],
+    ids: Sequence[int],
+    reception: str | None,
+    unit: str | None,
+) -> list[Delivery]:
+    """A new pending delivery, with a fresh attempt budget, for each chosen one in ``statuses``; the old
+    row stays as it was (its history). Goes to the back of the subscriber's queue."""
+    query = select(Delivery).join(Delivery.message).where(Delivery.status.in_(list(statuses)))
+    if ids:
+        query = query.where(Delivery.id.in_(list(ids)))
+    if reception is not None:
+        query = query.where(Message.reception_number == reception)
+    if unit is not None:
+        query = query.where(Delivery.subscriber_unit == unit)
+    chosen = (await session.scalars(query.order_by(Delivery.id))).all()
+    again = [Delivery(message_id=d.message_id, subscriber_unit=d.subscriber_unit) for d in chosen]
+    session.add_all(again)
+    await session.flush()
+    return again
