@@ -71,6 +71,12 @@ class Forbidden(HubError):
     code, status_code = "E2002", 403
 
 
+class RateLimited(HubError):
+    """The client sends faster than its rate limit allows; retry after ``Retry-After`` seconds."""
+
+    code, status_code = "E2003", 429
+
+
 class OrdinanceRefusal(HubError):
     """No ordinance rule in force lets this organ and 事務 use this category from that unit."""
 

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     token_secret: str = DEV_TOKEN_SECRET
     token_ttl_seconds: int = 300
 
+    # Messages a client may send (limits notation), counted per hub process in memory, or across
+    # replicas with a shared storage such as redis://host:6379.
+    unit_rate_limit: str = "200/second"
+    rate_limit_storage: str = "memory://"
+
     max_body_bytes: int = 2 * 1024 * 1024
     max_xml_depth: int = 32
     query_timeout_seconds: float = 10.0

@@ -16,6 +16,7 @@ from platform_hub.audit.chain import SigningKey
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.errors import ServiceUnavailable
 from platform_hub.kit.metrics import HubMetrics
+from platform_hub.kit.ratelimit import RateLimit
 from platform_hub.kit.settings import Settings
 from platform_hub.linkage.catalog import Catalog
 
@@ -28,6 +29,7 @@ class HubState:
     sessions: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
     metrics: HubMetrics
+    rate_limit: RateLimit
     # Set when a notification is accepted, so the dispatcher need not wait for its next poll.
     deliveries_waiting: asyncio.Event = field(default_factory=asyncio.Event)
     dispatcher: asyncio.Task[None] | None = None

@@ -46,6 +46,7 @@ async def receive_message(request: Request) -> Response:
     started, result = time.perf_counter(), "0"
     try:
         principal = authenticate(request)  # before a byte of the body is read
+        await state.rate_limit.take(principal.client_id)
         body = await _read_capped(request, state.settings.max_body_bytes)
         answer = await service.receive(state, principal, body)
         return Response(answer, media_type=SOAP_CONTENT_TYPE)

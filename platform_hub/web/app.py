@@ -28,6 +28,7 @@ from platform_hub.kit.database import create_engine, create_sessionmaker, unit_o
 from platform_hub.kit.errors import HubError, SchemaViolation, UnknownTarget, database_unavailable
 from platform_hub.kit.logging import configure_logging
 from platform_hub.kit.metrics import HubMetrics
+from platform_hub.kit.ratelimit import RateLimit
 from platform_hub.kit.settings import Settings
 from platform_hub.kit.state import HubState
 from platform_hub.linkage import dispatcher
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sessions=create_sessionmaker(engine),
                 http=http,
                 metrics=HubMetrics(),
+                rate_limit=RateLimit(settings.unit_rate_limit, settings.rate_limit_storage),
                 vault=await _open_vault(settings, engine),
                 signing_key=_open_signing_key(settings),
             )
