@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
 from typer.testing import CliRunner
 
 from platform_hub.addressees.numbers import atena_number
@@ -196,3 +199,34 @@ def test_an_operator_retries_dead_letters_and_replays_delivered_ones(
         wait_until(lambda: delivered(database_url) == 2)
     assert [unit.header(i, "MSGID") for i in range(2)] == ["lost-1", "lost-1"]
     assert count_rows(database_url, "transfer_records") == 2  # each delivery is a transfer, recorded
+
+
+@dataclass
+class RefusingOne(TestUnit):
+    """A subscriber that cannot take anything about one person (its 宛名番号 ``refused``) for now."""
+
+    refused: str = ""
+
+    async def handle(self, request: Request) -> Response:
+        if self.refused and f"<lk:AtenaNo>{self.refused}</lk:AtenaNo>".encode() in await request.body():
+            return Response("busy with this person", status_code=503)
+        return await super().handle(request)
+
+
+def test_a_failing_delivery_holds_back_only_that_persons_notifications(
+    hub: HubClient, database_url: str
+) -> None:
+    unit = RefusingOne(refused=YAMADA["002"])
+    other = {"001": atena_number(7001), "002": atena_number(7002)}
+    with serve_in_thread(unit.app()) as url:
+        hub.register("002", url)
+        juki = hub.unit_headers(hub.register("001"))
+        hub.enroll({"001": YAMADA["001"], "002": YAMADA["002"]})
+        hub.enroll(other, birth_date="1990-01-01")
+        sequence = [("y1", YAMADA["001"]), ("o1", other["001"]), ("y2", YAMADA["001"]), ("o2", other["001"])]
+        for msgid, atena in sequence:
+            assert hub.send(ido_notification(atena, msgid=msgid), juki).status_code == 200
+        wait_until(lambda: [unit.header(i, "MSGID") for i in range(len(unit.received))] == ["o1", "o2"])
+        unit.refused = ""  # 山田's deliveries get through now, still in their order
+        wait_until(lambda: len(unit.received) == 4)
+    assert [unit.header(i, "MSGID") for i in range(4)] == ["o1", "o2", "y1", "y2"]

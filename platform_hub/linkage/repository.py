@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from platform_hub.kit.database import utcnow
 from platform_hub.models import Delivery, Message, Unit
@@ -25,20 +26,30 @@ async def get_message(session: AsyncSession, message_id: uuid.UUID) -> Message |
 async def claim_due_deliveries(
     session: AsyncSession, now: datetime, lease_until: datetime, limit: int
 ) -> list[tuple[int, int]]:
-    """Lease the oldest pending delivery of each subscriber that is due; returns ``(id, attempt)``.
+    """Lease the due pending deliveries nothing earlier must precede; returns ``(id, attempt)``.
 
-    Only the head of each subscriber's queue is eligible, so a subscriber receives its
-    notifications one at a time and in the order they were accepted, retries included. The lease
-    (``next_attempt_at`` pushed to ``lease_until``) makes a crashed dispatcher's claim due again
-    later; ``SKIP LOCKED`` keeps hub replicas on PostgreSQL from claiming the same row.
+    A subscriber receives the notifications about one person (``ordering_key``) one at a time and in
+    the order they were accepted, retries included; different people's go side by side. A delivery
+    about several people or none (no key) is a barrier: it waits for everything before it and holds
+    everything after it. The lease (``next_attempt_at`` pushed to ``lease_until``) makes a crashed
+    dispatcher's claim due again later; ``SKIP LOCKED`` keeps hub replicas on PostgreSQL from
+    claiming the same row.
     """
-    heads = (
-        select(func.min(Delivery.id)).where(Delivery.status == "pending").group_by(Delivery.subscriber_unit)
+    before = aliased(Delivery)  # a pending delivery accepted earlier for the same subscriber
+    earlier = and_(
+        before.status == "pending",
+        before.subscriber_unit == Delivery.subscriber_unit,
+        before.id < Delivery.id,
+    )
+    waits = or_(
+        exists().where(earlier, before.ordering_key == Delivery.ordering_key),
+        exists().where(earlier, before.ordering_key.is_(None)),
+        and_(Delivery.ordering_key.is_(None), exists().where(earlier)),
     )
     due = (
         select(Delivery.id)
         .join(Unit, Unit.code == Delivery.subscriber_unit)
-        .where(Delivery.id.in_(heads), Delivery.next_attempt_at <= now, Unit.enabled.is_(True))
+        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now, Unit.enabled.is_(True), ~waits)
         .order_by(Delivery.id)
         .limit(limit)
         .with_for_update(skip_locked=True, of=Delivery)
@@ -133,7 +144,10 @@ async def enqueue_again(
     if unit is not None:
         query = query.where(Delivery.subscriber_unit == unit)
     chosen = (await session.scalars(query.order_by(Delivery.id))).all()
-    again = [Delivery(message_id=d.message_id, subscriber_unit=d.subscriber_unit) for d in chosen]
+    again = [
+        Delivery(message_id=d.message_id, subscriber_unit=d.subscriber_unit, ordering_key=d.ordering_key)
+        for d in chosen
+    ]
     session.add_all(again)
     await session.flush()
     return again

@@ -415,13 +415,17 @@ async def _accept_notification(state: HubState, inbound: Inbound) -> bytes:
             return replay
         if inbound.spec.updates_registry:
             await _feed_registry(state, session, inbound)
-        await _translate(session, inbound.envelope, inbound.spec, "request", inbound.source.code, None)
+        subjects = await _translate(
+            session, inbound.envelope, inbound.spec, "request", inbound.source.code, None
+        )
         ack = _acknowledgement(inbound, message.reception_number).to_bytes()
         message.response_xml, message.completed_at = ack, utcnow()
         session.add_all(
             Delivery(
                 message_id=message.id,
                 subscriber_unit=unit.code,
+                # In order per person: a 転居 never overtakes the 転入 before it; a batch waits its turn.
+                ordering_key=subjects[0] if len(subjects) == 1 else None,
                 next_attempt_at=message.received_at,
                 created_at=message.received_at,
             )

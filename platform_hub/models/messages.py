@@ -41,6 +41,7 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         Index("ix_deliveries_queue_heads", "status", "subscriber_unit", "id"),
+        Index("ix_deliveries_person_queue", "status", "subscriber_unit", "ordering_key", "id"),
     )
 
     id: Mapped[int] = mapped_column(
@@ -48,6 +49,9 @@ class Delivery(Base):
     )
     message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
     subscriber_unit: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    ordering_key: Mapped[str | None] = mapped_column(
+        String(32), doc="the person (integrated number) whose notifications go in order; None: all of them"
+    )
     status: Mapped[str] = mapped_column(String(16), default="pending", doc="pending, delivered, dead")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
