@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,6 +14,8 @@ from typer.testing import CliRunner
 
 from platform_hub.addressees.numbers import atena_number
 from platform_hub.cli import app
+from platform_hub.kit.settings import Settings
+from platform_hub.web.app import create_app
 from tests.helpers import (
     YAMADA,
     HubClient,
@@ -42,6 +45,10 @@ def subscribers(hub: HubClient) -> Iterator[dict[str, TestUnit]]:
 
 def delivered(database_url: str) -> int:
     return len(rows(database_url, "SELECT id FROM deliveries WHERE status = 'delivered'"))
+
+
+def first_dead(database_url: str) -> bool:
+    return rows(database_url, "SELECT status FROM deliveries ORDER BY id")[0].status == "dead"
 
 
 def test_notification_reaches_every_subscriber_once(
@@ -106,7 +113,7 @@ def test_subscriber_down_past_the_limit_goes_dead(hub: HubClient, database_url: 
     juki = hub.unit_headers(hub.register("001"))
     hub.enroll({"001": YAMADA["001"], "002": YAMADA["002"]})
     hub.send(ido_notification(), juki)
-    wait_until(lambda: rows(database_url, "SELECT status FROM deliveries")[0].status == "dead", timeout=20)
+    wait_until(lambda: first_dead(database_url), timeout=20)
     (dead,) = rows(database_url, "SELECT attempts, last_error FROM deliveries")
     assert dead.attempts == 5
     assert "could not be reached" in dead.last_error
@@ -182,7 +189,7 @@ def test_an_operator_retries_dead_letters_and_replays_delivered_ones(
     juki = hub.unit_headers(hub.register("001"))
     hub.enroll({"001": YAMADA["001"], "002": YAMADA["002"]})
     hub.send(ido_notification(msgid="lost-1"), juki)
-    wait_until(lambda: rows(database_url, "SELECT status FROM deliveries")[0].status == "dead", timeout=20)
+    wait_until(lambda: first_dead(database_url), timeout=20)
     monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", database_url)
     monkeypatch.setenv("COLUMNS", "200")  # the table whole
     runner = CliRunner()
@@ -230,3 +237,16 @@ def test_a_failing_delivery_holds_back_only_that_persons_notifications(
         unit.refused = ""  # 山田's deliveries get through now, still in their order
         wait_until(lambda: len(unit.received) == 4)
     assert [unit.header(i, "MSGID") for i in range(4)] == ["o1", "o2", "y1", "y2"]
+
+
+def test_a_delivery_failing_past_its_age_limit_goes_dead(settings: Settings, database_url: str) -> None:
+    patient = settings.model_copy(update={"delivery_max_attempts": 1000, "delivery_max_age_seconds": 1.0})
+    with serve_in_thread(create_app(patient)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        hub = HubClient(http)
+        hub.register("002")  # nothing listens at its address
+        juki = hub.unit_headers(hub.register("001"))
+        hub.enroll({"001": YAMADA["001"], "002": YAMADA["002"]})
+        hub.send(ido_notification(), juki)
+        wait_until(lambda: first_dead(database_url), timeout=20)
+    (dead,) = rows(database_url, "SELECT attempts FROM deliveries")
+    assert 1 < dead.attempts < 1000  # given up for its age, not its attempts

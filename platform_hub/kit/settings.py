@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: float = 10.0
     delivery_poll_seconds: float = 0.5
     delivery_max_attempts: int = 10
+    delivery_max_age_seconds: float = 3 * 24 * 3600  # then a failing delivery is a dead letter
     delivery_backoff_seconds: float = 1.0
     dispatcher_enabled: bool = True
     log_level: str = "INFO"

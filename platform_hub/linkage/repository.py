@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -91,17 +91,21 @@ async def retry_delivery(
     attempt: int,
     error: str,
     *,
-    dead: bool,
+    out_of_attempts: bool,
+    accepted_before: datetime,
     next_attempt_at: datetime,
 ) -> str | None:
-    """Schedule the next attempt, or give up (``dead``); the subscriber, or ``None`` if the lease was lost."""
-    values: dict[str, object] = {"last_error": error, "next_attempt_at": next_attempt_at}
-    if dead:
-        values["status"] = "dead"
+    """Schedule the next attempt, or give up (dead letter) when out of attempts or when the delivery
+    was accepted before ``accepted_before`` (too old); the subscriber, or ``None`` if the lease was lost."""
+    too_old = Delivery.created_at < accepted_before
     result = await session.execute(
         update(Delivery)
         .where(_still_ours(delivery_id, attempt))
-        .values(**values)
+        .values(
+            last_error=error,
+            next_attempt_at=next_attempt_at,
+            status=case((or_(literal(out_of_attempts), too_old), "dead"), else_="pending"),
+        )
         .returning(Delivery.subscriber_unit)
     )
     return result.scalar_one_or_none()

@@ -592,7 +592,8 @@ async def _retry_later(state: HubState, delivery_id: int, attempt: int, error: s
             delivery_id,
             attempt,
             error[:2000],
-            dead=attempt >= settings.delivery_max_attempts,
+            out_of_attempts=attempt >= settings.delivery_max_attempts,
+            accepted_before=utcnow() - timedelta(seconds=settings.delivery_max_age_seconds),
             next_attempt_at=utcnow() + timedelta(seconds=delay),
         )
     log.warning("delivery failed", delivery=delivery_id, subscriber=subscriber, attempt=attempt, error=error)
