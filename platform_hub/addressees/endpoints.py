@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 
 from platform_hub.addressees import service
 from platform_hub.addressees.schemas import (
@@ -127,6 +128,8 @@ async def merge(body: MergeRequest, session: Session, principal: Admin) -> Merge
 
 
 @router.post("/merges/{merge_id}/undo", response_model=MergeOut)
-async def undo_merge(merge_id: int, body: Reason, session: Session, principal: Admin) -> MergeOut:
+async def undo_merge(
+    merge_id: Annotated[int, Path(ge=1, le=2**63 - 1)], body: Reason, session: Session, principal: Admin
+) -> MergeOut:
     record = await service.undo_merge(session, merge_id, reason=body.reason, actor=principal.client_id)
     return await service.merge_out(session, record)
