@@ -129,7 +129,7 @@ async def merge(body: MergeRequest, session: Session, principal: Admin) -> Merge
 
 @router.post("/merges/{merge_id}/undo", response_model=MergeOut)
 async def undo_merge(
-    merge_id: Annotated[int, Path(ge=1, le=2**63 - 1)], body: Reason, session: Session, principal: Admin
+    merge_id: Annotated[int, Path(ge=1, le=2**31 - 1)], body: Reason, session: Session, principal: Admin
 ) -> MergeOut:
     record = await service.undo_merge(session, merge_id, reason=body.reason, actor=principal.client_id)
     return await service.merge_out(session, record)
