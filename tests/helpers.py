@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -18,7 +22,7 @@ import uvicorn
 from lxml import etree
 
 from platform_hub.addressees.numbers import atena_number
-from platform_hub.kit.settings import REPO_ROOT
+from platform_hub.kit.settings import REPO_ROOT, Settings
 from platform_hub.linkage.catalog import load_catalog
 
 CATALOG = load_catalog(REPO_ROOT / "interface_specs")
@@ -293,3 +297,35 @@ def drop_triggers(database_url: str) -> None:
     else:  # one table at a time: the hub's sealer keeps reading meanwhile
         for table in ("transfer_records", "transfer_chain", "audit_checkpoints", "audit_access_log"):
             execute(database_url, f"DROP TRIGGER {table}_append_only ON {table}")
+
+
+@dataclass
+class HubProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def hub_process(settings: Settings, port: int | None = None) -> Iterator[HubProcess]:
+    """``platform-hub serve`` as a separate OS process with these settings (a replica sharing the
+    database and the keys, or a hub to kill)."""
+    port = port or free_port()
+    chosen = {name: value for name, value in settings.model_dump().items() if value is not None}
+    env = {**os.environ, **{f"PLATFORM_HUB_{name.upper()}": str(value) for name, value in chosen.items()}}
+    command = [sys.executable, "-m", "platform_hub.cli", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hub = HubProcess(f"http://127.0.0.1:{port}", process)
+    try:
+        wait_until(lambda: _healthy(hub.url), timeout=30)
+        yield hub
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=15)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz").status_code == 200
+    except httpx.TransportError:
+        return False

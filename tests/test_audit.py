@@ -9,13 +9,8 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -36,7 +31,7 @@ from tests.helpers import (
     count_rows,
     drop_triggers,
     execute,
-    free_port,
+    hub_process,
     rows,
     serve_in_thread,
     wait_until,
@@ -147,40 +142,6 @@ def test_checkpoints_kept_outside_catch_a_rewritten_chain(
     )
 
 
-@contextmanager
-def hub_process(settings: Settings) -> Iterator[str]:
-    """``platform-hub serve`` as a separate OS process, a replica sharing the database and the keys."""
-    port = free_port()
-    env = {
-        **os.environ,
-        **{
-            f"PLATFORM_HUB_{name.upper()}": str(value)
-            for name, value in settings.model_dump().items()
-            if value is not None
-        },
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "platform_hub.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _up(url), timeout=30)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz").status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 class _Entry:
     """A raw row seen through the ORM's types (what the intruder's script would do by hand)."""
 
@@ -274,14 +235,14 @@ def test_two_hubs_write_concurrently_and_the_chain_verifies(
 ) -> None:
     """A second hub process on the same database: both record and seal; one chain, no gaps, no doubles."""
     zeimu = TestUnit(answer=zei_answer)
-    with serve_in_thread(zeimu.app()) as unit_url, hub_process(settings) as second_url:
+    with serve_in_thread(zeimu.app()) as unit_url, hub_process(settings) as second:
         hub.register("002", unit_url)
         credentials = hub.register("011")
         hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
         headers = {**hub.unit_headers(credentials), "Content-Type": "text/xml"}
 
         def send(n: int) -> int:
-            url = str(hub.http.base_url) if n % 2 else second_url
+            url = str(hub.http.base_url) if n % 2 else second.url
             return httpx.post(
                 f"{url}/linkage/messages", content=zei_query(msgid=f"m{n}"), headers=headers, timeout=30
             ).status_code

@@ -1,0 +1,90 @@
+"""kill -9 of the hub while 住民異動 stream in: after a restart every notification that got a 2xx
+reaches both subscribers exactly once after MSGID dedup, in order per person, each delivery with
+exactly one transfer record entry."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+
+from platform_hub.addressees.numbers import atena_number
+from platform_hub.kit.settings import Settings
+from tests.helpers import (
+    HubClient,
+    free_port,
+    hub_process,
+    ido_notification,
+    rows,
+    serve_in_thread,
+    wait_until,
+)
+from tests.units import TestUnit
+
+PERSONS, CHANGES = 20, 15  # 300 notifications, each person's 15 changes interleaved with the others'
+KILL_AFTER = 100
+
+
+def test_kill_9_mid_stream_loses_nothing_accepted(settings: Settings, database_url: str) -> None:
+    subscribers = {"002": TestUnit(), "011": TestUnit()}
+    people = [
+        {code: atena_number(1000 * n + int(code)) for code in ("001", "002", "011")} for n in range(PERSONS)
+    ]
+    stream = [(f"p{p}-c{c}", people[p]["001"]) for c in range(CHANGES) for p in range(PERSONS)]
+    accepted: list[str] = []
+    port = free_port()
+    with (
+        serve_in_thread(subscribers["002"].app()) as url_002,
+        serve_in_thread(subscribers["011"].app()) as url_011,
+    ):
+        with hub_process(settings, port) as first, httpx.Client(base_url=first.url, timeout=30) as http:
+            hub = HubClient(http)
+            hub.register("002", url_002)
+            hub.register("011", url_011)
+            headers = {**hub.unit_headers(hub.register("001")), "Content-Type": "text/xml"}
+            for numbers in people:
+                hub.enroll(numbers)
+            sender = threading.Thread(target=send_all, args=(first.url, headers, stream, accepted))
+            sender.start()
+            wait_until(lambda: len(accepted) >= KILL_AFTER, timeout=60)
+            first.process.kill()  # SIGKILL: no shutdown, whatever was in flight is cut off
+            first.process.wait()
+        with hub_process(settings, port):  # the same database, the same port
+            sender.join(timeout=120)
+            assert not sender.is_alive() and len(accepted) == len(stream)
+            for unit in subscribers.values():
+                wait_until(lambda unit=unit: set(msgids(unit)) == set(accepted), timeout=120)
+    for unit in subscribers.values():
+        first_seen = list(dict.fromkeys(msgids(unit)))  # what the SDK's dedup on MSGID lets through
+        for p in range(PERSONS):
+            assert [m for m in first_seen if m.startswith(f"p{p}-")] == [f"p{p}-c{c}" for c in range(CHANGES)]
+    per_delivery = rows(
+        database_url,
+        "SELECT d.id, COUNT(t.id) AS entries FROM deliveries d JOIN messages m ON m.id = d.message_id"
+        " LEFT JOIN transfer_records t ON t.reception_number = m.reception_number"
+        " AND t.requesting_unit = d.subscriber_unit AND t.outcome = 'delivered'"
+        " WHERE d.status = 'delivered' GROUP BY d.id",
+    )
+    assert len(per_delivery) == 2 * len(stream) and {row.entries for row in per_delivery} == {1}
+
+
+def send_all(url: str, headers: dict[str, str], stream: list[tuple[str, str]], accepted: list[str]) -> None:
+    """One sender, in order; a message whose answer was lost in the crash is sent again (same MSGID)."""
+    with httpx.Client(base_url=url, timeout=10) as http:
+        for msgid, atena in stream:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    message = ido_notification(atena, msgid=msgid)
+                    response = http.post("/linkage/messages", content=message, headers=headers)
+                except httpx.TransportError:
+                    time.sleep(0.1)  # the hub is down or restarting
+                    continue
+                assert response.status_code == 200, response.text[:300]
+                accepted.append(msgid)
+                break
+
+
+def msgids(unit: TestUnit) -> list[str]:
+    return [str(unit.header(i, "MSGID")) for i in range(len(unit.received))]
