@@ -1,5 +1,6 @@
-"""kill -9 of the hub while 住民異動 stream in: after a restart every notification that got a 2xx
-reaches both subscribers exactly once after MSGID dedup, in order per person, each delivery with
+"""Hub processes under a stream of 住民異動: killed with -9 mid-stream and restarted, or two of them
+sharing the work on one database. Every notification that got a 2xx reaches both subscribers exactly
+once (after MSGID dedup when a crash forced a redelivery), in order per person, each delivery with
 exactly one transfer record entry."""
 
 from __future__ import annotations
@@ -88,3 +89,42 @@ def send_all(url: str, headers: dict[str, str], stream: list[tuple[str, str]], a
 
 def msgids(unit: TestUnit) -> list[str]:
     return [str(unit.header(i, "MSGID")) for i in range(len(unit.received))]
+
+
+def test_two_hub_processes_share_the_deliveries_without_doubles(settings: Settings) -> None:
+    subscribers = {"002": TestUnit(), "011": TestUnit()}
+    people = [{code: atena_number(1000 * n + int(code)) for code in ("001", "002", "011")} for n in range(5)]
+    stream = [(f"p{p}-c{c}", people[p]["001"]) for c in range(10) for p in range(5)]
+    with (
+        serve_in_thread(subscribers["002"].app()) as url_002,
+        serve_in_thread(subscribers["011"].app()) as url_011,
+        hub_process(settings) as first,
+        hub_process(settings) as second,
+        httpx.Client(base_url=first.url, timeout=30) as http,
+    ):
+        hub = HubClient(http)
+        hub.register("002", url_002)
+        hub.register("011", url_011)
+        headers = {**hub.unit_headers(hub.register("001")), "Content-Type": "text/xml"}
+        for numbers in people:
+            hub.enroll(numbers)
+        for n, (msgid, atena) in enumerate(stream):  # alternately to each hub
+            url = first.url if n % 2 else second.url
+            response = httpx.post(
+                f"{url}/linkage/messages", content=ido_notification(atena, msgid=msgid), headers=headers
+            )
+            assert response.status_code == 200, response.text[:300]
+        for unit in subscribers.values():
+            wait_until(lambda unit=unit: len(unit.received) >= len(stream), timeout=60)
+        auditor = hub.staff("auditor")
+        wait_until(lambda: verified(http, auditor)["entries"] == 2 * len(stream), timeout=30)
+        assert verified(http, auditor)["ok"] is True
+    for unit in subscribers.values():
+        assert sorted(msgids(unit)) == sorted(m for m, _ in stream)  # each exactly once
+        for p in range(5):
+            assert [m for m in msgids(unit) if m.startswith(f"p{p}-")] == [f"p{p}-c{c}" for c in range(10)]
+
+
+def verified(http: httpx.Client, auditor: dict[str, str]) -> dict[str, object]:
+    result: dict[str, object] = http.get("/audit/verify", headers=auditor).json()
+    return result
