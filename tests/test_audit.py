@@ -323,3 +323,21 @@ def test_compliance_names_each_transfer_no_rule_covered(
     reasons = [v["reason"] for v in report["violations"]]
     assert "no rule (use, 番号法 第9条第2項)" in reasons[0] and "児童手当関係情報" in reasons[0]
     assert reasons[1] == "no ordinance version is in force on 2026-01-05"
+
+
+def test_item_names_turned_into_values_are_named(hub: HubClient, exchanged: str, database_url: str) -> None:
+    """An intruder replaces an entry's item names by names with values: same names, so a careless
+    check would pass; and JSON that is not JSON at all."""
+    first, second = rows(database_url, "SELECT id, item_names FROM transfer_records ORDER BY id LIMIT 2")
+    names = first.item_names if isinstance(first.item_names, list) else json.loads(first.item_names)
+    with_values = json.dumps(dict.fromkeys(names, "4200000"), ensure_ascii=False)
+    drop_triggers(database_url)
+    execute(database_url, f"UPDATE transfer_records SET item_names = '{with_values}' WHERE id = {first.id}")
+    assert f"entry {first.id} " in verified(hub)["problems"][0]  # type: ignore[index]
+    if database_url.startswith("sqlite"):  # PostgreSQL's json type refuses what is not JSON
+        execute(
+            database_url,
+            f"UPDATE transfer_records SET item_names = '{first.item_names}' WHERE id = {first.id}",
+            f"UPDATE transfer_records SET item_names = '[broken' WHERE id = {second.id}",
+        )
+        assert f"entry {second.id} " in verified(hub)["problems"][0]  # type: ignore[index]

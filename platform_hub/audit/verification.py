@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -108,7 +109,7 @@ async def _verify_stretches(
 ) -> list[Stretch]:
     """The chain after the anchor cut into one stretch per worker, verified side by side, in order."""
     links = last - anchor_seq
-    workers = min(os.cpu_count() or 1, 8) if links >= parallel_from else 1
+    workers = min(len(os.sched_getaffinity(0)), 8) if links >= parallel_from else 1
     size = -(-links // workers) if links else 1
     bounds = [(start, min(start + size - 1, last)) for start in range(anchor_seq + 1, last + 1, size)]
     loop = asyncio.get_running_loop()
@@ -187,8 +188,14 @@ def _digest_matches(content: list[str | None], digest: str) -> bool:
     values[_ITEM_NAMES] = content[_ITEM_NAMES] or "null"
     if chain.rendered_digest(values) == digest:
         return True
+    try:
+        names = json.loads(content[_ITEM_NAMES] or "null")
+    except ValueError:
+        return False
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        return False  # item names are a list of names, nothing else (never values in disguise)
     parsed: list[str | list[str] | None] = list(content)
-    parsed[_ITEM_NAMES] = json.loads(content[_ITEM_NAMES] or "null")
+    parsed[_ITEM_NAMES] = names
     return chain.content_digest(parsed) == digest
 
 
@@ -216,7 +223,8 @@ _SQLITE = "SELECT " + _columns("replace({}, ' ', 'T') || '+00:00'", "t.item_name
 def _rows(url: str, first: int, last: int) -> Iterator[Sequence[Any]]:  # text, or ints on SQLite
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        with contextlib.closing(sqlite3.connect(f"file:{parsed.database}?mode=ro", uri=True)) as connection:
+        read_only = f"{Path(parsed.database or '').resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(read_only, uri=True)) as connection:
             yield from connection.execute(_SQLITE + _FROM.format(first="?", last="?"), (first, last))
         return
     conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
