@@ -177,8 +177,9 @@ def test_auditors_read_the_record_and_their_reading_is_recorded(
     ).json()
     assert len(rest["items"]) == 1 and rest["next_cursor"] is None
     assert rest["items"][0]["id"] < page["items"][-1]["id"]
-    forged = hub.http.get("/audit/transfers", params={"cursor": "latest"}, headers=auditor)
-    assert forged.status_code == 400 and forged.json()["error"]["code"] == "E1002"
+    for forged in ("latest", "99999999999999999999999-1", "1-99999999999999999999"):
+        answer = hub.http.get("/audit/transfers", params={"cursor": forged}, headers=auditor)
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == "E1002"
     none = hub.http.get("/audit/transfers", params={"outcome": "refused"}, headers=auditor).json()
     assert none["items"] == []
     disclosure = hub.http.get(f"/audit/persons/{exchanged}", headers=auditor).json()

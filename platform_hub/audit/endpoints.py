@@ -132,7 +132,7 @@ async def transfers(
     """The record, newest first, filtered by person, unit, organ, interface, 事務, outcome and period."""
     try:
         after = repository.Position.parse(cursor) if cursor else None
-    except ValueError:
+    except (ValueError, OverflowError):
         raise SchemaViolation("cursor is not a next_cursor this endpoint gave") from None
     entries = await repository.transfers(session, await filters.query(session), after, limit + 1)
     _log(session, principal, "transfers", filters.person, filters.parameters())
@@ -218,10 +218,14 @@ async def compliance(
 
 @router.get("/verify", response_model=VerifyOut)
 async def verify(state: State, session: Session, principal: Auditor) -> VerifyOut:
-    """Recompute the whole chain and every checkpoint; names the first entry that no longer matches."""
-    _log(session, principal, "verify", None, {})
+    """Recompute the whole chain and every checkpoint; names the first entry that no longer matches.
+    One verification at a time; the access is recorded (and committed) first, so the long read that
+    follows holds no write lock (on SQLite that would stop message intake meanwhile)."""
+    async with unit_of_work(state.sessions) as logging:
+        _log(logging, principal, "verify", None, {})
     key = state.signing_key
-    result = await verification.verify(session, key.public_pem if key else None)
+    async with state.verifying:
+        result = await verification.verify(session, key.public_pem if key else None)
     return VerifyOut(
         ok=result.ok, entries=result.entries, checkpoints=result.checkpoints, problems=result.problems
     )

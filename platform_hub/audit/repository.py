@@ -131,7 +131,8 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 @dataclass(frozen=True)
 class Position:
     """Where a page of the record ended. Pages run newest first by (requested_at, id): the order the
-    auditors' indexes (each ending in requested_at) give without sorting the whole period."""
+    indexes on person, interface and unit (each ending in requested_at) give without sorting the
+    period (the unit filter, either side of a transfer, combines two of them)."""
 
     requested_at: dt.datetime
     id: int
@@ -145,8 +146,10 @@ class Position:
 
     @classmethod
     def parse(cls, token: str) -> Position:
-        """The inverse of ``token``; ValueError for anything else."""
+        """The inverse of ``token``; ValueError (or OverflowError) for anything else."""
         micros, entry_id = token.split("-")
+        if not 0 < int(entry_id) < 2**63:
+            raise ValueError("no such entry id")
         return cls(_EPOCH + dt.timedelta(microseconds=int(micros)), int(entry_id))
 
 
