@@ -200,6 +200,8 @@ def test_an_operator_retries_dead_letters_and_replays_delivered_ones(
     with serve_in_thread(unit.app(), port=port):  # back up
         retried = runner.invoke(app, ["deliveries", "retry", "--unit", "002"])
         assert retried.exit_code == 0 and "1 dead deliveries back in the queue" in retried.output
+        again = runner.invoke(app, ["deliveries", "retry", "--unit", "002"])  # already back in the queue
+        assert "0 dead deliveries back in the queue" in again.output
         wait_until(lambda: delivered(database_url) == 1)
         replayed = runner.invoke(app, ["deliveries", "replay", "--unit", "002"])
         assert "1 deliveries queued again" in replayed.output

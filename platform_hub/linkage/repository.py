@@ -35,6 +35,9 @@ async def claim_due_deliveries(
     dispatcher's claim due again later; ``SKIP LOCKED`` keeps hub replicas on PostgreSQL from
     claiming the same row.
     """
+    # The oldest pending delivery of each (subscriber, person), and the oldest without a person.
+    heads = select(func.min(Delivery.id)).where(Delivery.status == "pending")
+    heads = heads.group_by(Delivery.subscriber_unit, Delivery.ordering_key)
     before = aliased(Delivery)  # a pending delivery accepted earlier for the same subscriber
     earlier = and_(
         before.status == "pending",
@@ -42,14 +45,13 @@ async def claim_due_deliveries(
         before.id < Delivery.id,
     )
     waits = or_(
-        exists().where(earlier, before.ordering_key == Delivery.ordering_key),
-        exists().where(earlier, before.ordering_key.is_(None)),
-        and_(Delivery.ordering_key.is_(None), exists().where(earlier)),
+        exists().where(earlier, before.ordering_key.is_(None)),  # a barrier before it
+        and_(Delivery.ordering_key.is_(None), exists().where(earlier)),  # it is a barrier
     )
     due = (
         select(Delivery.id)
         .join(Unit, Unit.code == Delivery.subscriber_unit)
-        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now, Unit.enabled.is_(True), ~waits)
+        .where(Delivery.id.in_(heads), Delivery.next_attempt_at <= now, Unit.enabled.is_(True), ~waits)
         .order_by(Delivery.id)
         .limit(limit)
         .with_for_update(skip_locked=True, of=Delivery)
@@ -140,7 +142,17 @@ async def enqueue_again(
 ) -> list[Delivery]:
     """A new pending delivery, with a fresh attempt budget, for each chosen one in ``statuses``; the old
     row stays as it was (its history). Goes to the back of the subscriber's queue."""
-    query = select(Delivery).join(Delivery.message).where(Delivery.status.in_(list(statuses)))
+    later = aliased(Delivery)  # a delivery of the same message to the same subscriber, queued since
+    requeued = exists().where(
+        later.message_id == Delivery.message_id,
+        later.subscriber_unit == Delivery.subscriber_unit,
+        later.id > Delivery.id,
+    )
+    query = (
+        select(Delivery)
+        .join(Delivery.message)
+        .where(Delivery.status.in_(list(statuses)), ~requeued)  # once: the latest of each, not its history
+    )
     if ids:
         query = query.where(Delivery.id.in_(list(ids)))
     if reception is not None:
