@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -73,6 +74,8 @@ class City:
 def run(console: Console, data_dir: Path | None, *, once: bool, residents: int, seed: int) -> bool:
     """Start the city, run the scenario, print it; then serve until Ctrl-C unless ``once``.
     True when every applicant's case went as the scenario designs it."""
+    # SIGTERM ends the demo as Ctrl-C does: through the ExitStack, which stops every child.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     with _directory(data_dir) as root, ExitStack() as processes:
         city = _start(console, root, processes, residents=residents, seed=seed)
         designed = Scenario(console, city, generate_city(seed, residents)).play()
@@ -82,6 +85,9 @@ def run(console: Console, data_dir: Path | None, *, once: bool, residents: int, 
         with contextlib.suppress(KeyboardInterrupt):
             while all(process.poll() is None for process in city.processes):
                 time.sleep(0.5)
+            names = ["hub", *city.units]
+            stopped = [n for n, p in zip(names, city.processes, strict=True) if p.poll() is not None]
+            console.print(f"[red]{', '.join(stopped)} stopped; see {root / 'logs'}[/red]", highlight=False)
         return designed
 
 
@@ -102,8 +108,8 @@ def _directory(data_dir: Path | None) -> Iterator[Path]:
 def _start(console: Console, root: Path, processes: ExitStack, *, residents: int, seed: int) -> City:
     admin = ("demo-admin", secrets.token_urlsafe(24))
     (root / "logs").mkdir()
-    env = {
-        **os.environ,
+    env = {  # the demo's own settings, none of the caller's (a production mode, a shared Redis …)
+        **{name: value for name, value in os.environ.items() if not name.startswith("PLATFORM_HUB_")},
         "PLATFORM_HUB_DATABASE_URL": f"sqlite:///{root / 'hub.db'}",
         "PLATFORM_HUB_KEY_FILE": str(root / "keys" / "my-number-keys.json"),
         "PLATFORM_HUB_SIGNING_KEY_FILE": str(root / "keys" / "signing-key.pem"),
