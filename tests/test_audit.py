@@ -177,8 +177,8 @@ def test_auditors_read_the_record_and_their_reading_is_recorded(
     ).json()
     assert len(rest["items"]) == 1 and rest["next_cursor"] is None
     assert rest["items"][0]["id"] < page["items"][-1]["id"]
-    for forged in ("latest", "99999999999999999999999-1", "1-99999999999999999999"):
-        answer = hub.http.get("/audit/transfers", params={"cursor": forged}, headers=auditor)
+    for forged in ({"cursor": "latest"}, {"cursor": "99999999999999999999999-1"}, {"from": "0001-01-01"}):
+        answer = hub.http.get("/audit/transfers", params=forged, headers=auditor)
         assert answer.status_code == 400 and answer.json()["error"]["code"] == "E1002"
     none = hub.http.get("/audit/transfers", params={"outcome": "refused"}, headers=auditor).json()
     assert none["items"] == []

@@ -29,6 +29,7 @@ from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.errors import SchemaViolation
 from platform_hub.kit.state import Session, State
 from platform_hub.ordinance import service as ordinance
+from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -70,8 +71,10 @@ class TransferFilter:
         interface: Annotated[str | None, Query()] = None,
         purpose: Annotated[str | None, Query(description="事務 (purpose code)")] = None,
         outcome: Annotated[str | None, Query(description="provided, delivered, refused, failed")] = None,
-        start: Annotated[dt.date | None, Query(alias="from")] = None,
-        end: Annotated[dt.date | None, Query(alias="to", description="inclusive")] = None,
+        start: Annotated[dt.date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)] = None,
+        end: Annotated[
+            dt.date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY, description="inclusive")
+        ] = None,
     ) -> None:
         self.integrated_number, self.unit, self.atena_number, self.organ = (
             integrated_number,
@@ -206,8 +209,8 @@ async def compliance(
     state: State,
     session: Session,
     principal: Auditor,
-    start: Annotated[dt.date, Query(alias="from")],
-    end: Annotated[dt.date, Query(alias="to")],
+    start: Annotated[dt.date, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)],
+    end: Annotated[dt.date, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)],
 ) -> ComplianceReport:
     """Every transfer of the period re-checked against the ordinance as it was at its time."""
     if end < start:

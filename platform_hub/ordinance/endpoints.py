@@ -20,7 +20,10 @@ router = APIRouter(prefix="/ordinance", tags=["ordinance"])
 async def rules(
     session: Session,
     _: CurrentPrincipal,
-    at: Annotated[dt.date | None, Query(description="the day (default: today, JST)")] = None,
+    at: Annotated[
+        dt.date | None,
+        Query(ge=service.FIRST_DAY, le=service.LAST_DAY, description="the day (default: today, JST)"),
+    ] = None,
 ) -> OrdinanceOut:
     """The version in force on ``at``, with every rule."""
     day = at or service.local_day(dt.datetime.now(dt.UTC))

@@ -20,6 +20,8 @@ from platform_hub.ordinance import repository
 from platform_hub.ordinance.schemas import OrdinanceIn, OrdinanceOut, RuleIn, RuleOut
 
 JST = ZoneInfo("Asia/Tokyo")  # an ordinance takes effect on a day of the city's calendar
+# The days a request may name: their starts in JST must still be datetimes in UTC.
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(9998, 12, 31)
 
 
 @dataclass(frozen=True)
