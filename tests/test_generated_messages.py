@@ -52,7 +52,13 @@ def test_generated_messages_are_answered_with_a_code(hub: HubClient, database_ur
         headers = hub.unit_headers(hub.register("011"))
 
         @given(body=messages())
-        @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=150,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            derandomize=True,
+        )
         def send(body: bytes) -> None:
             response = hub.send(body, headers)
             assert response.status_code < 500, response.text[:300]

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, status
 from platform_hub.addressees import service
 from platform_hub.addressees.schemas import (
     Candidate,
+    IntegratedNumberPath,
     LinkOut,
     LinkRequest,
     MergeOut,
@@ -57,7 +58,7 @@ async def search(
 
 @router.get("/{integrated_number}", response_model=PersonOut)
 async def get_person(
-    integrated_number: str, state: State, session: Session, principal: CurrentPrincipal
+    integrated_number: IntegratedNumberPath, state: State, session: Session, principal: CurrentPrincipal
 ) -> PersonOut:
     person = await service.get_person(session, integrated_number)
     return await service.person_out(session, state.require_vault(), person, viewer_of(principal))
@@ -78,7 +79,11 @@ async def register_person(
 
 @router.post("/{integrated_number}/links", response_model=PersonOut, status_code=status.HTTP_201_CREATED)
 async def link(
-    integrated_number: str, body: LinkRequest, state: State, session: Session, principal: CurrentPrincipal
+    integrated_number: IntegratedNumberPath,
+    body: LinkRequest,
+    state: State,
+    session: Session,
+    principal: CurrentPrincipal,
 ) -> PersonOut:
     viewer = acting_for(principal, body.unit_code)
     person = await service.get_person(session, integrated_number)
@@ -103,7 +108,11 @@ async def unlink(
 
 @router.post("/{integrated_number}/restrictions", response_model=PersonOut)
 async def restrict(
-    integrated_number: str, body: RestrictRequest, state: State, session: Session, principal: CurrentPrincipal
+    integrated_number: IntegratedNumberPath,
+    body: RestrictRequest,
+    state: State,
+    session: Session,
+    principal: CurrentPrincipal,
 ) -> PersonOut:
     """他業務参照不可: hide attributes from every unit but ``unit_code`` (e.g. a DV victim's address)."""
     viewer = acting_for(principal, body.unit_code)

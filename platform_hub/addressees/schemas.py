@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Sex = Literal["0", "1", "2"]
@@ -180,3 +181,7 @@ class Candidate(BaseModel):
         repr=False,
         description="for a 番号利用事務 unit (with the scope) that handles the person",
     )
+
+
+# A 団体内統合宛名番号 in a path: 15 digits (a longer string would not even fit the columns that log it).
+IntegratedNumberPath = Annotated[str, Path(pattern=r"^[0-9]{15}$", description="団体内統合宛名番号")]

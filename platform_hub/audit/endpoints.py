@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from platform_hub.addressees import repository as addressees
+from platform_hub.addressees.schemas import IntegratedNumberPath
 from platform_hub.audit import repository, service, verification
 from platform_hub.audit.schemas import (
     CheckpointOut,
@@ -197,7 +198,9 @@ def _csv_value(value: object) -> str:
 
 
 @router.get("/persons/{integrated_number}", response_model=Disclosure)
-async def person(integrated_number: str, state: State, session: Session, principal: Auditor) -> Disclosure:
+async def person(
+    integrated_number: IntegratedNumberPath, state: State, session: Session, principal: Auditor
+) -> Disclosure:
     """The person's disclosure: who received which categories about them, when, for which 事務, on which
     article — the city's internal transfers too, which マイナポータル's やりとり履歴 does not show."""
     _log(session, principal, "person", integrated_number, {})

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.kit.database import run_once
 from platform_hub.kit.errors import AlreadyExists, OrdinanceRefusal, SchemaViolation
+from platform_hub.kit.text import unstorable
 from platform_hub.linkage.catalog import Catalog
 from platform_hub.models import OrdinanceRule, OrdinanceVersion, Unit
 from platform_hub.ordinance import repository
@@ -48,6 +49,8 @@ def parse_ordinance(text: str | bytes, catalog: Catalog) -> OrdinanceIn:
     """Read an ordinance file (YAML or JSON); every problem is E1002 with its place."""
     try:
         raw = yaml.safe_load(text)
+        if unstorable(raw):  # YAML's "\0" escapes make what no database stores
+            raise SchemaViolation("the ordinance file holds a NUL character or a lone surrogate")
         ordinance = OrdinanceIn.model_validate(raw)
     except yaml.YAMLError as exc:
         raise SchemaViolation(f"the ordinance file is not YAML: {exc}") from None

@@ -36,6 +36,7 @@ from platform_hub.linkage.catalog import load_catalog
 from platform_hub.linkage.endpoints import router as linkage_router
 from platform_hub.ordinance.endpoints import router as ordinance_router
 from platform_hub.web.endpoints import router as web_router
+from platform_hub.web.text_guard import TextGuard
 
 log = structlog.get_logger()
 
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     _install_error_handlers(app)
+    app.add_middleware(TextGuard, refuse=_json_error)
     return app
 
 
