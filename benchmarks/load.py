@@ -1,6 +1,7 @@
-"""A load generator in its own process: POSTs linkage queries with N concurrent clients, prints JSON.
+"""A load generator in its own process: POSTs linkage queries (or 住民異動 notifications) with N
+concurrent clients, round robin over the given 宛名番号, and prints JSON.
 
-python -m benchmarks.load --url http://127.0.0.1:8000 --token … --count 2000 --concurrency 16
+python -m benchmarks.load --url http://127.0.0.1:8000 --token … --atena A[,B…] --count 2000 --concurrency 16
 """
 
 from __future__ import annotations
@@ -24,7 +25,18 @@ QUERY = """<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"
 <lk:KazeiNendo>2026</lk:KazeiNendo></lk:Payload></lk:MessageBody></lk:IF_ZEI_0001_R01></soap:Body></soap:Envelope>"""
 
 
-async def run(url: str, token: str, atena: str, count: int, concurrency: int) -> dict[str, object]:
+def message(kind: str, atena: str) -> bytes:
+    msgid = uuid.uuid4().hex
+    if kind == "notification":
+        from tests.helpers import ido_notification  # the suite's own 住民異動 (a 転居)
+
+        return ido_notification(atena, msgid=msgid)
+    return QUERY.format(msgid=msgid, atena=atena).encode()
+
+
+async def run(
+    url: str, token: str, atenas: list[str], count: int, concurrency: int, kind: str = "query"
+) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/xml; charset=utf-8"}
     latencies: list[float] = []
     failures = 0
@@ -35,8 +47,8 @@ async def run(url: str, token: str, atena: str, count: int, concurrency: int) ->
     async def client(http: httpx.AsyncClient) -> None:
         nonlocal failures
         while not queue.empty():
-            queue.get_nowait()
-            body = QUERY.format(msgid=uuid.uuid4().hex, atena=atena).encode()
+            n = queue.get_nowait()
+            body = message(kind, atenas[n % len(atenas)])
             started = time.perf_counter()
             response = await http.post(f"{url}/linkage/messages", content=body, headers=headers)
             latencies.append(time.perf_counter() - started)
@@ -55,8 +67,10 @@ def main() -> None:
         parser.add_argument(f"--{name}", required=True)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--kind", choices=["query", "notification"], default="query")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.url, args.token, args.atena, args.count, args.concurrency))))
+    atenas = args.atena.split(",")
+    print(json.dumps(asyncio.run(run(args.url, args.token, atenas, args.count, args.concurrency, args.kind))))
 
 
 if __name__ == "__main__":
