@@ -28,17 +28,10 @@ import httpx
 from benchmarks.common import RESULTS, fresh_database
 from platform_hub.addressees.numbers import atena_number
 from platform_hub.kit.settings import REPO_ROOT
-from tests.helpers import ADMIN_ID, ADMIN_SECRET, HubClient, free_port, wait_until
+from tests.helpers import ADMIN_ID, ADMIN_SECRET, HubClient, answers, free_port, wait_until
 
 PERSONS = 50  # the notifications are spread over them: a subscriber takes one person's in order
 ORDINANCE = REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml"
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @contextmanager

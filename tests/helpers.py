@@ -316,7 +316,7 @@ def hub_process(settings: Settings, port: int | None = None) -> Iterator[HubProc
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     hub = HubProcess(f"http://127.0.0.1:{port}", process)
     try:
-        wait_until(lambda: _healthy(hub.url), timeout=30)
+        wait_until(lambda: answers(f"{hub.url}/healthz"), timeout=30)
         yield hub
     finally:
         if process.poll() is None:
@@ -324,8 +324,9 @@ def hub_process(settings: Settings, port: int | None = None) -> Iterator[HubProc
             process.wait(timeout=15)
 
 
-def _healthy(url: str) -> bool:
+def answers(url: str) -> bool:
+    """Whether ``GET url`` answers 200 (a server up and ready)."""
     try:
-        return httpx.get(f"{url}/healthz").status_code == 200
+        return httpx.get(url, timeout=1).status_code == 200
     except httpx.TransportError:
         return False

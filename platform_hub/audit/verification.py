@@ -72,13 +72,12 @@ async def verify(
     mismatch; only the heads the checkpoints name are kept, however long the chain."""
     result = Verification()
     stored: list[dict[str, object]] = [
-        {"seq": c.seq, "head_hash": c.head_hash, "created_at": c.created_at, "signature": c.signature}
-        | {"id": c.id}
+        dict(id=c.id, seq=c.seq, head_hash=c.head_hash, created_at=c.created_at, signature=c.signature)
         for c in await repository.checkpoints(session)
     ]
     purge = await repository.latest_purge(session)  # the chain goes on from where retention cut it
     anchor_seq, anchor_hash = (purge.anchor_seq, purge.anchor_hash) if purge else (0, chain.GENESIS)
-    wanted = frozenset(int(str(c["seq"])) for c in [*stored, *outside])
+    wanted = frozenset(_seq(c) for c in [*stored, *outside])
     last = await repository.last_link_seq(session) or anchor_seq
     url = session.get_bind().engine.url.render_as_string(hide_password=False)
     stretches = await _verify_stretches(url, anchor_seq, anchor_hash, last, wanted, parallel_from)
@@ -96,7 +95,7 @@ async def verify(
         result.problems.append(f"{unchecked} checkpoints not signature-checked: no public key")
     first = anchor_seq if purge else 1
     for checkpoint, where in [*((c, "") for c in stored), *((c, " (kept outside)") for c in outside)]:
-        if int(str(checkpoint["seq"])) >= first:  # before a purge's anchor there is nothing left to check
+        if _seq(checkpoint) >= first:  # before a purge's anchor there is nothing left to check
             _check_checkpoint(checkpoint, heads, public_pem, result, where)
     late = await repository.unsealed_before(session, utcnow() - unsealed_grace)
     if late:
@@ -249,6 +248,11 @@ def _check_purge(purge: Purge, public_pem: str | None, result: Verification) -> 
         )
 
 
+def _seq(checkpoint: dict[str, object]) -> int:
+    """The link a checkpoint names (an int from the database, a number or string from a kept file)."""
+    return int(str(checkpoint["seq"]))
+
+
 def _check_checkpoint(
     checkpoint: dict[str, object],
     heads: dict[int, str],
@@ -256,7 +260,7 @@ def _check_checkpoint(
     result: Verification,
     where: str,
 ) -> None:
-    seq, head = int(str(checkpoint["seq"])), str(checkpoint["head_hash"])
+    seq, head = _seq(checkpoint), str(checkpoint["head_hash"])
     created = checkpoint["created_at"]
     created_at = created if isinstance(created, dt.datetime) else dt.datetime.fromisoformat(str(created))
     name = f"checkpoint {checkpoint.get('id', '?')}{where} at link {seq}"

@@ -5,17 +5,18 @@ NUL in text and no driver encodes a lone surrogate, which made a 500 of a bad re
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from platform_hub.kit.errors import SchemaViolation
+from platform_hub.kit.errors import HubError, SchemaViolation
 from platform_hub.kit.text import unstorable
 
 
 class TextGuard:
-    def __init__(self, app: ASGIApp, refuse: Any) -> None:
-        self.app, self.refuse = app, refuse  # refuse(error) -> the ASGI response for a HubError
+    def __init__(self, app: ASGIApp, refuse: Callable[[HubError], Response]) -> None:
+        self.app, self.refuse = app, refuse  # the app's own rendering of an error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
