@@ -51,6 +51,22 @@ async def active_link(session: AsyncSession, unit_code: str, atena_number: str) 
     return (await session.scalars(query)).one_or_none()
 
 
+async def persons_by_atena(
+    session: AsyncSession, unit_code: str, atena_numbers: Iterable[str]
+) -> dict[str, tuple[int, str]]:
+    """A unit's 宛名番号 → (person id, integrated number), for those linked: a batch chunk at once."""
+    query = (
+        select(AtenaLink.atena_number, Person.id, Person.integrated_number)
+        .join(Person, Person.id == AtenaLink.person_id)
+        .where(
+            AtenaLink.unit_code == unit_code,
+            AtenaLink.atena_number.in_(list(atena_numbers)),
+            AtenaLink.unlinked_at.is_(None),
+        )
+    )
+    return {atena: (person, integrated) for atena, person, integrated in await session.execute(query)}
+
+
 async def active_links_of(
     session: AsyncSession, person_ids: Iterable[int], unit_code: str
 ) -> Sequence[AtenaLink]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -448,6 +448,21 @@ async def atena_in(session: AsyncSession, person: Person, unit_code: str) -> str
         raise AddresseeUnknown(f"person {person.integrated_number} is not linked in unit {unit_code}")
     own = [link for link in links if link.person_id == person.id]
     return (own or links)[-1].atena_number  # the newest: a re-numbered resident's current number
+
+
+async def atenas_in(session: AsyncSession, person_ids: Collection[int], unit_code: str) -> dict[int, str]:
+    """``atena_in`` for many persons at once (a batch chunk); those not linked there are left out."""
+    found = {
+        link.person_id: link.atena_number  # ordered by id: the newest number wins
+        for link in await repository.active_links_of(session, person_ids, unit_code)
+    }
+    missing = set(person_ids) - found.keys()
+    merged = await repository.active_merges_touching(session, missing) if missing else []
+    for person_id in missing & ({m.person_id for m in merged} | {m.into_person_id for m in merged}):
+        links = await repository.active_links_of(session, await group_ids(session, person_id), unit_code)
+        if links:
+            found[person_id] = links[-1].atena_number
+    return found
 
 
 # --- the registry fed by 住民異動通知 ---------------------------------------------------------------

@@ -83,6 +83,17 @@ def entry_digest(entry: Any) -> str:
     return content_digest([_plain(getattr(entry, name)) for name in CANONICAL_ORDER])
 
 
+def entry_digests(content: dict[str, Any], subjects: Sequence[str | None]) -> list[str]:
+    """``entry_digest`` of one transfer's entries, one per subject: the shared content is rendered once."""
+    values = rendered([_plain(content.get(name)) for name in CANONICAL_ORDER])
+    at = CANONICAL_ORDER.index("subject_integrated_number")
+    digests = []
+    for subject in subjects:
+        values[at] = "null" if subject is None else _quote(subject)
+        digests.append(rendered_digest(values))
+    return digests
+
+
 def chain_hash(previous: str, entry_id: int | str, digest: str) -> str:
     return hashlib.sha256(f"{previous}:{entry_id}:{digest}".encode()).hexdigest()
 

@@ -7,9 +7,10 @@ transfer and its record commit (or roll back) together.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.adapters import repository as units
@@ -55,6 +56,17 @@ def record_transfer(session: AsyncSession, facts: TransferFacts, subjects: Itera
         entry = TransferRecord(**asdict(facts), subject_integrated_number=subject, recorded_at=now)
         entry.entry_digest = chain.entry_digest(entry)
         session.add(entry)
+
+
+async def record_entries(session: AsyncSession, facts: TransferFacts, subjects: Sequence[str | None]) -> None:
+    """``record_transfer`` for many persons at once (a batch chunk): one multi-row INSERT."""
+    content = {**asdict(facts), "recorded_at": utcnow()}
+    rows = [
+        {**content, "subject_integrated_number": subject, "entry_digest": digest}
+        for subject, digest in zip(subjects, chain.entry_digests(content, subjects), strict=True)
+    ]
+    if rows:
+        await session.execute(insert(TransferRecord), rows)
 
 
 # --- the chain -----------------------------------------------------------------------------------

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     rate_limit_storage: str = "memory://"
 
     max_body_bytes: int = 2 * 1024 * 1024
+    # 一括: an uploaded batch file is spooled to disk, so only this caps it; its records are kept, and
+    # delivered, in chunks of this many (each chunk one commit, and one message to a subscriber).
+    batch_max_bytes: int = 4 * 1024 * 1024 * 1024
+    batch_chunk_records: int = 1000
     max_xml_depth: int = 32
     query_timeout_seconds: float = 10.0
     delivery_timeout_seconds: float = 10.0

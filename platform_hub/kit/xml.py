@@ -31,7 +31,7 @@ def parse_xml(body: bytes, *, max_bytes: int, max_depth: int) -> etree._Element:
     try:
         for event, element in events:
             if event == "start":
-                if depth == 0 and _has_doctype(element):
+                if depth == 0 and has_doctype(element):
                     raise MalformedMessage("DOCTYPE declarations are not allowed")
                 depth += 1
                 if depth > max_depth:
@@ -46,7 +46,7 @@ def parse_xml(body: bytes, *, max_bytes: int, max_depth: int) -> etree._Element:
     return root
 
 
-def _has_doctype(root: etree._Element) -> bool:
+def has_doctype(root: etree._Element) -> bool:
     """Checked at the root's start tag: the prolog (and any DTD) has been read by then, nothing else."""
     docinfo = root.getroottree().docinfo
     return bool(docinfo.doctype) or docinfo.internalDTD is not None  # type: ignore[attr-defined]

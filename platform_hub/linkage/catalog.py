@@ -124,6 +124,11 @@ class InterfaceSpec(BaseModel):
             raise ValueError("a query interface needs response items")
         if self.pattern == "batch" and not {item.romaji for item in self.response} >= BATCH_COUNTS:
             raise ValueError(f"a batch interface answers with the counts {', '.join(sorted(BATCH_COUNTS))}")
+        if (
+            self.pattern == "batch"
+            and len([i for i in self.request if i.type == "GROUP" and i.repeat == "*"]) != 1
+        ):
+            raise ValueError("a batch interface carries its records as one repeated GROUP (repeat: *)")
         if any(item.my_number for item in self.response):
             raise ValueError("a 個人番号 is never sent out by the hub: no my_number items in a response")
         for direction in ("request", "response"):
@@ -141,6 +146,11 @@ class InterfaceSpec(BaseModel):
     @property
     def response_type(self) -> str:
         return f"{self.id}_S01"
+
+    @property
+    def record(self) -> Item:
+        """A batch's record: its one repeated top-level GROUP."""
+        return next(i for i in self.request if i.type == "GROUP" and i.repeat == "*")
 
     def all_items(self) -> list[Item]:
         return [child for item in (*self.request, *self.response) for child in item.walk()]
@@ -208,22 +218,39 @@ class CompiledInterface:
     xsd: bytes
     schema: etree.XMLSchema
     source: Path
+    # A batch is checked in parts, so a bad record refuses only itself: its head (the envelope with
+    # the records optional) and each record on its own.
+    head_schema: etree.XMLSchema | None = None
+    record_schema: etree.XMLSchema | None = None
 
     def validate(self, message: etree._Element) -> None:
         """Validate one ``_R01`` / ``_S01`` element; every error names its line and item."""
-        if self.schema.validate(message):
+        self._check(self.schema, message, lines=True)
+
+    def validate_head(self, message: etree._Element) -> None:
+        """A batch's ``_R01`` element, its records left out."""
+        assert self.head_schema is not None, f"{self.spec.id} is not a batch interface"
+        self._check(self.head_schema, message, lines=True)
+
+    def validate_record(self, record: etree._Element) -> None:
+        """One record of a batch (its line would be the record's own, so none is named)."""
+        assert self.record_schema is not None, f"{self.spec.id} is not a batch interface"
+        self._check(self.record_schema, record, lines=False)
+
+    def _check(self, schema: etree.XMLSchema, element: etree._Element, *, lines: bool) -> None:
+        if schema.validate(element):
             return
         items = {item.romaji: item for item in reversed(self.spec.all_items())}
         errors = []
-        for entry in self.schema.error_log:  # type: ignore[attr-defined]  # lxml-stubs lack __iter__
+        for entry in schema.error_log:  # type: ignore[attr-defined]  # lxml-stubs lack __iter__
             romaji = (entry.path or "").rsplit("/", 1)[-1].partition(":")[2].partition("[")[0]
             item = items.get(romaji)
             label = f"{romaji} ({item.id} {item.name})" if item else romaji or "message"
             # libxml2 quotes the rejected value; a 個人番号 is never repeated, not even to its sender.
             problem = "not a valid 個人番号 (12 digits)" if item and item.my_number else entry.message
-            errors.append(f"line {entry.line}: {label}: {problem}")
+            errors.append(f"line {entry.line}: {label}: {problem}" if lines else f"{label}: {problem}")
         raise SchemaViolation(
-            f"{etree.QName(message).localname} fails the {self.spec.id} XSD "
+            f"{etree.QName(element).localname} fails the {self.spec.id} XSD "
             f"({len(errors)} error{'s' if len(errors) != 1 else ''})",
             details=errors,
         )

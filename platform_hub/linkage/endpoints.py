@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 import structlog
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from platform_hub.auth.dependencies import CurrentPrincipal, authenticate
+from platform_hub.auth.service import Principal
 from platform_hub.kit.errors import (
     HubError,
     InternalError,
@@ -16,7 +18,7 @@ from platform_hub.kit.errors import (
     UnknownTarget,
     database_unavailable,
 )
-from platform_hub.kit.state import State, get_state
+from platform_hub.kit.state import HubState, State, get_state
 from platform_hub.linkage import service
 from platform_hub.linkage.catalog import CompiledInterface, InterfaceSpec
 from platform_hub.linkage.envelope import SOAP_CONTENT_TYPE, fault
@@ -41,15 +43,24 @@ XML = "application/xml"
 )
 async def receive_message(request: Request) -> Response:
     """Receive one SOAP 1.1 linkage message; answer its ``_S01`` message or a SOAP Fault."""
+
+    async def handle(state: HubState, principal: Principal) -> bytes:
+        body = await _read_capped(request, state.settings.max_body_bytes)
+        return await service.receive(state, principal, body)
+
+    return await exchange(request, handle)
+
+
+async def exchange(request: Request, handle: Callable[[HubState, Principal], Awaitable[bytes]]) -> Response:
+    """Authenticate and rate-limit before a byte of the body is read, then ``handle`` it: its answer,
+    or a SOAP Fault with the error code. Every outcome is counted."""
     state = get_state(request)
     structlog.contextvars.clear_contextvars()
     started, result = time.perf_counter(), "0"
     try:
-        principal = authenticate(request)  # before a byte of the body is read
+        principal = authenticate(request)
         await state.rate_limit.take(principal.client_id)
-        body = await _read_capped(request, state.settings.max_body_bytes)
-        answer = await service.receive(state, principal, body)
-        return Response(answer, media_type=SOAP_CONTENT_TYPE)
+        return Response(await handle(state, principal), media_type=SOAP_CONTENT_TYPE)
     except Exception as caught:
         error = _as_hub_error(caught)
         result = error.code

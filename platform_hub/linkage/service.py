@@ -12,6 +12,7 @@ its own ``unit_of_work``.
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 import secrets
 import uuid
@@ -87,27 +88,28 @@ async def receive(state: HubState, principal: Principal, body: bytes) -> bytes:
     envelope = read_envelope(
         parse_xml(body, max_bytes=settings.max_body_bytes, max_depth=settings.max_xml_depth)
     )
-    compiled = _interface_of(state, envelope)
+    compiled = interface_of(state, envelope)
+    if compiled.spec.pattern == "batch":
+        from platform_hub.batches import service as batches  # batches build on this module
+
+        return await batches.receive_xml(state, principal, io.BytesIO(body))
     header = envelope.header()
     structlog.contextvars.bind_contextvars(
         msgid=header.msgid, interface=compiled.spec.id, pattern=compiled.spec.pattern, source=header.source
     )
     async with unit_of_work(state.sessions) as session:
-        inbound = await _route(session, envelope, compiled, header)
-    _check_source(principal, inbound)
+        inbound = await route(session, envelope, compiled, header)
+    check_source(principal, inbound)
     compiled.validate(envelope.message)
-    if header.message_type_id != envelope.message_type:
-        raise SchemaViolation(
-            f"MSGTypeID {header.message_type_id} does not name the message element {envelope.message_type}"
-        )
+    check_message_type(envelope, header)
     inbound.my_numbers = _take_my_numbers(inbound)
-    inbound.digest = _digest(state, inbound)
+    inbound.digest = body_digest(state, inbound)
     if compiled.spec.pattern == "query":
         return await _query(state, inbound)
     return await _accept_notification(state, inbound)
 
 
-def _interface_of(state: HubState, envelope: Envelope) -> CompiledInterface:
+def interface_of(state: HubState, envelope: Envelope) -> CompiledInterface:
     found = state.catalog.by_message_type(envelope.message_type)
     if found is None:
         raise UnknownTarget(f"unknown message type {envelope.message_type}")
@@ -117,7 +119,7 @@ def _interface_of(state: HubState, envelope: Envelope) -> CompiledInterface:
     return compiled
 
 
-async def _route(
+async def route(
     session: AsyncSession, envelope: Envelope, compiled: CompiledInterface, header: Header
 ) -> Inbound:
     """Find the source, and the destination (query) or the subscribers (notification, batch)."""
@@ -144,7 +146,7 @@ async def _route(
     return Inbound(envelope, compiled, header, source, None, subscribers)
 
 
-def _check_source(principal: Principal, inbound: Inbound) -> None:
+def check_source(principal: Principal, inbound: Inbound) -> None:
     source, scope = inbound.source, send_scope(inbound.source.code, inbound.spec.id)
     if principal.role != "unit" or principal.unit_code != inbound.header.source:
         raise Forbidden(
@@ -162,6 +164,13 @@ def _check_source(principal: Principal, inbound: Inbound) -> None:
         )
 
 
+def check_message_type(envelope: Envelope, header: Header) -> None:
+    if header.message_type_id != envelope.message_type:
+        raise SchemaViolation(
+            f"MSGTypeID {header.message_type_id} does not name the message element {envelope.message_type}"
+        )
+
+
 def _take_my_numbers(inbound: Inbound) -> tuple[str, ...]:
     """Remove every 個人番号 from the message: the hub keeps it in the registry and passes it on to nobody."""
     numbers = []
@@ -174,7 +183,7 @@ def _take_my_numbers(inbound: Inbound) -> tuple[str, ...]:
     return tuple(numbers)
 
 
-def _digest(state: HubState, inbound: Inbound) -> str:
+def body_digest(state: HubState, inbound: Inbound) -> str:
     """What "the same message" means for a resent MSGID: the routing fields and the body.
 
     SendDateTime is left out (a resend may carry a new one); a removed 個人番号 counts through its
@@ -210,7 +219,15 @@ async def _claim(
         if replay is None:  # asked again after a failure or refusal: take it anew
             earlier.status, earlier.received_at, earlier.response_xml = status, now, answer
         return earlier, replay
-    message = Message(
+    message = new_message(inbound, status, now, answer)
+    session.add(message)
+    await session.flush()
+    return message, None
+
+
+def new_message(inbound: Inbound, status: str, now: datetime, answer: bytes | None = None) -> Message:
+    header = inbound.header
+    return Message(
         id=uuid.uuid4(),
         reception_number=new_reception_number(now),
         source_unit=header.source,
@@ -227,9 +244,6 @@ async def _claim(
         received_at=now,
         completed_at=now if answer is not None else None,
     )
-    session.add(message)
-    await session.flush()
-    return message, None
 
 
 def _replay(state: HubState, earlier: Message, digest: str) -> bytes | None:
@@ -251,7 +265,7 @@ def _replay(state: HubState, earlier: Message, digest: str) -> bytes | None:
     return None
 
 
-async def _in_transaction(state: HubState, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+async def in_transaction(state: HubState, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work(session)`` in a unit of work; once more if a concurrent send of the MSGID won the insert."""
     try:
         async with unit_of_work(state.sessions) as session:
@@ -314,7 +328,7 @@ async def _query(state: HubState, inbound: Inbound) -> bytes:
             taken.refusal = refusal
         return taken
 
-    taken = await _in_transaction(state, take)
+    taken = await in_transaction(state, take)
     if taken.replay is not None:
         return taken.replay
     message = taken.message
@@ -434,7 +448,7 @@ async def _accept_notification(state: HubState, inbound: Inbound) -> bytes:
         structlog.contextvars.bind_contextvars(reception_number=message.reception_number)
         return ack
 
-    ack: bytes = await _in_transaction(state, take)
+    ack: bytes = await in_transaction(state, take)
     if inbound.subscribers:
         state.deliveries_waiting.set()
     log.info("notification accepted", subscribers=[u.code for u in inbound.subscribers])
@@ -462,15 +476,12 @@ async def _feed_registry(state: HubState, session: AsyncSession, inbound: Inboun
 
 
 def _acknowledgement(inbound: Inbound, reception_number: str) -> Envelope:
+    return answer(inbound, reception_number, etree.Element(lk("Payload")))
+
+
+def answer(inbound: Inbound, reception_number: str, payload: etree._Element, result: str = "0") -> Envelope:
+    """The hub's ``_S01`` acknowledgement of an accepted notification or batch."""
     spec, header = inbound.spec, inbound.header
-    payload = etree.Element(lk("Payload"))
-    if spec.pattern == "batch":
-        # The first version of 一括: the whole set is taken as one message (per-record checks come
-        # with batch streaming), so every record counts as received without error.
-        group = next((item for item in spec.request if item.type == "GROUP"), None)
-        received = str(len(inbound.envelope.elements_at((group.romaji,)))) if group else "1"
-        for name, value in (("UketsukeKensu", received), ("SeijoKensu", received), ("ErrorKensu", "0")):
-            etree.SubElement(payload, lk(name)).text = value
     ack = build_message(
         spec.response_type,
         {
@@ -483,7 +494,7 @@ def _acknowledgement(inbound: Inbound, reception_number: str) -> Envelope:
             "SendDateTime": utcnow().isoformat(timespec="seconds"),
             "RelatesToMSGID": header.msgid,
             "ReceptionNumber": reception_number,
-            "MSGResult": "0",
+            "MSGResult": result,
         },
         payload,
     )
@@ -492,7 +503,7 @@ def _acknowledgement(inbound: Inbound, reception_number: str) -> Envelope:
 
 
 @dataclass
-class _Delivery:
+class Prepared:
     """One leased delivery made ready: translated for its subscriber and decided by the ordinance."""
 
     inbound: Inbound
@@ -512,6 +523,14 @@ async def deliver(state: HubState, delivery_id: int, attempt: int) -> None:
     try:
         async with unit_of_work(state.sessions) as session:
             ready = await _prepare_delivery(state, session, delivery_id)
+        if ready.message.pattern == "batch":
+            from platform_hub.batches import service as batches  # batches build on this module
+
+            outcome = await batches.deliver(state, ready, delivery_id, attempt)
+            async with unit_of_work(state.sessions) as session:  # its records went with each chunk
+                await repository.finish_delivery(session, delivery_id, attempt, outcome, ready.refusal)
+            state.metrics.deliveries.labels(ready.subscriber.code, outcome).inc()
+            return
         if ready.refusal is None:
             await routing.deliver_notification(state, ready.subscriber, ready.inbound.envelope.to_bytes())
         outcome = "refused" if ready.refusal else "delivered"
@@ -541,7 +560,7 @@ async def deliver(state: HubState, delivery_id: int, attempt: int) -> None:
         await _retry_later(state, delivery_id, attempt, error)
 
 
-async def _prepare_delivery(state: HubState, session: AsyncSession, delivery_id: int) -> _Delivery:
+async def _prepare_delivery(state: HubState, session: AsyncSession, delivery_id: int) -> Prepared:
     delivery = await repository.get_delivery(session, delivery_id)
     assert delivery is not None
     message = delivery.message
@@ -555,7 +574,7 @@ async def _prepare_delivery(state: HubState, session: AsyncSession, delivery_id:
     )
     envelope.set_destination(subscriber.code)
     envelope.set_header_fields(ReceptionNumber=message.reception_number)
-    ready = _Delivery(
+    ready = Prepared(
         Inbound(envelope, compiled, envelope.header(), source, None, [subscriber]), message, subscriber
     )
     try:

@@ -144,13 +144,32 @@ def interface_xsd(spec: InterfaceSpec) -> bytes:
     return etree.tostring(schema, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
+def batch_xsds(spec: InterfaceSpec) -> tuple[etree._Element, etree._Element]:
+    """A batch's head (the interface's XSD with the records optional) and its record alone."""
+    head = etree.fromstring(interface_xsd(spec))
+    request = head.find(f"{{{XS}}}complexType[@name='{spec.request_type}']")
+    assert request is not None
+    for element in request.iter(f"{{{XS}}}element"):
+        if element.get("name") == spec.record.romaji:
+            element.set("minOccurs", "0")
+    record = new_schema()
+    element = _xs("element", record, name=spec.record.romaji)
+    _items(_xs("sequence", _xs("complexType", element)), spec.record.items or ())
+    return head, record
+
+
 def compile_interface(spec: InterfaceSpec, source: Path) -> CompiledInterface:
     xsd = interface_xsd(spec)
     try:
         schema = etree.XMLSchema(etree.fromstring(xsd))
+        head, record = (
+            (etree.XMLSchema(part) for part in batch_xsds(spec)) if spec.pattern == "batch" else (None, None)
+        )
     except etree.XMLSchemaParseError as exc:
         raise SpecError([f"{source.name}: the derived XSD does not compile: {exc}"]) from None
-    return CompiledInterface(spec=spec, xsd=xsd, schema=schema, source=source)
+    return CompiledInterface(
+        spec=spec, xsd=xsd, schema=schema, source=source, head_schema=head, record_schema=record
+    )
 
 
 def wsdl(specs: list[InterfaceSpec], address: str) -> bytes:

@@ -9,6 +9,7 @@ from platform_hub.models.addressees import (
     PersonVersion,
     RegistryCounter,
 )
+from platform_hub.models.batches import Batch, BatchChunk, BatchChunkDelivery, BatchResult
 from platform_hub.models.clients import Client
 from platform_hub.models.messages import Delivery, Message
 from platform_hub.models.ordinance import OrdinanceRule, OrdinanceVersion
@@ -26,6 +27,10 @@ __all__ = [
     "AtenaLink",
     "AuditAccess",
     "Base",
+    "Batch",
+    "BatchChunk",
+    "BatchChunkDelivery",
+    "BatchResult",
     "ChainLink",
     "Checkpoint",
     "Client",

@@ -24,6 +24,7 @@ from platform_hub.audit import sealer
 from platform_hub.audit.chain import SigningKey, load_signing_key
 from platform_hub.audit.endpoints import router as audit_router
 from platform_hub.auth.endpoints import router as auth_router
+from platform_hub.batches.endpoints import router as batches_router
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 from platform_hub.kit.errors import HubError, SchemaViolation, UnknownTarget, database_unavailable
 from platform_hub.kit.logging import configure_logging
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         adapters_router,
         addressees_router,
         linkage_router,
+        batches_router,
         ordinance_router,
         audit_router,
         web_router,

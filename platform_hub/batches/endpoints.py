@@ -1,0 +1,174 @@
+"""HTTP: upload a batch file (XML or CSV), follow its progress, read its per-record result report."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import tempfile
+from collections.abc import AsyncIterator
+from typing import IO
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.requests import ClientDisconnect
+
+from platform_hub.auth.dependencies import CurrentPrincipal
+from platform_hub.auth.service import Principal
+from platform_hub.batches import repository, service
+from platform_hub.batches.reader import csv_head
+from platform_hub.batches.schemas import BatchDelivery, BatchOut
+from platform_hub.kit.database import unit_of_work
+from platform_hub.kit.errors import Forbidden, MalformedMessage, UnknownTarget
+from platform_hub.kit.state import HubState, Session, State
+from platform_hub.linkage.endpoints import exchange
+from platform_hub.models import Batch, Message
+
+router = APIRouter(prefix="/batches", tags=["batches"])
+XML_TYPES = {"text/xml", "application/xml"}
+RESULT_COLUMNS = ("連番", "レコード番号", "送付先", "結果コード", "結果メッセージ")
+_SPOOL_IN_MEMORY = 8 * 1024 * 1024  # a larger upload goes to a temporary file
+
+
+@router.post(
+    "",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/xml": {}}, "description": "the _S01 answer with the record counts"},
+        400: {"content": {"text/xml": {}}, "description": "a SOAP Fault with an error code"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/xml": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def upload_batch(request: Request) -> Response:
+    """A batch file: the batch message's envelope (``text/xml``), or its records as CSV (``text/csv``:
+    a header row of item names, romaji or 項目名) with the head in the query — ``interface``,
+    ``msgid``, ``purpose_code``, ``department``, ``user``, optional ``mode`` and ``destination``, and
+    the batch's own items by romaji (``KazeiNendo=2026``). Answers as ``POST /linkage/messages``.
+    Sending the same MSGID again after a failure resumes the batch where it stopped."""
+
+    async def handle(state: HubState, principal: Principal) -> bytes:
+        kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if kind not in XML_TYPES and kind != "text/csv":
+            raise MalformedMessage(f"a batch file is text/xml or text/csv, not {kind or 'untyped'}")
+        with await _spool(request, state.settings.batch_max_bytes) as spool:
+            if kind != "text/csv":
+                return await service.receive_xml(state, principal, spool)
+            fields = dict(request.query_params)
+            compiled = state.catalog.get(fields.get("interface", ""))
+            if compiled is None:
+                raise UnknownTarget(f"unknown interface {fields.get('interface')!r} (the query's interface=)")
+            head = csv_head(compiled.spec, principal.unit_code or "", fields)
+            return await service.receive_csv(state, principal, spool, head)
+
+    return await exchange(request, handle)
+
+
+async def _spool(request: Request, limit: int) -> IO[bytes]:
+    """The upload, read to its end before any record is checked (a file of any size, in bounded memory)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - the caller closes it
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise MalformedMessage(f"batch file exceeds the limit of {limit} bytes")
+            spool.write(chunk)
+    except ClientDisconnect:
+        spool.close()
+        raise MalformedMessage("the upload was cut short") from None
+    except MalformedMessage:
+        spool.close()
+        raise
+    if not size:
+        spool.close()
+        raise MalformedMessage("empty batch file")
+    spool.seek(0)
+    return spool
+
+
+async def _batch(session: Session, principal: Principal, reception_number: str) -> tuple[Message, Batch]:
+    found = await repository.by_reception_number(session, reception_number)
+    if found is None:
+        raise UnknownTarget(f"no batch {reception_number}")
+    message, _ = found
+    if principal.unit_code != message.source_unit and not (
+        principal.acts_as("admin") or principal.acts_as("auditor")
+    ):
+        raise Forbidden(f"batch {reception_number} was sent by another unit")
+    return found
+
+
+@router.get("/{reception_number}", response_model=BatchOut)
+async def get_batch(reception_number: str, session: Session, principal: CurrentPrincipal) -> BatchOut:
+    """How far the batch is: received, accepted and refused records, and each subscriber's progress."""
+    message, batch = await _batch(session, principal, reception_number)
+    progress = await repository.delivery_progress(session, message.id)
+    return BatchOut(
+        reception_number=message.reception_number,
+        msgid=message.msgid,
+        interface_id=message.interface_id,
+        source_unit=message.source_unit,
+        status=batch.status,
+        received_at=message.received_at,
+        chunks=batch.chunks,
+        records_received=batch.records_received,
+        records_accepted=batch.records_accepted,
+        records_refused=batch.records_refused,
+        deliveries=[
+            BatchDelivery(
+                subscriber_unit=delivery.subscriber_unit,
+                status=delivery.status,
+                chunks_done=chunks,
+                records_delivered=delivered,
+                records_refused=refused,
+            )
+            for delivery, chunks, delivered, refused in progress
+        ],
+    )
+
+
+@router.get(
+    "/{reception_number}/results",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "UTF-8 with BOM, Japanese headers"}},
+)
+async def batch_results(
+    reception_number: str, state: State, session: Session, principal: CurrentPrincipal
+) -> StreamingResponse:
+    """Every refused record as CSV (UTF-8 with BOM): refused at intake (送付先 empty) or, when it was
+    delivered, for one subscriber — with the error code and why."""
+    message, _ = await _batch(session, principal, reception_number)
+
+    async def rows() -> AsyncIterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(RESULT_COLUMNS)
+        yield codecs.BOM_UTF8.decode() + buffer.getvalue()
+        after = 0
+        while True:
+            async with unit_of_work(state.sessions) as reading:
+                page = await repository.results(reading, message.id, after=after)
+            if not page:
+                return
+            buffer.seek(0)
+            buffer.truncate()
+            for row in page:
+                writer.writerow(
+                    (row.seq, row.record_no or "", row.subscriber_unit or "", row.code, row.message)
+                )
+            yield buffer.getvalue()
+            after = page[-1].id
+
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="batch-{reception_number}-results.csv"'},
+    )

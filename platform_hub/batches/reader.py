@@ -1,0 +1,183 @@
+"""A batch's records, one at a time, from its XML envelope or from a CSV file, in bounded memory.
+
+The XML is read with lxml's ``iterparse`` under the same fences as every message (no DTD, no
+entities, no network, bounded depth): each record is handed on when its end tag is read and then
+dropped from the tree, so the tree never holds more than the head and one record. A CSV file's rows
+become the same record elements, so one path checks both.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+from collections.abc import Iterator
+from typing import IO
+
+from lxml import etree
+
+from platform_hub.kit.database import utcnow
+from platform_hub.kit.errors import MalformedMessage, SchemaViolation
+from platform_hub.kit.xml import has_doctype
+from platform_hub.linkage.catalog import InterfaceSpec
+from platform_hub.linkage.envelope import Envelope, build_message, lk, read_envelope
+
+# What a record is when it cannot even be made an element (a CSV row with too many fields).
+Record = etree._Element | str
+
+
+class XmlBatch:
+    """The records of a batch message: ``head()`` first, then ``records()``, then ``rest()``."""
+
+    def __init__(self, source: IO[bytes], *, max_depth: int) -> None:
+        self._events = etree.iterparse(
+            source,
+            events=("start", "end"),
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_pis=True,
+            remove_comments=True,
+        )
+        self._max_depth = max_depth
+        self._depth = 0
+        self._root: etree._Element | None = None
+        self._pending: tuple[str, etree._Element] | None = None  # the first record's start tag
+
+    def _next(self) -> tuple[str, etree._Element] | None:
+        try:
+            event, element = next(self._events)
+        except StopIteration:
+            return None
+        except etree.XMLSyntaxError as exc:
+            raise MalformedMessage(f"not well-formed XML: {exc.msg}") from None
+        if event == "start":
+            if self._root is None:
+                if has_doctype(element):
+                    raise MalformedMessage("DOCTYPE declarations are not allowed")
+                self._root = element
+            self._depth += 1
+            if self._depth > self._max_depth:
+                raise MalformedMessage(f"XML nesting deeper than {self._max_depth} levels")
+        else:
+            self._depth -= 1
+        return event, element
+
+    def head(self, record_tag_of: dict[str, str]) -> Envelope:
+        """Read up to the first record; ``record_tag_of`` maps each batch message type to its record's
+        element name. The head is the envelope so far, the record left out."""
+        while (step := self._next()) is not None:
+            event, element = step
+            parent = element.getparent()
+            if event == "start" and parent is not None and parent.tag == lk("Payload"):
+                message = parent.getparent()
+                message = message.getparent() if message is not None else None
+                if message is not None and record_tag_of.get(etree.QName(message).localname) == element.tag:
+                    self._pending = step
+                    return self._head_before(parent.index(element))
+        return read_envelope(self._root_or_fail())
+
+    def _head_before(self, first: int) -> Envelope:
+        """The envelope read so far, cut at the first record: the parser reads ahead, so the tree
+        may already hold more records, and part of what follows them."""
+        head = copy.deepcopy(self._root_or_fail())
+        payload = head.find(f".//{lk('Payload')}")
+        assert payload is not None
+        del payload[first:]
+        return read_envelope(head)
+
+    def records(self, tag: str) -> Iterator[etree._Element]:
+        """Each record at its end tag; the caller is done with it before asking for the next."""
+        if self._pending is None:
+            return
+        depth = self._depth  # the first record's level
+        while (step := self._next()) is not None:
+            event, element = step
+            if event != "end" or element.tag != tag or self._depth != depth - 1:
+                continue
+            yield element
+            parent = element.getparent()
+            if parent is not None:  # drop the finished record: memory stays flat
+                parent.remove(element)
+
+    def rest(self) -> Envelope:
+        """The envelope after the last record, the records gone: the head checked again in full."""
+        while self._next() is not None:
+            pass
+        return read_envelope(self._root_or_fail())
+
+    def _root_or_fail(self) -> etree._Element:
+        if self._root is None:
+            raise MalformedMessage("empty document")
+        return self._root
+
+
+class CsvBatch:
+    """A CSV file of one batch's records: a header row of item names (romaji or 項目名), then a row
+    per record. UTF-8 with or without a BOM."""
+
+    def __init__(self, source: IO[bytes], spec: InterfaceSpec) -> None:
+        self._spec = spec
+        self._rows = csv.reader(io.TextIOWrapper(source, encoding="utf-8-sig", newline=""))
+        names = {name: item.romaji for item in spec.record.items or () for name in (item.romaji, item.name)}
+        try:
+            header = next(self._rows, None)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise MalformedMessage(f"not a UTF-8 CSV file: {exc}") from None
+        if not header:
+            raise MalformedMessage("the CSV file is empty: it needs a header row of item names")
+        unknown = [name for name in header if name.strip() not in names]
+        if unknown:
+            raise SchemaViolation(
+                f"the CSV header names items {spec.record.romaji} does not have: {', '.join(unknown)}"
+            )
+        self._columns = [names[name.strip()] for name in header]
+        order = [item.romaji for item in spec.record.items or ()]
+        self._order = sorted(range(len(self._columns)), key=lambda i: order.index(self._columns[i]))
+
+    def records(self) -> Iterator[Record]:
+        tag = lk(self._spec.record.romaji)
+        try:
+            for row in self._rows:
+                if not row:
+                    continue
+                if len(row) > len(self._columns):
+                    yield f"{len(row)} fields where the header names {len(self._columns)}"
+                    continue
+                record = etree.Element(tag)
+                for i in self._order:  # the XSD wants the items in spec order
+                    if i < len(row) and row[i] != "":
+                        etree.SubElement(record, lk(self._columns[i])).text = row[i]
+                yield record
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise MalformedMessage(
+                f"the CSV file cannot be read past line {self._rows.line_num}: {exc}"
+            ) from None
+
+
+def csv_head(spec: InterfaceSpec, source: str, fields: dict[str, str]) -> Envelope:
+    """The head of a CSV batch, from the upload's parameters: the header fields by their lower-case
+    names (msgid, purpose_code, mode, destination, department, user), the batch's own items (those
+    before and after the records) by romaji. What is missing is named by the head's XSD check."""
+    payload = etree.Element(lk("Payload"))
+    for item in spec.request:
+        if item is not spec.record and fields.get(item.romaji):
+            etree.SubElement(payload, lk(item.romaji)).text = fields[item.romaji]
+    return build_message(
+        spec.request_type,
+        {
+            "MSGID": fields.get("msgid", ""),
+            "MSGTypeID": spec.request_type,
+            "MSGMode": fields.get("mode", "0"),
+            "SourceSystemID": source,
+            "DestinationSystemID": fields.get("destination") or None,
+            "PurposeCode": fields.get("purpose_code", ""),
+            "SendDateTime": utcnow().isoformat(timespec="seconds"),
+        },
+        payload,
+        {
+            "RequestSourceUnitCode": fields.get("department", ""),
+            "RequestSourceUserID": fields.get("user", ""),
+        },
+    )

@@ -1,0 +1,516 @@
+"""一括: receive a batch record by record, and deliver it to each subscriber chunk by chunk.
+
+Receiving. The head (the envelope without its records) is checked like any message: routing, source
+and scope, XSD, MSGID. Then each record on its own: against the record's XSD, and its 宛名番号
+against the registry. A refused record refuses only itself. The records are kept in chunks, each
+committed on its own, so an upload cut short by a crash resumes where it stopped when the sender
+sends the same batch (same MSGID) again. The answer counts the records (受付件数, 正常件数, エラー件数)
+and names the refused ones; ``GET /batches/{reception_number}/results`` has them all.
+
+Delivering. Each chunk is one message to the subscriber, its MSGID the reception number and the
+chunk's number (a chunk sent twice is deduplicated by the receiver), its 宛名番号 translated to the
+subscriber's. The chunk's transfer entries — one per record, delivered or refused — are written in
+the transaction that marks the chunk done, so a delivery resumed after a crash records nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import IO
+
+import structlog
+from lxml import etree
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_hub.addressees import repository as registry
+from platform_hub.addressees import service as addressees
+from platform_hub.audit.service import TransferFacts, record_entries
+from platform_hub.auth.service import Principal
+from platform_hub.batches import repository
+from platform_hub.batches.reader import CsvBatch, Record, XmlBatch
+from platform_hub.kit.database import unit_of_work, utcnow
+from platform_hub.kit.errors import (
+    HubError,
+    IdempotencyConflict,
+    SchemaViolation,
+    ServiceUnavailable,
+    UnknownTarget,
+)
+from platform_hub.kit.state import HubState
+from platform_hub.linkage import repository as messages
+from platform_hub.linkage import routing
+from platform_hub.linkage import service as linkage
+from platform_hub.linkage.catalog import CompiledInterface
+from platform_hub.linkage.envelope import Envelope, lk, read_envelope
+from platform_hub.models import Batch, BatchChunk, BatchChunkDelivery, BatchResult, Delivery, Message
+
+log = structlog.get_logger()
+GENESIS = "0" * 64
+_NOT_HALF_WIDTH = re.compile("[^ -~\uff61-\uff9f]+")
+ANSWER_RESULTS = 1000  # refused records named in the answer itself; the report has every one
+
+
+# --- receiving -----------------------------------------------------------------------------------
+
+
+async def receive_xml(state: HubState, principal: Principal, source: IO[bytes]) -> bytes:
+    """A batch message (its envelope as any message's), read as a stream; returns the ``_S01``."""
+    reader = XmlBatch(source, max_depth=state.settings.max_xml_depth)
+    tags = {
+        c.spec.request_type: lk(c.spec.record.romaji)
+        for c in state.catalog.interfaces.values()
+        if c.record_schema
+    }
+    head = reader.head(tags)
+    compiled = _batch_interface(state, head)
+    return await _receive(
+        state, principal, head, compiled, reader.records(lk(compiled.spec.record.romaji)), reader.rest
+    )
+
+
+async def receive_csv(state: HubState, principal: Principal, source: IO[bytes], head: Envelope) -> bytes:
+    """A CSV file of records under a head built from the upload's parameters; returns the ``_S01``."""
+    compiled = _batch_interface(state, head)
+    return await _receive(state, principal, head, compiled, CsvBatch(source, compiled.spec).records(), None)
+
+
+def _batch_interface(state: HubState, head: Envelope) -> CompiledInterface:
+    compiled = linkage.interface_of(state, head)
+    if compiled.spec.pattern != "batch":
+        raise UnknownTarget(f"{compiled.spec.id} is a {compiled.spec.pattern} interface, not a batch")
+    return compiled
+
+
+@dataclass
+class _Taken:
+    message: Message
+    batch: Batch
+    replay: bytes | None = None
+
+
+async def _receive(
+    state: HubState,
+    principal: Principal,
+    head: Envelope,
+    compiled: CompiledInterface,
+    records: Iterator[Record],
+    rest: Callable[[], Envelope] | None,
+) -> bytes:
+    header = head.header()
+    structlog.contextvars.bind_contextvars(
+        msgid=header.msgid, interface=compiled.spec.id, pattern="batch", source=header.source
+    )
+    async with unit_of_work(state.sessions) as session:
+        inbound = await linkage.route(session, head, compiled, header)
+    linkage.check_source(principal, inbound)
+    compiled.validate_head(head.message)
+    linkage.check_message_type(head, header)
+    inbound.digest = linkage.body_digest(state, inbound)
+    taken = await _take(state, inbound)
+    structlog.contextvars.bind_contextvars(reception_number=taken.message.reception_number)
+    try:
+        if taken.replay is not None:  # the same batch again: the same records, the same answer
+            _same_records(inbound, taken.batch, records)
+            return taken.replay
+        await _keep_records(state, inbound, taken.batch, records)
+        if rest is not None:  # items after the records, read only now
+            compiled.validate_head(rest().message)
+    except HubError as error:
+        error.reception_number = taken.message.reception_number
+        if taken.replay is None and not isinstance(error, IdempotencyConflict | ServiceUnavailable):
+            async with unit_of_work(state.sessions) as session:  # nothing kept but the refusal
+                await repository.refuse(session, taken.batch.message_id)
+        raise
+    return await _finish(state, inbound, taken.message)
+
+
+async def _take(state: HubState, inbound: linkage.Inbound) -> _Taken:
+    """A new batch; or the same MSGID again: its answer, or the rest of an upload a crash cut short."""
+    header, now = inbound.header, utcnow()
+
+    async def take(session: AsyncSession) -> _Taken:
+        earlier = await messages.find_message(session, header.source, header.msgid)
+        if earlier is None:
+            message = linkage.new_message(inbound, "receiving", now)
+            batch = Batch(
+                message_id=message.id,
+                status="receiving",
+                chunk_records=state.settings.batch_chunk_records,
+                chunks=0,
+                records_received=0,
+                records_accepted=0,
+                records_refused=0,
+                records_digest=GENESIS,
+                updated_at=now,
+            )
+            session.add(message)
+            await session.flush()
+            session.add(batch)
+            return _Taken(message, batch)
+        if earlier.body_digest != inbound.digest:
+            raise IdempotencyConflict(
+                f"MSGID {header.msgid} was sent before with a different head",
+                reception_number=earlier.reception_number,
+            )
+        kept = await repository.get_batch(session, earlier.id)
+        if kept is None:
+            raise IdempotencyConflict(f"MSGID {header.msgid} was used for a message that is not a batch")
+        if earlier.response_xml is not None:
+            return _Taken(earlier, kept, replay=earlier.response_xml)
+        return await _resume(state, session, earlier, kept, now)
+
+    return await linkage.in_transaction(state, take)
+
+
+async def _resume(
+    state: HubState, session: AsyncSession, message: Message, batch: Batch, now: datetime
+) -> _Taken:
+    """The same batch again before it was answered: go on where it stopped, unless it is still
+    being received (a sender that gave up waiting), or start over when it was refused."""
+    busy = (now - batch.updated_at).total_seconds() < 2 * state.settings.query_timeout_seconds
+    if batch.status == "receiving" and busy:
+        raise ServiceUnavailable(
+            f"batch {message.msgid} is being received; send it again later",
+            headers={"Retry-After": "5"},
+            reception_number=message.reception_number,
+        )
+    if batch.status == "refused":  # what it had received is gone: from the start
+        batch.status, batch.records_digest = "receiving", GENESIS
+    batch.updated_at = now
+    return _Taken(message, batch)
+
+
+@dataclass
+class _Chunk:
+    no: int
+    first: int  # the first record's place in the batch, from 1
+    records: list[Record]
+    serialized: list[bytes]
+    digest: str  # of every record up to this chunk's last
+
+
+def _chunks(records: Iterator[Record], size: int) -> Iterator[_Chunk]:
+    """The records in chunks, each with the digest chained over the chunks so far: what proves that a
+    batch sent again (to resume it, or to ask for its answer) carries the same records."""
+    digest, first, no = GENESIS, 1, 0
+    while chunk := list(islice(records, size)):
+        serialized = [r.encode() if isinstance(r, str) else etree.tostring(r) for r in chunk]
+        digest = hashlib.sha256(
+            (digest + hashlib.sha256(b"".join(serialized)).hexdigest()).encode()
+        ).hexdigest()
+        yield _Chunk(no, first, chunk, serialized, digest)
+        first, no = first + len(chunk), no + 1
+
+
+def _differs(inbound: linkage.Inbound, what: str) -> IdempotencyConflict:
+    return IdempotencyConflict(f"MSGID {inbound.header.msgid} was sent before with {what}")
+
+
+def _same_records(inbound: linkage.Inbound, batch: Batch, records: Iterator[Record]) -> None:
+    digest, chunks = GENESIS, 0
+    for chunk in _chunks(records, batch.chunk_records):
+        digest, chunks = chunk.digest, chunks + 1
+    if (chunks, digest) != (batch.chunks, batch.records_digest):
+        raise _differs(inbound, "other records")
+
+
+async def _keep_records(
+    state: HubState, inbound: linkage.Inbound, batch: Batch, records: Iterator[Record]
+) -> None:
+    """Check and keep every record, chunk by chunk; chunks kept before (a resumed upload) are read
+    again only to prove the sender sent the same records."""
+    read = 0
+    for chunk in _chunks(records, batch.chunk_records):
+        read += 1
+        if chunk.no >= batch.chunks:
+            await _keep_chunk(state, inbound, batch, chunk)
+        elif chunk.no == batch.chunks - 1 and chunk.digest != batch.records_digest:
+            raise _differs(inbound, f"other records (up to record {chunk.first + len(chunk.records) - 1})")
+    if read < batch.chunks:
+        raise _differs(inbound, "more records")
+
+
+@dataclass
+class _Checked:
+    """A chunk's records checked: the accepted (by place) and the refused (as result rows)."""
+
+    accepted: list[tuple[int, bytes, str | None]] = field(default_factory=list)  # seq, record, 宛名番号
+    refused: list[dict[str, object]] = field(default_factory=list)
+
+
+async def _keep_chunk(state: HubState, inbound: linkage.Inbound, batch: Batch, chunk: _Chunk) -> None:
+    checked = _check_records(inbound, batch, chunk)
+    try:
+        async with unit_of_work(state.sessions) as session:
+            atenas = {atena for _, _, atena in checked.accepted if atena}
+            found = await registry.persons_by_atena(session, inbound.source.code, atenas)
+            kept, persons = [], []
+            for seq, record, atena in checked.accepted:
+                person = found.get(atena) if atena else None
+                if atena and person is None:
+                    why = f"AtenaNo {atena} of unit {inbound.source.code} is not linked to any person"
+                    checked.refused.append(
+                        _result(batch, seq, chunk.records[seq - chunk.first], "E3002", why)
+                    )
+                    continue
+                kept.append(record)
+                persons.append([seq, *(person or (None, None))])
+            row = BatchChunk(
+                message_id=batch.message_id, chunk_no=chunk.no, records=b"".join(kept), persons=persons
+            )
+            refused = sorted(checked.refused, key=lambda result: int(str(result["seq"])))
+            await repository.add_chunk(
+                session, row, refused, received=len(chunk.records), digest=chunk.digest, now=utcnow()
+            )
+    except IntegrityError:  # another request resuming the same batch kept this chunk first
+        raise ServiceUnavailable(
+            f"batch {inbound.header.msgid} is being received by another request", headers={"Retry-After": "5"}
+        ) from None
+
+
+def _check_records(inbound: linkage.Inbound, batch: Batch, chunk: _Chunk) -> _Checked:
+    """The XSD, record by record; the 宛名番号 of each record that passes."""
+    compiled, checked = inbound.compiled, _Checked()
+    addressee = _addressee_path(compiled)
+    places = range(chunk.first, chunk.first + len(chunk.records))
+    for seq, record, data in zip(places, chunk.records, chunk.serialized, strict=True):
+        if isinstance(record, str):
+            checked.refused.append(_result(batch, seq, record, "E1002", record))
+            continue
+        try:
+            compiled.validate_record(record)
+        except SchemaViolation as invalid:
+            checked.refused.append(_result(batch, seq, record, "E1002", "; ".join(invalid.details)))
+            continue
+        atena = (record.findtext(addressee) or "").strip() if addressee else None
+        checked.accepted.append((seq, data, atena))
+    return checked
+
+
+def _addressee_path(compiled: CompiledInterface) -> str | None:
+    """Where a record carries its person's 宛名番号 (the first addressee item under the record)."""
+    record = compiled.spec.record.romaji
+    paths = [path[1:] for path in compiled.spec.paths("request", "addressee") if path[0] == record]
+    return "/".join(lk(name) for name in paths[0]) if paths else None
+
+
+def _record_no(record: Record) -> str | None:
+    return None if isinstance(record, str) else record.findtext(lk("RecordNo"))
+
+
+def _result(
+    batch: Batch, seq: int, record: Record, code: str, message: str, unit: str | None = None
+) -> dict[str, object]:
+    record_no = _record_no(record)
+    return {
+        "message_id": batch.message_id,
+        "seq": seq,
+        "record_no": record_no[:16] if record_no else None,
+        "subscriber_unit": unit,
+        "code": code,
+        "message": message,
+    }
+
+
+async def _finish(state: HubState, inbound: linkage.Inbound, message: Message) -> bytes:
+    """Every record kept: answer with the counts, and queue the batch for each subscriber."""
+    async with unit_of_work(state.sessions) as session:
+        batch = await repository.get_batch(session, message.id)
+        stored = await messages.get_message(session, message.id)
+        assert batch is not None and stored is not None
+        refused = await repository.results(session, message.id, limit=ANSWER_RESULTS)
+        ack = _answer(inbound, stored.reception_number, batch, refused).to_bytes()
+        batch.status, batch.updated_at = "received", utcnow()
+        stored.status, stored.response_xml, stored.completed_at = "accepted", ack, utcnow()
+        if batch.records_accepted:
+            session.add_all(
+                Delivery(
+                    message_id=message.id,
+                    subscriber_unit=unit.code,
+                    ordering_key=None,  # about many people: it waits its turn and holds what follows
+                    next_attempt_at=stored.received_at,
+                    created_at=stored.received_at,
+                )
+                for unit in inbound.subscribers
+            )
+    if batch.records_accepted and inbound.subscribers:
+        state.deliveries_waiting.set()
+    log.info(
+        "batch received",
+        records=batch.records_received,
+        accepted=batch.records_accepted,
+        refused=batch.records_refused,
+        subscribers=[u.code for u in inbound.subscribers],
+    )
+    return ack
+
+
+def _answer(
+    inbound: linkage.Inbound, reception_number: str, batch: Batch, refused: Sequence[BatchResult]
+) -> Envelope:
+    payload = etree.Element(lk("Payload"))
+    for name, value in (
+        ("UketsukeKensu", batch.records_received),
+        ("SeijoKensu", batch.records_accepted),
+        ("ErrorKensu", batch.records_refused),
+    ):
+        etree.SubElement(payload, lk(name)).text = str(value)
+    if any(item.romaji == "RecordResult" for item in inbound.spec.response):
+        for row in refused:
+            result = etree.SubElement(payload, lk("RecordResult"))
+            # The sender's レコード番号 when it is one, else the record's place in the batch.
+            valid = row.record_no and row.record_no.isdigit() and len(row.record_no) <= 9
+            etree.SubElement(result, lk("RecordNo")).text = row.record_no if valid else str(row.seq)
+            etree.SubElement(result, lk("ResultCode")).text = row.code
+            etree.SubElement(result, lk("ResultMessage")).text = _half_width(row.message) or row.code
+    return linkage.answer(inbound, reception_number, payload, result="1" if batch.records_refused else "0")
+
+
+def _half_width(text: str) -> str:
+    """結果メッセージ is an X item: the message without what is not half-width, up to 400 characters."""
+    return " ".join(_NOT_HALF_WIDTH.sub(" ", text).split())[:400]
+
+
+# --- delivering ----------------------------------------------------------------------------------
+
+
+async def deliver(state: HubState, ready: linkage.Prepared, delivery_id: int, attempt: int) -> str:
+    """Deliver a batch's chunks not yet done; returns the outcome (refused: the ordinance refused it)."""
+    async with unit_of_work(state.sessions) as session:
+        batch = await repository.get_batch(session, ready.message.id)
+        done = await repository.delivered_chunks(session, delivery_id)
+    assert batch is not None
+    for chunk_no in range(batch.chunks):
+        if chunk_no not in done:
+            await _deliver_chunk(state, ready, batch, delivery_id, attempt, chunk_no)
+    return "refused" if ready.refusal else "delivered"
+
+
+async def _deliver_chunk(
+    state: HubState, ready: linkage.Prepared, batch: Batch, delivery_id: int, attempt: int, chunk_no: int
+) -> None:
+    subscriber, compiled = ready.subscriber, ready.inbound.compiled
+    async with unit_of_work(state.sessions) as session:
+        chunk = await repository.get_chunk(session, batch.message_id, chunk_no)
+        assert chunk is not None
+        person_ids = [int(p) for _, p, _ in chunk.persons if p is not None]
+        atenas = {} if ready.refusal else await addressees.atenas_in(session, person_ids, subscriber.code)
+    records = list(etree.fromstring(b'<r xmlns:lk="%s">%s</r>' % (lk("")[1:-1].encode(), chunk.records)))
+    addressee = _addressee_path(compiled)
+    delivered: list[etree._Element] = []
+    subjects: list[str | None] = []
+    refused: list[tuple[int, etree._Element, str | None]] = []  # seq, record, person
+    for (seq, person_id, integrated), record in zip(chunk.persons, records, strict=True):
+        subject = str(integrated) if integrated is not None else None
+        element = record.find(addressee) if addressee else None
+        if ready.refusal or (element is not None and person_id is not None and int(person_id) not in atenas):
+            refused.append((int(seq), record, subject))
+        else:
+            if element is not None and person_id is not None:
+                element.text = atenas[int(person_id)]
+            delivered.append(record)
+            subjects.append(subject)
+    if delivered:
+        body = _chunk_message(ready, chunk_no, delivered)
+        await routing.deliver_notification(state, subscriber, body)
+    await _chunk_done(state, ready, batch, delivery_id, attempt, chunk_no, subjects, refused)
+
+
+def _chunk_message(ready: linkage.Prepared, chunk_no: int, records: list[etree._Element]) -> bytes:
+    """The batch's head with this chunk's records, under a MSGID of its own."""
+    envelope = read_envelope(etree.fromstring(ready.inbound.envelope.to_bytes()))
+    msgid = envelope.message.find(f"{lk('MessageHeader')}/{lk('MSGID')}")
+    payload = envelope.payload()
+    assert msgid is not None and payload is not None
+    msgid.text = f"{ready.message.reception_number}-{chunk_no:06d}"
+    spec = ready.inbound.spec
+    before = {lk(item.romaji) for item in spec.request[: spec.request.index(spec.record)]}
+    at = sum(1 for child in payload if child.tag in before)
+    for offset, record in enumerate(records):
+        payload.insert(at + offset, record)
+    return envelope.to_bytes()
+
+
+async def _chunk_done(
+    state: HubState,
+    ready: linkage.Prepared,
+    batch: Batch,
+    delivery_id: int,
+    attempt: int,
+    chunk_no: int,
+    subjects: list[str | None],
+    refused: list[tuple[int, etree._Element, str | None]],
+) -> None:
+    """Mark the chunk done and write its transfer entries, while the delivery is still ours."""
+    code, why = (
+        ("E3001", ready.refusal)
+        if ready.refusal
+        else ("E3002", f"not linked in unit {ready.subscriber.code}")
+    )
+    lease = timedelta(seconds=state.settings.delivery_timeout_seconds * 2 + 5)
+    async with unit_of_work(state.sessions) as session:
+        if not await repository.hold_lease(session, delivery_id, attempt, utcnow() + lease):
+            raise ServiceUnavailable(f"delivery {delivery_id} was taken over; it goes on there")
+        session.add(
+            BatchChunkDelivery(
+                delivery_id=delivery_id, chunk_no=chunk_no, delivered=len(subjects), refused=len(refused)
+            )
+        )
+        await repository.add_results(
+            session,
+            [_result(batch, seq, record, code, why, ready.subscriber.code) for seq, record, _ in refused],
+        )
+        rule = ready.rule.rule if ready.rule else None
+        facts = _facts(
+            ready,
+            "delivered",
+            rule_id=ready.rule.rule_id if ready.rule else None,
+            purpose_code=rule.purpose_code if rule else None,
+        )
+        await record_entries(session, facts, subjects)
+        await record_entries(
+            session, _facts(ready, "refused", refusal=why), [subject for *_, subject in refused]
+        )
+
+
+def _facts(
+    ready: linkage.Prepared,
+    outcome: str,
+    *,
+    refusal: str | None = None,
+    rule_id: str | None = None,
+    purpose_code: str | None = None,
+) -> TransferFacts:
+    message, spec, subscriber, source = (
+        ready.message,
+        ready.inbound.spec,
+        ready.subscriber,
+        ready.inbound.source,
+    )
+    return TransferFacts(
+        reception_number=message.reception_number,
+        msgid=message.msgid,
+        interface_id=spec.id,
+        pattern=spec.pattern,
+        requesting_unit=subscriber.code,
+        requesting_organ=subscriber.organ,
+        requesting_department=None,
+        requesting_user=None,
+        providing_unit=source.code,
+        providing_organ=source.organ,
+        purpose_code=purpose_code or message.purpose_code,
+        information_category=spec.category,
+        item_names=spec.item_names("request"),
+        requested_at=message.received_at,
+        provided_at=None if refusal else utcnow(),
+        outcome=outcome,
+        body_digest=message.body_digest,
+        refusal_reason=refusal,
+        ordinance_rule_id=rule_id,
+    )

@@ -1,0 +1,300 @@
+"""一括 (IF_ZEI_0101, 002 → 011): each record checked, kept, delivered and recorded on its own; CSV
+uploads; chunks; the same MSGID again; a hub killed while it receives and while it delivers."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from lxml import etree
+
+from platform_hub.addressees.numbers import atena_number
+from platform_hub.kit.settings import Settings
+from tests.helpers import (
+    NS,
+    HubClient,
+    count_rows,
+    execute,
+    fault_code,
+    header_field,
+    hub_process,
+    income_batch,
+    rows,
+    seed_taxpayers,
+    serve_in_thread,
+    taxpayer_atena,
+    wait_until,
+)
+from tests.units import TestUnit
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"batch_chunk_records": 100})
+
+
+def upload(
+    hub: HubClient, body: bytes | Iterator[bytes], headers: dict[str, str], **kw: Any
+) -> httpx.Response:
+    kind = kw.pop("content_type", "text/xml")
+    return hub.http.post("/batches", content=body, headers={**headers, "Content-Type": kind}, **kw)
+
+
+def whole(pieces: Iterator[bytes]) -> bytes:
+    return b"".join(pieces)
+
+
+def counts(response: httpx.Response) -> tuple[int, int, int]:
+    root = etree.fromstring(response.content)
+    return tuple(
+        int(root.findtext(f".//lk:{name}", namespaces=NS) or -1)
+        for name in ("UketsukeKensu", "SeijoKensu", "ErrorKensu")
+    )  # type: ignore[return-value]
+
+
+def record_results(response: httpx.Response) -> list[tuple[str | None, str | None]]:
+    root = etree.fromstring(response.content)
+    return [
+        (result.findtext("lk:RecordNo", namespaces=NS), result.findtext("lk:ResultCode", namespaces=NS))
+        for result in root.iterfind(".//lk:RecordResult", namespaces=NS)
+    ]
+
+
+def received_records(unit: TestUnit) -> list[tuple[str, str]]:
+    """(RecordNo, AtenaNo) of every record the unit received, once per MSGID (as the SDK dedups)."""
+    seen, records = set(), []
+    for message in unit.received:
+        msgid = message.findtext("lk:MessageHeader/lk:MSGID", namespaces=NS)
+        if msgid in seen:
+            continue
+        seen.add(msgid)
+        for record in message.iterfind(".//lk:Shotoku", namespaces=NS):
+            records.append(
+                (
+                    record.findtext("lk:RecordNo", namespaces=NS) or "",
+                    record.findtext("lk:AtenaNo", namespaces=NS) or "",
+                )
+            )
+    return records
+
+
+def delivery_status(database_url: str) -> str | None:
+    found = rows(database_url, "SELECT status FROM deliveries")
+    return found[0].status if found else None
+
+
+def test_each_record_is_checked_kept_delivered_and_recorded_on_its_own(
+    hub: HubClient, database_url: str
+) -> None:
+    seed_taxpayers(database_url, 6)
+    execute(database_url, f"DELETE FROM atena_links WHERE atena_number = '{taxpayer_atena('011', 5)}'")
+    jidou = TestUnit()
+    odd = {2: {"kubun": "9"}, 3: {"atena": atena_number(77_777)}}  # not a 課税区分; nobody at 002
+    batch = income_batch(
+        6,
+        msgid="income-2026",
+        atena=lambda n: odd.get(n, {}).get("atena", taxpayer_atena("002", n)),
+        kubun=lambda n: odd.get(n, {}).get("kubun", "1"),
+    )
+    with serve_in_thread(jidou.app()) as url:
+        hub.register("011", url)
+        zeimu = hub.unit_headers(hub.register("002"))
+        response = upload(hub, batch, zeimu)
+        assert response.status_code == 200, response.text
+        assert counts(response) == (6, 4, 2)
+        assert record_results(response) == [("2", "E1002"), ("3", "E3002")]
+        assert header_field(response.content, "MSGResult") == "1"
+        wait_until(lambda: delivery_status(database_url) == "delivered")
+    # 5 is not linked at 011: refused there, and recorded as refused; the others arrive in 011's numbers.
+    assert received_records(jidou) == [(str(n), taxpayer_atena("011", n)) for n in (1, 4, 6)]
+    outcomes = rows(database_url, "SELECT outcome, count(*) AS n FROM transfer_records GROUP BY outcome")
+    assert {row.outcome: row.n for row in outcomes} == {"delivered": 3, "refused": 1}
+    reception = header_field(response.content, "ReceptionNumber")
+    report = hub.http.get(f"/batches/{reception}/results", headers=zeimu)
+    assert report.status_code == 200 and report.content.startswith(b"\xef\xbb\xbf")
+    lines = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
+    assert [(line[0], line[1], line[2], line[3]) for line in lines[1:]] == [
+        ("2", "2", "", "E1002"),
+        ("3", "3", "", "E3002"),
+        ("5", "5", "011", "E3002"),
+    ]
+    progress = hub.http.get(f"/batches/{reception}", headers=zeimu).json()
+    assert progress["status"] == "received" and progress["records_accepted"] == 4
+    assert progress["deliveries"] == [
+        {
+            "subscriber_unit": "011",
+            "status": "delivered",
+            "chunks_done": 1,
+            "records_delivered": 3,
+            "records_refused": 1,
+        }
+    ]
+    other = hub.unit_headers(hub.register("051"))
+    refused = hub.http.get(f"/batches/{reception}", headers=other)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "E2002"
+
+
+def test_a_csv_file_with_the_head_in_the_query(hub: HubClient, database_url: str) -> None:
+    seed_taxpayers(database_url, 3)
+    jidou = TestUnit()
+    text = (
+        "レコード番号,宛名番号,課税区分,総所得金額,所得割額,扶養人数\r\n"
+        + "".join(f"{n},{taxpayer_atena('002', n)},1,3000000,150000,1\r\n" for n in range(1, 4))
+        + "4,000000000000000,1,1,1,1,extra\r\n"
+    )
+    head = {
+        "interface": "IF_ZEI_0101",
+        "msgid": "income-csv",
+        "purpose_code": "ZEI-001",
+        "department": "ZEIMU-1",
+        "user": "u0001",
+        "KazeiNendo": "2026",
+        "ShoriKubun": "1",
+        "SakuseiDate": "2026-06-01",
+    }
+    with serve_in_thread(jidou.app()) as url:
+        hub.register("011", url)
+        zeimu = hub.unit_headers(hub.register("002"))
+        missing = {k: v for k, v in head.items() if k != "KazeiNendo"}
+        refused = upload(hub, text.encode("utf-8-sig"), zeimu, content_type="text/csv", params=missing)
+        assert fault_code(refused) == "E1002" and b"KazeiNendo" in refused.content
+        response = upload(hub, text.encode("utf-8-sig"), zeimu, content_type="text/csv", params=head)
+        assert response.status_code == 200, response.text
+        assert counts(response) == (4, 3, 1) and record_results(response) == [("4", "E1002")]
+        wait_until(lambda: delivery_status(database_url) == "delivered")
+    assert received_records(jidou) == [(str(n), taxpayer_atena("011", n)) for n in (1, 2, 3)]
+    unknown = upload(hub, b"Bango\r\n1\r\n", zeimu, content_type="text/csv", params=head | {"msgid": "x"})
+    assert fault_code(unknown) == "E1002"
+
+
+def test_chunks_go_as_messages_of_their_own_and_the_same_msgid_is_answered_again(
+    hub: HubClient, database_url: str
+) -> None:
+    seed_taxpayers(database_url, 250)
+    jidou = TestUnit()
+    with serve_in_thread(jidou.app()) as url:
+        hub.register("011", url)
+        zeimu = hub.unit_headers(hub.register("002"))
+        first = upload(hub, income_batch(250, msgid="income-250"), zeimu)
+        assert counts(first) == (250, 250, 0)
+        wait_until(lambda: delivery_status(database_url) == "delivered")
+        again = upload(hub, income_batch(250, msgid="income-250"), zeimu)
+        assert again.content == first.content
+        changed = upload(
+            hub, income_batch(250, msgid="income-250", kubun=lambda n: "2" if n == 249 else "1"), zeimu
+        )
+        assert fault_code(changed) == "E4002"
+        shorter = upload(hub, income_batch(120, msgid="income-250"), zeimu)
+        assert fault_code(shorter) == "E4002"
+    reception = header_field(first.content, "ReceptionNumber")
+    assert [jidou.header(i, "MSGID") for i in range(3)] == [f"{reception}-{n:06d}" for n in range(3)]
+    assert [len(m.findall(".//lk:Shotoku", NS)) for m in jidou.received] == [100, 100, 50]
+    assert received_records(jidou) == [(str(n), taxpayer_atena("011", n)) for n in range(1, 251)]
+    assert count_rows(database_url, "batch_chunks") == 3
+    assert count_rows(database_url, "transfer_records") == 250
+
+
+def test_hostile_batches_are_refused_with_their_code_and_nothing_kept(
+    hub: HubClient, database_url: str
+) -> None:
+    seed_taxpayers(database_url, 2)
+    zeimu = hub.unit_headers(hub.register("002"))
+    hub.register("011")
+    jidou = hub.unit_headers(hub.register("051"))
+    good = whole(income_batch(2, msgid="hostile"))
+    doctype = good.replace(b"?>", b'?><!DOCTYPE x [<!ENTITY a "aaaa">]>', 1)
+    cases = {
+        "E1001": [
+            upload(hub, doctype, zeimu),
+            upload(hub, good[:-40], zeimu),  # cut short
+            upload(hub, good, zeimu, content_type="application/json"),
+            upload(hub, b"", zeimu),
+        ],
+        "E2001": [upload(hub, good, {})],
+        "E2002": [upload(hub, good, jidou)],  # 051 sending as 002
+        "E1003": [upload(hub, good.replace(b"IF_ZEI_0101", b"IF_ZEI_0001"), zeimu)],  # not a batch
+        "E1002": [upload(hub, good.replace(b"<lk:KazeiNendo>2026", b"<lk:KazeiNendo>26"), zeimu)],
+    }
+    for code, responses in cases.items():
+        assert [fault_code(r) for r in responses] == [code] * len(responses), code
+    assert count_rows(database_url, "batch_chunks") == 0 and count_rows(database_url, "deliveries") == 0
+    assert hub.http.get("/healthz").status_code == 200
+
+
+def test_a_batch_survives_a_hub_killed_while_receiving_it_and_while_delivering_it(
+    settings: Settings, database_url: str
+) -> None:
+    """kill -9 mid-upload: the same batch sent again is kept from where it stopped; kill -9 mid-delivery:
+    the next hub goes on. The subscriber has every record once (after MSGID dedup), in order, and each
+    has exactly one transfer record entry."""
+    count = 20_000
+    settings = settings.model_copy(update={"batch_chunk_records": 500, "sealer_enabled": False})
+    seed_taxpayers(database_url, count)
+    jidou = TestUnit(delay=0.05)
+
+    def progress(query: str) -> int:
+        return int(rows(database_url, query)[0][0] or 0)
+
+    with serve_in_thread(jidou.app()) as unit_url:
+        with hub_process(settings) as first, httpx.Client(base_url=first.url, timeout=60) as client:
+            hub = HubClient(client)
+            hub.register("011", unit_url)
+            credentials = hub.register("002")
+            sending = threading.Thread(
+                target=lambda: _quietly(
+                    lambda: upload(
+                        hub, income_batch(count, msgid="income-killed"), {**hub.unit_headers(credentials)}
+                    )
+                )
+            )
+            sending.start()
+            wait_until(
+                lambda: progress("SELECT max(records_received) FROM batches") >= 1000,
+                timeout=60,
+                interval=0.01,
+            )
+            first.process.send_signal(signal.SIGKILL)
+            first.process.wait()
+            sending.join()
+        assert progress("SELECT max(records_received) FROM batches") < count  # it was cut short
+        with hub_process(settings) as second, httpx.Client(base_url=second.url, timeout=120) as client:
+            hub = HubClient(client)
+            settings_stale = settings.query_timeout_seconds * 2
+            wait_until(lambda: _resumed(hub, credentials, count), timeout=settings_stale + 60, interval=0.5)
+            wait_until(
+                lambda: progress("SELECT count(*) FROM batch_chunk_deliveries") >= 3,
+                timeout=60,
+                interval=0.01,
+            )
+            second.process.send_signal(signal.SIGKILL)
+            second.process.wait()
+        done = progress("SELECT count(*) FROM batch_chunk_deliveries")
+        assert done < count // 500
+        with hub_process(settings):
+            wait_until(lambda: delivery_status(database_url) == "delivered", timeout=120, interval=0.2)
+    assert received_records(jidou) == [(str(n), taxpayer_atena("011", n)) for n in range(1, count + 1)]
+    assert count_rows(database_url, "batch_chunks") == count // 500
+    assert count_rows(database_url, "transfer_records") == count
+    assert progress("SELECT count(DISTINCT subject_integrated_number) FROM transfer_records") == count
+
+
+def _quietly(work: Any) -> None:
+    with contextlib.suppress(httpx.TransportError):  # the hub was killed under it
+        work()
+
+
+def _resumed(hub: HubClient, credentials: dict[str, Any], count: int) -> bool:
+    """The same batch sent again: answered with every record, or 503 while the dead upload looks alive."""
+    response = upload(hub, income_batch(count, msgid="income-killed"), hub.unit_headers(credentials))
+    if response.status_code == 503:
+        return False
+    assert response.status_code == 200, response.text
+    assert counts(response) == (count, count, 0)
+    return True
