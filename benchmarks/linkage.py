@@ -35,8 +35,8 @@ ORDINANCE = REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml"
 
 
 @contextmanager
-def processes(database_url: str, keys: Path) -> Iterator[tuple[str, str, str]]:
-    """The hub and two units, each a process; yields their URLs."""
+def processes(database_url: str, keys: Path) -> Iterator[tuple[str, str, str, int]]:
+    """The hub and two units, each a process; yields their URLs and the hub's process id."""
     ports = [free_port() for _ in range(3)]
     hub, provider, subscriber = (f"http://127.0.0.1:{port}" for port in ports)
     settings = {
@@ -62,7 +62,17 @@ def processes(database_url: str, keys: Path) -> Iterator[tuple[str, str, str]]:
             stack.callback(process.terminate)
         for url in (f"{provider}/count", f"{subscriber}/count", f"{hub}/healthz"):
             wait_until(lambda url=url: answers(url), timeout=60)
-        yield hub, provider, subscriber
+        yield hub, provider, subscriber, process.pid  # the hub is started last
+
+
+def load_ordinance(hub: HubClient) -> None:
+    """The demo city's ordinance: without one in force, the hub lets nothing through."""
+    loaded = hub.http.post(
+        "/ordinance/versions",
+        content=ORDINANCE.read_bytes(),
+        headers={**hub.admin(), "Content-Type": "application/yaml"},
+    )
+    assert loaded.status_code == 201, loaded.text
 
 
 def load(url: str, token: str, atenas: list[str], count: int, kind: str) -> dict[str, Any]:
@@ -81,15 +91,10 @@ def received(unit: str) -> int:
 
 def measure(database_url: str, count: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as keys, processes(database_url, Path(keys)) as urls:
-        hub_url, provider, subscriber = urls
+        hub_url, provider, subscriber, _ = urls
         with httpx.Client(base_url=hub_url, timeout=60) as http:
             hub = HubClient(http)
-            loaded = http.post(
-                "/ordinance/versions",
-                content=ORDINANCE.read_bytes(),
-                headers={**hub.admin(), "Content-Type": "application/yaml"},
-            )
-            assert loaded.status_code == 201, loaded.text
+            load_ordinance(hub)
             hub.register("002", provider)
             jidou, juki = hub.register("011", subscriber), hub.register("001")
             people = [

@@ -1,5 +1,5 @@
-"""A business unit in its own process for the benchmarks: answers 地方税関係情報照会, takes 住民異動,
-and tells how many messages it has received (``GET /count``).
+"""A business unit in its own process for the benchmarks: answers 地方税関係情報照会, takes 住民異動
+and batches, and tells how many messages (and batch records) it has received (``GET /count``).
 
 python -m benchmarks.unit --port 8102
 """
@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.helpers import NS
 from tests.units import TestUnit, zei_answer
 
 
@@ -22,13 +23,14 @@ def main() -> None:
     port = parser.parse_args().port
     unit = TestUnit(answer=zei_answer)
     app = unit.app()
-    total = 0
+    total, records = 0, 0
 
     async def count(_: Request) -> JSONResponse:
-        nonlocal total
+        nonlocal total, records
         total += len(unit.received)
+        records += sum(len(message.findall(".//lk:Shotoku", NS)) for message in unit.received)
         unit.received.clear()  # memory stays flat over a long run
-        return JSONResponse({"received": total})
+        return JSONResponse({"received": total, "records": records})
 
     app.router.routes.append(Route("/count", count))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

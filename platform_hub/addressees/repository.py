@@ -67,6 +67,22 @@ async def persons_by_atena(
     return {atena: (person, integrated) for atena, person, integrated in await session.execute(query)}
 
 
+async def atena_numbers_of(
+    session: AsyncSession, person_ids: Iterable[int], unit_code: str
+) -> dict[int, str]:
+    """Each person's active 宛名番号 at the unit (the newest, if renumbered); plain rows, no objects."""
+    query = (
+        select(AtenaLink.person_id, AtenaLink.atena_number)
+        .where(
+            AtenaLink.person_id.in_(list(person_ids)),
+            AtenaLink.unit_code == unit_code,
+            AtenaLink.unlinked_at.is_(None),
+        )
+        .order_by(AtenaLink.id)
+    )
+    return {person: atena for person, atena in await session.execute(query)}
+
+
 async def active_links_of(
     session: AsyncSession, person_ids: Iterable[int], unit_code: str
 ) -> Sequence[AtenaLink]:

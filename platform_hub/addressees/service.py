@@ -452,10 +452,7 @@ async def atena_in(session: AsyncSession, person: Person, unit_code: str) -> str
 
 async def atenas_in(session: AsyncSession, person_ids: Collection[int], unit_code: str) -> dict[int, str]:
     """``atena_in`` for many persons at once (a batch chunk); those not linked there are left out."""
-    found = {
-        link.person_id: link.atena_number  # ordered by id: the newest number wins
-        for link in await repository.active_links_of(session, person_ids, unit_code)
-    }
+    found = await repository.atena_numbers_of(session, person_ids, unit_code)
     missing = set(person_ids) - found.keys()
     merged = await repository.active_merges_touching(session, missing) if missing else []
     for person_id in missing & ({m.person_id for m in merged} | {m.into_person_id for m in merged}):

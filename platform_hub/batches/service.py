@@ -15,6 +15,7 @@ the transaction that marks the chunk done, so a delivery resumed after a crash r
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -48,6 +49,7 @@ from platform_hub.linkage import routing
 from platform_hub.linkage import service as linkage
 from platform_hub.linkage.catalog import CompiledInterface
 from platform_hub.linkage.envelope import Envelope, lk, read_envelope
+from platform_hub.linkage.xsd import LK
 from platform_hub.models import Batch, BatchChunk, BatchChunkDelivery, BatchResult, Delivery, Message
 
 log = structlog.get_logger()
@@ -381,45 +383,65 @@ def _half_width(text: str) -> str:
 
 
 async def deliver(state: HubState, ready: linkage.Prepared, delivery_id: int, attempt: int) -> str:
-    """Deliver a batch's chunks not yet done; returns the outcome (refused: the ordinance refused it)."""
+    """Deliver a batch's chunks not yet done; returns the outcome (refused: the ordinance refused it).
+
+    Chunk n+1 is sent while chunk n's entries are written: a crash between the two sends chunk n+1
+    again later (the receiver dedups it), and records each chunk once.
+    """
     async with unit_of_work(state.sessions) as session:
         batch = await repository.get_batch(session, ready.message.id)
         done = await repository.delivered_chunks(session, delivery_id)
     assert batch is not None
-    for chunk_no in range(batch.chunks):
-        if chunk_no not in done:
-            await _deliver_chunk(state, ready, batch, delivery_id, attempt, chunk_no)
+    recording: asyncio.Task[None] | None = None
+    try:
+        for chunk_no in range(batch.chunks):
+            if chunk_no in done:
+                continue
+            sent = await _send_chunk(state, ready, batch, chunk_no)
+            if recording is not None:
+                await recording
+            recording = asyncio.create_task(_chunk_done(state, ready, batch, delivery_id, attempt, sent))
+        if recording is not None:
+            await recording
+    finally:
+        if recording is not None and not recording.done():
+            await asyncio.gather(recording, return_exceptions=True)
     return "refused" if ready.refusal else "delivered"
 
 
-async def _deliver_chunk(
-    state: HubState, ready: linkage.Prepared, batch: Batch, delivery_id: int, attempt: int, chunk_no: int
-) -> None:
-    subscriber, compiled = ready.subscriber, ready.inbound.compiled
+@dataclass
+class _Sent:
+    """A chunk sent to one subscriber: the persons it went about, and the records refused there."""
+
+    chunk_no: int
+    subjects: list[str | None] = field(default_factory=list)
+    refused: list[tuple[int, etree._Element, str | None]] = field(default_factory=list)  # seq, record, person
+
+
+async def _send_chunk(state: HubState, ready: linkage.Prepared, batch: Batch, chunk_no: int) -> _Sent:
+    """Translate a chunk's records to the subscriber's 宛名番号 and send those it may have."""
+    subscriber = ready.subscriber
     async with unit_of_work(state.sessions) as session:
         chunk = await repository.get_chunk(session, batch.message_id, chunk_no)
         assert chunk is not None
         person_ids = [int(p) for _, p, _ in chunk.persons if p is not None]
         atenas = {} if ready.refusal else await addressees.atenas_in(session, person_ids, subscriber.code)
-    records = list(etree.fromstring(b'<r xmlns:lk="%s">%s</r>' % (lk("")[1:-1].encode(), chunk.records)))
-    addressee = _addressee_path(compiled)
-    delivered: list[etree._Element] = []
-    subjects: list[str | None] = []
-    refused: list[tuple[int, etree._Element, str | None]] = []  # seq, record, person
+    records = list(etree.fromstring(b'<r xmlns:lk="%s">%s</r>' % (LK.encode(), chunk.records)))
+    addressee = _addressee_path(ready.inbound.compiled)
+    sent, delivered = _Sent(chunk_no), []
     for (seq, person_id, integrated), record in zip(chunk.persons, records, strict=True):
         subject = str(integrated) if integrated is not None else None
         element = record.find(addressee) if addressee else None
         if ready.refusal or (element is not None and person_id is not None and int(person_id) not in atenas):
-            refused.append((int(seq), record, subject))
-        else:
-            if element is not None and person_id is not None:
-                element.text = atenas[int(person_id)]
-            delivered.append(record)
-            subjects.append(subject)
+            sent.refused.append((int(seq), record, subject))
+            continue
+        if element is not None and person_id is not None:
+            element.text = atenas[int(person_id)]
+        delivered.append(record)
+        sent.subjects.append(subject)
     if delivered:
-        body = _chunk_message(ready, chunk_no, delivered)
-        await routing.deliver_notification(state, subscriber, body)
-    await _chunk_done(state, ready, batch, delivery_id, attempt, chunk_no, subjects, refused)
+        await routing.deliver_notification(state, subscriber, _chunk_message(ready, chunk_no, delivered))
+    return sent
 
 
 def _chunk_message(ready: linkage.Prepared, chunk_no: int, records: list[etree._Element]) -> bytes:
@@ -438,33 +460,30 @@ def _chunk_message(ready: linkage.Prepared, chunk_no: int, records: list[etree._
 
 
 async def _chunk_done(
-    state: HubState,
-    ready: linkage.Prepared,
-    batch: Batch,
-    delivery_id: int,
-    attempt: int,
-    chunk_no: int,
-    subjects: list[str | None],
-    refused: list[tuple[int, etree._Element, str | None]],
+    state: HubState, ready: linkage.Prepared, batch: Batch, delivery_id: int, attempt: int, sent: _Sent
 ) -> None:
     """Mark the chunk done and write its transfer entries, while the delivery is still ours."""
-    code, why = (
-        ("E3001", ready.refusal)
-        if ready.refusal
-        else ("E3002", f"not linked in unit {ready.subscriber.code}")
-    )
+    code, why = "E3002", f"not linked in unit {ready.subscriber.code}"
+    if ready.refusal:
+        code, why = "E3001", ready.refusal
     lease = timedelta(seconds=state.settings.delivery_timeout_seconds * 2 + 5)
     async with unit_of_work(state.sessions) as session:
         if not await repository.hold_lease(session, delivery_id, attempt, utcnow() + lease):
             raise ServiceUnavailable(f"delivery {delivery_id} was taken over; it goes on there")
         session.add(
             BatchChunkDelivery(
-                delivery_id=delivery_id, chunk_no=chunk_no, delivered=len(subjects), refused=len(refused)
+                delivery_id=delivery_id,
+                chunk_no=sent.chunk_no,
+                delivered=len(sent.subjects),
+                refused=len(sent.refused),
             )
         )
         await repository.add_results(
             session,
-            [_result(batch, seq, record, code, why, ready.subscriber.code) for seq, record, _ in refused],
+            [
+                _result(batch, seq, record, code, why, ready.subscriber.code)
+                for seq, record, _ in sent.refused
+            ],
         )
         rule = ready.rule.rule if ready.rule else None
         facts = _facts(
@@ -473,10 +492,9 @@ async def _chunk_done(
             rule_id=ready.rule.rule_id if ready.rule else None,
             purpose_code=rule.purpose_code if rule else None,
         )
-        await record_entries(session, facts, subjects)
-        await record_entries(
-            session, _facts(ready, "refused", refusal=why), [subject for *_, subject in refused]
-        )
+        await record_entries(session, facts, sent.subjects)
+        refused = [subject for *_, subject in sent.refused]
+        await record_entries(session, _facts(ready, "refused", refusal=why), refused)
 
 
 def _facts(
