@@ -33,7 +33,8 @@ def main() -> None:
     )
     seconds = time.perf_counter() - started
     root = etree.fromstring(response.content)
-    counts = {name: root.findtext(f".//lk:{name}", namespaces=NS) for name in ("UketsukeKensu", "SeijoKensu", "ReceptionNumber")}
+    fields = ("UketsukeKensu", "SeijoKensu", "ReceptionNumber")
+    counts = {name: root.findtext(f".//lk:{name}", namespaces=NS) for name in fields}
     print(json.dumps({"status": response.status_code, "seconds": seconds, **counts}))
 
 
