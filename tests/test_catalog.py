@@ -25,6 +25,7 @@ def test_the_initial_catalog() -> None:
     assert {i: (s.pattern, s.provider, s.category) for i, s in specs.items()} == {
         "IF_JUK_0001": ("notification", "001", "住民票関係情報"),
         "IF_JUK_0002": ("query", "001", "住民票関係情報"),
+        "IF_JUK_0101": ("batch", "001", "住民票関係情報"),
         "IF_ZEI_0001": ("query", "002", "地方税関係情報"),
         "IF_ZEI_0101": ("batch", "002", "地方税関係情報"),
         "IF_JDT_0001": ("query", "011", "児童手当関係情報"),

@@ -483,13 +483,15 @@ async def apply_resident_change(
     *,
     actor: str,
     event_name: str,
+    bring_in: bool = False,
 ) -> Person:
     """Apply one 住民異動 of unit ``unit_code`` (住民基本台帳) to the registry, in the caller's transaction.
 
-    転入・出生・職権記載 create the person (or find them by 個人番号) and link the unit's 宛名番号;
-    every other change adds a version to a person the unit has linked, or is E3002.
+    転入・出生・職権記載 (or any change, to ``bring_in`` every resident of a 全件 set) create the person
+    (or find them by 個人番号) and link the unit's 宛名番号; every other change adds a version to a
+    person the unit has linked, or is E3002. A refusal comes before anything is written.
     """
-    atena = fields["AtenaNo"]
+    atena = check_atena_number(fields["AtenaNo"])
     status = _RESIDENT_STATES[fields["JuminJotaiCode"]]
     moved_away = status == "moved_out" and fields.get("TenshutsusakiJusho")
     info = BasicInfo(
@@ -509,7 +511,7 @@ async def apply_resident_change(
             session, existing.person, info, status=status, valid_from=effective, reason=event_name
         )
         return existing.person
-    if fields["IdoJiyuCode"] not in _CREATING_EVENTS:
+    if fields["IdoJiyuCode"] not in _CREATING_EVENTS and not bring_in:
         raise AddresseeUnknown(
             f"宛名番号 {atena} of unit {unit_code} is not linked: {event_name} needs a known person"
         )

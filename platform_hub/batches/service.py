@@ -31,12 +31,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import repository as registry
 from platform_hub.addressees import service as addressees
+from platform_hub.addressees.numbers import UNNUMBERED_ATENA, check_my_number
+from platform_hub.addressees.vault import MyNumberVault
 from platform_hub.audit.service import TransferFacts, record_entries
 from platform_hub.auth.service import Principal
 from platform_hub.batches import repository
 from platform_hub.batches.reader import CsvBatch, Record, XmlBatch
 from platform_hub.kit.database import unit_of_work, utcnow
 from platform_hub.kit.errors import (
+    AddresseeUnknown,
     HubError,
     IdempotencyConflict,
     SchemaViolation,
@@ -114,13 +117,15 @@ async def _receive(
     compiled.validate_head(head.message)
     linkage.check_message_type(head, header)
     inbound.digest = linkage.body_digest(state, inbound)
+    numbers = _numbers(state, compiled)
     taken = await _take(state, inbound)
     structlog.contextvars.bind_contextvars(reception_number=taken.message.reception_number)
+    chunks = _chunks(records, taken.batch.chunk_records, numbers)
     try:
         if taken.replay is not None:  # the same batch again: the same records, the same answer
-            _same_records(inbound, taken.batch, records)
+            _same_records(inbound, taken.batch, chunks)
             return taken.replay
-        await _keep_records(state, inbound, taken.batch, records)
+        await _keep_records(state, inbound, taken.batch, chunks)
         if rest is not None:  # items after the records, read only now
             compiled.validate_head(rest().message)
     except HubError as error:
@@ -189,24 +194,55 @@ async def _resume(
 
 
 @dataclass
+class _Numbers:
+    """Where a batch that feeds the registry carries each record's 個人番号, and the key that hashes it."""
+
+    path: str
+    vault: MyNumberVault
+
+    def take(self, record: Record) -> str | None:
+        """The record's 個人番号, removed: the hub keeps it in the registry and passes it to nobody."""
+        element = None if isinstance(record, str) else record.find(self.path)
+        if element is None:
+            return None
+        parent = element.getparent()
+        assert parent is not None
+        parent.remove(element)
+        return (element.text or "").strip()
+
+
+def _numbers(state: HubState, compiled: CompiledInterface) -> _Numbers | None:
+    record = compiled.spec.record.romaji
+    paths = [path[1:] for path in compiled.spec.paths("request", "my_number") if path[0] == record]
+    if not paths:
+        return None
+    return _Numbers("/".join(lk(name) for name in paths[0]), state.require_vault())
+
+
+@dataclass
 class _Chunk:
     no: int
     first: int  # the first record's place in the batch, from 1
     records: list[Record]
     serialized: list[bytes]
+    my_numbers: list[str | None]
     digest: str  # of every record up to this chunk's last
 
 
-def _chunks(records: Iterator[Record], size: int) -> Iterator[_Chunk]:
+def _chunks(records: Iterator[Record], size: int, numbers: _Numbers | None) -> Iterator[_Chunk]:
     """The records in chunks, each with the digest chained over the chunks so far: what proves that a
-    batch sent again (to resume it, or to ask for its answer) carries the same records."""
+    batch sent again (to resume it, or to ask for its answer) carries the same records. A 個人番号
+    counts through its keyed hash: a plain digest over a record would let a guesser test numbers."""
     digest, first, no = GENESIS, 1, 0
     while chunk := list(islice(records, size)):
+        taken = [numbers.take(record) if numbers else None for record in chunk]
         serialized = [r.encode() if isinstance(r, str) else etree.tostring(r) for r in chunk]
-        digest = hashlib.sha256(
-            (digest + hashlib.sha256(b"".join(serialized)).hexdigest()).encode()
-        ).hexdigest()
-        yield _Chunk(no, first, chunk, serialized, digest)
+        hashed = hashlib.sha256(b"".join(serialized))
+        for number in filter(None, taken):
+            assert numbers is not None
+            hashed.update(numbers.vault.lookup_hash(number).encode())
+        digest = hashlib.sha256((digest + hashed.hexdigest()).encode()).hexdigest()
+        yield _Chunk(no, first, chunk, serialized, taken, digest)
         first, no = first + len(chunk), no + 1
 
 
@@ -214,21 +250,21 @@ def _differs(inbound: linkage.Inbound, what: str) -> IdempotencyConflict:
     return IdempotencyConflict(f"MSGID {inbound.header.msgid} was sent before with {what}")
 
 
-def _same_records(inbound: linkage.Inbound, batch: Batch, records: Iterator[Record]) -> None:
+def _same_records(inbound: linkage.Inbound, batch: Batch, chunks_read: Iterator[_Chunk]) -> None:
     digest, chunks = GENESIS, 0
-    for chunk in _chunks(records, batch.chunk_records):
+    for chunk in chunks_read:
         digest, chunks = chunk.digest, chunks + 1
     if (chunks, digest) != (batch.chunks, batch.records_digest):
         raise _differs(inbound, "other records")
 
 
 async def _keep_records(
-    state: HubState, inbound: linkage.Inbound, batch: Batch, records: Iterator[Record]
+    state: HubState, inbound: linkage.Inbound, batch: Batch, chunks: Iterator[_Chunk]
 ) -> None:
     """Check and keep every record, chunk by chunk; chunks kept before (a resumed upload) are read
     again only to prove the sender sent the same records."""
     read = 0
-    for chunk in _chunks(records, batch.chunk_records):
+    for chunk in chunks:
         read += 1
         if chunk.no >= batch.chunks:
             await _keep_chunk(state, inbound, batch, chunk)
@@ -245,26 +281,28 @@ class _Checked:
     accepted: list[tuple[int, bytes, str | None]] = field(default_factory=list)  # seq, record, 宛名番号
     refused: list[dict[str, object]] = field(default_factory=list)
 
+    def refuse(self, batch: Batch, chunk: _Chunk, seq: int, error: HubError) -> None:
+        why = "; ".join(error.details) or error.message
+        self.refused.append(_result(batch, seq, chunk.records[seq - chunk.first], error.code, why))
+
+
+Persons = dict[int, tuple[int, str] | None]  # an accepted record's place → its person (id, integrated number)
+
 
 async def _keep_chunk(state: HubState, inbound: linkage.Inbound, batch: Batch, chunk: _Chunk) -> None:
     checked = _check_records(inbound, batch, chunk)
     try:
         async with unit_of_work(state.sessions) as session:
-            atenas = {atena for _, _, atena in checked.accepted if atena}
-            found = await registry.persons_by_atena(session, inbound.source.code, atenas)
-            kept, persons = [], []
-            for seq, record, atena in checked.accepted:
-                person = found.get(atena) if atena else None
-                if atena and person is None:
-                    why = f"AtenaNo {atena} of unit {inbound.source.code} is not linked to any person"
-                    checked.refused.append(
-                        _result(batch, seq, chunk.records[seq - chunk.first], "E3002", why)
-                    )
-                    continue
-                kept.append(record)
-                persons.append([seq, *(person or (None, None))])
+            if inbound.spec.updates_registry:
+                persons = await _apply_to_registry(state, session, inbound, batch, chunk, checked)
+            else:
+                persons = await _look_up(session, inbound, batch, chunk, checked)
+            kept = [(seq, record) for seq, record, _ in checked.accepted if seq in persons]
             row = BatchChunk(
-                message_id=batch.message_id, chunk_no=chunk.no, records=b"".join(kept), persons=persons
+                message_id=batch.message_id,
+                chunk_no=chunk.no,
+                records=b"".join(record for _, record in kept),
+                persons=[[seq, *(persons[seq] or (None, None))] for seq, _ in kept],
             )
             refused = sorted(checked.refused, key=lambda result: int(str(result["seq"])))
             await repository.add_chunk(
@@ -276,19 +314,82 @@ async def _keep_chunk(state: HubState, inbound: linkage.Inbound, batch: Batch, c
         ) from None
 
 
+async def _look_up(
+    session: AsyncSession, inbound: linkage.Inbound, batch: Batch, chunk: _Chunk, checked: _Checked
+) -> Persons:
+    """Each record's person by its 宛名番号 at the source (E3002 when it links to nobody)."""
+    unit = inbound.source.code
+    found = await registry.persons_by_atena(session, unit, {a for _, _, a in checked.accepted if a})
+    persons: Persons = {}
+    for seq, _, atena in checked.accepted:
+        if atena and atena not in found:
+            why = f"AtenaNo {atena} of unit {unit} is not linked to any person"
+            checked.refuse(batch, chunk, seq, AddresseeUnknown(why))
+        else:
+            persons[seq] = found[atena] if atena else None
+    return persons
+
+
+async def _apply_to_registry(
+    state: HubState,
+    session: AsyncSession,
+    inbound: linkage.Inbound,
+    batch: Batch,
+    chunk: _Chunk,
+    checked: _Checked,
+) -> Persons:
+    """Each record a 住民異動 of its own, in order. A 全件 set brings in every resident the registry
+    does not know yet, whatever the record's 異動事由; a refused record changes nothing."""
+    full_set = _head_item(inbound, "ShoriKubun") == "1"
+    actor = f"{inbound.source.code}:{inbound.header.user or '-'}"
+    persons: Persons = {}
+    for seq, _, _ in checked.accepted:
+        fields = _fields(chunk.records[seq - chunk.first])
+        event = inbound.spec.code_label("IdoJiyuCode", fields.get("IdoJiyuCode", "")) or "住民異動"
+        try:
+            person = await addressees.apply_resident_change(
+                session,
+                state.require_vault(),
+                inbound.source.code,
+                fields,
+                chunk.my_numbers[seq - chunk.first],
+                actor=actor,
+                event_name=event,
+                bring_in=full_set,
+            )
+        except HubError as refused:
+            checked.refuse(batch, chunk, seq, refused)
+            continue
+        persons[seq] = (person.id, person.integrated_number)
+    return persons
+
+
+def _fields(record: Record) -> dict[str, str]:
+    assert not isinstance(record, str)
+    return {etree.QName(e).localname: (e.text or "").strip() for e in record if isinstance(e.tag, str)}
+
+
+def _head_item(inbound: linkage.Inbound, romaji: str) -> str | None:
+    payload = inbound.envelope.payload()
+    return None if payload is None else payload.findtext(lk(romaji))
+
+
 def _check_records(inbound: linkage.Inbound, batch: Batch, chunk: _Chunk) -> _Checked:
-    """The XSD, record by record; the 宛名番号 of each record that passes."""
+    """The XSD (and a 個人番号's check digit), record by record; the 宛名番号 of each record that passes."""
     compiled, checked = inbound.compiled, _Checked()
     addressee = _addressee_path(compiled)
     places = range(chunk.first, chunk.first + len(chunk.records))
-    for seq, record, data in zip(places, chunk.records, chunk.serialized, strict=True):
+    checks = zip(places, chunk.records, chunk.serialized, chunk.my_numbers, strict=True)
+    for seq, record, data, number in checks:
         if isinstance(record, str):
             checked.refused.append(_result(batch, seq, record, "E1002", record))
             continue
         try:
             compiled.validate_record(record)
+            if number is not None:
+                check_my_number(number)
         except SchemaViolation as invalid:
-            checked.refused.append(_result(batch, seq, record, "E1002", "; ".join(invalid.details)))
+            checked.refuse(batch, chunk, seq, invalid)
             continue
         atena = (record.findtext(addressee) or "").strip() if addressee else None
         checked.accepted.append((seq, data, atena))
@@ -432,16 +533,25 @@ async def _send_chunk(state: HubState, ready: linkage.Prepared, batch: Batch, ch
     for (seq, person_id, integrated), record in zip(chunk.persons, records, strict=True):
         subject = str(integrated) if integrated is not None else None
         element = record.find(addressee) if addressee else None
-        if ready.refusal or (element is not None and person_id is not None and int(person_id) not in atenas):
+        unlinked = element is not None and person_id is not None and int(person_id) not in atenas
+        if ready.refusal or (unlinked and not _newcomer(ready.inbound, record)):
             sent.refused.append((int(seq), record, subject))
             continue
         if element is not None and person_id is not None:
-            element.text = atenas[int(person_id)]
+            element.text = atenas.get(int(person_id), UNNUMBERED_ATENA)
         delivered.append(record)
         sent.subjects.append(subject)
     if delivered:
         await routing.deliver_notification(state, subscriber, _chunk_message(ready, chunk_no, delivered))
     return sent
+
+
+def _newcomer(inbound: linkage.Inbound, record: etree._Element) -> bool:
+    """A resident the subscriber does not number yet, who reaches it as 未採番 (as a 住民異動 would):
+    anyone in a 全件 set, or a 転入・出生・職権記載 in a 差分 set."""
+    if not inbound.spec.updates_registry:
+        return False
+    return _head_item(inbound, "ShoriKubun") == "1" or addressees.introduces_person(_fields(record))
 
 
 def _chunk_message(ready: linkage.Prepared, chunk_no: int, records: list[etree._Element]) -> bytes:
