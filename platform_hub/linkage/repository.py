@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -21,6 +21,41 @@ async def find_message(session: AsyncSession, source_unit: str, msgid: str) -> M
 
 async def get_message(session: AsyncSession, message_id: uuid.UUID) -> Message | None:
     return await session.get(Message, message_id)
+
+
+async def complete_message(
+    session: AsyncSession, message_id: uuid.UUID, status: str, response_xml: bytes | None, at: datetime
+) -> None:
+    """Store a query's answer (or its failure) without reading the row back first."""
+    await session.execute(
+        update(Message)
+        .where(Message.id == message_id)
+        .values(status=status, response_xml=response_xml, completed_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def add_deliveries(
+    session: AsyncSession, message: Message, subscribers: Sequence[str], ordering_key: str | None
+) -> None:
+    """A pending delivery of the message to each subscriber, in one statement."""
+    if not subscribers:
+        return
+    await session.execute(
+        insert(Delivery),
+        [
+            {
+                "message_id": message.id,
+                "subscriber_unit": code,
+                "ordering_key": ordering_key,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": message.received_at,
+                "created_at": message.received_at,
+            }
+            for code in subscribers
+        ],
+    )
 
 
 async def claim_due_deliveries(
