@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
@@ -51,29 +51,19 @@ async def active_link(session: AsyncSession, unit_code: str, atena_number: str) 
     return (await session.scalars(query)).one_or_none()
 
 
-async def translation(
-    session: AsyncSession, from_unit: str, atena_number: str, to_unit: str | None
-) -> Sequence[Any]:
-    """One statement for a 宛名番号 crossing units: rows ``(person_id, integrated_number,
-    linked_person_id, linked_atena)`` — the person behind ``from_unit``'s number, and each active
-    link at ``to_unit`` of that person or of a record 名寄せ joined to it (oldest first; ``None`` when
-    there is none). No row: the number is not linked. With no ``to_unit``, the first two only.
-
-    The merge group is a recursive walk (``UNION`` drops what it has seen, so a cycle ends it).
-    """
+def _translation_statements() -> tuple[Select[Any], Select[Any]]:
+    """The statements of ``translation``, built once: building them costs more than running them."""
     source = aliased(AtenaLink)
     person = (
         select(Person.id, Person.integrated_number)
         .join(source, source.person_id == Person.id)
         .where(
-            source.unit_code == from_unit,
-            source.atena_number == atena_number,
+            source.unit_code == bindparam("from_unit"),
+            source.atena_number == bindparam("atena_number"),
             source.unlinked_at.is_(None),
         )
         .cte("person")
     )
-    if to_unit is None:
-        return (await session.execute(select(person.c.id, person.c.integrated_number))).all()
     group = select(person.c.id.label("member")).cte("merge_group", recursive=True)
     merged, into = PersonMerge.person_id, PersonMerge.into_person_id
     group = group.union(
@@ -84,16 +74,38 @@ async def translation(
     there = (
         select(AtenaLink.id, AtenaLink.person_id, AtenaLink.atena_number)
         .join(group, group.c.member == AtenaLink.person_id)
-        .where(AtenaLink.unit_code == to_unit, AtenaLink.unlinked_at.is_(None))
+        .where(AtenaLink.unit_code == bindparam("to_unit"), AtenaLink.unlinked_at.is_(None))
         .subquery("there")
     )
-    query = (
+    translated = (
         select(person.c.id, person.c.integrated_number, there.c.person_id, there.c.atena_number)
         .select_from(person)
         .outerjoin(there, true())
         .order_by(there.c.id)
     )
-    return (await session.execute(query)).all()
+    return select(person.c.id, person.c.integrated_number), translated
+
+
+_RESOLVED, _TRANSLATED = _translation_statements()
+
+
+async def translation(
+    session: AsyncSession, from_unit: str, atena_number: str, to_unit: str | None
+) -> Sequence[Any]:
+    """One statement for a 宛名番号 crossing units: rows ``(person_id, integrated_number,
+    linked_person_id, linked_atena)`` — the person behind ``from_unit``'s number, and each active
+    link at ``to_unit`` of that person or of a record 名寄せ joined to it (oldest first; ``None`` when
+    there is none). No row: the number is not linked. With no ``to_unit``, the first two only.
+
+    The merge group is a recursive walk (``UNION`` drops what it has seen, so a cycle ends it).
+    """
+    params = {"from_unit": from_unit, "atena_number": atena_number}
+    if to_unit is None:
+        result = await session.execute(_RESOLVED, params)
+    else:
+        result = await session.execute(_TRANSLATED, {**params, "to_unit": to_unit})
+    rows: Sequence[Any] = result.all()
+    return rows
 
 
 async def persons_by_atena(

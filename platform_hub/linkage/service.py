@@ -456,10 +456,9 @@ async def _accept_notification(state: HubState, inbound: Inbound) -> bytes:
         message, replay = await _claim(state, session, inbound, earlier, status="accepted", acknowledge=True)
         if replay is not None:
             return replay
-        if inbound.spec.updates_registry:
-            await _feed_registry(state, session, inbound)
+        fed = await _feed_registry(state, session, inbound) if inbound.spec.updates_registry else {}
         subjects = await _translate(
-            session, inbound.envelope, inbound.spec, "request", inbound.source.code, None
+            session, inbound.envelope, inbound.spec, "request", inbound.source.code, None, resolved=fed
         )
         await repository.add_deliveries(
             session,
@@ -486,9 +485,10 @@ def _payload_fields(envelope: Envelope) -> dict[str, str]:
     return {etree.QName(e).localname: (e.text or "").strip() for e in payload if isinstance(e.tag, str)}
 
 
-async def _feed_registry(state: HubState, session: AsyncSession, inbound: Inbound) -> None:
+async def _feed_registry(state: HubState, session: AsyncSession, inbound: Inbound) -> dict[str, str]:
+    """Apply a 住民異動 to the registry; returns the sender's 宛名番号 → the person's integrated number."""
     fields = _payload_fields(inbound.envelope)
-    await addressees.apply_resident_change(
+    person = await addressees.apply_resident_change(
         session,
         state.require_vault(),
         inbound.source.code,
@@ -497,6 +497,7 @@ async def _feed_registry(state: HubState, session: AsyncSession, inbound: Inboun
         actor=f"{inbound.source.code}:{inbound.header.user or '-'}",
         event_name=inbound.spec.code_label("IdoJiyuCode", fields.get("IdoJiyuCode", "")) or "住民異動",
     )
+    return {fields["AtenaNo"]: person.integrated_number}
 
 
 def _acknowledgement(inbound: Inbound, reception_number: str) -> Envelope:
@@ -660,6 +661,7 @@ async def _translate(
     to_unit: str | None,
     *,
     newcomer: bool = False,
+    resolved: dict[str, str] | None = None,
 ) -> list[str]:
     """Rewrite each 宛名番号 from ``from_unit``'s numbering to ``to_unit``'s (E3002 when a person is
     unknown or not linked there); returns the persons' integrated numbers. With no ``to_unit`` it
@@ -668,13 +670,18 @@ async def _translate(
     A ``newcomer`` (a 住民異動 bringing the person into the city) reaches a unit that does not number
     them yet as 未採番 (``UNNUMBERED_ATENA``): a subscriber keeps every resident, so it numbers the
     person and links its number in the registry (by the 基本4情報 the message carries).
+
+    ``resolved`` holds ``from_unit``'s numbers this transaction has resolved already (a 住民異動 just
+    applied to the registry): with no ``to_unit``, those need no query.
     """
     subjects: dict[str, None] = {}
     for path in spec.paths(direction, "addressee"):
         for element in envelope.elements_at(path):
-            integrated, number = await addressees.translate(
-                session, from_unit, (element.text or "").strip(), to_unit
-            )
+            atena = (element.text or "").strip()
+            if to_unit is None and resolved and atena in resolved:
+                subjects[resolved[atena]] = None
+                continue
+            integrated, number = await addressees.translate(session, from_unit, atena, to_unit)
             if to_unit is not None:
                 if number is None and not newcomer:
                     raise AddresseeUnknown(f"person {integrated} is not linked in unit {to_unit}")
