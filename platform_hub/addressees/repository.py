@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, case, or_, select, true, update
+from sqlalchemy import ColumnElement, Date, Select, and_, bindparam, case, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import aliased, joinedload, raiseload
 
 from platform_hub.models import AtenaLink, KeyCheck, Person, PersonMerge, PersonVersion, RegistryCounter
 
@@ -106,6 +107,37 @@ async def translation(
         result = await session.execute(_TRANSLATED, {**params, "to_unit": to_unit})
     rows: Sequence[Any] = result.all()
     return rows
+
+
+async def active_link_without_history(
+    session: AsyncSession, unit_code: str, atena_number: str
+) -> AtenaLink | None:
+    """``active_link`` with its person but not the person's versions or links: a 住民異動 adds a
+    version without reading the history (which grows with every 異動)."""
+    query = (
+        select(AtenaLink)
+        .options(joinedload(AtenaLink.person).options(raiseload(Person.versions), raiseload(Person.links)))
+        .where(
+            AtenaLink.unit_code == unit_code,
+            AtenaLink.atena_number == atena_number,
+            AtenaLink.unlinked_at.is_(None),
+        )
+    )
+    return (await session.scalars(query)).one_or_none()
+
+
+async def close_current_version(session: AsyncSession, person_id: int, on: dt.date) -> dt.date | None:
+    """End the person's current version on ``on`` (or on its own first day, if later: the history is
+    never rewritten); returns the day it ended, ``None`` when there was none."""
+    ends = case((PersonVersion.valid_from > on, PersonVersion.valid_from), else_=literal(on, Date))
+    result = await session.execute(
+        update(PersonVersion)
+        .where(PersonVersion.person_id == person_id, PersonVersion.valid_to.is_(None))
+        .values(valid_to=ends)
+        .returning(PersonVersion.valid_to)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.scalar_one_or_none()
 
 
 async def persons_by_atena(

@@ -134,13 +134,12 @@ async def register_person(
 async def add_version(
     session: AsyncSession, person: Person, info: BasicInfo, *, status: str, valid_from: dt.date, reason: str
 ) -> PersonVersion:
-    """Close the current version and add the next; the history is never rewritten."""
-    current = current_version(person)
-    valid_from = max(valid_from, current.valid_from)
-    current.valid_to = valid_from
+    """Close the current version and add the next; the history is never rewritten (nor read: the
+    person's versions need not be loaded)."""
+    valid_from = await repository.close_current_version(session, person.id, valid_from) or valid_from
     version = version_of(info, status, valid_from, reason)
     version.person_id = person.id
-    person.versions.append(version)
+    session.add(version)
     await session.flush()
     return version
 
@@ -500,7 +499,7 @@ async def apply_resident_change(
         municipality_code=None if moved_away else fields.get("ShikuchosonCode"),
     )
     effective = dt.date.fromisoformat(fields["IdoDate"])
-    existing = await repository.active_link(session, unit_code, atena)
+    existing = await repository.active_link_without_history(session, unit_code, atena)
     if existing is not None:
         if my_number is not None:
             await set_my_number(session, vault, existing.person, my_number)

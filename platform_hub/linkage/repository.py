@@ -100,8 +100,12 @@ async def claim_due_deliveries(
     return [(row.id, row.attempts) for row in claimed]
 
 
-async def get_delivery(session: AsyncSession, delivery_id: int) -> Delivery | None:
-    return await session.get(Delivery, delivery_id)
+async def deliveries_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Delivery]:
+    """Deliveries with their messages, in one statement (a dispatcher round's leases)."""
+    if not ids:
+        return {}
+    found = await session.scalars(select(Delivery).where(Delivery.id.in_(list(ids))))
+    return {delivery.id: delivery for delivery in found}
 
 
 def _still_ours(delivery_id: int, attempt: int) -> ColumnElement[bool]:

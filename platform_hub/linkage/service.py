@@ -48,7 +48,7 @@ from platform_hub.linkage import repository, routing
 from platform_hub.linkage.catalog import CompiledInterface, InterfaceSpec
 from platform_hub.linkage.configuration import Configuration
 from platform_hub.linkage.envelope import Envelope, Header, build_message, lk, read_envelope
-from platform_hub.models import Message, Unit
+from platform_hub.models import Delivery, Message, Unit
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.service import Decision
 
@@ -539,16 +539,18 @@ class Prepared:
     rule: Decision | None = None
 
 
-async def deliver(state: HubState, delivery_id: int, attempt: int) -> None:
-    """Deliver one leased notification and record it, or schedule its retry (the dispatcher calls this).
+async def deliver(state: HubState, delivery: Delivery, attempt: int) -> None:
+    """Deliver one leased notification and record it, or schedule its retry (the dispatcher calls this
+    with the row it leased, and its message, read when it leased them).
 
     ``attempt`` is the lease: finishing only succeeds while the row is still ours, so a delivery that
     outlived its lease is not recorded twice (the receiver dedups the message by MSGID).
     """
+    delivery_id = delivery.id
     try:
         configuration = await state.configuration.get()  # before the session: it may open one of its own
         async with unit_of_work(state.sessions) as session:
-            ready = await _prepare_delivery(state, configuration, session, delivery_id)
+            ready = await _prepare_delivery(state, configuration, session, delivery)
         if ready.message.pattern == "batch":
             from platform_hub.batches import service as batches  # batches build on this module
 
@@ -587,16 +589,14 @@ async def deliver(state: HubState, delivery_id: int, attempt: int) -> None:
 
 
 async def _prepare_delivery(
-    state: HubState, configuration: Configuration, session: AsyncSession, delivery_id: int
+    state: HubState, configuration: Configuration, session: AsyncSession, delivery: Delivery
 ) -> Prepared:
-    delivery = await repository.get_delivery(session, delivery_id)
-    assert delivery is not None
     message = delivery.message
     compiled = state.catalog.get(message.interface_id)
     source = configuration.unit(message.source_unit)
     subscriber = configuration.unit(delivery.subscriber_unit)
     if compiled is None or source is None or subscriber is None:
-        raise UnknownTarget(f"delivery {delivery_id}: its interface or units are no longer registered")
+        raise UnknownTarget(f"delivery {delivery.id}: its interface or units are no longer registered")
     envelope = read_envelope(
         parse_xml(message.request_xml, max_bytes=len(message.request_xml) + 1, max_depth=64)
     )
