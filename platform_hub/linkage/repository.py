@@ -23,6 +23,16 @@ async def get_message(session: AsyncSession, message_id: uuid.UUID) -> Message |
     return await session.get(Message, message_id)
 
 
+_MESSAGE_COLUMNS = tuple(Message.__table__.columns)
+
+
+async def add_message(session: AsyncSession, message: Message) -> None:
+    """Insert a new message as one plain statement (no unit-of-work flush); the object stays out of
+    the session, so later changes to the row are statements too."""
+    row = {column.name: getattr(message, column.name) for column in _MESSAGE_COLUMNS}
+    await session.execute(insert(Message).values(row))
+
+
 async def complete_message(
     session: AsyncSession, message_id: uuid.UUID, status: str, response_xml: bytes | None, at: datetime
 ) -> None:

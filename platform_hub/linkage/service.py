@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import service as addressees
 from platform_hub.addressees.numbers import UNNUMBERED_ATENA, check_my_number
-from platform_hub.audit.service import TransferFacts, record_transfer
+from platform_hub.audit.service import TransferFacts, record_entries
 from platform_hub.auth.service import Principal, send_scope
 from platform_hub.kit.database import unit_of_work, utcnow
 from platform_hub.kit.errors import (
@@ -230,8 +230,7 @@ async def _claim(
     message = new_message(inbound, status, now)
     if acknowledge:
         _acknowledge(inbound, message, now)
-    session.add(message)
-    await session.flush()  # here, so that a taken MSGID fails before any other work
+    await repository.add_message(session, message)  # a taken MSGID fails here, before any other work
     return message, None
 
 
@@ -344,7 +343,8 @@ async def _query(state: HubState, inbound: Inbound) -> bytes:
             taken.rule_id = decision.rule_id
         except (AddresseeUnknown, OrdinanceRefusal) as refusal:
             message.status, message.completed_at = "refused", utcnow()
-            _record(
+            await repository.complete_message(session, message.id, "refused", None, message.completed_at)
+            await _record(
                 session,
                 inbound,
                 message,
@@ -427,7 +427,7 @@ async def _finish_query(
     await repository.complete_message(
         session, message.id, "answered" if answer is not None else "failed", answer, completed_at
     )
-    _record(
+    await _record(
         session,
         inbound,
         message,
@@ -568,7 +568,7 @@ async def deliver(state: HubState, delivery: Delivery, attempt: int) -> None:
             # dedups it by MSGID): nothing is delivered without its record.
             if finished or outcome == "delivered":
                 rule = ready.rule.rule if ready.rule else None
-                _record(
+                await _record(
                     session,
                     ready.inbound,
                     ready.message,
@@ -690,7 +690,7 @@ async def _translate(
     return list(subjects)
 
 
-def _record(
+async def _record(
     session: AsyncSession,
     inbound: Inbound,
     message: Message,
@@ -729,4 +729,4 @@ def _record(
         refusal_reason=refusal,
         ordinance_rule_id=rule_id,
     )
-    record_transfer(session, facts, subjects or [None])
+    await record_entries(session, facts, subjects or [None])
