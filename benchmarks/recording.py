@@ -83,12 +83,16 @@ def main() -> None:
             token = hub.token(jidou["client_id"], jidou["client_secret"])
             load(hub_url, token, 200)  # warm up: connections, statement caches
             results["recording_on"] = load(hub_url, token, args.count)
-            recording = linkage.record_transfer
-            linkage.record_transfer = lambda *_args, **_kwargs: None  # type: ignore[assignment]
+            recording = linkage.record_entries
+
+            async def not_recorded(*_args: object, **_kwargs: object) -> None:
+                return None
+
+            linkage.record_entries = not_recorded  # type: ignore[assignment]
             try:
                 results["recording_off"] = load(hub_url, token, args.count)
             finally:
-                linkage.record_transfer = recording
+                linkage.record_entries = recording
     on, off = results["recording_on"], results["recording_off"]
     ratio = on["messages_per_s"] / off["messages_per_s"]  # type: ignore[index]
     results["ratio"] = round(ratio, 3)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.adapters import repository
 from platform_hub.adapters.schemas import AdapterCredentials, AdapterOut, AdapterRegistration
 from platform_hub.auth import service as auth
+from platform_hub.kit import generation
 from platform_hub.kit.database import utcnow
 from platform_hub.kit.errors import AlreadyExists, SchemaViolation, UnknownTarget
 from platform_hub.linkage.catalog import Catalog
@@ -74,6 +73,7 @@ async def register(session: AsyncSession, body: AdapterRegistration, catalog: Ca
         raise AlreadyExists(f"unit {body.unit_code} is registered already") from None
     session.add(client)
     await session.flush()
+    await generation.bump(session)  # every hub process routes to and from it from now on
     return AdapterCredentials(
         **adapter_out(unit).model_dump(), client_id=client.client_id, client_secret=secret
     )
@@ -110,6 +110,7 @@ async def set_enabled(session: AsyncSession, code: str, enabled: bool) -> Adapte
     unit = await get_unit(session, code)
     unit.enabled = enabled
     await session.flush()
+    await generation.bump(session)
     return adapter_out(unit)
 
 
@@ -125,9 +126,3 @@ def unit_scopes(unit: Unit, catalog: Catalog) -> set[str]:
         if may_send:
             scopes.add(auth.send_scope(unit.code, spec.id))
     return scopes
-
-
-async def subscribers(session: AsyncSession, interface_id: str, mode: str) -> Sequence[Unit]:
-    """The units a notification fans out to; test messages go to test units only, and vice versa."""
-    units = await repository.units_relating(session, interface_id, "subscribes")
-    return [unit for unit in units if unit.mode == mode]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, Date, Select, and_, bindparam, case, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload, raiseload
 
 from platform_hub.models import AtenaLink, KeyCheck, Person, PersonMerge, PersonVersion, RegistryCounter
 
@@ -49,6 +50,94 @@ async def active_link(session: AsyncSession, unit_code: str, atena_number: str) 
         )
     )
     return (await session.scalars(query)).one_or_none()
+
+
+def _translation_statements() -> tuple[Select[Any], Select[Any]]:
+    """The statements of ``translation``, built once: building them costs more than running them."""
+    source = aliased(AtenaLink)
+    person = (
+        select(Person.id, Person.integrated_number)
+        .join(source, source.person_id == Person.id)
+        .where(
+            source.unit_code == bindparam("from_unit"),
+            source.atena_number == bindparam("atena_number"),
+            source.unlinked_at.is_(None),
+        )
+        .cte("person")
+    )
+    group = select(person.c.id.label("member")).cte("merge_group", recursive=True)
+    merged, into = PersonMerge.person_id, PersonMerge.into_person_id
+    group = group.union(
+        select(case((merged == group.c.member, into), else_=merged))  # the other side of the merge
+        .join(group, or_(merged == group.c.member, into == group.c.member))
+        .where(PersonMerge.undone_at.is_(None))
+    )
+    there = (
+        select(AtenaLink.id, AtenaLink.person_id, AtenaLink.atena_number)
+        .join(group, group.c.member == AtenaLink.person_id)
+        .where(AtenaLink.unit_code == bindparam("to_unit"), AtenaLink.unlinked_at.is_(None))
+        .subquery("there")
+    )
+    translated = (
+        select(person.c.id, person.c.integrated_number, there.c.person_id, there.c.atena_number)
+        .select_from(person)
+        .outerjoin(there, true())
+        .order_by(there.c.id)
+    )
+    return select(person.c.id, person.c.integrated_number), translated
+
+
+_RESOLVED, _TRANSLATED = _translation_statements()
+
+
+async def translation(
+    session: AsyncSession, from_unit: str, atena_number: str, to_unit: str | None
+) -> Sequence[Any]:
+    """One statement for a 宛名番号 crossing units: rows ``(person_id, integrated_number,
+    linked_person_id, linked_atena)`` — the person behind ``from_unit``'s number, and each active
+    link at ``to_unit`` of that person or of a record 名寄せ joined to it (oldest first; ``None`` when
+    there is none). No row: the number is not linked. With no ``to_unit``, the first two only.
+
+    The merge group is a recursive walk (``UNION`` drops what it has seen, so a cycle ends it).
+    """
+    params = {"from_unit": from_unit, "atena_number": atena_number}
+    if to_unit is None:
+        result = await session.execute(_RESOLVED, params)
+    else:
+        result = await session.execute(_TRANSLATED, {**params, "to_unit": to_unit})
+    rows: Sequence[Any] = result.all()
+    return rows
+
+
+async def active_link_without_history(
+    session: AsyncSession, unit_code: str, atena_number: str
+) -> AtenaLink | None:
+    """``active_link`` with its person but not the person's versions or links: a 住民異動 adds a
+    version without reading the history (which grows with every 異動)."""
+    query = (
+        select(AtenaLink)
+        .options(joinedload(AtenaLink.person).options(raiseload(Person.versions), raiseload(Person.links)))
+        .where(
+            AtenaLink.unit_code == unit_code,
+            AtenaLink.atena_number == atena_number,
+            AtenaLink.unlinked_at.is_(None),
+        )
+    )
+    return (await session.scalars(query)).one_or_none()
+
+
+async def close_current_version(session: AsyncSession, person_id: int, on: dt.date) -> dt.date | None:
+    """End the person's current version on ``on`` (or on its own first day, if later: the history is
+    never rewritten); returns the day it ended, ``None`` when there was none."""
+    ends = case((PersonVersion.valid_from > on, PersonVersion.valid_from), else_=literal(on, Date))
+    result = await session.execute(
+        update(PersonVersion)
+        .where(PersonVersion.person_id == person_id, PersonVersion.valid_to.is_(None))
+        .values(valid_to=ends)
+        .returning(PersonVersion.valid_to)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.scalar_one_or_none()
 
 
 async def persons_by_atena(

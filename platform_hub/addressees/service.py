@@ -134,13 +134,12 @@ async def register_person(
 async def add_version(
     session: AsyncSession, person: Person, info: BasicInfo, *, status: str, valid_from: dt.date, reason: str
 ) -> PersonVersion:
-    """Close the current version and add the next; the history is never rewritten."""
-    current = current_version(person)
-    valid_from = max(valid_from, current.valid_from)
-    current.valid_to = valid_from
+    """Close the current version and add the next; the history is never rewritten (nor read: the
+    person's versions need not be loaded)."""
+    valid_from = await repository.close_current_version(session, person.id, valid_from) or valid_from
     version = version_of(info, status, valid_from, reason)
     version.person_id = person.id
-    person.versions.append(version)
+    session.add(version)
     await session.flush()
     return version
 
@@ -431,23 +430,22 @@ async def merge_out(session: AsyncSession, record: PersonMerge) -> MergeOut:
 # --- translation in routing -----------------------------------------------------------------------
 
 
-async def resolve(session: AsyncSession, unit_code: str, atena: str) -> Person:
-    """The person behind a unit's 宛名番号, or E3002."""
-    found = await repository.active_link(session, unit_code, atena)
-    if found is None:
+async def translate(
+    session: AsyncSession, from_unit: str, atena: str, to_unit: str | None
+) -> tuple[str, str | None]:
+    """``(integrated number, to_unit's 宛名番号)`` of the person behind ``from_unit``'s 宛名番号, in one
+    statement: E3002 when that number is not linked; ``None`` for the second when neither the person
+    nor a record 名寄せ joined to it is linked at ``to_unit`` (or no ``to_unit`` is asked for)."""
+    rows = await repository.translation(session, from_unit, atena, to_unit)
+    if not rows:
         raise AddresseeUnknown(
-            f"宛名番号 {atena} of unit {unit_code} is not linked to any person in the registry"
+            f"宛名番号 {atena} of unit {from_unit} is not linked to any person in the registry"
         )
-    return found.person
-
-
-async def atena_in(session: AsyncSession, person: Person, unit_code: str) -> str:
-    """The receiving unit's 宛名番号 for the person (or a record 名寄せ joined to it), or E3002."""
-    links = await repository.active_links_of(session, await group_ids(session, person.id), unit_code)
-    if not links:
-        raise AddresseeUnknown(f"person {person.integrated_number} is not linked in unit {unit_code}")
-    own = [link for link in links if link.person_id == person.id]
-    return (own or links)[-1].atena_number  # the newest: a re-numbered resident's current number
+    person_id, integrated = rows[0][0], rows[0][1]
+    links = [(linked, number) for _, _, linked, number in rows if number is not None] if to_unit else []
+    own = [number for linked, number in links if linked == person_id]
+    newest = (own or [number for _, number in links] or [None])[-1]  # a renumbered resident's current one
+    return integrated, newest
 
 
 async def atenas_in(session: AsyncSession, person_ids: Collection[int], unit_code: str) -> dict[int, str]:
@@ -503,7 +501,7 @@ async def apply_resident_change(
         municipality_code=None if moved_away else fields.get("ShikuchosonCode"),
     )
     effective = dt.date.fromisoformat(fields["IdoDate"])
-    existing = await repository.active_link(session, unit_code, atena)
+    existing = await repository.active_link_without_history(session, unit_code, atena)
     if existing is not None:
         if my_number is not None:
             await set_my_number(session, vault, existing.person, my_number)

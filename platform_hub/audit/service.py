@@ -73,7 +73,8 @@ async def record_entries(session: AsyncSession, facts: TransferFacts, subjects: 
     columns = [column for column in TransferRecord.__table__.columns if column.name in content]
     shared = []
     for column in columns:
-        process = column.type.bind_processor(dialect)
+        # The dialect's own type: SQLite's DATETIME writes the text the verification reads back.
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
         shared.append(process(content[column.name]) if process else content[column.name])
     names = ", ".join([column.name for column in columns] + ["subject_integrated_number", "entry_digest"])
     rows = [(*shared, s, d) for s, d in zip(subjects, chain.entry_digests(content, subjects), strict=True)]

@@ -111,8 +111,7 @@ async def _receive(
     structlog.contextvars.bind_contextvars(
         msgid=header.msgid, interface=compiled.spec.id, pattern="batch", source=header.source
     )
-    async with unit_of_work(state.sessions) as session:
-        inbound = await linkage.route(session, head, compiled, header)
+    inbound = linkage.route(await state.configuration.get(), head, compiled, header)
     linkage.check_source(principal, inbound)
     compiled.validate_head(head.message)
     linkage.check_message_type(head, header)

@@ -76,8 +76,10 @@ def create_engine(async_url: str) -> AsyncEngine:
         engine = create_async_engine(async_url, connect_args={"timeout": 30}, json_serializer=_json)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    # Connections kept open for as many requests and deliveries as run at once: an overflow
+    # connection is closed when returned, and opening one costs PostgreSQL a new backend process.
     return create_async_engine(
-        async_url, pool_size=10, max_overflow=20, pool_pre_ping=True, json_serializer=_json
+        async_url, pool_size=20, max_overflow=10, pool_pre_ping=True, json_serializer=_json
     )
 
 

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     delivery_max_age_seconds: float = 3 * 24 * 3600  # then a failing delivery is a dead letter
     delivery_backoff_seconds: float = 1.0
     dispatcher_enabled: bool = True
+    # How stale a replica's copy of the units and the ordinance may be after another replica changed them.
+    configuration_poll_seconds: float = 0.5
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 from fastapi import Depends, Request
@@ -15,10 +15,14 @@ from platform_hub.addressees.vault import MyNumberVault
 from platform_hub.audit.chain import SigningKey
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.errors import ServiceUnavailable
+from platform_hub.kit.generation import Snapshots
 from platform_hub.kit.metrics import HubMetrics
 from platform_hub.kit.ratelimit import RateLimit
 from platform_hub.kit.settings import Settings
 from platform_hub.linkage.catalog import Catalog
+
+if TYPE_CHECKING:
+    from platform_hub.linkage.configuration import Configuration
 
 
 @dataclass
@@ -30,6 +34,7 @@ class HubState:
     http: httpx.AsyncClient
     metrics: HubMetrics
     rate_limit: RateLimit
+    configuration: Snapshots[Configuration]  # the units and the ordinance; never get() inside a session
     # Set when a notification is accepted, so the dispatcher need not wait for its next poll.
     deliveries_waiting: asyncio.Event = field(default_factory=asyncio.Event)
     dispatcher: asyncio.Task[None] | None = None

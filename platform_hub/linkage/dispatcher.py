@@ -22,8 +22,9 @@ async def dispatch_once(state: HubState) -> int:
     lease = now + timedelta(seconds=state.settings.delivery_timeout_seconds * 2 + 5)
     async with unit_of_work(state.sessions) as session:
         claimed = await repository.claim_due_deliveries(session, now, lease, BATCH)
+        leased = await repository.deliveries_by_id(session, [delivery_id for delivery_id, _ in claimed])
     await asyncio.gather(
-        *(service.deliver(state, delivery_id, attempt) for delivery_id, attempt in claimed),
+        *(service.deliver(state, leased[delivery_id], attempt) for delivery_id, attempt in claimed),
         return_exceptions=True,
     )
     return len(claimed)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -21,6 +21,51 @@ async def find_message(session: AsyncSession, source_unit: str, msgid: str) -> M
 
 async def get_message(session: AsyncSession, message_id: uuid.UUID) -> Message | None:
     return await session.get(Message, message_id)
+
+
+_MESSAGE_COLUMNS = tuple(Message.__table__.columns)
+
+
+async def add_message(session: AsyncSession, message: Message) -> None:
+    """Insert a new message as one plain statement (no unit-of-work flush); the object stays out of
+    the session, so later changes to the row are statements too."""
+    row = {column.name: getattr(message, column.name) for column in _MESSAGE_COLUMNS}
+    await session.execute(insert(Message).values(row))
+
+
+async def complete_message(
+    session: AsyncSession, message_id: uuid.UUID, status: str, response_xml: bytes | None, at: datetime
+) -> None:
+    """Store a query's answer (or its failure) without reading the row back first."""
+    await session.execute(
+        update(Message)
+        .where(Message.id == message_id)
+        .values(status=status, response_xml=response_xml, completed_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def add_deliveries(
+    session: AsyncSession, message: Message, subscribers: Sequence[str], ordering_key: str | None
+) -> None:
+    """A pending delivery of the message to each subscriber, in one statement."""
+    if not subscribers:
+        return
+    await session.execute(
+        insert(Delivery),
+        [
+            {
+                "message_id": message.id,
+                "subscriber_unit": code,
+                "ordering_key": ordering_key,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": message.received_at,
+                "created_at": message.received_at,
+            }
+            for code in subscribers
+        ],
+    )
 
 
 async def claim_due_deliveries(
@@ -65,8 +110,12 @@ async def claim_due_deliveries(
     return [(row.id, row.attempts) for row in claimed]
 
 
-async def get_delivery(session: AsyncSession, delivery_id: int) -> Delivery | None:
-    return await session.get(Delivery, delivery_id)
+async def deliveries_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Delivery]:
+    """Deliveries with their messages, in one statement (a dispatcher round's leases)."""
+    if not ids:
+        return {}
+    found = await session.scalars(select(Delivery).where(Delivery.id.in_(list(ids))))
+    return {delivery.id: delivery for delivery in found}
 
 
 def _still_ours(delivery_id: int, attempt: int) -> ColumnElement[bool]:

@@ -26,11 +26,9 @@ from lxml import etree
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.adapters import repository as units
-from platform_hub.adapters import service as adapters
 from platform_hub.addressees import service as addressees
 from platform_hub.addressees.numbers import UNNUMBERED_ATENA, check_my_number
-from platform_hub.audit.service import TransferFacts, record_transfer
+from platform_hub.audit.service import TransferFacts, record_entries
 from platform_hub.auth.service import Principal, send_scope
 from platform_hub.kit.database import unit_of_work, utcnow
 from platform_hub.kit.errors import (
@@ -48,6 +46,7 @@ from platform_hub.kit.state import HubState
 from platform_hub.kit.xml import parse_xml
 from platform_hub.linkage import repository, routing
 from platform_hub.linkage.catalog import CompiledInterface, InterfaceSpec
+from platform_hub.linkage.configuration import Configuration
 from platform_hub.linkage.envelope import Envelope, Header, build_message, lk, read_envelope
 from platform_hub.models import Delivery, Message, Unit
 from platform_hub.ordinance import service as ordinance
@@ -69,6 +68,7 @@ class Inbound:
     source: Unit
     destination: Unit | None
     subscribers: list[Unit]
+    configuration: Configuration  # the snapshot it was routed by: its ordinance decides it too
     digest: str = ""
     my_numbers: tuple[str, ...] = field(default=(), repr=False)
 
@@ -97,8 +97,7 @@ async def receive(state: HubState, principal: Principal, body: bytes) -> bytes:
     structlog.contextvars.bind_contextvars(
         msgid=header.msgid, interface=compiled.spec.id, pattern=compiled.spec.pattern, source=header.source
     )
-    async with unit_of_work(state.sessions) as session:
-        inbound = await route(session, envelope, compiled, header)
+    inbound = route(await state.configuration.get(), envelope, compiled, header)
     check_source(principal, inbound)
     compiled.validate(envelope.message)
     check_message_type(envelope, header)
@@ -119,31 +118,31 @@ def interface_of(state: HubState, envelope: Envelope) -> CompiledInterface:
     return compiled
 
 
-async def route(
-    session: AsyncSession, envelope: Envelope, compiled: CompiledInterface, header: Header
+def route(
+    configuration: Configuration, envelope: Envelope, compiled: CompiledInterface, header: Header
 ) -> Inbound:
     """Find the source, and the destination (query) or the subscribers (notification, batch)."""
     spec = compiled.spec
-    source = await units.get_unit(session, header.source)
+    source = configuration.unit(header.source)
     if source is None:
         raise Forbidden(f"SourceSystemID {header.source!r} is not a registered unit")
     mode = "test" if header.mode == "1" else "production"
     if spec.pattern == "query":
         code = header.destination or spec.provider
-        destination = await units.get_unit(session, code)
+        destination = configuration.unit(code)
         if destination is None or spec.id not in destination.interface_ids("provides"):
             raise UnknownTarget(f"no unit {code!r} provides {spec.id}")
         if destination.mode != mode:
             raise UnknownTarget(f"unit {code} takes no {mode} messages (MSGMode {header.mode})")
-        return Inbound(envelope, compiled, header, source, destination, [])
-    subscribers = [u for u in await adapters.subscribers(session, spec.id, mode) if u.code != source.code]
+        return Inbound(envelope, compiled, header, source, destination, [], configuration)
+    subscribers = [u for u in configuration.subscribers_of(spec.id, mode) if u.code != source.code]
     if header.destination is not None:
         subscribers = [u for u in subscribers if u.code == header.destination]
         if not subscribers:
             raise UnknownTarget(
                 f"unit {header.destination!r} does not subscribe to {spec.id} ({mode} messages)"
             )
-    return Inbound(envelope, compiled, header, source, None, subscribers)
+    return Inbound(envelope, compiled, header, source, None, subscribers, configuration)
 
 
 def check_source(principal: Principal, inbound: Inbound) -> None:
@@ -206,23 +205,38 @@ def body_digest(state: HubState, inbound: Inbound) -> str:
 
 
 async def _claim(
-    state: HubState, session: AsyncSession, inbound: Inbound, *, status: str, answer: bytes | None = None
+    state: HubState,
+    session: AsyncSession,
+    inbound: Inbound,
+    earlier: Message | None,
+    *,
+    status: str,
+    acknowledge: bool = False,
 ) -> tuple[Message, bytes | None]:
-    """In the caller's transaction: the earlier send of this MSGID, or a new message row.
+    """In the caller's transaction: a new message row, whose insert claims the MSGID (the unique
+    ``(source, MSGID)`` refuses a second: see ``_taking``); or the ``earlier`` send of it.
 
-    Returns the message and, when the same message was answered before, that answer to replay.
+    Returns the message and, when the same message was answered before, that answer to replay. With
+    ``acknowledge``, the hub's acknowledgement goes into the same row (and the same insert).
     """
-    header, now = inbound.header, utcnow()
-    earlier = await repository.find_message(session, header.source, header.msgid)
+    now = utcnow()
     if earlier is not None:
         replay = _replay(state, earlier, inbound.digest)
         if replay is None:  # asked again after a failure or refusal: take it anew
-            earlier.status, earlier.received_at, earlier.response_xml = status, now, answer
+            earlier.status, earlier.received_at, earlier.response_xml = status, now, None
+            if acknowledge:
+                _acknowledge(inbound, earlier, now)
         return earlier, replay
-    message = new_message(inbound, status, now, answer)
-    session.add(message)
-    await session.flush()
+    message = new_message(inbound, status, now)
+    if acknowledge:
+        _acknowledge(inbound, message, now)
+    await repository.add_message(session, message)  # a taken MSGID fails here, before any other work
     return message, None
+
+
+def _acknowledge(inbound: Inbound, message: Message, now: datetime) -> None:
+    message.response_xml = _acknowledgement(inbound, message.reception_number).to_bytes()
+    message.completed_at = now
 
 
 def new_message(inbound: Inbound, status: str, now: datetime, answer: bytes | None = None) -> Message:
@@ -265,6 +279,21 @@ def _replay(state: HubState, earlier: Message, digest: str) -> bytes | None:
     return None
 
 
+async def _taking(
+    state: HubState, inbound: Inbound, work: Callable[[AsyncSession, Message | None], Awaitable[T]]
+) -> T:
+    """Run ``work(session, None)`` in a unit of work, as if the MSGID were new: its message's insert
+    claims it, with no query before. When a send of it holds it already (the insert fails), once more
+    with that ``earlier`` message, to replay its answer or take it anew."""
+    try:
+        async with unit_of_work(state.sessions) as session:
+            return await work(session, None)
+    except IntegrityError:
+        async with unit_of_work(state.sessions) as session:
+            header = inbound.header
+            return await work(session, await repository.find_message(session, header.source, header.msgid))
+
+
 async def in_transaction(state: HubState, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work(session)`` in a unit of work; once more if a concurrent send of the MSGID won the insert."""
     try:
@@ -294,8 +323,8 @@ async def _query(state: HubState, inbound: Inbound) -> bytes:
     destination = inbound.destination
     assert destination is not None
 
-    async def take(session: AsyncSession) -> _Taken:
-        message, replay = await _claim(state, session, inbound, status="forwarding")
+    async def take(session: AsyncSession, earlier: Message | None) -> _Taken:
+        message, replay = await _claim(state, session, inbound, earlier, status="forwarding")
         if replay is not None:
             return _Taken(message, replay=replay)
         taken = _Taken(message)
@@ -303,8 +332,8 @@ async def _query(state: HubState, inbound: Inbound) -> bytes:
             taken.subjects = await _translate(
                 session, inbound.envelope, inbound.spec, "request", inbound.source.code, destination.code
             )
-            decision = await ordinance.authorize(
-                session,
+            decision = ordinance.authorize(
+                inbound.configuration.rulebook,
                 utcnow(),
                 receiver=inbound.source,
                 holder=destination,
@@ -314,7 +343,8 @@ async def _query(state: HubState, inbound: Inbound) -> bytes:
             taken.rule_id = decision.rule_id
         except (AddresseeUnknown, OrdinanceRefusal) as refusal:
             message.status, message.completed_at = "refused", utcnow()
-            _record(
+            await repository.complete_message(session, message.id, "refused", None, message.completed_at)
+            await _record(
                 session,
                 inbound,
                 message,
@@ -328,7 +358,7 @@ async def _query(state: HubState, inbound: Inbound) -> bytes:
             taken.refusal = refusal
         return taken
 
-    taken = await in_transaction(state, take)
+    taken = await _taking(state, inbound, take)
     if taken.replay is not None:
         return taken.replay
     message = taken.message
@@ -393,12 +423,11 @@ async def _finish_query(
 ) -> None:
     """Store the answer (or the failure) and its transfer record, before the sender sees either."""
     assert inbound.destination is not None
-    message = taken.message
-    stored = await repository.get_message(session, message.id)
-    assert stored is not None
-    stored.status = "answered" if answer is not None else "failed"
-    stored.response_xml, stored.completed_at = answer, utcnow()
-    _record(
+    message, completed_at = taken.message, utcnow()
+    await repository.complete_message(
+        session, message.id, "answered" if answer is not None else "failed", answer, completed_at
+    )
+    await _record(
         session,
         inbound,
         message,
@@ -408,7 +437,7 @@ async def _finish_query(
         outcome="provided" if answer is not None else "failed",
         subjects=taken.subjects,
         refusal=failure,
-        provided_at=stored.completed_at if answer is not None else None,
+        provided_at=completed_at if answer is not None else None,
         rule_id=taken.rule_id,
     )
 
@@ -423,32 +452,26 @@ async def _accept_notification(state: HubState, inbound: Inbound) -> bytes:
     whole message (E3002) with nothing stored.
     """
 
-    async def take(session: AsyncSession) -> bytes:
-        message, replay = await _claim(state, session, inbound, status="accepted")
+    async def take(session: AsyncSession, earlier: Message | None) -> bytes:
+        message, replay = await _claim(state, session, inbound, earlier, status="accepted", acknowledge=True)
         if replay is not None:
             return replay
-        if inbound.spec.updates_registry:
-            await _feed_registry(state, session, inbound)
+        fed = await _feed_registry(state, session, inbound) if inbound.spec.updates_registry else {}
         subjects = await _translate(
-            session, inbound.envelope, inbound.spec, "request", inbound.source.code, None
+            session, inbound.envelope, inbound.spec, "request", inbound.source.code, None, resolved=fed
         )
-        ack = _acknowledgement(inbound, message.reception_number).to_bytes()
-        message.response_xml, message.completed_at = ack, utcnow()
-        session.add_all(
-            Delivery(
-                message_id=message.id,
-                subscriber_unit=unit.code,
-                # In order per person: a 転居 never overtakes the 転入 before it; a batch waits its turn.
-                ordering_key=subjects[0] if len(subjects) == 1 else None,
-                next_attempt_at=message.received_at,
-                created_at=message.received_at,
-            )
-            for unit in inbound.subscribers
+        await repository.add_deliveries(
+            session,
+            message,
+            [unit.code for unit in inbound.subscribers],
+            # In order per person: a 転居 never overtakes the 転入 before it; a batch waits its turn.
+            ordering_key=subjects[0] if len(subjects) == 1 else None,
         )
         structlog.contextvars.bind_contextvars(reception_number=message.reception_number)
-        return ack
+        assert message.response_xml is not None
+        return message.response_xml
 
-    ack: bytes = await in_transaction(state, take)
+    ack: bytes = await _taking(state, inbound, take)
     if inbound.subscribers:
         state.deliveries_waiting.set()
     log.info("notification accepted", subscribers=[u.code for u in inbound.subscribers])
@@ -462,9 +485,10 @@ def _payload_fields(envelope: Envelope) -> dict[str, str]:
     return {etree.QName(e).localname: (e.text or "").strip() for e in payload if isinstance(e.tag, str)}
 
 
-async def _feed_registry(state: HubState, session: AsyncSession, inbound: Inbound) -> None:
+async def _feed_registry(state: HubState, session: AsyncSession, inbound: Inbound) -> dict[str, str]:
+    """Apply a 住民異動 to the registry; returns the sender's 宛名番号 → the person's integrated number."""
     fields = _payload_fields(inbound.envelope)
-    await addressees.apply_resident_change(
+    person = await addressees.apply_resident_change(
         session,
         state.require_vault(),
         inbound.source.code,
@@ -473,6 +497,7 @@ async def _feed_registry(state: HubState, session: AsyncSession, inbound: Inboun
         actor=f"{inbound.source.code}:{inbound.header.user or '-'}",
         event_name=inbound.spec.code_label("IdoJiyuCode", fields.get("IdoJiyuCode", "")) or "住民異動",
     )
+    return {fields["AtenaNo"]: person.integrated_number}
 
 
 def _acknowledgement(inbound: Inbound, reception_number: str) -> Envelope:
@@ -514,15 +539,18 @@ class Prepared:
     rule: Decision | None = None
 
 
-async def deliver(state: HubState, delivery_id: int, attempt: int) -> None:
-    """Deliver one leased notification and record it, or schedule its retry (the dispatcher calls this).
+async def deliver(state: HubState, delivery: Delivery, attempt: int) -> None:
+    """Deliver one leased notification and record it, or schedule its retry (the dispatcher calls this
+    with the row it leased, and its message, read when it leased them).
 
     ``attempt`` is the lease: finishing only succeeds while the row is still ours, so a delivery that
     outlived its lease is not recorded twice (the receiver dedups the message by MSGID).
     """
+    delivery_id = delivery.id
     try:
+        configuration = await state.configuration.get()  # before the session: it may open one of its own
         async with unit_of_work(state.sessions) as session:
-            ready = await _prepare_delivery(state, session, delivery_id)
+            ready = await _prepare_delivery(state, configuration, session, delivery)
         if ready.message.pattern == "batch":
             from platform_hub.batches import service as batches  # batches build on this module
 
@@ -540,7 +568,7 @@ async def deliver(state: HubState, delivery_id: int, attempt: int) -> None:
             # dedups it by MSGID): nothing is delivered without its record.
             if finished or outcome == "delivered":
                 rule = ready.rule.rule if ready.rule else None
-                _record(
+                await _record(
                     session,
                     ready.inbound,
                     ready.message,
@@ -560,22 +588,24 @@ async def deliver(state: HubState, delivery_id: int, attempt: int) -> None:
         await _retry_later(state, delivery_id, attempt, error)
 
 
-async def _prepare_delivery(state: HubState, session: AsyncSession, delivery_id: int) -> Prepared:
-    delivery = await repository.get_delivery(session, delivery_id)
-    assert delivery is not None
+async def _prepare_delivery(
+    state: HubState, configuration: Configuration, session: AsyncSession, delivery: Delivery
+) -> Prepared:
     message = delivery.message
     compiled = state.catalog.get(message.interface_id)
-    source = await units.get_unit(session, message.source_unit)
-    subscriber = await units.get_unit(session, delivery.subscriber_unit)
+    source = configuration.unit(message.source_unit)
+    subscriber = configuration.unit(delivery.subscriber_unit)
     if compiled is None or source is None or subscriber is None:
-        raise UnknownTarget(f"delivery {delivery_id}: its interface or units are no longer registered")
+        raise UnknownTarget(f"delivery {delivery.id}: its interface or units are no longer registered")
     envelope = read_envelope(
         parse_xml(message.request_xml, max_bytes=len(message.request_xml) + 1, max_depth=64)
     )
     envelope.set_destination(subscriber.code)
     envelope.set_header_fields(ReceptionNumber=message.reception_number)
     ready = Prepared(
-        Inbound(envelope, compiled, envelope.header(), source, None, [subscriber]), message, subscriber
+        Inbound(envelope, compiled, envelope.header(), source, None, [subscriber], configuration),
+        message,
+        subscriber,
     )
     try:
         ready.subjects = await _translate(
@@ -589,8 +619,8 @@ async def _prepare_delivery(state: HubState, session: AsyncSession, delivery_id:
             and addressees.introduces_person(_payload_fields(envelope)),
         )
         # The subscriber receives for its own 事務: any of those the ordinance covers will do.
-        ready.rule = await ordinance.authorize(
-            session,
+        ready.rule = ordinance.authorize(
+            configuration.rulebook,
             utcnow(),
             receiver=subscriber,
             holder=source,
@@ -631,6 +661,7 @@ async def _translate(
     to_unit: str | None,
     *,
     newcomer: bool = False,
+    resolved: dict[str, str] | None = None,
 ) -> list[str]:
     """Rewrite each 宛名番号 from ``from_unit``'s numbering to ``to_unit``'s (E3002 when a person is
     unknown or not linked there); returns the persons' integrated numbers. With no ``to_unit`` it
@@ -639,23 +670,27 @@ async def _translate(
     A ``newcomer`` (a 住民異動 bringing the person into the city) reaches a unit that does not number
     them yet as 未採番 (``UNNUMBERED_ATENA``): a subscriber keeps every resident, so it numbers the
     person and links its number in the registry (by the 基本4情報 the message carries).
+
+    ``resolved`` holds ``from_unit``'s numbers this transaction has resolved already (a 住民異動 just
+    applied to the registry): with no ``to_unit``, those need no query.
     """
     subjects: dict[str, None] = {}
     for path in spec.paths(direction, "addressee"):
         for element in envelope.elements_at(path):
-            person = await addressees.resolve(session, from_unit, (element.text or "").strip())
+            atena = (element.text or "").strip()
+            if to_unit is None and resolved and atena in resolved:
+                subjects[resolved[atena]] = None
+                continue
+            integrated, number = await addressees.translate(session, from_unit, atena, to_unit)
             if to_unit is not None:
-                try:
-                    element.text = await addressees.atena_in(session, person, to_unit)
-                except AddresseeUnknown:
-                    if not newcomer:
-                        raise
-                    element.text = UNNUMBERED_ATENA
-            subjects[person.integrated_number] = None
+                if number is None and not newcomer:
+                    raise AddresseeUnknown(f"person {integrated} is not linked in unit {to_unit}")
+                element.text = number or UNNUMBERED_ATENA
+            subjects[integrated] = None
     return list(subjects)
 
 
-def _record(
+async def _record(
     session: AsyncSession,
     inbound: Inbound,
     message: Message,
@@ -694,4 +729,4 @@ def _record(
         refusal_reason=refusal,
         ordinance_rule_id=rule_id,
     )
-    record_transfer(session, facts, subjects or [None])
+    await record_entries(session, facts, subjects or [None])

@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.kit import generation
 from platform_hub.kit.database import run_once
 from platform_hub.kit.errors import AlreadyExists, OrdinanceRefusal, SchemaViolation
 from platform_hub.kit.text import unstorable
@@ -89,11 +90,54 @@ async def load(
     )
     session.add(version)
     await session.flush()
+    await generation.bump(session)  # every hub process decides by the new version from now on
     return version
 
 
-async def authorize(
-    session: AsyncSession,
+@dataclass(frozen=True)
+class Rulebook:
+    """Every ordinance version with its rules, in memory: what the message path decides by.
+
+    Its versions and rules are detached snapshots shared by every request: read them, never change
+    them or add them to a session.
+    """
+
+    versions: tuple[OrdinanceVersion, ...]
+    # (version id, receiving organ, category, holding organ) → the rules there, by id
+    rules: dict[tuple[int, str, str, str], tuple[OrdinanceRule, ...]]
+
+    def in_force(self, at: dt.datetime) -> OrdinanceVersion | None:
+        """What ``repository.in_force(session, local_day(at), known_at=at)`` answers, without a query."""
+        day = local_day(at)
+        candidates = [v for v in self.versions if v.effective_on <= day and v.loaded_at <= at]
+        return max(candidates, key=lambda v: (v.effective_on, v.id), default=None)
+
+    def matching(
+        self,
+        version: OrdinanceVersion,
+        receiving_organ: str,
+        purposes: Sequence[str],
+        category: str,
+        holding_organ: str,
+        holding_unit: str,
+    ) -> list[OrdinanceRule]:
+        """What ``repository.matching_rules`` answers, without a query."""
+        rules = self.rules.get((version.id, receiving_organ, category, holding_organ), ())
+        return [r for r in rules if r.purpose_code in purposes and r.holding_unit in (None, holding_unit)]
+
+
+async def rulebook(session: AsyncSession) -> Rulebook:
+    versions = await repository.all_versions(session)
+    rules: dict[tuple[int, str, str, str], list[OrdinanceRule]] = {}
+    for version in versions:
+        for rule in version.rules:
+            key = (version.id, rule.receiving_organ, rule.category, rule.holding_organ)
+            rules.setdefault(key, []).append(rule)
+    return Rulebook(tuple(versions), {key: tuple(found) for key, found in rules.items()})
+
+
+def authorize(
+    book: Rulebook,
     at: dt.datetime,
     *,
     receiver: Unit,
@@ -108,9 +152,16 @@ async def authorize(
         raise OrdinanceRefusal(
             f"unit {receiver.code} is not registered for the 事務 {', '.join(purposes) or '-'}"
         )
-    decision = await decide(
-        session,
-        at,
+    version = book.in_force(at)
+    rules = (
+        book.matching(version, receiver.organ, registered, category, holder.organ, holder.code)
+        if version is not None
+        else []
+    )
+    decision = judge(
+        version,
+        rules,
+        local_day(at),
         receiving_organ=receiver.organ,
         purposes=registered,
         category=category,
@@ -159,14 +210,40 @@ async def decide_in(
     holding_unit: str,
 ) -> Decision:
     """The decision under one version (``None``: none was in force)."""
+    rules: Sequence[OrdinanceRule] = []
+    if version is not None and purposes:
+        rules = await repository.matching_rules(
+            session, version.id, receiving_organ, purposes, category, holding_organ, holding_unit
+        )
+    return judge(
+        version,
+        rules,
+        day,
+        receiving_organ=receiving_organ,
+        purposes=purposes,
+        category=category,
+        holding_organ=holding_organ,
+        holding_unit=holding_unit,
+    )
+
+
+def judge(
+    version: OrdinanceVersion | None,
+    rules: Sequence[OrdinanceRule],
+    day: dt.date,
+    *,
+    receiving_organ: str,
+    purposes: Sequence[str],
+    category: str,
+    holding_organ: str,
+    holding_unit: str,
+) -> Decision:
+    """The decision among the rules of ``version`` that match the transfer (by id)."""
     if version is None:
         return Decision(None, f"no ordinance version is in force on {day}")
     if not purposes:
         return Decision(None, f"no 事務 named for the receiving unit of {receiving_organ}")
     kind = "use" if receiving_organ == holding_organ else "provide"
-    rules = await repository.matching_rules(
-        session, version.id, receiving_organ, purposes, category, holding_organ, holding_unit
-    )
     for rule in rules:
         if rule.kind == kind:
             return Decision(rule)

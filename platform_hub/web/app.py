@@ -32,7 +32,7 @@ from platform_hub.kit.metrics import HubMetrics
 from platform_hub.kit.ratelimit import RateLimit
 from platform_hub.kit.settings import Settings
 from platform_hub.kit.state import HubState
-from platform_hub.linkage import dispatcher
+from platform_hub.linkage import configuration, dispatcher
 from platform_hub.linkage.catalog import load_catalog
 from platform_hub.linkage.endpoints import router as linkage_router
 from platform_hub.ordinance.endpoints import router as ordinance_router
@@ -50,15 +50,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.async_database_url)
+        sessions = create_sessionmaker(engine)
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=200)) as http:
             state = HubState(
                 settings=settings,
                 catalog=catalog,
                 engine=engine,
-                sessions=create_sessionmaker(engine),
+                sessions=sessions,
                 http=http,
                 metrics=HubMetrics(),
                 rate_limit=RateLimit(settings.unit_rate_limit, settings.rate_limit_storage),
+                configuration=configuration.snapshots(sessions, settings.configuration_poll_seconds),
                 vault=await _open_vault(settings, engine),
                 signing_key=_open_signing_key(settings),
             )
