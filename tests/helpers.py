@@ -401,5 +401,8 @@ def seed_taxpayers(database_url: str, count: int) -> None:
                         for unit in ("002", "011")
                     ],
                 )
+        with engine.begin() as connection:  # the statistics autovacuum would gather in a minute or so
+            connection.execute(sa.text("ANALYZE persons"))
+            connection.execute(sa.text("ANALYZE atena_links"))
     finally:
         engine.dispose()
