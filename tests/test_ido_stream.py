@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from adapters.city import seed_city
 from adapters.juki import JIYU
 from platform_hub.kit.settings import Settings
-from tests.helpers import HubClient, rows, wait_until
+from tests.helpers import YAMADA, HubClient, hub_process, ido_notification, rows, wait_until
 from tests.mock_units import mock_units
 
 EVENTS = 1_000
@@ -101,3 +102,35 @@ def check_registry(hub: HubClient, residents: list[dict[str, Any]]) -> None:
         assert current["address"] == (
             resident["moved_to"] if resident["status"] == "2" else resident["address"]
         )
+
+
+def test_changes_of_one_person_at_once_leave_one_current_version(
+    settings: Settings, database_url: str
+) -> None:
+    """Eight senders, five 転居 each, all about one person at the same moment (found by the benchmark:
+    two changes at once both closed the same version and left two current ones)."""
+    with hub_process(settings) as hub_server, httpx.Client(base_url=hub_server.url, timeout=30) as http:
+        hub = HubClient(http)
+        headers = {**hub.unit_headers(hub.register("001")), "Content-Type": "text/xml"}
+        hub.enroll({"001": YAMADA["001"]})
+
+        def send(sender: int) -> list[int]:
+            with httpx.Client(base_url=hub_server.url, timeout=30) as own:
+                return [
+                    own.post(
+                        "/linkage/messages",
+                        content=ido_notification(
+                            changes={
+                                "Jusho": f"東京都千代田区{'一二三四五六七八'[sender]}丁目{'１２３４５'[n]}番"
+                            }
+                        ),
+                        headers=headers,
+                    ).status_code
+                    for n in range(5)
+                ]
+
+        with ThreadPoolExecutor(8) as senders:
+            statuses = [status for sent in senders.map(send, range(8)) for status in sent]
+    assert statuses == [200] * 40
+    versions = rows(database_url, "SELECT valid_from, valid_to FROM person_versions")
+    assert len(versions) == 41 and sum(v.valid_to is None for v in versions) == 1

@@ -128,7 +128,14 @@ async def active_link_without_history(
 
 async def close_current_version(session: AsyncSession, person_id: int, on: dt.date) -> dt.date | None:
     """End the person's current version on ``on`` (or on its own first day, if later: the history is
-    never rewritten); returns the day it ended, ``None`` when there was none."""
+    never rewritten); returns the day it ended, ``None`` when there was none.
+
+    The person's row is locked first: two changes of one person at once would otherwise both close
+    the same version (PostgreSQL's UPDATE does not see a version inserted after it began) and leave
+    two current ones. The UPDATE that follows the lock sees whatever the other change committed.
+    SQLite has one writer, and its UPDATE is evaluated once it writes: no lock is needed there.
+    """
+    await session.execute(select(Person.id).where(Person.id == person_id).with_for_update())
     ends = case((PersonVersion.valid_from > on, PersonVersion.valid_from), else_=literal(on, Date))
     result = await session.execute(
         update(PersonVersion)
