@@ -57,7 +57,7 @@ def measure(database_url: str, count: int) -> dict[str, Any]:
     seed_taxpayers(database_url, count)
     seeded = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as keys, processes(database_url, Path(keys)) as parties:
-        hub_url, _, subscriber, hub_pid = parties
+        hub_url, subscriber, hub_pid = parties.hub, parties.subscriber, parties.hub_pid
         with httpx.Client(base_url=hub_url, timeout=60) as http:
             hub = HubClient(http)
             load_ordinance(hub)

@@ -6,7 +6,9 @@ the subscribing unit (``benchmarks.unit``) and the load generator (``benchmarks.
 - queries straight to the providing unit, then the same through the hub: throughput ratio (goal ≥ 0.5)
   and the latency the hub adds, p50 / p99 (goal ≤ 3 ms / ≤ 15 ms);
 - 住民異動 notifications accepted durably per second (goal ≥ 2,000/s on PostgreSQL), and delivered end
-  to end to both subscribers per second.
+  to end to both subscribers per second;
+- the load generator alone, against an endpoint that answers at once (``benchmarks.unit --noop``):
+  the ceiling of this rig, which no path can pass.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -34,11 +36,19 @@ PERSONS = 50  # the notifications are spread over them: a subscriber takes one p
 ORDINANCE = REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml"
 
 
+class Parties(NamedTuple):
+    hub: str
+    provider: str
+    subscriber: str
+    noop: str  # answers everything at once: the load generator's ceiling
+    hub_pid: int
+
+
 @contextmanager
-def processes(database_url: str, keys: Path) -> Iterator[tuple[str, str, str, int]]:
-    """The hub and two units, each a process; yields their URLs and the hub's process id."""
-    ports = [free_port() for _ in range(3)]
-    hub, provider, subscriber = (f"http://127.0.0.1:{port}" for port in ports)
+def processes(database_url: str, keys: Path, workers: int = 1) -> Iterator[Parties]:
+    """The hub (``workers`` processes), two units and the no-op endpoint, each a process."""
+    ports = [free_port() for _ in range(4)]
+    hub, provider, subscriber, noop = (f"http://127.0.0.1:{port}" for port in ports)
     settings = {
         "DATABASE_URL": database_url,
         "KEY_FILE": str(keys / "keys.json"),
@@ -53,16 +63,17 @@ def processes(database_url: str, keys: Path) -> Iterator[tuple[str, str, str, in
     commands = [
         ["benchmarks.unit", "--port", str(ports[1])],
         ["benchmarks.unit", "--port", str(ports[2])],
-        ["platform_hub.cli", "serve", "--port", str(ports[0])],
+        ["benchmarks.unit", "--port", str(ports[3]), "--noop"],
+        ["platform_hub.cli", "serve", "--port", str(ports[0]), "--workers", str(workers)],
     ]
     with ExitStack() as stack:
         for command in commands:
             process = subprocess.Popen([sys.executable, "-m", *command], env=env, cwd=REPO_ROOT)
             stack.callback(process.wait, 15)
             stack.callback(process.terminate)
-        for url in (f"{provider}/count", f"{subscriber}/count", f"{hub}/healthz"):
+        for url in (f"{provider}/count", f"{subscriber}/count", noop, f"{hub}/healthz"):
             wait_until(lambda url=url: answers(url), timeout=60)
-        yield hub, provider, subscriber, process.pid  # the hub is started last
+        yield Parties(hub, provider, subscriber, noop, process.pid)  # the hub is started last
 
 
 def load_ordinance(hub: HubClient) -> None:
@@ -91,7 +102,7 @@ def received(unit: str) -> int:
 
 def measure(database_url: str, count: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as keys, processes(database_url, Path(keys)) as urls:
-        hub_url, provider, subscriber, _ = urls
+        hub_url, provider, subscriber, noop, _ = urls
         with httpx.Client(base_url=hub_url, timeout=60) as http:
             hub = HubClient(http)
             load_ordinance(hub)
@@ -108,6 +119,7 @@ def measure(database_url: str, count: int) -> dict[str, Any]:
             }
         asking = [p["011"] for p in people]
         load(hub_url, tokens["011"], asking, 200, "query")  # warm up both paths
+        ceiling = load(noop, "-", asking, count, "query")
         direct = load(provider, "-", [p["002"] for p in people], count, "query")
         through = load(hub_url, tokens["011"], asking, count, "query")
         before = received(provider) + received(subscriber)
@@ -116,6 +128,7 @@ def measure(database_url: str, count: int) -> dict[str, Any]:
         wait_until(lambda: received(provider) + received(subscriber) - before >= 2 * count, timeout=3600)
         delivered = count / (time.perf_counter() - started)
     return {
+        "load_generator_ceiling_per_s": ceiling["messages_per_s"],
         "direct_queries_per_s": direct["messages_per_s"],
         "hub_queries_per_s": through["messages_per_s"],
         "throughput_ratio": round(through["messages_per_s"] / direct["messages_per_s"], 3),
@@ -127,6 +140,7 @@ def measure(database_url: str, count: int) -> dict[str, Any]:
 
 
 GOALS = {
+    "load_generator_ceiling_per_s": "",
     "direct_queries_per_s": "",
     "hub_queries_per_s": "",
     "throughput_ratio": "≥ 0.5",

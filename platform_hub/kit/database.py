@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,9 +20,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_
 
 T = TypeVar("T")
+SQLITE_BUSY_SECONDS = 30  # how long a SQLite writer waits for its turn before "database is locked"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -61,10 +67,61 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; busy_timeout makes writers queue instead of failing.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+class _OneWriter:
+    """SQLite's writers of this process queue here, in order, from their first write to the end of
+    their transaction.
+
+    SQLite has one writer; the others wait in its busy handler, which polls with sleeps growing to
+    100 ms: under load a message waited seconds for a lock that was free most of that time. Reads
+    never queue (WAL lets them run beside the writer). Other processes (the CLI, a second replica)
+    still meet the busy handler, as before.
+    """
+
+    _HOLDS = "platform_hub.writing"  # in the connection's info while it holds the turn
+    _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
+
+    def __init__(self, engine: AsyncEngine, wait_seconds: float) -> None:
+        self._turn = asyncio.Lock()
+        self._wait_seconds = wait_seconds
+        event.listen(engine.sync_engine, "before_cursor_execute", self._before_execute)
+        # Given back once the connection is (its transaction has ended, committed or not): released
+        # at the commit event instead, the next writer would meet the COMMIT still under way.
+        event.listen(engine.sync_engine.pool, "checkin", self._release)
+
+    def _before_execute(
+        self,
+        conn: Connection,
+        _cursor: Any,
+        statement: str,
+        _parameters: Any,
+        context: DefaultExecutionContext | None,
+        _executemany: bool,
+    ) -> None:
+        if conn.info.get(self._HOLDS) or not self._writes(statement, context):
+            return
+        await_(self._take_turn())  # this runs in SQLAlchemy's greenlet: it may wait on the event loop
+        conn.info[self._HOLDS] = True
+
+    def _writes(self, statement: str, context: DefaultExecutionContext | None) -> bool:
+        compiled = context is not None and (context.isinsert or context.isupdate or context.isdelete)
+        return compiled or statement.lstrip()[:7].upper().startswith(self._WRITES)
+
+    async def _take_turn(self) -> None:
+        try:
+            async with asyncio.timeout(self._wait_seconds):
+                await self._turn.acquire()
+        except TimeoutError:  # as SQLite's own busy timeout would answer
+            raise sqlite3.OperationalError("database is locked") from None
+
+    def _release(self, _dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        if record.info.pop(self._HOLDS, False):
+            self._turn.release()
 
 
 def _json(value: Any) -> str:
@@ -73,8 +130,11 @@ def _json(value: Any) -> str:
 
 def create_engine(async_url: str) -> AsyncEngine:
     if async_url.startswith("sqlite"):
-        engine = create_async_engine(async_url, connect_args={"timeout": 30}, json_serializer=_json)
+        engine = create_async_engine(
+            async_url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, json_serializer=_json
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        _OneWriter(engine, SQLITE_BUSY_SECONDS)
         return engine
     # Connections kept open for as many requests and deliveries as run at once: an overflow
     # connection is closed when returned, and opening one costs PostgreSQL a new backend process.

@@ -5,8 +5,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -23,26 +37,31 @@ async def get_message(session: AsyncSession, message_id: uuid.UUID) -> Message |
     return await session.get(Message, message_id)
 
 
-_MESSAGE_COLUMNS = tuple(Message.__table__.columns)
+# The message path's statements, built once: against the tables, not the mapped classes, they skip
+# the ORM's per-call work (a new statement, its cache key over every value) and run as plain Core.
+_MESSAGES, _DELIVERIES = cast(Table, Message.__table__), cast(Table, Delivery.__table__)
+_ADD_MESSAGE = insert(_MESSAGES)
+_COMPLETE_MESSAGE = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("message_id"))
+    .values(status=bindparam("to_status"), response_xml=bindparam("answer"), completed_at=bindparam("at"))
+)
 
 
 async def add_message(session: AsyncSession, message: Message) -> None:
     """Insert a new message as one plain statement (no unit-of-work flush); the object stays out of
     the session, so later changes to the row are statements too."""
-    row = {column.name: getattr(message, column.name) for column in _MESSAGE_COLUMNS}
-    await session.execute(insert(Message).values(row))
+    await session.execute(
+        _ADD_MESSAGE, {column.name: getattr(message, column.name) for column in _MESSAGES.c}
+    )
 
 
 async def complete_message(
     session: AsyncSession, message_id: uuid.UUID, status: str, response_xml: bytes | None, at: datetime
 ) -> None:
     """Store a query's answer (or its failure) without reading the row back first."""
-    await session.execute(
-        update(Message)
-        .where(Message.id == message_id)
-        .values(status=status, response_xml=response_xml, completed_at=at)
-        .execution_options(synchronize_session=False)
-    )
+    params = {"message_id": message_id, "to_status": status, "answer": response_xml, "at": at}
+    await session.execute(_COMPLETE_MESSAGE, params)
 
 
 async def add_deliveries(
@@ -52,7 +71,7 @@ async def add_deliveries(
     if not subscribers:
         return
     await session.execute(
-        insert(Delivery),
+        insert(_DELIVERIES),
         [
             {
                 "message_id": message.id,
@@ -118,21 +137,27 @@ async def deliveries_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[in
     return {delivery.id: delivery for delivery in found}
 
 
-def _still_ours(delivery_id: int, attempt: int) -> ColumnElement[bool]:
+def _still_ours(delivery_id: Any, attempt: Any) -> ColumnElement[bool]:
     """The lease token: the row is still pending and nobody has claimed it since our attempt."""
-    return and_(Delivery.id == delivery_id, Delivery.status == "pending", Delivery.attempts == attempt)
+    row = _DELIVERIES.c  # the table's columns: in a statement of their own they keep it plain Core
+    return and_(row.id == delivery_id, row.status == "pending", row.attempts == attempt)
+
+
+_FINISH_DELIVERY = (
+    update(_DELIVERIES)
+    .where(_still_ours(bindparam("delivery_id"), bindparam("attempt")))
+    .values(status=bindparam("to_status"), delivered_at=bindparam("at"), last_error=bindparam("error"))
+    .returning(_DELIVERIES.c.id)
+)
 
 
 async def finish_delivery(
     session: AsyncSession, delivery_id: int, attempt: int, status: str, error: str | None
 ) -> bool:
     """Mark a leased delivery delivered or refused; ``False`` when the lease was lost meanwhile."""
-    result = await session.execute(
-        update(Delivery)
-        .where(_still_ours(delivery_id, attempt))
-        .values(status=status, delivered_at=utcnow() if status == "delivered" else None, last_error=error)
-        .returning(Delivery.id)
-    )
+    delivered_at = utcnow() if status == "delivered" else None
+    params = {"delivery_id": delivery_id, "attempt": attempt, "to_status": status, "at": delivered_at}
+    result = await session.execute(_FINISH_DELIVERY, {**params, "error": error})
     return result.scalar_one_or_none() is not None
 
 
