@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Date, Select, and_, bindparam, case, literal, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, joinedload, raiseload
+from sqlalchemy.orm import joinedload, raiseload
 
 from platform_hub.models import AtenaLink, KeyCheck, Person, PersonMerge, PersonVersion, RegistryCounter
 
@@ -53,29 +66,31 @@ async def active_link(session: AsyncSession, unit_code: str, atena_number: str) 
 
 
 def _translation_statements() -> tuple[Select[Any], Select[Any]]:
-    """The statements of ``translation``, built once: building them costs more than running them."""
-    source = aliased(AtenaLink)
+    """The statements of ``translation``, built once (building them costs more than running them) on
+    the tables rather than the mapped classes: every linkage message runs one, as plain Core."""
+    persons, links, merges = (cast(Table, model.__table__) for model in (Person, AtenaLink, PersonMerge))
+    source = links.alias("source")
     person = (
-        select(Person.id, Person.integrated_number)
-        .join(source, source.person_id == Person.id)
+        select(persons.c.id, persons.c.integrated_number)
+        .join(source, source.c.person_id == persons.c.id)
         .where(
-            source.unit_code == bindparam("from_unit"),
-            source.atena_number == bindparam("atena_number"),
-            source.unlinked_at.is_(None),
+            source.c.unit_code == bindparam("from_unit"),
+            source.c.atena_number == bindparam("atena_number"),
+            source.c.unlinked_at.is_(None),
         )
         .cte("person")
     )
     group = select(person.c.id.label("member")).cte("merge_group", recursive=True)
-    merged, into = PersonMerge.person_id, PersonMerge.into_person_id
+    merged, into = merges.c.person_id, merges.c.into_person_id
     group = group.union(
         select(case((merged == group.c.member, into), else_=merged))  # the other side of the merge
         .join(group, or_(merged == group.c.member, into == group.c.member))
-        .where(PersonMerge.undone_at.is_(None))
+        .where(merges.c.undone_at.is_(None))
     )
     there = (
-        select(AtenaLink.id, AtenaLink.person_id, AtenaLink.atena_number)
-        .join(group, group.c.member == AtenaLink.person_id)
-        .where(AtenaLink.unit_code == bindparam("to_unit"), AtenaLink.unlinked_at.is_(None))
+        select(links.c.id, links.c.person_id, links.c.atena_number)
+        .join(group, group.c.member == links.c.person_id)
+        .where(links.c.unit_code == bindparam("to_unit"), links.c.unlinked_at.is_(None))
         .subquery("there")
     )
     translated = (
@@ -126,6 +141,10 @@ async def active_link_without_history(
     return (await session.scalars(query)).one_or_none()
 
 
+_PERSONS = cast(Table, Person.__table__)
+_LOCK_PERSON = select(_PERSONS.c.id).where(_PERSONS.c.id == bindparam("person_id")).with_for_update()
+
+
 async def close_current_version(session: AsyncSession, person_id: int, on: dt.date) -> dt.date | None:
     """End the person's current version on ``on`` (or on its own first day, if later: the history is
     never rewritten); returns the day it ended, ``None`` when there was none.
@@ -135,7 +154,8 @@ async def close_current_version(session: AsyncSession, person_id: int, on: dt.da
     two current ones. The UPDATE that follows the lock sees whatever the other change committed.
     SQLite has one writer, and its UPDATE is evaluated once it writes: no lock is needed there.
     """
-    await session.execute(select(Person.id).where(Person.id == person_id).with_for_update())
+    if session.get_bind().dialect.name != "sqlite":
+        await session.execute(_LOCK_PERSON, {"person_id": person_id})
     ends = case((PersonVersion.valid_from > on, PersonVersion.valid_from), else_=literal(on, Date))
     result = await session.execute(
         update(PersonVersion)

@@ -7,10 +7,13 @@ transfer and its record commit (or roll back) together.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.adapters import repository as units
@@ -67,20 +70,28 @@ async def record_entries(session: AsyncSession, facts: TransferFacts, subjects: 
     """
     if not subjects:
         return
-    content = {**asdict(facts), "recorded_at": utcnow()}
+    content = {**vars(facts), "recorded_at": utcnow()}  # shallow: the values go to the database as they are
     connection = await session.connection()
-    dialect = connection.dialect
-    columns = [column for column in TransferRecord.__table__.columns if column.name in content]
+    columns, processors, insert_rows = _entry_insert(connection.dialect)
     shared = []
-    for column in columns:
-        # The dialect's own type: SQLite's DATETIME writes the text the verification reads back.
-        process = column.type.dialect_impl(dialect).bind_processor(dialect)
-        shared.append(process(content[column.name]) if process else content[column.name])
-    names = ", ".join([column.name for column in columns] + ["subject_integrated_number", "entry_digest"])
+    for column, process in zip(columns, processors, strict=True):
+        shared.append(process(content[column]) if process else content[column])
     rows = [(*shared, s, d) for s, d in zip(subjects, chain.entry_digests(content, subjects), strict=True)]
-    markers = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * (len(columns) + 2))
-    insert_rows = f"INSERT INTO transfer_records ({names}) VALUES ({markers})"  # noqa: S608 - our column names
     await connection.exec_driver_sql(insert_rows, rows)
+
+
+@functools.lru_cache(maxsize=16)  # one per engine's dialect
+def _entry_insert(dialect: Dialect) -> tuple[list[str], Sequence[Callable[[Any], Any] | None], str]:
+    """The shared columns of an entry, their bind processors, and the INSERT that takes them with the
+    subject and the digest last."""
+    shared = {field.name for field in fields(TransferFacts)} | {"recorded_at"}
+    columns = [column for column in TransferRecord.__table__.columns if column.name in shared]
+    # The dialect's own type: SQLite's DATETIME writes the text the verification reads back.
+    processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
+    names = [column.name for column in columns] + ["subject_integrated_number", "entry_digest"]
+    markers = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(names))
+    insert_rows = f"INSERT INTO transfer_records ({', '.join(names)}) VALUES ({markers})"  # noqa: S608 - our column names
+    return [column.name for column in columns], processors, insert_rows
 
 
 # --- the chain -----------------------------------------------------------------------------------
