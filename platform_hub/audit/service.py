@@ -88,10 +88,11 @@ def _entry_insert(dialect: Dialect) -> tuple[list[str], Sequence[Callable[[Any],
     columns = [column for column in TransferRecord.__table__.columns if column.name in shared]
     # The dialect's own type: SQLite's DATETIME writes the text the verification reads back.
     processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
-    names = [column.name for column in columns] + ["subject_integrated_number", "entry_digest"]
-    markers = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(names))
-    insert_rows = f"INSERT INTO transfer_records ({', '.join(names)}) VALUES ({markers})"  # noqa: S608 - our column names
-    return [column.name for column in columns], processors, insert_rows
+    names = [column.name for column in columns]
+    every = [*names, "subject_integrated_number", "entry_digest"]
+    markers = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(every))
+    insert_rows = f"INSERT INTO transfer_records ({', '.join(every)}) VALUES ({markers})"  # noqa: S608 - our column names
+    return names, processors, insert_rows
 
 
 # --- the chain -----------------------------------------------------------------------------------

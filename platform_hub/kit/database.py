@@ -90,8 +90,8 @@ class _OneWriter:
         self._turn = asyncio.Lock()
         self._wait_seconds = wait_seconds
         event.listen(engine.sync_engine, "before_cursor_execute", self._before_execute)
-        # Given back once the connection is (its transaction has ended, committed or not): released
-        # at the commit event instead, the next writer would meet the COMMIT still under way.
+        # The turn goes back with the connection, its transaction over (committed or not): given
+        # back at the commit event instead, it would find the COMMIT still under way.
         event.listen(engine.sync_engine.pool, "checkin", self._release)
 
     def _before_execute(

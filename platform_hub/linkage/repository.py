@@ -155,9 +155,9 @@ async def finish_delivery(
     session: AsyncSession, delivery_id: int, attempt: int, status: str, error: str | None
 ) -> bool:
     """Mark a leased delivery delivered or refused; ``False`` when the lease was lost meanwhile."""
-    delivered_at = utcnow() if status == "delivered" else None
-    params = {"delivery_id": delivery_id, "attempt": attempt, "to_status": status, "at": delivered_at}
-    result = await session.execute(_FINISH_DELIVERY, {**params, "error": error})
+    at = utcnow() if status == "delivered" else None
+    params = {"delivery_id": delivery_id, "attempt": attempt, "to_status": status, "at": at, "error": error}
+    result = await session.execute(_FINISH_DELIVERY, params)
     return result.scalar_one_or_none() is not None
 
 
