@@ -37,18 +37,21 @@ ORDINANCE = REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml"
 
 
 class Parties(NamedTuple):
-    hub: str
+    hubs: tuple[str, ...]  # the hub's replicas, on one database
     provider: str
     subscriber: str
     noop: str  # answers everything at once: the load generator's ceiling
-    hub_pid: int
+    hub_pid: int  # the first replica's
+
+    @property
+    def hub(self) -> str:
+        return self.hubs[0]
 
 
 @contextmanager
-def processes(database_url: str, keys: Path, workers: int = 1) -> Iterator[Parties]:
-    """The hub (``workers`` processes), two units and the no-op endpoint, each a process."""
-    ports = [free_port() for _ in range(4)]
-    hub, provider, subscriber, noop = (f"http://127.0.0.1:{port}" for port in ports)
+def processes(database_url: str, keys: Path, replicas: int = 1) -> Iterator[Parties]:
+    """The hub (``replicas`` processes on one database), two units and the no-op endpoint, each a
+    process of its own."""
     settings = {
         "DATABASE_URL": database_url,
         "KEY_FILE": str(keys / "keys.json"),
@@ -60,20 +63,26 @@ def processes(database_url: str, keys: Path, workers: int = 1) -> Iterator[Parti
         "LOG_LEVEL": "WARNING",
     }
     env = {**os.environ, **{f"PLATFORM_HUB_{name}": value for name, value in settings.items()}}
-    commands = [
-        ["benchmarks.unit", "--port", str(ports[1])],
-        ["benchmarks.unit", "--port", str(ports[2])],
-        ["benchmarks.unit", "--port", str(ports[3]), "--noop"],
-        ["platform_hub.cli", "serve", "--port", str(ports[0]), "--workers", str(workers)],
-    ]
     with ExitStack() as stack:
-        for command in commands:
+
+        def start(*command: str, ready: str) -> int:
             process = subprocess.Popen([sys.executable, "-m", *command], env=env, cwd=REPO_ROOT)
             stack.callback(process.wait, 15)
             stack.callback(process.terminate)
-        for url in (f"{provider}/count", f"{subscriber}/count", noop, f"{hub}/healthz"):
-            wait_until(lambda url=url: answers(url), timeout=60)
-        yield Parties(hub, provider, subscriber, noop, process.pid)  # the hub is started last
+            wait_until(lambda: answers(ready), timeout=60)
+            return process.pid
+
+        units = []
+        for flags in ([], [], ["--noop"]):
+            port = free_port()
+            start("benchmarks.unit", "--port", str(port), *flags, ready=f"http://127.0.0.1:{port}/count")
+            units.append(f"http://127.0.0.1:{port}")
+        hubs, pids = [], []
+        for _ in range(replicas):  # one after the other: the first migrates and writes the key files
+            port = free_port()
+            hubs.append(f"http://127.0.0.1:{port}")
+            pids.append(start("platform_hub.cli", "serve", "--port", str(port), ready=f"{hubs[-1]}/healthz"))
+        yield Parties(tuple(hubs), *units, pids[0])
 
 
 def load_ordinance(hub: HubClient) -> None:
@@ -100,10 +109,11 @@ def received(unit: str) -> int:
     return count
 
 
-def measure(database_url: str, count: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as keys, processes(database_url, Path(keys)) as urls:
-        hub_url, provider, subscriber, noop, _ = urls
-        with httpx.Client(base_url=hub_url, timeout=60) as http:
+def measure(database_url: str, count: int, replicas: int = 1) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as keys, processes(database_url, Path(keys), replicas) as parties:
+        provider, subscriber, noop = parties.provider, parties.subscriber, parties.noop
+        hub_url = ",".join(parties.hubs)  # the load generator spreads its clients over the replicas
+        with httpx.Client(base_url=parties.hub, timeout=60) as http:
             hub = HubClient(http)
             load_ordinance(hub)
             hub.register("002", provider)

@@ -1,7 +1,7 @@
 """A load generator in its own process: POSTs linkage queries (or 住民異動 notifications) with N
 concurrent clients, round robin over the given 宛名番号, and prints JSON.
 
-python -m benchmarks.load --url http://127.0.0.1:8000 --token … --atena A[,B…] --count 2000 --concurrency 16
+python -m benchmarks.load --url http://127.0.0.1:8000[,URL…] --token … --atena A[,B…] --count 2000 --concurrency 16
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ async def run(
     for n in range(count):
         queue.put_nowait(n)
 
-    async def client(http: httpx.AsyncClient) -> None:
+    urls = url.split(",")  # several replicas: the clients are spread over them, as a load balancer would
+
+    async def client(http: httpx.AsyncClient, url: str) -> None:
         nonlocal failures
         while not queue.empty():
             n = queue.get_nowait()
@@ -59,7 +61,7 @@ async def run(
 
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency)) as http:
         started = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(concurrency)))
+        await asyncio.gather(*(client(http, urls[k % len(urls)]) for k in range(concurrency)))
         elapsed = time.perf_counter() - started
     return {"messages_per_s": round(count / elapsed, 1), "failures": failures, **percentiles(latencies)}
 

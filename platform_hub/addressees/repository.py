@@ -21,7 +21,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, raiseload
+from sqlalchemy.orm import joinedload
 
 from platform_hub.models import AtenaLink, KeyCheck, Person, PersonMerge, PersonVersion, RegistryCounter
 
@@ -124,28 +124,35 @@ async def translation(
     return rows
 
 
-async def active_link_without_history(
-    session: AsyncSession, unit_code: str, atena_number: str
-) -> AtenaLink | None:
-    """``active_link`` with its person but not the person's versions or links: a 住民異動 adds a
-    version without reading the history (which grows with every 異動)."""
-    query = (
-        select(AtenaLink)
-        .options(joinedload(AtenaLink.person).options(raiseload(Person.versions), raiseload(Person.links)))
-        .where(
-            AtenaLink.unit_code == unit_code,
-            AtenaLink.atena_number == atena_number,
-            AtenaLink.unlinked_at.is_(None),
-        )
+_PERSONS, _LINKS = cast(Table, Person.__table__), cast(Table, AtenaLink.__table__)
+_LINKED_PERSON = (
+    select(_PERSONS.c.id, _PERSONS.c.integrated_number)
+    .join(_LINKS, _LINKS.c.person_id == _PERSONS.c.id)
+    .where(
+        _LINKS.c.unit_code == bindparam("unit_code"),
+        _LINKS.c.atena_number == bindparam("atena_number"),
+        _LINKS.c.unlinked_at.is_(None),
     )
-    return (await session.scalars(query)).one_or_none()
-
-
-_PERSONS = cast(Table, Person.__table__)
+)
 _LOCK_PERSON = select(_PERSONS.c.id).where(_PERSONS.c.id == bindparam("person_id")).with_for_update()
 
 
-async def close_current_version(session: AsyncSession, person_id: int, on: dt.date) -> dt.date | None:
+async def linked_person_locked(session: AsyncSession, unit_code: str, atena_number: str) -> Any | None:
+    """``(id, integrated_number)`` of the person behind a unit's active 宛名番号, their row locked for
+    the change that follows (PostgreSQL; see ``close_current_version``): one plain statement where a
+    住民異動 used to load the link and the person as objects."""
+    query = _LINKED_PERSON if _single_writer(session) else _LINKED_PERSON.with_for_update(of=_PERSONS)
+    params = {"unit_code": unit_code, "atena_number": atena_number}
+    return (await session.execute(query, params)).one_or_none()
+
+
+def _single_writer(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+async def close_current_version(
+    session: AsyncSession, person_id: int, on: dt.date, *, locked: bool = False
+) -> dt.date | None:
     """End the person's current version on ``on`` (or on its own first day, if later: the history is
     never rewritten); returns the day it ended, ``None`` when there was none.
 
@@ -153,8 +160,9 @@ async def close_current_version(session: AsyncSession, person_id: int, on: dt.da
     the same version (PostgreSQL's UPDATE does not see a version inserted after it began) and leave
     two current ones. The UPDATE that follows the lock sees whatever the other change committed.
     SQLite has one writer, and its UPDATE is evaluated once it writes: no lock is needed there.
+    ``locked``: the caller's transaction holds the lock already (``linked_person_locked``).
     """
-    if session.get_bind().dialect.name != "sqlite":
+    if not locked and not _single_writer(session):
         await session.execute(_LOCK_PERSON, {"person_id": person_id})
     ends = case((PersonVersion.valid_from > on, PersonVersion.valid_from), else_=literal(on, Date))
     result = await session.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
@@ -132,13 +132,20 @@ async def register_person(
 
 
 async def add_version(
-    session: AsyncSession, person: Person, info: BasicInfo, *, status: str, valid_from: dt.date, reason: str
+    session: AsyncSession,
+    person_id: int,
+    info: BasicInfo,
+    *,
+    status: str,
+    valid_from: dt.date,
+    reason: str,
+    locked: bool = False,
 ) -> PersonVersion:
     """Close the current version and add the next; the history is never rewritten (nor read: the
     person's versions need not be loaded)."""
-    valid_from = await repository.close_current_version(session, person.id, valid_from) or valid_from
-    version = version_of(info, status, valid_from, reason)
-    version.person_id = person.id
+    closed = await repository.close_current_version(session, person_id, valid_from, locked=locked)
+    version = version_of(info, status, closed or valid_from, reason)
+    version.person_id = person_id
     session.add(version)
     await session.flush()
     return version
@@ -467,6 +474,13 @@ _RESIDENT_STATES = {"1": "resident", "2": "moved_out", "3": "deceased", "4": "mo
 _CREATING_EVENTS = {"01", "04", "08"}  # 転入, 出生, 職権記載
 
 
+class PersonRef(NamedTuple):
+    """Who a 住民異動 concerned: what its callers need of the person, without loading them."""
+
+    id: int
+    integrated_number: str
+
+
 def introduces_person(fields: dict[str, str]) -> bool:
     """A 住民異動 that brings a person into the city (転入, 出生, 職権記載): units may not know them yet."""
     return fields.get("IdoJiyuCode") in _CREATING_EVENTS
@@ -482,7 +496,7 @@ async def apply_resident_change(
     actor: str,
     event_name: str,
     bring_in: bool = False,
-) -> Person:
+) -> PersonRef:
     """Apply one 住民異動 of unit ``unit_code`` (住民基本台帳) to the registry, in the caller's transaction.
 
     転入・出生・職権記載 (or any change, to ``bring_in`` every resident of a 全件 set) create the person
@@ -501,14 +515,16 @@ async def apply_resident_change(
         municipality_code=None if moved_away else fields.get("ShikuchosonCode"),
     )
     effective = dt.date.fromisoformat(fields["IdoDate"])
-    existing = await repository.active_link_without_history(session, unit_code, atena)
+    existing = await repository.linked_person_locked(session, unit_code, atena)
     if existing is not None:
         if my_number is not None:
-            await set_my_number(session, vault, existing.person, my_number)
+            person = await session.get(Person, existing.id)  # as an object only to set the number
+            assert person is not None
+            await set_my_number(session, vault, person, my_number)
         await add_version(
-            session, existing.person, info, status=status, valid_from=effective, reason=event_name
+            session, existing.id, info, status=status, valid_from=effective, reason=event_name, locked=True
         )
-        return existing.person
+        return PersonRef(existing.id, existing.integrated_number)
     if fields["IdoJiyuCode"] not in _CREATING_EVENTS and not bring_in:
         raise AddresseeUnknown(
             f"宛名番号 {atena} of unit {unit_code} is not linked: {event_name} needs a known person"
@@ -521,9 +537,9 @@ async def apply_resident_change(
             session, vault, info, status=status, valid_from=effective, reason=event_name, my_number=my_number
         )
     else:  # a former resident (or a 住登外者) comes back: same person, a new version
-        await add_version(session, person, info, status=status, valid_from=effective, reason=event_name)
+        await add_version(session, person.id, info, status=status, valid_from=effective, reason=event_name)
     await link(session, person, unit_code, atena, reason=event_name, actor=actor)
-    return person
+    return PersonRef(person.id, person.integrated_number)
 
 
 async def check_key_file(session: AsyncSession, vault: MyNumberVault) -> bool:
