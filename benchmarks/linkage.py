@@ -9,6 +9,9 @@ the subscribing unit (``benchmarks.unit``) and the load generator (``benchmarks.
   to end to both subscribers per second;
 - the load generator alone, against an endpoint that answers at once (``benchmarks.unit --noop``):
   the ceiling of this rig, which no path can pass.
+
+With ``--replicas N``, PostgreSQL is measured once more with N hub processes on one database, the
+load generator's clients spread over them.
 """
 
 from __future__ import annotations
@@ -164,15 +167,21 @@ GOALS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=2000, help="messages per measurement")
-    count = parser.parse_args().count
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="also measure this many hub processes on one PostgreSQL"
+    )
+    args = parser.parse_args()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        results["sqlite"] = measure(f"sqlite:///{scratch}/hub.db", count)
+        results["sqlite"] = measure(f"sqlite:///{scratch}/hub.db", args.count)
     with fresh_database("ph_bench_linkage") as url:
-        results["postgresql"] = measure(url, count)
-    print(f"\n{'measure (16 clients)':<34}{'SQLite':>12}{'PostgreSQL':>12}{'goal':>16}")
+        results["postgresql"] = measure(url, args.count)
+    if args.replicas > 1:  # SQLite's writers in several processes would meet its busy handler
+        with fresh_database("ph_bench_linkage") as url:
+            results[f"postgresql_x{args.replicas}"] = measure(url, args.count, args.replicas)
+    print(f"\n{'measure (16 clients)':<34}" + "".join(f"{name:>16}" for name in results) + f"{'goal':>16}")
     for key, goal in GOALS.items():
-        print(f"{key:<34}{results['sqlite'][key]:>12}{results['postgresql'][key]:>12}{goal:>16}")
+        print(f"{key:<34}" + "".join(f"{figures[key]:>16}" for figures in results.values()) + f"{goal:>16}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "linkage.json").write_text(json.dumps(results, indent=2))
 

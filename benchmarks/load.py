@@ -1,7 +1,7 @@
 """A load generator in its own process: POSTs linkage queries (or 住民異動 notifications) with N
 concurrent clients, round robin over the given 宛名番号, and prints JSON.
 
-python -m benchmarks.load --url http://127.0.0.1:8000[,URL…] --token … --atena A[,B…] --count 2000 --concurrency 16
+python -m benchmarks.load --url URL[,URL…] --token … --atena A[,B…] --count 2000 --concurrency 16
 """
 
 from __future__ import annotations
