@@ -67,6 +67,16 @@ def test_tennyu_creates_the_person_and_tenkyo_adds_a_version(
     assert b"KojinBango" not in bytes(stored[0]) and MY_NUMBER.encode() not in bytes(stored[0])
 
 
+def test_a_change_brings_the_my_number_of_a_person_linked_without_one(
+    hub: HubClient, juki: dict[str, str]
+) -> None:
+    assert hub.send(ido_notification(jiyu="01"), juki).status_code == 200
+    assert search(hub, hub.admin(), my_number=MY_NUMBER) == []
+    assert hub.send(ido_notification(jiyu="03", my_number=MY_NUMBER), juki).status_code == 200
+    (found,) = search(hub, hub.admin(), my_number=MY_NUMBER)
+    assert found["matched"] == ["my_number"]
+
+
 def test_a_change_for_an_unknown_person_is_e3002_with_nothing_stored(
     hub: HubClient, juki: dict[str, str], database_url: str
 ) -> None:

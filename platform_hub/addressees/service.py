@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 
 from platform_hub.addressees import normalize, repository
 from platform_hub.addressees.numbers import atena_number, check_atena_number, check_my_number
@@ -518,7 +519,9 @@ async def apply_resident_change(
     existing = await repository.linked_person_locked(session, unit_code, atena)
     if existing is not None:
         if my_number is not None:
-            person = await session.get(Person, existing.id)  # as an object only to set the number
+            # An object only to set the number on, and still without the history.
+            history = [raiseload(Person.versions), raiseload(Person.links)]
+            person = await session.get(Person, existing.id, options=history)
             assert person is not None
             await set_my_number(session, vault, person, my_number)
         await add_version(
