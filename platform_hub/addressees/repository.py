@@ -65,32 +65,36 @@ async def active_link(session: AsyncSession, unit_code: str, atena_number: str) 
     return (await session.scalars(query)).one_or_none()
 
 
-def _translation_statements() -> tuple[Select[Any], Select[Any]]:
-    """The statements of ``translation``, built once (building them costs more than running them) on
-    the tables rather than the mapped classes: every linkage message runs one, as plain Core."""
-    persons, links, merges = (cast(Table, model.__table__) for model in (Person, AtenaLink, PersonMerge))
-    source = links.alias("source")
-    person = (
-        select(persons.c.id, persons.c.integrated_number)
-        .join(source, source.c.person_id == persons.c.id)
-        .where(
-            source.c.unit_code == bindparam("from_unit"),
-            source.c.atena_number == bindparam("atena_number"),
-            source.c.unlinked_at.is_(None),
-        )
-        .cte("person")
+# The registry's statements that every linkage message runs, built once on the tables rather than the
+# mapped classes: building them costs more than running them, and as plain Core they skip the ORM.
+_PERSONS, _LINKS = cast(Table, Person.__table__), cast(Table, AtenaLink.__table__)
+_MERGES = cast(Table, PersonMerge.__table__)
+# The person behind a unit's active 宛名番号: ``(id, integrated_number)``.
+_LINKED_PERSON = (
+    select(_PERSONS.c.id, _PERSONS.c.integrated_number)
+    .join(_LINKS, _LINKS.c.person_id == _PERSONS.c.id)
+    .where(
+        _LINKS.c.unit_code == bindparam("unit_code"),
+        _LINKS.c.atena_number == bindparam("atena_number"),
+        _LINKS.c.unlinked_at.is_(None),
     )
+)
+
+
+def _translation_statement() -> Select[Any]:
+    """``translation``'s statement with a ``to_unit``: the linked person and their links there."""
+    person = _LINKED_PERSON.cte("person")
     group = select(person.c.id.label("member")).cte("merge_group", recursive=True)
-    merged, into = merges.c.person_id, merges.c.into_person_id
+    merged, into = _MERGES.c.person_id, _MERGES.c.into_person_id
     group = group.union(
         select(case((merged == group.c.member, into), else_=merged))  # the other side of the merge
         .join(group, or_(merged == group.c.member, into == group.c.member))
-        .where(merges.c.undone_at.is_(None))
+        .where(_MERGES.c.undone_at.is_(None))
     )
     there = (
-        select(links.c.id, links.c.person_id, links.c.atena_number)
-        .join(group, group.c.member == links.c.person_id)
-        .where(links.c.unit_code == bindparam("to_unit"), links.c.unlinked_at.is_(None))
+        select(_LINKS.c.id, _LINKS.c.person_id, _LINKS.c.atena_number)
+        .join(group, group.c.member == _LINKS.c.person_id)
+        .where(_LINKS.c.unit_code == bindparam("to_unit"), _LINKS.c.unlinked_at.is_(None))
         .subquery("there")
     )
     translated = (
@@ -99,10 +103,10 @@ def _translation_statements() -> tuple[Select[Any], Select[Any]]:
         .outerjoin(there, true())
         .order_by(there.c.id)
     )
-    return select(person.c.id, person.c.integrated_number), translated
+    return translated
 
 
-_RESOLVED, _TRANSLATED = _translation_statements()
+_TRANSLATED = _translation_statement()
 
 
 async def translation(
@@ -115,25 +119,16 @@ async def translation(
 
     The merge group is a recursive walk (``UNION`` drops what it has seen, so a cycle ends it).
     """
-    params = {"from_unit": from_unit, "atena_number": atena_number}
+    params = {"unit_code": from_unit, "atena_number": atena_number}
     if to_unit is None:
-        result = await session.execute(_RESOLVED, params)
+        result = await session.execute(_LINKED_PERSON, params)
     else:
         result = await session.execute(_TRANSLATED, {**params, "to_unit": to_unit})
     rows: Sequence[Any] = result.all()
     return rows
 
 
-_PERSONS, _LINKS = cast(Table, Person.__table__), cast(Table, AtenaLink.__table__)
-_LINKED_PERSON = (
-    select(_PERSONS.c.id, _PERSONS.c.integrated_number)
-    .join(_LINKS, _LINKS.c.person_id == _PERSONS.c.id)
-    .where(
-        _LINKS.c.unit_code == bindparam("unit_code"),
-        _LINKS.c.atena_number == bindparam("atena_number"),
-        _LINKS.c.unlinked_at.is_(None),
-    )
-)
+_LINKED_PERSON_LOCKED = _LINKED_PERSON.with_for_update(of=_PERSONS)
 _LOCK_PERSON = select(_PERSONS.c.id).where(_PERSONS.c.id == bindparam("person_id")).with_for_update()
 
 
@@ -141,7 +136,7 @@ async def linked_person_locked(session: AsyncSession, unit_code: str, atena_numb
     """``(id, integrated_number)`` of the person behind a unit's active 宛名番号, their row locked for
     the change that follows (PostgreSQL; see ``close_current_version``): one plain statement where a
     住民異動 used to load the link and the person as objects."""
-    query = _LINKED_PERSON if _single_writer(session) else _LINKED_PERSON.with_for_update(of=_PERSONS)
+    query = _LINKED_PERSON if _single_writer(session) else _LINKED_PERSON_LOCKED
     params = {"unit_code": unit_code, "atena_number": atena_number}
     return (await session.execute(query, params)).one_or_none()
 
