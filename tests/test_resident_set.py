@@ -163,3 +163,67 @@ def test_a_full_set_then_a_delta_feed_the_registry_record_by_record(
     for table, column in (("batch_chunks", "records"), ("messages", "request_xml")):
         for row in rows(database_url, f"SELECT {column} AS kept FROM {table}"):
             assert my_number(7).encode() not in bytes(row.kept or b"")
+
+
+def _csv(header: list[str], rows_: list[list[str]]) -> bytes:
+    return ("\r\n".join(",".join(row) for row in [header, *rows_]) + "\r\n").encode("utf-8")
+
+
+def test_a_record_with_its_my_number_twice_is_refused_and_kept_nowhere(
+    hub: HubClient, database_url: str
+) -> None:
+    """A 個人番号 item repeated in a record (XML, or a CSV header naming it by romaji and by 項目名) is
+    refused with nothing kept: taking out only the first would let the second through to subscribers."""
+    twice, once = my_number(31), my_number(32)
+    shusaku = TestUnit()
+    with serve_in_thread(shusaku.app()) as url:
+        hub.register("051", url, subscribes=["IF_JUK_0101"])
+        juki = hub.unit_headers(hub.register("001", provides=["IF_JUK_0101"]))
+        fields = {
+            "RecordNo": "1",
+            "IdoJiyuCode": "01",
+            "IdoDate": "2026-11-01",
+            "AtenaNo": atena_number(3101),
+            "Shimei": "重複　一郎",
+            **PERSON,
+        }
+        items = [(k, fields[k]) for k in ORDER if k in fields]
+        at = [k for k, _ in items].index("SetaiNo")  # where the spec puts the 個人番号
+        items[at:at] = [("KojinBango", twice), ("KojinBango", twice)]
+        doubled = "<lk:Jumin>" + "".join(f"<lk:{k}>{v}</lk:{k}>" for k, v in items) + "</lk:Jumin>"
+        body = soap_message("IF_JUK_0101", "001", HEAD.format(kubun="2") + doubled, purpose="JUK-001")
+        answer = upload(hub, body, juki)
+        assert answer.status_code == 200, answer.text
+        assert results(answer) == [("1", "E1002")] and twice.encode() not in answer.content
+
+        fields |= {"AtenaNo": atena_number(3102), "Shimei": "重複　二郎"}
+        header = [*fields, "KojinBango", "個人番号"]
+        values = [*fields.values(), once, once]
+        head = {
+            "interface": "IF_JUK_0101",
+            "msgid": "csv-twice",
+            "purpose_code": "JUK-001",
+            "department": "SHIMIN-1",
+            "user": "u0001",
+            "ShoriKubun": "2",
+            "KijunDate": "2026-11-01",
+            "SakuseiDate": "2026-11-02",
+        }
+        answer = hub.http.post(
+            "/batches",
+            content=_csv(header, [values]),
+            params=head,
+            headers={**juki, "Content-Type": "text/csv"},
+        )
+        assert answer.status_code == 200, answer.text
+        assert results(answer) == [("1", "E1002")] and once.encode() not in answer.content
+    assert shusaku.received == []
+    assert count_rows(database_url, "persons") == 0
+    for table, column in (
+        ("batch_chunks", "records"),
+        ("messages", "request_xml"),
+        ("batch_record_results", "message"),
+    ):
+        for row in rows(database_url, f"SELECT {column} AS kept FROM {table}"):
+            kept = row.kept.encode() if isinstance(row.kept, str) else bytes(row.kept or b"")
+            assert twice.encode() not in kept and once.encode() not in kept

@@ -119,7 +119,7 @@ async def _receive(
     numbers = _numbers(state, compiled)
     taken = await _take(state, inbound)
     structlog.contextvars.bind_contextvars(reception_number=taken.message.reception_number)
-    chunks = _chunks(records, taken.batch.chunk_records, numbers)
+    chunks = _chunks(records, taken.batch.chunk_records, compiled, numbers)
     try:
         if taken.replay is not None:  # the same batch again: the same records, the same answer
             _same_records(inbound, taken.batch, chunks)
@@ -196,18 +196,23 @@ async def _resume(
 class _Numbers:
     """Where a batch that feeds the registry carries each record's 個人番号, and the key that hashes it."""
 
-    path: str
+    paths: list[str]
     vault: MyNumberVault
 
-    def take(self, record: Record) -> str | None:
-        """The record's 個人番号, removed: the hub keeps it in the registry and passes it to nobody."""
-        element = None if isinstance(record, str) else record.find(self.path)
-        if element is None:
-            return None
-        parent = element.getparent()
-        assert parent is not None
-        parent.remove(element)
-        return (element.text or "").strip()
+    def take(self, record: Record) -> list[str]:
+        """Every 個人番号 item of the record, removed: the hub keeps the number in the registry and
+        passes it to nobody. Called after the record's XSD check, so none is missed (or let through)
+        whatever the record holds."""
+        if isinstance(record, str):
+            return []
+        taken = []
+        for path in self.paths:
+            for element in record.findall(path):
+                parent = element.getparent()
+                assert parent is not None
+                parent.remove(element)
+                taken.append((element.text or "").strip())
+        return taken
 
 
 def _numbers(state: HubState, compiled: CompiledInterface) -> _Numbers | None:
@@ -215,7 +220,7 @@ def _numbers(state: HubState, compiled: CompiledInterface) -> _Numbers | None:
     paths = [path[1:] for path in compiled.spec.paths("request", "my_number") if path[0] == record]
     if not paths:
         return None
-    return _Numbers("/".join(lk(name) for name in paths[0]), state.require_vault())
+    return _Numbers(["/".join(lk(name) for name in path) for path in paths], state.require_vault())
 
 
 @dataclass
@@ -225,24 +230,43 @@ class _Chunk:
     records: list[Record]
     serialized: list[bytes]
     my_numbers: list[str | None]
+    invalid: list[HubError | None]  # each record's XSD refusal, checked before its 個人番号 was taken
     digest: str  # of every record up to this chunk's last
 
 
-def _chunks(records: Iterator[Record], size: int, numbers: _Numbers | None) -> Iterator[_Chunk]:
-    """The records in chunks, each with the digest chained over the chunks so far: what proves that a
-    batch sent again (to resume it, or to ask for its answer) carries the same records. A 個人番号
-    counts through its keyed hash: a plain digest over a record would let a guesser test numbers."""
+def _chunks(
+    records: Iterator[Record], size: int, compiled: CompiledInterface, numbers: _Numbers | None
+) -> Iterator[_Chunk]:
+    """The records in chunks, each record checked against its XSD as it came (its 個人番号 still in
+    it), then stripped of every 個人番号, with the digest chained over the chunks so far: what proves
+    that a batch sent again (to resume it, or to ask for its answer) carries the same records. A
+    個人番号 counts through its keyed hash: a plain digest over a record would let a guesser test numbers."""
     digest, first, no = GENESIS, 1, 0
     while chunk := list(islice(records, size)):
-        taken = [numbers.take(record) if numbers else None for record in chunk]
+        invalid = [_invalid(compiled, record) for record in chunk]
+        taken = [numbers.take(record) if numbers else [] for record in chunk]
+        for at, found in enumerate(taken):
+            if len(found) > 1 and invalid[at] is None:  # the XSD allows one; never trust that alone
+                invalid[at] = SchemaViolation("the record carries more than one 個人番号 item")
         serialized = [r.encode() if isinstance(r, str) else etree.tostring(r) for r in chunk]
         hashed = hashlib.sha256(b"".join(serialized))
-        for number in filter(None, taken):
+        for number in (n for found in taken for n in found):
             assert numbers is not None
             hashed.update(numbers.vault.lookup_hash(number).encode())
         digest = hashlib.sha256((digest + hashed.hexdigest()).encode()).hexdigest()
-        yield _Chunk(no, first, chunk, serialized, taken, digest)
+        kept = [found[0] if len(found) == 1 else None for found in taken]
+        yield _Chunk(no, first, chunk, serialized, kept, invalid, digest)
         first, no = first + len(chunk), no + 1
+
+
+def _invalid(compiled: CompiledInterface, record: Record) -> HubError | None:
+    if isinstance(record, str):  # not even an element: a CSV row that could not be one
+        return SchemaViolation(record)
+    try:
+        compiled.validate_record(record)
+    except SchemaViolation as invalid:
+        return invalid
+    return None
 
 
 def _differs(inbound: linkage.Inbound, what: str) -> IdempotencyConflict:
@@ -374,22 +398,21 @@ def _head_item(inbound: linkage.Inbound, romaji: str) -> str | None:
 
 
 def _check_records(inbound: linkage.Inbound, batch: Batch, chunk: _Chunk) -> _Checked:
-    """The XSD (and a 個人番号's check digit), record by record; the 宛名番号 of each record that passes."""
-    compiled, checked = inbound.compiled, _Checked()
-    addressee = _addressee_path(compiled)
+    """Each record's XSD verdict (and a 個人番号's check digit); the 宛名番号 of each that passes."""
+    checked = _Checked()
+    addressee = _addressee_path(inbound.compiled)
     places = range(chunk.first, chunk.first + len(chunk.records))
-    checks = zip(places, chunk.records, chunk.serialized, chunk.my_numbers, strict=True)
-    for seq, record, data, number in checks:
-        if isinstance(record, str):
-            checked.refused.append(_result(batch, seq, record, "E1002", record))
-            continue
+    checks = zip(places, chunk.records, chunk.serialized, chunk.my_numbers, chunk.invalid, strict=True)
+    for seq, record, data, number, invalid in checks:
         try:
-            compiled.validate_record(record)
+            if invalid is not None:
+                raise invalid
             if number is not None:
                 check_my_number(number)
-        except SchemaViolation as invalid:
-            checked.refuse(batch, chunk, seq, invalid)
+        except HubError as refused:
+            checked.refuse(batch, chunk, seq, refused)
             continue
+        assert not isinstance(record, str)
         atena = (record.findtext(addressee) or "").strip() if addressee else None
         checked.accepted.append((seq, data, atena))
     return checked
