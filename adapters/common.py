@@ -245,7 +245,11 @@ class Addressees:
             )
             return atena, None
         await self.unit.registry.link(
-            unlinked[0].integrated_number, atena, "住民異動通知（転入・出生）による採番"
+            unlinked[0].integrated_number,
+            atena,
+            "住民異動通知（転入・出生）による採番",
+            name=item["Shimei"],
+            birth_date=item["SeinengappiDate"],
         )
         return atena, unlinked[0].integrated_number
 
@@ -277,7 +281,7 @@ class Addressees:
         outcome = "already"
         if not any(link.atena_number == atena for link in candidate.links):
             try:
-                await self.unit.registry.link(candidate.integrated_number, atena, reason)
+                await self.unit.registry.link(candidate.integrated_number, atena, reason, my_number=my_number)
                 outcome = "linked"
             except LinkageError as error:
                 if error.code != "E1004":

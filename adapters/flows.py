@@ -153,7 +153,14 @@ async def _link(
 ) -> str | None:
     name, atena = "宛名番号の紐付け", next_atena(addressees.store, unit.code)
     try:
-        await unit.registry.link(candidate.integrated_number, atena, reason)
+        await unit.registry.link(
+            candidate.integrated_number,
+            atena,
+            reason,
+            my_number=applicant.my_number,
+            name=applicant.name,
+            birth_date=applicant.birth_date,
+        )
     except LinkageError as error:
         await flow.refused(name, error, None)
         return None

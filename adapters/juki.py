@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.common import SEED_CONCURRENCY, MockUnit, local_numbers, read_model
+from adapters.common import MockUnit, local_numbers, read_model
 from adapters.residents import (
     CHILD,
     CITY_CODE,
@@ -40,7 +40,6 @@ from adapters.residents import (
 )
 from adapters.sdk import LinkageError, Payload, Received
 from platform_hub.addressees.numbers import atena_number
-from platform_hub.addressees.schemas import BasicInfo
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS residents (
@@ -89,6 +88,7 @@ CREATE TABLE IF NOT EXISTS ido_events (
 """
 JIYU = {"01": "転入", "02": "転出", "03": "転居", "04": "出生", "05": "死亡", "06": "氏名変更"}
 _CREATING = {"01", "04"}  # the registry needs the 個人番号 with these
+SEED_SET_RECORDS = 500  # residents per 全件 set: about half a megabyte
 _SIMULATED = {"03": 30, "01": 20, "06": 18, "02": 12, "04": 12, "05": 8}  # relative frequency
 
 
@@ -119,7 +119,7 @@ class Juki(MockUnit):
         "001",
         "住民基本台帳",
         ("JUK-001",),
-        ("IF_JUK_0001",),
+        ("IF_JUK_0001", "IF_JUK_0101"),
         "SHIMIN-1",
     )
 
@@ -166,48 +166,28 @@ class Juki(MockUnit):
     # --- the registry -----------------------------------------------------------------------
 
     async def seed_registry(self) -> dict[str, int]:
-        """Register every resident in the hub's registry with 001's 宛名番号 and the 個人番号.
-
-        The registry API rather than a 転入 notification each: the residents were here before the
-        hub, and a notification would reach units that do not handle them yet.
-        """
+        """Bring every resident into the hub's registry with 001's 宛名番号 and the 個人番号: the
+        resident register as 住民情報一括提供 (IF_JUK_0101) 全件 sets — the residents were here before
+        the hub, and no unit but 住民基本台帳 brings residents into the registry."""
         pending = self.store.rows("SELECT * FROM residents WHERE in_registry = 0 AND status = '1'")
         counts: Counter[str] = Counter()
-        gate = asyncio.Semaphore(SEED_CONCURRENCY)
-
-        async def register(row: sqlite3.Row) -> None:
-            async with gate:
-                counts[await self._register(row)] += 1
-
-        await asyncio.gather(*(register(row) for row in pending))
-        return {"registered": counts["registered"], "already": counts["already"]}
-
-    async def _register(self, row: sqlite3.Row) -> str:
-        info = BasicInfo(
-            name=row["name"],
-            name_kana=row["kana"],
-            birth_date=row["birth_date"],
-            sex=row["sex"],
-            address=row["address"],
-            municipality_code=CITY_CODE,
-        )
-        outcome = "registered"
-        try:
-            await self.unit.registry.register(
-                info,
-                row["atena"],
-                reason="住民基本台帳の初期登録",
-                my_number=row["my_number"],
-                status="resident",
-                valid_from=dt.date.fromisoformat(row["since"]),
-            )
-        except LinkageError as error:
-            if error.code != "E1004":
-                raise
-            outcome = "already"
-        with self.store.transaction() as db:
-            db.execute("UPDATE residents SET in_registry = 1 WHERE atena = ?", (row["atena"],))
-        return outcome
+        today = dt.date.today()
+        for start in range(0, len(pending), SEED_SET_RECORDS):  # each set well under the hub's body cap
+            rows = pending[start : start + SEED_SET_RECORDS]
+            since = [dt.date.fromisoformat(row["since"]) for row in rows]
+            records = [
+                {"RecordNo": number, **_ido_payload(row, "08", day, {"KojinBango": row["my_number"]})}
+                for number, (row, day) in enumerate(zip(rows, since, strict=True), start=1)
+            ]
+            payload = {"ShoriKubun": "1", "KijunDate": today, "SakuseiDate": today, "Jumin": records}
+            reply = await self.unit.notify("IF_JUK_0101", payload, purpose="JUK-001")
+            counts["registered"] += int(reply.payload["SeijoKensu"])
+            counts["refused"] += int(reply.payload["ErrorKensu"])
+            with self.store.transaction() as db:
+                db.executemany(
+                    "UPDATE residents SET in_registry = 1 WHERE atena = ?", [(row["atena"],) for row in rows]
+                )
+        return {"registered": counts["registered"], "refused": counts["refused"]}
 
     # --- 住民票関係情報照会 ------------------------------------------------------------------------
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.audit.operations import Actor, record_operation
 from platform_hub.kit.database import run_once
 from platform_hub.kit.settings import Settings
 
@@ -31,6 +34,19 @@ app.add_typer(audit_app, name="audit")
 deliveries_app = typer.Typer(help="The queue of notifications to subscribers.", no_args_is_help=True)
 app.add_typer(deliveries_app, name="deliveries")
 console = Console()
+T = TypeVar("T")
+
+
+# Who the operations record names for what is done from the command line (the My Number office or an
+# operator at the hub's own machine: whoever holds its settings and key files).
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's user may have no name
+        return "unknown"
+
+
+CLI = Actor(client_id=f"cli:{_os_user()}", role="admin")
 
 
 @app.command()
@@ -123,8 +139,30 @@ def clients_create(
     async def store(session: AsyncSession) -> None:
         session.add(client)
 
-    asyncio.run(run_once(Settings().async_database_url, store))
+    _run_recorded(store, "client.create", f"client {client.client_id}", role=role)
     console.print(f"client_id={client.client_id}\nclient_secret={secret}\nrole={role}", highlight=False)
+
+
+def _run_recorded(
+    work: Callable[[AsyncSession], Awaitable[T]], action: str, detail: str | None = None, **parameters: object
+) -> T:
+    """Run a change from the command line in one transaction with its operations record entry — which
+    needs the key file (its MAC): a change that cannot be recorded is not made."""
+    from platform_hub.addressees.vault import KeyFileError, load_vault
+
+    settings = Settings()
+    try:
+        vault = load_vault(settings.key_file)
+    except KeyFileError as exc:
+        console.print(f"[red]{exc}[/red]: the operations record needs it (PLATFORM_HUB_KEY_FILE)")
+        raise typer.Exit(2) from None
+
+    async def recorded(session: AsyncSession) -> T:
+        result = await work(session)
+        await record_operation(session, vault.record_key, CLI, action, detail=detail, parameters=parameters)
+        return result
+
+    return asyncio.run(run_once(settings.async_database_url, recorded))
 
 
 def _vault_and_sessions() -> tuple[Any, Any, Any]:
@@ -205,7 +243,8 @@ def addressees_search(
     from pydantic import ValidationError
     from rich.table import Table
 
-    from platform_hub.addressees import service
+    from platform_hub.addressees import views
+    from platform_hub.addressees.access import Caller
     from platform_hub.addressees.schemas import SearchRequest
     from platform_hub.kit.database import unit_of_work
 
@@ -227,7 +266,19 @@ def addressees_search(
     async def run() -> Any:
         try:
             async with unit_of_work(sessions) as session:
-                return await service.search(session, vault, request, service.Viewer(unit_code=None))
+                found, _ = await views.search(
+                    session, vault, request, Caller(client_id=CLI.client_id, unit=None)
+                )
+                by = "my_number" if number else "basic_info"
+                await record_operation(
+                    session,
+                    vault.record_key,
+                    CLI,
+                    "registry.search",
+                    detail=f"{len(found)} candidates",
+                    parameters={"by": by, "match": request.match},
+                )
+                return found
         finally:
             await engine.dispose()
 
@@ -283,6 +334,8 @@ def keys_signing(
         raise typer.Exit(1)
     key = load_signing_key(file, create=True)
     console.print(f"{file}: key id {key.key_id}")
+    if file.resolve() == Settings().signing_key_file.resolve():
+        _record_key_change("keys.signing", f"checkpoint signing key {key.key_id}")
 
 
 @keys_app.command("rotate")
@@ -290,7 +343,24 @@ def keys_rotate(file: Annotated[Path, typer.Argument(exists=True, help="The key 
     """Add a data key and make it current; older ciphertexts stay readable with their keys."""
     from platform_hub.addressees.vault import rotate_key_file
 
-    console.print(f"new current key {rotate_key_file(file)} in {file}")
+    key_id = rotate_key_file(file)
+    console.print(f"new current key {key_id} in {file}")
+    if file.resolve() == Settings().key_file.resolve():
+        _record_key_change("keys.rotate", f"new current data key {key_id}")
+
+
+def _record_key_change(action: str, detail: str) -> None:
+    """A key changed outside the database still goes to the operations record, when it can be reached."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    async def nothing(_: AsyncSession) -> None:
+        return None
+
+    try:
+        _run_recorded(nothing, action, detail)
+    except (SQLAlchemyError, typer.Exit) as exc:
+        why = "the database is unavailable" if isinstance(exc, SQLAlchemyError) else "no key file"
+        console.print(f"[yellow]not in the operations record: {why}[/yellow]")
 
 
 @deliveries_app.command("list")
@@ -332,13 +402,14 @@ def _enqueue_again(statuses: list[str], ids: list[int], reception: str | None, u
     if not (ids or reception or unit):
         console.print("[red]name the deliveries: ids, --reception or --unit[/red]")
         raise typer.Exit(2)
-    again = asyncio.run(
-        run_once(
-            Settings().async_database_url,
-            lambda session: repository.enqueue_again(
-                session, statuses=statuses, ids=ids, reception=reception, unit=unit
-            ),
-        )
+    again = _run_recorded(
+        lambda session: repository.enqueue_again(
+            session, statuses=statuses, ids=ids, reception=reception, unit=unit
+        ),
+        "deliveries.retry" if statuses == ["dead"] else "deliveries.replay",
+        ids=",".join(map(str, ids)) or None,
+        reception=reception,
+        unit=unit,
     )
     return len(again)
 
@@ -375,12 +446,19 @@ def ordinance_load(
     """Load a version of the ordinance; it is in force from its effective date, older ones stay."""
     from platform_hub.kit.errors import HubError
     from platform_hub.linkage.catalog import load_catalog
-    from platform_hub.ordinance.service import load_file
+    from platform_hub.ordinance.service import load, parse_ordinance
 
     settings = Settings()
+    source = file.read_bytes()
     try:
-        catalog = load_catalog(settings.interface_specs_dir)
-        version = asyncio.run(load_file(settings.async_database_url, catalog, file.read_bytes(), actor="cli"))
+        ordinance = parse_ordinance(source, load_catalog(settings.interface_specs_dir))
+        version = _run_recorded(
+            lambda session: load(session, ordinance, source, actor=CLI.client_id),
+            "ordinance.load",
+            f"{len(ordinance.rules)} rules",
+            version=ordinance.version,
+            effective=ordinance.effective.isoformat(),
+        )
     except HubError as exc:
         console.print(f"[red]{exc}[/red]", *exc.details, highlight=False)
         raise typer.Exit(1) from None
@@ -397,36 +475,97 @@ def audit_verify(
         Path | None,
         typer.Option(
             exists=True,
-            dir_okay=False,
-            help="Checkpoints kept outside the hub (GET /audit/checkpoints as JSON); "
-            "their public key is trusted instead of the hub's.",
+            help="Checkpoints kept outside the hub: a folder made by `audit checkpoints pull`, or one "
+            "GET /audit/checkpoints answer saved as JSON; their public key is trusted instead of the hub's.",
         ),
     ] = None,
 ) -> None:
-    """Recompute the whole record's chain; exit 0 when it verifies, 1 naming the first entry that does not."""
-    import json
-
+    """Recompute both records — the transfer record and the operations record — every entry's digest
+    and MAC, their chains and checkpoints; exit 0 when they verify, 1 naming the first entry that does
+    not. The MACs need the key file (PLATFORM_HUB_KEY_FILE)."""
+    from platform_hub.addressees.vault import KeyFileError, load_vault
     from platform_hub.audit import verification
     from platform_hub.audit.chain import load_signing_key
+    from platform_hub.audit.checkpoints import read_kept
 
     settings = Settings()
-    kept = json.loads(checkpoint.read_text(encoding="utf-8")) if checkpoint else {}
-    public_pem = kept.get("public_key_pem")
+    kept = read_kept(checkpoint) if checkpoint else None
+    public_pem = kept.public_key_pem if kept else None
     if public_pem is None and settings.signing_key_file.exists():
         public_pem = load_signing_key(settings.signing_key_file, create=False).public_pem
+    try:
+        vault = load_vault(settings.key_file)
+    except KeyFileError:
+        vault = None
 
-    async def run(session: AsyncSession) -> verification.Verification:
-        return await verification.verify(session, public_pem, outside=kept.get("checkpoints", []))
+    async def run(session: AsyncSession) -> dict[str, verification.Verification]:
+        results = await verification.verify_all(
+            session,
+            public_pem,
+            record_key=vault.record_key if vault else None,
+            outside=kept.by_ledger if kept else None,
+        )
+        if vault is not None:
+            await record_operation(
+                session,
+                vault.record_key,
+                CLI,
+                "audit.verify",
+                outcome="ok" if all(r.ok for r in results.values()) else "failed",
+            )
+        return results
 
-    result = asyncio.run(run_once(settings.async_database_url, run))
-    if not result.ok:
+    results = asyncio.run(run_once(settings.async_database_url, run))
+    for name, result in results.items():
+        for warning in result.warnings:
+            console.print(f"[yellow]![/yellow] {name}: {warning}", highlight=False)
         for problem in result.problems:
-            console.print(f"[red]✗[/red] {problem}", highlight=False)
+            console.print(f"[red]✗[/red] {name}: {problem}", highlight=False)
+    if not all(result.ok for result in results.values()):
         raise typer.Exit(1)
+    transfers, operations = results["transfers"], results["operations"]
     console.print(
-        f"[green]✓[/green] {result.entries} entries and {result.checkpoints} checkpoints verify",
+        f"[green]✓[/green] {transfers.entries} entries and {transfers.checkpoints} checkpoints of the "
+        f"transfer record, {operations.entries} entries and {operations.checkpoints} checkpoints of the "
+        "operations record verify",
         highlight=False,
     )
+
+
+checkpoints_app = typer.Typer(help="Signed checkpoints, kept outside the hub.", no_args_is_help=True)
+audit_app.add_typer(checkpoints_app, name="checkpoints")
+
+
+@checkpoints_app.command("pull")
+def checkpoints_pull(
+    folder: Annotated[Path, typer.Argument(help="Where the checkpoints are kept (created if missing).")],
+    hub: Annotated[str, typer.Option(help="The hub's base URL.")] = "http://127.0.0.1:8000",
+    client_id: Annotated[
+        str, typer.Option(envvar="PLATFORM_HUB_AUDITOR_CLIENT_ID", help="An auditor client.")
+    ] = "",
+    client_secret: Annotated[
+        str,
+        typer.Option(envvar="PLATFORM_HUB_AUDITOR_CLIENT_SECRET", help="Its secret.", show_default=False),
+    ] = "",
+) -> None:
+    """Fetch the hub's signed checkpoints (both records) into FOLDER, one file each, never changing
+    one kept before: a hub whose chain no longer matches them — a rewrite, a removed tail — is named
+    by `audit verify --checkpoint FOLDER`. Run it regularly, from a machine the hub cannot write to."""
+    from platform_hub.audit.checkpoints import PullError, pull
+
+    if not client_id or not client_secret:
+        console.print("[red]an auditor's --client-id and --client-secret are needed[/red]")
+        raise typer.Exit(2)
+    try:
+        added, conflicts = pull(hub, (client_id, client_secret), folder)
+    except PullError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    for conflict in conflicts:
+        console.print(f"[red]✗[/red] {conflict}", highlight=False)
+    console.print(f"{added} new checkpoints kept in {folder}", highlight=False)
+    if conflicts:
+        raise typer.Exit(1)
 
 
 @audit_app.command("purge")
@@ -450,11 +589,15 @@ def audit_purge(
 
     async def run(session: AsyncSession) -> Any:
         return await service.purge(
-            session, dt.date.fromisoformat(before), key, retention_years=settings.retention_years, actor="cli"
+            session,
+            dt.date.fromisoformat(before),
+            key,
+            retention_years=settings.retention_years,
+            actor=CLI.client_id,
         )
 
     try:
-        record = asyncio.run(run_once(settings.async_database_url, run))
+        record = _run_recorded(run, "audit.purge", before=before)
     except (HubError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(1) from None

@@ -295,7 +295,9 @@ def drop_triggers(database_url: str) -> None:
         names = rows(database_url, "SELECT name FROM sqlite_master WHERE type = 'trigger'")
         execute(database_url, *[f"DROP TRIGGER {row.name}" for row in names])
     else:  # one table at a time: the hub's sealer keeps reading meanwhile
-        for table in ("transfer_records", "transfer_chain", "audit_checkpoints", "audit_access_log"):
+        tables = ("transfer_records", "transfer_chain", "audit_checkpoints")
+        tables += ("operations", "operation_chain", "operation_checkpoints")
+        for table in tables:
             execute(database_url, f"DROP TRIGGER {table}_append_only ON {table}")
 
 

@@ -54,7 +54,7 @@ def test_tennyu_creates_the_person_and_tenkyo_adds_a_version(
         == 200
     )
     (found,) = search(hub, hub.admin(), my_number=MY_NUMBER)
-    assert found["matched"] == ["my_number"] and found["has_my_number"] and found["my_number"] is None
+    assert found["matched"] == ["my_number"] and found["has_my_number"] and "my_number" not in found
     person = hub.http.get(f"/addressees/{found['integrated_number']}", headers=hub.admin()).json()
     assert [v["reason"] for v in person["history"]] == ["転入", "転居"]
     assert person["current"]["address"] == "東京都千代田区丸の内二丁目３番４号"
@@ -91,10 +91,11 @@ def test_search_finds_a_person_only_through_a_former_address(hub: HubClient, juk
     hub.send(ido_notification(jiyu="03", changes={"Jusho": "東京都港区芝公園四丁目２番８号"}), juki)
     former = {
         "name": "山田太郎",
+        "birth_date": "1985-04-01",
         "address": "東京都千代田区千代田1-1-1",
     }  # half-width, spaces and dashes differ
     (found,) = search(hub, hub.admin(), **former)
-    assert found["matched_former"] is True and set(found["matched"]) == {"name", "address"}
+    assert found["matched_former"] is True and set(found["matched"]) == {"name", "birth_date", "address"}
     assert search(hub, hub.admin(), **former, include_history=False) == []
     # 読み仮名 in hiragana or half-width katakana, partial, with the birth date.
     (by_kana,) = search(hub, hub.admin(), name_kana="やまだ", birth_date="1985-04-01", match="partial")
@@ -121,6 +122,10 @@ def test_search_needs_enough_to_go_on(hub: HubClient) -> None:
         {"name": "山田"},
         {"birth_date": "1985-04-01"},
         {"name": "山田", "birth_date": "1985-13-01"},
+        {"name": "山田", "address": "東京都"},  # a name needs its birth date
+        {"name": " ", "address": " ", "birth_date": "1985-04-01"},  # blanks are not values
+        {"name": "　", "birth_date": "1985-04-01", "match": "partial"},
+        {"name": "山田", "birth_date": "1985-04-01", "limit": 21},  # a bounded list of candidates
     ):
         response = hub.http.post("/addressees/search", json=body, headers=hub.admin())
         assert response.status_code == 400 and response.json()["error"]["code"] == "E1002"
@@ -137,6 +142,7 @@ def test_register_a_non_resident_and_one_integrated_number_per_my_number(hub: Hu
         "atena_number": atena_number(900),
         "my_number": MY_NUMBER,
         "reason": "認定請求（住登外者）",
+        "purpose_code": "JDT-001",
     }
     created = hub.http.post("/addressees", json=body, headers=jidou)
     assert created.status_code == 201, created.text
@@ -162,21 +168,28 @@ def test_my_number_only_for_number_use_units_that_handle_the_person(hub: HubClie
     zeimu = hub.unit_headers(hub.register("002"))  # 個人住民税: a 番号利用事務, but not linked to this person
     koho = hub.unit_headers(hub.register("099", purposes=["KOH-001"]))  # 広報: not a 番号利用事務
     integrated = hub.enroll({"011": YAMADA["011"], "099": atena_number(99)}, my_number=MY_NUMBER)
-    assert search(hub, jidou, my_number=MY_NUMBER)[0]["my_number"] == MY_NUMBER
-    assert hub.http.get(f"/addressees/{integrated}", headers=jidou).json()["my_number"] == MY_NUMBER
-    (seen_by_002,) = search(hub, zeimu, my_number=MY_NUMBER)
-    assert seen_by_002["my_number"] is None and seen_by_002["links"] == []
-    assert hub.http.get(f"/addressees/{integrated}", headers=zeimu).json()["my_number"] is None
-    partial = search(hub, zeimu, name="山田", birth_date=PERSON["birth_date"], match="partial")
-    assert [c["my_number"] for c in partial] == [None]
+    (found,) = search(hub, jidou, my_number=MY_NUMBER, purpose_code="JDT-001")
+    assert "my_number" not in found  # a search never answers a My Number
+    read = hub.http.get(f"/addressees/{integrated}", params={"purpose": "JDT-001"}, headers=jidou).json()
+    assert read["my_number"] is None  # only when asked for
+    shown = hub.http.get(
+        f"/addressees/{integrated}", params={"purpose": "JDT-001", "with_my_number": "true"}, headers=jidou
+    )
+    assert shown.json()["my_number"] == MY_NUMBER
+    (seen_by_002,) = search(hub, zeimu, my_number=MY_NUMBER, purpose_code="ZEI-001")
+    assert seen_by_002["links"] == []
+    # 002 does not handle the person: to it they are unknown, whatever it asks for.
+    for params in ({"purpose": "ZEI-001"}, {"purpose": "ZEI-001", "with_my_number": "true"}):
+        hidden = hub.http.get(f"/addressees/{integrated}", params=params, headers=zeimu)
+        assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "E1003"
+        assert MY_NUMBER not in hidden.text
     # A unit with no 番号利用事務, or a token without the scope, may not even search by My Number.
     narrow = hub.unit_headers(hub.register("051"), scope="051:addressees")
-    for headers in (koho, narrow):
-        refused = hub.http.post("/addressees/search", json={"my_number": MY_NUMBER}, headers=headers)
+    for headers, purpose in ((koho, "KOH-001"), (narrow, "SHU-001")):
+        refused = hub.http.post(
+            "/addressees/search", json={"my_number": MY_NUMBER, "purpose_code": purpose}, headers=headers
+        )
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "E2002"
-    assert search(hub, koho, name="山田太郎", birth_date=PERSON["birth_date"])[0]["links"] == [
-        {"unit_code": "099", "atena_number": atena_number(99)}
-    ]
     auditor = hub.http.post("/clients", json={"name": "監査", "role": "auditor"}, headers=hub.admin()).json()
     headers = {"Authorization": f"Bearer {hub.token(auditor['client_id'], auditor['client_secret'])}"}
     assert (
@@ -199,8 +212,9 @@ def test_restrictions_belong_to_the_unit_that_set_them(hub: HubClient) -> None:
     )
     assert lifted.status_code == 403
     # Searching by the hidden address does not confirm it to another unit.
-    assert search(hub, zeimu, name="山田太郎", address=PERSON["address"]) == []
-    assert len(search(hub, jidou, name="山田太郎", address=PERSON["address"])) == 1
+    by_address = {"name": "山田太郎", "birth_date": PERSON["birth_date"], "address": PERSON["address"]}
+    assert search(hub, zeimu, **by_address, purpose_code="ZEI-001") == []
+    assert len(search(hub, jidou, **by_address, purpose_code="JDT-001")) == 1
 
 
 def test_units_see_their_own_links_and_not_hidden_attributes(hub: HubClient) -> None:
@@ -213,10 +227,10 @@ def test_units_see_their_own_links_and_not_hidden_attributes(hub: HubClient) -> 
         json={"unit_code": "011", "attributes": ["address"], "reason": "DV等支援措置"},
     )
     assert restricted.status_code == 200
-    seen_by_002 = hub.http.get(f"/addressees/{integrated}", headers=zeimu).json()
+    seen_by_002 = hub.http.get(f"/addressees/{integrated}", params={"purpose": "ZEI-001"}, headers=zeimu).json()
     assert [link["unit_code"] for link in seen_by_002["links"]] == ["002"]
     assert seen_by_002["current"]["address"] is None and seen_by_002["restricted"] == ["address"]
-    seen_by_011 = hub.http.get(f"/addressees/{integrated}", headers=jidou).json()
+    seen_by_011 = hub.http.get(f"/addressees/{integrated}", params={"purpose": "JDT-001"}, headers=jidou).json()
     assert seen_by_011["current"]["address"] == PERSON["address"]
 
 

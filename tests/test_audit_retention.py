@@ -17,6 +17,9 @@ from platform_hub.kit.settings import Settings
 from tests.helpers import count_rows, drop_triggers, execute, rows
 
 
+RECORD_KEY = b"k" * 32
+
+
 def facts(requested_at: dt.datetime) -> service.TransferFacts:
     return service.TransferFacts(
         reception_number=f"R{requested_at:%Y%m%d}",
@@ -46,7 +49,7 @@ def record_and_seal(database_url: str, key_file: Path, moments: list[dt.datetime
         sessions = create_sessionmaker(engine)
         for moment in moments:  # one transaction each, like real transfers
             async with unit_of_work(sessions) as session:
-                service.record_transfer(session, facts(moment), ["000000000000019"])
+                service.record_transfer(session, facts(moment), ["000000000000019"], RECORD_KEY)
         async with unit_of_work(sessions) as session:
             await service.seal(session, load_signing_key(key_file, create=True), checkpoint_every=2)
         await engine.dispose()
@@ -106,6 +109,7 @@ def test_a_late_entry_far_behind_the_chain_is_sealed_by_the_full_sweep(
             **asdict(facts(now)), id=entry_id, subject_integrated_number=None, recorded_at=now
         )
         record.entry_digest = chain.entry_digest(record)
+        record.entry_mac = chain.mac(RECORD_KEY, record.entry_digest)
         return record
 
     async def run() -> tuple[int, int]:

@@ -117,7 +117,9 @@ def test_subscriber_down_past_the_limit_goes_dead(hub: HubClient, database_url: 
     (dead,) = rows(database_url, "SELECT attempts, last_error FROM deliveries")
     assert dead.attempts == 5
     assert "could not be reached" in dead.last_error
-    assert count_rows(database_url, "transfer_records") == 0
+    # The transfer that never happened is recorded as failed: a dead letter leaves no gap in the record.
+    (entry,) = rows(database_url, "SELECT outcome, refusal_reason, item_names FROM transfer_records")
+    assert entry.outcome == "failed" and entry.refusal_reason.startswith("dead letter after 5 attempts")
 
 
 def test_disabled_subscriber_waits(hub: HubClient, database_url: str) -> None:
@@ -182,7 +184,7 @@ def test_notification_needs_the_provider_scope(hub: HubClient) -> None:
 
 
 def test_an_operator_retries_dead_letters_and_replays_delivered_ones(
-    hub: HubClient, database_url: str, monkeypatch: pytest.MonkeyPatch
+    hub: HubClient, database_url: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = free_port()  # nothing listens there yet: the subscriber is down past the limit
     hub.register("002", f"http://127.0.0.1:{port}")
@@ -191,6 +193,7 @@ def test_an_operator_retries_dead_letters_and_replays_delivered_ones(
     hub.send(ido_notification(msgid="lost-1"), juki)
     wait_until(lambda: first_dead(database_url), timeout=20)
     monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", database_url)
+    monkeypatch.setenv("PLATFORM_HUB_KEY_FILE", str(settings.key_file))  # the operations record's MAC
     monkeypatch.setenv("COLUMNS", "200")  # the table whole
     runner = CliRunner()
     listed = runner.invoke(app, ["deliveries", "list", "--status", "dead"])
@@ -207,7 +210,11 @@ def test_an_operator_retries_dead_letters_and_replays_delivered_ones(
         assert "1 deliveries queued again" in replayed.output
         wait_until(lambda: delivered(database_url) == 2)
     assert [unit.header(i, "MSGID") for i in range(2)] == ["lost-1", "lost-1"]
-    assert count_rows(database_url, "transfer_records") == 2  # each delivery is a transfer, recorded
+    # each delivery is a transfer, recorded; so is the dead letter before them
+    outcomes = [r.outcome for r in rows(database_url, "SELECT outcome FROM transfer_records ORDER BY id")]
+    assert outcomes == ["failed", "delivered", "delivered"]
+    operations = rows(database_url, "SELECT action, client_id FROM operations WHERE action LIKE 'deliveries.%'")
+    assert [r.action for r in operations] == ["deliveries.retry", "deliveries.retry", "deliveries.replay"]
 
 
 @dataclass

@@ -64,6 +64,7 @@ def test_my_numbers_appear_nowhere_in_plaintext(
                 "atena_number": atena_number(900),
                 "my_number": NON_RESIDENT,
                 "reason": "住登外者",
+                "purpose_code": "JDT-001",
             },
         )
         assert registered.status_code == 201, registered.text
@@ -76,10 +77,17 @@ def test_my_numbers_appear_nowhere_in_plaintext(
                 "atena_number": atena_number(901),
                 "my_number": NON_RESIDENT,
                 "reason": "二重登録",
+                "purpose_code": "JDT-001",
             },
         )  # refused: the number is known — and not repeated in the error
+        auditor = hub.admin_auditor()
         for number in (RESIDENT, NON_RESIDENT):
-            hub.http.post("/addressees/search", json={"my_number": number}, headers=registry_only)  # 403
+            asked = {"my_number": number, "purpose_code": "JDT-001"}
+            hub.http.post("/addressees/search", json=asked, headers=registry_only)  # 403
+            # typed into an auditor's filter, or as a client id: refused, and not kept as it came
+            for filters in ({"integrated_number": number}, {"organ": number}, {"atena_number": number}):
+                hub.http.get("/audit/transfers", params=filters, headers=auditor)
+            hub.http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(number, "x"))
             hub.http.post("/addressees/search", json={"my_number": number}, headers=hub.admin())
         hub.http.post("/addressees/search", json={"my_number": RESIDENT[:-1] + "0"}, headers=hub.admin())
         integrated = hub.http.post(

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from platform_hub.addressees.vault import generate_key_file
 from platform_hub.cli import app
 from platform_hub.kit.settings import REPO_ROOT
 from platform_hub.ordinance.service import JST
@@ -143,10 +144,14 @@ def test_only_admins_load_versions(hub: HubClient) -> None:
 
 def test_cli_load(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", database_url)
+    generate_key_file(tmp_path / "keys.json")  # the operations record's MAC needs it
+    monkeypatch.setenv("PLATFORM_HUB_KEY_FILE", str(tmp_path / "keys.json"))
     path = tmp_path / "2027-04.yaml"
     path.write_text(amendment("2027-04", drop={"P-01"}, effective=dt.date(2027, 4, 1)), encoding="utf-8")
     loaded = CliRunner().invoke(app, ["ordinance", "load", str(path)])
     assert loaded.exit_code == 0, loaded.output
-    assert "ordinance 2027-04 loaded: 4 rules, in force from 2027-04-01" in loaded.output
+    assert "ordinance 2027-04 loaded: 7 rules, in force from 2027-04-01" in loaded.output
+    (recorded,) = rows(database_url, "SELECT action, parameters FROM operations")
+    assert recorded.action == "ordinance.load" and "2027-04" in recorded.parameters
     again = CliRunner().invoke(app, ["ordinance", "load", str(path)])
     assert again.exit_code == 1 and "E1004" in again.output

@@ -22,17 +22,21 @@ Tokens = Callable[[], Awaitable[TokenSource]]
 
 
 class Registry:
-    """Search, link and register over ``/addressees``, always for the unit ``unit_code``."""
+    """Search, link and register over ``/addressees``, always for the unit ``unit_code`` and its 事務
+    ``purpose`` (the hub decides every answer by the ordinance for it, and records it)."""
 
-    def __init__(self, hub: Callable[[], HubConnection], tokens: Tokens, unit_code: str) -> None:
-        self._hub, self._tokens, self.unit_code = hub, tokens, unit_code
+    def __init__(
+        self, hub: Callable[[], HubConnection], tokens: Tokens, unit_code: str, purpose: str
+    ) -> None:
+        self._hub, self._tokens, self.unit_code, self.purpose = hub, tokens, unit_code, purpose
 
     async def _call(self, method: str, path: str, body: object = None) -> object:
         return await self._hub().call(method, path, await self._tokens(), body)
 
     async def search(self, request: SearchRequest) -> list[Candidate]:
-        """Ranked candidates (by My Number, or by 基本4情報 exact or partial, history included)."""
-        found = await self._call("POST", "/addressees/search", request.model_dump(exclude_none=True))
+        """Ranked candidates (by My Number, or by 氏名 and 生年月日 exact or partial, history included)."""
+        asked = request.model_copy(update={"purpose_code": request.purpose_code or self.purpose})
+        found = await self._call("POST", "/addressees/search", asked.model_dump(exclude_none=True))
         assert isinstance(found, list)
         return [Candidate.model_validate(candidate) for candidate in found]
 
@@ -46,11 +50,31 @@ class Registry:
         """Exact 基本4情報 candidates; a name needs the birth date beside it (the registry's rule)."""
         return await self.search(SearchRequest(name=name, birth_date=birth_date, sex=sex, address=address))
 
-    async def person(self, integrated_number: str) -> PersonOut:
-        return PersonOut.model_validate(await self._call("GET", f"/addressees/{integrated_number}"))
+    async def person(self, integrated_number: str, *, with_my_number: bool = False) -> PersonOut:
+        """A person this unit handles (linked to its own 宛名番号)."""
+        query = f"?purpose={self.purpose}" + ("&with_my_number=true" if with_my_number else "")
+        return PersonOut.model_validate(await self._call("GET", f"/addressees/{integrated_number}{query}"))
 
-    async def link(self, integrated_number: str, atena_number: str, reason: str) -> PersonOut:
-        body = {"unit_code": self.unit_code, "atena_number": atena_number, "reason": reason}
+    async def link(
+        self,
+        integrated_number: str,
+        atena_number: str,
+        reason: str,
+        *,
+        my_number: str | None = None,
+        name: str | None = None,
+        birth_date: str | None = None,
+    ) -> PersonOut:
+        """Link our 宛名番号 to a person, on the evidence we have that it is them: the 個人番号, or the
+        氏名 and 生年月日 we found them by."""
+        evidence = {"my_number": my_number, "name": name, "birth_date": birth_date}
+        body = {
+            "unit_code": self.unit_code,
+            "atena_number": atena_number,
+            "reason": reason,
+            "purpose_code": self.purpose,
+            **{key: value for key, value in evidence.items() if value is not None},
+        }
         return PersonOut.model_validate(
             await self._call("POST", f"/addressees/{integrated_number}/links", body)
         )
@@ -79,6 +103,7 @@ class Registry:
             status=status,
             valid_from=valid_from,
             reason=reason,
+            purpose_code=self.purpose,
         )
         answer = await self._call(
             "POST", "/addressees", registration.model_dump(mode="json", exclude_none=True)

@@ -98,7 +98,7 @@ class Unit:
         if credentials is not None and self.store.credentials(code) is None:
             self.store.save_credentials(code, credentials)  # registered by an integrator beforehand
         self.catalog = catalog or InterfaceCatalog()
-        self.registry = Registry(lambda: self.hub, self._unit_tokens, code)
+        self.registry = Registry(lambda: self.hub, self._unit_tokens, code, self.purposes[0])
         self._queries: dict[str, QueryHandler] = {}
         self._notifications: dict[str, NotificationHandler] = {}
         self._hub: HubConnection | None = None

@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 
 from platform_hub.adapters import service
 from platform_hub.adapters.schemas import AdapterCredentials, AdapterOut, AdapterRegistration
+from platform_hub.audit.dependencies import Ops
 from platform_hub.auth.dependencies import CurrentPrincipal, Integrator
 from platform_hub.kit.errors import Forbidden
 from platform_hub.kit.state import Session, State
@@ -15,10 +16,13 @@ router = APIRouter(prefix="/adapters", tags=["adapters"])
 
 @router.post("", response_model=AdapterCredentials, status_code=status.HTTP_201_CREATED)
 async def register_adapter(
-    body: AdapterRegistration, state: State, session: Session, _: Integrator
+    body: AdapterRegistration, ops: Ops, state: State, session: Session, _: Integrator
 ) -> AdapterCredentials:
     """Register a unit's adapter; its client credentials are returned only in this answer."""
-    return await service.register(session, body, state.catalog)
+    ops.expect("unit.register", unit=body.unit_code, organ=body.organ, purposes=",".join(body.purposes))
+    registered = await service.register(session, body, state.catalog)
+    await ops.record(session, detail=f"client {registered.client_id}")
+    return registered
 
 
 @router.get("", response_model=list[AdapterOut])
@@ -40,11 +44,17 @@ async def heartbeat(code: str, session: Session, principal: CurrentPrincipal) ->
 
 
 @router.post("/{code}/disable", response_model=AdapterOut)
-async def disable(code: str, session: Session, _: Integrator) -> AdapterOut:
+async def disable(code: str, ops: Ops, session: Session, _: Integrator) -> AdapterOut:
     """Stop routing to and from the unit; its notifications wait until it is enabled again."""
-    return await service.set_enabled(session, code, False)
+    ops.expect("unit.disable", unit=code)
+    out = await service.set_enabled(session, code, False)
+    await ops.record(session)
+    return out
 
 
 @router.post("/{code}/enable", response_model=AdapterOut)
-async def enable(code: str, session: Session, _: Integrator) -> AdapterOut:
-    return await service.set_enabled(session, code, True)
+async def enable(code: str, ops: Ops, session: Session, _: Integrator) -> AdapterOut:
+    ops.expect("unit.enable", unit=code)
+    out = await service.set_enabled(session, code, True)
+    await ops.record(session)
+    return out

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 InterfaceId = str
 UnitMode = Literal["production", "test"]
@@ -22,6 +22,20 @@ class AdapterRegistration(BaseModel):
         default_factory=list, max_length=200, description="事務 (purpose codes) this unit serves"
     )
     mode: UnitMode = Field(default="production", description="test units get only MSGMode 1 messages")
+
+    @field_validator("unit_code")
+    @classmethod
+    def _not_the_hubs(cls, code: str) -> str:
+        if code == "000":
+            raise ValueError("000 is the hub's own code (its acknowledgements, the registry)")
+        return code
+
+    @field_validator("base_url")
+    @classmethod
+    def _fits(cls, url: AnyHttpUrl) -> AnyHttpUrl:
+        if len(str(url)) > 500:
+            raise ValueError("base_url is longer than 500 characters")
+        return url
 
 
 class AdapterOut(BaseModel):

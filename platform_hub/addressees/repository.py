@@ -226,6 +226,43 @@ async def active_merges_touching(session: AsyncSession, person_ids: Iterable[int
     return (await session.scalars(query)).all()
 
 
+async def merge_group(session: AsyncSession, person_id: int) -> set[int]:
+    """The person and every record 名寄せ joined to it (merges are few, so a short walk)."""
+    group, frontier = {person_id}, {person_id}
+    while frontier:
+        merges = await active_merges_touching(session, frontier)
+        found = {m.person_id for m in merges} | {m.into_person_id for m in merges}
+        frontier = found - group
+        group |= found
+    return group
+
+
+async def linked_at(session: AsyncSession, person_ids: Iterable[int], unit_code: str) -> bool:
+    """Whether the unit has an active link to any of these persons."""
+    query = select(AtenaLink.id).where(
+        AtenaLink.person_id.in_(list(person_ids)),
+        AtenaLink.unit_code == unit_code,
+        AtenaLink.unlinked_at.is_(None),
+    )
+    return (await session.scalar(query.limit(1))) is not None
+
+
+async def my_number_hash_of(session: AsyncSession, person_id: int) -> str | None:
+    return await session.scalar(select(Person.my_number_hash).where(Person.id == person_id))
+
+
+async def version_matches(
+    session: AsyncSession, person_id: int, birth_dates: list[str], name_key: str | None, kana_key: str | None
+) -> bool:
+    """Whether a version of the person (current or former) has this birth date and name (or 読み)."""
+    names = [PersonVersion.name_key == name_key] if name_key else []
+    names += [PersonVersion.kana_key == kana_key] if kana_key else []
+    query = select(PersonVersion.id).where(
+        PersonVersion.person_id == person_id, PersonVersion.birth_date.in_(birth_dates), or_(*names)
+    )
+    return (await session.scalar(query.limit(1))) is not None
+
+
 async def merges_of(session: AsyncSession, person_id: int) -> Sequence[PersonMerge]:
     query = (
         select(PersonMerge)

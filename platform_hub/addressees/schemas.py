@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from platform_hub.addressees import normalize
+
 Sex = Literal["0", "1", "2"]
 Status = Literal["resident", "non_resident", "moved_out", "deceased"]
 Attribute = Literal["name", "name_kana", "birth_date", "sex", "address"]
@@ -35,6 +37,25 @@ class BasicInfo(BaseModel):
 
     _birth = field_validator("birth_date")(check_birth_date)
 
+    @model_validator(mode="after")
+    def _keys_fit(self) -> BasicInfo:
+        """The search keys are stored beside the values: NFKC can make them longer (㍿ is 株式会社)."""
+        keys = {
+            "name": (normalize.name_key(self.name), 100),
+            "name_kana": (normalize.kana_key(self.name_kana or ""), 100),
+            "address": (normalize.address_key(self.address), 200),
+        }
+        for field, (key, length) in keys.items():
+            if len(key) > length:
+                raise ValueError(f"{field} is longer than {length} characters once normalised")
+        if not keys["name"][0] or not keys["address"][0]:
+            raise ValueError("name and address need more than spaces")
+        return self
+
+
+# A 事務 a unit names for what it asks of the registry (interface_specs/purposes.yaml).
+PurposeCode = Annotated[str, Field(pattern=r"^[0-9A-Z][0-9A-Z\-]{0,15}$", description="事務 (purpose code)")]
+
 
 class PersonRegistration(BasicInfo):
     """A person registered by a unit with its own 宛名番号 — typically a 住登外者."""
@@ -44,17 +65,31 @@ class PersonRegistration(BasicInfo):
     my_number: str | None = Field(
         default=None, repr=False, description="個人番号; stored encrypted, never echoed"
     )
-    status: Status = "non_resident"
+    status: Status = Field(default="non_resident", description="units register 住登外者 only")
     valid_from: dt.date | None = None
     reason: str = Field(min_length=1, max_length=2000)
+    purpose_code: PurposeCode | None = Field(default=None, description="required of units")
 
 
 class LinkRequest(BaseModel):
+    """A unit's 宛名番号 linked to a person, with the evidence the clerk has that it is them (required
+    of units: the 個人番号, or 氏名 or its 読み with 生年月日) and the 事務 it is for."""
+
     model_config = ConfigDict(extra="forbid")
 
     unit_code: str = Field(pattern=r"^[0-9A-Z]{3}$")
-    atena_number: str
+    atena_number: str = Field(max_length=15)
     reason: str = Field(min_length=1, max_length=2000)
+    purpose_code: PurposeCode | None = Field(default=None, description="required of units")
+    my_number: str | None = Field(default=None, repr=False, max_length=12, description="evidence")
+    name: str | None = Field(default=None, max_length=100, description="evidence")
+    name_kana: str | None = Field(default=None, max_length=100, description="evidence")
+    birth_date: str | None = Field(default=None, description="evidence")
+
+    @field_validator("birth_date")
+    @classmethod
+    def _birth(cls, value: str | None) -> str | None:
+        return None if value is None else check_birth_date(value)
 
 
 class Reason(BaseModel):
@@ -76,11 +111,12 @@ class RestrictRequest(Reason):
 
 
 class SearchRequest(BaseModel):
-    """Search by My Number (exact), or by 基本4情報 (exact or partial), former versions included."""
+    """Search by My Number (exact), or by 氏名 (or its 読み) and 生年月日, exact or partial, former
+    versions included; 性別 and 住所 narrow it. Units name the 事務 they search for."""
 
     model_config = ConfigDict(extra="forbid")
 
-    my_number: str | None = Field(default=None, repr=False)
+    my_number: str | None = Field(default=None, repr=False, max_length=12)
     name: str | None = Field(default=None, max_length=100)
     name_kana: str | None = Field(default=None, max_length=100)
     birth_date: str | None = None
@@ -88,21 +124,28 @@ class SearchRequest(BaseModel):
     address: str | None = Field(default=None, max_length=200)
     match: Literal["exact", "partial"] = "exact"
     include_history: bool = True
-    limit: int = Field(default=20, ge=1, le=100)
+    limit: int = Field(default=10, ge=1, le=20, description="candidates answered, at most 20")
+    purpose_code: PurposeCode | None = Field(default=None, description="required of units")
 
     @field_validator("birth_date")
     @classmethod
     def _birth(cls, value: str | None) -> str | None:
         return None if value is None else check_birth_date(value)
 
+    @field_validator("name", "name_kana", "address")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        """Blanks are not values: a name of spaces asks for nothing."""
+        return value if value is not None and normalize.name_key(value) else None
+
     @model_validator(mode="after")
     def _enough(self) -> SearchRequest:
         if self.my_number is not None:
             return self
-        if not (self.name or self.name_kana):
-            raise ValueError("search by my_number, or by name or name_kana with birth_date or address")
-        if not (self.birth_date or self.address):
-            raise ValueError("a name search needs birth_date or address as well (a name alone is too broad)")
+        if not (self.name or self.name_kana) or not self.birth_date:
+            raise ValueError(
+                "search by my_number, or by name (or name_kana) with birth_date: anything less is too broad"
+            )
         return self
 
 
@@ -157,7 +200,8 @@ class PersonOut(BaseModel):
     my_number: str | None = Field(
         default=None,
         repr=False,
-        description="for a 番号利用事務 unit (with the scope) that handles the person",
+        description="only when asked (with_my_number), to a unit that handles the person, for a "
+        "個人番号利用事務, with the scope UNIT:mynumber",
     )
 
 
@@ -166,21 +210,35 @@ class CandidateLink(BaseModel):
     atena_number: str
 
 
+class CandidateAttributes(BaseModel):
+    """What a clerk needs to tell candidates apart: the current 基本4情報 and 住民状態, nothing more."""
+
+    name: str | None
+    name_kana: str | None
+    birth_date: str | None
+    sex: str | None
+    address: str | None
+    status: Status
+    status_ja: str
+
+
 class Candidate(BaseModel):
-    """One search hit, enough for a clerk to choose; ``GET /addressees/{no}`` has the whole history."""
+    """One search hit, enough for a clerk to choose; a unit that handles the person has the rest
+    from ``GET /addressees/{no}``. Never a My Number."""
 
     integrated_number: str
     score: int
     matched: list[str] = Field(description="the attributes that matched")
     matched_former: bool = Field(description="matched only a former version (old address, old name)")
-    current: Attributes
+    current: CandidateAttributes
     links: list[CandidateLink] = Field(description="active 宛名番号; a unit sees only its own")
     has_my_number: bool
-    my_number: str | None = Field(
-        default=None,
-        repr=False,
-        description="for a 番号利用事務 unit (with the scope) that handles the person",
-    )
+
+
+class RestrictionOut(BaseModel):
+    integrated_number: str
+    restricted: list[str]
+    restricted_by_unit: str | None
 
 
 # A 団体内統合宛名番号 in a path: 15 digits (a longer string would not even fit the columns that log it).

@@ -1,43 +1,26 @@
-"""The registry's rules: persons and their versions, links, 名寄せ, search, and translation."""
+"""The registry's rules: persons and their versions, links, 名寄せ, restrictions, and translation.
+Who may see and do what is ``access``; what a caller is shown, ``views``."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from collections.abc import Collection
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, or_
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 
-from platform_hub.addressees import normalize, repository
+from platform_hub.addressees import access, normalize, repository
+from platform_hub.addressees.access import Caller, Evidence
 from platform_hub.addressees.numbers import atena_number, check_atena_number, check_my_number
-from platform_hub.addressees.schemas import (
-    STATUS_JA,
-    Attributes,
-    BasicInfo,
-    Candidate,
-    CandidateLink,
-    LinkOut,
-    MergeOut,
-    PersonOut,
-    PersonRegistration,
-    SearchRequest,
-)
+from platform_hub.addressees.schemas import BasicInfo, PersonRegistration
 from platform_hub.addressees.vault import MyNumberVault
 from platform_hub.kit.database import utcnow
 from platform_hub.kit.errors import AddresseeUnknown, AlreadyExists, Forbidden, SchemaViolation, UnknownTarget
+from platform_hub.linkage.catalog import Catalog
 from platform_hub.models import AtenaLink, Person, PersonMerge, PersonVersion
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """Who looks at a person: a unit sees its own links only, and not others' hidden attributes."""
-
-    unit_code: str | None  # None: staff of the My Number office (admin)
-    may_see_my_number: bool = False
 
 
 async def get_person(session: AsyncSession, integrated_number: str) -> Person:
@@ -99,15 +82,24 @@ async def set_my_number(session: AsyncSession, vault: MyNumberVault, person: Per
     digest = vault.lookup_hash(check_my_number(my_number))
     holder = await repository.by_my_number_hash(session, digest)
     if holder is not None and holder is not person:
-        raise AlreadyExists(f"this 個人番号 belongs to person {holder.integrated_number} already")
+        # Not naming the holder: that would answer "whose number is this?" outside search and its record.
+        raise AlreadyExists("this 個人番号 is registered already: search by it, and link to that person")
     person.my_number_key_id, person.my_number_ciphertext = vault.encrypt(my_number, person.integrated_number)
     person.my_number_hash = digest
 
 
 async def register_person(
-    session: AsyncSession, vault: MyNumberVault, body: PersonRegistration, actor: str
+    session: AsyncSession, vault: MyNumberVault, catalog: Catalog, body: PersonRegistration, caller: Caller
 ) -> Person:
-    """Register a person (typically a 住登外者) with the unit's own 宛名番号."""
+    """Register a person with a unit's own 宛名番号: units register 住登外者 only (residents come from
+    住民基本台帳's own flows, 住民異動 and 全件 sets); the My Number office registers anyone."""
+    if caller.unit is not None and body.status != "non_resident":
+        raise Forbidden(
+            f"unit {caller.unit_code} registers 住登外者 only (status non_resident): residents and their "
+            "changes come from 住民基本台帳 (住民異動通知, 住民情報一括提供)"
+        )
+    if body.my_number is not None:
+        caller.require_numbers(catalog)
     check_atena_number(body.atena_number)
     if await repository.active_link(session, body.unit_code, body.atena_number) is not None:
         raise AlreadyExists(f"宛名番号 {body.atena_number} of unit {body.unit_code} is linked already")
@@ -126,7 +118,7 @@ async def register_person(
         body.unit_code,
         body.atena_number,
         reason=body.reason,
-        actor=actor,
+        actor=caller.client_id,
         non_resident=body.status == "non_resident",
     )
     return person
@@ -152,8 +144,25 @@ async def add_version(
     return version
 
 
-def current_version(person: Person) -> PersonVersion:
-    return next(v for v in reversed(person.versions) if v.valid_to is None)
+async def link_with_evidence(
+    session: AsyncSession,
+    vault: MyNumberVault,
+    catalog: Catalog,
+    person: Person,
+    caller: Caller,
+    unit_code: str,
+    atena: str,
+    *,
+    reason: str,
+    evidence: Evidence,
+) -> AtenaLink:
+    """A unit links its own 宛名番号 to a person only on evidence that matches them (the clerk's
+    個人番号 or 基本4情報 of the applicant: what a search found them by); the office needs none."""
+    if caller.unit is not None:
+        if evidence.my_number is not None:
+            caller.require_numbers(catalog)
+        await access.check_evidence(session, vault, person.id, evidence, person.integrated_number)
+    return await link(session, person, unit_code, atena, reason=reason, actor=caller.client_id)
 
 
 async def link(
@@ -195,23 +204,13 @@ async def unlink(session: AsyncSession, unit_code: str, atena: str, *, reason: s
     return found
 
 
-async def group_ids(session: AsyncSession, person_id: int) -> set[int]:
-    """The person and every record 名寄せ joined to it (merges are few, so a short walk)."""
-    group, frontier = {person_id}, {person_id}
-    while frontier:
-        merges = await repository.active_merges_touching(session, frontier)
-        found = {m.person_id for m in merges} | {m.into_person_id for m in merges}
-        frontier = found - group
-        group |= found
-    return group
-
-
 async def merge(session: AsyncSession, integrated: str, into: str, *, reason: str, actor: str) -> PersonMerge:
     person, target = await get_person(session, integrated), await get_person(session, into)
-    if person.id in await group_ids(session, target.id):
+    if person.id in await repository.merge_group(session, target.id):
         raise AlreadyExists(f"{integrated} and {into} are merged already")
     members = await repository.persons_by_ids(
-        session, await group_ids(session, person.id) | await group_ids(session, target.id)
+        session,
+        await repository.merge_group(session, person.id) | await repository.merge_group(session, target.id),
     )
     if len({p.my_number_hash for p in members.values() if p.my_number_hash}) > 1:
         raise SchemaViolation("these records carry different 個人番号: they are not one person")
@@ -232,207 +231,21 @@ async def undo_merge(session: AsyncSession, merge_id: int, *, reason: str, actor
     return record
 
 
-async def restrict(session: AsyncSession, person: Person, unit_code: str, attributes: list[str]) -> None:
-    if person.restricted_by_unit not in (None, unit_code):
-        raise Forbidden(f"unit {person.restricted_by_unit} set these restrictions; only it may change them")
+async def restrict(
+    session: AsyncSession, person: Person, caller: Caller, unit_code: str, attributes: list[str]
+) -> None:
+    """他業務参照不可: attributes hidden from every unit but ``unit_code``. A unit sets (and lifts) it
+    only for a person it handles, and only if no other unit set it; the office sets or lifts any."""
+    if caller.unit is not None:
+        await access.require_handled(session, caller, person.id, person.integrated_number)
+        if person.restricted_by_unit not in (None, unit_code):
+            raise Forbidden(
+                f"unit {person.restricted_by_unit} set these restrictions; only it (or the My Number "
+                "office) may change them"
+            )
     person.restricted_attributes = sorted(set(attributes))
     person.restricted_by_unit = unit_code if attributes else None
     await session.flush()
-
-
-# --- search -------------------------------------------------------------------------------------
-
-_WEIGHTS = {"my_number": 10, "name": 3, "name_kana": 2, "birth_date": 3, "sex": 1, "address": 2}
-
-
-def _conditions(request: SearchRequest) -> list[ColumnElement[bool]]:
-    exact = request.match == "exact"
-    conditions: list[ColumnElement[bool]] = []
-    if request.birth_date:
-        # A record whose day of birth is unknown (DD 00) matches any day of that month.
-        conditions.append(PersonVersion.birth_date.in_([request.birth_date, request.birth_date[:8] + "00"]))
-    names: list[ColumnElement[bool]] = []
-    if request.name:
-        key = normalize.name_key(request.name)
-        names.append(
-            PersonVersion.name_key == key if exact else PersonVersion.name_key.contains(key, autoescape=True)
-        )
-    if request.name_kana:
-        key = normalize.kana_key(request.name_kana)
-        names.append(
-            PersonVersion.kana_key == key if exact else PersonVersion.kana_key.contains(key, autoescape=True)
-        )
-    if names:
-        conditions.append(or_(*names) if not exact else names[0] if len(names) == 1 else names[0] & names[1])
-    if request.address:
-        key = normalize.address_key(request.address)
-        conditions.append(
-            PersonVersion.address_key == key
-            if exact
-            else PersonVersion.address_key.startswith(key, autoescape=True)
-        )
-    if request.sex and exact:
-        conditions.append(PersonVersion.sex == request.sex)
-    return conditions
-
-
-def _matched(version: Any, request: SearchRequest) -> list[str]:
-    partial = request.match == "partial"
-    checks = {
-        "name": request.name
-        and (
-            normalize.name_key(request.name) in version.name_key
-            if partial
-            else normalize.name_key(request.name) == version.name_key
-        ),
-        "name_kana": request.name_kana
-        and version.kana_key is not None
-        and (
-            normalize.kana_key(request.name_kana) in version.kana_key
-            if partial
-            else normalize.kana_key(request.name_kana) == version.kana_key
-        ),
-        "birth_date": request.birth_date
-        and version.birth_date in (request.birth_date, request.birth_date[:8] + "00"),
-        "sex": request.sex and version.sex == request.sex,
-        "address": request.address and version.address_key.startswith(normalize.address_key(request.address)),
-    }
-    return [name for name, ok in checks.items() if ok]
-
-
-async def search(
-    session: AsyncSession, vault: MyNumberVault, request: SearchRequest, viewer: Viewer
-) -> list[Candidate]:
-    """Ranked candidates with what matched; a clerk chooses among them."""
-    if request.my_number is not None:
-        require_number_use(viewer)
-        digest = vault.lookup_hash(check_my_number(request.my_number))
-        hits = await repository.current_rows(session, Person.my_number_hash == digest)
-        scored = {hit.person_id: (_WEIGHTS["my_number"], ["my_number"], False) for hit in hits}
-        return await _candidates(session, vault, viewer, hits, scored)
-    versions = await repository.matching_versions(
-        session, _conditions(request), request.include_history, request.limit * 5
-    )
-    best: dict[int, tuple[int, list[str], bool]] = {}
-    for version in versions:
-        matched = _matched(version, request)
-        former = version.valid_to is not None
-        score = sum(_WEIGHTS[m] for m in matched) * 2 - (1 if former else 0)
-        if version.person_id not in best or score > best[version.person_id][0]:
-            best[version.person_id] = (score, matched, former)
-    ranked = sorted(best, key=lambda pid: -best[pid][0])[: request.limit]
-    hits = await repository.current_rows(session, Person.id.in_(ranked)) if ranked else []
-    return await _candidates(session, vault, viewer, hits, best)
-
-
-async def _candidates(
-    session: AsyncSession,
-    vault: MyNumberVault,
-    viewer: Viewer,
-    hits: Sequence[Any],
-    scored: dict[int, tuple[int, list[str], bool]],
-) -> list[Candidate]:
-    links: dict[int, list[CandidateLink]] = {}
-    for link in await repository.active_link_rows(session, [h.person_id for h in hits], viewer.unit_code):
-        links.setdefault(link.person_id, []).append(
-            CandidateLink(unit_code=link.unit_code, atena_number=link.atena_number)
-        )
-    candidates = []
-    for hit in hits:
-        hidden = _hidden(viewer, hit.restricted_attributes, hit.restricted_by_unit)
-        score, matched, former = scored[hit.person_id]
-        if hidden & set(matched):
-            continue  # a hidden attribute must not be confirmed by finding the person through it
-        own_links = links.get(hit.person_id, [])
-        candidates.append(
-            Candidate(
-                integrated_number=hit.integrated_number,
-                score=score,
-                matched=matched,
-                matched_former=former,
-                current=_attributes(hit, hidden),
-                links=own_links,
-                has_my_number=hit.my_number_hash is not None,
-                my_number=_my_number(vault, viewer, hit, linked=bool(own_links)),
-            )
-        )
-    return sorted(candidates, key=lambda c: (-c.score, c.integrated_number))
-
-
-def require_number_use(viewer: Viewer) -> None:
-    """Using a My Number at all (search, registration) is for 番号利用事務 units and the My Number office."""
-    if viewer.unit_code is not None and not viewer.may_see_my_number:
-        raise Forbidden(f"unit {viewer.unit_code} serves no 個人番号利用事務: it may not use My Numbers")
-
-
-# --- views --------------------------------------------------------------------------------------
-
-
-def _hidden(viewer: Viewer, restricted: list[str], restricted_by: str | None) -> set[str]:
-    """他業務参照不可 hides attributes from every unit but the one that set it (staff see all)."""
-    return set() if viewer.unit_code in (None, restricted_by) else set(restricted)
-
-
-def _my_number(vault: MyNumberVault, viewer: Viewer, person: Any, *, linked: bool) -> str | None:
-    """The plaintext, only for a 番号利用事務 unit that handles the person (has a link to them)."""
-    if viewer.unit_code is None or not viewer.may_see_my_number or not linked:
-        return None
-    if person.my_number_key_id and person.my_number_ciphertext:
-        return vault.decrypt(person.my_number_key_id, person.my_number_ciphertext, person.integrated_number)
-    return None
-
-
-def _attributes(version: Any, hidden: set[str]) -> Attributes:
-    def shown(name: str, value: str | None) -> str | None:
-        return None if name in hidden else value
-
-    return Attributes(
-        name=shown("name", version.name),
-        name_kana=shown("name_kana", version.name_kana),
-        birth_date=shown("birth_date", version.birth_date),
-        sex=shown("sex", version.sex),
-        address=shown("address", version.address),
-        municipality_code=shown("address", version.municipality_code),
-        status=version.status,
-        status_ja=STATUS_JA[version.status],
-        valid_from=version.valid_from,
-        valid_to=version.valid_to,
-        reason=version.reason,
-    )
-
-
-async def person_out(
-    session: AsyncSession, vault: MyNumberVault, person: Person, viewer: Viewer
-) -> PersonOut:
-    hidden = _hidden(viewer, person.restricted_attributes, person.restricted_by_unit)
-    links = [link for link in person.links if viewer.unit_code in (None, link.unit_code)]
-    merges = await repository.merges_of(session, person.id)
-    my_number = _my_number(vault, viewer, person, linked=any(link.unlinked_at is None for link in links))
-    return PersonOut(
-        integrated_number=person.integrated_number,
-        current=_attributes(current_version(person), hidden),
-        history=[_attributes(v, hidden) for v in person.versions],
-        restricted=sorted(person.restricted_attributes),
-        links=[LinkOut.model_validate(link, from_attributes=True) for link in links],
-        merges=[await merge_out(session, m) for m in merges],
-        has_my_number=person.my_number_hash is not None,
-        my_number=my_number,
-    )
-
-
-async def merge_out(session: AsyncSession, record: PersonMerge) -> MergeOut:
-    numbers = await repository.persons_by_ids(session, {record.person_id, record.into_person_id})
-    return MergeOut(
-        id=record.id,
-        integrated_number=numbers[record.person_id].integrated_number,
-        into_integrated_number=numbers[record.into_person_id].integrated_number,
-        merged_at=record.merged_at,
-        merged_by=record.merged_by,
-        reason=record.reason,
-        undone_at=record.undone_at,
-        undone_by=record.undone_by,
-        undo_reason=record.undo_reason,
-    )
 
 
 # --- translation in routing -----------------------------------------------------------------------
@@ -462,7 +275,9 @@ async def atenas_in(session: AsyncSession, person_ids: Collection[int], unit_cod
     missing = set(person_ids) - found.keys()
     merged = await repository.active_merges_touching(session, missing) if missing else []
     for person_id in missing & ({m.person_id for m in merged} | {m.into_person_id for m in merged}):
-        links = await repository.active_links_of(session, await group_ids(session, person_id), unit_code)
+        links = await repository.active_links_of(
+            session, await repository.merge_group(session, person_id), unit_code
+        )
         if links:
             found[person_id] = links[-1].atena_number
     return found
@@ -507,14 +322,20 @@ async def apply_resident_change(
     atena = check_atena_number(fields["AtenaNo"])
     status = _RESIDENT_STATES[fields["JuminJotaiCode"]]
     moved_away = status == "moved_out" and fields.get("TenshutsusakiJusho")
-    info = BasicInfo(
-        name=fields["Shimei"],
-        name_kana=fields.get("ShimeiKana"),
-        birth_date=fields["SeinengappiDate"],
-        sex=fields["SeibetsuCode"],
-        address=fields["TenshutsusakiJusho"] if moved_away else fields["Jusho"],
-        municipality_code=None if moved_away else fields.get("ShikuchosonCode"),
-    )
+    try:
+        info = BasicInfo(
+            name=fields["Shimei"],
+            name_kana=fields.get("ShimeiKana"),
+            birth_date=fields["SeinengappiDate"],
+            sex=fields["SeibetsuCode"],
+            address=fields["TenshutsusakiJusho"] if moved_away else fields["Jusho"],
+            municipality_code=None if moved_away else fields.get("ShikuchosonCode"),
+        )
+    except ValidationError as invalid:
+        raise SchemaViolation(
+            f"the 住民異動 of 宛名番号 {atena} does not fit the registry",
+            details=[f"{'.'.join(map(str, e['loc'])) or 'person'}: {e['msg']}" for e in invalid.errors()],
+        ) from None
     effective = dt.date.fromisoformat(fields["IdoDate"])
     existing = await repository.linked_person_locked(session, unit_code, atena)
     if existing is not None:

@@ -55,6 +55,12 @@ class MyNumberVault:
             cipher = self._ciphers[key_id] = AESGCM(self.keys[key_id])
         return cipher
 
+    @property
+    def record_key(self) -> bytes:
+        """The key that authenticates the hub's records (each entry's MAC), derived from the HMAC key
+        for a purpose of its own: it lives in the same file, outside the database."""
+        return hmac.digest(self.hmac_key, b"platform-hub:record-mac:v1", "sha256")
+
     def lookup_hash(self, my_number: str) -> str:
         """HMAC-SHA256: equal numbers give equal hashes, and nobody without the key can test guesses."""
         return hmac.digest(self.hmac_key, my_number.encode(), "sha256").hex()

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +50,19 @@ CONTENT_FIELDS = (
 )
 
 
-# The canonical form is ``json.dumps(content, ensure_ascii=False, sort_keys=True)``; verification
-# recomputes it for every entry of the record, so it is built here from a fixed template and the C
-# string escaper json.dumps itself uses (a test holds the two equal).
-CANONICAL_ORDER = tuple(sorted(CONTENT_FIELDS))
-_TEMPLATE = "{" + ", ".join(f'"{name}": %s' for name in CANONICAL_ORDER) + "}"
+OPERATION_FIELDS = (
+    "at",
+    "client_id",
+    "role",
+    "unit_code",
+    "department",
+    "clerk",
+    "action",
+    "subject_integrated_number",
+    "outcome",
+    "detail",
+    "parameters",
+)
 _quote = json.encoder.encode_basestring
 
 
@@ -62,7 +72,7 @@ def _plain(value: Any) -> Any:
 
 
 def rendered(values: Sequence[str | list[str] | None]) -> list[str]:
-    """Each value of an entry's content (in ``CANONICAL_ORDER``, timestamps as ISO strings with
+    """Each value of an entry's content (in canonical order, timestamps as ISO strings with
     microseconds) as canonical JSON. One comprehension calling only the C escaper: this is the hot loop."""
     return [
         "null" if v is None else _quote(v) if isinstance(v, str) else "[" + ", ".join(map(_quote, v)) + "]"
@@ -70,39 +80,71 @@ def rendered(values: Sequence[str | list[str] | None]) -> list[str]:
     ]
 
 
-def rendered_digest(values: list[str]) -> str:
-    return hashlib.sha256((_TEMPLATE % tuple(values)).encode()).hexdigest()
+@dataclass(frozen=True)
+class Canon:
+    """The canonical form of one ledger's entries: ``json.dumps(content, ensure_ascii=False,
+    sort_keys=True)``. Verification recomputes it for every entry, so it is built from a fixed template
+    and the C string escaper json.dumps itself uses (a test holds the two equal)."""
+
+    fields: tuple[str, ...]
+
+    @cached_property
+    def order(self) -> tuple[str, ...]:
+        return tuple(sorted(self.fields))
+
+    @cached_property
+    def template(self) -> str:
+        return "{" + ", ".join(f'"{name}": %s' for name in self.order) + "}"
+
+    def rendered_digest(self, values: list[str]) -> str:
+        return hashlib.sha256((self.template % tuple(values)).encode()).hexdigest()
+
+    def content_digest(self, values: Sequence[str | list[str] | None]) -> str:
+        return self.rendered_digest(rendered(values))
+
+    def entry_digest(self, entry: Any) -> str:
+        """SHA-256 of an entry's content as canonical JSON (the same before and after a database trip)."""
+        return self.content_digest([_plain(getattr(entry, name)) for name in self.order])
+
+    def entry_digests(self, content: dict[str, Any], subjects: Sequence[str | None]) -> list[str]:
+        """``entry_digest`` of one transfer's entries, one per subject: the shared content rendered once."""
+        values = rendered([_plain(content.get(name)) for name in self.order])
+        at = self.order.index("subject_integrated_number")
+        digests = []
+        for subject in subjects:
+            values[at] = "null" if subject is None else _quote(subject)
+            digests.append(self.rendered_digest(values))
+        return digests
 
 
-def content_digest(values: Sequence[str | list[str] | None]) -> str:
-    return rendered_digest(rendered(values))
+TRANSFERS = Canon(CONTENT_FIELDS)
+OPERATIONS = Canon(OPERATION_FIELDS)
+CANONICAL_ORDER = TRANSFERS.order
+content_digest = TRANSFERS.content_digest
+entry_digest = TRANSFERS.entry_digest
 
 
-def entry_digest(entry: Any) -> str:
-    """SHA-256 of an entry's content as canonical JSON (the same before and after a database trip)."""
-    return content_digest([_plain(getattr(entry, name)) for name in CANONICAL_ORDER])
+def mac(key: bytes, digest: str) -> str:
+    """An entry's digest authenticated with the record key: only the hub, which holds the key outside
+    the database, can write an entry that verifies (a row inserted by SQL alone cannot)."""
+    return hmac.digest(key, digest.encode(), "sha256").hex()
 
 
-def entry_digests(content: dict[str, Any], subjects: Sequence[str | None]) -> list[str]:
-    """``entry_digest`` of one transfer's entries, one per subject: the shared content is rendered once."""
-    values = rendered([_plain(content.get(name)) for name in CANONICAL_ORDER])
-    at = CANONICAL_ORDER.index("subject_integrated_number")
-    digests = []
-    for subject in subjects:
-        values[at] = "null" if subject is None else _quote(subject)
-        digests.append(rendered_digest(values))
-    return digests
+def macs_match(key: bytes, digest: str, stored: str | None) -> bool:
+    return stored is not None and hmac.compare_digest(mac(key, digest), stored)
 
 
 def chain_hash(previous: str, entry_id: int | str, digest: str) -> str:
     return hashlib.sha256(f"{previous}:{entry_id}:{digest}".encode()).hexdigest()
 
 
-def statement(seq: int, head_hash: str, created_at: datetime) -> bytes:
-    """What a checkpoint signs."""
-    return json.dumps(
-        {"seq": seq, "head_hash": head_hash, "created_at": _plain(created_at)}, sort_keys=True
-    ).encode()
+def statement(seq: int, head_hash: str, created_at: datetime, ledger: str = "transfers") -> bytes:
+    """What a checkpoint signs. The transfer record's checkpoints name no ledger (they predate the
+    operations record); the others do, so a checkpoint of one chain never passes for the other's."""
+    content: dict[str, object] = {"seq": seq, "head_hash": head_hash, "created_at": _plain(created_at)}
+    if ledger != "transfers":
+        content["ledger"] = ledger
+    return json.dumps(content, sort_keys=True).encode()
 
 
 def purge_statement(purge: Any) -> bytes:

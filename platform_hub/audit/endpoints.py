@@ -6,29 +6,33 @@ import codecs
 import csv
 import datetime as dt
 import io
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import repository as addressees
 from platform_hub.addressees.schemas import IntegratedNumberPath
 from platform_hub.audit import repository, service, verification
+from platform_hub.audit.dependencies import Ops
+from platform_hub.audit.ledgers import OPERATIONS
 from platform_hub.audit.schemas import (
     CheckpointOut,
     Checkpoints,
     ComplianceReport,
     Disclosure,
+    OperationOut,
+    OperationPage,
     TransferOut,
     TransferPage,
     VerifyOut,
 )
 from platform_hub.auth.dependencies import Auditor
-from platform_hub.auth.service import Principal
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.errors import SchemaViolation
-from platform_hub.kit.state import Session, State
+from platform_hub.kit.state import HubState, Session, State
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 
@@ -60,18 +64,38 @@ CSV_COLUMNS = {  # column → Japanese header, in the order Excel shows them
 }
 
 
+# What a filter may hold: each value is checked before the database (or the operations record) sees
+# it — a My Number typed into the person filter is refused, not kept.
+IntegratedNumber = Annotated[
+    str | None, Query(pattern=r"^[0-9]{15}$", description="the person (団体内統合宛名番号)")
+]
+UnitCode = Annotated[
+    str | None, Query(pattern=r"^[0-9A-Z]{3}$", description="a unit, requesting or providing")
+]
+Organ = Annotated[str | None, Query(min_length=1, max_length=100, description="an organ (機関)")]
+Day = Annotated[dt.date | None, Query(ge=FIRST_DAY, le=LAST_DAY)]
+Outcome = Literal["provided", "delivered", "refused", "failed"]
+
+
 class TransferFilter:
     """The filters of ``/audit/transfers`` (and its CSV), as query parameters."""
 
     def __init__(
         self,
-        integrated_number: Annotated[str | None, Query(description="the person (団体内統合宛名番号)")] = None,
-        unit: Annotated[str | None, Query(description="a unit, requesting or providing")] = None,
-        atena_number: Annotated[str | None, Query(description="the person by this unit's 宛名番号")] = None,
-        organ: Annotated[str | None, Query(description="an organ (機関), requesting or providing")] = None,
-        interface: Annotated[str | None, Query()] = None,
-        purpose: Annotated[str | None, Query(description="事務 (purpose code)")] = None,
-        outcome: Annotated[str | None, Query(description="provided, delivered, refused, failed")] = None,
+        integrated_number: IntegratedNumber = None,
+        unit: UnitCode = None,
+        atena_number: Annotated[
+            str | None, Query(pattern=r"^[0-9A-Z]{15}$", description="the person by this unit's 宛名番号")
+        ] = None,
+        organ: Organ = None,
+        interface: Annotated[
+            str | None,
+            Query(pattern=r"^(IF_[A-Z]{3}_[0-9]{4}|ATENA_[A-Z]{1,10})$", description="インターフェイスID"),
+        ] = None,
+        purpose: Annotated[
+            str | None, Query(pattern=r"^[0-9A-Z][0-9A-Z\-]{0,15}$", description="事務 (purpose code)")
+        ] = None,
+        outcome: Annotated[Outcome | None, Query()] = None,
         start: Annotated[dt.date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)] = None,
         end: Annotated[
             dt.date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY, description="inclusive")
@@ -119,27 +143,20 @@ class TransferFilter:
 Filter = Annotated[TransferFilter, Depends()]
 
 
-def _log(
-    session: Session, principal: Principal, action: str, subject: str | None, parameters: dict[str, str]
-) -> None:
-    repository.log_access(session, principal.client_id, action, subject, parameters)
-
-
 @router.get("/transfers", response_model=TransferPage)
 async def transfers(
     filters: Filter,
+    ops: Ops,
     session: Session,
-    principal: Auditor,
-    cursor: Annotated[str | None, Query(description="from next_cursor")] = None,
+    _: Auditor,
+    cursor: Annotated[str | None, Query(max_length=64, description="from next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> TransferPage:
     """The record, newest first, filtered by person, unit, organ, interface, 事務, outcome and period."""
-    try:
-        after = repository.Position.parse(cursor) if cursor else None
-    except (ValueError, OverflowError):
-        raise SchemaViolation("cursor is not a next_cursor this endpoint gave") from None
+    ops.expect("audit.transfers", **filters.parameters())
+    after = _position(cursor)
     entries = await repository.transfers(session, await filters.query(session), after, limit + 1)
-    _log(session, principal, "transfers", filters.person, filters.parameters())
+    await ops.record(session, subject=filters.person)
     more = len(entries) > limit
     return TransferPage(
         items=[TransferOut.model_validate(e) for e in entries[:limit]],
@@ -153,35 +170,52 @@ async def transfers(
     responses={200: {"content": {"text/csv": {}}, "description": "UTF-8 with BOM, Japanese headers"}},
 )
 async def transfers_csv(
-    filters: Filter, state: State, session: Session, principal: Auditor
+    filters: Filter, ops: Ops, state: State, session: Session, _: Auditor
 ) -> StreamingResponse:
     """The same entries as CSV that Excel opens as it is (UTF-8 with BOM), streamed a page at a time.
     The access is recorded (the request's session commits) before the first byte goes out."""
+    ops.expect("audit.transfers_csv", **filters.parameters())
     query = await filters.query(session)
-    _log(session, principal, "transfers.csv", filters.person, filters.parameters())
+    await ops.record(session, subject=filters.person)
+
+    async def page(reading: AsyncSession, after: repository.Position | None) -> Sequence[Any]:
+        return await repository.transfers(reading, query, after, 1000)
+
+    return _csv_response(state, CSV_COLUMNS, page, "requested_at", "transfers.csv")
+
+
+def _csv_response(
+    state: HubState,
+    columns: dict[str, str],
+    page: Callable[[AsyncSession, repository.Position | None], Awaitable[Sequence[Any]]],
+    moment: str,
+    filename: str,
+) -> StreamingResponse:
+    """Entries as CSV that Excel opens as it is (UTF-8 with BOM, Japanese headers), read a page at a
+    time, each page in a session of its own (none held open while the client reads)."""
 
     async def rows() -> AsyncIterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS.values())
+        writer.writerow(columns.values())
         yield codecs.BOM_UTF8.decode() + buffer.getvalue()
         after: repository.Position | None = None
         while True:
             async with unit_of_work(state.sessions) as reading:
-                entries = await repository.transfers(reading, query, after, 1000)
+                entries = await page(reading, after)
             if not entries:
                 return
             buffer.seek(0)
             buffer.truncate()
             for entry in entries:
-                writer.writerow(_csv_value(getattr(entry, column)) for column in CSV_COLUMNS)
+                writer.writerow(_csv_value(getattr(entry, column)) for column in columns)
             yield buffer.getvalue()
-            after = repository.Position.of(entries[-1])
+            after = repository.Position(getattr(entries[-1], moment), entries[-1].id)
 
     return StreamingResponse(
         rows(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="transfers.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
@@ -199,51 +233,170 @@ def _csv_value(value: object) -> str:
 
 @router.get("/persons/{integrated_number}", response_model=Disclosure)
 async def person(
-    integrated_number: IntegratedNumberPath, state: State, session: Session, principal: Auditor
+    integrated_number: IntegratedNumberPath, ops: Ops, state: State, session: Session, _: Auditor
 ) -> Disclosure:
     """The person's disclosure: who received which categories about them, when, for which 事務, on which
     article — the city's internal transfers too, which マイナポータル's やりとり履歴 does not show."""
-    _log(session, principal, "person", integrated_number, {})
-    return await service.disclosure(session, state.catalog, integrated_number)
+    ops.expect("audit.person", subject=integrated_number)
+    disclosure = await service.disclosure(session, state.catalog, integrated_number)
+    await ops.record(session)
+    return disclosure
 
 
 @router.get("/compliance", response_model=ComplianceReport)
 async def compliance(
+    ops: Ops,
     state: State,
     session: Session,
-    principal: Auditor,
+    _: Auditor,
     start: Annotated[dt.date, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)],
     end: Annotated[dt.date, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)],
 ) -> ComplianceReport:
     """Every transfer of the period re-checked against the ordinance as it was at its time."""
+    ops.expect("audit.compliance", start=start.isoformat(), end=end.isoformat())
     if end < start:
         raise SchemaViolation("to is before from")
-    _log(session, principal, "compliance", None, {"from": str(start), "to": str(end)})
-    return await service.compliance(session, state.catalog, start, end)
+    report = await service.compliance(session, state.catalog, start, end)
+    await ops.record(session, detail=f"{report.checked} checked, {len(report.violations)} violations")
+    return report
 
 
 @router.get("/verify", response_model=VerifyOut)
-async def verify(state: State, session: Session, principal: Auditor) -> VerifyOut:
-    """Recompute the whole chain and every checkpoint; names the first entry that no longer matches.
+async def verify(ops: Ops, state: State, session: Session, _: Auditor) -> VerifyOut:
+    """Recompute both records — the transfer record and the operations record — every entry's digest
+    and MAC, the chains and every checkpoint; names the first entry of each that no longer matches.
     One verification at a time; the access is recorded (and committed) first, so the long read that
     follows holds no write lock (on SQLite that would stop message intake meanwhile)."""
+    ops.expect("audit.verify")
     async with unit_of_work(state.sessions) as logging:
-        _log(logging, principal, "verify", None, {})
+        await ops.record(logging)
     key = state.signing_key
     async with state.verifying:
-        result = await verification.verify(session, key.public_pem if key else None)
-    return VerifyOut(
-        ok=result.ok, entries=result.entries, checkpoints=result.checkpoints, problems=result.problems
-    )
+        results = await verification.verify_all(
+            session, key.public_pem if key else None, record_key=state.require_vault().record_key
+        )
+    return VerifyOut.of(results)
 
 
 @router.get("/checkpoints", response_model=Checkpoints)
-async def checkpoints(state: State, session: Session, principal: Auditor) -> Checkpoints:
-    """The signed checkpoints and the public key: keep them outside the hub."""
-    _log(session, principal, "checkpoints", None, {})
+async def checkpoints(ops: Ops, state: State, session: Session, _: Auditor) -> Checkpoints:
+    """The signed checkpoints of both records and the public key: keep them outside the hub
+    (``platform-hub audit checkpoints pull DIR``)."""
+    ops.expect("audit.checkpoints")
     key = state.signing_key
-    return Checkpoints(
+    kept = Checkpoints(
         public_key_pem=key.public_pem if key else None,
         key_id=key.key_id if key else None,
         checkpoints=[CheckpointOut.model_validate(c) for c in await repository.checkpoints(session)],
+        operation_checkpoints=[
+            CheckpointOut.model_validate(c) for c in await repository.checkpoints(session, OPERATIONS)
+        ],
     )
+    await ops.record(session)
+    return kept
+
+
+def _position(cursor: str | None) -> repository.Position | None:
+    try:
+        return repository.Position.parse(cursor) if cursor else None
+    except (ValueError, OverflowError):
+        raise SchemaViolation("cursor is not a next_cursor this endpoint gave") from None
+
+
+# --- the operations record ---------------------------------------------------------------------
+
+OPERATION_CSV_COLUMNS = {
+    "id": "記録番号",
+    "at": "日時",
+    "client_id": "クライアント",
+    "role": "役割",
+    "unit_code": "ユニット",
+    "department": "部署",
+    "clerk": "操作者",
+    "action": "操作",
+    "subject_integrated_number": "団体内統合宛名番号",
+    "outcome": "結果",
+    "detail": "内容",
+    "parameters": "条件",
+    "entry_digest": "記録ダイジェスト",
+}
+
+
+class OperationFilter:
+    """The filters of ``/audit/operations`` (and its CSV)."""
+
+    def __init__(
+        self,
+        integrated_number: IntegratedNumber = None,
+        client_id: Annotated[str | None, Query(pattern=r"^[!-~]{1,64}$")] = None,
+        unit: UnitCode = None,
+        action: Annotated[str | None, Query(pattern=r"^[a-z_]{1,16}(\.[a-z_]{1,16})?$")] = None,
+        outcome: Annotated[Literal["ok", "refused", "failed"] | None, Query()] = None,
+        start: Annotated[dt.date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)] = None,
+        end: Annotated[dt.date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)] = None,
+    ) -> None:
+        self.query = repository.OperationQuery(
+            person=integrated_number,
+            client_id=client_id,
+            unit=unit,
+            action=action,
+            outcome=outcome,
+            start=ordinance.day_start(start) if start else None,
+            end=ordinance.day_start(end + dt.timedelta(days=1)) if end else None,
+        )
+        self.parameters = {
+            k: str(v)
+            for k, v in {
+                "integrated_number": integrated_number,
+                "client_id": client_id,
+                "unit": unit,
+                "action": action,
+                "outcome": outcome,
+                "from": start,
+                "to": end,
+            }.items()
+            if v is not None
+        }
+
+
+Operations = Annotated[OperationFilter, Depends()]
+
+
+@router.get("/operations", response_model=OperationPage)
+async def operations(
+    filters: Operations,
+    ops: Ops,
+    session: Session,
+    _: Auditor,
+    cursor: Annotated[str | None, Query(max_length=64, description="from next_cursor")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> OperationPage:
+    """The operations record (操作ログ), newest first: who did what, to whom, when, with what outcome."""
+    ops.expect("audit.operations", **filters.parameters)
+    entries = await repository.operations(session, filters.query, _position(cursor), limit + 1)
+    await ops.record(session, subject=filters.query.person)
+    more = len(entries) > limit
+    return OperationPage(
+        items=[OperationOut.model_validate(e) for e in entries[:limit]],
+        next_cursor=repository.Position(entries[limit - 1].at, entries[limit - 1].id).token()
+        if more
+        else None,
+    )
+
+
+@router.get(
+    "/operations.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "UTF-8 with BOM, Japanese headers"}},
+)
+async def operations_csv(
+    filters: Operations, ops: Ops, state: State, session: Session, _: Auditor
+) -> StreamingResponse:
+    """The operations record as CSV that Excel opens as it is, streamed a page at a time."""
+    ops.expect("audit.operations_csv", **filters.parameters)
+    await ops.record(session, subject=filters.query.person)
+
+    async def page(reading: AsyncSession, after: repository.Position | None) -> Sequence[Any]:
+        return await repository.operations(reading, filters.query, after, 1000)
+
+    return _csv_response(state, OPERATION_CSV_COLUMNS, page, "at", "operations.csv")

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, delete, func, literal, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.audit.ledgers import TRANSFERS, Ledger
 from platform_hub.models import (
-    AuditAccess,
     ChainLink,
     Checkpoint,
+    Operation,
     OrdinanceRule,
     OrdinanceVersion,
     Purge,
@@ -46,47 +47,64 @@ async def take_sealer_lock(session: AsyncSession, *, wait: bool = False) -> bool
     return True
 
 
-async def chain_head(session: AsyncSession) -> ChainLink | None:
-    return (await session.scalars(select(ChainLink).order_by(ChainLink.seq.desc()).limit(1))).first()
+async def chain_head(session: AsyncSession, ledger: Ledger = TRANSFERS) -> Any | None:
+    link = ledger.link
+    return (await session.scalars(select(link).order_by(link.seq.desc()).limit(1))).first()
 
 
-async def last_link_seq(session: AsyncSession) -> int | None:
-    return await session.scalar(select(func.max(ChainLink.seq)))
+async def last_link_seq(session: AsyncSession, ledger: Ledger = TRANSFERS) -> int | None:
+    return await session.scalar(select(func.max(ledger.link.seq)))
 
 
 async def unsealed(
-    session: AsyncSession, after_id: int, limit: int, *, everything: bool = False
+    session: AsyncSession, after_id: int, limit: int, *, ledger: Ledger = TRANSFERS, everything: bool = False
 ) -> Sequence[Any]:
     """Entries not yet in the chain, oldest first. Usually only a window behind the last sealed id is
     looked at, so the query stays an index range scan however long the record grows; ``everything``
     (now and then) also finds an entry whose transaction committed later than that."""
+    entry, link = ledger.entry, ledger.link
     lowest = 0 if everything else after_id - _SWEEP_WINDOW
     query = (
-        select(TransferRecord.id, TransferRecord.entry_digest)
-        .outerjoin(ChainLink, ChainLink.entry_id == TransferRecord.id)
-        .where(TransferRecord.id > lowest, ChainLink.entry_id.is_(None))
-        .order_by(TransferRecord.id)
+        select(entry.id, entry.entry_digest)
+        .outerjoin(link, link.entry_id == entry.id)
+        .where(entry.id > lowest, link.entry_id.is_(None))
+        .order_by(entry.id)
         .limit(limit)
     )
     return (await session.execute(query)).all()
 
 
-async def last_checkpoint(session: AsyncSession) -> Checkpoint | None:
-    return (await session.scalars(select(Checkpoint).order_by(Checkpoint.id.desc()).limit(1))).first()
+async def last_checkpoint(session: AsyncSession, ledger: Ledger = TRANSFERS) -> Any | None:
+    checkpoint = ledger.checkpoint
+    return (await session.scalars(select(checkpoint).order_by(checkpoint.id.desc()).limit(1))).first()
 
 
-async def checkpoints(session: AsyncSession) -> Sequence[Checkpoint]:
-    return (await session.scalars(select(Checkpoint).order_by(Checkpoint.id))).all()
+async def checkpoints(session: AsyncSession, ledger: Ledger = TRANSFERS) -> Sequence[Any]:
+    return (await session.scalars(select(ledger.checkpoint).order_by(ledger.checkpoint.id))).all()
 
 
-async def unsealed_before(session: AsyncSession, moment: dt.datetime) -> Sequence[int]:
+async def unsealed_before(
+    session: AsyncSession, moment: dt.datetime, ledger: Ledger = TRANSFERS
+) -> Sequence[int]:
+    entry, link = ledger.entry, ledger.link
+    recorded = entry.recorded_at if ledger is TRANSFERS else entry.at
     query = (
-        select(TransferRecord.id)
-        .outerjoin(ChainLink, ChainLink.entry_id == TransferRecord.id)
-        .where(ChainLink.entry_id.is_(None), TransferRecord.recorded_at < moment)
-        .order_by(TransferRecord.id)
+        select(entry.id)
+        .outerjoin(link, link.entry_id == entry.id)
+        .where(link.entry_id.is_(None), recorded < moment)
+        .order_by(entry.id)
     )
     return (await session.scalars(query.limit(10))).all()
+
+
+async def first_sealed_at(session: AsyncSession, ledger: Ledger = TRANSFERS) -> dt.datetime | None:
+    """When the oldest link still in the chain was sealed."""
+    return await session.scalar(select(func.min(ledger.link.sealed_at)))
+
+
+async def links_after(session: AsyncSession, seq: int, ledger: Ledger = TRANSFERS) -> int:
+    """How many links of the chain come after ``seq`` (those no checkpoint covers yet)."""
+    return await session.scalar(select(func.count()).where(ledger.link.seq > seq)) or 0
 
 
 @dataclass(frozen=True)
@@ -164,6 +182,57 @@ async def transfers(
     return (await session.scalars(select_page.order_by(*(c.desc() for c in order)).limit(limit))).all()
 
 
+@dataclass(frozen=True)
+class OperationQuery:
+    """What an auditor narrows the operations record to."""
+
+    person: str | None = None
+    client_id: str | None = None
+    unit: str | None = None
+    action: str | None = None  # "registry" for every registry.*, or one action
+    outcome: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None  # exclusive
+
+    def where(self) -> list[ColumnElement[bool]]:
+        entry = Operation
+        found: list[ColumnElement[bool]] = [
+            column == value
+            for column, value in (
+                (entry.subject_integrated_number, self.person),
+                (entry.client_id, self.client_id),
+                (entry.unit_code, self.unit),
+                (entry.outcome, self.outcome),
+            )
+            if value is not None
+        ]
+        if self.action is not None:
+            found.append(
+                entry.action == self.action
+                if "." in self.action
+                else entry.action.startswith(self.action + ".")
+            )
+        if self.start is not None:
+            found.append(entry.at >= self.start)
+        if self.end is not None:
+            found.append(entry.at < self.end)
+        return found
+
+
+async def operations(
+    session: AsyncSession, query: OperationQuery, after: Position | None, limit: int
+) -> Sequence[Operation]:
+    """A page of the operations record, newest first by (at, id), after ``after``."""
+    select_page = select(Operation).where(*query.where())
+    if after is not None:
+        select_page = select_page.where(
+            tuple_(Operation.at, Operation.id) < tuple_(after.requested_at, after.id)
+        )
+    return (
+        await session.scalars(select_page.order_by(Operation.at.desc(), Operation.id.desc()).limit(limit))
+    ).all()
+
+
 async def articles(session: AsyncSession, rule_ids: set[str]) -> dict[str, str]:
     """``{"2026-04/U-03": "別表第2 第6項"}`` for the rules transfer records name."""
     pairs = [rule_id.split("/", 1) for rule_id in rule_ids if "/" in rule_id]
@@ -181,16 +250,6 @@ async def articles(session: AsyncSession, rule_ids: set[str]) -> dict[str, str]:
 
 async def count(session: AsyncSession) -> int:
     return await session.scalar(select(func.count()).select_from(TransferRecord)) or 0
-
-
-def log_access(
-    session: AsyncSession, client_id: str, action: str, subject: str | None, parameters: dict[str, str]
-) -> None:
-    session.add(
-        AuditAccess(
-            client_id=client_id, action=action, subject_integrated_number=subject, parameters=parameters
-        )
-    )
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from platform_hub.audit.verification import Verification
 
 
 class TransferOut(BaseModel):
@@ -88,10 +92,29 @@ class ComplianceReport(BaseModel):
 
 
 class VerifyOut(BaseModel):
+    """Both records verified: the transfer record (``entries``, ``checkpoints``) and the operations
+    record (``operations``, ``operation_checkpoints``); problems of either make ``ok`` false."""
+
     ok: bool
     entries: int
     checkpoints: int
+    operations: int
+    operation_checkpoints: int
     problems: list[str]
+    warnings: list[str]
+
+    @classmethod
+    def of(cls, results: dict[str, Verification]) -> VerifyOut:
+        transfers, operations = results["transfers"], results["operations"]
+        return cls(
+            ok=transfers.ok and operations.ok,
+            entries=transfers.entries,
+            checkpoints=transfers.checkpoints,
+            operations=operations.entries,
+            operation_checkpoints=operations.checkpoints,
+            problems=[*transfers.problems, *(f"operations record: {p}" for p in operations.problems)],
+            warnings=[*transfers.warnings, *(f"operations record: {w}" for w in operations.warnings)],
+        )
 
 
 class CheckpointOut(BaseModel):
@@ -110,4 +133,32 @@ class Checkpoints(BaseModel):
 
     public_key_pem: str | None
     key_id: str | None
-    checkpoints: list[CheckpointOut]
+    checkpoints: list[CheckpointOut] = Field(description="the transfer record's")
+    operation_checkpoints: list[CheckpointOut] = Field(
+        default_factory=list, description="the operations record's"
+    )
+
+
+class OperationOut(BaseModel):
+    """One entry of the operations record (操作ログ)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: dt.datetime
+    client_id: str
+    role: str
+    unit_code: str | None
+    department: str | None
+    clerk: str | None
+    action: str
+    subject_integrated_number: str | None
+    outcome: str
+    detail: str | None
+    parameters: str = Field(description="what was asked, as JSON")
+    entry_digest: str
+
+
+class OperationPage(BaseModel):
+    items: list[OperationOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page")

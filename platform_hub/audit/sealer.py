@@ -8,6 +8,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 
 from platform_hub.audit import service
+from platform_hub.audit.ledgers import LEDGERS
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.state import HubState
 
@@ -21,18 +22,21 @@ async def run(state: HubState) -> None:
     rounds = 0
     while True:
         rounds += 1
-        try:
-            async with unit_of_work(state.sessions) as session:
-                sealed = await service.seal(
-                    session, state.signing_key, everything=rounds % FULL_SWEEP_EVERY == 0
-                )
-        except asyncio.CancelledError:
-            raise
-        except IntegrityError:  # another process sealed the same entries first: nothing lost
-            log.info("another sealer took this round")
-            sealed = 0
-        except Exception:  # the database may be away: try again next round
-            log.exception("sealing round failed")
-            sealed = 0
+        sealed = 0
+        for ledger in LEDGERS:  # the transfer record and the operations record
+            try:
+                async with unit_of_work(state.sessions) as session:
+                    sealed += await service.seal(
+                        session,
+                        state.signing_key,
+                        ledger=ledger,
+                        everything=rounds % FULL_SWEEP_EVERY == 0,
+                    )
+            except asyncio.CancelledError:
+                raise
+            except IntegrityError:  # another process sealed the same entries first: nothing lost
+                log.info("another sealer took this round", ledger=ledger.name)
+            except Exception:  # the database may be away: try again next round
+                log.exception("sealing round failed", ledger=ledger.name)
         if not sealed:
             await asyncio.sleep(state.settings.seal_interval_seconds)

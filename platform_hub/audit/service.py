@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -18,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.adapters import repository as units
 from platform_hub.audit import chain, repository
+from platform_hub.audit.ledgers import CHECKPOINT_AFTER, TRANSFERS, Ledger
 from platform_hub.audit.schemas import ComplianceReport, Disclosure, DisclosureItem, Uncovered, Violation
 from platform_hub.kit.database import utcnow
 from platform_hub.kit.errors import SchemaViolation
 from platform_hub.linkage.catalog import Catalog
-from platform_hub.models import ChainLink, Checkpoint, Purge, TransferRecord
+from platform_hub.models import Purge, TransferRecord
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.repository import all_versions as ordinance_versions
 
@@ -52,21 +54,32 @@ class TransferFacts:
     refusal_reason: str | None = None
 
 
-def record_transfer(session: AsyncSession, facts: TransferFacts, subjects: Iterable[str | None]) -> None:
-    """One record entry per person the transfer concerned, each with the digest of its content."""
+def new_reception_number(now: dt.datetime) -> str:
+    """The hub's id for a transfer: sortable by time, unique by its random tail."""
+    return f"{now:%Y%m%d%H%M%S}{secrets.token_hex(6).upper()}"
+
+
+def record_transfer(
+    session: AsyncSession, facts: TransferFacts, subjects: Iterable[str | None], record_key: bytes
+) -> None:
+    """One record entry per person the transfer concerned, each with the digest of its content and
+    that digest's MAC under the record key."""
     now = utcnow()
     for subject in subjects:
         entry = TransferRecord(**asdict(facts), subject_integrated_number=subject, recorded_at=now)
         entry.entry_digest = chain.entry_digest(entry)
+        entry.entry_mac = chain.mac(record_key, entry.entry_digest)
         session.add(entry)
 
 
-async def record_entries(session: AsyncSession, facts: TransferFacts, subjects: Sequence[str | None]) -> None:
+async def record_entries(
+    session: AsyncSession, facts: TransferFacts, subjects: Sequence[str | None], record_key: bytes
+) -> None:
     """``record_transfer`` for many persons at once (a batch chunk, a million entries a batch).
 
-    Every entry shares the transfer's content but its subject and digest, so the shared values are
-    converted for the database once (by each column type's own bind processor) and the rows go to
-    the driver's executemany as they are (a third less than SQLAlchemy's per-row processing).
+    Every entry shares the transfer's content but its subject, digest and MAC, so the shared values
+    are converted for the database once (by each column type's own bind processor) and the rows go
+    to the driver's executemany as they are (a third less than SQLAlchemy's per-row processing).
     """
     if not subjects:
         return
@@ -76,20 +89,21 @@ async def record_entries(session: AsyncSession, facts: TransferFacts, subjects: 
     shared = []
     for column, process in zip(columns, processors, strict=True):
         shared.append(process(content[column]) if process else content[column])
-    rows = [(*shared, s, d) for s, d in zip(subjects, chain.entry_digests(content, subjects), strict=True)]
+    digests = chain.TRANSFERS.entry_digests(content, subjects)
+    rows = [(*shared, s, d, chain.mac(record_key, d)) for s, d in zip(subjects, digests, strict=True)]
     await connection.exec_driver_sql(insert_rows, rows)
 
 
 @functools.lru_cache(maxsize=16)  # one per engine's dialect
 def _entry_insert(dialect: Dialect) -> tuple[list[str], Sequence[Callable[[Any], Any] | None], str]:
     """The shared columns of an entry, their bind processors, and the INSERT that takes them with the
-    subject and the digest last."""
+    subject, the digest and the MAC last."""
     shared = {field.name for field in fields(TransferFacts)} | {"recorded_at"}
     columns = [column for column in TransferRecord.__table__.columns if column.name in shared]
     # The dialect's own type: SQLite's DATETIME writes the text the verification reads back.
     processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
     names = [column.name for column in columns]
-    every = [*names, "subject_integrated_number", "entry_digest"]
+    every = [*names, "subject_integrated_number", "entry_digest", "entry_mac"]
     markers = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(every))
     insert_rows = f"INSERT INTO transfer_records ({', '.join(every)}) VALUES ({markers})"  # noqa: S608 - our column names
     return names, processors, insert_rows
@@ -102,17 +116,18 @@ async def seal(
     session: AsyncSession,
     key: chain.SigningKey | None,
     *,
+    ledger: Ledger = TRANSFERS,
     batch: int = 5000,
     checkpoint_every: int = 1000,
-    checkpoint_after: dt.timedelta = dt.timedelta(minutes=1),
+    checkpoint_after: dt.timedelta = CHECKPOINT_AFTER,
     everything: bool = False,
 ) -> int:
-    """Chain the entries not yet sealed; sign a checkpoint when enough entries or time went by.
+    """Chain the ledger's entries not yet sealed; sign a checkpoint when enough entries or time went by.
     Returns how many entries it sealed (0 when another sealer holds the lock)."""
     if not await repository.take_sealer_lock(session):
         return 0
-    seq, previous, last_id = await _chain_end(session)
-    entries = await repository.unsealed(session, last_id, batch, everything=everything)
+    seq, previous, last_id = await _chain_end(session, ledger)
+    entries = await repository.unsealed(session, last_id, batch, ledger=ledger, everything=everything)
     now = utcnow()
     links = []
     for entry_id, digest in entries:
@@ -128,9 +143,9 @@ async def seal(
             }
         )
     if links:  # one multi-row INSERT: the sealer keeps up with batches of a million entries
-        await session.execute(insert(ChainLink), links)
+        await session.execute(insert(ledger.link), links)
     if key is not None and seq:
-        last = await repository.last_checkpoint(session)
+        last = await repository.last_checkpoint(session, ledger)
         due = (
             last is None
             or seq - last.seq >= checkpoint_every
@@ -138,24 +153,24 @@ async def seal(
         )
         if due:
             session.add(
-                Checkpoint(
+                ledger.checkpoint(
                     seq=seq,
                     head_hash=previous,
                     created_at=now,
                     key_id=key.key_id,
-                    signature=key.sign(chain.statement(seq, previous, now)),
+                    signature=key.sign(chain.statement(seq, previous, now, ledger.name)),
                 )
             )
             await session.flush()
     return len(entries)
 
 
-async def _chain_end(session: AsyncSession) -> tuple[int, str, int]:
+async def _chain_end(session: AsyncSession, ledger: Ledger) -> tuple[int, str, int]:
     """``(seq, chain hash, entry id)`` to go on from: the last link, or where the last purge cut."""
-    head = await repository.chain_head(session)
+    head = await repository.chain_head(session, ledger)
     if head is not None:
         return head.seq, head.chain_hash, head.entry_id
-    purge = await repository.latest_purge(session)
+    purge = await repository.latest_purge(session) if ledger is TRANSFERS else None
     if purge is not None:
         return purge.anchor_seq, purge.anchor_hash, purge.anchor_entry_id
     return 0, chain.GENESIS, 0

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import multiprocessing
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,13 +29,15 @@ from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit import chain, repository
+from platform_hub.audit.ledgers import CHECKPOINT_AFTER, LEDGERS, TRANSFERS, Ledger
 from platform_hub.kit.database import utcnow
 from platform_hub.models import Purge
 
 PARALLEL_FROM = 200_000  # links; below this one worker thread is quicker than starting processes
-_TIMESTAMPS = {"requested_at", "provided_at", "recorded_at"}
-_ITEM_NAMES = chain.CANONICAL_ORDER.index("item_names")
-_RECEPTION = chain.CANONICAL_ORDER.index("reception_number")
+# A chain whose newest checkpoint is older than this while links follow it: the sealer has stopped
+# signing, or the newest entries and their checkpoints were removed (a tail truncation).
+CHECKPOINTS_OVERDUE = 3 * CHECKPOINT_AFTER + dt.timedelta(minutes=1)
+_LEDGERS = {ledger.name: ledger for ledger in LEDGERS}
 
 
 @dataclass
@@ -42,6 +45,7 @@ class Verification:
     entries: int = 0
     checkpoints: int = 0
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -61,26 +65,32 @@ async def verify(
     session: AsyncSession,
     public_pem: str | None,
     *,
+    ledger: Ledger = TRANSFERS,
+    record_key: bytes | None = None,
     outside: Sequence[dict[str, object]] = (),
     unsealed_grace: dt.timedelta = dt.timedelta(minutes=5),
     parallel_from: int = PARALLEL_FROM,
 ) -> Verification:
-    """Recompute every entry's digest and the whole chain, check every checkpoint's signature and head
-    (and those an auditor kept outside the hub); name the first entry that does not match.
+    """Recompute every entry's digest (and, with the record key, its MAC) and the whole chain of one
+    ledger, check every checkpoint's signature and head (and those an auditor kept outside the hub);
+    name the first entry that does not match.
 
     The hub's checkpoints are read before the chain, so one signed meanwhile is not mistaken for a
     mismatch; only the heads the checkpoints name are kept, however long the chain."""
     result = Verification()
     stored: list[dict[str, object]] = [
         dict(id=c.id, seq=c.seq, head_hash=c.head_hash, created_at=c.created_at, signature=c.signature)
-        for c in await repository.checkpoints(session)
+        for c in await repository.checkpoints(session, ledger)
     ]
-    purge = await repository.latest_purge(session)  # the chain goes on from where retention cut it
+    # The chain of the transfer record goes on from where retention cut it.
+    purge = await repository.latest_purge(session) if ledger is TRANSFERS else None
     anchor_seq, anchor_hash = (purge.anchor_seq, purge.anchor_hash) if purge else (0, chain.GENESIS)
     wanted = frozenset(_seq(c) for c in [*stored, *outside])
-    last = await repository.last_link_seq(session) or anchor_seq
+    last = await repository.last_link_seq(session, ledger) or anchor_seq
     url = session.get_bind().engine.url.render_as_string(hide_password=False)
-    stretches = await _verify_stretches(url, anchor_seq, anchor_hash, last, wanted, parallel_from)
+    stretches = await _verify_stretches(
+        url, ledger.name, record_key, anchor_seq, anchor_hash, last, wanted, parallel_from
+    )
     heads = {anchor_seq: anchor_hash} if purge else {}
     for stretch in stretches:
         heads.update(stretch.heads)
@@ -96,15 +106,72 @@ async def verify(
     first = anchor_seq if purge else 1
     for checkpoint, where in [*((c, "") for c in stored), *((c, " (kept outside)") for c in outside)]:
         if _seq(checkpoint) >= first:  # before a purge's anchor there is nothing left to check
-            _check_checkpoint(checkpoint, heads, public_pem, result, where)
-    late = await repository.unsealed_before(session, utcnow() - unsealed_grace)
+            _check_checkpoint(checkpoint, heads, public_pem, result, where, ledger)
+    late = await repository.unsealed_before(session, utcnow() - unsealed_grace, ledger)
     if late:
         result.problems.append(f"entries never sealed into the chain: {', '.join(map(str, late))}")
+    if record_key is None and result.entries:
+        result.warnings.append("the entries' MACs were not checked: no record key (PLATFORM_HUB_KEY_FILE)")
+    await _warn_of_overdue_checkpoints(session, ledger, stored, result)
     return result
 
 
+async def verify_all(
+    session: AsyncSession,
+    public_pem: str | None,
+    *,
+    record_key: bytes | None,
+    outside: Mapping[str, Sequence[dict[str, Any]]] | None = None,
+) -> dict[str, Verification]:
+    """Both records, one after the other: ``{"transfers": …, "operations": …}``."""
+    return {
+        ledger.name: await verify(
+            session,
+            public_pem,
+            ledger=ledger,
+            record_key=record_key,
+            outside=(outside or {}).get(ledger.name, ()),
+        )
+        for ledger in LEDGERS
+    }
+
+
+async def _warn_of_overdue_checkpoints(
+    session: AsyncSession, ledger: Ledger, stored: list[dict[str, object]], result: Verification
+) -> None:
+    """Links no signed checkpoint covers, long after the sealer should have signed one: its newest
+    entries may have been cut off (with their checkpoints), or the sealer has stopped."""
+    newest = max(stored, key=_seq, default=None)
+    since = _seq(newest) if newest else 0
+    uncovered = await repository.links_after(session, since, ledger)
+    if not uncovered:
+        return
+    if newest is None:
+        oldest = await repository.first_sealed_at(session, ledger)
+        overdue = oldest is not None and utcnow() - oldest > CHECKPOINTS_OVERDUE
+        when = "no checkpoint at all"
+    else:
+        created = newest["created_at"]
+        moment = created if isinstance(created, dt.datetime) else dt.datetime.fromisoformat(str(created))
+        overdue = utcnow() - moment > CHECKPOINTS_OVERDUE
+        when = f"the newest checkpoint (link {since}) was signed at {moment.isoformat(timespec='seconds')}"
+    if overdue:
+        result.warnings.append(
+            f"{ledger.name}: {uncovered} links after {when} are covered by no signature although one "
+            "is signed every minute: the newest entries may have been removed (compare with "
+            "checkpoints kept outside the hub), or the sealer has stopped"
+        )
+
+
 async def _verify_stretches(
-    url: str, anchor_seq: int, anchor_hash: str, last: int, wanted: frozenset[int], parallel_from: int
+    url: str,
+    ledger: str,
+    record_key: bytes | None,
+    anchor_seq: int,
+    anchor_hash: str,
+    last: int,
+    wanted: frozenset[int],
+    parallel_from: int,
 ) -> list[Stretch]:
     """The chain after the anchor cut into one stretch per worker, verified side by side, in order."""
     links = last - anchor_seq
@@ -119,7 +186,9 @@ async def _verify_stretches(
         # The first stretch starts from the anchor; the others from the stored link before them.
         starts = [anchor_hash if index == 0 else None for index in range(len(bounds))]
         jobs = [
-            loop.run_in_executor(executor, verify_stretch, url, first, final, start, wanted)
+            loop.run_in_executor(
+                executor, verify_stretch, url, first, final, start, wanted, ledger, record_key
+            )
             for (first, final), start in zip(bounds, starts, strict=True)
         ]
         return list(await asyncio.gather(*jobs))
@@ -128,11 +197,19 @@ async def _verify_stretches(
             executor.shutdown(wait=False, cancel_futures=True)
 
 
-def verify_stretch(url: str, first: int, last: int, previous: str | None, wanted: frozenset[int]) -> Stretch:
-    """Verify links ``first``..``last``. ``previous`` is the chain hash before ``first``; None means
-    read it from link ``first - 1`` (whose own check belongs to the stretch before)."""
-    found = Stretch()
-    rows = _rows(url, first if previous is not None else first - 1, last)
+def verify_stretch(
+    url: str,
+    first: int,
+    last: int,
+    previous: str | None,
+    wanted: frozenset[int],
+    ledger_name: str = TRANSFERS.name,
+    record_key: bytes | None = None,
+) -> Stretch:
+    """Verify links ``first``..``last`` of a ledger. ``previous`` is the chain hash before ``first``;
+    None means read it from link ``first - 1`` (whose own check belongs to the stretch before)."""
+    ledger, found = _LEDGERS[ledger_name], Stretch()
+    rows = _rows(url, ledger, first if previous is not None else first - 1, last)
     if previous is None:
         before = next(rows, None)
         if before is None or int(before[0]) != first - 1:
@@ -140,9 +217,10 @@ def verify_stretch(url: str, first: int, last: int, previous: str | None, wanted
             return found
         previous = before[3]
     expected = first
-    for seq_text, entry_id, link_digest, stored_hash, record_id, record_digest, *content in rows:
+    for seq_text, entry_id, link_digest, stored_hash, record_id, record_digest, record_mac, *content in rows:
         seq = int(seq_text)
-        problem = _link_problem(seq, expected, entry_id, link_digest, record_id, record_digest, content)
+        link = _Link(seq, expected, entry_id, link_digest, record_id, record_digest, record_mac)
+        problem = _link_problem(ledger, link, content, record_key)
         previous = chain.chain_hash(previous, entry_id, link_digest)
         if problem is None and previous != stored_hash:
             problem = f"chain link {seq} (entry {entry_id}) does not follow from the one before"
@@ -158,77 +236,95 @@ def verify_stretch(url: str, first: int, last: int, previous: str | None, wanted
     return found
 
 
+@dataclass(frozen=True)
+class _Link:
+    """One link of a chain as read, with its entry's id, digest and MAC (None: the entry is gone)."""
+
+    seq: int
+    expected: int
+    entry_id: object
+    digest: str
+    record_id: object
+    record_digest: str | None
+    record_mac: str | None
+
+
 def _link_problem(
-    seq: int,
-    expected: int,
-    entry_id: object,
-    link_digest: str,
-    record_id: object,
-    record_digest: str | None,
-    content: list[str | None],
+    ledger: Ledger, link: _Link, content: list[str | None], record_key: bytes | None
 ) -> str | None:
     """What is wrong with one link and its entry (a row of both), if anything."""
-    if seq != expected:
-        return f"chain link {expected} is missing (next present: {seq})"
-    if record_id is None:
-        return f"entry {entry_id} (chain link {seq}) is missing"
-    if record_digest != link_digest or not _digest_matches(content, record_digest):
-        return (
-            f"entry {record_id} (reception {content[_RECEPTION]}, chain link {seq}) no longer "
-            "matches its digest: it was altered"
-        )
+    if link.seq != link.expected:
+        return f"chain link {link.expected} is missing (next present: {link.seq})"
+    if link.record_id is None:
+        return f"entry {link.entry_id} (chain link {link.seq}) is missing"
+    name = f"entry {link.record_id} ({ledger.label} {content[ledger.canon.order.index(ledger.label)]}"
+    name += f", chain link {link.seq})"
+    if link.record_digest != link.digest or not _digest_matches(ledger, content, link.record_digest):
+        return f"{name} no longer matches its digest: it was altered"
+    if record_key is not None and not chain.macs_match(record_key, link.record_digest, link.record_mac):
+        return f"{name} carries no valid MAC: the hub did not write it (inserted or rewritten by SQL)"
     return None
 
 
-def _digest_matches(content: list[str | None], digest: str) -> bool:
-    """The item names are stored as the JSON the hub wrote, so they are taken as they are; only when
-    that does not match are they parsed and rendered again (JSON written some other way, or altered)."""
+def _digest_matches(ledger: Ledger, content: list[str | None], digest: str) -> bool:
+    """A JSON list (a transfer's item names) is stored as the JSON the hub wrote, so it is taken as it
+    is; only when that does not match is it parsed and rendered again (JSON written some other way,
+    or altered)."""
     values = chain.rendered(content)
-    values[_ITEM_NAMES] = content[_ITEM_NAMES] or "null"
-    if chain.rendered_digest(values) == digest:
+    if ledger.item_list is None:
+        return ledger.canon.rendered_digest(values) == digest
+    at = ledger.canon.order.index(ledger.item_list)
+    values[at] = content[at] or "null"
+    if ledger.canon.rendered_digest(values) == digest:
         return True
     try:
-        names = json.loads(content[_ITEM_NAMES] or "null")
+        names = json.loads(content[at] or "null")
     except ValueError:
         return False
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         return False  # item names are a list of names, nothing else (never values in disguise)
     parsed: list[str | list[str] | None] = list(content)
-    parsed[_ITEM_NAMES] = names
-    return chain.content_digest(parsed) == digest
+    parsed[at] = names
+    return ledger.canon.content_digest(parsed) == digest
 
 
-def _columns(timestamp: str, item_names: str) -> str:
+@functools.cache
+def _statement(ledger_name: str, dialect: str) -> str:
+    """Each link with its entry's content in canonical order, timestamps as
+    isoformat(timespec="microseconds"), the item list as the JSON text stored."""
+    ledger = _LEDGERS[ledger_name]
+    if dialect == "postgresql":
+        timestamp = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+        as_json = "{}::text"
+    else:  # stored as UTC text
+        timestamp, as_json = "replace({}, ' ', 'T') || '+00:00'", "{}"
+
     def column(name: str) -> str:
-        if name in _TIMESTAMPS:
+        if name in ledger.timestamps:
             return timestamp.format(f"t.{name}")
-        return item_names if name == "item_names" else f"t.{name}"
+        return as_json.format(f"t.{name}") if name == ledger.item_list else f"t.{name}"
 
-    link = ["l.seq", "l.entry_id", "l.entry_digest", "l.chain_hash", "t.id", "t.entry_digest"]
-    return ", ".join([*link, *map(column, chain.CANONICAL_ORDER)])
-
-
-# Each link with its entry's content in canonical order, timestamps as isoformat(timespec="microseconds").
-_FROM = (
-    " FROM transfer_chain l LEFT JOIN transfer_records t ON t.id = l.entry_id"
-    " WHERE l.seq BETWEEN {first} AND {last} ORDER BY l.seq"
-)
-_POSTGRES = "SELECT " + _columns(
-    """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')""", "t.item_names::text"
-)
-_SQLITE = "SELECT " + _columns("replace({}, ' ', 'T') || '+00:00'", "t.item_names")  # stored as UTC text
+    link = ["l.seq", "l.entry_id", "l.entry_digest", "l.chain_hash", "t.id", "t.entry_digest", "t.entry_mac"]
+    columns = ", ".join([*link, *map(column, ledger.canon.order)])
+    return (
+        f"SELECT {columns} FROM {ledger.chain_table} l"  # noqa: S608 - our table and column names
+        f" LEFT JOIN {ledger.entries_table} t ON t.id = l.entry_id"
+        " WHERE l.seq BETWEEN {first} AND {last} ORDER BY l.seq"
+    )
 
 
-def _rows(url: str, first: int, last: int) -> Iterator[Sequence[Any]]:  # text, or ints on SQLite
-    parsed = make_url(url)
+def _rows(url: str, ledger: Ledger, first: int, last: int) -> Iterator[Sequence[Any]]:
+    parsed = make_url(url)  # text, or ints on SQLite
     if parsed.get_backend_name() == "sqlite":
         read_only = f"{Path(parsed.database or '').resolve().as_uri()}?mode=ro"
+        query = _statement(ledger.name, "sqlite").format(first="?", last="?")
         with contextlib.closing(sqlite3.connect(read_only, uri=True)) as connection:
-            yield from connection.execute(_SQLITE + _FROM.format(first="?", last="?"), (first, last))
+            yield from connection.execute(query, (first, last))
         return
     conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    query = sql.SQL(_POSTGRES + _FROM).format(first=sql.Literal(first), last=sql.Literal(last))
-    copy_out = sql.SQL("COPY ({}) TO STDOUT").format(query)
+    statement = sql.SQL(_statement(ledger.name, "postgresql"))
+    bounded = statement.format(first=sql.Literal(first), last=sql.Literal(last))
+    copy_out = sql.SQL("COPY ({}) TO STDOUT").format(bounded)
     # One core per stretch already: PostgreSQL's own parallel workers would only compete with them.
     serial = "-c max_parallel_workers_per_gather=0"
     with psycopg.connect(conninfo, options=serial) as database, database.cursor().copy(copy_out) as copy:
@@ -259,13 +355,14 @@ def _check_checkpoint(
     public_pem: str | None,
     result: Verification,
     where: str,
+    ledger: Ledger,
 ) -> None:
     seq, head = _seq(checkpoint), str(checkpoint["head_hash"])
     created = checkpoint["created_at"]
     created_at = created if isinstance(created, dt.datetime) else dt.datetime.fromisoformat(str(created))
     name = f"checkpoint {checkpoint.get('id', '?')}{where} at link {seq}"
     if public_pem and not chain.signature_valid(
-        public_pem, chain.statement(seq, head, created_at), str(checkpoint["signature"])
+        public_pem, chain.statement(seq, head, created_at, ledger.name), str(checkpoint["signature"])
     ):
         result.problems.append(f"{name}: the signature does not verify")
     elif heads.get(seq) != head:

@@ -29,7 +29,11 @@ def authenticate(request: Request) -> Principal:
 
 
 async def current_principal(request: Request, _: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
-    return authenticate(request)
+    """The caller, counted against its rate limit like its messages (one client cannot flood the JSON
+    endpoints — the registry, the record — any more than the linkage endpoint)."""
+    principal = authenticate(request)
+    await get_state(request).rate_limit.take(principal.client_id)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

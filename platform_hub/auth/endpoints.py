@@ -8,11 +8,14 @@ from urllib.parse import unquote_plus
 from fastapi import APIRouter, Depends, Form, status
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
+from platform_hub.audit.dependencies import Ops
+from platform_hub.audit.operations import REFUSED, Actor, masked, record_operation
 from platform_hub.auth import repository, service
 from platform_hub.auth.dependencies import Admin
 from platform_hub.auth.schemas import ClientCreate, ClientCredentials, TokenResponse
-from platform_hub.kit.errors import NotAuthenticated, SchemaViolation
-from platform_hub.kit.state import Session, State
+from platform_hub.kit.database import unit_of_work
+from platform_hub.kit.errors import HubError, NotAuthenticated, SchemaViolation
+from platform_hub.kit.state import HubState, Session, State
 
 router = APIRouter(tags=["auth"])
 basic_auth = HTTPBasic(auto_error=False)
@@ -36,20 +39,50 @@ async def issue_token(
         client_id, client_secret = unquote_plus(basic.username), unquote_plus(basic.password)
     if not client_id or not client_secret:
         raise NotAuthenticated("client credentials are required (HTTP Basic)")
-    role, unit_code, allowed = await service.authenticate_client(
-        session, state.settings, state.catalog, client_id, client_secret
-    )
-    granted = service.grant_scopes(allowed, scope)
+    await state.rate_limit.take(f"token:{client_id}")  # guessing secrets goes no faster than messages
+    try:
+        role, unit_code, allowed = await service.authenticate_client(
+            session, state.settings, state.catalog, client_id, client_secret
+        )
+        granted = service.grant_scopes(allowed, scope)
+    except HubError as refused:  # 認証ログ: the refusal too, in a transaction of its own
+        await _refused(state, client_id, scope, refused)
+        raise
     token, expires_in = service.issue_token(
         state.settings, client_id=client_id, role=role, unit_code=unit_code, scopes=granted
     )
+    if state.vault is not None:
+        await record_operation(
+            session,
+            state.vault.record_key,
+            Actor(client_id, role, unit_code),
+            "token.issue",
+            parameters={"scope": scope},
+        )
     return TokenResponse(access_token=token, expires_in=expires_in, scope=" ".join(sorted(granted)))
 
 
+async def _refused(state: HubState, client_id: str, scope: str | None, error: HubError) -> None:
+    if state.vault is None:
+        return
+    async with unit_of_work(state.sessions) as session:
+        await record_operation(
+            session,
+            state.vault.record_key,
+            Actor(masked(client_id) or "-", "unknown"),  # as the caller typed it: never kept as it came
+            "token.refuse",
+            outcome=REFUSED,
+            detail=f"{error.code}: {error.message}",
+            parameters={"scope": scope},
+        )
+
+
 @router.post("/clients", response_model=ClientCredentials, status_code=status.HTTP_201_CREATED)
-async def create_client(body: ClientCreate, session: Session, _: Admin) -> ClientCredentials:
+async def create_client(body: ClientCreate, ops: Ops, session: Session, _: Admin) -> ClientCredentials:
     """Create an auditor, integrator or admin client; the secret is shown only in this answer."""
+    ops.expect("client.create", role=body.role)
     client, secret = service.new_client(body.name, body.role)
     repository.add_client(session, client)
     await session.flush()
+    await ops.record(session, detail=f"client {client.client_id}")
     return ClientCredentials(client_id=client.client_id, client_secret=secret, role=client.role)

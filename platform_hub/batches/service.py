@@ -537,8 +537,13 @@ class _Sent:
     """A chunk sent to one subscriber: the persons it went about, and the records refused there."""
 
     chunk_no: int
-    subjects: list[str | None] = field(default_factory=list)
+    # The persons delivered about, by the items their records carried (most records carry the same).
+    delivered: dict[tuple[str, ...], list[str | None]] = field(default_factory=dict)
     refused: list[tuple[int, etree._Element, str | None]] = field(default_factory=list)  # seq, record, person
+
+    @property
+    def records_delivered(self) -> int:
+        return sum(len(subjects) for subjects in self.delivered.values())
 
 
 async def _send_chunk(state: HubState, ready: linkage.Prepared, batch: Batch, chunk_no: int) -> _Sent:
@@ -562,7 +567,8 @@ async def _send_chunk(state: HubState, ready: linkage.Prepared, batch: Batch, ch
         if element is not None and person_id is not None:
             element.text = atenas.get(int(person_id), UNNUMBERED_ATENA)
         delivered.append(record)
-        sent.subjects.append(subject)
+        items = tuple(linkage.items_present(ready.inbound.spec.record.items or (), record))
+        sent.delivered.setdefault(items, []).append(subject)
     if delivered:
         await routing.deliver_notification(state, subscriber, _chunk_message(ready, chunk_no, delivered))
     return sent
@@ -606,7 +612,7 @@ async def _chunk_done(
             BatchChunkDelivery(
                 delivery_id=delivery_id,
                 chunk_no=sent.chunk_no,
-                delivered=len(sent.subjects),
+                delivered=sent.records_delivered,
                 refused=len(sent.refused),
             )
         )
@@ -618,49 +624,38 @@ async def _chunk_done(
             ],
         )
         rule = ready.rule.rule if ready.rule else None
-        facts = _facts(
-            ready,
-            "delivered",
-            rule_id=ready.rule.rule_id if ready.rule else None,
-            purpose_code=rule.purpose_code if rule else None,
-        )
-        await record_entries(session, facts, sent.subjects)
+        key = state.require_vault().record_key
+        for items, subjects in sent.delivered.items():
+            facts = _facts(
+                ready,
+                "delivered",
+                items=list(items),
+                rule_id=ready.rule.rule_id if ready.rule else None,
+                purpose_code=rule.purpose_code if rule else None,
+            )
+            await record_entries(session, facts, subjects, key)
         refused = [subject for *_, subject in sent.refused]
-        await record_entries(session, _facts(ready, "refused", refusal=why), refused)
+        await record_entries(session, _facts(ready, "refused", items=[], refusal=why), refused, key)
 
 
 def _facts(
     ready: linkage.Prepared,
     outcome: str,
     *,
+    items: list[str],
     refusal: str | None = None,
     rule_id: str | None = None,
     purpose_code: str | None = None,
 ) -> TransferFacts:
-    message, spec, subscriber, source = (
+    return linkage.transfer_facts(
         ready.message,
         ready.inbound.spec,
-        ready.subscriber,
-        ready.inbound.source,
-    )
-    return TransferFacts(
-        reception_number=message.reception_number,
-        msgid=message.msgid,
-        interface_id=spec.id,
-        pattern=spec.pattern,
-        requesting_unit=subscriber.code,
-        requesting_organ=subscriber.organ,
-        requesting_department=None,
-        requesting_user=None,
-        providing_unit=source.code,
-        providing_organ=source.organ,
-        purpose_code=purpose_code or message.purpose_code,
-        information_category=spec.category,
-        item_names=spec.item_names("request"),
-        requested_at=message.received_at,
-        provided_at=None if refusal else utcnow(),
+        requester=ready.subscriber,
+        provider=ready.inbound.source,
         outcome=outcome,
-        body_digest=message.body_digest,
-        refusal_reason=refusal,
-        ordinance_rule_id=rule_id,
+        items=items,
+        refusal=refusal,
+        provided_at=None if refusal else utcnow(),
+        rule_id=rule_id,
+        purpose_code=purpose_code,
     )

@@ -1,11 +1,32 @@
-"""Run the Alembic migrations from code (CLI, ``serve``, tests)."""
+"""Run the Alembic migrations from code (CLI, ``serve``, tests), and give the serving role its rights.
+
+On PostgreSQL the hub serves under a role of its own that owns nothing: migrations run as the
+owner, then grant the serving role what the hub needs and nothing more — rows of the record it may
+read and append, never change or remove; the triggers that keep the record append-only it cannot
+disable (only a table's owner can), and it cannot write the purge permits that let a retention
+removal through (``audit purge`` runs as the owner).
+"""
 
 from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine, make_url, text
 
 from platform_hub.kit.settings import REPO_ROOT
+
+# Written once, never changed or removed by the serving role (the record, its chains, checkpoints,
+# purges): it may read and append them.
+APPEND_ONLY = (
+    "transfer_records",
+    "transfer_chain",
+    "audit_checkpoints",
+    "audit_purges",
+    "operations",
+    "operation_chain",
+    "operation_checkpoints",
+)
+OWNER_ONLY = ("audit_purge_permits", "alembic_version")  # the serving role reads them only
 
 
 def alembic_config(sync_url: str) -> Config:
@@ -15,5 +36,38 @@ def alembic_config(sync_url: str) -> Config:
     return config
 
 
-def upgrade(sync_url: str, revision: str = "head") -> None:
+def upgrade(sync_url: str, revision: str = "head", *, serving_url: str | None = None) -> None:
+    """Migrate (as the owner, ``sync_url``), then grant the serving role its rights when it is
+    another role (PostgreSQL)."""
     command.upgrade(alembic_config(sync_url), revision)
+    if serving_url is not None:
+        grant_serving_role(sync_url, serving_url)
+
+
+def serving_role(owner_url: str, serving_url: str) -> str | None:
+    """The serving role's name, when it is not the owner (and the database has roles)."""
+    owner, serving = make_url(owner_url), make_url(serving_url)
+    if serving.get_backend_name() != "postgresql" or not serving.username:
+        return None
+    return serving.username if serving.username != owner.username else None
+
+
+def grant_serving_role(owner_url: str, serving_url: str) -> None:
+    role = serving_role(owner_url, serving_url)
+    if role is None:
+        return
+    engine = create_engine(owner_url)
+    try:
+        with engine.begin() as connection:
+            quoted = connection.dialect.identifier_preparer.quote(role)
+            statements = [
+                f"GRANT USAGE ON SCHEMA public TO {quoted}",
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}",
+                f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
+                f"REVOKE UPDATE, DELETE, TRUNCATE ON {', '.join(APPEND_ONLY)} FROM {quoted}",
+                f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {', '.join(OWNER_ONLY)} FROM {quoted}",
+            ]
+            for statement in statements:
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     retention_years: int = 7  # 番号法 第23条: the record of transfers is kept seven years
     sealer_enabled: bool = True
 
+    # The organ (機関) that keeps the addressee registry: a unit of another organ reading 宛名情報 from
+    # it is a provision under 番号法 第19条第11号, one of the same organ a use under 第9条第2項.
+    registry_organ: str = "市長"
+
     admin_client_id: str | None = None
     admin_client_secret: str | None = None
     token_secret: str = DEV_TOKEN_SECRET
@@ -47,6 +51,8 @@ class Settings(BaseSettings):
     batch_chunk_records: int = 1000
     max_xml_depth: int = 32
     query_timeout_seconds: float = 10.0
+    # A query's full answer is kept this long for a resent MSGID's replay; then only its digest.
+    answer_retention_seconds: float = 24 * 3600
     delivery_timeout_seconds: float = 10.0
     delivery_poll_seconds: float = 0.5
     delivery_max_attempts: int = 10

@@ -41,6 +41,7 @@ class HubState:
     vault: MyNumberVault | None = None  # None when the key file is missing (healthz says so)
     signing_key: SigningKey | None = None  # signs the record's checkpoints; None: healthz says so
     sealer: asyncio.Task[None] | None = None
+    janitor: asyncio.Task[None] | None = None  # drops query answers past their retention
     verifying: asyncio.Lock = field(default_factory=asyncio.Lock)  # one whole-record verification at a time
 
     def require_vault(self) -> MyNumberVault:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -44,7 +45,12 @@ _ADD_MESSAGE = insert(_MESSAGES)
 _COMPLETE_MESSAGE = (
     update(_MESSAGES)
     .where(_MESSAGES.c.id == bindparam("message_id"))
-    .values(status=bindparam("to_status"), response_xml=bindparam("answer"), completed_at=bindparam("at"))
+    .values(
+        status=bindparam("to_status"),
+        response_xml=bindparam("answer"),
+        response_digest=bindparam("answer_digest"),
+        completed_at=bindparam("at"),
+    )
 )
 
 
@@ -60,8 +66,32 @@ async def complete_message(
     session: AsyncSession, message_id: uuid.UUID, status: str, response_xml: bytes | None, at: datetime
 ) -> None:
     """Store a query's answer (or its failure) without reading the row back first."""
-    params = {"message_id": message_id, "to_status": status, "answer": response_xml, "at": at}
+    digest = hashlib.sha256(response_xml).hexdigest() if response_xml is not None else None
+    params = {
+        "message_id": message_id,
+        "to_status": status,
+        "answer": response_xml,
+        "answer_digest": digest,
+        "at": at,
+    }
     await session.execute(_COMPLETE_MESSAGE, params)
+
+
+async def drop_old_answers(session: AsyncSession, before: datetime) -> int:
+    """Forget the full answers of queries completed before ``before``, keeping their digests: a
+    resent MSGID no longer needs them, and an answer (incomes, households) is personal data the hub
+    holds only as long as it must."""
+    result = await session.execute(
+        update(Message)
+        .where(
+            Message.pattern == "query",
+            Message.completed_at < before,
+            Message.response_xml.is_not(None),
+        )
+        .values(response_xml=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
 
 
 async def add_deliveries(
@@ -170,9 +200,10 @@ async def retry_delivery(
     out_of_attempts: bool,
     accepted_before: datetime,
     next_attempt_at: datetime,
-) -> str | None:
+) -> Any | None:
     """Schedule the next attempt, or give up (dead letter) when out of attempts or when the delivery
-    was accepted before ``accepted_before`` (too old); the subscriber, or ``None`` if the lease was lost."""
+    was accepted before ``accepted_before`` (too old); ``(subscriber, status, message id, ordering
+    key)``, or ``None`` if the lease was lost."""
     too_old = Delivery.created_at < accepted_before
     result = await session.execute(
         update(Delivery)
@@ -182,9 +213,9 @@ async def retry_delivery(
             next_attempt_at=next_attempt_at,
             status=case((or_(literal(out_of_attempts), too_old), "dead"), else_="pending"),
         )
-        .returning(Delivery.subscriber_unit)
+        .returning(Delivery.subscriber_unit, Delivery.status, Delivery.message_id, Delivery.ordering_key)
     )
-    return result.scalar_one_or_none()
+    return result.one_or_none()
 
 
 async def count_pending(session: AsyncSession) -> int:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import hashlib
 import io
 import random
-import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import structlog
 from lxml import etree
@@ -28,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import service as addressees
 from platform_hub.addressees.numbers import UNNUMBERED_ATENA, check_my_number
-from platform_hub.audit.service import TransferFacts, record_entries
+from platform_hub.audit.service import TransferFacts, new_reception_number, record_entries
 from platform_hub.auth.service import Principal, send_scope
 from platform_hub.kit.database import unit_of_work, utcnow
 from platform_hub.kit.errors import (
@@ -45,7 +44,7 @@ from platform_hub.kit.errors import (
 from platform_hub.kit.state import HubState
 from platform_hub.kit.xml import parse_xml
 from platform_hub.linkage import repository, routing
-from platform_hub.linkage.catalog import CompiledInterface, InterfaceSpec
+from platform_hub.linkage.catalog import CompiledInterface, InterfaceSpec, Item
 from platform_hub.linkage.configuration import Configuration
 from platform_hub.linkage.envelope import Envelope, Header, build_message, lk, read_envelope
 from platform_hub.models import Delivery, Message, Unit
@@ -75,11 +74,6 @@ class Inbound:
     @property
     def spec(self) -> InterfaceSpec:
         return self.compiled.spec
-
-
-def new_reception_number(now: datetime) -> str:
-    """The hub's id for a transfer: sortable by time, unique by its random tail."""
-    return f"{now:%Y%m%d%H%M%S}{secrets.token_hex(6).upper()}"
 
 
 async def receive(state: HubState, principal: Principal, body: bytes) -> bytes:
@@ -269,6 +263,12 @@ def _replay(state: HubState, earlier: Message, digest: str) -> bytes | None:
         )
     if earlier.response_xml is not None:
         return earlier.response_xml
+    if earlier.response_digest is not None:  # answered, and the answer dropped since (answer_retention)
+        raise IdempotencyConflict(
+            f"MSGID {earlier.msgid} was answered at {earlier.completed_at:%Y-%m-%d %H:%M:%S} UTC; its answer "
+            "is no longer kept: send the query again under a new MSGID",
+            reception_number=earlier.reception_number,
+        )
     in_flight = (utcnow() - earlier.received_at).total_seconds() < 2 * state.settings.query_timeout_seconds
     if earlier.status == "forwarding" and in_flight:
         raise ServiceUnavailable(
@@ -346,13 +346,14 @@ async def _query(state: HubState, inbound: Inbound) -> bytes:
             await repository.complete_message(session, message.id, "refused", None, message.completed_at)
             await _record(
                 session,
+                state,
                 inbound,
                 message,
                 requester=inbound.source,
                 provider=destination,
-                direction="response",
                 outcome="refused",
                 subjects=taken.subjects,
+                items=[],  # nothing was provided
                 refusal=refusal.message,
             )
             taken.refusal = refusal
@@ -369,13 +370,18 @@ async def _query(state: HubState, inbound: Inbound) -> bytes:
     try:
         answer = await _forward(state, inbound, message)
         async with unit_of_work(state.sessions) as session:
-            await _translate(session, answer, inbound.spec, "response", destination.code, inbound.source.code)
+            answered = await _translate(
+                session, answer, inbound.spec, "response", destination.code, inbound.source.code
+            )
             response = answer.to_bytes()
-            await _finish_query(session, inbound, taken, answer=response)
+            # Everyone the answer tells about (a household's members too) gets an entry of their own.
+            about = list(dict.fromkeys([*taken.subjects, *answered]))
+            items = items_present(inbound.spec.response, answer.payload())
+            await _finish_query(session, state, inbound, taken, answer=response, subjects=about, items=items)
     except HubError as error:
         error.reception_number = message.reception_number
         async with unit_of_work(state.sessions) as session:
-            await _finish_query(session, inbound, taken, answer=None, failure=error.message)
+            await _finish_query(session, state, inbound, taken, answer=None, failure=error.message)
         raise
     return response
 
@@ -415,10 +421,13 @@ async def _forward(state: HubState, inbound: Inbound, message: Message) -> Envel
 
 async def _finish_query(
     session: AsyncSession,
+    state: HubState,
     inbound: Inbound,
     taken: _Taken,
     *,
     answer: bytes | None,
+    subjects: list[str] | None = None,
+    items: list[str] | None = None,
     failure: str | None = None,
 ) -> None:
     """Store the answer (or the failure) and its transfer record, before the sender sees either."""
@@ -429,13 +438,14 @@ async def _finish_query(
     )
     await _record(
         session,
+        state,
         inbound,
         message,
         requester=inbound.source,
         provider=inbound.destination,
-        direction="response",
         outcome="provided" if answer is not None else "failed",
-        subjects=taken.subjects,
+        subjects=subjects or taken.subjects,
+        items=items or [],
         refusal=failure,
         provided_at=completed_at if answer is not None else None,
         rule_id=taken.rule_id,
@@ -568,15 +578,21 @@ async def deliver(state: HubState, delivery: Delivery, attempt: int) -> None:
             # dedups it by MSGID): nothing is delivered without its record.
             if finished or outcome == "delivered":
                 rule = ready.rule.rule if ready.rule else None
+                items = (
+                    []
+                    if ready.refusal
+                    else items_present(ready.inbound.spec.request, ready.inbound.envelope.payload())
+                )
                 await _record(
                     session,
+                    state,
                     ready.inbound,
                     ready.message,
                     requester=ready.subscriber,
                     provider=ready.inbound.source,
-                    direction="request",
                     outcome=outcome,
                     subjects=ready.subjects,
+                    items=items,
                     refusal=ready.refusal,
                     provided_at=None if ready.refusal else utcnow(),
                     rule_id=ready.rule.rule_id if ready.rule else None,
@@ -635,8 +651,9 @@ async def _prepare_delivery(
 async def _retry_later(state: HubState, delivery_id: int, attempt: int, error: str) -> None:
     settings = state.settings
     delay = settings.delivery_backoff_seconds * 2 ** min(attempt - 1, 10) * (0.5 + random.random())  # noqa: S311
+    configuration = await state.configuration.get()  # before the session: it may open one of its own
     async with unit_of_work(state.sessions) as session:
-        subscriber = await repository.retry_delivery(
+        went = await repository.retry_delivery(
             session,
             delivery_id,
             attempt,
@@ -645,8 +662,37 @@ async def _retry_later(state: HubState, delivery_id: int, attempt: int, error: s
             accepted_before=utcnow() - timedelta(seconds=settings.delivery_max_age_seconds),
             next_attempt_at=utcnow() + timedelta(seconds=delay),
         )
+        if went is not None and went.status == "dead":
+            await _record_dead_letter(session, state, configuration, went, f"{attempt} attempts: {error}")
+    subscriber = went.subscriber_unit if went is not None else None
     log.warning("delivery failed", delivery=delivery_id, subscriber=subscriber, attempt=attempt, error=error)
     state.metrics.deliveries.labels(subscriber or "-", "failed").inc()
+
+
+async def _record_dead_letter(
+    session: AsyncSession, state: HubState, configuration: Configuration, went: Any, why: str
+) -> None:
+    """A delivery that went dead is a transfer that failed: it is recorded as one (outcome failed),
+    about the person it was for (a batch's about no one in particular)."""
+    message = await repository.get_message(session, went.message_id)
+    compiled = state.catalog.get(message.interface_id) if message else None
+    source = configuration.unit(message.source_unit) if message else None
+    subscriber = configuration.unit(went.subscriber_unit)
+    if message is None or compiled is None or source is None or subscriber is None:
+        log.error(
+            "a dead letter whose message or units are gone is not recorded", subscriber=went.subscriber_unit
+        )
+        return
+    facts = transfer_facts(
+        message,
+        compiled.spec,
+        requester=subscriber,
+        provider=source,
+        outcome="failed",
+        items=[],
+        refusal=f"dead letter after {why}"[:2000],
+    )
+    await record_entries(session, facts, [went.ordering_key], state.require_vault().record_key)
 
 
 # --- addressees and records ----------------------------------------------------------------------
@@ -690,38 +736,53 @@ async def _translate(
     return list(subjects)
 
 
-async def _record(
-    session: AsyncSession,
-    inbound: Inbound,
+def items_present(items: Sequence[Item], parent: etree._Element | None) -> list[str]:
+    """The Japanese names of the data items ``parent`` (a payload, a batch record) actually carries —
+    what the record lists as sent: not groups, not a 個人番号 (the hub keeps that), in spec order."""
+    found: dict[str, None] = {}
+
+    def walk(items: Sequence[Item], elements: list[etree._Element]) -> None:
+        for item in items:
+            children = [c for element in elements for c in element.iterchildren(lk(item.romaji))]
+            if item.type == "GROUP":
+                walk(item.items or (), children)
+            elif children and not item.my_number:
+                found[item.name] = None
+
+    walk(items, [parent] if parent is not None else [])
+    return list(found)
+
+
+def transfer_facts(
     message: Message,
+    spec: InterfaceSpec,
     *,
     requester: Unit,
     provider: Unit,
-    direction: Direction,
     outcome: str,
-    subjects: list[str],
+    items: list[str],
+    department: str | None = None,
+    user: str | None = None,
     refusal: str | None = None,
     provided_at: datetime | None = None,
     rule_id: str | None = None,
     purpose_code: str | None = None,
-) -> None:
-    """One transfer record entry per person (one without a subject when none could be named)."""
-    spec, header = inbound.spec, inbound.header
-    asked_by_sender = requester.code == message.source_unit
-    facts = TransferFacts(
+) -> TransferFacts:
+    """What one transfer of a message was (to one receiver): the same for every person it concerned."""
+    return TransferFacts(
         reception_number=message.reception_number,
         msgid=message.msgid,
         interface_id=spec.id,
         pattern=spec.pattern,
         requesting_unit=requester.code,
         requesting_organ=requester.organ,
-        requesting_department=header.department if asked_by_sender else None,
-        requesting_user=header.user if asked_by_sender else None,
+        requesting_department=department,
+        requesting_user=user,
         providing_unit=provider.code,
         providing_organ=provider.organ,
         purpose_code=purpose_code or message.purpose_code,
         information_category=spec.category,
-        item_names=spec.item_names(direction),
+        item_names=items,
         requested_at=message.received_at,
         provided_at=provided_at,
         outcome=outcome,
@@ -729,4 +790,38 @@ async def _record(
         refusal_reason=refusal,
         ordinance_rule_id=rule_id,
     )
-    await record_entries(session, facts, subjects or [None])
+
+
+async def _record(
+    session: AsyncSession,
+    state: HubState,
+    inbound: Inbound,
+    message: Message,
+    *,
+    requester: Unit,
+    provider: Unit,
+    outcome: str,
+    subjects: list[str],
+    items: list[str],
+    refusal: str | None = None,
+    provided_at: datetime | None = None,
+    rule_id: str | None = None,
+    purpose_code: str | None = None,
+) -> None:
+    """One transfer record entry per person (one without a subject when none could be named)."""
+    asked_by_sender = requester.code == message.source_unit
+    facts = transfer_facts(
+        message,
+        inbound.spec,
+        requester=requester,
+        provider=provider,
+        outcome=outcome,
+        items=items,
+        department=inbound.header.department if asked_by_sender else None,
+        user=inbound.header.user if asked_by_sender else None,
+        refusal=refusal,
+        provided_at=provided_at,
+        rule_id=rule_id,
+        purpose_code=purpose_code,
+    )
+    await record_entries(session, facts, subjects or [None], state.require_vault().record_key)

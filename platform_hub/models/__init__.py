@@ -12,9 +12,9 @@ from platform_hub.models.addressees import (
 from platform_hub.models.batches import Batch, BatchChunk, BatchChunkDelivery, BatchResult
 from platform_hub.models.clients import Client
 from platform_hub.models.messages import Delivery, Message
+from platform_hub.models.operations import Operation, OperationCheckpoint, OperationLink
 from platform_hub.models.ordinance import OrdinanceRule, OrdinanceVersion
 from platform_hub.models.transfers import (
-    AuditAccess,
     ChainLink,
     Checkpoint,
     Purge,
@@ -25,7 +25,6 @@ from platform_hub.models.units import Unit, UnitInterface
 
 __all__ = [
     "AtenaLink",
-    "AuditAccess",
     "Base",
     "Batch",
     "BatchChunk",
@@ -37,6 +36,9 @@ __all__ = [
     "Delivery",
     "KeyCheck",
     "Message",
+    "Operation",
+    "OperationCheckpoint",
+    "OperationLink",
     "OrdinanceRule",
     "OrdinanceVersion",
     "Person",

@@ -27,6 +27,9 @@ class Message(Base):
     body_digest: Mapped[str] = mapped_column(String(64))
     request_xml: Mapped[bytes]
     response_xml: Mapped[bytes | None]
+    response_digest: Mapped[str | None] = mapped_column(
+        String(64), doc="SHA-256 of a query's answer: what is kept once the answer itself is dropped"
+    )
     status: Mapped[str] = mapped_column(String(16), doc="forwarding, answered, failed, accepted")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -52,6 +52,9 @@ class TransferRecord(Base):
     entry_digest: Mapped[str] = mapped_column(
         String(64), doc="SHA-256 of the canonical content, set at insert"
     )
+    # Only the hub holds the record key (in its key file, outside the database): a row written by SQL
+    # alone cannot carry a MAC that verifies.
+    entry_mac: Mapped[str] = mapped_column(String(64), doc="HMAC of the digest under the record key")
 
 
 class ChainLink(Base):
@@ -79,21 +82,6 @@ class Checkpoint(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     key_id: Mapped[str] = mapped_column(String(64), doc="SHA-256 of the public key")
     signature: Mapped[str] = mapped_column(Text, doc="Ed25519 over the canonical statement, base64")
-
-
-class AuditAccess(Base):
-    """Who looked at the record, and at whose data: every auditor query is itself recorded."""
-
-    __tablename__ = "audit_access_log"
-
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    client_id: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(32))
-    subject_integrated_number: Mapped[str | None] = mapped_column(String(32), index=True)
-    parameters: Mapped[dict[str, str]] = mapped_column(JSON)
 
 
 class Purge(Base):

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
+from platform_hub.audit.dependencies import Ops
 from platform_hub.auth.dependencies import Admin, CurrentPrincipal
 from platform_hub.kit.errors import UnknownTarget
 from platform_hub.kit.state import Session, State
@@ -46,8 +47,14 @@ async def versions(session: Session, _: CurrentPrincipal) -> list[OrdinanceOut]:
         "requestBody": {"required": True, "content": {"application/yaml": {"schema": {"type": "string"}}}}
     },
 )
-async def load_version(request: Request, state: State, session: Session, principal: Admin) -> OrdinanceOut:
+async def load_version(
+    request: Request, ops: Ops, state: State, session: Session, principal: Admin
+) -> OrdinanceOut:
     """Load a new version (YAML or JSON, like ``interface_specs/ordinance/``); in force from its date."""
+    ops.expect("ordinance.load")
     source = await request.body()
     ordinance = service.parse_ordinance(source, state.catalog)
-    return service.version_out(await service.load(session, ordinance, source, principal.client_id))
+    ops.expect("ordinance.load", version=ordinance.version, effective=ordinance.effective.isoformat())
+    loaded = await service.load(session, ordinance, source, principal.client_id)
+    await ops.record(session, detail=f"{len(ordinance.rules)} rules, source {loaded.source_digest}")
+    return service.version_out(loaded)

@@ -32,7 +32,7 @@ from platform_hub.kit.metrics import HubMetrics
 from platform_hub.kit.ratelimit import RateLimit
 from platform_hub.kit.settings import Settings
 from platform_hub.kit.state import HubState
-from platform_hub.linkage import configuration, dispatcher
+from platform_hub.linkage import configuration, dispatcher, retention
 from platform_hub.linkage.catalog import load_catalog
 from platform_hub.linkage.endpoints import router as linkage_router
 from platform_hub.ordinance.endpoints import router as ordinance_router
@@ -69,10 +69,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 state.dispatcher = asyncio.create_task(dispatcher.run(state), name="dispatcher")
             if settings.sealer_enabled:
                 state.sealer = asyncio.create_task(sealer.run(state), name="sealer")
+            state.janitor = asyncio.create_task(retention.run(state), name="answer retention")
             try:
                 yield
             finally:
-                for task in (state.dispatcher, state.sealer):
+                for task in (state.dispatcher, state.sealer, state.janitor):
                     if task is not None:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,65 @@
+"""The hub's two tamper-evident records, each an append-only table with its hash chain and signed
+checkpoints: the transfer record (情報提供等の記録, who got what about whom) and the operations record
+(操作ログ, who did what in the hub). One sealer and one verification serve both."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from platform_hub.audit import chain
+from platform_hub.models import (
+    ChainLink,
+    Checkpoint,
+    Operation,
+    OperationCheckpoint,
+    OperationLink,
+    TransferRecord,
+)
+
+# A checkpoint is signed at least this often while entries come in: what a tail truncation could
+# remove unseen is at most this much of the record (and verification warns when checkpoints stop).
+CHECKPOINT_AFTER = dt.timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Ledger:
+    name: str
+    canon: chain.Canon
+    entry: Any  # the mapped classes: TransferRecord, ChainLink, Checkpoint — or the operations'
+    link: Any
+    checkpoint: Any
+    timestamps: frozenset[str]
+    label: str  # the content field that names an entry in a problem
+    item_list: str | None = None  # the one JSON list field, stored as the JSON text the hub wrote
+
+    @property
+    def entries_table(self) -> str:
+        return str(self.entry.__tablename__)
+
+    @property
+    def chain_table(self) -> str:
+        return str(self.link.__tablename__)
+
+
+TRANSFERS = Ledger(
+    name="transfers",
+    canon=chain.TRANSFERS,
+    entry=TransferRecord,
+    link=ChainLink,
+    checkpoint=Checkpoint,
+    timestamps=frozenset({"requested_at", "provided_at", "recorded_at"}),
+    label="reception_number",
+    item_list="item_names",
+)
+OPERATIONS = Ledger(
+    name="operations",
+    canon=chain.OPERATIONS,
+    entry=Operation,
+    link=OperationLink,
+    checkpoint=OperationCheckpoint,
+    timestamps=frozenset({"at"}),
+    label="action",
+)
+LEDGERS = (TRANSFERS, OPERATIONS)

@@ -1,0 +1,78 @@
+"""The operations record (操作ログ): one entry per thing a client did in the hub, written with the MAC
+of its digest, chained and sealed like the transfer record.
+
+What goes in: token issues and refusals (認証ログ); every registry search, read, registration, link,
+unlink, 名寄せ, restriction and My Number reveal; every change of units, clients, keys and the
+ordinance (設定変更ログ); every auditor query. Who (the client, and the clerk when the caller names
+one), what, which person, when, the outcome. Never a value of a person's attributes, never a My
+Number: whatever text comes from a caller has every 12-digit run masked before it is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_hub.audit import chain
+from platform_hub.kit.database import utcnow
+from platform_hub.models import Operation
+
+_MY_NUMBER_LIKE = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
+OK, REFUSED, FAILED = "ok", "refused", "failed"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: an OAuth client (a unit's, staff's), or ``cli:…`` for the command line."""
+
+    client_id: str
+    role: str
+    unit_code: str | None = None
+    department: str | None = None  # 部署, as the caller names it
+    clerk: str | None = None  # 操作者ID, as the caller names it
+
+
+def masked(text: str | None) -> str | None:
+    """``text`` with anything shaped like a 個人番号 replaced: callers' text is never kept as it came."""
+    return None if text is None else _MY_NUMBER_LIKE.sub("*" * 12, text)
+
+
+def canonical_parameters(parameters: Mapping[str, object] | None) -> str:
+    shown = {key: masked(str(value)) for key, value in (parameters or {}).items() if value is not None}
+    return json.dumps(shown, ensure_ascii=False, sort_keys=True)
+
+
+async def record_operation(
+    session: AsyncSession,
+    record_key: bytes,
+    actor: Actor,
+    action: str,
+    *,
+    subject: str | None = None,
+    outcome: str = OK,
+    detail: str | None = None,
+    parameters: Mapping[str, object] | None = None,
+) -> None:
+    """Write one entry in the caller's transaction (it commits, or not, with what it records)."""
+    content = {
+        "at": utcnow(),
+        "client_id": actor.client_id[:64],
+        "role": actor.role[:16],
+        "unit_code": actor.unit_code,
+        "department": actor.department,
+        "clerk": actor.clerk,
+        "action": action,
+        "subject_integrated_number": subject,
+        "outcome": outcome,
+        "detail": masked(detail),
+        "parameters": canonical_parameters(parameters),
+    }
+    (digest,) = chain.OPERATIONS.entry_digests(content, [subject])
+    await session.execute(
+        insert(Operation), {**content, "entry_digest": digest, "entry_mac": chain.mac(record_key, digest)}
+    )

@@ -1,0 +1,39 @@
+"""Keeping a query's answer only as long as a resent MSGID may need it.
+
+A query's full answer (incomes, a household) is kept so that a sender whose answer was lost can send
+the same MSGID again and get the same answer. After ``answer_retention_seconds`` (a day by default)
+only its digest stays; the transfer record says what was provided, never the values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import structlog
+
+from platform_hub.kit.database import unit_of_work, utcnow
+from platform_hub.kit.state import HubState
+from platform_hub.linkage import repository
+
+log = structlog.get_logger()
+ROUND_SECONDS = 60.0
+
+
+async def drop_old_answers(state: HubState) -> int:
+    before = utcnow() - timedelta(seconds=state.settings.answer_retention_seconds)
+    async with unit_of_work(state.sessions) as session:
+        return await repository.drop_old_answers(session, before)
+
+
+async def run(state: HubState) -> None:
+    while True:
+        try:
+            dropped = await drop_old_answers(state)
+            if dropped:
+                log.info("query answers past their retention dropped", answers=dropped)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database may be away: try again next round
+            log.exception("dropping old query answers failed")
+        await asyncio.sleep(min(ROUND_SECONDS, state.settings.answer_retention_seconds))
