@@ -227,10 +227,14 @@ def test_units_see_their_own_links_and_not_hidden_attributes(hub: HubClient) -> 
         json={"unit_code": "011", "attributes": ["address"], "reason": "DV等支援措置"},
     )
     assert restricted.status_code == 200
-    seen_by_002 = hub.http.get(f"/addressees/{integrated}", params={"purpose": "ZEI-001"}, headers=zeimu).json()
+    seen_by_002 = hub.http.get(
+        f"/addressees/{integrated}", params={"purpose": "ZEI-001"}, headers=zeimu
+    ).json()
     assert [link["unit_code"] for link in seen_by_002["links"]] == ["002"]
     assert seen_by_002["current"]["address"] is None and seen_by_002["restricted"] == ["address"]
-    seen_by_011 = hub.http.get(f"/addressees/{integrated}", params={"purpose": "JDT-001"}, headers=jidou).json()
+    seen_by_011 = hub.http.get(
+        f"/addressees/{integrated}", params={"purpose": "JDT-001"}, headers=jidou
+    ).json()
     assert seen_by_011["current"]["address"] == PERSON["address"]
 
 

@@ -16,7 +16,6 @@ from platform_hub.kit.database import create_engine, create_sessionmaker, unit_o
 from platform_hub.kit.settings import Settings
 from tests.helpers import count_rows, drop_triggers, execute, rows
 
-
 RECORD_KEY = b"k" * 32
 
 

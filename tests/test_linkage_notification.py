@@ -213,7 +213,9 @@ def test_an_operator_retries_dead_letters_and_replays_delivered_ones(
     # each delivery is a transfer, recorded; so is the dead letter before them
     outcomes = [r.outcome for r in rows(database_url, "SELECT outcome FROM transfer_records ORDER BY id")]
     assert outcomes == ["failed", "delivered", "delivered"]
-    operations = rows(database_url, "SELECT action, client_id FROM operations WHERE action LIKE 'deliveries.%'")
+    operations = rows(
+        database_url, "SELECT action, client_id FROM operations WHERE action LIKE 'deliveries.%'"
+    )
     assert [r.action for r in operations] == ["deliveries.retry", "deliveries.retry", "deliveries.replay"]
 
 
