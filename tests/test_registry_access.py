@@ -147,8 +147,8 @@ def test_a_registry_answer_is_a_provision_under_the_ordinance(hub: HubClient, da
     )
     entries = rows(
         database_url,
-        "SELECT requesting_unit, ordinance_rule_id, item_names, subject_integrated_number FROM transfer_records"
-        " WHERE interface_id = 'ATENA_SEARCH'",
+        "SELECT requesting_unit, ordinance_rule_id, item_names, subject_integrated_number"
+        " FROM transfer_records WHERE interface_id = 'ATENA_SEARCH'",
     )
     assert len(entries) == 20 and {e.ordinance_rule_id for e in entries} == {"2026-04/P-03"}
     assert {e.subject_integrated_number for e in entries} == {c["integrated_number"] for c in found.json()}
