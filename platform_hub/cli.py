@@ -504,6 +504,7 @@ def audit_verify(
             public_pem,
             record_key=vault.record_key if vault else None,
             outside=kept.by_ledger if kept else None,
+            overdue=verification.checkpoints_overdue(settings.checkpoint_interval_seconds),
         )
         if vault is not None:
             await record_operation(

@@ -273,7 +273,10 @@ async def verify(ops: Ops, state: State, session: Session, _: Auditor) -> Verify
     key = state.signing_key
     async with state.verifying:
         results = await verification.verify_all(
-            session, key.public_pem if key else None, record_key=state.require_vault().record_key
+            session,
+            key.public_pem if key else None,
+            record_key=state.require_vault().record_key,
+            overdue=verification.checkpoints_overdue(state.settings.checkpoint_interval_seconds),
         )
     return VerifyOut.of(results)
 

@@ -4,7 +4,6 @@ checkpoints: the transfer record (情報提供等の記録, who got what about w
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +16,6 @@ from platform_hub.models import (
     OperationLink,
     TransferRecord,
 )
-
-# A checkpoint is signed at least this often while entries come in: what a tail truncation could
-# remove unseen is at most this much of the record (and verification warns when checkpoints stop).
-CHECKPOINT_AFTER = dt.timedelta(minutes=1)
 
 
 @dataclass(frozen=True)

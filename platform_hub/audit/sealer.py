@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import structlog
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,7 @@ FULL_SWEEP_EVERY = 600  # rounds: about ten minutes at the default interval
 
 async def run(state: HubState) -> None:
     rounds = 0
+    checkpoint_after = timedelta(seconds=state.settings.checkpoint_interval_seconds)
     while True:
         rounds += 1
         sealed = 0
@@ -30,6 +32,7 @@ async def run(state: HubState) -> None:
                         session,
                         state.signing_key,
                         ledger=ledger,
+                        checkpoint_after=checkpoint_after,
                         everything=rounds % FULL_SWEEP_EVERY == 0,
                     )
             except asyncio.CancelledError:

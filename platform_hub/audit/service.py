@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.adapters import repository as units
 from platform_hub.audit import chain, repository
-from platform_hub.audit.ledgers import CHECKPOINT_AFTER, TRANSFERS, Ledger
+from platform_hub.audit.ledgers import TRANSFERS, Ledger
 from platform_hub.audit.schemas import ComplianceReport, Disclosure, DisclosureItem, Uncovered, Violation
 from platform_hub.kit.database import utcnow
 from platform_hub.kit.errors import SchemaViolation
@@ -119,7 +119,7 @@ async def seal(
     ledger: Ledger = TRANSFERS,
     batch: int = 5000,
     checkpoint_every: int = 1000,
-    checkpoint_after: dt.timedelta = CHECKPOINT_AFTER,
+    checkpoint_after: dt.timedelta = dt.timedelta(minutes=1),
     everything: bool = False,
 ) -> int:
     """Chain the ledger's entries not yet sealed; sign a checkpoint when enough entries or time went by.

@@ -29,14 +29,21 @@ from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit import chain, repository
-from platform_hub.audit.ledgers import CHECKPOINT_AFTER, LEDGERS, TRANSFERS, Ledger
+from platform_hub.audit.ledgers import LEDGERS, TRANSFERS, Ledger
 from platform_hub.kit.database import utcnow
 from platform_hub.models import Purge
 
 PARALLEL_FROM = 200_000  # links; below this one worker thread is quicker than starting processes
-# A chain whose newest checkpoint is older than this while links follow it: the sealer has stopped
-# signing, or the newest entries and their checkpoints were removed (a tail truncation).
-CHECKPOINTS_OVERDUE = 3 * CHECKPOINT_AFTER + dt.timedelta(minutes=1)
+
+
+def checkpoints_overdue(interval_seconds: float) -> dt.timedelta:
+    """How old the newest checkpoint may be while links follow it before verification warns: the
+    sealer signs one every ``interval_seconds`` while entries come in, so older means it stopped
+    signing, or that newer checkpoints were removed (with the entries they covered)."""
+    return dt.timedelta(seconds=3 * interval_seconds) + dt.timedelta(minutes=1)
+
+
+CHECKPOINTS_OVERDUE = checkpoints_overdue(60)
 _LEDGERS = {ledger.name: ledger for ledger in LEDGERS}
 
 
@@ -69,6 +76,7 @@ async def verify(
     record_key: bytes | None = None,
     outside: Sequence[dict[str, object]] = (),
     unsealed_grace: dt.timedelta = dt.timedelta(minutes=5),
+    checkpoints_overdue: dt.timedelta = CHECKPOINTS_OVERDUE,
     parallel_from: int = PARALLEL_FROM,
 ) -> Verification:
     """Recompute every entry's digest (and, with the record key, its MAC) and the whole chain of one
@@ -112,7 +120,7 @@ async def verify(
         result.problems.append(f"entries never sealed into the chain: {', '.join(map(str, late))}")
     if record_key is None and result.entries:
         result.warnings.append("the entries' MACs were not checked: no record key (PLATFORM_HUB_KEY_FILE)")
-    await _warn_of_overdue_checkpoints(session, ledger, stored, result)
+    await _warn_of_overdue_checkpoints(session, ledger, stored, result, checkpoints_overdue)
     return result
 
 
@@ -122,6 +130,7 @@ async def verify_all(
     *,
     record_key: bytes | None,
     outside: Mapping[str, Sequence[dict[str, Any]]] | None = None,
+    overdue: dt.timedelta = CHECKPOINTS_OVERDUE,
 ) -> dict[str, Verification]:
     """Both records, one after the other: ``{"transfers": …, "operations": …}``."""
     return {
@@ -131,13 +140,18 @@ async def verify_all(
             ledger=ledger,
             record_key=record_key,
             outside=(outside or {}).get(ledger.name, ()),
+            checkpoints_overdue=overdue,
         )
         for ledger in LEDGERS
     }
 
 
 async def _warn_of_overdue_checkpoints(
-    session: AsyncSession, ledger: Ledger, stored: list[dict[str, object]], result: Verification
+    session: AsyncSession,
+    ledger: Ledger,
+    stored: list[dict[str, object]],
+    result: Verification,
+    overdue_after: dt.timedelta,
 ) -> None:
     """Links no signed checkpoint covers, long after the sealer should have signed one: its newest
     entries may have been cut off (with their checkpoints), or the sealer has stopped."""
@@ -148,12 +162,12 @@ async def _warn_of_overdue_checkpoints(
         return
     if newest is None:
         oldest = await repository.first_sealed_at(session, ledger)
-        overdue = oldest is not None and utcnow() - oldest > CHECKPOINTS_OVERDUE
+        overdue = oldest is not None and utcnow() - oldest > overdue_after
         when = "no checkpoint at all"
     else:
         created = newest["created_at"]
         moment = created if isinstance(created, dt.datetime) else dt.datetime.fromisoformat(str(created))
-        overdue = utcnow() - moment > CHECKPOINTS_OVERDUE
+        overdue = utcnow() - moment > overdue_after
         when = f"the newest checkpoint (link {since}) was signed at {moment.isoformat(timespec='seconds')}"
     if overdue:
         result.warnings.append(

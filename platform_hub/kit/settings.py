@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # The Ed25519 key that signs the transfer record's checkpoints (created in development).
     signing_key_file: Path = Path("platform_hub.signing-key.pem")
     seal_interval_seconds: float = 1.0
+    # A checkpoint is signed at least this often while entries come in: the most of the newest record
+    # a truncation could remove before a signature covers it (pull them out often: audit checkpoints).
+    checkpoint_interval_seconds: float = 60.0
     retention_years: int = 7  # 番号法 第23条: the record of transfers is kept seven years
     sealer_enabled: bool = True
 
