@@ -68,6 +68,7 @@ def test_an_ordinance_loaded_by_the_cli_decides_the_next_message(
     hub: HubClient,
     jidou: dict[str, str],
     database_url: str,
+    settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -75,6 +76,7 @@ def test_an_ordinance_loaded_by_the_cli_decides_the_next_message(
     path = tmp_path / "2026-12.yaml"
     path.write_text(amendment("2026-12", drop={"U-03"}), encoding="utf-8")
     monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", database_url)
+    monkeypatch.setenv("PLATFORM_HUB_KEY_FILE", str(settings.key_file))
     loaded = CliRunner().invoke(app, ["ordinance", "load", str(path)])
     assert loaded.exit_code == 0, loaded.output
     refused = ask(hub.http, jidou)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from platform_hub.addressees.vault import generate_key_file
 from platform_hub.cli import app
 from platform_hub.kit.settings import Settings
 from platform_hub.web.app import create_app
@@ -78,12 +79,18 @@ def test_db_upgrade_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert count_rows(url, "units") == 0  # the table exists
 
 
-def test_clients_create_command(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clients_create_command(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", database_url)
-    result = CliRunner().invoke(app, ["clients", "create", "監査責任者", "--role", "auditor"])
+    monkeypatch.setenv("PLATFORM_HUB_KEY_FILE", str(tmp_path / "keys.json"))
+    runner = CliRunner()
+    unrecorded = runner.invoke(app, ["clients", "create", "監査責任者", "--role", "auditor"])
+    assert unrecorded.exit_code == 2 and "operations record" in unrecorded.output  # no key file
+    assert count_rows(database_url, "clients") == 0
+    generate_key_file(tmp_path / "keys.json")
+    result = runner.invoke(app, ["clients", "create", "監査責任者", "--role", "auditor"])
     assert result.exit_code == 0, result.output
     assert "client_secret=" in result.output
-    assert count_rows(database_url, "clients") == 1
+    assert count_rows(database_url, "clients") == 1 and count_rows(database_url, "operations") == 1
     refused = CliRunner().invoke(app, ["clients", "create", "x", "--role", "unit"])
     assert refused.exit_code == 2
 
