@@ -24,14 +24,16 @@ def test_a_unit_over_its_limit_is_told_when_to_come_back(settings: Settings, dat
     unit = TestUnit(answer=zei_answer)
     with (
         serve_in_thread(unit.app()) as zeimu_url,
+        serve_in_thread(create_app(settings)) as setup_url,  # the integrator's calls count too
         serve_in_thread(create_app(limited)) as url,
+        httpx.Client(base_url=setup_url, timeout=30) as setup_http,
         httpx.Client(base_url=url, timeout=30) as http,
     ):
-        hub = HubClient(http)
-        hub.register("002", zeimu_url)
-        jidou = hub.unit_headers(hub.register("011"))
-        juki = hub.unit_headers(hub.register("001"))
-        hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"], "001": YAMADA["001"]})
+        setup, hub = HubClient(setup_http), HubClient(http)
+        setup.register("002", zeimu_url)
+        jidou = setup.unit_headers(setup.register("011"))
+        juki = setup.unit_headers(setup.register("001"))
+        setup.enroll({"011": YAMADA["011"], "002": YAMADA["002"], "001": YAMADA["001"]})
         for n in range(3):
             assert hub.send(zei_query(msgid=f"q{n}"), jidou).status_code == 200
         over = hub.send(zei_query(msgid="q3"), jidou)
@@ -59,10 +61,11 @@ def test_replicas_share_one_limit_through_redis_and_let_messages_through_without
     unit = TestUnit(answer=zei_answer)
     with (
         serve_in_thread(unit.app()) as unit_url,
+        serve_in_thread(create_app(settings)) as setup,  # the integrator's calls count too
         serve_in_thread(create_app(shared)) as first,
         serve_in_thread(create_app(shared)) as second,
         serve_in_thread(create_app(unreachable)) as third,
-        httpx.Client(base_url=first, timeout=30) as http,
+        httpx.Client(base_url=setup, timeout=30) as http,
     ):
         hub = HubClient(http)
         hub.register("002", unit_url)

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # replicas with a shared storage such as redis://host:6379.
     unit_rate_limit: str = "200/second"
     rate_limit_storage: str = "memory://"
+    # Token requests per client id (a token lasts token_ttl_seconds; more is guessing secrets).
+    token_rate_limit: str = "60/minute"
 
     max_body_bytes: int = 2 * 1024 * 1024
     # 一括: an uploaded batch file is spooled to disk, so only this caps it; its records are kept, and

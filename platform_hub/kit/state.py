@@ -33,7 +33,7 @@ class HubState:
     sessions: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
     metrics: HubMetrics
-    rate_limit: RateLimit
+    rate_limit: RateLimit  # every authenticated call: messages, the registry, the JSON endpoints
     configuration: Snapshots[Configuration]  # the units and the ordinance; never get() inside a session
     # Set when a notification is accepted, so the dispatcher need not wait for its next poll.
     deliveries_waiting: asyncio.Event = field(default_factory=asyncio.Event)
@@ -42,6 +42,7 @@ class HubState:
     signing_key: SigningKey | None = None  # signs the record's checkpoints; None: healthz says so
     sealer: asyncio.Task[None] | None = None
     janitor: asyncio.Task[None] | None = None  # drops query answers past their retention
+    token_rate_limit: RateLimit | None = None  # token requests per client id
     verifying: asyncio.Lock = field(default_factory=asyncio.Lock)  # one whole-record verification at a time
 
     def require_vault(self) -> MyNumberVault:

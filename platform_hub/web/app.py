@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 http=http,
                 metrics=HubMetrics(),
                 rate_limit=RateLimit(settings.unit_rate_limit, settings.rate_limit_storage),
+                token_rate_limit=RateLimit(settings.token_rate_limit, settings.rate_limit_storage),
                 configuration=configuration.snapshots(sessions, settings.configuration_poll_seconds),
                 vault=await _open_vault(settings, engine),
                 signing_key=_open_signing_key(settings),
