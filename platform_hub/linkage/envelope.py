@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
+import io
 from dataclasses import dataclass
-from functools import cached_property
 
 from lxml import etree
 
 from platform_hub.kit.errors import HubError, SchemaViolation
+from platform_hub.kit.xml import FencedReader, XmlLimits, local_name
 from platform_hub.linkage.xsd import LK
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
 _NSMAP = {"soap": SOAP, "lk": LK}
+_BODY = f"{{{SOAP}}}Body"
 
 
 def lk(name: str) -> str:
@@ -43,12 +44,7 @@ class Envelope:
 
     @property
     def message_type(self) -> str:
-        return etree.QName(self.message).localname
-
-    @cached_property
-    def digest(self) -> str:
-        """SHA-256 of the message element in exclusive C14N: what "the same body" means for MSGID."""
-        return hashlib.sha256(etree.tostring(self.message, method="c14n", exclusive=True)).hexdigest()
+        return local_name(self.message)
 
     def header(self) -> Header:
         def text(path: str) -> str | None:
@@ -112,9 +108,20 @@ def read_envelope(root: etree._Element) -> Envelope:
     if len(messages) != 1:
         raise SchemaViolation(f"soap:Body must hold exactly one message element, found {len(messages)}")
     message = messages[0]
-    if etree.QName(message).namespace != LK:
+    if not str(message.tag).startswith(f"{{{LK}}}"):
         raise SchemaViolation(f"the message element must be in namespace {LK}, not {message.tag}")
     return Envelope(root=root, message=message)
+
+
+def message_type_of(body: bytes, limits: XmlLimits) -> str | None:
+    """The local name of the element in soap:Body, read without reading the rest (a batch is then read
+    record by record); ``None`` when the document has none: reading it whole names the fault."""
+    reader = FencedReader(io.BytesIO(body), limits)
+    for event, element in reader:
+        parent = element.getparent()
+        if event == "start" and reader.depth == 3 and parent is not None and parent.tag == _BODY:
+            return local_name(element)
+    return None
 
 
 def new_envelope(message_type: str) -> tuple[etree._Element, etree._Element]:
