@@ -8,8 +8,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from lxml import etree
 
 from tests.helpers import (
+    NS,
     YAMADA,
     HubClient,
     count_rows,
@@ -227,3 +229,29 @@ def test_test_messages_reach_test_units(hub: HubClient, zeimu: tuple[TestUnit, s
     assert hub.send(zei_query(mode="1"), jidou).status_code == 200
     # A test unit sends test messages only; production messages never reach a test unit.
     assert fault_code(hub.send(zei_query(mode="0"), jidou)) == "E1003"
+
+
+def test_a_fault_lists_the_first_20_xsd_errors_and_counts_the_rest(
+    hub: HubClient, jidou: dict[str, str]
+) -> None:
+    """Each item carries 32 attributes the XSD does not allow (the most an element may have)."""
+    body = zei_query()
+    attributes = " ".join(f'a{i}="x"' for i in range(32))
+    for item in (b"MSGID", b"MSGTypeID", b"MSGMode", b"SourceSystemID", b"AtenaNo", b"KazeiNendo"):
+        body = body.replace(b"<lk:" + item + b">", b"<lk:" + item + b" " + attributes.encode() + b">", 1)
+    response = hub.send(body, jidou)
+    assert fault_code(response) == "E1002"
+    message = etree.fromstring(response.content).findtext(".//lk:ErrorMessage", namespaces=NS) or ""
+    total = int(re.search(r"\(([\d,]+) errors\)", message).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert total >= 6 * 32
+    details = [e.text for e in etree.fromstring(response.content).iterfind(".//lk:ErrorDetail", NS)]
+    assert len(details) == 21 and details[-1] == f"… and {total - 20:,} more"
+    assert all(re.match(r"line \d+: ", line) for line in details[:20])
+
+
+def test_a_fault_stays_small_whatever_the_names_in_the_message(hub: HubClient, jidou: dict[str, str]) -> None:
+    name = "A" * 49_000  # libxml2 quotes the unexpected element's name (50,000 characters at most)
+    body = zei_query().replace(b"</lk:Payload>", f"<lk:{name}/><lk:{name}/></lk:Payload>".encode())
+    response = hub.send(body, jidou)
+    assert fault_code(response) == "E1002"
+    assert len(response.content) < 10_000

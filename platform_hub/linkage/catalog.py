@@ -6,6 +6,7 @@ Adding an interface means adding one file; the XSDs are derived from the specs (
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +22,8 @@ Pattern = Literal["query", "notification", "batch"]
 UNIT_CODE = r"^[0-9A-Z]{3}$"
 _SIZED_TYPES = {"X", "N", "9", "9V", "S9"}
 BATCH_COUNTS = {"UketsukeKensu", "SeijoKensu", "ErrorKensu"}  # received, accepted, refused records
+_ERRORS_NAMED = 20  # a fault names this many XSD errors and counts the rest
+_ERROR_LENGTH = 1000  # characters of each
 
 
 class Item(BaseModel):
@@ -241,17 +244,23 @@ class CompiledInterface:
         if schema.validate(element):
             return
         items = {item.romaji: item for item in reversed(self.spec.all_items())}
+        log = schema.error_log
         errors = []
-        for entry in schema.error_log:  # type: ignore[attr-defined]  # lxml-stubs lack __iter__
+        for entry in islice(log, _ERRORS_NAMED):  # type: ignore[call-overload]  # lxml-stubs lack __iter__
             romaji = (entry.path or "").rsplit("/", 1)[-1].partition(":")[2].partition("[")[0]
             item = items.get(romaji)
-            label = f"{romaji} ({item.id} {item.name})" if item else romaji or "message"
+            label = f"{romaji} ({item.id} {item.name})" if item else romaji[:100] or "message"
             # libxml2 quotes the rejected value; a 個人番号 is never repeated, not even to its sender.
             problem = "not a valid 個人番号 (12 digits)" if item and item.my_number else entry.message
+            if len(problem) > _ERROR_LENGTH:  # the sender's names are quoted, and they may be of any length
+                problem = problem[:_ERROR_LENGTH] + "…"
             errors.append(f"line {entry.line}: {label}: {problem}" if lines else f"{label}: {problem}")
+        total = len(log)  # type: ignore[arg-type]  # lxml-stubs lack __len__
+        if total > _ERRORS_NAMED:
+            errors.append(f"… and {total - _ERRORS_NAMED:,} more")
         raise SchemaViolation(
             f"{etree.QName(element).localname} fails the {self.spec.id} XSD "
-            f"({len(errors)} error{'s' if len(errors) != 1 else ''})",
+            f"({total:,} error{'s' if total != 1 else ''})",
             details=errors,
         )
 
