@@ -283,6 +283,31 @@ def test_a_batch_sent_whole_to_the_linkage_endpoint_is_counted_by_record(
     assert counts(response) == (records, records, 0)
 
 
+SECURITY = '<sec:Security xmlns:sec="urn:example:security" soap:mustUnderstand="{}"/>'
+
+
+def test_a_batch_header_is_checked_then_dropped(hub: HubClient, database_url: str) -> None:
+    seed_taxpayers(database_url, 2)
+    hub.register("011")
+    zeimu = hub.unit_headers(hub.register("002"))
+
+    def batch(msgid: str, header: str = "", trailer: str = "") -> bytes:
+        body = whole(income_batch(2, msgid=msgid))
+        body = body.replace(b"<soap:Body>", f"<soap:Header>{header}</soap:Header><soap:Body>".encode(), 1)
+        return body.replace(b"</soap:Body>", f"</soap:Body>{trailer}".encode(), 1)
+
+    refused = upload(hub, batch("must-understand", SECURITY.format("1")), zeimu)
+    assert (refused.status_code, fault_code(refused)) == (400, "E1002")
+    assert etree.fromstring(refused.content).findtext(".//faultcode") == "soap:MustUnderstand"
+    assert count_rows(database_url, "batch_chunks") == 0
+    trailer = "<x:Trailer xmlns:x='urn:example:x'/>"
+    assert fault_code(upload(hub, batch("after-body", trailer=trailer), zeimu)) == "E1002"
+    taken = upload(hub, batch("optional-header", SECURITY.format("0")), zeimu)
+    assert taken.status_code == 200, taken.text
+    (stored,) = rows(database_url, "SELECT request_xml FROM messages WHERE msgid = 'optional-header'")
+    assert b"<soap:Header" not in bytes(stored.request_xml)
+
+
 def test_a_batch_survives_a_hub_killed_while_receiving_it_and_while_delivering_it(
     settings: Settings, database_url: str
 ) -> None:

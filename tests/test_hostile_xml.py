@@ -43,6 +43,9 @@ EXPECTED = {
     "wrong_namespace.xml": "E1002",
     "not_soap.xml": "E1002",
     "relative_namespace.xml": "E1001",
+    "soap12_envelope.xml": "E1002",
+    "must_understand.xml": "E1002",
+    "element_after_body.xml": "E1002",
 }
 SETTINGS = Settings()
 
@@ -82,6 +85,55 @@ def test_oversized_body_is_refused_without_reading_it(hub: HubClient) -> None:
         answer = sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 400")
     assert b"<lk:ErrorCode>E1001</lk:ErrorCode>" in answer
+
+
+def faultcode(response: httpx.Response) -> str | None:
+    return etree.fromstring(response.content).findtext(".//faultcode")
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("must_understand.xml", "soap:MustUnderstand"),
+        ("soap12_envelope.xml", "soap:VersionMismatch"),
+        ("element_after_body.xml", "soap:Client"),
+    ],
+)
+def test_soap_faults_say_what_soap_1_1_names(hub: HubClient, name: str, code: str) -> None:
+    hub.register("002")
+    response = hub.send(_body(name), hub.unit_headers(hub.register("011")))
+    assert (response.status_code, fault_code(response), faultcode(response)) == (400, "E1002", code)
+
+
+def with_header(blocks: str, body: bytes | None = None) -> bytes:
+    """``body`` (a query by default) with a ``soap:Header`` holding ``blocks``."""
+    header = f"<soap:Header>{blocks}</soap:Header><soap:Body>"
+    return (body or zei_query()).replace(b"<soap:Body>", header.encode(), 1)
+
+
+BLOCK = '<sec:Security xmlns:sec="urn:example:security" soap:mustUnderstand="{}"/>'
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (with_header(BLOCK.format("true")), "soap:MustUnderstand"),
+        (with_header(BLOCK.format(" 1 ")), "soap:MustUnderstand"),
+        (with_header(BLOCK.format("yes")), "soap:Client"),  # xs:boolean: 0, 1, false or true
+        (zei_query().replace(b"</soap:Body>", b"</soap:Body><soap:Header/>"), "soap:Client"),
+        (with_header("", with_header("")), "soap:Client"),  # two headers
+        (zei_query().replace(b"</soap:Body>", b"</soap:Body>text"), "soap:Client"),
+        (zei_query().replace(b"<soap:Body>", b"stray text<soap:Body>"), "soap:Client"),
+        (zei_query().replace(b"soap/envelope/", b"soap/envelope"), "soap:VersionMismatch"),
+    ],
+)
+def test_the_envelope_is_soap_1_1_as_ws_i_basic_profile_has_it(
+    hub: HubClient, database_url: str, body: bytes, code: str
+) -> None:
+    hub.register("002")
+    response = hub.send(body, hub.unit_headers(hub.register("011")))
+    assert (response.status_code, fault_code(response), faultcode(response)) == (400, "E1002", code)
+    assert count_rows(database_url, "messages") == 0
 
 
 # --- the parser's limits: inputs under the body cap that cost the hub time quadratic in their size --

@@ -231,6 +231,26 @@ def test_test_messages_reach_test_units(hub: HubClient, zeimu: tuple[TestUnit, s
     assert fault_code(hub.send(zei_query(mode="0"), jidou)) == "E1003"
 
 
+def test_the_senders_soap_header_is_checked_then_dropped(
+    hub: HubClient, jidou: dict[str, str], zeimu: tuple[TestUnit, str], database_url: str
+) -> None:
+    """Blocks the hub need not understand (optional, or for another actor) are neither kept nor passed on."""
+    header = (
+        '<soap:Header><sec:Security xmlns:sec="urn:example:security" soap:mustUnderstand="0">'
+        "<sec:Token>secret-token</sec:Token></sec:Security>"
+        '<sec:Route xmlns:sec="urn:example:security" soap:mustUnderstand="1" '
+        'soap:actor="urn:example:another-node"/></soap:Header>'
+    )
+    body = zei_query().replace(b"<soap:Body>", header.encode() + b"<soap:Body>", 1)
+    response = hub.send(body, jidou)
+    assert response.status_code == 200, response.text
+    unit, _ = zeimu
+    forwarded = etree.tostring(unit.received[0].getroottree())
+    (stored,) = rows(database_url, "SELECT request_xml FROM messages")
+    for content in (forwarded, bytes(stored.request_xml)):
+        assert b"<soap:Header" not in content and b"urn:example:security" not in content
+
+
 def test_a_fault_lists_the_first_20_xsd_errors_and_counts_the_rest(
     hub: HubClient, jidou: dict[str, str]
 ) -> None:
