@@ -16,8 +16,12 @@ import pytest
 from lxml import etree
 
 from platform_hub.addressees.numbers import atena_number
+from platform_hub.batches.reader import XmlBatch
+from platform_hub.kit.errors import MalformedMessage
 from platform_hub.kit.settings import Settings
+from platform_hub.kit.xml import XmlLimits
 from tests.helpers import (
+    LK,
     NS,
     HubClient,
     count_rows,
@@ -226,6 +230,82 @@ def test_hostile_batches_are_refused_with_their_code_and_nothing_kept(
         assert [fault_code(r) for r in responses] == [code] * len(responses), code
     assert count_rows(database_url, "batch_chunks") == 0 and count_rows(database_url, "deliveries") == 0
     assert hub.http.get("/healthz").status_code == 200
+
+
+def _read(body: bytes, limits: XmlLimits) -> int:
+    """How many records the batch reader hands on from ``body`` (its head and rest read too)."""
+    reader = XmlBatch(io.BytesIO(body), limits=limits)
+    reader.head({"IF_ZEI_0101_R01": f"{{{LK}}}Shotoku"})
+    count = sum(1 for _ in reader.records(f"{{{LK}}}Shotoku"))
+    reader.rest()
+    return count
+
+
+def test_the_readers_element_limit_counts_each_record_on_its_own() -> None:
+    limits = Settings().xml_limits
+    records = limits.elements // 7 + 1  # 7 elements a record: more than the limit in all
+    assert _read(whole(income_batch(records, msgid="many")), limits) == records
+    crowded = whole(income_batch(2, msgid="crowded")).replace(
+        b"<lk:FuyoNinzu>1</lk:FuyoNinzu>", b"<lk:FuyoNinzu>1</lk:FuyoNinzu>" + b"<x/>" * limits.elements, 1
+    )
+    with pytest.raises(MalformedMessage, match=f"more than {limits.elements:,} elements"):
+        _read(crowded, limits)
+
+
+def test_the_readers_namespace_and_attribute_limits() -> None:
+    limits = Settings().xml_limits
+    declarations = " ".join(f'xmlns:n{i}="urn:example:{i}"' for i in range(limits.namespaces))
+    attributes = declarations.replace("xmlns:", "")
+    body = whole(income_batch(3, msgid="ns"))
+    per_record = body.replace(b"<lk:Shotoku>", b'<lk:Shotoku xmlns:n="urn:example:record">')
+    assert _read(per_record, limits) == 3  # a declaration on each record: one in scope at a time
+    for hostile, problem in [
+        (body.replace(b"<soap:Envelope ", f"<soap:Envelope {declarations} ".encode(), 1), "namespace"),
+        (body.replace(b"<lk:Shotoku>", b'<lk:Shotoku xmlns:r="relative">', 1), "absolute URI"),
+        (body.replace(b"<lk:Shotoku>", f"<lk:Shotoku {attributes}>".encode()), "attributes"),
+    ]:
+        with pytest.raises(MalformedMessage, match=problem):
+            _read(hostile, limits)
+
+
+def test_a_batch_sent_whole_to_the_linkage_endpoint_is_counted_by_record(
+    hub: HubClient, database_url: str
+) -> None:
+    """A batch in one message (up to the body cap) holds more elements than a message may: its records
+    are counted one at a time there too."""
+    records = Settings().max_xml_elements // 7 + 1
+    seed_taxpayers(database_url, records)
+    hub.register("011")
+    zeimu = hub.unit_headers(hub.register("002"))
+    body = whole(income_batch(records, msgid="whole"))
+    response = hub.send(body, zeimu)
+    assert response.status_code == 200, response.text[:500]
+    assert counts(response) == (records, records, 0)
+
+
+SECURITY = '<sec:Security xmlns:sec="urn:example:security" soap:mustUnderstand="{}"/>'
+
+
+def test_a_batch_header_is_checked_then_dropped(hub: HubClient, database_url: str) -> None:
+    seed_taxpayers(database_url, 2)
+    hub.register("011")
+    zeimu = hub.unit_headers(hub.register("002"))
+
+    def batch(msgid: str, header: str = "", trailer: str = "") -> bytes:
+        body = whole(income_batch(2, msgid=msgid))
+        body = body.replace(b"<soap:Body>", f"<soap:Header>{header}</soap:Header><soap:Body>".encode(), 1)
+        return body.replace(b"</soap:Body>", f"</soap:Body>{trailer}".encode(), 1)
+
+    refused = upload(hub, batch("must-understand", SECURITY.format("1")), zeimu)
+    assert (refused.status_code, fault_code(refused)) == (400, "E1002")
+    assert etree.fromstring(refused.content).findtext(".//faultcode") == "soap:MustUnderstand"
+    assert count_rows(database_url, "batch_chunks") == 0
+    trailer = "<x:Trailer xmlns:x='urn:example:x'/>"
+    assert fault_code(upload(hub, batch("after-body", trailer=trailer), zeimu)) == "E1002"
+    taken = upload(hub, batch("optional-header", SECURITY.format("0")), zeimu)
+    assert taken.status_code == 200, taken.text
+    (stored,) = rows(database_url, "SELECT request_xml FROM messages WHERE msgid = 'optional-header'")
+    assert b"<soap:Header" not in bytes(stored.request_xml)
 
 
 def test_a_batch_survives_a_hub_killed_while_receiving_it_and_while_delivering_it(

@@ -163,3 +163,18 @@ def test_catalog_endpoints(hub: HubClient) -> None:
     assert sorted(o.get("name") for o in operations) == sorted(CATALOG.interfaces)
     assert hub.http.get("/interfaces/IF_NOP_0001", headers=headers).json()["error"]["code"] == "E1003"
     assert hub.http.get("/interfaces").status_code == 401
+
+
+def test_a_schema_violation_names_its_first_20_errors_and_counts_the_rest() -> None:
+    attributes = " ".join(f'a{i}="x"' for i in range(30)).encode()
+    body = ido_notification()
+    for item in (b"Shimei", b"Jusho"):
+        body = body.replace(b"<lk:" + item + b">", b"<lk:" + item + b" " + attributes + b">", 1)
+    message = etree.fromstring(body).find("soap:Body/lk:IF_JUK_0001_R01", NS)
+    compiled = CATALOG.get("IF_JUK_0001")
+    assert compiled is not None and message is not None
+    with pytest.raises(SchemaViolation) as caught:
+        compiled.validate(message)
+    assert caught.value.message == "IF_JUK_0001_R01 fails the IF_JUK_0001 XSD (60 errors)"
+    assert len(caught.value.details) == 21 and caught.value.details[-1] == "… and 40 more"
+    assert "Shimei (JUK01R07 氏名)" in caught.value.details[0]

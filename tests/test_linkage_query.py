@@ -8,8 +8,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from lxml import etree
 
 from tests.helpers import (
+    NS,
     YAMADA,
     HubClient,
     count_rows,
@@ -227,3 +229,49 @@ def test_test_messages_reach_test_units(hub: HubClient, zeimu: tuple[TestUnit, s
     assert hub.send(zei_query(mode="1"), jidou).status_code == 200
     # A test unit sends test messages only; production messages never reach a test unit.
     assert fault_code(hub.send(zei_query(mode="0"), jidou)) == "E1003"
+
+
+def test_the_senders_soap_header_is_checked_then_dropped(
+    hub: HubClient, jidou: dict[str, str], zeimu: tuple[TestUnit, str], database_url: str
+) -> None:
+    """Blocks the hub need not understand (optional, or for another actor) are neither kept nor passed on."""
+    header = (
+        '<soap:Header><sec:Security xmlns:sec="urn:example:security" soap:mustUnderstand="0">'
+        "<sec:Token>secret-token</sec:Token></sec:Security>"
+        '<sec:Route xmlns:sec="urn:example:security" soap:mustUnderstand="1" '
+        'soap:actor="urn:example:another-node"/></soap:Header>'
+    )
+    body = zei_query().replace(b"<soap:Body>", header.encode() + b"<soap:Body>", 1)
+    response = hub.send(body, jidou)
+    assert response.status_code == 200, response.text
+    unit, _ = zeimu
+    forwarded = etree.tostring(unit.received[0].getroottree())
+    (stored,) = rows(database_url, "SELECT request_xml FROM messages")
+    for content in (forwarded, bytes(stored.request_xml)):
+        assert b"<soap:Header" not in content and b"urn:example:security" not in content
+
+
+def test_a_fault_lists_the_first_20_xsd_errors_and_counts_the_rest(
+    hub: HubClient, jidou: dict[str, str]
+) -> None:
+    """Each item carries 32 attributes the XSD does not allow (the most an element may have)."""
+    body = zei_query()
+    attributes = " ".join(f'a{i}="x"' for i in range(32))
+    for item in (b"MSGID", b"MSGTypeID", b"MSGMode", b"SourceSystemID", b"AtenaNo", b"KazeiNendo"):
+        body = body.replace(b"<lk:" + item + b">", b"<lk:" + item + b" " + attributes.encode() + b">", 1)
+    response = hub.send(body, jidou)
+    assert fault_code(response) == "E1002"
+    message = etree.fromstring(response.content).findtext(".//lk:ErrorMessage", namespaces=NS) or ""
+    total = int(re.search(r"\(([\d,]+) errors\)", message).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert total >= 6 * 32
+    details = [e.text for e in etree.fromstring(response.content).iterfind(".//lk:ErrorDetail", NS)]
+    assert len(details) == 21 and details[-1] == f"… and {total - 20:,} more"
+    assert all(re.match(r"line \d+: ", line) for line in details[:20])
+
+
+def test_a_fault_stays_small_whatever_the_names_in_the_message(hub: HubClient, jidou: dict[str, str]) -> None:
+    name = "A" * 49_000  # libxml2 quotes the unexpected element's name (50,000 characters at most)
+    body = zei_query().replace(b"</lk:Payload>", f"<lk:{name}/><lk:{name}/></lk:Payload>".encode())
+    response = hub.send(body, jidou)
+    assert fault_code(response) == "E1002"
+    assert len(response.content) < 10_000

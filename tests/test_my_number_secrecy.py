@@ -4,6 +4,7 @@ logs, the stored messages, the transfer record, or any API response a test run p
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -114,3 +115,49 @@ def test_my_numbers_appear_nowhere_in_plaintext(
         for number in (RESIDENT, NON_RESIDENT):
             assert number.encode() not in content, f"a My Number in plaintext in the {where}"
     assert b"has_my_number" in places["responses"]  # the registry did answer about them
+
+
+def _default_namespace(body: bytes) -> bytes:
+    return body.replace(b"xmlns:lk=", b"xmlns=").replace(b"lk:", b"")
+
+
+def _prefixed(body: bytes, prefix: bytes) -> bytes:
+    return body.replace(b"xmlns:lk=", b"xmlns:" + prefix + b"=").replace(b"lk:", prefix + b":")
+
+
+@pytest.mark.parametrize(
+    ("number", "spelled"),
+    [
+        ("12345678901A", _default_namespace),  # a letter in it
+        ("1234567890189", _default_namespace),  # 13 digits
+        ("123456789O18", lambda body: _prefixed(body, b"jukinet")),  # a letter O among the digits
+        ("9876543210", lambda body: _prefixed(body, b"x")),  # too short
+    ],
+)
+def test_an_xsd_error_never_quotes_a_my_number(
+    hub: HubClient, capfd: pytest.CaptureFixture[str], number: str, spelled: Any
+) -> None:
+    """Whatever the namespace prefix (none, with a default namespace), the rejected 個人番号 is not
+    repeated in the fault nor logged."""
+    juki = hub.unit_headers(hub.register("001"))
+    response = hub.send(spelled(ido_notification(jiyu="01", my_number=number)), juki)
+    assert response.status_code == 400 and b"E1002" in response.content, response.text
+    assert "KojinBango" in response.text  # the item is named
+    logs = capfd.readouterr()
+    for content in (response.text, logs.out + logs.err):
+        assert number not in content
+
+
+@pytest.mark.parametrize("spelled", [_default_namespace, lambda body: _prefixed(body, b"x")])
+@pytest.mark.parametrize("item", ["Shimei", "AtenaNo", "SeinengappiDate", "IdoJiyuCode"])
+def test_a_my_number_in_the_wrong_item_is_not_quoted_either(
+    hub: HubClient, capfd: pytest.CaptureFixture[str], item: str, spelled: Any
+) -> None:
+    """A valid-looking 個人番号 sent where another item belongs: its XSD error names the item, not it."""
+    juki = hub.unit_headers(hub.register("001"))
+    response = hub.send(spelled(ido_notification(changes={item: RESIDENT})), juki)
+    assert response.status_code == 400 and b"E1002" in response.content, response.text
+    assert item in response.text
+    logs = capfd.readouterr()
+    for content in (response.text, logs.out + logs.err):
+        assert RESIDENT not in content

@@ -13,6 +13,7 @@ from adapters.sdk import Credentials, InterfaceCatalog, LinkageError, Received, 
 from adapters.sdk.messages import answer_message, read_message, request_message
 from adapters.sdk.payload import from_element, to_element
 from platform_hub.addressees.numbers import atena_number
+from platform_hub.kit.settings import Settings
 from platform_hub.kit.xml import parse_xml
 from platform_hub.linkage.envelope import read_envelope
 from tests.helpers import CATALOG, NS, zei_query
@@ -83,7 +84,7 @@ def test_envelope_round_trip_validates_against_the_xsd() -> None:
     )
     compiled.validate(request.message)
     parsed = read_message(
-        compiled, read_envelope(parse_xml(request.to_bytes(), max_bytes=10**6, max_depth=32))
+        compiled, read_envelope(parse_xml(request.to_bytes(), max_bytes=10**6, limits=Settings().xml_limits))
     )
     assert (parsed.msgid, parsed.source, parsed.destination, parsed.purpose_code) == (
         "m-1",

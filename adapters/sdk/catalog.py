@@ -10,12 +10,13 @@ from typing import Any
 from lxml import etree
 
 from adapters.sdk.errors import LinkageError
-from platform_hub.kit.xml import parse_xml
+from platform_hub.kit.xml import XmlLimits, parse_xml
 from platform_hub.linkage.catalog import Catalog, CompiledInterface, InterfaceSpec
 
 # Fetches ``(spec JSON, XSD bytes)`` of one interface from the hub.
 Fetch = Callable[[str], Awaitable[tuple[Any, bytes]]]
 _MAX_XSD_BYTES = 4 * 1024 * 1024
+_XSD_LIMITS = XmlLimits(depth=128, namespaces=64, attributes=32, elements=100_000)
 
 
 class InterfaceCatalog:
@@ -56,7 +57,7 @@ class InterfaceCatalog:
         raw_spec, xsd = await self._fetch(interface_id)
         spec = InterfaceSpec.model_validate(raw_spec)
         try:
-            schema = etree.XMLSchema(parse_xml(xsd, max_bytes=_MAX_XSD_BYTES, max_depth=128))
+            schema = etree.XMLSchema(parse_xml(xsd, max_bytes=_MAX_XSD_BYTES, limits=_XSD_LIMITS))
         except etree.XMLSchemaParseError as exc:
             raise LinkageError("E1002", f"the hub's XSD of {interface_id} does not compile: {exc}") from None
         return CompiledInterface(spec=spec, xsd=xsd, schema=schema, source=Path(f"{interface_id}.xsd"))

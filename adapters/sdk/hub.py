@@ -15,12 +15,13 @@ import httpx
 from adapters.sdk.auth import TokenSource, json_error
 from adapters.sdk.errors import LinkageError
 from platform_hub.kit.errors import HubError
-from platform_hub.kit.xml import parse_xml
+from platform_hub.kit.xml import XmlLimits, parse_xml
 from platform_hub.linkage.envelope import SOAP, SOAP_CONTENT_TYPE, Envelope, lk, read_envelope, read_fault
 
 log = logging.getLogger("adapters.sdk")
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a household or a batch report can be large
-MAX_DEPTH = 64
+# What the hub sends a unit: a chunk of a batch holds a thousand records (the hub's default).
+HUB_XML_LIMITS = XmlLimits(depth=64, namespaces=64, attributes=32, elements=1_000_000)
 _ATTEMPTS = 4
 
 
@@ -80,7 +81,7 @@ class HubConnection:
 
 def _read_answer(response: httpx.Response) -> Envelope | LinkageError:
     try:
-        root = parse_xml(response.content, max_bytes=MAX_ANSWER_BYTES, max_depth=MAX_DEPTH)
+        root = parse_xml(response.content, max_bytes=MAX_ANSWER_BYTES, limits=HUB_XML_LIMITS)
     except HubError:
         return LinkageError(
             "E5001" if response.status_code == 503 else "E5000",

@@ -34,7 +34,7 @@ from starlette.routing import BaseRoute, Route
 from adapters.sdk.auth import Credentials, TokenSource
 from adapters.sdk.catalog import InterfaceCatalog
 from adapters.sdk.errors import LinkageError
-from adapters.sdk.hub import MAX_ANSWER_BYTES, MAX_DEPTH, HubConnection
+from adapters.sdk.hub import HUB_XML_LIMITS, MAX_ANSWER_BYTES, HubConnection
 from adapters.sdk.messages import (
     Received,
     answer_message,
@@ -365,7 +365,7 @@ class Unit:
     async def receive(self, body: bytes) -> tuple[int, bytes]:
         """Handle one message the hub delivers: ``(HTTP status, _S01 answer or SOAP Fault)``."""
         try:
-            envelope = read_envelope(parse_xml(body, max_bytes=MAX_ANSWER_BYTES, max_depth=MAX_DEPTH))
+            envelope = read_envelope(parse_xml(body, max_bytes=MAX_ANSWER_BYTES, limits=HUB_XML_LIMITS))
             interface_id, _, suffix = envelope.message_type.rpartition("_")
             handler = self._queries.get(interface_id) or self._notifications.get(interface_id)
             if suffix != "R01" or handler is None:

@@ -1,8 +1,9 @@
 """A batch's records, one at a time, from its XML envelope or from a CSV file, in bounded memory.
 
-The XML is read with lxml's ``iterparse`` under the same fences as every message (no DTD, no
-entities, no network, bounded depth): each record is handed on when its end tag is read and then
-dropped from the tree, so the tree never holds more than the head and one record. A CSV file's rows
+The XML is read by the hub's hardened parser under the fences of every message (no DTD, no entities,
+no network; depth, namespaces, attributes and elements bounded, the elements per record): each record
+is handed on when its end tag is read and then dropped from the tree, so the tree never holds more
+than the head and one record. A CSV file's rows
 become the same record elements, so one path checks both.
 """
 
@@ -18,7 +19,7 @@ from lxml import etree
 
 from platform_hub.kit.database import utcnow
 from platform_hub.kit.errors import MalformedMessage, SchemaViolation
-from platform_hub.kit.xml import has_doctype
+from platform_hub.kit.xml import FencedReader, XmlLimits, local_name
 from platform_hub.linkage.catalog import InterfaceSpec
 from platform_hub.linkage.envelope import Envelope, build_message, lk, read_envelope
 
@@ -29,59 +30,28 @@ Record = etree._Element | str
 class XmlBatch:
     """The records of a batch message: ``head()`` first, then ``records()``, then ``rest()``."""
 
-    def __init__(self, source: IO[bytes], *, max_depth: int) -> None:
-        self._events = etree.iterparse(
-            source,
-            events=("start", "end"),
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-            remove_pis=True,
-            remove_comments=True,
-        )
-        self._max_depth = max_depth
-        self._depth = 0
-        self._root: etree._Element | None = None
+    def __init__(self, source: IO[bytes], *, limits: XmlLimits) -> None:
+        self._reader = FencedReader(source, limits)
         self._pending: tuple[str, etree._Element] | None = None  # the first record's start tag
-
-    def _next(self) -> tuple[str, etree._Element] | None:
-        try:
-            event, element = next(self._events)
-        except StopIteration:
-            return None
-        except etree.XMLSyntaxError as exc:
-            raise MalformedMessage(f"not well-formed XML: {exc.msg}") from None
-        if event == "start":
-            if self._root is None:
-                if has_doctype(element):
-                    raise MalformedMessage("DOCTYPE declarations are not allowed")
-                self._root = element
-            self._depth += 1
-            if self._depth > self._max_depth:
-                raise MalformedMessage(f"XML nesting deeper than {self._max_depth} levels")
-        else:
-            self._depth -= 1
-        return event, element
 
     def head(self, record_tag_of: dict[str, str]) -> Envelope:
         """Read up to the first record; ``record_tag_of`` maps each batch message type to its record's
         element name. The head is the envelope so far, the record left out."""
-        while (step := self._next()) is not None:
+        while (step := next(self._reader, None)) is not None:
             event, element = step
             parent = element.getparent()
             if event == "start" and parent is not None and parent.tag == lk("Payload"):
                 message = parent.getparent()
                 message = message.getparent() if message is not None else None
-                if message is not None and record_tag_of.get(etree.QName(message).localname) == element.tag:
+                if message is not None and record_tag_of.get(local_name(message)) == element.tag:
                     self._pending = step
                     return self._head_before(parent.index(element))
-        return read_envelope(self._root_or_fail())
+        return read_envelope(self._reader.root)
 
     def _head_before(self, first: int) -> Envelope:
         """The envelope read so far, cut at the first record: the parser reads ahead, so the tree
         may already hold more records, and part of what follows them."""
-        head = copy.deepcopy(self._root_or_fail())
+        head = copy.deepcopy(self._reader.root)
         payload = head.find(f".//{lk('Payload')}")
         assert payload is not None
         del payload[first:]
@@ -91,11 +61,12 @@ class XmlBatch:
         """Each record at its end tag; the caller is done with it before asking for the next."""
         if self._pending is None:
             return
-        depth = self._depth  # the first record's level
-        while (step := self._next()) is not None:
+        depth = self._reader.depth  # the first record's level
+        while (step := next(self._reader, None)) is not None:
             event, element = step
-            if event != "end" or element.tag != tag or self._depth != depth - 1:
+            if event != "end" or element.tag != tag or self._reader.depth != depth - 1:
                 continue
+            self._reader.forget(element)  # before the caller takes (and may change) it
             yield element
             parent = element.getparent()
             if parent is not None:  # drop the finished record: memory stays flat
@@ -103,14 +74,9 @@ class XmlBatch:
 
     def rest(self) -> Envelope:
         """The envelope after the last record, the records gone: the head checked again in full."""
-        while self._next() is not None:
+        while next(self._reader, None) is not None:
             pass
-        return read_envelope(self._root_or_fail())
-
-    def _root_or_fail(self) -> etree._Element:
-        if self._root is None:
-            raise MalformedMessage("empty document")
-        return self._root
+        return read_envelope(self._reader.root)
 
 
 class CsvBatch:

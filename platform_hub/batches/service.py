@@ -66,7 +66,7 @@ ANSWER_RESULTS = 1000  # refused records named in the answer itself; the report 
 
 async def receive_xml(state: HubState, principal: Principal, source: IO[bytes]) -> bytes:
     """A batch message (its envelope as any message's), read as a stream; returns the ``_S01``."""
-    reader = XmlBatch(source, max_depth=state.settings.max_xml_depth)
+    reader = XmlBatch(source, limits=state.settings.xml_limits)
     tags = {
         c.spec.request_type: lk(c.spec.record.romaji)
         for c in state.catalog.interfaces.values()

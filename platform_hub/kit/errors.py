@@ -21,12 +21,16 @@ class HubError(Exception):
         status_code: int | None = None,
         headers: dict[str, str] | None = None,
         reception_number: str | None = None,
+        soap_fault_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.details = list(details)
         self.headers = headers or dict(self.default_headers)
         self.reception_number = reception_number
+        # SOAP 1.1's own fault code where one names the error (MustUnderstand, VersionMismatch);
+        # otherwise the Fault says Client or Server by the status.
+        self.soap_fault_code = soap_fault_code
         if status_code is not None:
             self.status_code = status_code
 

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from platform_hub.kit.xml import XmlLimits
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEV_TOKEN_SECRET = "dev-only-token-secret-change-me-0000000000"  # noqa: S105 - refused in production
 
@@ -54,7 +56,15 @@ class Settings(BaseSettings):
     # delivered, in chunks of this many (each chunk one commit, and one message to a subscriber).
     batch_max_bytes: int = 4 * 1024 * 1024 * 1024
     batch_chunk_records: int = 1000
+    # The parser's limits (E1001 past any; see kit/xml.py for why each exists). The catalog's largest
+    # message, 住民票関係情報照会's answer with a household of 30, has about 180 elements, two
+    # namespaces and no attributes; a batch's records are counted one at a time.
     max_xml_depth: int = 32
+    max_xml_namespaces: int = 64  # declarations in scope at any element
+    max_xml_attributes: int = 32  # on one element
+    max_xml_elements: int = 20_000  # in a message, or in one record of a batch
+    # Answers from units may be larger than messages (up to 64 MiB): more elements, the same others.
+    max_answer_xml_elements: int = 100_000
     query_timeout_seconds: float = 10.0
     # A query's full answer is kept this long for a resent MSGID's replay; then only its digest.
     answer_retention_seconds: float = 24 * 3600
@@ -76,6 +86,26 @@ class Settings(BaseSettings):
             if self.admin_client_secret is not None and len(self.admin_client_secret) < 16:
                 raise ValueError("PLATFORM_HUB_ADMIN_CLIENT_SECRET must be 16+ characters in production")
         return self
+
+    @property
+    def xml_limits(self) -> XmlLimits:
+        """What an inbound message (or a batch's record) may hold."""
+        return XmlLimits(
+            depth=self.max_xml_depth,
+            namespaces=self.max_xml_namespaces,
+            attributes=self.max_xml_attributes,
+            elements=self.max_xml_elements,
+        )
+
+    @property
+    def answer_xml_limits(self) -> XmlLimits:
+        """What a unit's answer may hold."""
+        return XmlLimits(
+            depth=self.max_xml_depth,
+            namespaces=self.max_xml_namespaces,
+            attributes=self.max_xml_attributes,
+            elements=self.max_answer_xml_elements,
+        )
 
     @cached_property
     def sync_database_url(self) -> str:

@@ -5,7 +5,10 @@ Adding an interface means adding one file; the XSDs are derived from the specs (
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +17,7 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from platform_hub.kit.errors import SchemaViolation
+from platform_hub.kit.xml import local_name
 
 ItemType = Literal["X", "N", "9", "9V", "S9", "DATE", "TIME", "YEAR", "GROUP"]
 Requirement = Literal["必須", "条件付き必須", "任意"]
@@ -21,6 +25,10 @@ Pattern = Literal["query", "notification", "batch"]
 UNIT_CODE = r"^[0-9A-Z]{3}$"
 _SIZED_TYPES = {"X", "N", "9", "9V", "S9"}
 BATCH_COUNTS = {"UketsukeKensu", "SeijoKensu", "ErrorKensu"}  # received, accepted, refused records
+_ERRORS_NAMED = 20  # a fault names this many XSD errors and counts the rest
+_ERROR_LENGTH = 1000  # characters of each
+_ERROR_ELEMENT = re.compile(r"Element '(?:\{[^}]*\})?([^']+)'")
+_TWELVE_DIGITS = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")  # what a 個人番号 looks like
 
 
 class Item(BaseModel):
@@ -240,20 +248,57 @@ class CompiledInterface:
     def _check(self, schema: etree.XMLSchema, element: etree._Element, *, lines: bool) -> None:
         if schema.validate(element):
             return
-        items = {item.romaji: item for item in reversed(self.spec.all_items())}
-        errors = []
-        for entry in schema.error_log:  # type: ignore[attr-defined]  # lxml-stubs lack __iter__
-            romaji = (entry.path or "").rsplit("/", 1)[-1].partition(":")[2].partition("[")[0]
-            item = items.get(romaji)
-            label = f"{romaji} ({item.id} {item.name})" if item else romaji or "message"
-            # libxml2 quotes the rejected value; a 個人番号 is never repeated, not even to its sender.
-            problem = "not a valid 個人番号 (12 digits)" if item and item.my_number else entry.message
-            errors.append(f"line {entry.line}: {label}: {problem}" if lines else f"{label}: {problem}")
+        log = schema.error_log
+        first = islice(log, _ERRORS_NAMED)  # type: ignore[call-overload]  # lxml-stubs lack __iter__
+        numbers = self._my_numbers_in(element)
+        errors = [self._describe(entry, numbers, lines=lines) for entry in first]
+        total = len(log)  # type: ignore[arg-type]  # lxml-stubs lack __len__
+        if total > _ERRORS_NAMED:
+            errors.append(f"… and {total - _ERRORS_NAMED:,} more")
         raise SchemaViolation(
             f"{etree.QName(element).localname} fails the {self.spec.id} XSD "
-            f"({len(errors)} error{'s' if len(errors) != 1 else ''})",
+            f"({total:,} error{'s' if total != 1 else ''})",
             details=errors,
         )
+
+    def _describe(self, entry: etree._LogEntry, my_numbers: set[str], *, lines: bool) -> str:
+        """One error with its line and item; libxml2 quotes the rejected value, and a 個人番号 is never
+        repeated, not even to its sender, whatever namespace prefix (or none) the message uses."""
+        romaji = _item_name(entry)
+        item = self._items.get(romaji)
+        label = f"{romaji} ({item.id} {item.name})" if item else romaji[:100] or "message"
+        problem = "not a valid 個人番号 (12 digits)" if item and item.my_number else entry.message
+        for number in my_numbers:
+            problem = problem.replace(f"'{number}'", "'[masked]'")
+        if len(problem) > _ERROR_LENGTH:  # the sender's names are quoted, and they may be of any length
+            problem = problem[:_ERROR_LENGTH] + "…"
+        described = f"line {entry.line}: {label}: {problem}" if lines else f"{label}: {problem}"
+        return _TWELVE_DIGITS.sub("[masked]", described)
+
+    @cached_property
+    def _items(self) -> dict[str, Item]:
+        """Items by romaji name (a name used twice is the first item's)."""
+        return {item.romaji: item for item in reversed(self.spec.all_items())}
+
+    def _my_numbers_in(self, element: etree._Element) -> set[str]:
+        """The text of every 個人番号 item in ``element``, found by local name whatever the namespace."""
+        names = {item.romaji for item in self.spec.all_items() if item.my_number}
+        texts = (
+            node.text or ""
+            for node in element.iter()
+            if isinstance(node.tag, str) and local_name(node) in names
+        )
+        return {form for text in texts for form in (text, text.strip()) if form}
+
+
+def _item_name(entry: etree._LogEntry) -> str:
+    """The local name of the element an XSD error is about. libxml2 names it in the message as
+    ``{namespace}name``; its path has a prefix only where the document used one (``*`` under a
+    default namespace), so the path is the fallback."""
+    named = _ERROR_ELEMENT.match(entry.message)
+    if named:
+        return named.group(1).rpartition(":")[2]
+    return (entry.path or "").rsplit("/", 1)[-1].rpartition(":")[2].partition("[")[0].strip("*")
 
 
 @dataclass

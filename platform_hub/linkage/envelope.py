@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
+import io
 from dataclasses import dataclass
-from functools import cached_property
 
 from lxml import etree
 
 from platform_hub.kit.errors import HubError, SchemaViolation
+from platform_hub.kit.xml import FencedReader, XmlLimits, local_name
 from platform_hub.linkage.xsd import LK
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
 _NSMAP = {"soap": SOAP, "lk": LK}
+_ENVELOPE, _HEADER, _BODY = (f"{{{SOAP}}}{name}" for name in ("Envelope", "Header", "Body"))
+_ACTOR_NEXT = "http://schemas.xmlsoap.org/soap/actor/next"  # a header block for whoever receives it
+_XML_SPACE = " \t\r\n"
 
 
 def lk(name: str) -> str:
@@ -43,12 +46,7 @@ class Envelope:
 
     @property
     def message_type(self) -> str:
-        return etree.QName(self.message).localname
-
-    @cached_property
-    def digest(self) -> str:
-        """SHA-256 of the message element in exclusive C14N: what "the same body" means for MSGID."""
-        return hashlib.sha256(etree.tostring(self.message, method="c14n", exclusive=True)).hexdigest()
+        return local_name(self.message)
 
     def header(self) -> Header:
         def text(path: str) -> str | None:
@@ -102,19 +100,74 @@ class Envelope:
 
 
 def read_envelope(root: etree._Element) -> Envelope:
-    """Check the SOAP structure: an Envelope whose Body holds exactly one message element."""
-    if root.tag != f"{{{SOAP}}}Envelope":
-        raise SchemaViolation(f"the document element must be soap:Envelope ({SOAP}), not {root.tag}")
-    bodies = root.findall(f"{{{SOAP}}}Body")
-    if len(bodies) != 1:
-        raise SchemaViolation("a SOAP envelope needs exactly one soap:Body")
-    messages = [child for child in bodies[0] if isinstance(child.tag, str)]
+    """Check the SOAP 1.1 structure as WS-I Basic Profile 1.1 has it: an Envelope holding an optional
+    Header, then one Body and nothing after it; the Body holds exactly one message element.
+
+    The sender's Header is checked (it may hold no block the hub must understand: it understands
+    none) and then removed, so it is neither stored nor passed on.
+    """
+    if local_name(root) == "Envelope" and root.tag != _ENVELOPE:
+        raise SchemaViolation(
+            f"the hub speaks SOAP 1.1 ({SOAP}): not {_name(root)}", soap_fault_code="VersionMismatch"
+        )
+    if root.tag != _ENVELOPE:
+        raise SchemaViolation(f"the document element must be soap:Envelope ({SOAP}), not {_name(root)}")
+    parts = _elements(root, "soap:Envelope")
+    header = parts[0] if parts and parts[0].tag == _HEADER else None
+    bodies = parts[1:] if header is not None else parts
+    if [part.tag for part in bodies] != [_BODY]:
+        raise SchemaViolation("soap:Envelope holds an optional soap:Header, then one soap:Body, nothing else")
+    if header is not None:
+        _check_header(header)
+        root.remove(header)
+    messages = _elements(bodies[0], "soap:Body")
     if len(messages) != 1:
         raise SchemaViolation(f"soap:Body must hold exactly one message element, found {len(messages)}")
     message = messages[0]
-    if etree.QName(message).namespace != LK:
-        raise SchemaViolation(f"the message element must be in namespace {LK}, not {message.tag}")
+    if not str(message.tag).startswith(f"{{{LK}}}"):
+        raise SchemaViolation(f"the message element must be in namespace {LK}, not {_name(message)}")
     return Envelope(root=root, message=message)
+
+
+def message_type_of(body: bytes, limits: XmlLimits) -> str | None:
+    """The local name of the element in soap:Body, read without reading the rest (a batch is then read
+    record by record); ``None`` when the document has none: reading it whole names the fault."""
+    reader = FencedReader(io.BytesIO(body), limits)
+    for event, element in reader:
+        parent = element.getparent()
+        if event == "start" and reader.depth == 3 and parent is not None and parent.tag == _BODY:
+            return local_name(element)
+    return None
+
+
+def _elements(parent: etree._Element, name: str) -> list[etree._Element]:
+    """The child elements of an envelope part, which holds no character data of its own."""
+    children = [child for child in parent if isinstance(child.tag, str)]
+    texts = [parent.text, *(child.tail for child in parent)]
+    if any(text and text.strip(_XML_SPACE) for text in texts):
+        raise SchemaViolation(f"{name} holds character data besides its elements")
+    return children
+
+
+def _check_header(header: etree._Element) -> None:
+    """SOAP 1.1 §4.2.3: a block marked mustUnderstand for this node that the hub does not understand
+    (any, since it understands none) is a MustUnderstand fault. Blocks for another actor are not ours."""
+    for block in _elements(header, "soap:Header"):
+        must_understand = (block.get(f"{{{SOAP}}}mustUnderstand") or "0").strip(_XML_SPACE)
+        if must_understand not in {"0", "1", "false", "true"}:
+            raise SchemaViolation(
+                f"soap:mustUnderstand of {_name(block)} is 0 or 1, not {must_understand[:9]!r}"
+            )
+        if must_understand in {"1", "true"} and block.get(f"{{{SOAP}}}actor", _ACTOR_NEXT) == _ACTOR_NEXT:
+            raise SchemaViolation(
+                f"the header block {_name(block)} must be understood: the hub understands no header block",
+                soap_fault_code="MustUnderstand",
+            )
+
+
+def _name(element: etree._Element) -> str:
+    """An element's name for an error message (the sender chose it: it may be of any length)."""
+    return str(element.tag)[:200]
 
 
 def new_envelope(message_type: str) -> tuple[etree._Element, etree._Element]:
@@ -146,9 +199,8 @@ def fault(error: HubError, reception_number: str | None = None) -> bytes:
     """A SOAP 1.1 Fault carrying the contract's error code in ``detail``."""
     root = etree.Element(f"{{{SOAP}}}Envelope", nsmap=_NSMAP)
     soap_fault = etree.SubElement(etree.SubElement(root, f"{{{SOAP}}}Body"), f"{{{SOAP}}}Fault")
-    etree.SubElement(soap_fault, "faultcode").text = (
-        "soap:Client" if error.status_code < 500 else "soap:Server"
-    )
+    code = error.soap_fault_code or ("Client" if error.status_code < 500 else "Server")
+    etree.SubElement(soap_fault, "faultcode").text = f"soap:{code}"
     etree.SubElement(soap_fault, "faultstring").text = f"{error.code}: {error.message}"
     detail = etree.SubElement(soap_fault, "detail")
     etree.SubElement(detail, lk("ErrorCode")).text = error.code

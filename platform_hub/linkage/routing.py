@@ -53,7 +53,10 @@ async def forward_query(state: HubState, provider: Unit, body: bytes) -> Envelop
     """Send a query to its provider and return the provider's ``_S01`` envelope (not yet validated)."""
     status, content = await _post(state, provider, body, state.settings.query_timeout_seconds)
     try:
-        root = parse_xml(content, max_bytes=_MAX_ANSWER_BYTES, max_depth=state.settings.max_xml_depth)
+        # In a worker thread, as messages are: a large answer holds neither the event loop nor other clients.
+        root = await asyncio.to_thread(
+            parse_xml, content, max_bytes=_MAX_ANSWER_BYTES, limits=state.settings.answer_xml_limits
+        )
     except HubError as exc:
         raise DeliveryFailed(
             f"unit {provider.code} answered HTTP {status} that is not a usable message: {exc.message}"

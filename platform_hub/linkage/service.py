@@ -11,6 +11,7 @@ its own ``unit_of_work``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import random
@@ -42,11 +43,18 @@ from platform_hub.kit.errors import (
     UnknownTarget,
 )
 from platform_hub.kit.state import HubState
-from platform_hub.kit.xml import parse_xml
+from platform_hub.kit.xml import canonical, parse_xml
 from platform_hub.linkage import repository, routing
 from platform_hub.linkage.catalog import CompiledInterface, InterfaceSpec, Item
 from platform_hub.linkage.configuration import Configuration
-from platform_hub.linkage.envelope import Envelope, Header, build_message, lk, read_envelope
+from platform_hub.linkage.envelope import (
+    Envelope,
+    Header,
+    build_message,
+    lk,
+    message_type_of,
+    read_envelope,
+)
 from platform_hub.models import Delivery, Message, Unit
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.service import Decision
@@ -79,14 +87,18 @@ class Inbound:
 async def receive(state: HubState, principal: Principal, body: bytes) -> bytes:
     """Check one linkage message and route it; returns the ``_S01`` answer envelope."""
     settings = state.settings
-    envelope = read_envelope(
-        parse_xml(body, max_bytes=settings.max_body_bytes, max_depth=settings.max_xml_depth)
-    )
-    compiled = interface_of(state, envelope)
-    if compiled.spec.pattern == "batch":
+    # Parsed in a worker thread: a large document holds neither the event loop nor other clients.
+    message_type = await asyncio.to_thread(message_type_of, body, settings.xml_limits)
+    found = state.catalog.by_message_type(message_type or "")
+    if found is not None and found[0].spec.pattern == "batch":  # read record by record, never whole
         from platform_hub.batches import service as batches  # batches build on this module
 
         return await batches.receive_xml(state, principal, io.BytesIO(body))
+    root = await asyncio.to_thread(
+        parse_xml, body, max_bytes=settings.max_body_bytes, limits=settings.xml_limits
+    )
+    envelope = read_envelope(root)
+    compiled = interface_of(state, envelope)
     header = envelope.header()
     structlog.contextvars.bind_contextvars(
         msgid=header.msgid, interface=compiled.spec.id, pattern=compiled.spec.pattern, source=header.source
@@ -189,7 +201,7 @@ def body_digest(state: HubState, inbound: Inbound) -> str:
         (header.message_type_id, header.mode, header.source, header.destination or "", header.purpose_code)
     )
     hashed = hashlib.sha256(routing_fields.encode())
-    hashed.update(etree.tostring(body, method="c14n", exclusive=True))
+    hashed.update(canonical(body))
     for number in inbound.my_numbers:
         hashed.update(state.require_vault().lookup_hash(number).encode())
     return hashed.hexdigest()
@@ -614,7 +626,7 @@ async def _prepare_delivery(
     if compiled is None or source is None or subscriber is None:
         raise UnknownTarget(f"delivery {delivery.id}: its interface or units are no longer registered")
     envelope = read_envelope(
-        parse_xml(message.request_xml, max_bytes=len(message.request_xml) + 1, max_depth=64)
+        parse_xml(message.request_xml, max_bytes=len(message.request_xml), limits=state.settings.xml_limits)
     )
     envelope.set_destination(subscriber.code)
     envelope.set_header_fields(ReceptionNumber=message.reception_number)
