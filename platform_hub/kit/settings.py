@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     batch_max_bytes: int = 4 * 1024 * 1024 * 1024
     batch_chunk_records: int = 1000
     max_xml_depth: int = 32
+    # Bodies the hub reads whole before an endpoint sees them (JSON, the ordinance's YAML) and the token
+    # endpoint's form: capped before they are buffered, JSON nesting limited (web/request_guard.py).
+    max_json_bytes: int = 1024 * 1024
+    max_json_depth: int = 32
+    max_form_bytes: int = 64 * 1024
+    # Every request body must arrive at this average rate once the grace period is over: the server
+    # has no body timeout of its own, and a client trickling a body would hold its request forever.
+    body_grace_seconds: float = 30.0
+    body_min_bytes_per_second: int = 64 * 1024
     query_timeout_seconds: float = 10.0
     delivery_timeout_seconds: float = 10.0
     delivery_poll_seconds: float = 0.5

@@ -37,7 +37,7 @@ from platform_hub.linkage.catalog import load_catalog
 from platform_hub.linkage.endpoints import router as linkage_router
 from platform_hub.ordinance.endpoints import router as ordinance_router
 from platform_hub.web.endpoints import router as web_router
-from platform_hub.web.text_guard import TextGuard
+from platform_hub.web.request_guard import RequestGuard
 
 log = structlog.get_logger()
 
@@ -97,8 +97,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     _install_error_handlers(app)
-    app.add_middleware(TextGuard, refuse=_json_error)
+    app.add_middleware(
+        RequestGuard,
+        settings=settings,
+        public=_public_paths(app),
+        streamed=frozenset({app.url_path_for("receive_message"), app.url_path_for("upload_batch")}),
+        refuse=_json_error,
+    )
     return app
+
+
+def _public_paths(app: FastAPI) -> frozenset[str]:
+    """What anyone may call without a token: health, the token endpoint, and the API's documentation."""
+    docs = (app.docs_url, app.redoc_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url)
+    return frozenset({app.url_path_for("healthz"), app.url_path_for("issue_token")} | {u for u in docs if u})
 
 
 async def _open_vault(settings: Settings, engine: AsyncEngine) -> MyNumberVault | None:
