@@ -38,14 +38,21 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    migrate: Annotated[
+        bool,
+        typer.Option(
+            help="Apply the migrations first (--no-migrate: `db upgrade` applied them as the owner)."
+        ),
+    ] = True,
 ) -> None:
-    """Serve the hub, applying the database migrations first."""
+    """Serve the hub, applying the database migrations first (as PLATFORM_HUB_MIGRATION_DATABASE_URL)."""
     import uvicorn
 
     from platform_hub.kit.migrations import upgrade
 
     settings = Settings()
-    upgrade(settings.sync_database_url)
+    if migrate:
+        upgrade(settings.sync_migration_database_url)
     uvicorn.run(
         "platform_hub.web.app:create_app",
         factory=True,
@@ -79,10 +86,10 @@ def demo(
 
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
-    """Apply the migrations to PLATFORM_HUB_DATABASE_URL."""
+    """Apply the migrations as PLATFORM_HUB_MIGRATION_DATABASE_URL (default: PLATFORM_HUB_DATABASE_URL)."""
     from platform_hub.kit.migrations import upgrade
 
-    upgrade(Settings().sync_database_url, revision)
+    upgrade(Settings().sync_migration_database_url, revision)
     console.print(f"database at revision {revision}")
 
 

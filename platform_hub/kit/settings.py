@@ -18,6 +18,9 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production", "test"] = "development"
     database_url: str = "sqlite:///platform_hub.db"
+    # The schema owner's URL, for the migrations only (``db upgrade``, ``serve`` before it listens), when
+    # the hub serves as a role that may not change the schema; by default the same as database_url.
+    migration_database_url: str | None = None
     interface_specs_dir: Path = REPO_ROOT / "interface_specs"
 
     # The My Number key file (AES-GCM data keys and the HMAC key), kept outside the database. In
@@ -78,7 +81,12 @@ class Settings(BaseSettings):
     @cached_property
     def sync_database_url(self) -> str:
         """The URL for synchronous work (Alembic, CLI)."""
-        return self.database_url.replace("sqlite+aiosqlite://", "sqlite://")
+        return _synchronous(self.database_url)
+
+    @cached_property
+    def sync_migration_database_url(self) -> str:
+        """The URL the migrations run with: the schema owner's."""
+        return _synchronous(self.migration_database_url or self.database_url)
 
     @cached_property
     def async_database_url(self) -> str:
@@ -89,3 +97,7 @@ class Settings(BaseSettings):
         if url.startswith("postgresql://"):
             return "postgresql+psycopg://" + url.removeprefix("postgresql://")
         return url
+
+
+def _synchronous(url: str) -> str:
+    return url.replace("sqlite+aiosqlite://", "sqlite://")
