@@ -10,7 +10,10 @@ from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEV_TOKEN_SECRET = "dev-only-token-secret-change-me-0000000000"  # noqa: S105 - refused in production
+# What a secret written by hand for a trial tends to hold (compared without case and separators):
+# production refuses such a secret, and a secret shorter than its minimum.
+PLACEHOLDERS = ("changeme", "example", "placeholder", "secret123", "password", "devonly", "default")
+MIN_SECRET_LENGTHS = {"token_secret": 32, "admin_client_secret": 16}
 
 
 class Settings(BaseSettings):
@@ -35,7 +38,10 @@ class Settings(BaseSettings):
 
     admin_client_id: str | None = None
     admin_client_secret: str | None = None
-    token_secret: str = DEV_TOKEN_SECRET
+    # Signs the bearer tokens. Required in production; unset in development or a test, the hub makes a
+    # random one in token_secret_file (default: beside the key file) and keeps it for its next start.
+    token_secret: str | None = None
+    token_secret_file: Path | None = None
     token_ttl_seconds: int = 300
 
     # Messages a client may send (limits notation), counted per hub process in memory, or across
@@ -71,12 +77,23 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> Settings:
-        if self.environment == "production":
-            if self.token_secret == DEV_TOKEN_SECRET or len(self.token_secret) < 32:
-                raise ValueError("PLATFORM_HUB_TOKEN_SECRET must be set to 32+ characters in production")
-            if self.admin_client_secret is not None and len(self.admin_client_secret) < 16:
-                raise ValueError("PLATFORM_HUB_ADMIN_CLIENT_SECRET must be 16+ characters in production")
+        if self.environment != "production":
+            return self
+        if self.token_secret is None:
+            raise ValueError("PLATFORM_HUB_TOKEN_SECRET must be set (32+ random characters) in production")
+        for name, minimum in MIN_SECRET_LENGTHS.items():
+            value: str | None = getattr(self, name)
+            variable = f"PLATFORM_HUB_{name.upper()}"
+            if value is not None and len(value) < minimum:
+                raise ValueError(f"{variable} must be {minimum}+ characters in production")
+            if value is not None and any(word in _folded(value) for word in PLACEHOLDERS):
+                raise ValueError(f"{variable} looks like a placeholder; set a random secret in production")
         return self
+
+    @property
+    def token_secret_path(self) -> Path:
+        """Where a development hub keeps the token secret it made for itself."""
+        return self.token_secret_file or self.key_file.parent / "platform_hub.token-secret"
 
     @cached_property
     def sync_database_url(self) -> str:
@@ -101,3 +118,7 @@ class Settings(BaseSettings):
 
 def _synchronous(url: str) -> str:
     return url.replace("sqlite+aiosqlite://", "sqlite://")
+
+
+def _folded(secret: str) -> str:
+    return "".join(c for c in secret.lower() if c.isalnum())
