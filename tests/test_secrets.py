@@ -3,16 +3,22 @@ with a random secret of its own, kept in a file; databases and key files are for
 
 from __future__ import annotations
 
+import os
 import secrets
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import jwt
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from adapters.sdk import Credentials
+from adapters.sdk.store import UnitStore
+from platform_hub.cli import app
 from platform_hub.kit.settings import Settings
 from platform_hub.web.app import create_app
 from tests.helpers import ADMIN_ID, ADMIN_SECRET, HubClient, serve_in_thread
@@ -23,6 +29,16 @@ FORMER_PUBLIC_SECRET = "dev-only-token-secret-change-me-0000000000"
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask, under which SQLite would make its files 0644."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 @pytest.mark.parametrize(
@@ -85,3 +101,33 @@ def test_a_development_hub_signs_with_a_secret_of_its_own_kept_across_restarts(
     elsewhere = development.model_copy(update={"key_file": tmp_path / "elsewhere" / "keys.json"})
     with serve_in_thread(create_app(elsewhere)) as url:
         assert httpx.get(f"{url}/adapters", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_databases_and_key_files_are_readable_by_their_owner_only(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask_022: None
+) -> None:
+    """The hub's SQLite file (made by ``db upgrade``), its -wal and -shm files, a unit's SQLite file,
+    and the key files after ``keys rotate``: 0600, though the umask would make them 0644."""
+    database = tmp_path / "fresh" / "hub.db"
+    database.parent.mkdir()
+    url = f"sqlite:///{database}"
+    monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", url)
+    upgraded = CliRunner().invoke(app, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    served = create_app(settings.model_copy(update={"database_url": url}))
+    with serve_in_thread(served) as hub_url, httpx.Client(base_url=hub_url) as client:
+        HubClient(client).register("011")  # a write: the -wal and -shm files are there while it serves
+        for name in ("hub.db", "hub.db-wal", "hub.db-shm"):
+            assert mode(database.parent / name) == 0o600, name
+    store = UnitStore(tmp_path / "juki.db")  # a mock unit's file, with its hub credentials in it
+    store.save_credentials("001", Credentials("unit001-0123", "its-own-secret"))
+    for name in ("juki.db", "juki.db-wal", "juki.db-shm"):
+        assert mode(tmp_path / name) == 0o600, name
+    store.close()
+    keys = tmp_path / "my-number-keys.json"
+    for command in (["keys", "generate", str(keys)], ["keys", "rotate", str(keys)]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 0, result.output
+        assert mode(keys) == 0o600, command
+    signing = CliRunner().invoke(app, ["keys", "signing", str(tmp_path / "signing.pem")])
+    assert signing.exit_code == 0 and mode(tmp_path / "signing.pem") == 0o600

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
+from platform_hub.kit.database import create_database_file_of
 from platform_hub.kit.settings import REPO_ROOT
 
 
@@ -16,4 +17,5 @@ def alembic_config(sync_url: str) -> Config:
 
 
 def upgrade(sync_url: str, revision: str = "head") -> None:
+    create_database_file_of(sync_url)  # a new SQLite file is the owner's only
     command.upgrade(alembic_config(sync_url), revision)
