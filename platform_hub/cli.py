@@ -488,13 +488,16 @@ def mock_unit(
         int, typer.Option(help="Seed of the synthetic residents (the same in every unit).")
     ] = 2026,
     residents: Annotated[int, typer.Option(help="How many synthetic residents.")] = 120,
-    client_id: Annotated[
+    integrator_id: Annotated[
         str | None,
-        typer.Option(envvar="PLATFORM_HUB_ADMIN_CLIENT_ID", help="Integrator client, to register."),
+        typer.Option(
+            envvar="PLATFORM_HUB_INTEGRATOR_CLIENT_ID",
+            help="The integrator client the unit registers itself with (an admin is one too).",
+        ),
     ] = None,
-    client_secret: Annotated[
+    integrator_secret: Annotated[
         str | None,
-        typer.Option(envvar="PLATFORM_HUB_ADMIN_CLIENT_SECRET", help="Its secret.", show_default=False),
+        typer.Option(envvar="PLATFORM_HUB_INTEGRATOR_CLIENT_SECRET", help="Its secret.", show_default=False),
     ] = None,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "warning",
 ) -> None:
@@ -508,7 +511,9 @@ def mock_unit(
         raise typer.Exit(2)
     file = database or (data_dir or Path()) / f"{name}.db"
     file.parent.mkdir(parents=True, exist_ok=True)
-    integrator = Credentials(client_id, client_secret) if client_id and client_secret else None
+    integrator = (
+        Credentials(integrator_id, integrator_secret) if integrator_id and integrator_secret else None
+    )
     options = MockOptions(
         hub_url=hub,
         port=port,
