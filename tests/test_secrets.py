@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ from typer.testing import CliRunner
 from adapters.sdk import Credentials
 from adapters.sdk.store import UnitStore
 from platform_hub.cli import app
+from platform_hub.kit.database import create_database_file
 from platform_hub.kit.settings import Settings
 from platform_hub.web.app import create_app
 from tests.helpers import ADMIN_ID, ADMIN_SECRET, HubClient, serve_in_thread
@@ -131,3 +135,22 @@ def test_databases_and_key_files_are_readable_by_their_owner_only(
         assert mode(keys) == 0o600, command
     signing = CliRunner().invoke(app, ["keys", "signing", str(tmp_path / "signing.pem")])
     assert signing.exit_code == 0 and mode(tmp_path / "signing.pem") == 0o600
+
+
+def test_making_sure_of_the_mode_never_drops_sqlites_locks(tmp_path: Path) -> None:
+    """Closing any descriptor of a database file drops every POSIX lock the process holds on it: an
+    existing file is never opened, or a writer in another process would barge in (a corrupt file)."""
+    database = tmp_path / "locked.db"
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("CREATE TABLE t (n INTEGER)")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    create_database_file(database)  # what every new connection of the hub does first
+    intruder = subprocess.run(
+        [sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0);"
+         " c.execute('BEGIN EXCLUSIVE')", str(database)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    holder.execute("COMMIT")
+    holder.close()
+    assert intruder.returncode != 0 and "database is locked" in intruder.stderr, intruder.stderr

@@ -132,11 +132,15 @@ def _json(value: Any) -> str:
 
 def create_database_file(path: str | os.PathLike[str]) -> None:
     """Create a SQLite database file readable by its owner only, before SQLite opens it: SQLite would
-    create it under the process umask (0644 as a rule), and gives its -wal and -shm files its mode."""
+    create it under the process umask (0644 as a rule), and gives its -wal and -shm files its mode.
+
+    Only a file that does not exist is opened (O_EXCL): closing a descriptor of a database file drops
+    every POSIX lock this process holds on it, SQLite's among them, which corrupts the database."""
     if str(path) in {"", ":memory:"}:
         return
-    with contextlib.suppress(OSError):  # a folder missing or not ours: SQLite says so, as it would
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    # It exists already, or its folder is missing or not ours: SQLite opens it, or says so, as it would.
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def create_database_file_of(url: str) -> None:
