@@ -70,6 +70,15 @@ class City:
         response.raise_for_status()
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
+    def new_client(self, name: str, role: str) -> tuple[str, str]:
+        """A staff client made by the administrator (``POST /clients``): its id and secret."""
+        response = self.http.post(
+            f"{self.hub}/clients", json={"name": name, "role": role}, headers=self.token(*self.admin)
+        )
+        response.raise_for_status()
+        created = response.json()
+        return created["client_id"], created["client_secret"]
+
 
 def run(console: Console, data_dir: Path | None, *, once: bool, residents: int, seed: int) -> bool:
     """Start the city, run the scenario, print it; then serve until Ctrl-C unless ``once``.
@@ -108,31 +117,38 @@ def _directory(data_dir: Path | None) -> Iterator[Path]:
 def _start(console: Console, root: Path, processes: ExitStack, *, residents: int, seed: int) -> City:
     admin = ("demo-admin", secrets.token_urlsafe(24))
     (root / "logs").mkdir()
-    env = {  # the demo's own settings, none of the caller's (a production mode, a shared Redis …)
-        **{name: value for name, value in os.environ.items() if not name.startswith("PLATFORM_HUB_")},
+    # The demo's own settings, none of the caller's (a production mode, a shared Redis …). The hub
+    # makes its token secret in keys/; only the hub is told where its keys are, and who its admin is.
+    own = {name: value for name, value in os.environ.items() if not name.startswith("PLATFORM_HUB_")}
+    hub_env = {
+        **own,
         "PLATFORM_HUB_DATABASE_URL": f"sqlite:///{root / 'hub.db'}",
         "PLATFORM_HUB_KEY_FILE": str(root / "keys" / "my-number-keys.json"),
         "PLATFORM_HUB_SIGNING_KEY_FILE": str(root / "keys" / "signing-key.pem"),
         "PLATFORM_HUB_ADMIN_CLIENT_ID": admin[0],
         "PLATFORM_HUB_ADMIN_CLIENT_SECRET": admin[1],
-        "PLATFORM_HUB_TOKEN_SECRET": secrets.token_urlsafe(48),
         "PLATFORM_HUB_SEAL_INTERVAL_SECONDS": "0.5",
         "PLATFORM_HUB_LOG_LEVEL": "WARNING",
     }
     hub_port = _free_port()
     hub = f"http://127.0.0.1:{hub_port}"
     city = City(hub, {}, admin, root, [])
-    (root / "admin.json").write_text(
-        json.dumps(dict(zip(("client_id", "client_secret"), admin, strict=True)))
-    )
-    (root / "admin.json").chmod(0o600)
+    credentials = json.dumps(dict(zip(("client_id", "client_secret"), admin, strict=True)))
+    with os.fdopen(os.open(root / "admin.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(credentials)
     with console.status("starting the hub (platform-hub serve) …"):
         city.processes.append(
-            _spawn(processes, root, "hub", ["serve", "--host", "127.0.0.1", "--port", str(hub_port)], env)
+            _spawn(processes, root, "hub", ["serve", "--host", "127.0.0.1", "--port", str(hub_port)], hub_env)
         )
         wait_healthy(hub, city.processes[0], root / "logs" / "hub.log")
     _load_ordinance(city, CITY_ORDINANCE.read_bytes())
     console.print(f"[green]✓[/green] hub on {hub} — ordinance 2026-04 in force", highlight=False)
+    integrator_id, integrator_secret = city.new_client("demo-integrator", "integrator")
+    unit_env = {  # the units register themselves as an integrator made for them would
+        **own,
+        "PLATFORM_HUB_INTEGRATOR_CLIENT_ID": integrator_id,
+        "PLATFORM_HUB_INTEGRATOR_CLIENT_SECRET": integrator_secret,
+    }
     with console.status("starting the four business units (platform-hub mock-unit) …"):
         for name in MOCK_UNITS:
             port = _free_port()
@@ -147,7 +163,7 @@ def _start(console: Console, root: Path, processes: ExitStack, *, residents: int
                 str(root / "units"),
             ]
             arguments += ["--residents", str(residents), "--seed", str(seed)]
-            city.processes.append(_spawn(processes, root, name, arguments, env))
+            city.processes.append(_spawn(processes, root, name, arguments, unit_env))
             city.units[name] = f"http://127.0.0.1:{port}"
         for (name, url), process in zip(city.units.items(), city.processes[1:], strict=True):
             wait_healthy(url, process, root / "logs" / f"{name}.log")
@@ -304,14 +320,7 @@ class Scenario:
         )
 
     def auditor(self) -> dict[str, str]:
-        response = self.city.http.post(
-            f"{self.city.hub}/clients",
-            json={"name": "demo-auditor", "role": "auditor"},
-            headers=self.city.token(*self.city.admin),
-        )
-        response.raise_for_status()
-        created = response.json()
-        return self.city.token(created["client_id"], created["client_secret"])
+        return self.city.token(*self.city.new_client("demo-auditor", "auditor"))
 
     def audit_trail(self, auditor: dict[str, str], integrated_number: str, name: str) -> None:
         self.console.rule(f"[bold]やりとり履歴 — {escape(name)}（団体内統合宛名番号 {integrated_number}）")

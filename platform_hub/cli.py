@@ -54,14 +54,21 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    migrate: Annotated[
+        bool,
+        typer.Option(
+            help="Apply the migrations first (--no-migrate: `db upgrade` applied them as the owner)."
+        ),
+    ] = True,
 ) -> None:
-    """Serve the hub, applying the database migrations first."""
+    """Serve the hub, applying the database migrations first (as PLATFORM_HUB_MIGRATION_DATABASE_URL)."""
     import uvicorn
 
     from platform_hub.kit.migrations import upgrade
 
     settings = Settings()
-    upgrade(settings.sync_database_url)
+    if migrate:
+        upgrade(settings.sync_migration_database_url, serving_url=settings.sync_database_url)
     uvicorn.run(
         "platform_hub.web.app:create_app",
         factory=True,
@@ -95,10 +102,11 @@ def demo(
 
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
-    """Apply the migrations to PLATFORM_HUB_DATABASE_URL."""
+    """Apply the migrations as PLATFORM_HUB_MIGRATION_DATABASE_URL (default: PLATFORM_HUB_DATABASE_URL)."""
     from platform_hub.kit.migrations import upgrade
 
-    upgrade(Settings().sync_database_url, revision)
+    settings = Settings()
+    upgrade(settings.sync_migration_database_url, revision, serving_url=settings.sync_database_url)
     console.print(f"database at revision {revision}")
 
 
@@ -144,10 +152,16 @@ def clients_create(
 
 
 def _run_recorded(
-    work: Callable[[AsyncSession], Awaitable[T]], action: str, detail: str | None = None, **parameters: object
+    work: Callable[[AsyncSession], Awaitable[T]],
+    action: str,
+    detail: str | None = None,
+    *,
+    as_owner: bool = False,
+    **parameters: object,
 ) -> T:
     """Run a change from the command line in one transaction with its operations record entry — which
-    needs the key file (its MAC): a change that cannot be recorded is not made."""
+    needs the key file (its MAC): a change that cannot be recorded is not made. ``as_owner``: with the
+    schema owner's URL (what only the owner may do, on PostgreSQL)."""
     from platform_hub.addressees.vault import KeyFileError, load_vault
 
     settings = Settings()
@@ -162,7 +176,8 @@ def _run_recorded(
         await record_operation(session, vault.record_key, CLI, action, detail=detail, parameters=parameters)
         return result
 
-    return asyncio.run(run_once(settings.async_database_url, recorded))
+    url = settings.async_migration_database_url if as_owner else settings.async_database_url
+    return asyncio.run(run_once(url, recorded))
 
 
 def _vault_and_sessions() -> tuple[Any, Any, Any]:
@@ -573,7 +588,8 @@ def checkpoints_pull(
 def audit_purge(
     before: Annotated[str, typer.Option(help="YYYY-MM-01: remove the whole months before it.")],
 ) -> None:
-    """Remove expired periods of the record (retention: PLATFORM_HUB_RETENTION_YEARS, 7 by default)."""
+    """Remove expired periods of the record (retention: PLATFORM_HUB_RETENTION_YEARS, 7 by default),
+    as the schema owner (PLATFORM_HUB_MIGRATION_DATABASE_URL): the serving role may remove nothing."""
     import datetime as dt
 
     from platform_hub.audit import service
@@ -598,7 +614,7 @@ def audit_purge(
         )
 
     try:
-        record = _run_recorded(run, "audit.purge", before=before)
+        record = _run_recorded(run, "audit.purge", as_owner=True, before=before)
     except (HubError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(1) from None
@@ -625,13 +641,16 @@ def mock_unit(
         int, typer.Option(help="Seed of the synthetic residents (the same in every unit).")
     ] = 2026,
     residents: Annotated[int, typer.Option(help="How many synthetic residents.")] = 120,
-    client_id: Annotated[
+    integrator_id: Annotated[
         str | None,
-        typer.Option(envvar="PLATFORM_HUB_ADMIN_CLIENT_ID", help="Integrator client, to register."),
+        typer.Option(
+            envvar="PLATFORM_HUB_INTEGRATOR_CLIENT_ID",
+            help="The integrator client the unit registers itself with (an admin is one too).",
+        ),
     ] = None,
-    client_secret: Annotated[
+    integrator_secret: Annotated[
         str | None,
-        typer.Option(envvar="PLATFORM_HUB_ADMIN_CLIENT_SECRET", help="Its secret.", show_default=False),
+        typer.Option(envvar="PLATFORM_HUB_INTEGRATOR_CLIENT_SECRET", help="Its secret.", show_default=False),
     ] = None,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "warning",
 ) -> None:
@@ -645,7 +664,9 @@ def mock_unit(
         raise typer.Exit(2)
     file = database or (data_dir or Path()) / f"{name}.db"
     file.parent.mkdir(parents=True, exist_ok=True)
-    integrator = Credentials(client_id, client_secret) if client_id and client_secret else None
+    integrator = (
+        Credentials(integrator_id, integrator_secret) if integrator_id and integrator_secret else None
+    )
     options = MockOptions(
         hub_url=hub,
         port=port,

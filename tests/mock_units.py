@@ -21,12 +21,13 @@ def mock_units(
 ) -> Iterator[dict[str, str]]:
     """Start ``names`` (juki, zeimu, jidou-teate, shugaku-enjo) against the hub; yields their URLs.
 
-    Each registers itself with the integrator credentials from the environment, as in production.
+    Each registers itself with the integrator credentials from the environment (the admin's: an
+    admin is an integrator too), as in production.
     """
     env = {
         **os.environ,
-        "PLATFORM_HUB_ADMIN_CLIENT_ID": ADMIN_ID,
-        "PLATFORM_HUB_ADMIN_CLIENT_SECRET": ADMIN_SECRET,
+        "PLATFORM_HUB_INTEGRATOR_CLIENT_ID": ADMIN_ID,
+        "PLATFORM_HUB_INTEGRATOR_CLIENT_SECRET": ADMIN_SECRET,
     }
     urls: dict[str, str] = {}
     with ExitStack() as stack:

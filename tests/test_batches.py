@@ -36,6 +36,7 @@ from tests.helpers import (
     taxpayer_atena,
     wait_until,
 )
+from tests.raw_http import exchange
 from tests.units import TestUnit
 
 
@@ -306,6 +307,29 @@ def test_a_batch_header_is_checked_then_dropped(hub: HubClient, database_url: st
     assert taken.status_code == 200, taken.text
     (stored,) = rows(database_url, "SELECT request_xml FROM messages WHERE msgid = 'optional-header'")
     assert b"<soap:Header" not in bytes(stored.request_xml)
+
+
+def test_a_batch_the_token_may_not_send_is_refused_before_a_byte_is_read(hub: HubClient) -> None:
+    """A unit that sends no batch (051), one that does not send this one (011 and IF_ZEI_0101), an
+    auditor: E2002 at once, the 300 MiB they declare never read (nothing spooled), the connection closed."""
+    hub.register("002")
+    uploads = {
+        "051, no batch interface": ("/batches", "text/xml", hub.unit_headers(hub.register("051"))),
+        "011, not IF_ZEI_0101": (
+            "/batches?interface=IF_ZEI_0101&msgid=m1&purpose_code=JDT-001&department=D&user=u",
+            "text/csv",
+            hub.unit_headers(hub.register("011")),
+        ),
+        "an auditor": ("/batches", "text/xml", hub.staff("auditor")),
+    }
+    for case, (target, kind, headers) in uploads.items():
+        request_head = (
+            f"POST {target} HTTP/1.1\r\nHost: hub\r\nContent-Type: {kind}\r\n"
+            f"Authorization: {headers['Authorization']}\r\nContent-Length: {300 * 1024 * 1024}"
+        )
+        answer = exchange(str(hub.http.base_url), request_head, timeout=10)
+        assert answer.status == 403 and answer.code() == "E2002", (case, answer)
+        assert answer.closed, case
 
 
 def test_a_batch_survives_a_hub_killed_while_receiving_it_and_while_delivering_it(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.sdk.auth import Credentials
+from platform_hub.kit.database import create_database_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sdk_credentials (
@@ -48,6 +49,7 @@ class Claim:
 
 class UnitStore:
     def __init__(self, path: Path | str) -> None:
+        create_database_file(path)  # it holds the unit's hub credentials: for its owner's eyes only
         # The server thread uses what the main thread opened; one event loop at a time uses it.
         self.connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.connection.row_factory = sqlite3.Row

@@ -92,16 +92,22 @@ def issue_token(
         "exp": now + settings.token_ttl_seconds,
         "jti": uuid.uuid4().hex,
     }
-    return jwt.encode(claims, settings.token_secret, algorithm="HS256"), settings.token_ttl_seconds
+    return jwt.encode(claims, _secret(settings), algorithm="HS256"), settings.token_ttl_seconds
 
 
 def verify_token(settings: Settings, token: str) -> Principal:
     """The token's principal; a token verified before is not decoded again, only its expiry checked
     (a unit sends many messages with one token, and decoding one costs as much as routing a message)."""
-    principal, expires = _verified(settings.token_secret, token)
+    principal, expires = _verified(_secret(settings), token)
     if expires <= time.time():
         raise NotAuthenticated("the bearer token has expired")
     return principal
+
+
+def _secret(settings: Settings) -> str:
+    if settings.token_secret is None:  # create_app fills it in (web/app.py): never sign without one
+        raise RuntimeError("no token secret: the settings did not go through create_app")
+    return settings.token_secret
 
 
 @functools.lru_cache(maxsize=4096)

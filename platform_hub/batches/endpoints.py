@@ -14,13 +14,14 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from platform_hub.auth.dependencies import CurrentPrincipal
-from platform_hub.auth.service import Principal
+from platform_hub.auth.service import Principal, send_scope
 from platform_hub.batches import repository, service
 from platform_hub.batches.reader import csv_head
 from platform_hub.batches.schemas import BatchDelivery, BatchOut
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.errors import Forbidden, MalformedMessage, UnknownTarget
 from platform_hub.kit.state import HubState, Session, State
+from platform_hub.linkage.catalog import CompiledInterface
 from platform_hub.linkage.endpoints import exchange
 from platform_hub.models import Batch, Message
 
@@ -58,17 +59,33 @@ async def upload_batch(request: Request) -> Response:
         kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
         if kind not in XML_TYPES and kind != "text/csv":
             raise MalformedMessage(f"a batch file is text/xml or text/csv, not {kind or 'untyped'}")
-        with await _spool(request, state.settings.batch_max_bytes) as spool:
-            if kind != "text/csv":
-                return await service.receive_xml(state, principal, spool)
-            fields = dict(request.query_params)
+        fields = dict(request.query_params)
+        compiled = None
+        if kind == "text/csv":
             compiled = state.catalog.get(fields.get("interface", ""))
             if compiled is None:
                 raise UnknownTarget(f"unknown interface {fields.get('interface')!r} (the query's interface=)")
+        _check_may_send(state, principal, compiled)
+        with await _spool(request, state.settings.batch_max_bytes) as spool:
+            if compiled is None:
+                return await service.receive_xml(state, principal, spool)
             head = csv_head(compiled.spec, principal.unit_code or "", fields)
             return await service.receive_csv(state, principal, spool, head)
 
     return await exchange(request, handle)
+
+
+def _check_may_send(state: HubState, principal: Principal, compiled: CompiledInterface | None) -> None:
+    """E2002 before a byte of the file is read (a file of any size is spooled to disk) unless the token
+    may send a batch the file can be: the CSV's interface, or for XML, which names it inside, any batch
+    interface. The message's own check of source and scope follows, as for any message."""
+    unit = principal.unit_code or ""
+    if compiled is not None:
+        scopes = [send_scope(unit, compiled.spec.id)]
+    else:
+        scopes = [send_scope(unit, spec.id) for spec in state.catalog.specs() if spec.pattern == "batch"]
+    if principal.role != "unit" or not principal.scopes.intersection(scopes):
+        raise Forbidden(f"the token may send no batch {'of ' + compiled.spec.id if compiled else 'at all'}")
 
 
 async def _spool(request: Request, limit: int) -> IO[bytes]:

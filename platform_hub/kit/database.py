@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, make_url
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.ext.asyncio import (
@@ -128,11 +130,32 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)  # Japanese item names stay readable in the database
 
 
+def create_database_file(path: str | os.PathLike[str]) -> None:
+    """Create a SQLite database file readable by its owner only, before SQLite opens it: SQLite would
+    create it under the process umask (0644 as a rule), and gives its -wal and -shm files its mode.
+
+    Only a file that does not exist is opened (O_EXCL): closing a descriptor of a database file drops
+    every POSIX lock this process holds on it, SQLite's among them, which corrupts the database."""
+    if str(path) in {"", ":memory:"}:
+        return
+    # It exists already, or its folder is missing or not ours: SQLite opens it, or says so, as it would.
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def create_database_file_of(url: str) -> None:
+    """``create_database_file`` for a SQLite URL's file; nothing for another database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and "uri" not in parsed.query:
+        create_database_file(parsed.database)
+
+
 def create_engine(async_url: str) -> AsyncEngine:
     if async_url.startswith("sqlite"):
         engine = create_async_engine(
             async_url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, json_serializer=_json
         )
+        event.listen(engine.sync_engine, "do_connect", lambda *_: create_database_file_of(async_url))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         _OneWriter(engine, SQLITE_BUSY_SECONDS)
         return engine

@@ -13,6 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, make_url, text
 
+from platform_hub.kit.database import create_database_file_of
 from platform_hub.kit.settings import REPO_ROOT
 
 # Written once, never changed or removed by the serving role (the record, its chains, checkpoints,
@@ -39,6 +40,7 @@ def alembic_config(sync_url: str) -> Config:
 def upgrade(sync_url: str, revision: str = "head", *, serving_url: str | None = None) -> None:
     """Migrate (as the owner, ``sync_url``), then grant the serving role its rights when it is
     another role (PostgreSQL)."""
+    create_database_file_of(sync_url)  # a new SQLite file is the owner's only
     command.upgrade(alembic_config(sync_url), revision)
     if serving_url is not None:
         grant_serving_role(sync_url, serving_url)

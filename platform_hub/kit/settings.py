@@ -12,7 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from platform_hub.kit.xml import XmlLimits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEV_TOKEN_SECRET = "dev-only-token-secret-change-me-0000000000"  # noqa: S105 - refused in production
+# What a secret written by hand for a trial tends to hold (compared without case and separators):
+# production refuses such a secret, and a secret shorter than its minimum.
+PLACEHOLDERS = ("changeme", "example", "placeholder", "secret123", "password", "devonly", "default")
+MIN_SECRET_LENGTHS = {"token_secret": 32, "admin_client_secret": 16}
 
 
 class Settings(BaseSettings):
@@ -20,6 +23,9 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production", "test"] = "development"
     database_url: str = "sqlite:///platform_hub.db"
+    # The schema owner's URL, for the migrations only (``db upgrade``, ``serve`` before it listens), when
+    # the hub serves as a role that may not change the schema; by default the same as database_url.
+    migration_database_url: str | None = None
     interface_specs_dir: Path = REPO_ROOT / "interface_specs"
 
     # The My Number key file (AES-GCM data keys and the HMAC key), kept outside the database. In
@@ -41,7 +47,10 @@ class Settings(BaseSettings):
 
     admin_client_id: str | None = None
     admin_client_secret: str | None = None
-    token_secret: str = DEV_TOKEN_SECRET
+    # Signs the bearer tokens. Required in production; unset in development or a test, the hub makes a
+    # random one in token_secret_file (default: beside the key file) and keeps it for its next start.
+    token_secret: str | None = None
+    token_secret_file: Path | None = None
     token_ttl_seconds: int = 300
 
     # Messages a client may send (limits notation), counted per hub process in memory, or across
@@ -65,6 +74,15 @@ class Settings(BaseSettings):
     max_xml_elements: int = 20_000  # in a message, or in one record of a batch
     # Answers from units may be larger than messages (up to 64 MiB): more elements, the same others.
     max_answer_xml_elements: int = 100_000
+    # Bodies the hub reads whole before an endpoint sees them (JSON, the ordinance's YAML) and the token
+    # endpoint's form: capped before they are buffered, JSON nesting limited (web/request_guard.py).
+    max_json_bytes: int = 1024 * 1024
+    max_json_depth: int = 32
+    max_form_bytes: int = 64 * 1024
+    # Every request body must arrive at this average rate once the grace period is over: the server
+    # has no body timeout of its own, and a client trickling a body would hold its request forever.
+    body_grace_seconds: float = 30.0
+    body_min_bytes_per_second: int = 64 * 1024
     query_timeout_seconds: float = 10.0
     # A query's full answer is kept this long for a resent MSGID's replay; then only its digest.
     answer_retention_seconds: float = 24 * 3600
@@ -80,11 +98,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> Settings:
-        if self.environment == "production":
-            if self.token_secret == DEV_TOKEN_SECRET or len(self.token_secret) < 32:
-                raise ValueError("PLATFORM_HUB_TOKEN_SECRET must be set to 32+ characters in production")
-            if self.admin_client_secret is not None and len(self.admin_client_secret) < 16:
-                raise ValueError("PLATFORM_HUB_ADMIN_CLIENT_SECRET must be 16+ characters in production")
+        if self.environment != "production":
+            return self
+        if self.token_secret is None:
+            raise ValueError("PLATFORM_HUB_TOKEN_SECRET must be set (32+ random characters) in production")
+        for name, minimum in MIN_SECRET_LENGTHS.items():
+            value: str | None = getattr(self, name)
+            variable = f"PLATFORM_HUB_{name.upper()}"
+            if value is not None and len(value) < minimum:
+                raise ValueError(f"{variable} must be {minimum}+ characters in production")
+            if value is not None and any(word in _folded(value) for word in PLACEHOLDERS):
+                raise ValueError(f"{variable} looks like a placeholder; set a random secret in production")
         return self
 
     @property
@@ -107,17 +131,43 @@ class Settings(BaseSettings):
             elements=self.max_answer_xml_elements,
         )
 
+    @property
+    def token_secret_path(self) -> Path:
+        """Where a development hub keeps the token secret it made for itself."""
+        return self.token_secret_file or self.key_file.parent / "platform_hub.token-secret"
+
     @cached_property
     def sync_database_url(self) -> str:
         """The URL for synchronous work (Alembic, CLI)."""
-        return self.database_url.replace("sqlite+aiosqlite://", "sqlite://")
+        return _synchronous(self.database_url)
+
+    @cached_property
+    def sync_migration_database_url(self) -> str:
+        """The URL the migrations run with: the schema owner's."""
+        return _synchronous(self.migration_database_url or self.database_url)
 
     @cached_property
     def async_database_url(self) -> str:
         """The URL for the service; psycopg 3 serves both modes under one dialect name."""
-        url = self.sync_database_url
-        if url.startswith("sqlite://"):
-            return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
-        if url.startswith("postgresql://"):
-            return "postgresql+psycopg://" + url.removeprefix("postgresql://")
-        return url
+        return _asynchronous(self.sync_database_url)
+
+    @cached_property
+    def async_migration_database_url(self) -> str:
+        """The owner's URL for the service's drivers (``audit purge`` runs as the owner)."""
+        return _asynchronous(self.sync_migration_database_url)
+
+
+def _asynchronous(url: str) -> str:
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _synchronous(url: str) -> str:
+    return url.replace("sqlite+aiosqlite://", "sqlite://")
+
+
+def _folded(secret: str) -> str:
+    return "".join(c for c in secret.lower() if c.isalnum())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -37,13 +39,13 @@ from platform_hub.linkage.catalog import load_catalog
 from platform_hub.linkage.endpoints import router as linkage_router
 from platform_hub.ordinance.endpoints import router as ordinance_router
 from platform_hub.web.endpoints import router as web_router
-from platform_hub.web.text_guard import TextGuard
+from platform_hub.web.request_guard import RequestGuard
 
 log = structlog.get_logger()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+    settings = _with_token_secret(settings or Settings())
     configure_logging(settings.log_level)
     catalog = load_catalog(settings.interface_specs_dir)  # fail at start-up, not on the first message
 
@@ -99,8 +101,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     _install_error_handlers(app)
-    app.add_middleware(TextGuard, refuse=_json_error)
+    app.add_middleware(
+        RequestGuard,
+        settings=settings,
+        public=_public_paths(app),
+        streamed=frozenset({app.url_path_for("receive_message"), app.url_path_for("upload_batch")}),
+        refuse=_json_error,
+    )
     return app
+
+
+def _public_paths(app: FastAPI) -> frozenset[str]:
+    """What anyone may call without a token: health, the token endpoint, and the API's documentation."""
+    docs = (app.docs_url, app.redoc_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url)
+    return frozenset({app.url_path_for("healthz"), app.url_path_for("issue_token")} | {u for u in docs if u})
+
+
+def _with_token_secret(settings: Settings) -> Settings:
+    """The settings with the token secret filled in: a development or test hub given none makes a
+    random one the first time and keeps it (0600) for its next starts and its other workers; production
+    settings refuse to exist without one."""
+    if settings.token_secret is not None:
+        return settings
+    path = settings.token_secret_path
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        with contextlib.suppress(FileExistsError):  # another worker made it first: theirs is kept
+            os.link(draft, path)  # appears whole or not at all
+        draft.unlink()
+        log.warning("created a development token secret", path=str(path))
+    secret = path.read_text(encoding="utf-8").strip()
+    if len(secret) < 32:
+        raise ValueError(f"the token secret in {path} is shorter than 32 characters")
+    return settings.model_copy(update={"token_secret": secret})
 
 
 async def _open_vault(settings: Settings, engine: AsyncEngine) -> MyNumberVault | None:

@@ -10,7 +10,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from platform_hub.auth.dependencies import CurrentPrincipal
-from platform_hub.kit.settings import DEV_TOKEN_SECRET
 from platform_hub.kit.state import State
 from platform_hub.linkage import repository
 
@@ -26,8 +25,6 @@ async def healthz(state: State) -> JSONResponse:
             await connection.execute(text("SELECT 1"))
     except Exception as exc:
         reasons.append(f"database unavailable: {type(exc).__name__}")
-    if state.settings.environment == "production" and state.settings.token_secret == DEV_TOKEN_SECRET:
-        reasons.append("token signing secret is the development default")
     if state.vault is None:
         reasons.append(f"My Number key file missing or unusable: {state.settings.key_file}")
     if state.signing_key is None:
