@@ -158,7 +158,12 @@ class HubClient:
         return str(response.json()["access_token"])
 
     def admin(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(ADMIN_ID, ADMIN_SECRET)}"}
+        """The administrator's headers, with a token asked for once a minute (as a client keeps one)."""
+        cached: tuple[float, dict[str, str]] | None = getattr(self, "_admin", None)
+        if cached is None or time.monotonic() - cached[0] > 60:
+            cached = (time.monotonic(), {"Authorization": f"Bearer {self.token(ADMIN_ID, ADMIN_SECRET)}"})
+            self._admin = cached
+        return cached[1]
 
     def register(self, code: str, base_url: str = "http://127.0.0.1:9", **overrides: Any) -> dict[str, Any]:
         name, organ, provides, subscribes, purposes = UNITS.get(code, (f"unit {code}", "市長", [], [], []))

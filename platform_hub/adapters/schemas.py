@@ -7,6 +7,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 InterfaceId = str
 UnitMode = Literal["production", "test"]
+SoapFaults = Literal["contract", "wsi"]
 
 
 class AdapterRegistration(BaseModel):
@@ -22,6 +23,11 @@ class AdapterRegistration(BaseModel):
         default_factory=list, max_length=200, description="事務 (purpose codes) this unit serves"
     )
     mode: UnitMode = Field(default="production", description="test units get only MSGMode 1 messages")
+    soap_faults: SoapFaults = Field(
+        default="contract",
+        description="contract: a SOAP Fault has the HTTP status of its error code; wsi: every Fault is "
+        "HTTP 500 (WS-I Basic Profile R1126), for toolkits such as suds that read a fault only then",
+    )
 
     @field_validator("unit_code")
     @classmethod
@@ -44,6 +50,7 @@ class AdapterOut(BaseModel):
     organ: str
     base_url: str
     mode: str
+    soap_faults: str
     provides: list[str]
     subscribes: list[str]
     purposes: list[str]

@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     unit_rate_limit: str = "200/second"
     rate_limit_storage: str = "memory://"
     # Token requests per client id (a token lasts token_ttl_seconds; more is guessing secrets).
-    token_rate_limit: str = "60/minute"  # noqa: S105 - a rate, not a secret
+    token_rate_limit: str = "10/second"  # noqa: S105 - a rate, not a secret
 
     max_body_bytes: int = 2 * 1024 * 1024
     # 一括: an uploaded batch file is spooled to disk, so only this caps it; its records are kept, and

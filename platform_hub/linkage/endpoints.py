@@ -57,6 +57,7 @@ async def exchange(request: Request, handle: Callable[[HubState, Principal], Awa
     state = get_state(request)
     structlog.contextvars.clear_contextvars()
     started, result = time.perf_counter(), "0"
+    principal: Principal | None = None
     try:
         principal = authenticate(request)
         await state.rate_limit.take(principal.client_id)
@@ -67,7 +68,7 @@ async def exchange(request: Request, handle: Callable[[HubState, Principal], Awa
         log.info("message refused", code=error.code, error=error.message)
         return Response(
             fault(error, error.reception_number),
-            status_code=error.status_code,
+            status_code=await _fault_status(state, principal, error),
             media_type=SOAP_CONTENT_TYPE,
             headers=error.headers,
         )
@@ -76,6 +77,15 @@ async def exchange(request: Request, handle: Callable[[HubState, Principal], Awa
         interface, pattern = bound.get("interface", "unknown"), bound.get("pattern", "unknown")
         state.metrics.messages.labels(interface, result).inc()
         state.metrics.latency.labels(interface, pattern).observe(time.perf_counter() - started)
+
+
+async def _fault_status(state: HubState, principal: Principal | None, error: HubError) -> int:
+    """The contract's status for the error, or 500 for every fault to a unit registered for WS-I
+    faults (Basic Profile R1126: toolkits such as suds read a fault only on a 500)."""
+    if principal is None or principal.unit_code is None:
+        return error.status_code
+    unit = (await state.configuration.get()).unit(principal.unit_code)
+    return 500 if unit is not None and unit.soap_faults == "wsi" else error.status_code
 
 
 def _as_hub_error(caught: Exception) -> HubError:

@@ -18,6 +18,9 @@ class Unit(Base):
     organ: Mapped[str] = mapped_column(String(100), doc="機関: 市長, 教育委員会 …")
     base_url: Mapped[str] = mapped_column(String(500))
     mode: Mapped[str] = mapped_column(String(10), default="production")
+    soap_faults: Mapped[str] = mapped_column(
+        String(8), default="contract", doc="contract: the contract's HTTP status; wsi: 500 for every fault"
+    )
     purposes: Mapped[list[str]] = mapped_column(JSON, default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
