@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     delivery_max_age_seconds: float = 3 * 24 * 3600  # then a failing delivery is a dead letter
     delivery_backoff_seconds: float = 1.0
     dispatcher_enabled: bool = True
+    # Deliveries under way at once in a hub process: in all, and to one subscriber (a hung one holds
+    # only that many of its own, however many are due).
+    delivery_concurrency: PositiveInt = 50
+    delivery_concurrency_per_unit: PositiveInt = 8
     # How stale a replica's copy of the units and the ordinance may be after another replica changed them.
     configuration_poll_seconds: float = 0.5
     log_level: str = "INFO"

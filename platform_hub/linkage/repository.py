@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -88,16 +88,24 @@ async def add_deliveries(
 
 
 async def claim_due_deliveries(
-    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+    session: AsyncSession,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    *,
+    per_subscriber: int,
+    busy: Mapping[str, int],
 ) -> list[tuple[int, int]]:
     """Lease the due pending deliveries nothing earlier must precede; returns ``(id, attempt)``.
 
     A subscriber receives the notifications about one person (``ordering_key``) one at a time and in
     the order they were accepted, retries included; different people's go side by side. A delivery
     about several people or none (no key) is a barrier: it waits for everything before it and holds
-    everything after it. The lease (``next_attempt_at`` pushed to ``lease_until``) makes a crashed
-    dispatcher's claim due again later; ``SKIP LOCKED`` keeps hub replicas on PostgreSQL from
-    claiming the same row.
+    everything after it. A subscriber has at most ``per_subscriber`` deliveries under way, counting
+    the ``busy`` ones this dispatcher already has: one at its bound is skipped, so a hung subscriber
+    holds back only its own. The lease (``next_attempt_at`` pushed to ``lease_until``) makes a
+    crashed dispatcher's claim due again later; ``SKIP LOCKED`` keeps hub replicas on PostgreSQL
+    from claiming the same row.
     """
     # The oldest pending delivery of each (subscriber, person), and the oldest without a person.
     heads = select(func.min(Delivery.id)).where(Delivery.status == "pending")
@@ -112,17 +120,28 @@ async def claim_due_deliveries(
         exists().where(earlier, before.ordering_key.is_(None)),  # a barrier before it
         and_(Delivery.ordering_key.is_(None), exists().where(earlier)),  # it is a barrier
     )
-    due = (
-        select(Delivery.id)
+    due = and_(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+    place = func.row_number().over(partition_by=Delivery.subscriber_unit, order_by=Delivery.id)
+    ready = (
+        select(Delivery.id, Delivery.subscriber_unit, place.label("place"))
         .join(Unit, Unit.code == Delivery.subscriber_unit)
-        .where(Delivery.id.in_(heads), Delivery.next_attempt_at <= now, Unit.enabled.is_(True), ~waits)
-        .order_by(Delivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=Delivery)
+        .where(Delivery.id.in_(heads), due, Unit.enabled.is_(True), ~waits)
+        .subquery()
+    )
+    under_way = case(dict(busy), value=ready.c.subscriber_unit, else_=0) if busy else literal(0)
+    room = select(ready.c.id).where(ready.c.place + under_way <= per_subscriber)
+    # Locked in a query of their own (PostgreSQL locks no rows under a window function), where the
+    # due condition is checked again on a row another replica has just leased.
+    locked = aliased(Delivery)
+    chosen = (
+        select(locked.id)
+        .where(locked.id.in_(room.order_by(ready.c.id).limit(limit)), locked.status == "pending")
+        .where(locked.next_attempt_at <= now)
+        .with_for_update(skip_locked=True)
     )
     claimed = await session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(due.scalar_subquery()), Delivery.status == "pending")
+        .where(Delivery.id.in_(chosen.scalar_subquery()), Delivery.status == "pending")
         .values(next_attempt_at=lease_until, attempts=Delivery.attempts + 1)
         .returning(Delivery.id, Delivery.attempts)
     )
