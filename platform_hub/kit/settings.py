@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     # replicas with a shared storage such as redis://host:6379.
     unit_rate_limit: str = "200/second"
     rate_limit_storage: str = "memory://"
+    # Messages of one client the hub works on at once, per hub process, so that a client within its
+    # rate limit cannot fill the hub with its own work: one more waits this long for a slot, then is
+    # refused as rate limited.
+    client_concurrency: PositiveInt = 8
+    client_wait_seconds: float = 1.0
 
     max_body_bytes: int = 2 * 1024 * 1024
     # 一括: an uploaded batch file is spooled to disk, so only this caps it; its records are kept, and

@@ -52,15 +52,16 @@ async def receive_message(request: Request) -> Response:
 
 
 async def exchange(request: Request, handle: Callable[[HubState, Principal], Awaitable[bytes]]) -> Response:
-    """Authenticate and rate-limit before a byte of the body is read, then ``handle`` it: its answer,
-    or a SOAP Fault with the error code. Every outcome is counted."""
+    """Authenticate, rate-limit and take one of the client's slots before a byte of the body is read,
+    then ``handle`` it: its answer, or a SOAP Fault with the error code. Every outcome is counted."""
     state = get_state(request)
     structlog.contextvars.clear_contextvars()
     started, result = time.perf_counter(), "0"
     try:
         principal = authenticate(request)
         await state.rate_limit.take(principal.client_id)
-        return Response(await handle(state, principal), media_type=SOAP_CONTENT_TYPE)
+        async with state.client_slots.take(principal.client_id):
+            return Response(await handle(state, principal), media_type=SOAP_CONTENT_TYPE)
     except Exception as caught:
         error = _as_hub_error(caught)
         result = error.code
