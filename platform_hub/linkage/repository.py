@@ -120,23 +120,22 @@ async def claim_due_deliveries(
         exists().where(earlier, before.ordering_key.is_(None)),  # a barrier before it
         and_(Delivery.ordering_key.is_(None), exists().where(earlier)),  # it is a barrier
     )
-    due = and_(Delivery.status == "pending", Delivery.next_attempt_at <= now)
     place = func.row_number().over(partition_by=Delivery.subscriber_unit, order_by=Delivery.id)
     ready = (
         select(Delivery.id, Delivery.subscriber_unit, place.label("place"))
         .join(Unit, Unit.code == Delivery.subscriber_unit)
-        .where(Delivery.id.in_(heads), due, Unit.enabled.is_(True), ~waits)
+        .where(Delivery.id.in_(heads), Delivery.next_attempt_at <= now, Unit.enabled.is_(True), ~waits)
         .subquery()
     )
     under_way = case(dict(busy), value=ready.c.subscriber_unit, else_=0) if busy else literal(0)
-    room = select(ready.c.id).where(ready.c.place + under_way <= per_subscriber)
-    # Locked in a query of their own (PostgreSQL locks no rows under a window function), where the
-    # due condition is checked again on a row another replica has just leased.
+    fits = select(ready.c.id).where(ready.c.place + under_way <= per_subscriber)
+    # Locked in a query of their own (PostgreSQL locks no rows under a window function), which
+    # checks again that the row is due: another replica may have leased it since the ranking.
     locked = aliased(Delivery)
     chosen = (
         select(locked.id)
-        .where(locked.id.in_(room.order_by(ready.c.id).limit(limit)), locked.status == "pending")
-        .where(locked.next_attempt_at <= now)
+        .where(locked.id.in_(fits.order_by(ready.c.id).limit(limit)))
+        .where(locked.status == "pending", locked.next_attempt_at <= now)
         .with_for_update(skip_locked=True)
     )
     claimed = await session.execute(
