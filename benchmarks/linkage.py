@@ -62,7 +62,8 @@ def processes(database_url: str, keys: Path, replicas: int = 1) -> Iterator[Part
         "ADMIN_CLIENT_ID": ADMIN_ID,
         "ADMIN_CLIENT_SECRET": ADMIN_SECRET,
         "TOKEN_TTL_SECONDS": "3600",
-        "UNIT_RATE_LIMIT": "1000000/second",  # the benchmark is one client at full speed
+        "UNIT_RATE_LIMIT": "1000000/second",  # the benchmark is one client at full speed,
+        "CLIENT_CONCURRENCY": "16",  # on as many connections as the load generator has
         "LOG_LEVEL": "WARNING",
     }
     env = {**os.environ, **{f"PLATFORM_HUB_{name}": value for name, value in settings.items()}}

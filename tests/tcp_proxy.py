@@ -1,4 +1,5 @@
-"""A TCP proxy on loopback that a test can cut and restore: the database going away and coming back."""
+"""A TCP proxy on loopback that a test can cut and restore (the database going away and coming back),
+or hold (a peer that takes connections and never answers, as a hung process does) and release."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from collections.abc import Iterator
 
 class Proxy:
     """Forwards ``127.0.0.1:port`` to ``upstream``. ``cut()`` drops every connection and refuses new
-    ones (as a dead server does); ``restore()`` listens again on the same port."""
+    ones (as a dead server does); ``restore()`` listens again on the same port. ``hold()`` keeps
+    taking connections but forwards none of them (``held`` counts them) until ``release()``."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
@@ -18,7 +20,16 @@ class Proxy:
         self.connections: set[socket.socket] = set()
         self.lock = threading.Lock()
         self.listener: socket.socket | None = None
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.held = 0
         self.restore()
+
+    def hold(self) -> None:
+        self.flowing.clear()
+
+    def release(self) -> None:
+        self.flowing.set()
 
     def restore(self) -> None:
         listener = socket.socket()
@@ -45,15 +56,22 @@ class Proxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # cut
-            try:
-                server = socket.create_connection(self.upstream)
-            except OSError:
-                client.close()
-                continue
-            with self.lock:
-                self.connections |= {client, server}
-            for source, target in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client: socket.socket) -> None:
+        with self.lock:
+            self.connections.add(client)
+            self.held += not self.flowing.is_set()
+        self.flowing.wait()
+        try:
+            server = socket.create_connection(self.upstream)
+        except OSError:
+            client.close()
+            return
+        with self.lock:
+            self.connections.add(server)
+        for source, target in ((client, server), (server, client)):
+            threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
 
     def _pump(self, source: socket.socket, target: socket.socket) -> None:
         with contextlib.suppress(OSError):

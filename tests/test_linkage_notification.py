@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from tests.helpers import (
     soap_message,
     wait_until,
 )
+from tests.tcp_proxy import proxy
 from tests.units import TestUnit
 
 
@@ -261,3 +263,71 @@ def test_a_delivery_failing_past_its_age_limit_goes_dead(settings: Settings, dat
         wait_until(lambda: first_dead(database_url), timeout=20)
     (dead,) = rows(database_url, "SELECT attempts FROM deliveries")
     assert 1 < dead.attempts < 1000  # given up for its age, not its attempts
+
+
+def test_a_hung_subscriber_holds_back_only_its_own_deliveries(settings: Settings, database_url: str) -> None:
+    """011 takes the connections and never answers (a hung process) while 002 is well: 002 gets every
+    notification at once, 011 holds no more than its bound of them; released, 011 gets them all, in
+    order per person."""
+    patient = settings.model_copy(
+        update={"delivery_timeout_seconds": 15.0, "delivery_concurrency_per_unit": 3}
+    )
+    healthy, hung = TestUnit(), TestUnit()
+    people = [
+        {code: atena_number(80_000 + 100 * n + int(code)) for code in ("001", "002", "011")} for n in range(6)
+    ]
+    stream = [(f"p{p}-c{c}", people[p]["001"]) for c in range(2) for p in range(len(people))]
+    with (
+        serve_in_thread(healthy.app()) as healthy_url,
+        serve_in_thread(hung.app()) as hung_url,
+        proxy(("127.0.0.1", int(hung_url.rsplit(":", 1)[1]))) as hang,
+        serve_in_thread(create_app(patient)) as url,
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
+        hub = HubClient(http)
+        hub.register("002", healthy_url)
+        hub.register("011", f"http://127.0.0.1:{hang.port}")
+        juki = hub.unit_headers(hub.register("001"))
+        for n, numbers in enumerate(people):
+            hub.enroll(numbers, birth_date=f"19{60 + n}-01-01")
+        hang.hold()
+        for msgid, atena in stream:
+            assert hub.send(ido_notification(atena, msgid=msgid), juki).status_code == 200
+        # Well inside 011's delivery timeout: before, each round of deliveries waited for 011's.
+        wait_until(lambda: len(healthy.received) == len(stream), timeout=6)
+        assert hang.held == 3  # one per person at the head of 011's queue, up to its bound
+        hang.release()
+        wait_until(lambda: len(hung.received) == len(stream), timeout=30)
+        wait_until(lambda: delivered(database_url) == 2 * len(stream))
+    for unit in (healthy, hung):
+        received = [unit.header(i, "MSGID") for i in range(len(unit.received))]
+        assert sorted(received) == sorted(msgid for msgid, _ in stream)  # each once
+        for p in range(len(people)):
+            assert [m for m in received if m and m.startswith(f"p{p}-")] == [f"p{p}-c0", f"p{p}-c1"]
+
+
+def test_a_hub_stopping_mid_delivery_leaves_it_to_the_next_one(settings: Settings, database_url: str) -> None:
+    """Stopped while its deliveries hang, the hub stops at once (they are cancelled, not waited for);
+    the next hub makes them when their lease runs out, each delivered and recorded once."""
+    five_seconds = settings.model_copy(update={"delivery_timeout_seconds": 5.0})  # a lease of 15 s
+    unit = TestUnit()
+    with (
+        serve_in_thread(unit.app()) as unit_url,
+        proxy(("127.0.0.1", int(unit_url.rsplit(":", 1)[1]))) as hang,
+    ):
+        with serve_in_thread(create_app(five_seconds)) as url, httpx.Client(base_url=url, timeout=30) as http:
+            hub = HubClient(http)
+            hub.register("002", f"http://127.0.0.1:{hang.port}")
+            juki = hub.unit_headers(hub.register("001"))
+            hub.enroll({"001": YAMADA["001"], "002": YAMADA["002"]})
+            hang.hold()
+            assert hub.send(ido_notification(msgid="ido-1"), juki).status_code == 200
+            wait_until(lambda: hang.held == 1)
+            stopping = time.monotonic()
+        assert time.monotonic() - stopping < 3  # sooner than the delivery's own timeout
+        assert count_rows(database_url, "transfer_records") == 0
+        hang.release()
+        with serve_in_thread(create_app(five_seconds)):
+            wait_until(lambda: delivered(database_url) == 1, timeout=30)
+    assert [unit.header(i, "MSGID") for i in range(len(unit.received))][-1] == "ido-1"
+    assert count_rows(database_url, "transfer_records") == 1

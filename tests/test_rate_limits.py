@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+import statistics
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
+from platform_hub.addressees.numbers import atena_number
 from platform_hub.kit.settings import Settings
 from platform_hub.web.app import create_app
 from tests.helpers import (
@@ -12,8 +20,10 @@ from tests.helpers import (
     HubClient,
     count_rows,
     fault_code,
+    hub_process,
     ido_notification,
     serve_in_thread,
+    wait_until,
     zei_query,
 )
 from tests.units import TestUnit, zei_answer
@@ -79,3 +89,100 @@ def test_replicas_share_one_limit_through_redis_and_let_messages_through_without
         for n in range(3):
             answer = httpx.post(f"{third}/linkage/messages", content=zei_query(msgid=f"u{n}"), headers=jidou)
             assert answer.status_code == 200
+
+
+FLOODERS = 48  # connections of the flooding unit, each sending as fast as the hub answers
+
+
+def test_a_flooding_unit_does_not_slow_the_others_queries(settings: Settings) -> None:
+    """001 sends 住民異動 on many connections at once, within its rate limit; 011's queries still answer
+    about as fast as on an idle hub (before, each waited behind every message of the flood), and 001
+    is never answered a 5xx. The hub is a process of its own: the flood's threads are not its load."""
+    provider = TestUnit(answer=zei_answer)
+    with (
+        serve_in_thread(provider.app()) as zeimu_url,
+        hub_process(settings) as running,
+        httpx.Client(base_url=running.url, timeout=30) as http,
+    ):
+        hub = HubClient(http)
+        hub.register("002", zeimu_url, subscribes=[])  # the flood is intake only: nothing to deliver
+        jidou = {**hub.unit_headers(hub.register("011", subscribes=[])), "Content-Type": "text/xml"}
+        juki = {**hub.unit_headers(hub.register("001")), "Content-Type": "text/xml"}
+        hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
+        people = [atena_number(60_000 + n) for n in range(FLOODERS)]  # one each: no waiting on a row lock
+        for n, atena in enumerate(people):
+            hub.enroll({"001": atena}, birth_date=f"19{50 + n}-01-01")
+
+        def query_seconds(label: str) -> float:
+            """How long 011 waits for an answer (the median of ten)."""
+            took = []
+            for n in range(10):
+                started = time.perf_counter()
+                message = zei_query(msgid=f"{label}-{n}")
+                answer = http.post("/linkage/messages", content=message, headers=jidou)
+                assert answer.status_code == 200, answer.text[:300]
+                took.append(time.perf_counter() - started)
+            return statistics.median(took)
+
+        alone = query_seconds("alone")
+        stop, answers = threading.Event(), list[str]()
+
+        def flood(atena: str) -> None:
+            deadline = time.monotonic() + 60
+            with httpx.Client(base_url=running.url, timeout=30) as own:
+                for n in itertools.count():
+                    if stop.is_set() or time.monotonic() > deadline:
+                        return
+                    message = ido_notification(atena, msgid=f"{atena}-{n}")
+                    response = own.post("/linkage/messages", content=message, headers=juki)
+                    code = fault_code(response) if response.status_code == 429 else None
+                    answers.append(f"{response.status_code} {code}" if code else str(response.status_code))
+
+        flooders = [threading.Thread(target=flood, args=(atena,)) for atena in people]
+        for flooder in flooders:
+            flooder.start()
+        try:
+            time.sleep(1)  # the flood under way
+            flooded = query_seconds("flooded")
+        finally:
+            stop.set()
+            for flooder in flooders:
+                flooder.join(timeout=60)
+    print(
+        f"011 alone {alone * 1000:.0f} ms, beside the flood {flooded * 1000:.0f} ms; 001 {Counter(answers)}"
+    )
+    assert set(answers) <= {"200", "429 E2003"}
+    assert answers.count("200") > 100  # a flood indeed
+    assert flooded < 4 * alone + 0.3  # before: 0.6 to 1 s, 20 to 50 times as long as alone
+
+
+def test_a_unit_over_its_messages_under_way_is_told_to_come_back(
+    settings: Settings, database_url: str
+) -> None:
+    """011 may have two messages under way at the hub: a third, while its provider is slow to answer
+    the first two, is refused E2003 after a short wait; 001 goes on as if nothing happened."""
+    bounded = settings.model_copy(
+        update={"client_concurrency": 2, "client_wait_seconds": 0.3, "query_timeout_seconds": 10.0}
+    )
+    slow = TestUnit(answer=zei_answer, delay=4)
+    with (
+        serve_in_thread(slow.app()) as zeimu_url,
+        serve_in_thread(create_app(bounded)) as url,
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
+        hub = HubClient(http)
+        hub.register("002", zeimu_url, subscribes=[])
+        jidou = hub.unit_headers(hub.register("011"))
+        juki = hub.unit_headers(hub.register("001"))
+        hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"], "001": YAMADA["001"]})
+        with ThreadPoolExecutor(2) as pool:
+            under_way = [pool.submit(hub.send, zei_query(msgid=f"slow-{n}"), jidou) for n in range(2)]
+            wait_until(lambda: len(slow.received) == 2)
+            over = hub.send(zei_query(msgid="one-too-many"), jidou)
+            assert not any(answer.done() for answer in under_way)  # refused while those are under way
+            assert over.status_code == 429 and fault_code(over) == "E2003"
+            assert over.headers["Retry-After"] == "1"
+            assert hub.send(ido_notification(msgid="ido-1"), juki).status_code == 200  # another client
+            assert [answer.result().status_code for answer in under_way] == [200, 200]
+        assert hub.send(zei_query(msgid="later"), jidou).status_code == 200  # its slots are back
+    assert count_rows(database_url, "messages") == 4  # nothing of the refused one was kept

@@ -1,13 +1,18 @@
-"""Per-client rate limits on message intake: one unit cannot starve the others.
+"""Per-client limits on message intake: one unit cannot starve the others.
 
-The counting is the ``limits`` library's sliding window; its storage is in memory (per hub process)
-by default, or shared by every replica with ``redis://…``.
+Two of them: how many messages a client sends per period (``RateLimit``: the ``limits`` library's
+sliding window, in memory per hub process by default, or shared by every replica with
+``redis://…``), and how many of its messages the hub works on at once (``ClientSlots``, per hub
+process). Both refuse with E2003 (429, Retry-After).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import structlog
 from limits import parse
@@ -48,3 +53,36 @@ class RateLimit:
             f"client {client_id} is over its rate limit ({self.rate}); retry after {wait} s",
             headers={"Retry-After": str(wait)},
         )
+
+
+class ClientSlots:
+    """How many messages of each client the hub works on at once.
+
+    Each message costs the hub's one event loop some milliseconds, so a client within its rate limit
+    but on many connections could still fill the loop (and the database pool) with its own work and
+    make every other client wait. Over its bound, a message waits a little for a slot of its own
+    client (not anyone else's), then is refused. Counted in memory per hub process: behind a load
+    balancer, a client may have that many under way at each replica.
+    """
+
+    def __init__(self, per_client: int, wait_seconds: float) -> None:
+        self.per_client = per_client
+        self.wait_seconds = wait_seconds
+        self.slots: dict[str, asyncio.Semaphore] = {}  # one per client that has sent (clients are registered)
+
+    @asynccontextmanager
+    async def take(self, client_id: str) -> AsyncIterator[None]:
+        """Hold one of ``client_id``'s slots for the block; E2003 (429) if none frees up in time."""
+        slots = self.slots.setdefault(client_id, asyncio.Semaphore(self.per_client))
+        try:
+            async with asyncio.timeout(self.wait_seconds):
+                await slots.acquire()
+        except TimeoutError:
+            raise RateLimited(
+                f"client {client_id} has {self.per_client} messages under way already; retry after 1 s",
+                headers={"Retry-After": "1"},
+            ) from None
+        try:
+            yield
+        finally:
+            slots.release()

@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from platform_hub.kit.xml import XmlLimits
@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     rate_limit_storage: str = "memory://"
     # Token requests per client id (a token lasts token_ttl_seconds; more is guessing secrets).
     token_rate_limit: str = "10/second"  # noqa: S105 - a rate, not a secret
+    # Messages of one client the hub works on at once, per hub process, so that a client within its
+    # rate limit cannot fill the hub with its own work: one more waits this long for a slot, then is
+    # refused as rate limited.
+    client_concurrency: PositiveInt = 8
+    client_wait_seconds: float = 1.0
 
     max_body_bytes: int = 2 * 1024 * 1024
     # 一括: an uploaded batch file is spooled to disk, so only this caps it; its records are kept, and
@@ -92,6 +97,10 @@ class Settings(BaseSettings):
     delivery_max_age_seconds: float = 3 * 24 * 3600  # then a failing delivery is a dead letter
     delivery_backoff_seconds: float = 1.0
     dispatcher_enabled: bool = True
+    # Deliveries under way at once in a hub process: in all, and to one subscriber (a hung one holds
+    # only that many of its own, however many are due).
+    delivery_concurrency: PositiveInt = 50
+    delivery_concurrency_per_unit: PositiveInt = 8
     # How stale a replica's copy of the units and the ordinance may be after another replica changed them.
     configuration_poll_seconds: float = 0.5
     log_level: str = "INFO"

@@ -17,7 +17,7 @@ from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.errors import ServiceUnavailable
 from platform_hub.kit.generation import Snapshots
 from platform_hub.kit.metrics import HubMetrics
-from platform_hub.kit.ratelimit import RateLimit
+from platform_hub.kit.ratelimit import ClientSlots, RateLimit
 from platform_hub.kit.settings import Settings
 from platform_hub.linkage.catalog import Catalog
 
@@ -44,6 +44,10 @@ class HubState:
     janitor: asyncio.Task[None] | None = None  # drops query answers past their retention
     token_rate_limit: RateLimit | None = None  # token requests per client id
     verifying: asyncio.Lock = field(default_factory=asyncio.Lock)  # one whole-record verification at a time
+    client_slots: ClientSlots = field(init=False)  # from the settings: messages under way per client
+
+    def __post_init__(self) -> None:
+        self.client_slots = ClientSlots(self.settings.client_concurrency, self.settings.client_wait_seconds)
 
     def require_vault(self) -> MyNumberVault:
         if self.vault is None:

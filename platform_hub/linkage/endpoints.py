@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from fastapi import APIRouter, Request, Response
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from platform_hub.auth.dependencies import CurrentPrincipal, authenticate
 from platform_hub.auth.service import Principal
@@ -52,8 +52,8 @@ async def receive_message(request: Request) -> Response:
 
 
 async def exchange(request: Request, handle: Callable[[HubState, Principal], Awaitable[bytes]]) -> Response:
-    """Authenticate and rate-limit before a byte of the body is read, then ``handle`` it: its answer,
-    or a SOAP Fault with the error code. Every outcome is counted."""
+    """Authenticate, rate-limit and take one of the client's slots before a byte of the body is read,
+    then ``handle`` it: its answer, or a SOAP Fault with the error code. Every outcome is counted."""
     state = get_state(request)
     structlog.contextvars.clear_contextvars()
     started, result = time.perf_counter(), "0"
@@ -61,7 +61,8 @@ async def exchange(request: Request, handle: Callable[[HubState, Principal], Awa
     try:
         principal = authenticate(request)
         await state.rate_limit.take(principal.client_id)
-        return Response(await handle(state, principal), media_type=SOAP_CONTENT_TYPE)
+        async with state.client_slots.take(principal.client_id):
+            return Response(await handle(state, principal), media_type=SOAP_CONTENT_TYPE)
     except Exception as caught:
         error = _as_hub_error(caught)
         result = error.code
@@ -84,7 +85,10 @@ async def _fault_status(state: HubState, principal: Principal | None, error: Hub
     faults (Basic Profile R1126: toolkits such as suds read a fault only on a 500)."""
     if principal is None or principal.unit_code is None:
         return error.status_code
-    unit = (await state.configuration.get()).unit(principal.unit_code)
+    try:
+        unit = (await state.configuration.get()).unit(principal.unit_code)
+    except SQLAlchemyError:  # the database's being away may be what the fault says
+        return error.status_code
     return 500 if unit is not None and unit.soap_faults == "wsi" else error.status_code
 
 

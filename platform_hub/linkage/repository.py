@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -118,16 +118,24 @@ async def add_deliveries(
 
 
 async def claim_due_deliveries(
-    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+    session: AsyncSession,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    *,
+    per_subscriber: int,
+    busy: Mapping[str, int],
 ) -> list[tuple[int, int]]:
     """Lease the due pending deliveries nothing earlier must precede; returns ``(id, attempt)``.
 
     A subscriber receives the notifications about one person (``ordering_key``) one at a time and in
     the order they were accepted, retries included; different people's go side by side. A delivery
     about several people or none (no key) is a barrier: it waits for everything before it and holds
-    everything after it. The lease (``next_attempt_at`` pushed to ``lease_until``) makes a crashed
-    dispatcher's claim due again later; ``SKIP LOCKED`` keeps hub replicas on PostgreSQL from
-    claiming the same row.
+    everything after it. A subscriber has at most ``per_subscriber`` deliveries under way, counting
+    the ``busy`` ones this dispatcher already has: one at its bound is skipped, so a hung subscriber
+    holds back only its own. The lease (``next_attempt_at`` pushed to ``lease_until``) makes a
+    crashed dispatcher's claim due again later; ``SKIP LOCKED`` keeps hub replicas on PostgreSQL
+    from claiming the same row.
     """
     # The oldest pending delivery of each (subscriber, person), and the oldest without a person.
     heads = select(func.min(Delivery.id)).where(Delivery.status == "pending")
@@ -142,17 +150,27 @@ async def claim_due_deliveries(
         exists().where(earlier, before.ordering_key.is_(None)),  # a barrier before it
         and_(Delivery.ordering_key.is_(None), exists().where(earlier)),  # it is a barrier
     )
-    due = (
-        select(Delivery.id)
+    place = func.row_number().over(partition_by=Delivery.subscriber_unit, order_by=Delivery.id)
+    ready = (
+        select(Delivery.id, Delivery.subscriber_unit, place.label("place"))
         .join(Unit, Unit.code == Delivery.subscriber_unit)
         .where(Delivery.id.in_(heads), Delivery.next_attempt_at <= now, Unit.enabled.is_(True), ~waits)
-        .order_by(Delivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=Delivery)
+        .subquery()
+    )
+    under_way = case(dict(busy), value=ready.c.subscriber_unit, else_=0) if busy else literal(0)
+    fits = select(ready.c.id).where(ready.c.place + under_way <= per_subscriber)
+    # Locked in a query of their own (PostgreSQL locks no rows under a window function), which
+    # checks again that the row is due: another replica may have leased it since the ranking.
+    locked = aliased(Delivery)
+    chosen = (
+        select(locked.id)
+        .where(locked.id.in_(fits.order_by(ready.c.id).limit(limit)))
+        .where(locked.status == "pending", locked.next_attempt_at <= now)
+        .with_for_update(skip_locked=True)
     )
     claimed = await session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(due.scalar_subquery()), Delivery.status == "pending")
+        .where(Delivery.id.in_(chosen.scalar_subquery()), Delivery.status == "pending")
         .values(next_attempt_at=lease_until, attempts=Delivery.attempts + 1)
         .returning(Delivery.id, Delivery.attempts)
     )
