@@ -137,6 +137,12 @@ def test_bad_versions_are_refused(hub: HubClient, change: dict[str, object], cod
     assert result["error"]["code"] == code  # type: ignore[index]
 
 
+def test_a_file_nested_too_deep_is_refused_not_a_500(hub: HubClient) -> None:
+    """PyYAML's composer recurses: a flow sequence nested 10,000 deep (40 KB) made a RecursionError."""
+    result = load(hub, "[" * 10_000 + "]" * 10_000)
+    assert result["status"] == 400 and result["error"]["code"] == "E1002"  # type: ignore[index]
+
+
 def test_only_admins_load_versions(hub: HubClient) -> None:
     for headers in (hub.staff("auditor"), hub.staff("integrator"), hub.unit_headers(hub.register("011"))):
         assert load(hub, amendment("2027-04", drop=set()), headers)["status"] == 403

@@ -55,6 +55,8 @@ def parse_ordinance(text: str | bytes, catalog: Catalog) -> OrdinanceIn:
         ordinance = OrdinanceIn.model_validate(raw)
     except yaml.YAMLError as exc:
         raise SchemaViolation(f"the ordinance file is not YAML: {exc}") from None
+    except RecursionError:  # PyYAML's composer recurses: a file nested thousands deep
+        raise SchemaViolation("the ordinance file is nested too deep to be an ordinance") from None
     except ValidationError as exc:
         raise SchemaViolation(
             "the ordinance file does not match its schema",
