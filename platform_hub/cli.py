@@ -162,14 +162,7 @@ def _run_recorded(
     """Run a change from the command line in one transaction with its operations record entry — which
     needs the key file (its MAC): a change that cannot be recorded is not made. ``as_owner``: with the
     schema owner's URL (what only the owner may do, on PostgreSQL)."""
-    from platform_hub.addressees.vault import KeyFileError, load_vault
-
-    settings = Settings()
-    try:
-        vault = load_vault(settings.key_file)
-    except KeyFileError as exc:
-        console.print(f"[red]{exc}[/red]: the operations record needs it (PLATFORM_HUB_KEY_FILE)")
-        raise typer.Exit(2) from None
+    settings, vault = Settings(), _vault()
 
     async def recorded(session: AsyncSession) -> T:
         result = await work(session)
@@ -180,18 +173,25 @@ def _run_recorded(
     return asyncio.run(run_once(url, recorded))
 
 
-def _vault_and_sessions() -> tuple[Any, Any, Any]:
+def _vault() -> Any:
+    """The My Number key file (the registry's keys, and the records' MAC key), or exit 2 naming it."""
     from platform_hub.addressees.vault import KeyFileError, load_vault
+
+    try:
+        return load_vault(Settings().key_file)
+    except KeyFileError as exc:
+        console.print(
+            f"[red]{exc}[/red] (PLATFORM_HUB_KEY_FILE; `platform-hub keys generate` makes one): the "
+            "registry and the operations record need it"
+        )
+        raise typer.Exit(2) from None
+
+
+def _vault_and_sessions() -> tuple[Any, Any, Any]:
     from platform_hub.kit.database import create_engine, create_sessionmaker
 
-    settings = Settings()
-    try:
-        vault = load_vault(settings.key_file)
-    except KeyFileError as exc:
-        console.print(f"[red]{exc}[/red] (PLATFORM_HUB_KEY_FILE; `platform-hub keys generate` makes one)")
-        raise typer.Exit(2) from None
-    engine = create_engine(settings.async_database_url)
-    return vault, engine, create_sessionmaker(engine)
+    engine = create_engine(Settings().async_database_url)
+    return _vault(), engine, create_sessionmaker(engine)
 
 
 @addressees_app.command("import")
@@ -206,6 +206,7 @@ def addressees_import(
     from rich.progress import Progress
 
     from platform_hub.addressees.importer import import_csv
+    from platform_hub.kit.database import unit_of_work
 
     vault, engine, sessions = _vault_and_sessions()
     report_path = errors or file.with_suffix(".errors.csv")
@@ -214,14 +215,25 @@ def addressees_import(
         with file.open(encoding="utf-8-sig", newline="") as stream, Progress(console=console) as progress:
             task = progress.add_task(f"importing {file.name}", total=None)
             try:
-                return await import_csv(
+                report = await import_csv(
                     sessions,
                     vault,
                     unit,
                     stream,
-                    actor=f"cli:{unit}",
+                    actor=CLI.client_id,
                     progress=lambda n: progress.advance(task, n),
                 )
+                async with unit_of_work(sessions) as session:  # what was imported, once it is in
+                    detail = f"{report.rows} rows: {report.created} created, {report.linked} linked"
+                    await record_operation(
+                        session,
+                        vault.record_key,
+                        CLI,
+                        "registry.import",
+                        detail=detail,
+                        parameters={"unit": unit},
+                    )
+                return report
             finally:
                 await engine.dispose()
 

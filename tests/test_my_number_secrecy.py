@@ -86,7 +86,13 @@ def test_my_numbers_appear_nowhere_in_plaintext(
             asked = {"my_number": number, "purpose_code": "JDT-001"}
             hub.http.post("/addressees/search", json=asked, headers=registry_only)  # 403
             # typed into an auditor's filter, or as a client id: refused, and not kept as it came
-            for filters in ({"integrated_number": number}, {"organ": number}, {"atena_number": number}):
+            spelled = (number, number.translate(str.maketrans("0123456789", "０１２３４５６７８９")))
+            spelled += (f"{number[:4]}-{number[4:8]}-{number[8:]}",)
+            for filters in (
+                {"integrated_number": number},
+                {"atena_number": number},
+                *({"organ": written} for written in spelled),
+            ):
                 hub.http.get("/audit/transfers", params=filters, headers=auditor)
             hub.http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(number, "x"))
             hub.http.post("/addressees/search", json={"my_number": number}, headers=hub.admin())
@@ -113,7 +119,9 @@ def test_my_numbers_appear_nowhere_in_plaintext(
     }
     for where, content in places.items():
         for number in (RESIDENT, NON_RESIDENT):
-            assert number.encode() not in content, f"a My Number in plaintext in the {where}"
+            for written in (number, number.translate(str.maketrans("0123456789", "０１２３４５６７８９"))):
+                assert written.encode() not in content, f"a My Number in plaintext in the {where}"
+            assert f"{number[:4]}-{number[4:8]}-{number[8:]}".encode() not in content, where
     assert b"has_my_number" in places["responses"]  # the registry did answer about them
 
 

@@ -252,3 +252,22 @@ def test_the_serving_role_cannot_undo_the_record(settings: Settings, database_ur
         engine.dispose()
     finally:
         execute(database_url, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
+
+
+def test_refusals_at_the_door_are_recorded_within_bounds(hub: HubClient, database_url: str) -> None:
+    """Found in review: a refused token request wrote an entry each time, under any client id, with a
+    scope of any length; a NUL in the form reached PostgreSQL (500); a call refused for its role left
+    no trace."""
+    form = {"grant_type": "client_credentials", "scope": "x" * 5000}
+    long_scope = hub.http.post("/oauth/token", data=form, auth=("nobody", "x"))
+    assert long_scope.status_code == 400 and long_scope.json()["error"]["code"] == "E1002"
+    nul = hub.http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("no\x00body", "x"))
+    assert nul.status_code == 401 and nul.json()["error"]["code"] == "E2001"
+    for n in range(30):  # more refusals than the record takes one by one in a second
+        hub.http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(f"guess-{n}", "x"))
+    recorded = rows(database_url, "SELECT client_id FROM operations WHERE action = 'token.refuse'")
+    assert 1 <= len(recorded) <= 20, len(recorded)
+    auditor = hub.staff("auditor")
+    assert hub.http.post("/clients", json={"name": "x", "role": "admin"}, headers=auditor).status_code == 403
+    (refusal,) = rows(database_url, "SELECT role, detail FROM operations WHERE action = 'access.refuse'")
+    assert refusal.role == "auditor" and "POST /clients" in refusal.detail

@@ -60,7 +60,7 @@ def test_a_unit_cannot_link_itself_to_a_stranger_to_read_their_my_number(
     assert bare.status_code == 400 and error_code(bare) == "E1002"  # no evidence, no link
     guessed = {**attempt, "name": "山田　太郎", "birth_date": "1985-04-01"}
     wrong = hub.http.post(f"/addressees/{integrated}/links", json=guessed, headers=shugaku)
-    assert wrong.status_code == 422 and error_code(wrong) == "E3002"
+    assert wrong.status_code == 404 and error_code(wrong) == "E1003"  # as if nobody held the number
     read = hub.http.get(
         f"/addressees/{integrated}", params={"purpose": "SHU-001", "with_my_number": "true"}, headers=shugaku
     )
@@ -124,7 +124,11 @@ def test_a_unit_reads_only_the_persons_it_handles(hub: HubClient) -> None:
     unknown = hub.http.get(
         f"/addressees/{atena_number(999_999)}", params={"purpose": "ZEI-001"}, headers=zeimu
     )
-    assert unknown.status_code == 404  # the same answer as for a person who exists
+    assert unknown.status_code == 404  # the same answer, in the same words, as for one who exists
+    held = hub.http.get(f"/addressees/{numbers[0]}", params={"purpose": "ZEI-001"}, headers=zeimu)
+    assert unknown.json()["error"]["message"].replace(atena_number(999_999), "N") == held.json()["error"][
+        "message"
+    ].replace(numbers[0], "N")
     needs_purpose = hub.http.get(f"/addressees/{numbers[0]}", headers=hub.unit_headers(hub.register("051")))
     assert error_code(needs_purpose) in {"E1002", "E1003"}
 

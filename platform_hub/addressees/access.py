@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,7 +32,6 @@ from platform_hub.addressees.vault import MyNumberVault
 from platform_hub.audit.service import TransferFacts, new_reception_number, record_entries
 from platform_hub.kit.database import unit_of_work, utcnow
 from platform_hub.kit.errors import (
-    AddresseeUnknown,
     Forbidden,
     OrdinanceRefusal,
     SchemaViolation,
@@ -71,6 +71,8 @@ class Caller:
     uses_numbers: bool = False  # the token carries UNIT:mynumber
     department: str | None = None
     clerk: str | None = None
+    # The units and the ordinance as this request found them (read before its session was used).
+    configuration: Configuration | None = None
 
     @property
     def unit_code(self) -> str | None:
@@ -108,16 +110,17 @@ class Provision:
     at: dt.datetime
 
 
-def decide(configuration: Configuration, caller: Caller, holder: Unit, operation: str) -> Provision | None:
+def decide(caller: Caller, holder: Unit, operation: str) -> Provision | None:
     """The rule that lets the unit receive 宛名情報 for its named 事務 (``None`` for the office);
     OrdinanceRefusal (E3001) when there is none — the caller records it (``refuse``)."""
     if caller.unit is None:
         return None
+    assert caller.configuration is not None
     if caller.purpose is None:
         raise SchemaViolation("name the 事務 the registry is used for (purpose_code)")
     at = utcnow()
     decision = ordinance.authorize(
-        configuration.rulebook,
+        caller.configuration.rulebook,
         at,
         receiver=caller.unit,
         holder=holder,
@@ -175,7 +178,9 @@ async def record_provision(
     person's integrated number and the items shown), in the request's transaction."""
     if provision is None:  # the office administers the registry: its operations record says what it did
         return
-    digest = hashlib.sha256(answer).hexdigest()
+    # Keyed: an answer may hold a My Number, and a plain digest of text otherwise known would let
+    # whoever reads the record test guesses of it.
+    digest = hmac.digest(record_key, answer, "sha256").hex()
     by_items: dict[tuple[str, ...], list[str | None]] = {}
     for integrated, items in shown:
         by_items.setdefault(tuple(items), []).append(integrated)
@@ -219,15 +224,21 @@ async def refuse(
     return refusal
 
 
+def unknown_to(caller: Caller, integrated: str) -> UnknownTarget:
+    """What a unit is told of a person it may not see — one nobody holds, one it does not handle, one
+    its evidence does not match — alike (E1003), so the registry cannot be walked by its counter, nor
+    a number's holder confirmed by guessing evidence."""
+    return UnknownTarget(f"unit {caller.unit_code} knows no person {integrated}")
+
+
 async def require_handled(session: AsyncSession, caller: Caller, person_id: int, integrated: str) -> None:
     """A unit reads only persons it handles: an active link of its own to them (or to a record 名寄せ
-    joined to them). To a unit that does not, the person is unknown — the same answer as for a number
-    nobody holds, so the registry cannot be walked by its counter."""
+    joined to them)."""
     if caller.unit_code is None:
         return
     group = await repository.merge_group(session, person_id)
     if not await repository.linked_at(session, group, caller.unit_code):
-        raise UnknownTarget(f"unit {caller.unit_code} handles no person {integrated}")
+        raise unknown_to(caller, integrated)
 
 
 @dataclass(frozen=True)
@@ -246,15 +257,20 @@ class Evidence:
 
 
 async def check_evidence(
-    session: AsyncSession, vault: MyNumberVault, person_id: int, evidence: Evidence, integrated: str
+    session: AsyncSession,
+    vault: MyNumberVault,
+    caller: Caller,
+    person_id: int,
+    evidence: Evidence,
+    integrated: str,
 ) -> None:
     """A unit links its number to a person only with evidence that matches them (any version: an old
-    name or address is still the person); E3002 otherwise, naming nothing of the person."""
+    name or address is still the person); otherwise the person is unknown to it (``unknown_to``)."""
     if not evidence.given():
         raise SchemaViolation(
             "a link needs the evidence it rests on: my_number, or name (or name_kana) and birth_date"
         )
-    mismatch = AddresseeUnknown(f"person {integrated} does not match the evidence given")
+    mismatch = unknown_to(caller, integrated)
     if evidence.my_number is not None:
         digest = vault.lookup_hash(check_my_number(evidence.my_number))
         if await repository.my_number_hash_of(session, person_id) != digest:

@@ -27,7 +27,7 @@ from platform_hub.addressees.schemas import (
 )
 from platform_hub.audit.dependencies import OperationLog, Ops
 from platform_hub.auth.dependencies import Admin
-from platform_hub.kit.errors import Forbidden, OrdinanceRefusal
+from platform_hub.kit.errors import Forbidden, OrdinanceRefusal, UnknownTarget
 from platform_hub.kit.state import HubState, Session, State
 from platform_hub.models import Person
 
@@ -35,14 +35,16 @@ router = APIRouter(prefix="/addressees", tags=["addressees"])
 
 
 async def caller_of(state: HubState, ops: OperationLog, purpose: str | None) -> Caller:
-    """Units with the registry scope, registered and enabled, and the My Number office (admin)."""
+    """Units with the registry scope, registered and enabled, and the My Number office (admin). Called
+    before the request's session is used: the configuration snapshot may open a session of its own."""
     actor, principal_scopes = ops.actor, ops.principal.scopes
+    configuration = await state.configuration.get()
     if ops.principal.acts_as("admin"):
-        return Caller(client_id=actor.client_id, unit=None)
+        return Caller(client_id=actor.client_id, unit=None, configuration=configuration)
     code = actor.unit_code
     if actor.role != "unit" or code is None or f"{code}:addressees" not in principal_scopes:
         raise Forbidden("the addressee registry is for units (with the scope UNIT:addressees) and admins")
-    unit = (await state.configuration.get()).unit(code)
+    unit = configuration.unit(code)
     if unit is None or not unit.enabled:
         raise Forbidden(f"unit {code} is not registered, or disabled")
     return Caller(
@@ -52,6 +54,7 @@ async def caller_of(state: HubState, ops: OperationLog, purpose: str | None) -> 
         uses_numbers=f"{code}:mynumber" in principal_scopes,
         department=actor.department,
         clerk=actor.clerk,
+        configuration=configuration,
     )
 
 
@@ -67,9 +70,20 @@ async def _decided(
     """The ordinance's decision on giving this caller 宛名情報; a refusal is recorded, then raised."""
     holder = access.registry_holder(state.settings.registry_organ)
     try:
-        return access.decide(await state.configuration.get(), caller, holder, operation)
+        return access.decide(caller, holder, operation)
     except OrdinanceRefusal as refusal:
         raise await access.refuse(state, caller, holder, operation, refusal, subject) from None
+
+
+async def _person(session: Session, caller: Caller, integrated_number: str) -> Person:
+    """The person, or to a unit the same E1003 whether nobody holds the number or the unit may not see
+    the person."""
+    try:
+        return await service.get_person(session, integrated_number)
+    except UnknownTarget:
+        if caller.unit is None:
+            raise
+        raise access.unknown_to(caller, integrated_number) from None
 
 
 @router.post("/search", response_model=list[Candidate])
@@ -136,7 +150,7 @@ async def get_person(
         if caller.unit is None:
             raise Forbidden("the My Number office administers the registry without seeing My Numbers")
         caller.require_numbers(state.catalog)
-    person = await service.get_person(session, integrated_number)
+    person = await _person(session, caller, integrated_number)
     await access.require_handled(session, caller, person.id, integrated_number)
     provision = await _decided(state, caller, "ATENA_READ", integrated_number)
     view = await _shown(state, session, ops, caller, person, provision, my_number=with_my_number)
@@ -172,7 +186,7 @@ async def link(
     )
     caller = await caller_of(state, ops, body.purpose_code)
     acting_for(caller, body.unit_code)
-    person = await service.get_person(session, integrated_number)
+    person = await _person(session, caller, integrated_number)
     provision = await _decided(state, caller, "ATENA_LINK", integrated_number)
     await service.link_with_evidence(
         session,
@@ -193,7 +207,7 @@ async def link(
 @router.post("/links/{unit_code}/{atena_number}/unlink", response_model=LinkOut)
 async def unlink(
     unit_code: Annotated[str, Path(pattern=r"^[0-9A-Z]{3}$")],
-    atena_number: Annotated[str, Path(max_length=15)],
+    atena_number: Annotated[str, Path(pattern=r"^[0-9A-Z]{15}$")],
     body: Reason,
     ops: Ops,
     state: State,
@@ -221,7 +235,7 @@ async def restrict(
     )
     caller = await caller_of(state, ops, None)
     acting_for(caller, body.unit_code)
-    person = await service.get_person(session, integrated_number)
+    person = await _person(session, caller, integrated_number)
     await service.restrict(session, person, caller, body.unit_code, list(body.attributes))
     await ops.record(session)
     return RestrictionOut(

@@ -161,7 +161,7 @@ async def link_with_evidence(
     if caller.unit is not None:
         if evidence.my_number is not None:
             caller.require_numbers(catalog)
-        await access.check_evidence(session, vault, person.id, evidence, person.integrated_number)
+        await access.check_evidence(session, vault, caller, person.id, evidence, person.integrated_number)
     return await link(session, person, unit_code, atena, reason=reason, actor=caller.client_id)
 
 

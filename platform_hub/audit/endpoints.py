@@ -1,4 +1,5 @@
-"""HTTP: the auditors' read-only view of the transfer record. Every query is itself recorded."""
+"""HTTP: the auditors' read-only view of the transfer record and the operations record, their
+verification and checkpoints. Every query is itself in the operations record."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -22,7 +23,8 @@ from platform_hub.audit import chain
 from platform_hub.kit.database import utcnow
 from platform_hub.models import Operation
 
-_MY_NUMBER_LIKE = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
+# Twelve digits, whole, as a 個人番号 is written — in groups of four, too (after NFKC: full-width alike).
+_MY_NUMBER_LIKE = re.compile(r"(?<![0-9])[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])")
 OK, REFUSED, FAILED = "ok", "refused", "failed"
 
 
@@ -39,7 +41,7 @@ class Actor:
 
 def masked(text: str | None) -> str | None:
     """``text`` with anything shaped like a 個人番号 replaced: callers' text is never kept as it came."""
-    return None if text is None else _MY_NUMBER_LIKE.sub("*" * 12, text)
+    return None if text is None else _MY_NUMBER_LIKE.sub("*" * 12, unicodedata.normalize("NFKC", text))
 
 
 def canonical_parameters(parameters: Mapping[str, object] | None) -> str:
@@ -64,8 +66,8 @@ async def record_operation(
         "client_id": actor.client_id[:64],
         "role": actor.role[:16],
         "unit_code": actor.unit_code,
-        "department": actor.department,
-        "clerk": actor.clerk,
+        "department": masked(actor.department),
+        "clerk": masked(actor.clerk),
         "action": action,
         "subject_integrated_number": subject,
         "outcome": outcome,

@@ -1,4 +1,6 @@
-"""The transfer record: writing entries, sealing them into the chain, verifying, and what auditors read.
+"""The transfer record: writing entries, sealing both records into their chains, compliance, the
+person's disclosure and retention (verification is ``verification``, the operations record
+``operations``).
 
 Entries are written in the caller's transaction — the one that accepts or answers the message — so a
 transfer and its record commit (or roll back) together.

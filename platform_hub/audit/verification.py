@@ -1,4 +1,5 @@
-"""Verification of the whole transfer record: every entry's digest, the chain, every checkpoint.
+"""Verification of a whole record — the transfer record or the operations record (``ledgers``): every
+entry's digest and MAC, the chain, every checkpoint, and the checkpoints kept outside the hub.
 
 It reads the record at the speed of the database, not of the ORM: each stretch of the chain comes
 straight from the driver (PostgreSQL ``COPY … TO STDOUT``; SQLite a plain cursor) with timestamps

@@ -9,7 +9,9 @@ from fastapi import Depends, Request
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
 
+from platform_hub.audit.operations import REFUSED, Actor, record_operation
 from platform_hub.auth.service import Principal, verify_token
+from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.errors import Forbidden, NotAuthenticated
 from platform_hub.kit.state import get_state
 
@@ -39,13 +41,33 @@ async def current_principal(request: Request, _: Annotated[str | None, Depends(o
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
-    async def check(principal: CurrentPrincipal) -> Principal:
+def require_role(*roles: str) -> Callable[[Request, Principal], Awaitable[Principal]]:
+    async def check(request: Request, principal: CurrentPrincipal) -> Principal:
         if not any(principal.acts_as(role) for role in roles):
-            raise Forbidden(f"this needs the role {' or '.join(roles)}")
+            refusal = Forbidden(f"this needs the role {' or '.join(roles)}")
+            await _record_refusal(request, principal, refusal)
+            raise refusal
         return principal
 
     return check
+
+
+async def _record_refusal(request: Request, principal: Principal, refusal: Forbidden) -> None:
+    """A call refused for its role goes to the operations record (nothing was done yet: the request's
+    session has written nothing, so a transaction of its own waits on nobody)."""
+    state = get_state(request)
+    if state.vault is None:
+        return
+    actor = Actor(principal.client_id, principal.role, principal.unit_code)
+    async with unit_of_work(state.sessions) as session:
+        await record_operation(
+            session,
+            state.vault.record_key,
+            actor,
+            "access.refuse",
+            outcome=REFUSED,
+            detail=f"{refusal.code}: {request.method} {request.url.path}: {refusal.message}",
+        )
 
 
 Admin = Annotated[Principal, Depends(require_role("admin"))]

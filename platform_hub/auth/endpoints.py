@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import unquote_plus
 
+import structlog
 from fastapi import APIRouter, Depends, Form, status
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
@@ -14,10 +15,12 @@ from platform_hub.auth import repository, service
 from platform_hub.auth.dependencies import Admin
 from platform_hub.auth.schemas import ClientCreate, ClientCredentials, TokenResponse
 from platform_hub.kit.database import unit_of_work
-from platform_hub.kit.errors import HubError, NotAuthenticated, SchemaViolation
+from platform_hub.kit.errors import HubError, NotAuthenticated, RateLimited, SchemaViolation
 from platform_hub.kit.state import HubState, Session, State
+from platform_hub.kit.text import unstorable
 
 router = APIRouter(tags=["auth"])
+log = structlog.get_logger()
 basic_auth = HTTPBasic(auto_error=False)
 
 
@@ -27,9 +30,9 @@ async def issue_token(
     session: Session,
     basic: Annotated[HTTPBasicCredentials | None, Depends(basic_auth)],
     grant_type: Annotated[str, Form()],
-    scope: Annotated[str | None, Form()] = None,
-    client_id: Annotated[str | None, Form()] = None,
-    client_secret: Annotated[str | None, Form()] = None,
+    scope: Annotated[str | None, Form(max_length=2000)] = None,
+    client_id: Annotated[str | None, Form(max_length=200)] = None,
+    client_secret: Annotated[str | None, Form(max_length=200)] = None,
 ) -> TokenResponse:
     """OAuth2 client credentials grant (client_secret_basic, or client_secret_post)."""
     if grant_type != "client_credentials":
@@ -39,6 +42,8 @@ async def issue_token(
         client_id, client_secret = unquote_plus(basic.username), unquote_plus(basic.password)
     if not client_id or not client_secret:
         raise NotAuthenticated("client credentials are required (HTTP Basic)")
+    if unstorable([client_id, client_secret, scope or ""]) or len(client_id) > 200:
+        raise NotAuthenticated("invalid client credentials")
     if state.token_rate_limit is not None:  # guessing a client's secret goes no faster than this
         await state.token_rate_limit.take(f"token:{client_id}")
     try:
@@ -58,13 +63,20 @@ async def issue_token(
             state.vault.record_key,
             Actor(client_id, role, unit_code),
             "token.issue",
-            parameters={"scope": scope},
+            parameters={"scope": scope[:200] if scope else None},
         )
     return TokenResponse(access_token=token, expires_in=expires_in, scope=" ".join(sorted(granted)))
 
 
 async def _refused(state: HubState, client_id: str, scope: str | None, error: HubError) -> None:
-    if state.vault is None:
+    """A refusal in the operations record — within a budget shared by every caller: anyone can send
+    refused requests, each under a client id of its own, and the record is no place to flood."""
+    if state.vault is None or state.token_rate_limit is None:
+        return
+    try:
+        await state.token_rate_limit.take("token-refusals")
+    except RateLimited:
+        log.warning("token refusals beyond the record's budget are not recorded one by one")
         return
     async with unit_of_work(state.sessions) as session:
         await record_operation(
@@ -74,7 +86,7 @@ async def _refused(state: HubState, client_id: str, scope: str | None, error: Hu
             "token.refuse",
             outcome=REFUSED,
             detail=f"{error.code}: {error.message}",
-            parameters={"scope": scope},
+            parameters={"scope": scope[:200] if scope else None},
         )
 
 

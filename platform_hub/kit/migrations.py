@@ -16,18 +16,19 @@ from sqlalchemy import create_engine, make_url, text
 from platform_hub.kit.database import create_database_file_of
 from platform_hub.kit.settings import REPO_ROOT
 
-# Written once, never changed or removed by the serving role (the record, its chains, checkpoints,
-# purges): it may read and append them.
+# Written once, never changed or removed by the serving role (the records, their chains and
+# checkpoints): it may read and append them.
 APPEND_ONLY = (
     "transfer_records",
     "transfer_chain",
     "audit_checkpoints",
-    "audit_purges",
     "operations",
     "operation_chain",
     "operation_checkpoints",
 )
-OWNER_ONLY = ("audit_purge_permits", "alembic_version")  # the serving role reads them only
+# What only the owner writes — a purge and its permit (``audit purge`` runs as the owner), the schema's
+# revision: the serving role reads them only.
+OWNER_ONLY = ("audit_purges", "audit_purge_permits", "alembic_version")
 
 
 def alembic_config(sync_url: str) -> Config:

@@ -77,17 +77,15 @@ async def complete_message(
     await session.execute(_COMPLETE_MESSAGE, params)
 
 
-async def drop_old_answers(session: AsyncSession, before: datetime) -> int:
-    """Forget the full answers of queries completed before ``before``, keeping their digests: a
-    resent MSGID no longer needs them, and an answer (incomes, households) is personal data the hub
-    holds only as long as it must."""
+async def drop_old_answers(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Forget the full answers of up to ``limit`` queries completed before ``before``, keeping their
+    digests: a resent MSGID no longer needs them, and an answer (incomes, households) is personal
+    data the hub holds only as long as it must. Oldest first, by the index of answers kept."""
+    kept = Message.response_xml.is_not(None) & (Message.pattern == "query")
+    oldest = select(Message.id).where(kept, Message.completed_at < before).order_by(Message.completed_at)
     result = await session.execute(
         update(Message)
-        .where(
-            Message.pattern == "query",
-            Message.completed_at < before,
-            Message.response_xml.is_not(None),
-        )
+        .where(Message.id.in_(oldest.limit(limit).scalar_subquery()))
         .values(response_xml=None)
         .execution_options(synchronize_session=False)
     )

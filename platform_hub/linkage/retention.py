@@ -18,12 +18,18 @@ from platform_hub.linkage import repository
 
 log = structlog.get_logger()
 ROUND_SECONDS = 60.0
+BATCH = 1000  # answers per transaction: a short write, however many are due
 
 
 async def drop_old_answers(state: HubState) -> int:
-    before = utcnow() - timedelta(seconds=state.settings.answer_retention_seconds)
-    async with unit_of_work(state.sessions) as session:
-        return await repository.drop_old_answers(session, before)
+    """Every answer past its retention, a batch per transaction."""
+    before, dropped = utcnow() - timedelta(seconds=state.settings.answer_retention_seconds), 0
+    while True:
+        async with unit_of_work(state.sessions) as session:
+            batch = await repository.drop_old_answers(session, before, BATCH)
+        dropped += batch
+        if batch < BATCH:
+            return dropped
 
 
 async def run(state: HubState) -> None:

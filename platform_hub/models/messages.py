@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from platform_hub.kit.database import Base, UTCDateTime, utcnow
@@ -13,7 +13,16 @@ class Message(Base):
     """A linkage message the hub accepted, keyed by the sender's MSGID for idempotency."""
 
     __tablename__ = "messages"
-    __table_args__ = (UniqueConstraint("source_unit", "msgid"),)
+    __table_args__ = (
+        UniqueConstraint("source_unit", "msgid"),
+        # The query answers still kept, oldest first: what the answer retention drops.
+        Index(
+            "ix_messages_answers_kept",
+            "completed_at",
+            postgresql_where=text("response_xml IS NOT NULL AND pattern = 'query'"),
+            sqlite_where=text("response_xml IS NOT NULL AND pattern = 'query'"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     reception_number: Mapped[str] = mapped_column(String(32), unique=True)
