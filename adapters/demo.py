@@ -368,8 +368,9 @@ class Scenario:
         self.console.rule("[bold]記録の検証")
         if result.get("ok"):
             self.console.print(
-                f"  [green]✓[/green] {result['entries']} 件の記録とハッシュチェーン、"
-                f"署名付きチェックポイント {result['checkpoints']} 件を検証",
+                f"  [green]✓[/green] 連携記録 {result['entries']} 件と操作記録 {result['operations']} 件、"
+                f"それぞれのハッシュチェーンと署名付きチェックポイント "
+                f"{result['checkpoints'] + result['operation_checkpoints']} 件を検証",
                 highlight=False,
             )
         else:

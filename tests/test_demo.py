@@ -66,7 +66,7 @@ def test_the_demo_runs_the_scenario_and_keeps_everything_under_its_data_dir(tmp_
     # Then what an auditor sees: the trail, compliance under the rules of each moment, the chain.
     assert "やりとり履歴" in out and "別表第2 第6項" in out
     assert "違反 0 件" in out and "IF_ZEI_0001 → 011" in out
-    assert "件の記録とハッシュチェーン" in out
+    assert "操作記録" in out and "ハッシュチェーンと署名付きチェックポイント" in out
     # Every database, key and log of the demo is under the data directory.
     kept = {path.relative_to(tmp_path / "demo").as_posix() for path in (tmp_path / "demo").rglob("*")}
     units = ("juki", "zeimu", "jidou-teate", "shugaku-enjo")
