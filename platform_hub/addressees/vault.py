@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -55,7 +56,7 @@ class MyNumberVault:
             cipher = self._ciphers[key_id] = AESGCM(self.keys[key_id])
         return cipher
 
-    @property
+    @cached_property
     def record_key(self) -> bytes:
         """The key that authenticates the hub's records (each entry's MAC), derived from the HMAC key
         for a purpose of its own: it lives in the same file, outside the database."""

@@ -126,8 +126,9 @@ entry_digest = TRANSFERS.entry_digest
 
 def mac(key: bytes, digest: str) -> str:
     """An entry's digest authenticated with the record key: only the hub, which holds the key outside
-    the database, can write an entry that verifies (a row inserted by SQL alone cannot)."""
-    return hmac.digest(key, digest.encode(), "sha256").hex()
+    the database, can write an entry that verifies (a row inserted by SQL alone cannot). Keyed
+    BLAKE2s, a MAC of its own: verification checks one per entry, and it costs a fifth of an HMAC."""
+    return hashlib.blake2s(digest.encode(), key=key).hexdigest()
 
 
 def macs_match(key: bytes, digest: str, stored: str | None) -> bool:

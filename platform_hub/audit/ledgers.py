@@ -5,6 +5,7 @@ checkpoints: the transfer record (情報提供等の記録, who got what about w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from platform_hub.audit import chain
@@ -28,6 +29,15 @@ class Ledger:
     timestamps: frozenset[str]
     label: str  # the content field that names an entry in a problem
     item_list: str | None = None  # the one JSON list field, stored as the JSON text the hub wrote
+
+    @cached_property
+    def label_at(self) -> int:
+        """Where the label stands in the canonical order (verification reads rows in it)."""
+        return self.canon.order.index(self.label)
+
+    @cached_property
+    def item_list_at(self) -> int | None:
+        return self.canon.order.index(self.item_list) if self.item_list else None
 
     @property
     def entries_table(self) -> str:

@@ -234,8 +234,18 @@ def verify_stretch(
     expected = first
     for seq_text, entry_id, link_digest, stored_hash, record_id, record_digest, record_mac, *content in rows:
         seq = int(seq_text)
-        link = _Link(seq, expected, entry_id, link_digest, record_id, record_digest, record_mac)
-        problem = _link_problem(ledger, link, content, record_key)
+        problem = _link_problem(
+            ledger,
+            seq,
+            expected,
+            entry_id,
+            link_digest,
+            record_id,
+            record_digest,
+            record_mac,
+            content,
+            record_key,
+        )
         previous = chain.chain_hash(previous, entry_id, link_digest)
         if problem is None and previous != stored_hash:
             problem = f"chain link {seq} (entry {entry_id}) does not follow from the one before"
@@ -251,34 +261,34 @@ def verify_stretch(
     return found
 
 
-@dataclass(frozen=True)
-class _Link:
-    """One link of a chain as read, with its entry's id, digest and MAC (None: the entry is gone)."""
-
-    seq: int
-    expected: int
-    entry_id: object
-    digest: str
-    record_id: object
-    record_digest: str | None
-    record_mac: str | None
-
-
 def _link_problem(
-    ledger: Ledger, link: _Link, content: list[str | None], record_key: bytes | None
+    ledger: Ledger,
+    seq: int,
+    expected: int,
+    entry_id: object,
+    link_digest: str,
+    record_id: object,
+    record_digest: str | None,
+    record_mac: str | None,
+    content: list[str | None],
+    record_key: bytes | None,
 ) -> str | None:
-    """What is wrong with one link and its entry (a row of both), if anything."""
-    if link.seq != link.expected:
-        return f"chain link {link.expected} is missing (next present: {link.seq})"
-    if link.record_id is None:
-        return f"entry {link.entry_id} (chain link {link.seq}) is missing"
-    name = f"entry {link.record_id} ({ledger.label} {content[ledger.canon.order.index(ledger.label)]}"
-    name += f", chain link {link.seq})"
-    if link.record_digest != link.digest or not _digest_matches(ledger, content, link.record_digest):
-        return f"{name} no longer matches its digest: it was altered"
-    if record_key is not None and not chain.macs_match(record_key, link.record_digest, link.record_mac):
-        return f"{name} carries no valid MAC: the hub did not write it (inserted or rewritten by SQL)"
+    """What is wrong with one link and its entry (a row of both), if anything. The hot loop of a
+    verification: nothing is built unless something is wrong."""
+    if seq != expected:
+        return f"chain link {expected} is missing (next present: {seq})"
+    if record_id is None:
+        return f"entry {entry_id} (chain link {seq}) is missing"
+    if record_digest != link_digest or not _digest_matches(ledger, content, record_digest):
+        return f"{_named(ledger, record_id, content, seq)} no longer matches its digest: it was altered"
+    if record_key is not None and not chain.macs_match(record_key, record_digest, record_mac):
+        why = "carries no valid MAC: the hub did not write it (inserted or rewritten by SQL)"
+        return f"{_named(ledger, record_id, content, seq)} {why}"
     return None
+
+
+def _named(ledger: Ledger, record_id: object, content: list[str | None], seq: int) -> str:
+    return f"entry {record_id} ({ledger.label} {content[ledger.label_at]}, chain link {seq})"
 
 
 def _digest_matches(ledger: Ledger, content: list[str | None], digest: str) -> bool:
@@ -286,9 +296,9 @@ def _digest_matches(ledger: Ledger, content: list[str | None], digest: str) -> b
     is; only when that does not match is it parsed and rendered again (JSON written some other way,
     or altered)."""
     values = chain.rendered(content)
-    if ledger.item_list is None:
+    if ledger.item_list_at is None:
         return ledger.canon.rendered_digest(values) == digest
-    at = ledger.canon.order.index(ledger.item_list)
+    at = ledger.item_list_at
     values[at] = content[at] or "null"
     if ledger.canon.rendered_digest(values) == digest:
         return True

@@ -40,7 +40,9 @@ class Operation(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     parameters: Mapped[str] = mapped_column(Text, doc="canonical JSON of what was asked")
     entry_digest: Mapped[str] = mapped_column(String(64))
-    entry_mac: Mapped[str] = mapped_column(String(64), doc="HMAC of the digest under the record key")
+    entry_mac: Mapped[str] = mapped_column(
+        String(64), doc="keyed BLAKE2s of the digest: the record key's MAC"
+    )
 
 
 class OperationLink(Base):

@@ -54,7 +54,9 @@ class TransferRecord(Base):
     )
     # Only the hub holds the record key (in its key file, outside the database): a row written by SQL
     # alone cannot carry a MAC that verifies.
-    entry_mac: Mapped[str] = mapped_column(String(64), doc="HMAC of the digest under the record key")
+    entry_mac: Mapped[str] = mapped_column(
+        String(64), doc="keyed BLAKE2s of the digest: the record key's MAC"
+    )
 
 
 class ChainLink(Base):
