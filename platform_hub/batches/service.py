@@ -557,6 +557,7 @@ async def _send_chunk(state: HubState, ready: linkage.Prepared, batch: Batch, ch
     records = list(etree.fromstring(b'<r xmlns:lk="%s">%s</r>' % (LK.encode(), chunk.records)))
     addressee = _addressee_path(ready.inbound.compiled)
     sent, delivered = _Sent(chunk_no), []
+    items_of: dict[tuple[str, ...], tuple[str, ...]] = {}  # a record's items by its shape: most share one
     for (seq, person_id, integrated), record in zip(chunk.persons, records, strict=True):
         subject = str(integrated) if integrated is not None else None
         element = record.find(addressee) if addressee else None
@@ -567,8 +568,10 @@ async def _send_chunk(state: HubState, ready: linkage.Prepared, batch: Batch, ch
         if element is not None and person_id is not None:
             element.text = atenas.get(int(person_id), UNNUMBERED_ATENA)
         delivered.append(record)
-        items = tuple(linkage.items_present(ready.inbound.spec.record.items or (), record))
-        sent.delivered.setdefault(items, []).append(subject)
+        shape = tuple(element.tag for element in record.iter())
+        if shape not in items_of:
+            items_of[shape] = tuple(linkage.items_present(ready.inbound.spec.record.items or (), record))
+        sent.delivered.setdefault(items_of[shape], []).append(subject)
     if delivered:
         await routing.deliver_notification(state, subscriber, _chunk_message(ready, chunk_no, delivered))
     return sent

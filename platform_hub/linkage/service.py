@@ -754,11 +754,16 @@ def items_present(items: Sequence[Item], parent: etree._Element | None) -> list[
     found: dict[str, None] = {}
 
     def walk(items: Sequence[Item], elements: list[etree._Element]) -> None:
+        # The children by name, read once: a batch has this done for every record it delivers.
+        children: dict[str, list[etree._Element]] = {}
+        for element in elements:
+            for child in element:
+                children.setdefault(child.tag, []).append(child)
         for item in items:
-            children = [c for element in elements for c in element.iterchildren(lk(item.romaji))]
-            if item.type == "GROUP":
-                walk(item.items or (), children)
-            elif children and not item.my_number:
+            present = children.get(lk(item.romaji))
+            if present and item.type == "GROUP":
+                walk(item.items or (), present)
+            elif present and not item.my_number:
                 found[item.name] = None
 
     walk(items, [parent] if parent is not None else [])
