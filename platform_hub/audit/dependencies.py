@@ -17,10 +17,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.audit.operations import FAILED, OK, REFUSED, Actor, record_operation
+from platform_hub.audit.operations import OK, Actor, record_operation, record_refusal
 from platform_hub.auth.dependencies import CurrentPrincipal
 from platform_hub.auth.service import Principal
-from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.errors import HubError, SchemaViolation
 from platform_hub.kit.state import HubState, get_state
 
@@ -69,12 +68,11 @@ class OperationLog:
         )
 
     async def refused(self, error: HubError) -> None:
-        """A refusal, in a transaction of its own (the request's rolled back)."""
-        if self.action is None or self.state.vault is None:
-            return
-        outcome = FAILED if error.status_code >= 500 else REFUSED
-        async with unit_of_work(self.state.sessions) as session:
-            await self.record(session, detail=f"{error.code}: {error.message}", outcome=outcome)
+        """A refusal of what was expected, in a transaction of its own (the request's rolled back)."""
+        if self.action is not None:
+            await record_refusal(
+                self.state, self.actor, self.action, error, subject=self.subject, parameters=self.parameters
+            )
 
 
 def actor_of(principal: Principal, headers: Mapping[str, str]) -> Actor:

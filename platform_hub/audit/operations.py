@@ -15,13 +15,18 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit import chain
-from platform_hub.kit.database import utcnow
+from platform_hub.kit.database import unit_of_work, utcnow
+from platform_hub.kit.errors import HubError
 from platform_hub.models import Operation
+
+if TYPE_CHECKING:
+    from platform_hub.kit.state import HubState
 
 # Twelve digits, whole, as a 個人番号 is written — in groups of four, too (after NFKC: full-width alike).
 _MY_NUMBER_LIKE = re.compile(r"(?<![0-9])[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])")
@@ -78,3 +83,30 @@ async def record_operation(
     await session.execute(
         insert(Operation), {**content, "entry_digest": digest, "entry_mac": chain.mac(record_key, digest)}
     )
+
+
+async def record_refusal(
+    state: HubState,
+    actor: Actor,
+    action: str,
+    error: HubError,
+    *,
+    subject: str | None = None,
+    detail: str | None = None,
+    parameters: Mapping[str, object] | None = None,
+) -> None:
+    """A refused (or failed) call, in a transaction of its own: the request's rolls back. Written
+    before the request's session has written anything, so it waits on no SQLite write turn."""
+    if state.vault is None:
+        return
+    async with unit_of_work(state.sessions) as session:
+        await record_operation(
+            session,
+            state.vault.record_key,
+            actor,
+            action,
+            subject=subject,
+            outcome=FAILED if error.status_code >= 500 else REFUSED,
+            detail=f"{error.code}: {detail or error.message}",
+            parameters=parameters,
+        )

@@ -9,9 +9,8 @@ from fastapi import Depends, Request
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
 
-from platform_hub.audit.operations import REFUSED, Actor, record_operation
+from platform_hub.audit.operations import Actor, record_refusal
 from platform_hub.auth.service import Principal, verify_token
-from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.errors import Forbidden, NotAuthenticated
 from platform_hub.kit.state import get_state
 
@@ -45,29 +44,13 @@ def require_role(*roles: str) -> Callable[[Request, Principal], Awaitable[Princi
     async def check(request: Request, principal: CurrentPrincipal) -> Principal:
         if not any(principal.acts_as(role) for role in roles):
             refusal = Forbidden(f"this needs the role {' or '.join(roles)}")
-            await _record_refusal(request, principal, refusal)
+            actor = Actor(principal.client_id, principal.role, principal.unit_code)
+            where = f"{request.method} {request.url.path}: {refusal.message}"
+            await record_refusal(get_state(request), actor, "access.refuse", refusal, detail=where)
             raise refusal
         return principal
 
     return check
-
-
-async def _record_refusal(request: Request, principal: Principal, refusal: Forbidden) -> None:
-    """A call refused for its role goes to the operations record (nothing was done yet: the request's
-    session has written nothing, so a transaction of its own waits on nobody)."""
-    state = get_state(request)
-    if state.vault is None:
-        return
-    actor = Actor(principal.client_id, principal.role, principal.unit_code)
-    async with unit_of_work(state.sessions) as session:
-        await record_operation(
-            session,
-            state.vault.record_key,
-            actor,
-            "access.refuse",
-            outcome=REFUSED,
-            detail=f"{refusal.code}: {request.method} {request.url.path}: {refusal.message}",
-        )
 
 
 Admin = Annotated[Principal, Depends(require_role("admin"))]

@@ -10,11 +10,10 @@ from fastapi import APIRouter, Depends, Form, status
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from platform_hub.audit.dependencies import Ops
-from platform_hub.audit.operations import REFUSED, Actor, masked, record_operation
+from platform_hub.audit.operations import Actor, masked, record_operation, record_refusal
 from platform_hub.auth import repository, service
 from platform_hub.auth.dependencies import Admin
 from platform_hub.auth.schemas import ClientCreate, ClientCredentials, TokenResponse
-from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.errors import HubError, NotAuthenticated, RateLimited, SchemaViolation
 from platform_hub.kit.state import HubState, Session, State
 from platform_hub.kit.text import unstorable
@@ -71,23 +70,17 @@ async def issue_token(
 async def _refused(state: HubState, client_id: str, scope: str | None, error: HubError) -> None:
     """A refusal in the operations record — within a budget shared by every caller: anyone can send
     refused requests, each under a client id of its own, and the record is no place to flood."""
-    if state.vault is None or state.token_rate_limit is None:
+    if state.token_rate_limit is None:
         return
     try:
         await state.token_rate_limit.take("token-refusals")
     except RateLimited:
         log.warning("token refusals beyond the record's budget are not recorded one by one")
         return
-    async with unit_of_work(state.sessions) as session:
-        await record_operation(
-            session,
-            state.vault.record_key,
-            Actor(masked(client_id) or "-", "unknown"),  # as the caller typed it: never kept as it came
-            "token.refuse",
-            outcome=REFUSED,
-            detail=f"{error.code}: {error.message}",
-            parameters={"scope": scope[:200] if scope else None},
-        )
+    actor = Actor(masked(client_id) or "-", "unknown")  # as the caller typed it: never kept as it came
+    await record_refusal(
+        state, actor, "token.refuse", error, parameters={"scope": scope[:200] if scope else None}
+    )
 
 
 @router.post("/clients", response_model=ClientCredentials, status_code=status.HTTP_201_CREATED)
