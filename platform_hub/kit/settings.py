@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -132,13 +133,8 @@ class Settings(BaseSettings):
 
     @property
     def answer_xml_limits(self) -> XmlLimits:
-        """What a unit's answer may hold."""
-        return XmlLimits(
-            depth=self.max_xml_depth,
-            namespaces=self.max_xml_namespaces,
-            attributes=self.max_xml_attributes,
-            elements=self.max_answer_xml_elements,
-        )
+        """What a unit's answer may hold: as a message, but more elements."""
+        return replace(self.xml_limits, elements=self.max_answer_xml_elements)
 
     @property
     def token_secret_path(self) -> Path:
