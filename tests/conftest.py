@@ -14,15 +14,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
 from platform_hub.kit.migrations import upgrade
 from platform_hub.kit.settings import REPO_ROOT, Settings
 from platform_hub.ordinance.service import load_file
-from platform_hub.web.app import create_app
-from tests.helpers import ADMIN_ID, ADMIN_SECRET, CATALOG, HubClient, serve_in_thread
+from tests.helpers import ADMIN_ID, ADMIN_SECRET, CATALOG, HubClient, served_hub
 
 TEST_DATABASE_URL = os.environ.get("PLATFORM_HUB_TEST_DATABASE_URL")
 DEMO_ORDINANCE = REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml"
@@ -109,5 +107,5 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def hub(settings: Settings) -> Iterator[HubClient]:
     """The hub served by uvicorn on a loopback port, with its dispatcher running."""
-    with serve_in_thread(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
-        yield HubClient(client)
+    with served_hub(settings) as (_, client):
+        yield client

@@ -24,6 +24,7 @@ from lxml import etree
 from platform_hub.addressees.numbers import atena_number
 from platform_hub.kit.settings import REPO_ROOT, Settings
 from platform_hub.linkage.catalog import load_catalog
+from platform_hub.web.app import create_app
 
 CATALOG = load_catalog(REPO_ROOT / "interface_specs")
 ADMIN_ID = "test-admin"
@@ -274,6 +275,13 @@ def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@contextmanager
+def served_hub(settings: Settings) -> Iterator[tuple[str, HubClient]]:
+    """The hub with these settings served on a loopback port: its URL, and a client of it."""
+    with serve_in_thread(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        yield url, HubClient(http)
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> None:

@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -24,7 +23,6 @@ from platform_hub.cli import app
 from platform_hub.kit.database import run_once
 from platform_hub.kit.migrations import grant_serving_role
 from platform_hub.kit.settings import Settings
-from platform_hub.web.app import create_app
 from tests.conftest import TEST_DATABASE_URL
 from tests.helpers import (
     ADMIN_ID,
@@ -34,6 +32,7 @@ from tests.helpers import (
     execute,
     rows,
     serve_in_thread,
+    served_hub,
     wait_until,
     zei_query,
 )
@@ -163,10 +162,8 @@ def test_a_cut_off_tail_is_named_by_the_checkpoints_kept_outside(
     zeimu = TestUnit(answer=zei_answer)
     with (
         serve_in_thread(zeimu.app()) as zeimu_url,
-        serve_in_thread(create_app(often)) as url,
-        httpx.Client(base_url=url, timeout=30) as http,
+        served_hub(often) as (url, hub),
     ):
-        hub = HubClient(http)
         hub.register("002", zeimu_url)
         jidou = hub.unit_headers(hub.register("011"))
         hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
@@ -229,10 +226,8 @@ def test_the_serving_role_cannot_undo_the_record(settings: Settings, database_ur
         zeimu = TestUnit(answer=zei_answer)
         with (
             serve_in_thread(zeimu.app()) as zeimu_url,
-            serve_in_thread(create_app(serving)) as url,
-            httpx.Client(base_url=url, timeout=30) as http,
+            served_hub(serving) as (_, hub),  # the hub works as the serving role…
         ):
-            hub = HubClient(http)  # the hub works as the serving role…
             hub.register("002", zeimu_url)
             jidou = hub.unit_headers(hub.register("011"))
             hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})

@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 from lxml import etree
 
 from platform_hub.addressees.numbers import atena_number
 from platform_hub.kit.settings import Settings
-from platform_hub.web.app import create_app
 from tests.helpers import (
     NS,
     PERSON,
@@ -21,6 +19,7 @@ from tests.helpers import (
     fault_code,
     rows,
     serve_in_thread,
+    served_hub,
     soap_message,
     wait_until,
     zei_query,
@@ -87,10 +86,8 @@ def test_a_querys_answer_is_kept_only_as_long_as_a_resend_needs_it(
     zeimu = TestUnit(answer=zei_answer)
     with (
         serve_in_thread(zeimu.app()) as zeimu_url,
-        serve_in_thread(create_app(brief)) as url,
-        httpx.Client(base_url=url, timeout=30) as http,
+        served_hub(brief) as (_, hub),
     ):
-        hub = HubClient(http)
         hub.register("002", zeimu_url)
         jidou = hub.unit_headers(hub.register("011"))
         hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})

@@ -10,8 +10,7 @@ import httpx
 
 from platform_hub.addressees.numbers import atena_number
 from platform_hub.kit.settings import Settings
-from platform_hub.web.app import create_app
-from tests.helpers import PERSON, YAMADA, HubClient, rows, serve_in_thread
+from tests.helpers import PERSON, YAMADA, HubClient, rows, served_hub
 
 MY_NUMBER = "123456789018"
 OUTSIDER = {  # a 住登外者 known only to 002 (個人住民税)
@@ -211,8 +210,7 @@ def test_restrictions_and_new_persons_stay_with_those_who_handle_them(hub: HubCl
 
 def test_registry_calls_share_the_units_rate_limit(settings: Settings) -> None:
     limited = settings.model_copy(update={"unit_rate_limit": "3/minute"})
-    with serve_in_thread(create_app(limited)) as url, httpx.Client(base_url=url, timeout=30) as http:
-        hub = HubClient(http)
+    with served_hub(limited) as (_, hub):
         jidou = hub.unit_headers(hub.register("011"))
         asked = {"name": PERSON["name"], "birth_date": PERSON["birth_date"], "purpose_code": "JDT-001"}
         answers = [hub.http.post("/addressees/search", json=asked, headers=jidou) for _ in range(4)]
