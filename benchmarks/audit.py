@@ -26,9 +26,9 @@ import sqlalchemy as sa
 from benchmarks.common import RESULTS, fresh_database, kept_database, percentiles
 from platform_hub.audit import chain, repository, service, verification
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
-from platform_hub.kit.settings import REPO_ROOT
-from platform_hub.linkage.catalog import load_catalog
+from platform_hub.kit.settings import BUNDLED_SPECS, DEMO_ORDINANCE
 from platform_hub.ordinance.service import load_file
+from platform_hub.protocol.catalog import load_catalog
 
 FLOWS = [  # (interface, requester, organ, provider, purpose, category, rule)
     ("IF_ZEI_0001", "011", "市長", "002", "JDT-001", "地方税関係情報", "2026-04/U-03"),
@@ -137,7 +137,7 @@ async def measure(url: str, count: int, persons: int) -> dict[str, Any]:
         verified = await verification.verify(session, None)
     assert verified.ok, verified.problems[:3]
     results["verify_entries_per_s"] = round(verified.entries / (time.perf_counter() - t))
-    catalog = load_catalog(REPO_ROOT / "interface_specs")
+    catalog = load_catalog(BUNDLED_SPECS)
     t = time.perf_counter()
     async with unit_of_work(sessions) as session:
         report = await service.compliance(session, catalog, dt.date(2026, 5, 1), dt.date(2026, 5, 31))
@@ -161,8 +161,8 @@ def main() -> None:
         results = asyncio.run(measure(kept_database("ph_bench_audit"), args.entries, args.persons))
     else:
         with fresh_database("ph_bench_audit", keep=args.keep) as url:
-            catalog = load_catalog(REPO_ROOT / "interface_specs")
-            demo = (REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml").read_bytes()
+            catalog = load_catalog(BUNDLED_SPECS)
+            demo = (DEMO_ORDINANCE).read_bytes()
             asyncio.run(load_file(url, catalog, demo, actor="bench"))
             started = time.perf_counter()
             load(url, args.entries, args.persons, args.entries - by_sealer)

@@ -28,8 +28,9 @@ import httpx
 from benchmarks.common import RESULTS, fresh_database
 from benchmarks.linkage import load_ordinance, processes
 from platform_hub.kit.migrations import upgrade
-from platform_hub.kit.settings import REPO_ROOT
 from tests.helpers import HubClient, count_rows, seed_taxpayers, wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def records_received(unit: str) -> int:

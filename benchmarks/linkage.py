@@ -32,11 +32,13 @@ import httpx
 
 from benchmarks.common import RESULTS, fresh_database
 from platform_hub.addressees.numbers import atena_number
-from platform_hub.kit.settings import REPO_ROOT
+from platform_hub.kit.settings import DEMO_ORDINANCE
 from tests.helpers import ADMIN_ID, ADMIN_SECRET, HubClient, answers, free_port, wait_until
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 PERSONS = 50  # the notifications are spread over them: a subscriber takes one person's in order
-ORDINANCE = REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml"
+ORDINANCE = DEMO_ORDINANCE
 
 
 class Parties(NamedTuple):

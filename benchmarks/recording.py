@@ -18,12 +18,14 @@ from pathlib import Path
 import httpx
 
 from benchmarks.common import RESULTS, fresh_database
-from platform_hub.kit.settings import REPO_ROOT, Settings
+from platform_hub.kit.settings import DEMO_ORDINANCE, Settings
 from platform_hub.linkage import service as linkage
 from platform_hub.ordinance.service import load_file
 from platform_hub.web.app import create_app
 from tests.helpers import ADMIN_ID, ADMIN_SECRET, CATALOG, YAMADA, HubClient, serve_in_thread
 from tests.units import TestUnit, zei_answer
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def load(url: str, token: str, count: int) -> dict[str, float]:
@@ -75,7 +77,7 @@ def main() -> None:
             httpx.Client(base_url=hub_url, timeout=30) as http,
         ):
             hub = HubClient(http)
-            demo = (REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml").read_bytes()
+            demo = (DEMO_ORDINANCE).read_bytes()
             asyncio.run(load_file(settings.async_database_url, CATALOG, demo, actor="bench"))
             hub.register("002", unit_url)
             jidou = hub.register("011")

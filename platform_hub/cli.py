@@ -94,7 +94,7 @@ def demo(
 ) -> None:
     """The demo city on loopback — the hub and four business units on embedded SQLite — and the
     児童手当 認定請求 of three applicants, step by step; then the audit trail, compliance and chain."""
-    from adapters import demo as city_demo
+    from platform_hub_demo import demo as city_demo
 
     if not city_demo.run(console, data_dir, once=once, residents=residents, seed=seed):
         raise typer.Exit(1)
@@ -115,7 +115,8 @@ def interfaces_validate(
     directory: Annotated[Path | None, typer.Argument(help="Spec folder (default: the hub's).")] = None,
 ) -> None:
     """Check every interface spec and its derived XSD; report problems by file and item."""
-    from platform_hub.linkage.catalog import SpecError, load_catalog
+    from platform_hub.protocol.catalog import load_catalog
+    from platform_hub.protocol.specs import SpecError
 
     folder = directory or Settings().interface_specs_dir
     try:
@@ -471,9 +472,9 @@ def ordinance_load(
     ],
 ) -> None:
     """Load a version of the ordinance; it is in force from its effective date, older ones stay."""
-    from platform_hub.kit.errors import HubError
-    from platform_hub.linkage.catalog import load_catalog
     from platform_hub.ordinance.service import load, parse_ordinance
+    from platform_hub.protocol.catalog import load_catalog
+    from platform_hub.protocol.errors import HubError
 
     settings = Settings()
     source = file.read_bytes()
@@ -606,7 +607,7 @@ def audit_purge(
 
     from platform_hub.audit import service
     from platform_hub.audit.chain import load_signing_key
-    from platform_hub.kit.errors import HubError
+    from platform_hub.protocol.errors import HubError
 
     settings = Settings()
     if not settings.signing_key_file.exists():
@@ -667,9 +668,9 @@ def mock_unit(
     log_level: Annotated[str, typer.Option(help="Log level.")] = "warning",
 ) -> None:
     """Run one mock business unit of the demo city; it registers with the hub as it starts."""
-    from adapters.city import MOCK_UNITS, serve
-    from adapters.common import MockOptions
-    from adapters.sdk import Credentials
+    from platform_hub_demo.city import MOCK_UNITS, serve
+    from platform_hub_demo.common import MockOptions
+    from platform_hub_sdk import Credentials
 
     if name not in MOCK_UNITS:
         console.print(f"[red]unknown mock unit {name!r}[/red]: one of {', '.join(MOCK_UNITS)}")

@@ -18,12 +18,12 @@ import pytest
 import sqlalchemy as sa
 
 from platform_hub.kit.migrations import upgrade
-from platform_hub.kit.settings import REPO_ROOT, Settings
+from platform_hub.kit.settings import DEMO_ORDINANCE, Settings
 from platform_hub.ordinance.service import load_file
 from tests.helpers import ADMIN_ID, ADMIN_SECRET, CATALOG, HubClient, served_hub
 
 TEST_DATABASE_URL = os.environ.get("PLATFORM_HUB_TEST_DATABASE_URL")
-DEMO_ORDINANCE = REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml"
+DEMO_ORDINANCE = DEMO_ORDINANCE
 
 
 def pytest_report_header() -> str:

@@ -22,11 +22,11 @@ import uvicorn
 from lxml import etree
 
 from platform_hub.addressees.numbers import atena_number
-from platform_hub.kit.settings import REPO_ROOT, Settings
-from platform_hub.linkage.catalog import load_catalog
+from platform_hub.kit.settings import BUNDLED_SPECS, Settings
+from platform_hub.protocol.catalog import load_catalog
 from platform_hub.web.app import create_app
 
-CATALOG = load_catalog(REPO_ROOT / "interface_specs")
+CATALOG = load_catalog(BUNDLED_SPECS)
 ADMIN_ID = "test-admin"
 ADMIN_SECRET = "test-admin-secret-0123456789"
 LK = "urn:platform-hub:linkage:1"

@@ -9,7 +9,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from adapters.demo import stop, wait_healthy
+from platform_hub_demo.demo import stop, wait_healthy
+
 from tests.helpers import ADMIN_ID, ADMIN_SECRET, free_port
 
 SEED = 2026

@@ -18,7 +18,7 @@ from platform_hub.addressees.numbers import (
     is_valid_atena_number,
 )
 from platform_hub.addressees.vault import KeyFileError, generate_key_file, load_vault, rotate_key_file
-from platform_hub.kit.errors import SchemaViolation
+from platform_hub.protocol.errors import SchemaViolation
 
 BODIES = st.text("0123456789", min_size=14, max_size=14)
 

@@ -11,12 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from platform_hub.kit.errors import SchemaViolation
-from platform_hub.kit.settings import REPO_ROOT
-from platform_hub.linkage.catalog import SpecError, load_catalog
+from platform_hub.kit.settings import BUNDLED_SPECS
+from platform_hub.protocol.catalog import load_catalog
+from platform_hub.protocol.errors import SchemaViolation
+from platform_hub.protocol.specs import SpecError
 from tests.helpers import NS, HubClient, ido_notification
 
-SPECS = REPO_ROOT / "interface_specs"
+SPECS = BUNDLED_SPECS
 CATALOG = load_catalog(SPECS)
 
 

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from adapters.residents import generate_city
+from platform_hub_demo.residents import generate_city
 
 RESIDENTS = 30
 

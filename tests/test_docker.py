@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +19,9 @@ import yaml
 from typer.testing import CliRunner
 
 from platform_hub.cli import app
-from platform_hub.kit.settings import REPO_ROOT, Settings
+from platform_hub.kit.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DOCKER = REPO_ROOT / "docker"
 COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text(encoding="utf-8"))

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from lxml import etree
 
-from platform_hub.kit.errors import MalformedMessage
 from platform_hub.kit.settings import Settings
-from platform_hub.kit.xml import XmlLimits, canonical, parse_xml
-from platform_hub.linkage.catalog import InterfaceSpec, Item
-from platform_hub.linkage.envelope import build_message, lk
+from platform_hub.protocol.envelope import build_message, lk
+from platform_hub.protocol.errors import MalformedMessage
+from platform_hub.protocol.specs import InterfaceSpec, Item
+from platform_hub.protocol.xml import XmlLimits, canonical, parse_xml
 from tests.helpers import (
     CATALOG,
     YAMADA,

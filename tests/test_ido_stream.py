@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from platform_hub_demo.city import seed_city
+from platform_hub_demo.juki import JIYU
 
-from adapters.city import seed_city
-from adapters.juki import JIYU
 from platform_hub.kit.settings import Settings
 from tests.helpers import YAMADA, HubClient, hub_process, ido_notification, rows, wait_until
 from tests.mock_units import mock_units

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from platform_hub_demo.city import seed_city
+from platform_hub_demo.demo import OUTSIDER
+from platform_hub_demo.residents import generate_city, parents_with_children
 
-from adapters.city import seed_city
-from adapters.demo import OUTSIDER
-from adapters.residents import generate_city, parents_with_children
 from tests.helpers import HubClient, rows, wait_until
 from tests.mock_units import SEED, mock_units
 from tests.test_ordinance import amendment, load

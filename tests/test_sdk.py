@@ -8,14 +8,14 @@ from pathlib import Path
 import httpx
 import pytest
 from lxml import etree
+from platform_hub_sdk import Credentials, InterfaceCatalog, LinkageError, Received, TokenSource, Unit
+from platform_hub_sdk.messages import answer_message, read_message, request_message
+from platform_hub_sdk.payload import from_element, to_element
 
-from adapters.sdk import Credentials, InterfaceCatalog, LinkageError, Received, TokenSource, Unit
-from adapters.sdk.messages import answer_message, read_message, request_message
-from adapters.sdk.payload import from_element, to_element
 from platform_hub.addressees.numbers import atena_number
 from platform_hub.kit.settings import Settings
-from platform_hub.kit.xml import parse_xml
-from platform_hub.linkage.envelope import read_envelope
+from platform_hub.protocol.envelope import read_envelope
+from platform_hub.protocol.xml import parse_xml
 from tests.helpers import CATALOG, NS, zei_query
 
 HOUSEHOLD = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from platform_hub_sdk import Credentials, LinkageError, Payload, Received, Unit
 
-from adapters.sdk import Credentials, LinkageError, Payload, Received, Unit
 from tests.helpers import (
     ADMIN_ID,
     ADMIN_SECRET,

@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from platform_hub_sdk import Credentials
+from platform_hub_sdk.store import UnitStore
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from adapters.sdk import Credentials
-from adapters.sdk.store import UnitStore
 from platform_hub.cli import app
 from platform_hub.kit.database import create_database_file
 from platform_hub.kit.settings import Settings

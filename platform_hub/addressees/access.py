@@ -31,18 +31,18 @@ from platform_hub.addressees.numbers import check_my_number
 from platform_hub.addressees.vault import MyNumberVault
 from platform_hub.audit.service import TransferFacts, new_reception_number, record_entries
 from platform_hub.kit.database import unit_of_work, utcnow
-from platform_hub.kit.errors import (
+from platform_hub.kit.state import HubState
+from platform_hub.linkage.configuration import Configuration
+from platform_hub.models import Unit
+from platform_hub.ordinance import service as ordinance
+from platform_hub.ordinance.service import Decision
+from platform_hub.protocol.catalog import Catalog
+from platform_hub.protocol.errors import (
     Forbidden,
     OrdinanceRefusal,
     SchemaViolation,
     UnknownTarget,
 )
-from platform_hub.kit.state import HubState
-from platform_hub.linkage.catalog import Catalog
-from platform_hub.linkage.configuration import Configuration
-from platform_hub.models import Unit
-from platform_hub.ordinance import service as ordinance
-from platform_hub.ordinance.service import Decision
 
 ATENA_CATEGORY = "宛名情報"
 REGISTRY_UNIT = "000"  # the registry's own code as a holder, as the hub's on its acknowledgements

@@ -27,9 +27,9 @@ from platform_hub.addressees.schemas import (
 )
 from platform_hub.audit.dependencies import OperationLog, Ops
 from platform_hub.auth.dependencies import Admin
-from platform_hub.kit.errors import Forbidden, OrdinanceRefusal, UnknownTarget
 from platform_hub.kit.state import HubState, Session, State
 from platform_hub.models import Person
+from platform_hub.protocol.errors import Forbidden, OrdinanceRefusal, UnknownTarget
 
 router = APIRouter(prefix="/addressees", tags=["addressees"])
 

@@ -14,7 +14,7 @@ from operator import mul
 
 from stdnum.jp import in_ as my_number_format
 
-from platform_hub.kit.errors import SchemaViolation
+from platform_hub.protocol.errors import SchemaViolation
 
 ATENA_LENGTH = 15
 # 未採番: what a unit that does not number a person yet is given in a 住民異動 that introduces them

@@ -18,9 +18,15 @@ from platform_hub.addressees.numbers import atena_number, check_atena_number, ch
 from platform_hub.addressees.schemas import BasicInfo, PersonRegistration
 from platform_hub.addressees.vault import MyNumberVault
 from platform_hub.kit.database import utcnow
-from platform_hub.kit.errors import AddresseeUnknown, AlreadyExists, Forbidden, SchemaViolation, UnknownTarget
-from platform_hub.linkage.catalog import Catalog
 from platform_hub.models import AtenaLink, Person, PersonMerge, PersonVersion
+from platform_hub.protocol.catalog import Catalog
+from platform_hub.protocol.errors import (
+    AddresseeUnknown,
+    AlreadyExists,
+    Forbidden,
+    SchemaViolation,
+    UnknownTarget,
+)
 
 
 async def get_person(session: AsyncSession, integrated_number: str) -> Person:

@@ -32,10 +32,10 @@ from platform_hub.audit.schemas import (
 )
 from platform_hub.auth.dependencies import Auditor
 from platform_hub.kit.database import unit_of_work
-from platform_hub.kit.errors import SchemaViolation
 from platform_hub.kit.state import HubState, Session, State
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
+from platform_hub.protocol.errors import SchemaViolation
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 

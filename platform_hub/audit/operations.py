@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit import chain
 from platform_hub.kit.database import unit_of_work, utcnow
-from platform_hub.kit.errors import HubError
 from platform_hub.models import Operation
+from platform_hub.protocol.errors import HubError
 
 if TYPE_CHECKING:
     from platform_hub.kit.state import HubState

@@ -19,16 +19,16 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.adapters import repository as units
 from platform_hub.audit import chain, repository
 from platform_hub.audit.ledgers import TRANSFERS, Ledger
 from platform_hub.audit.schemas import ComplianceReport, Disclosure, DisclosureItem, Uncovered, Violation
 from platform_hub.kit.database import utcnow
-from platform_hub.kit.errors import SchemaViolation
-from platform_hub.linkage.catalog import Catalog
 from platform_hub.models import Purge, TransferRecord
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.repository import all_versions as ordinance_versions
+from platform_hub.protocol.catalog import Catalog
+from platform_hub.protocol.errors import SchemaViolation
+from platform_hub.units import repository as units
 
 
 @dataclass(frozen=True)

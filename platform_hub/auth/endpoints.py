@@ -14,9 +14,9 @@ from platform_hub.audit.operations import Actor, masked, record_operation, recor
 from platform_hub.auth import repository, service
 from platform_hub.auth.dependencies import Admin
 from platform_hub.auth.schemas import ClientCreate, ClientCredentials, TokenResponse
-from platform_hub.kit.errors import HubError, NotAuthenticated, RateLimited, SchemaViolation
 from platform_hub.kit.state import HubState, Session, State
 from platform_hub.kit.text import unstorable
+from platform_hub.protocol.errors import HubError, NotAuthenticated, RateLimited, SchemaViolation
 
 router = APIRouter(tags=["auth"])
 log = structlog.get_logger()

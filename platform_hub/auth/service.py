@@ -18,10 +18,10 @@ import jwt
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.auth import repository
-from platform_hub.kit.errors import Forbidden, NotAuthenticated
 from platform_hub.kit.settings import Settings
-from platform_hub.linkage.catalog import Catalog
 from platform_hub.models import Client
+from platform_hub.protocol.catalog import Catalog
+from platform_hub.protocol.errors import Forbidden, NotAuthenticated
 
 ISSUER = "platform-hub"
 ROLES = ("unit", "auditor", "integrator", "admin")
@@ -154,7 +154,7 @@ async def authenticate_client(
     session: AsyncSession, settings: Settings, catalog: Catalog, client_id: str, secret: str
 ) -> tuple[str, str | None, set[str]]:
     """``(role, unit code, allowed scopes)`` of a client whose secret matches, or E2001."""
-    from platform_hub.adapters import service as adapters  # a unit's scopes come from its registration
+    from platform_hub.units import service as adapters  # a unit's scopes come from its registration
 
     if settings.admin_client_id and settings.admin_client_secret and client_id == settings.admin_client_id:
         if secret_matches(secret, hash_secret(settings.admin_client_secret)):

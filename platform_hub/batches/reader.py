@@ -18,10 +18,10 @@ from typing import IO
 from lxml import etree
 
 from platform_hub.kit.database import utcnow
-from platform_hub.kit.errors import MalformedMessage, SchemaViolation
-from platform_hub.kit.xml import FencedReader, XmlLimits, local_name
-from platform_hub.linkage.catalog import InterfaceSpec
-from platform_hub.linkage.envelope import Envelope, build_message, lk, read_envelope
+from platform_hub.protocol.envelope import Envelope, build_message, lk, read_envelope
+from platform_hub.protocol.errors import MalformedMessage, SchemaViolation
+from platform_hub.protocol.specs import InterfaceSpec
+from platform_hub.protocol.xml import FencedReader, XmlLimits, local_name
 
 # What a record is when it cannot even be made an element (a CSV row with too many fields).
 Record = etree._Element | str

@@ -38,7 +38,14 @@ from platform_hub.auth.service import Principal
 from platform_hub.batches import repository
 from platform_hub.batches.reader import CsvBatch, Record, XmlBatch
 from platform_hub.kit.database import unit_of_work, utcnow
-from platform_hub.kit.errors import (
+from platform_hub.kit.state import HubState
+from platform_hub.linkage import repository as messages
+from platform_hub.linkage import routing
+from platform_hub.linkage import service as linkage
+from platform_hub.models import Batch, BatchChunk, BatchChunkDelivery, BatchResult, Delivery, Message
+from platform_hub.protocol.catalog import CompiledInterface
+from platform_hub.protocol.envelope import Envelope, lk, read_envelope
+from platform_hub.protocol.errors import (
     AddresseeUnknown,
     HubError,
     IdempotencyConflict,
@@ -46,14 +53,7 @@ from platform_hub.kit.errors import (
     ServiceUnavailable,
     UnknownTarget,
 )
-from platform_hub.kit.state import HubState
-from platform_hub.linkage import repository as messages
-from platform_hub.linkage import routing
-from platform_hub.linkage import service as linkage
-from platform_hub.linkage.catalog import CompiledInterface
-from platform_hub.linkage.envelope import Envelope, lk, read_envelope
-from platform_hub.linkage.xsd import LK
-from platform_hub.models import Batch, BatchChunk, BatchChunkDelivery, BatchResult, Delivery, Message
+from platform_hub.protocol.namespaces import LK
 
 log = structlog.get_logger()
 GENESIS = "0" * 64

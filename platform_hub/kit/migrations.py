@@ -9,12 +9,15 @@ removal through (``audit purge`` runs as the owner).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, make_url, text
 
 from platform_hub.kit.database import create_database_file_of
-from platform_hub.kit.settings import REPO_ROOT
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # alembic.ini and migrations/ ship inside it
 
 # Written once, never changed or removed by the serving role (the records, their chains and
 # checkpoints): it may read and append them.
@@ -32,8 +35,8 @@ OWNER_ONLY = ("audit_purges", "audit_purge_permits", "alembic_version")
 
 
 def alembic_config(sync_url: str) -> Config:
-    config = Config(str(REPO_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    config = Config(str(PACKAGE_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PACKAGE_ROOT / "migrations"))
     config.attributes["url"] = sync_url
     return config
 

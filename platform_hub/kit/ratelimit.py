@@ -19,7 +19,7 @@ from limits import parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
-from platform_hub.kit.errors import RateLimited
+from platform_hub.protocol.errors import RateLimited
 
 log = structlog.get_logger()
 STORAGE_RETRY_SECONDS = 30.0

@@ -10,9 +10,12 @@ from typing import Literal
 from pydantic import PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from platform_hub.kit.xml import XmlLimits
+from platform_hub.protocol.xml import XmlLimits
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# The catalog the hub ships with (INTERFACE_SPECS_DIR replaces it), found beside the code however the
+# hub was installed.
+BUNDLED_SPECS = Path(__file__).resolve().parents[1] / "interface_specs"
+DEMO_ORDINANCE = BUNDLED_SPECS / "ordinance" / "2026-04.yaml"  # the demo city's, shipped with the catalog
 # What a secret written by hand for a trial tends to hold (compared without case and separators):
 # production refuses such a secret, and a secret shorter than its minimum.
 PLACEHOLDERS = ("changeme", "example", "placeholder", "secret123", "password", "devonly", "default")
@@ -27,7 +30,7 @@ class Settings(BaseSettings):
     # The schema owner's URL, for the migrations only (``db upgrade``, ``serve`` before it listens), when
     # the hub serves as a role that may not change the schema; by default the same as database_url.
     migration_database_url: str | None = None
-    interface_specs_dir: Path = REPO_ROOT / "interface_specs"
+    interface_specs_dir: Path = BUNDLED_SPECS
 
     # The My Number key file (AES-GCM data keys and the HMAC key), kept outside the database. In
     # development a missing file is created; in production it must be provided.
@@ -71,7 +74,7 @@ class Settings(BaseSettings):
     # delivered, in chunks of this many (each chunk one commit, and one message to a subscriber).
     batch_max_bytes: int = 4 * 1024 * 1024 * 1024
     batch_chunk_records: int = 1000
-    # The parser's limits (E1001 past any; see kit/xml.py for why each exists). The catalog's largest
+    # The parser's limits (E1001 past any; see protocol/xml.py for why each exists). The catalog's largest
     # message, 住民票関係情報照会's answer with a household of 30, has about 180 elements, two
     # namespaces and no attributes; a batch's records are counted one at a time.
     max_xml_depth: int = 32

@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from platform_hub.addressees.vault import MyNumberVault
 from platform_hub.audit.chain import SigningKey
 from platform_hub.kit.database import unit_of_work
-from platform_hub.kit.errors import ServiceUnavailable
 from platform_hub.kit.generation import Snapshots
 from platform_hub.kit.metrics import HubMetrics
 from platform_hub.kit.ratelimit import ClientSlots, RateLimit
 from platform_hub.kit.settings import Settings
-from platform_hub.linkage.catalog import Catalog
+from platform_hub.protocol.catalog import Catalog
+from platform_hub.protocol.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from platform_hub.linkage.configuration import Configuration

@@ -11,19 +11,20 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from platform_hub.auth.dependencies import CurrentPrincipal, authenticate
 from platform_hub.auth.service import Principal
-from platform_hub.kit.errors import (
+from platform_hub.kit.state import HubState, State, get_state
+from platform_hub.linkage import service
+from platform_hub.linkage.schemas import InterfaceSummary
+from platform_hub.protocol.catalog import CompiledInterface
+from platform_hub.protocol.envelope import SOAP_CONTENT_TYPE, fault
+from platform_hub.protocol.errors import (
     HubError,
     InternalError,
     MalformedMessage,
     UnknownTarget,
     database_unavailable,
 )
-from platform_hub.kit.state import HubState, State, get_state
-from platform_hub.linkage import service
-from platform_hub.linkage.catalog import CompiledInterface, InterfaceSpec
-from platform_hub.linkage.envelope import SOAP_CONTENT_TYPE, fault
-from platform_hub.linkage.schemas import InterfaceSummary
-from platform_hub.linkage.xsd import wsdl
+from platform_hub.protocol.specs import InterfaceSpec
+from platform_hub.protocol.xsd import wsdl
 
 router = APIRouter(tags=["linkage"])
 log = structlog.get_logger()

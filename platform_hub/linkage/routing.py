@@ -6,11 +6,11 @@ import asyncio
 
 import httpx
 
-from platform_hub.kit.errors import DeliveryFailed, HubError
 from platform_hub.kit.state import HubState
-from platform_hub.kit.xml import parse_xml
-from platform_hub.linkage.envelope import SOAP_CONTENT_TYPE, Envelope, read_envelope, read_fault
 from platform_hub.models import Unit
+from platform_hub.protocol.envelope import SOAP_CONTENT_TYPE, Envelope, read_envelope, read_fault
+from platform_hub.protocol.errors import DeliveryFailed, HubError
+from platform_hub.protocol.xml import parse_xml
 
 # A unit's answer may be larger than what units may send the hub (a household, a batch report).
 _MAX_ANSWER_BYTES = 64 * 1024 * 1024

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from platform_hub.linkage.catalog import InterfaceSpec
+from platform_hub.protocol.specs import InterfaceSpec
 
 
 class InterfaceSummary(BaseModel):

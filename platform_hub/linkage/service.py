@@ -31,7 +31,15 @@ from platform_hub.addressees.numbers import UNNUMBERED_ATENA, check_my_number
 from platform_hub.audit.service import TransferFacts, new_reception_number, record_entries
 from platform_hub.auth.service import Principal, send_scope
 from platform_hub.kit.database import unit_of_work, utcnow
-from platform_hub.kit.errors import (
+from platform_hub.kit.state import HubState
+from platform_hub.linkage import repository, routing
+from platform_hub.linkage.configuration import Configuration
+from platform_hub.models import Delivery, Message, Unit
+from platform_hub.ordinance import service as ordinance
+from platform_hub.ordinance.service import Decision
+from platform_hub.protocol.catalog import CompiledInterface
+from platform_hub.protocol.envelope import Envelope, Header, build_message, lk, message_type_of, read_envelope
+from platform_hub.protocol.errors import (
     AddresseeUnknown,
     DeliveryFailed,
     Forbidden,
@@ -42,22 +50,8 @@ from platform_hub.kit.errors import (
     ServiceUnavailable,
     UnknownTarget,
 )
-from platform_hub.kit.state import HubState
-from platform_hub.kit.xml import canonical, parse_xml
-from platform_hub.linkage import repository, routing
-from platform_hub.linkage.catalog import CompiledInterface, InterfaceSpec, Item
-from platform_hub.linkage.configuration import Configuration
-from platform_hub.linkage.envelope import (
-    Envelope,
-    Header,
-    build_message,
-    lk,
-    message_type_of,
-    read_envelope,
-)
-from platform_hub.models import Delivery, Message, Unit
-from platform_hub.ordinance import service as ordinance
-from platform_hub.ordinance.service import Decision
+from platform_hub.protocol.specs import InterfaceSpec, Item
+from platform_hub.protocol.xml import canonical, parse_xml
 
 log = structlog.get_logger()
 HUB_SYSTEM_ID = "000"  # the hub's own SourceSystemID on the acknowledgements it writes

@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.kit import generation
 from platform_hub.kit.database import run_once
-from platform_hub.kit.errors import AlreadyExists, OrdinanceRefusal, SchemaViolation
 from platform_hub.kit.text import unstorable
-from platform_hub.linkage.catalog import Catalog
 from platform_hub.models import OrdinanceRule, OrdinanceVersion, Unit
 from platform_hub.ordinance import repository
 from platform_hub.ordinance.schemas import OrdinanceIn, OrdinanceOut, RuleIn, RuleOut
+from platform_hub.protocol.catalog import Catalog
+from platform_hub.protocol.errors import AlreadyExists, OrdinanceRefusal, SchemaViolation
 
 JST = ZoneInfo("Asia/Tokyo")  # an ordinance takes effect on a day of the city's calendar
 # The days a request may name: their starts in JST must still be datetimes in UTC.

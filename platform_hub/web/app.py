@@ -18,7 +18,6 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException
 
-from platform_hub.adapters.endpoints import router as adapters_router
 from platform_hub.addressees.endpoints import router as addressees_router
 from platform_hub.addressees.service import check_key_file
 from platform_hub.addressees.vault import KeyFileError, MyNumberVault, generate_key_file, load_vault
@@ -28,16 +27,17 @@ from platform_hub.audit.endpoints import router as audit_router
 from platform_hub.auth.endpoints import router as auth_router
 from platform_hub.batches.endpoints import router as batches_router
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
-from platform_hub.kit.errors import HubError, SchemaViolation, UnknownTarget, database_unavailable
 from platform_hub.kit.logging import configure_logging
 from platform_hub.kit.metrics import HubMetrics
 from platform_hub.kit.ratelimit import RateLimit
 from platform_hub.kit.settings import Settings
 from platform_hub.kit.state import HubState
 from platform_hub.linkage import configuration, dispatcher, retention
-from platform_hub.linkage.catalog import load_catalog
 from platform_hub.linkage.endpoints import router as linkage_router
 from platform_hub.ordinance.endpoints import router as ordinance_router
+from platform_hub.protocol.catalog import load_catalog
+from platform_hub.protocol.errors import HubError, SchemaViolation, UnknownTarget, database_unavailable
+from platform_hub.units.endpoints import router as adapters_router
 from platform_hub.web.endpoints import router as web_router
 from platform_hub.web.request_guard import RequestGuard
 

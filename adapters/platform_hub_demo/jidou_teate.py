@@ -29,13 +29,14 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from platform_hub_sdk import Payload, Received
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.common import Addressees, MockUnit, read_model
-from adapters.flows import (
+from platform_hub_demo.common import Addressees, MockUnit, read_model
+from platform_hub_demo.flows import (
     Applicant,
     Flow,
     Identified,
@@ -47,7 +48,6 @@ from adapters.flows import (
     residence_on,
     respond_with_flow,
 )
-from adapters.sdk import Payload, Received
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS claims (

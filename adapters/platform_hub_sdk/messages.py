@@ -6,9 +6,9 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
-from adapters.sdk.payload import Payload, from_element, to_element
-from platform_hub.linkage.catalog import CompiledInterface
-from platform_hub.linkage.envelope import Envelope, build_message, lk
+from platform_hub.protocol.catalog import CompiledInterface
+from platform_hub.protocol.envelope import Envelope, build_message, lk
+from platform_hub_sdk.payload import Payload, from_element, to_element
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 

@@ -1,7 +1,7 @@
 """What the demo city's mock units share: options, the base class, local 宛名番号, addressee tables.
 
 Each mock unit is a real business system in miniature: its own SQLite file, its own numbering of
-the same synthetic residents (``adapters.residents``), and the SDK's ``Unit`` for the hub.
+the same synthetic residents (``platform_hub_demo.residents``), and the SDK's ``Unit`` for the hub.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from platform_hub_sdk import Credentials, LinkageError, Payload, Received, Unit
+from platform_hub_sdk.store import UnitStore
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from adapters.residents import Resident, generate_city
-from adapters.sdk import Credentials, LinkageError, Payload, Received, Unit
-from adapters.sdk.store import UnitStore
 from platform_hub.addressees.numbers import UNNUMBERED_ATENA, atena_number
 from platform_hub.addressees.schemas import BasicInfo
+from platform_hub_demo.residents import Resident, generate_city
 
 log = logging.getLogger("adapters")
 M = TypeVar("M", bound=BaseModel)

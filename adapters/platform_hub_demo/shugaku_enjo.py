@@ -16,12 +16,13 @@ import datetime as dt
 import json
 from typing import Any
 
+from platform_hub_sdk import Received
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.common import Addressees, MockUnit, read_model
-from adapters.flows import (
+from platform_hub_demo.common import Addressees, MockUnit, read_model
+from platform_hub_demo.flows import (
     Applicant,
     Flow,
     Identified,
@@ -32,7 +33,6 @@ from adapters.flows import (
     query_income,
     respond_with_flow,
 )
-from adapters.sdk import Received
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS applications (

@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 
-from adapters.sdk.auth import TokenSource
-from adapters.sdk.hub import HubConnection
 from platform_hub.addressees.schemas import (
     BasicInfo,
     Candidate,
@@ -17,6 +15,8 @@ from platform_hub.addressees.schemas import (
     Sex,
     Status,
 )
+from platform_hub_sdk.auth import TokenSource
+from platform_hub_sdk.hub import HubConnection
 
 Tokens = Callable[[], Awaitable[TokenSource]]
 

@@ -12,13 +12,14 @@ from typing import Any
 
 import httpx
 
-from adapters.sdk.auth import TokenSource, json_error
-from adapters.sdk.errors import LinkageError
-from platform_hub.kit.errors import HubError
-from platform_hub.kit.xml import XmlLimits, parse_xml
-from platform_hub.linkage.envelope import SOAP, SOAP_CONTENT_TYPE, Envelope, lk, read_envelope, read_fault
+from platform_hub.protocol.envelope import SOAP_CONTENT_TYPE, Envelope, lk, read_envelope, read_fault
+from platform_hub.protocol.errors import HubError
+from platform_hub.protocol.namespaces import SOAP
+from platform_hub.protocol.xml import XmlLimits, parse_xml
+from platform_hub_sdk.auth import TokenSource, json_error
+from platform_hub_sdk.errors import LinkageError
 
-log = logging.getLogger("adapters.sdk")
+log = logging.getLogger("platform_hub_sdk")
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a household or a batch report can be large
 # What the hub sends a unit: a chunk of a batch holds a thousand records (the hub's default).
 HUB_XML_LIMITS = XmlLimits(depth=64, namespaces=64, attributes=32, elements=1_000_000)

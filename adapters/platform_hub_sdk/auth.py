@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from adapters.sdk.errors import LinkageError
+from platform_hub_sdk.errors import LinkageError
 
 
 @dataclass(frozen=True)

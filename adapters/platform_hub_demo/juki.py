@@ -22,13 +22,15 @@ from collections import Counter
 from typing import Any
 
 from faker import Faker
+from platform_hub_sdk import LinkageError, Payload, Received
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.common import MockUnit, local_numbers, read_model
-from adapters.residents import (
+from platform_hub.addressees.numbers import atena_number
+from platform_hub_demo.common import MockUnit, local_numbers, read_model
+from platform_hub_demo.residents import (
     CHILD,
     CITY_CODE,
     FULL_SPACE,
@@ -38,8 +40,6 @@ from adapters.residents import (
     elsewhere_address,
     new_my_number,
 )
-from adapters.sdk import LinkageError, Payload, Received
-from platform_hub.addressees.numbers import atena_number
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS residents (

@@ -14,8 +14,8 @@ from typing import Any
 
 from lxml import etree
 
-from platform_hub.linkage.catalog import Item
-from platform_hub.linkage.envelope import lk
+from platform_hub.protocol.envelope import lk
+from platform_hub.protocol.specs import Item
 
 Payload = dict[str, Any]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from platform_hub.kit.errors import HubError
+from platform_hub.protocol.errors import HubError
 
 # The HTTP status that goes with each code (DESIGN.md's table), for Faults a unit answers itself.
 _STATUS = {

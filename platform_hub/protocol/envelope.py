@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from platform_hub.kit.errors import HubError, SchemaViolation
-from platform_hub.kit.xml import FencedReader, XmlLimits, local_name
-from platform_hub.linkage.xsd import LK
+from platform_hub.protocol.errors import HubError, SchemaViolation
+from platform_hub.protocol.namespaces import LK, SOAP
+from platform_hub.protocol.xml import FencedReader, XmlLimits, local_name
 
-SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
 _NSMAP = {"soap": SOAP, "lk": LK}
 _ENVELOPE, _HEADER, _BODY = (f"{{{SOAP}}}{name}" for name in ("Envelope", "Header", "Body"))

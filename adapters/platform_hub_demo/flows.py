@@ -14,14 +14,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from platform_hub_sdk import LinkageError, Payload, Unit
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from adapters.common import NON_RESIDENT, Addressees, next_atena
-from adapters.residents import CITY_NAME
-from adapters.sdk import LinkageError, Payload, Unit
 from platform_hub.addressees.schemas import BasicInfo, Candidate, Sex
+from platform_hub_demo.common import NON_RESIDENT, Addressees, next_atena
+from platform_hub_demo.residents import CITY_NAME
 
 log = logging.getLogger("adapters")
 

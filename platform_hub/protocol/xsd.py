@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from lxml import etree
 
-from platform_hub.linkage.catalog import CompiledInterface, InterfaceSpec, Item, SpecError
-
-LK = "urn:platform-hub:linkage:1"
-XS = "http://www.w3.org/2001/XMLSchema"
-WSDL = "http://schemas.xmlsoap.org/wsdl/"
-WSOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
-SOAP_HTTP = "http://schemas.xmlsoap.org/soap/http"
+from platform_hub.protocol.namespaces import LK, SOAP_HTTP, WSDL, WSOAP, XS
+from platform_hub.protocol.specs import InterfaceSpec, Item
 
 # X: half-width (ASCII printable and half-width katakana); N: full-width, so anything else but controls.
 _HALF_WIDTH = "[ -~\uff61-\uff9f]*"
@@ -156,20 +149,6 @@ def batch_xsds(spec: InterfaceSpec) -> tuple[etree._Element, etree._Element]:
     element = _xs("element", record, name=spec.record.romaji)
     _items(_xs("sequence", _xs("complexType", element)), spec.record.items or ())
     return head, record
-
-
-def compile_interface(spec: InterfaceSpec, source: Path) -> CompiledInterface:
-    xsd = interface_xsd(spec)
-    try:
-        schema = etree.XMLSchema(etree.fromstring(xsd))
-        head, record = (
-            (etree.XMLSchema(part) for part in batch_xsds(spec)) if spec.pattern == "batch" else (None, None)
-        )
-    except etree.XMLSchemaParseError as exc:
-        raise SpecError([f"{source.name}: the derived XSD does not compile: {exc}"]) from None
-    return CompiledInterface(
-        spec=spec, xsd=xsd, schema=schema, source=source, head_schema=head, record_schema=record
-    )
 
 
 def wsdl(specs: list[InterfaceSpec], address: str) -> bytes:

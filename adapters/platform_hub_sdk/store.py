@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.sdk.auth import Credentials
 from platform_hub.kit.database import create_database_file
+from platform_hub_sdk.auth import Credentials
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sdk_credentials (

@@ -9,9 +9,10 @@ from typing import Any
 
 from lxml import etree
 
-from adapters.sdk.errors import LinkageError
-from platform_hub.kit.xml import XmlLimits, parse_xml
-from platform_hub.linkage.catalog import Catalog, CompiledInterface, InterfaceSpec
+from platform_hub.protocol.catalog import Catalog, CompiledInterface
+from platform_hub.protocol.specs import InterfaceSpec
+from platform_hub.protocol.xml import XmlLimits, parse_xml
+from platform_hub_sdk.errors import LinkageError
 
 # Fetches ``(spec JSON, XSD bytes)`` of one interface from the hub.
 Fetch = Callable[[str], Awaitable[tuple[Any, bytes]]]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.adapters import repository
-from platform_hub.adapters.schemas import AdapterCredentials, AdapterOut, AdapterRegistration
 from platform_hub.auth import service as auth
 from platform_hub.kit import generation
 from platform_hub.kit.database import utcnow
-from platform_hub.kit.errors import AlreadyExists, SchemaViolation, UnknownTarget
-from platform_hub.linkage.catalog import Catalog
 from platform_hub.models import Unit, UnitInterface
+from platform_hub.protocol.catalog import Catalog
+from platform_hub.protocol.errors import AlreadyExists, SchemaViolation, UnknownTarget
+from platform_hub.units import repository
+from platform_hub.units.schemas import AdapterCredentials, AdapterOut, AdapterRegistration
 
 
 async def get_unit(session: AsyncSession, code: str) -> Unit:

@@ -12,7 +12,7 @@ from typing import IO
 
 from lxml import etree
 
-from platform_hub.kit.errors import MalformedMessage
+from platform_hub.protocol.errors import MalformedMessage
 
 # RFC 3986: a scheme, then URI characters only. libxml2's C14N refuses a namespace URI it cannot
 # parse or that has no scheme (relative), so the hub refuses both when it reads the declaration.

@@ -20,15 +20,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from platform_hub_sdk import Payload, Received
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.common import Addressees, MockUnit, read_model
-from adapters.flows import Applicant, Flow, identify_applicant
-from adapters.residents import CHILD, HEAD, REFERENCE_DATE, WIFE, Resident
-from adapters.sdk import Payload, Received
+from platform_hub_demo.common import Addressees, MockUnit, read_model
+from platform_hub_demo.flows import Applicant, Flow, identify_applicant
+from platform_hub_demo.residents import CHILD, HEAD, REFERENCE_DATE, WIFE, Resident
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS incomes (

@@ -31,26 +31,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.sdk.auth import Credentials, TokenSource
-from adapters.sdk.catalog import InterfaceCatalog
-from adapters.sdk.errors import LinkageError
-from adapters.sdk.hub import HUB_XML_LIMITS, MAX_ANSWER_BYTES, HubConnection
-from adapters.sdk.messages import (
+from platform_hub.protocol.catalog import CompiledInterface
+from platform_hub.protocol.envelope import SOAP_CONTENT_TYPE, Envelope, fault, read_envelope
+from platform_hub.protocol.errors import HubError, SchemaViolation
+from platform_hub.protocol.xml import parse_xml
+from platform_hub_sdk.auth import Credentials, TokenSource
+from platform_hub_sdk.catalog import InterfaceCatalog
+from platform_hub_sdk.errors import LinkageError
+from platform_hub_sdk.hub import HUB_XML_LIMITS, MAX_ANSWER_BYTES, HubConnection
+from platform_hub_sdk.messages import (
     Received,
     answer_message,
     new_msgid,
     read_message,
     request_message,
 )
-from adapters.sdk.payload import Payload
-from adapters.sdk.registry import Registry
-from adapters.sdk.store import UnitStore
-from platform_hub.kit.errors import HubError, SchemaViolation
-from platform_hub.kit.xml import parse_xml
-from platform_hub.linkage.catalog import CompiledInterface
-from platform_hub.linkage.envelope import SOAP_CONTENT_TYPE, Envelope, fault, read_envelope
+from platform_hub_sdk.payload import Payload
+from platform_hub_sdk.registry import Registry
+from platform_hub_sdk.store import UnitStore
 
-log = logging.getLogger("adapters.sdk")
+log = logging.getLogger("platform_hub_sdk")
 QueryHandler = Callable[[Received], Awaitable[Payload]]
 NotificationHandler = Callable[[Received], Awaitable[Payload | None]]
 H = TypeVar("H", bound=Callable[[Received], Awaitable[Any]])

@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import uvicorn
 
-from adapters.common import MockOptions, MockUnit
-from adapters.jidou_teate import JidouTeate
-from adapters.juki import Juki
-from adapters.shugaku_enjo import ShugakuEnjo
-from adapters.zeimu import Zeimu
+from platform_hub_demo.common import MockOptions, MockUnit
+from platform_hub_demo.jidou_teate import JidouTeate
+from platform_hub_demo.juki import Juki
+from platform_hub_demo.shugaku_enjo import ShugakuEnjo
+from platform_hub_demo.zeimu import Zeimu
 
 MOCK_UNITS: dict[str, type[MockUnit]] = {
     "juki": Juki,

@@ -34,12 +34,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from adapters.city import MOCK_UNITS, seed_city
-from adapters.residents import Resident, generate_city, parents_with_children
-from platform_hub.kit.settings import REPO_ROOT
+from platform_hub.kit.settings import DEMO_ORDINANCE
 from platform_hub.ordinance.service import JST
+from platform_hub_demo.city import MOCK_UNITS, seed_city
+from platform_hub_demo.residents import Resident, generate_city, parents_with_children
 
-CITY_ORDINANCE = REPO_ROOT / "interface_specs" / "ordinance" / "2026-04.yaml"
+CITY_ORDINANCE = DEMO_ORDINANCE
 REPEALED = "U-03"  # 別表第2 第6項: 児童手当 may use 地方税関係情報
 HUB_STEPS = {"ok", "refused"}  # outcomes of a step that went through the hub
 OUTSIDER = {  # a 住登外者: lives outside the city, unknown to its registry

@@ -5,14 +5,14 @@ OAuth2 client credentials (``auth``), registration, heartbeats, handlers and sen
 idempotent receiving on MSGID (``store``), and the addressee registry (``registry``).
 """
 
-from adapters.sdk.auth import Credentials, TokenSource
-from adapters.sdk.catalog import InterfaceCatalog
-from adapters.sdk.errors import LinkageError
-from adapters.sdk.messages import Received
-from adapters.sdk.payload import Payload
-from adapters.sdk.registry import Registry
-from adapters.sdk.store import UnitStore
-from adapters.sdk.unit import Reply, Unit
+from platform_hub_sdk.auth import Credentials, TokenSource
+from platform_hub_sdk.catalog import InterfaceCatalog
+from platform_hub_sdk.errors import LinkageError
+from platform_hub_sdk.messages import Received
+from platform_hub_sdk.payload import Payload
+from platform_hub_sdk.registry import Registry
+from platform_hub_sdk.store import UnitStore
+from platform_hub_sdk.unit import Reply, Unit
 
 __all__ = [
     "Credentials",

@@ -1,23 +1,15 @@
-"""The interface catalog: one 項目定義書-style spec file per interface in ``interface_specs/``.
-
-Adding an interface means adding one file; the XSDs are derived from the specs (see ``xsd.py``).
+"""The interface specs: one 項目定義書-style file per interface in ``interface_specs/``, and the 事務
+(purposes) transfers serve. Adding an interface means adding one file; the XSDs are derived from the
+specs (``xsd.py``) and compiled into the catalog (``catalog.py``).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from functools import cached_property
-from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from platform_hub.kit.errors import SchemaViolation
-from platform_hub.kit.xml import local_name
 
 ItemType = Literal["X", "N", "9", "9V", "S9", "DATE", "TIME", "YEAR", "GROUP"]
 Requirement = Literal["必須", "条件付き必須", "任意"]
@@ -25,10 +17,6 @@ Pattern = Literal["query", "notification", "batch"]
 UNIT_CODE = r"^[0-9A-Z]{3}$"
 _SIZED_TYPES = {"X", "N", "9", "9V", "S9"}
 BATCH_COUNTS = {"UketsukeKensu", "SeijoKensu", "ErrorKensu"}  # received, accepted, refused records
-_ERRORS_NAMED = 20  # a fault names this many XSD errors and counts the rest
-_ERROR_LENGTH = 1000  # characters of each
-_ERROR_ELEMENT = re.compile(r"Element '(?:\{[^}]*\})?([^']+)'")
-_TWELVE_DIGITS = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")  # what a 個人番号 looks like
 
 
 class Item(BaseModel):
@@ -220,109 +208,6 @@ class SpecError(Exception):
         self.problems = problems
 
 
-@dataclass(frozen=True)
-class CompiledInterface:
-    spec: InterfaceSpec
-    xsd: bytes
-    schema: etree.XMLSchema
-    source: Path
-    # A batch is checked in parts, so a bad record refuses only itself: its head (the envelope with
-    # the records optional) and each record on its own.
-    head_schema: etree.XMLSchema | None = None
-    record_schema: etree.XMLSchema | None = None
-
-    def validate(self, message: etree._Element) -> None:
-        """Validate one ``_R01`` / ``_S01`` element; every error names its line and item."""
-        self._check(self.schema, message, lines=True)
-
-    def validate_head(self, message: etree._Element) -> None:
-        """A batch's ``_R01`` element, its records left out."""
-        assert self.head_schema is not None, f"{self.spec.id} is not a batch interface"
-        self._check(self.head_schema, message, lines=True)
-
-    def validate_record(self, record: etree._Element) -> None:
-        """One record of a batch (its line would be the record's own, so none is named)."""
-        assert self.record_schema is not None, f"{self.spec.id} is not a batch interface"
-        self._check(self.record_schema, record, lines=False)
-
-    def _check(self, schema: etree.XMLSchema, element: etree._Element, *, lines: bool) -> None:
-        if schema.validate(element):
-            return
-        log = schema.error_log
-        first = islice(log, _ERRORS_NAMED)  # type: ignore[call-overload]  # lxml-stubs lack __iter__
-        numbers = self._my_numbers_in(element)
-        errors = [self._describe(entry, numbers, lines=lines) for entry in first]
-        total = len(log)  # type: ignore[arg-type]  # lxml-stubs lack __len__
-        if total > _ERRORS_NAMED:
-            errors.append(f"… and {total - _ERRORS_NAMED:,} more")
-        raise SchemaViolation(
-            f"{etree.QName(element).localname} fails the {self.spec.id} XSD "
-            f"({total:,} error{'s' if total != 1 else ''})",
-            details=errors,
-        )
-
-    def _describe(self, entry: etree._LogEntry, my_numbers: set[str], *, lines: bool) -> str:
-        """One error with its line and item; libxml2 quotes the rejected value, and a 個人番号 is never
-        repeated, not even to its sender, whatever namespace prefix (or none) the message uses."""
-        romaji = _item_name(entry)
-        item = self._items.get(romaji)
-        label = f"{romaji} ({item.id} {item.name})" if item else romaji[:100] or "message"
-        problem = "not a valid 個人番号 (12 digits)" if item and item.my_number else entry.message
-        for number in my_numbers:
-            problem = problem.replace(f"'{number}'", "'[masked]'")
-        if len(problem) > _ERROR_LENGTH:  # the sender's names are quoted, and they may be of any length
-            problem = problem[:_ERROR_LENGTH] + "…"
-        described = f"line {entry.line}: {label}: {problem}" if lines else f"{label}: {problem}"
-        return _TWELVE_DIGITS.sub("[masked]", described)
-
-    @cached_property
-    def _items(self) -> dict[str, Item]:
-        """Items by romaji name (a name used twice is the first item's)."""
-        return {item.romaji: item for item in reversed(self.spec.all_items())}
-
-    def _my_numbers_in(self, element: etree._Element) -> set[str]:
-        """The text of every 個人番号 item in ``element``, found by local name whatever the namespace."""
-        names = {item.romaji for item in self.spec.all_items() if item.my_number}
-        texts = (
-            node.text or ""
-            for node in element.iter()
-            if isinstance(node.tag, str) and local_name(node) in names
-        )
-        return {form for text in texts for form in (text, text.strip()) if form}
-
-
-def _item_name(entry: etree._LogEntry) -> str:
-    """The local name of the element an XSD error is about. libxml2 names it in the message as
-    ``{namespace}name``; its path has a prefix only where the document used one (``*`` under a
-    default namespace), so the path is the fallback."""
-    named = _ERROR_ELEMENT.match(entry.message)
-    if named:
-        return named.group(1).rpartition(":")[2]
-    return (entry.path or "").rsplit("/", 1)[-1].rpartition(":")[2].partition("[")[0].strip("*")
-
-
-@dataclass
-class Catalog:
-    """Every interface, its compiled XSD, and the message types that name them."""
-
-    interfaces: dict[str, CompiledInterface] = field(default_factory=dict)
-    purposes: dict[str, Purpose] = field(default_factory=dict)
-
-    def get(self, interface_id: str) -> CompiledInterface | None:
-        return self.interfaces.get(interface_id)
-
-    def by_message_type(self, message_type: str) -> tuple[CompiledInterface, bool] | None:
-        """``(interface, is_request)`` for ``IF_…_R01`` / ``IF_…_S01``, else ``None``."""
-        interface_id, _, suffix = message_type.rpartition("_")
-        compiled = self.interfaces.get(interface_id)
-        if compiled is None or suffix not in {"R01", "S01"}:
-            return None
-        return compiled, suffix == "R01"
-
-    def specs(self) -> list[InterfaceSpec]:
-        return [c.spec for c in sorted(self.interfaces.values(), key=lambda c: c.spec.id)]
-
-
 def load_spec(path: Path) -> InterfaceSpec:
     """Read and check one spec file, naming the file and the item in every problem."""
     try:
@@ -358,30 +243,7 @@ def _where(raw: Any, loc: tuple[int | str, ...]) -> str:
     return " → ".join(parts) or "spec"
 
 
-def load_catalog(directory: Path) -> Catalog:
-    """Load and compile every ``IF_*.yaml`` in ``directory``; all problems are reported at once."""
-    from platform_hub.linkage.xsd import compile_interface  # xsd builds on the spec models above
-
-    problems: list[str] = []
-    catalog = Catalog()
-    paths = sorted(directory.glob("IF_*.yaml"))
-    if not paths:
-        raise SpecError([f"{directory}: no interface specs (IF_*.yaml)"])
-    for path in paths:
-        try:
-            catalog.interfaces[path.stem] = compile_interface(load_spec(path), path)
-        except SpecError as exc:
-            problems.extend(exc.problems)
-    try:
-        catalog.purposes = {p.code: p for p in _load_purposes(directory / "purposes.yaml")}
-    except SpecError as exc:
-        problems.extend(exc.problems)
-    if problems:
-        raise SpecError(problems)
-    return catalog
-
-
-def _load_purposes(path: Path) -> list[Purpose]:
+def load_purposes(path: Path) -> list[Purpose]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         return [Purpose.model_validate(entry) for entry in raw]
