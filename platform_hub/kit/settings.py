@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # the hub serves as a role that may not change the schema; by default the same as database_url.
     migration_database_url: str | None = None
     interface_specs_dir: Path = BUNDLED_SPECS
+    # The city's time zone: the days and times people read and name (CSV, CLI, from/to, 請求日, an
+    # ordinance's effective date).
+    time_zone: str = "Asia/Tokyo"
 
     # The My Number key file (AES-GCM data keys and the HMAC key), kept outside the database. In
     # development a missing file is created; in production it must be provided.
