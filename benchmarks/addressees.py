@@ -28,10 +28,10 @@ from benchmarks.common import RESULTS, fresh_database, percentiles
 from platform_hub.addressees import views
 from platform_hub.addressees.access import Caller
 from platform_hub.addressees.importer import COLUMNS, import_csv
-from platform_hub.addressees.numbers import atena_number
-from platform_hub.addressees.schemas import SearchRequest
-from platform_hub.addressees.vault import generate_key_file, load_vault
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
+from platform_hub.kit.vault import generate_key_file, load_vault
+from platform_hub.protocol.numbers import atena_number
+from platform_hub.protocol.registry import SearchRequest
 
 UNITS = {"001": 0, "002": 10_000_000, "011": 20_000_000}  # each unit numbers from its own range
 

@@ -31,8 +31,8 @@ from typing import Any, NamedTuple
 import httpx
 
 from benchmarks.common import RESULTS, fresh_database
-from platform_hub.addressees.numbers import atena_number
 from platform_hub.kit.settings import DEMO_ORDINANCE
+from platform_hub.protocol.numbers import atena_number
 from tests.helpers import ADMIN_ID, ADMIN_SECRET, HubClient, answers, free_port, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -176,7 +176,7 @@ def _run_recorded(
 
 def _vault() -> Any:
     """The My Number key file (the registry's keys, and the records' MAC key), or exit 2 naming it."""
-    from platform_hub.addressees.vault import KeyFileError, load_vault
+    from platform_hub.kit.vault import KeyFileError, load_vault
 
     try:
         return load_vault(Settings().key_file)
@@ -273,8 +273,8 @@ def addressees_search(
 
     from platform_hub.addressees import views
     from platform_hub.addressees.access import Caller
-    from platform_hub.addressees.schemas import SearchRequest
     from platform_hub.kit.database import unit_of_work
+    from platform_hub.protocol.registry import SearchRequest
 
     number = typer.prompt("個人番号", hide_input=True) if my_number else None
     try:
@@ -334,7 +334,7 @@ def keys_generate(
     ] = False,
 ) -> None:
     """Write a new My Number key file (mode 0600); never overwrites one."""
-    from platform_hub.addressees.vault import generate_key_file
+    from platform_hub.kit.vault import generate_key_file
 
     try:
         generate_key_file(file)
@@ -369,7 +369,7 @@ def keys_signing(
 @keys_app.command("rotate")
 def keys_rotate(file: Annotated[Path, typer.Argument(exists=True, help="The key file.")]) -> None:
     """Add a data key and make it current; older ciphertexts stay readable with their keys."""
-    from platform_hub.addressees.vault import rotate_key_file
+    from platform_hub.kit.vault import rotate_key_file
 
     key_id = rotate_key_file(file)
     console.print(f"new current key {key_id} in {file}")
@@ -511,10 +511,10 @@ def audit_verify(
     """Recompute both records — the transfer record and the operations record — every entry's digest
     and MAC, their chains and checkpoints; exit 0 when they verify, 1 naming the first entry that does
     not. The MACs need the key file (PLATFORM_HUB_KEY_FILE)."""
-    from platform_hub.addressees.vault import KeyFileError, load_vault
     from platform_hub.audit import verification
     from platform_hub.audit.chain import load_signing_key
     from platform_hub.audit.checkpoints import read_kept
+    from platform_hub.kit.vault import KeyFileError, load_vault
 
     settings = Settings()
     kept = read_kept(checkpoint) if checkpoint else None

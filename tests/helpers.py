@@ -21,9 +21,9 @@ import sqlalchemy as sa
 import uvicorn
 from lxml import etree
 
-from platform_hub.addressees.numbers import atena_number
 from platform_hub.kit.settings import BUNDLED_SPECS, Settings
 from platform_hub.protocol.catalog import load_catalog
+from platform_hub.protocol.numbers import atena_number
 from platform_hub.web.app import create_app
 
 CATALOG = load_catalog(BUNDLED_SPECS)

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from platform_hub.addressees.importer import COLUMNS
-from platform_hub.addressees.numbers import atena_number
-from platform_hub.addressees.vault import generate_key_file
 from platform_hub.cli import app
+from platform_hub.kit.vault import generate_key_file
+from platform_hub.protocol.numbers import atena_number
 from tests.helpers import count_rows, rows
 
 HEADER = list(COLUMNS)

@@ -11,14 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from stdnum.jp import in_ as my_number_format
 
-from platform_hub.addressees.numbers import (
+from platform_hub.kit.vault import KeyFileError, generate_key_file, load_vault, rotate_key_file
+from platform_hub.protocol.errors import SchemaViolation
+from platform_hub.protocol.numbers import (
     atena_check_digit,
     atena_number,
     check_my_number,
     is_valid_atena_number,
 )
-from platform_hub.addressees.vault import KeyFileError, generate_key_file, load_vault, rotate_key_file
-from platform_hub.protocol.errors import SchemaViolation
 
 BODIES = st.text("0123456789", min_size=14, max_size=14)
 

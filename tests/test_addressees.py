@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from platform_hub.addressees.numbers import atena_number
+from platform_hub.protocol.numbers import atena_number
 from tests.helpers import (
     PERSON,
     YAMADA,

@@ -146,7 +146,7 @@ class _Entry:
     """A raw row seen through the ORM's types (what the intruder's script would do by hand)."""
 
     def __init__(self, row: sa.Row[object]) -> None:
-        from platform_hub.kit.database import UTCDateTime
+        from platform_hub.models.base import UTCDateTime
 
         for name in chain.CONTENT_FIELDS:
             value = getattr(row, name)

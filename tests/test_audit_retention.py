@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from platform_hub.addressees.vault import generate_key_file, load_vault
 from platform_hub.audit import service
 from platform_hub.audit.chain import load_signing_key
 from platform_hub.cli import app
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 from platform_hub.kit.settings import Settings
+from platform_hub.kit.vault import generate_key_file, load_vault
 from tests.helpers import count_rows, drop_triggers, execute, rows
 
 

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from lxml import etree
 
-from platform_hub.addressees.numbers import atena_number
 from platform_hub.batches.reader import XmlBatch
 from platform_hub.kit.settings import Settings
 from platform_hub.protocol.errors import MalformedMessage
+from platform_hub.protocol.numbers import atena_number
 from platform_hub.protocol.xml import XmlLimits
 from tests.helpers import (
     LK,

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from platform_hub.cli import app
 from platform_hub.kit.database import create_engine, create_sessionmaker
-from platform_hub.kit.generation import Snapshots
 from platform_hub.kit.settings import Settings
 from platform_hub.linkage import configuration
+from platform_hub.models.generation import Snapshots
 from tests.helpers import YAMADA, HubClient, execute, fault_code, hub_process, serve_in_thread, zei_query
 from tests.test_ordinance import amendment
 from tests.units import TestUnit, zei_answer

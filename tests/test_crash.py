@@ -10,8 +10,8 @@ import time
 
 import httpx
 
-from platform_hub.addressees.numbers import atena_number
 from platform_hub.kit.settings import Settings
+from platform_hub.protocol.numbers import atena_number
 from tests.helpers import (
     HubClient,
     free_port,

@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from typer.testing import CliRunner
 
-from platform_hub.addressees.numbers import atena_number
 from platform_hub.cli import app
 from platform_hub.kit.settings import Settings
+from platform_hub.protocol.numbers import atena_number
 from platform_hub.web.app import create_app
 from tests.helpers import (
     YAMADA,

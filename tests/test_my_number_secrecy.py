@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from lxml import etree
 
-from platform_hub.addressees.numbers import atena_number
+from platform_hub.protocol.numbers import atena_number
 from tests.helpers import PERSON, YAMADA, HubClient, ido_notification, serve_in_thread, wait_until, zei_query
 from tests.units import TestUnit, zei_answer
 

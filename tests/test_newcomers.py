@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from platform_hub.addressees.numbers import UNNUMBERED_ATENA, atena_number
+from platform_hub.protocol.numbers import UNNUMBERED_ATENA, atena_number
 from tests.helpers import (
     NS,
     YAMADA,

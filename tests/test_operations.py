@@ -14,9 +14,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from platform_hub.addressees.vault import generate_key_file
 from platform_hub.cli import app
 from platform_hub.kit.settings import Settings
+from platform_hub.kit.vault import generate_key_file
 from platform_hub.web.app import create_app
 from tests.helpers import YAMADA, HubClient, count_rows, fault_code, free_port, serve_in_thread, zei_query
 from tests.units import TestUnit, zei_answer

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from platform_hub.addressees.numbers import atena_number
 from platform_hub.kit.settings import Settings
+from platform_hub.protocol.numbers import atena_number
 from platform_hub.web.app import create_app
 from tests.helpers import (
     YAMADA,

@@ -9,8 +9,8 @@ import time
 
 from lxml import etree
 
-from platform_hub.addressees.numbers import atena_number
 from platform_hub.kit.settings import Settings
+from platform_hub.protocol.numbers import atena_number
 from tests.helpers import (
     NS,
     PERSON,

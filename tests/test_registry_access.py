@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from platform_hub.addressees.numbers import atena_number
 from platform_hub.kit.settings import Settings
+from platform_hub.protocol.numbers import atena_number
 from tests.helpers import PERSON, YAMADA, HubClient, rows, served_hub
 
 MY_NUMBER = "123456789018"

@@ -9,7 +9,7 @@ from typing import Any
 from lxml import etree
 from stdnum.jp import in_ as my_number_format
 
-from platform_hub.addressees.numbers import UNNUMBERED_ATENA, atena_number
+from platform_hub.protocol.numbers import UNNUMBERED_ATENA, atena_number
 from tests.helpers import (
     CATALOG,
     NS,

@@ -12,9 +12,9 @@ from platform_hub_sdk import Credentials, InterfaceCatalog, LinkageError, Receiv
 from platform_hub_sdk.messages import answer_message, read_message, request_message
 from platform_hub_sdk.payload import from_element, to_element
 
-from platform_hub.addressees.numbers import atena_number
 from platform_hub.kit.settings import Settings
 from platform_hub.protocol.envelope import read_envelope
+from platform_hub.protocol.numbers import atena_number
 from platform_hub.protocol.xml import parse_xml
 from tests.helpers import CATALOG, NS, zei_query
 

@@ -22,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from platform_hub.addressees.numbers import UNNUMBERED_ATENA, atena_number
-from platform_hub.addressees.schemas import BasicInfo
+from platform_hub.protocol.numbers import UNNUMBERED_ATENA, atena_number
+from platform_hub.protocol.registry import BasicInfo
 from platform_hub_demo.residents import Resident, generate_city
 
 log = logging.getLogger("adapters")

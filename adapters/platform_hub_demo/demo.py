@@ -34,8 +34,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from platform_hub.kit.clock import city_zone
 from platform_hub.kit.settings import DEMO_ORDINANCE
-from platform_hub.ordinance.service import JST
 from platform_hub_demo.city import MOCK_UNITS, seed_city
 from platform_hub_demo.residents import Resident, generate_city, parents_with_children
 
@@ -309,7 +309,7 @@ class Scenario:
         )
 
     def amend(self) -> None:
-        today = dt.datetime.now(JST).date()
+        today = dt.datetime.now(city_zone()).date()
         self.console.rule("[bold]条例改正")
         _load_ordinance(self.city, amendment(today))
         self.console.print(
@@ -327,7 +327,7 @@ class Scenario:
         disclosure = self._get(f"/audit/persons/{integrated_number}", auditor)
         table = Table("時刻", "受領", "提供", "情報", "事務", "根拠", "結果")
         for item in disclosure["transfers"]:
-            at = dt.datetime.fromisoformat(item["at"]).astimezone(JST)
+            at = dt.datetime.fromisoformat(item["at"]).astimezone(city_zone())
             table.add_row(
                 f"{at:%H:%M:%S}",
                 f"{item['received_by_unit']} {item['received_by_organ']}",
@@ -340,7 +340,7 @@ class Scenario:
         self.console.print(table)
 
     def compliance(self, auditor: dict[str, str]) -> None:
-        today = dt.datetime.now(JST).date().isoformat()
+        today = dt.datetime.now(city_zone()).date().isoformat()
         report = self._get("/audit/compliance", auditor, {"from": today, "to": today})
         self.console.rule("[bold]条例適合性の再点検（本日分）")
         self.console.print(

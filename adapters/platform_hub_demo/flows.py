@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from platform_hub.addressees.schemas import BasicInfo, Candidate, Sex
+from platform_hub.protocol.registry import BasicInfo, Candidate, Sex
 from platform_hub_demo.common import NON_RESIDENT, Addressees, next_atena
 from platform_hub_demo.residents import CITY_NAME
 

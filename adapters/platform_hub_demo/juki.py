@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from platform_hub.addressees.numbers import atena_number
+from platform_hub.protocol.numbers import atena_number
 from platform_hub_demo.common import MockUnit, local_numbers, read_model
 from platform_hub_demo.residents import (
     CHILD,

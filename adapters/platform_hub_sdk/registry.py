@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 
-from platform_hub.addressees.schemas import (
+from platform_hub.protocol.registry import (
     BasicInfo,
     Candidate,
     PersonOut,

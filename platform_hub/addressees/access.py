@@ -26,16 +26,16 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.addressees import normalize, repository
-from platform_hub.addressees.numbers import check_my_number
-from platform_hub.addressees.vault import MyNumberVault
+from platform_hub.addressees import repository
 from platform_hub.audit.service import TransferFacts, new_reception_number, record_entries
-from platform_hub.kit.database import unit_of_work, utcnow
-from platform_hub.kit.state import HubState
-from platform_hub.linkage.configuration import Configuration
+from platform_hub.kit.clock import utcnow
+from platform_hub.kit.database import unit_of_work
+from platform_hub.kit.runtime import Runtime
+from platform_hub.kit.vault import MyNumberVault
 from platform_hub.models import Unit
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.service import Decision
+from platform_hub.protocol import normalize
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import (
     Forbidden,
@@ -43,6 +43,7 @@ from platform_hub.protocol.errors import (
     SchemaViolation,
     UnknownTarget,
 )
+from platform_hub.protocol.numbers import check_my_number
 
 ATENA_CATEGORY = "宛名情報"
 REGISTRY_UNIT = "000"  # the registry's own code as a holder, as the hub's on its acknowledgements
@@ -71,8 +72,8 @@ class Caller:
     uses_numbers: bool = False  # the token carries UNIT:mynumber
     department: str | None = None
     clerk: str | None = None
-    # The units and the ordinance as this request found them (read before its session was used).
-    configuration: Configuration | None = None
+    # The ordinance as this request found it (read before its session was used).
+    rulebook: ordinance.Rulebook | None = None
 
     @property
     def unit_code(self) -> str | None:
@@ -115,12 +116,12 @@ def decide(caller: Caller, holder: Unit, operation: str) -> Provision | None:
     OrdinanceRefusal (E3001) when there is none — the caller records it (``refuse``)."""
     if caller.unit is None:
         return None
-    assert caller.configuration is not None
+    assert caller.rulebook is not None
     if caller.purpose is None:
         raise SchemaViolation("name the 事務 the registry is used for (purpose_code)")
     at = utcnow()
     decision = ordinance.authorize(
-        caller.configuration.rulebook,
+        caller.rulebook,
         at,
         receiver=caller.unit,
         holder=holder,
@@ -199,7 +200,7 @@ async def record_provision(
 
 
 async def refuse(
-    state: HubState,
+    state: Runtime,
     caller: Caller,
     holder: Unit,
     operation: str,

@@ -21,12 +21,15 @@ from sqlalchemy import String, any_, bindparam, insert, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from platform_hub.addressees import normalize, repository
-from platform_hub.addressees.numbers import atena_number, is_valid_atena_number, is_valid_my_number
-from platform_hub.addressees.schemas import BasicInfo
-from platform_hub.addressees.vault import MyNumberVault
-from platform_hub.kit.database import Base, unit_of_work, utcnow
+from platform_hub.addressees import repository
+from platform_hub.kit.clock import utcnow
+from platform_hub.kit.database import unit_of_work
+from platform_hub.kit.vault import MyNumberVault
 from platform_hub.models import AtenaLink, Person, PersonVersion
+from platform_hub.models.base import Base
+from platform_hub.protocol import normalize
+from platform_hub.protocol.numbers import atena_number, is_valid_atena_number, is_valid_my_number
+from platform_hub.protocol.registry import BasicInfo
 
 COLUMNS = (
     "atena_number",

@@ -23,24 +23,14 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from platform_hub.models import AtenaLink, KeyCheck, Person, PersonMerge, PersonVersion, RegistryCounter
+from platform_hub.models import AtenaLink, KeyCheck, Person, PersonMerge, PersonVersion, counters
 
 INTEGRATED_COUNTER = "integrated_number"
 
 
 async def reserve_serials(session: AsyncSession, count: int) -> range:
-    """Take ``count`` consecutive serials from the counter (the row lock serialises writers)."""
-    result = await session.execute(
-        update(RegistryCounter)
-        .where(RegistryCounter.name == INTEGRATED_COUNTER)
-        .values(value=RegistryCounter.value + count)
-        .returning(RegistryCounter.value)
-    )
-    last = result.scalar_one_or_none()
-    if last is None:  # first use: the migration seeds the row, but a bare schema may not have it
-        session.add(RegistryCounter(name=INTEGRATED_COUNTER, value=count))
-        await session.flush()
-        last = count
+    """Take ``count`` consecutive serials from the counter."""
+    last = await counters.advance(session, INTEGRATED_COUNTER, count)
     return range(last - count + 1, last + 1)
 
 

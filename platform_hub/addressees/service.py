@@ -12,13 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 
-from platform_hub.addressees import access, normalize, repository
+from platform_hub.addressees import access, repository
 from platform_hub.addressees.access import Caller, Evidence
-from platform_hub.addressees.numbers import atena_number, check_atena_number, check_my_number
-from platform_hub.addressees.schemas import BasicInfo, PersonRegistration
-from platform_hub.addressees.vault import MyNumberVault
-from platform_hub.kit.database import utcnow
+from platform_hub.kit.clock import utcnow
+from platform_hub.kit.vault import MyNumberVault
 from platform_hub.models import AtenaLink, Person, PersonMerge, PersonVersion
+from platform_hub.protocol import normalize
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import (
     AddresseeUnknown,
@@ -27,6 +26,8 @@ from platform_hub.protocol.errors import (
     SchemaViolation,
     UnknownTarget,
 )
+from platform_hub.protocol.numbers import atena_number, check_atena_number, check_my_number
+from platform_hub.protocol.registry import BasicInfo, PersonRegistration
 
 
 async def get_person(session: AsyncSession, integrated_number: str) -> Person:

@@ -9,10 +9,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.addressees import normalize, repository
+from platform_hub.addressees import repository
 from platform_hub.addressees.access import ITEM_NAMES, Caller
-from platform_hub.addressees.numbers import check_my_number
-from platform_hub.addressees.schemas import (
+from platform_hub.kit.vault import MyNumberVault
+from platform_hub.models import Person, PersonMerge, PersonVersion
+from platform_hub.protocol import normalize
+from platform_hub.protocol.numbers import check_my_number
+from platform_hub.protocol.registry import (
     STATUS_JA,
     Attributes,
     Candidate,
@@ -23,8 +26,6 @@ from platform_hub.addressees.schemas import (
     PersonOut,
     SearchRequest,
 )
-from platform_hub.addressees.vault import MyNumberVault
-from platform_hub.models import Person, PersonMerge, PersonVersion
 
 Shown = tuple[str, list[str]]  # a person's integrated number and the items an answer showed of them
 _CANDIDATE_ITEMS = ("name", "name_kana", "birth_date", "sex", "address", "status")

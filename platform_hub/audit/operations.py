@@ -21,12 +21,13 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit import chain
-from platform_hub.kit.database import unit_of_work, utcnow
+from platform_hub.kit.clock import utcnow
+from platform_hub.kit.database import unit_of_work
 from platform_hub.models import Operation
 from platform_hub.protocol.errors import HubError
 
 if TYPE_CHECKING:
-    from platform_hub.kit.state import HubState
+    from platform_hub.kit.runtime import Runtime
 
 # Twelve digits, whole, as a 個人番号 is written — in groups of four, too (after NFKC: full-width alike).
 _MY_NUMBER_LIKE = re.compile(r"(?<![0-9])[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])")
@@ -86,7 +87,7 @@ async def record_operation(
 
 
 async def record_refusal(
-    state: HubState,
+    state: Runtime,
     actor: Actor,
     action: str,
     error: HubError,

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, literal, select, text, tuple_, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit.ledgers import TRANSFERS, Ledger
@@ -19,8 +19,8 @@ from platform_hub.models import (
     OrdinanceVersion,
     Purge,
     PurgePermit,
-    RegistryCounter,
     TransferRecord,
+    counters,
 )
 
 SEALER_LOCK = 0x5EA1  # the PostgreSQL advisory lock only one sealer at a time holds
@@ -36,14 +36,7 @@ async def take_sealer_lock(session: AsyncSession, *, wait: bool = False) -> bool
         function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
         got = await session.scalar(text(f"SELECT {function}(:key)"), {"key": SEALER_LOCK})
         return wait or bool(got)
-    counted = await session.execute(
-        update(RegistryCounter)
-        .where(RegistryCounter.name == "seal_rounds")
-        .values(value=RegistryCounter.value + 1)
-    )
-    if not counted.rowcount:  # type: ignore[attr-defined]
-        session.add(RegistryCounter(name="seal_rounds", value=1))
-        await session.flush()
+    await counters.advance(session, "seal_rounds")
     return True
 
 

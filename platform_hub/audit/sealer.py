@@ -9,9 +9,10 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 
 from platform_hub.audit import service
+from platform_hub.audit.chain import SigningKey
 from platform_hub.audit.ledgers import LEDGERS
 from platform_hub.kit.database import unit_of_work
-from platform_hub.kit.state import HubState
+from platform_hub.kit.runtime import Runtime
 
 log = structlog.get_logger()
 
@@ -19,7 +20,7 @@ log = structlog.get_logger()
 FULL_SWEEP_EVERY = 600  # rounds: about ten minutes at the default interval
 
 
-async def run(state: HubState) -> None:
+async def run(state: Runtime, signing_key: SigningKey | None) -> None:
     rounds = 0
     checkpoint_after = timedelta(seconds=state.settings.checkpoint_interval_seconds)
     while True:
@@ -30,7 +31,7 @@ async def run(state: HubState) -> None:
                 async with unit_of_work(state.sessions) as session:
                     sealed += await service.seal(
                         session,
-                        state.signing_key,
+                        signing_key,
                         ledger=ledger,
                         checkpoint_after=checkpoint_after,
                         everything=rounds % FULL_SWEEP_EVERY == 0,

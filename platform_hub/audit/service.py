@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_hub.audit import chain, repository
 from platform_hub.audit.ledgers import TRANSFERS, Ledger
 from platform_hub.audit.schemas import ComplianceReport, Disclosure, DisclosureItem, Uncovered, Violation
-from platform_hub.kit.database import utcnow
+from platform_hub.kit.clock import utcnow
 from platform_hub.models import Purge, TransferRecord
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.repository import all_versions as ordinance_versions

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit import chain, repository
 from platform_hub.audit.ledgers import LEDGERS, TRANSFERS, Ledger
-from platform_hub.kit.database import utcnow
+from platform_hub.kit.clock import utcnow
 from platform_hub.models import Purge
 
 PARALLEL_FROM = 200_000  # links; below this one worker thread is quicker than starting processes

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.auth import repository
 from platform_hub.kit.settings import Settings
-from platform_hub.models import Client
+from platform_hub.models import Client, Unit
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import Forbidden, NotAuthenticated
 
@@ -154,8 +154,6 @@ async def authenticate_client(
     session: AsyncSession, settings: Settings, catalog: Catalog, client_id: str, secret: str
 ) -> tuple[str, str | None, set[str]]:
     """``(role, unit code, allowed scopes)`` of a client whose secret matches, or E2001."""
-    from platform_hub.units import service as adapters  # a unit's scopes come from its registration
-
     if settings.admin_client_id and settings.admin_client_secret and client_id == settings.admin_client_id:
         if secret_matches(secret, hash_secret(settings.admin_client_secret)):
             return "admin", None, {"admin"}
@@ -165,7 +163,21 @@ async def authenticate_client(
         raise NotAuthenticated("invalid client credentials")
     if client.role != "unit":
         return client.role, None, {client.role}
-    unit = await adapters.get_unit(session, client.unit_code or "")
-    if not unit.enabled:
-        raise NotAuthenticated(f"unit {unit.code} is disabled")
-    return "unit", unit.code, adapters.unit_scopes(unit, catalog)
+    unit = await repository.unit_of(session, client)
+    if unit is None or not unit.enabled:
+        raise NotAuthenticated(f"unit {client.unit_code} is disabled")
+    return "unit", unit.code, unit_scopes(unit, catalog)
+
+
+def unit_scopes(unit: Unit, catalog: Catalog) -> set[str]:
+    """What a unit may do: send the queries it consumes and the notifications and batches it provides;
+    use the addressee registry; and see My Numbers when one of its 事務 is a 個人番号利用事務."""
+    provided = set(unit.interface_ids("provides"))
+    scopes = {f"{unit.code}:addressees"}
+    if any(catalog.purposes[p].number_use for p in unit.purposes if p in catalog.purposes):
+        scopes.add(f"{unit.code}:mynumber")
+    for spec in catalog.specs():
+        may_send = spec.allows_consumer(unit.code) if spec.pattern == "query" else spec.id in provided
+        if may_send:
+            scopes.add(send_scope(unit.code, spec.id))
+    return scopes

@@ -17,7 +17,7 @@ from typing import IO
 
 from lxml import etree
 
-from platform_hub.kit.database import utcnow
+from platform_hub.kit.clock import utcnow
 from platform_hub.protocol.envelope import Envelope, build_message, lk, read_envelope
 from platform_hub.protocol.errors import MalformedMessage, SchemaViolation
 from platform_hub.protocol.specs import InterfaceSpec

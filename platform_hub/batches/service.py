@@ -31,17 +31,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import repository as registry
 from platform_hub.addressees import service as addressees
-from platform_hub.addressees.numbers import UNNUMBERED_ATENA, check_my_number
-from platform_hub.addressees.vault import MyNumberVault
 from platform_hub.audit.service import TransferFacts, record_entries
 from platform_hub.auth.service import Principal
 from platform_hub.batches import repository
 from platform_hub.batches.reader import CsvBatch, Record, XmlBatch
-from platform_hub.kit.database import unit_of_work, utcnow
-from platform_hub.kit.state import HubState
+from platform_hub.kit.clock import utcnow
+from platform_hub.kit.database import unit_of_work
+from platform_hub.kit.vault import MyNumberVault
 from platform_hub.linkage import repository as messages
 from platform_hub.linkage import routing
 from platform_hub.linkage import service as linkage
+from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import Batch, BatchChunk, BatchChunkDelivery, BatchResult, Delivery, Message
 from platform_hub.protocol.catalog import CompiledInterface
 from platform_hub.protocol.envelope import Envelope, lk, read_envelope
@@ -54,6 +54,7 @@ from platform_hub.protocol.errors import (
     UnknownTarget,
 )
 from platform_hub.protocol.namespaces import LK
+from platform_hub.protocol.numbers import UNNUMBERED_ATENA, check_my_number
 
 log = structlog.get_logger()
 GENESIS = "0" * 64
@@ -64,7 +65,7 @@ ANSWER_RESULTS = 1000  # refused records named in the answer itself; the report 
 # --- receiving -----------------------------------------------------------------------------------
 
 
-async def receive_xml(state: HubState, principal: Principal, source: IO[bytes]) -> bytes:
+async def receive_xml(state: LinkageRuntime, principal: Principal, source: IO[bytes]) -> bytes:
     """A batch message (its envelope as any message's), read as a stream; returns the ``_S01``."""
     reader = XmlBatch(source, limits=state.settings.xml_limits)
     tags = {
@@ -79,13 +80,15 @@ async def receive_xml(state: HubState, principal: Principal, source: IO[bytes]) 
     )
 
 
-async def receive_csv(state: HubState, principal: Principal, source: IO[bytes], head: Envelope) -> bytes:
+async def receive_csv(
+    state: LinkageRuntime, principal: Principal, source: IO[bytes], head: Envelope
+) -> bytes:
     """A CSV file of records under a head built from the upload's parameters; returns the ``_S01``."""
     compiled = _batch_interface(state, head)
     return await _receive(state, principal, head, compiled, CsvBatch(source, compiled.spec).records(), None)
 
 
-def _batch_interface(state: HubState, head: Envelope) -> CompiledInterface:
+def _batch_interface(state: LinkageRuntime, head: Envelope) -> CompiledInterface:
     compiled = linkage.interface_of(state, head)
     if compiled.spec.pattern != "batch":
         raise UnknownTarget(f"{compiled.spec.id} is a {compiled.spec.pattern} interface, not a batch")
@@ -100,7 +103,7 @@ class _Taken:
 
 
 async def _receive(
-    state: HubState,
+    state: LinkageRuntime,
     principal: Principal,
     head: Envelope,
     compiled: CompiledInterface,
@@ -136,7 +139,7 @@ async def _receive(
     return await _finish(state, inbound, taken.message)
 
 
-async def _take(state: HubState, inbound: linkage.Inbound) -> _Taken:
+async def _take(state: LinkageRuntime, inbound: linkage.Inbound) -> _Taken:
     """A new batch; or the same MSGID again: its answer, or the rest of an upload a crash cut short."""
     header, now = inbound.header, utcnow()
 
@@ -175,7 +178,7 @@ async def _take(state: HubState, inbound: linkage.Inbound) -> _Taken:
 
 
 async def _resume(
-    state: HubState, session: AsyncSession, message: Message, batch: Batch, now: datetime
+    state: LinkageRuntime, session: AsyncSession, message: Message, batch: Batch, now: datetime
 ) -> _Taken:
     """The same batch again before it was answered: go on where it stopped, unless it is still
     being received (a sender that gave up waiting), or start over when it was refused."""
@@ -215,7 +218,7 @@ class _Numbers:
         return taken
 
 
-def _numbers(state: HubState, compiled: CompiledInterface) -> _Numbers | None:
+def _numbers(state: LinkageRuntime, compiled: CompiledInterface) -> _Numbers | None:
     record = compiled.spec.record.romaji
     paths = [path[1:] for path in compiled.spec.paths("request", "my_number") if path[0] == record]
     if not paths:
@@ -282,7 +285,7 @@ def _same_records(inbound: linkage.Inbound, batch: Batch, chunks_read: Iterator[
 
 
 async def _keep_records(
-    state: HubState, inbound: linkage.Inbound, batch: Batch, chunks: Iterator[_Chunk]
+    state: LinkageRuntime, inbound: linkage.Inbound, batch: Batch, chunks: Iterator[_Chunk]
 ) -> None:
     """Check and keep every record, chunk by chunk; chunks kept before (a resumed upload) are read
     again only to prove the sender sent the same records."""
@@ -312,7 +315,7 @@ class _Checked:
 Persons = dict[int, tuple[int, str] | None]  # an accepted record's place → its person (id, integrated number)
 
 
-async def _keep_chunk(state: HubState, inbound: linkage.Inbound, batch: Batch, chunk: _Chunk) -> None:
+async def _keep_chunk(state: LinkageRuntime, inbound: linkage.Inbound, batch: Batch, chunk: _Chunk) -> None:
     checked = _check_records(inbound, batch, chunk)
     try:
         async with unit_of_work(state.sessions) as session:
@@ -354,7 +357,7 @@ async def _look_up(
 
 
 async def _apply_to_registry(
-    state: HubState,
+    state: LinkageRuntime,
     session: AsyncSession,
     inbound: linkage.Inbound,
     batch: Batch,
@@ -443,7 +446,7 @@ def _result(
     }
 
 
-async def _finish(state: HubState, inbound: linkage.Inbound, message: Message) -> bytes:
+async def _finish(state: LinkageRuntime, inbound: linkage.Inbound, message: Message) -> bytes:
     """Every record kept: answer with the counts, and queue the batch for each subscriber."""
     async with unit_of_work(state.sessions) as session:
         batch = await repository.get_batch(session, message.id)
@@ -505,7 +508,7 @@ def _half_width(text: str) -> str:
 # --- delivering ----------------------------------------------------------------------------------
 
 
-async def deliver(state: HubState, ready: linkage.Prepared, delivery_id: int, attempt: int) -> str:
+async def deliver(state: LinkageRuntime, ready: linkage.Prepared, delivery_id: int, attempt: int) -> str:
     """Deliver a batch's chunks not yet done; returns the outcome (refused: the ordinance refused it).
 
     Chunk n+1 is sent while chunk n's entries are written: a crash between the two sends chunk n+1
@@ -546,7 +549,7 @@ class _Sent:
         return sum(len(subjects) for subjects in self.delivered.values())
 
 
-async def _send_chunk(state: HubState, ready: linkage.Prepared, batch: Batch, chunk_no: int) -> _Sent:
+async def _send_chunk(state: LinkageRuntime, ready: linkage.Prepared, batch: Batch, chunk_no: int) -> _Sent:
     """Translate a chunk's records to the subscriber's 宛名番号 and send those it may have."""
     subscriber = ready.subscriber
     async with unit_of_work(state.sessions) as session:
@@ -601,7 +604,7 @@ def _chunk_message(ready: linkage.Prepared, chunk_no: int, records: list[etree._
 
 
 async def _chunk_done(
-    state: HubState, ready: linkage.Prepared, batch: Batch, delivery_id: int, attempt: int, sent: _Sent
+    state: LinkageRuntime, ready: linkage.Prepared, batch: Batch, delivery_id: int, attempt: int, sent: _Sent
 ) -> None:
     """Mark the chunk done and write its transfer entries, while the delivery is still ours."""
     code, why = "E3002", f"not linked in unit {ready.subscriber.code}"

@@ -10,6 +10,11 @@ from zoneinfo import ZoneInfo
 from platform_hub.kit.settings import Settings
 
 
+def utcnow() -> dt.datetime:
+    """Now, for the database and the record (which keep UTC)."""
+    return dt.datetime.now(dt.UTC)
+
+
 @cache
 def city_zone() -> ZoneInfo:
     return ZoneInfo(Settings().time_zone)

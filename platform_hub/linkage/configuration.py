@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from platform_hub.kit.generation import Snapshots
 from platform_hub.models import Unit
+from platform_hub.models.generation import Snapshots
 from platform_hub.ordinance import service as ordinance
 from platform_hub.units import repository as units
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from platform_hub.kit.database import utcnow
+from platform_hub.kit.clock import utcnow
 from platform_hub.models import Delivery, Message, Unit
 
 

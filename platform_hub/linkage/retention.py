@@ -12,16 +12,17 @@ from datetime import timedelta
 
 import structlog
 
-from platform_hub.kit.database import unit_of_work, utcnow
-from platform_hub.kit.state import HubState
+from platform_hub.kit.clock import utcnow
+from platform_hub.kit.database import unit_of_work
 from platform_hub.linkage import repository
+from platform_hub.linkage.runtime import LinkageRuntime
 
 log = structlog.get_logger()
 ROUND_SECONDS = 60.0
 BATCH = 1000  # answers per transaction: a short write, however many are due
 
 
-async def drop_old_answers(state: HubState) -> int:
+async def drop_old_answers(state: LinkageRuntime) -> int:
     """Every answer past its retention, a batch per transaction."""
     before, dropped = utcnow() - timedelta(seconds=state.settings.answer_retention_seconds), 0
     while True:
@@ -32,7 +33,7 @@ async def drop_old_answers(state: HubState) -> int:
             return dropped
 
 
-async def run(state: HubState) -> None:
+async def run(state: LinkageRuntime) -> None:
     while True:
         try:
             dropped = await drop_old_answers(state)

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from platform_hub.kit.state import HubState
+from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import Unit
 from platform_hub.protocol.envelope import SOAP_CONTENT_TYPE, Envelope, read_envelope, read_fault
 from platform_hub.protocol.errors import DeliveryFailed, HubError
@@ -20,7 +20,7 @@ def unit_endpoint(unit: Unit) -> str:
     return f"{unit.base_url}/linkage/messages"
 
 
-async def _post(state: HubState, unit: Unit, body: bytes, wait_seconds: float) -> tuple[int, bytes]:
+async def _post(state: LinkageRuntime, unit: Unit, body: bytes, wait_seconds: float) -> tuple[int, bytes]:
     """POST to the unit; its whole answer must arrive within ``wait_seconds`` and the size cap.
 
     httpx's timeouts bound each read, not the total, so a unit trickling bytes would hold the hub.
@@ -49,7 +49,7 @@ async def _post(state: HubState, unit: Unit, body: bytes, wait_seconds: float) -
         raise DeliveryFailed(f"unit {unit.code} could not be reached: {type(exc).__name__}") from None
 
 
-async def forward_query(state: HubState, provider: Unit, body: bytes) -> Envelope:
+async def forward_query(state: LinkageRuntime, provider: Unit, body: bytes) -> Envelope:
     """Send a query to its provider and return the provider's ``_S01`` envelope (not yet validated)."""
     status, content = await _post(state, provider, body, state.settings.query_timeout_seconds)
     try:
@@ -72,7 +72,7 @@ async def forward_query(state: HubState, provider: Unit, body: bytes) -> Envelop
         raise DeliveryFailed(f"unit {provider.code} answered a malformed envelope: {exc.message}") from None
 
 
-async def deliver_notification(state: HubState, subscriber: Unit, body: bytes) -> None:
+async def deliver_notification(state: LinkageRuntime, subscriber: Unit, body: bytes) -> None:
     """Deliver a notification; any 2xx is the subscriber's acknowledgement."""
     status, _ = await _post(state, subscriber, body, state.settings.delivery_timeout_seconds)
     if not 200 <= status < 300:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,18 +26,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import service as addressees
-from platform_hub.addressees.numbers import UNNUMBERED_ATENA, check_my_number
 from platform_hub.audit.service import TransferFacts, new_reception_number, record_entries
 from platform_hub.auth.service import Principal, send_scope
-from platform_hub.kit.database import unit_of_work, utcnow
-from platform_hub.kit.state import HubState
+from platform_hub.kit.clock import utcnow
+from platform_hub.kit.database import unit_of_work
 from platform_hub.linkage import repository, routing
 from platform_hub.linkage.configuration import Configuration
+from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import Delivery, Message, Unit
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.service import Decision
 from platform_hub.protocol.catalog import CompiledInterface
-from platform_hub.protocol.envelope import Envelope, Header, build_message, lk, message_type_of, read_envelope
+from platform_hub.protocol.envelope import Envelope, Header, build_message, lk, read_envelope
 from platform_hub.protocol.errors import (
     AddresseeUnknown,
     DeliveryFailed,
@@ -50,6 +49,7 @@ from platform_hub.protocol.errors import (
     ServiceUnavailable,
     UnknownTarget,
 )
+from platform_hub.protocol.numbers import UNNUMBERED_ATENA, check_my_number
 from platform_hub.protocol.specs import InterfaceSpec, Item
 from platform_hub.protocol.xml import canonical, parse_xml
 
@@ -78,16 +78,11 @@ class Inbound:
         return self.compiled.spec
 
 
-async def receive(state: HubState, principal: Principal, body: bytes) -> bytes:
-    """Check one linkage message and route it; returns the ``_S01`` answer envelope."""
+async def receive(state: LinkageRuntime, principal: Principal, body: bytes) -> bytes:
+    """Check one query or notification and route it; returns the ``_S01`` answer envelope. (A batch
+    goes to ``batches``: ``exchange.intake`` chooses.)"""
     settings = state.settings
     # Parsed in a worker thread: a large document holds neither the event loop nor other clients.
-    message_type = await asyncio.to_thread(message_type_of, body, settings.xml_limits)
-    found = state.catalog.by_message_type(message_type or "")
-    if found is not None and found[0].spec.pattern == "batch":  # read record by record, never whole
-        from platform_hub.batches import service as batches  # batches build on this module
-
-        return await batches.receive_xml(state, principal, io.BytesIO(body))
     root = await asyncio.to_thread(
         parse_xml, body, max_bytes=settings.max_body_bytes, limits=settings.xml_limits
     )
@@ -108,7 +103,7 @@ async def receive(state: HubState, principal: Principal, body: bytes) -> bytes:
     return await _accept_notification(state, inbound)
 
 
-def interface_of(state: HubState, envelope: Envelope) -> CompiledInterface:
+def interface_of(state: LinkageRuntime, envelope: Envelope) -> CompiledInterface:
     found = state.catalog.by_message_type(envelope.message_type)
     if found is None:
         raise UnknownTarget(f"unknown message type {envelope.message_type}")
@@ -182,7 +177,7 @@ def _take_my_numbers(inbound: Inbound) -> tuple[str, ...]:
     return tuple(numbers)
 
 
-def body_digest(state: HubState, inbound: Inbound) -> str:
+def body_digest(state: LinkageRuntime, inbound: Inbound) -> str:
     """What "the same message" means for a resent MSGID: the routing fields and the body.
 
     SendDateTime is left out (a resend may carry a new one); a removed 個人番号 counts through its
@@ -205,7 +200,7 @@ def body_digest(state: HubState, inbound: Inbound) -> str:
 
 
 async def _claim(
-    state: HubState,
+    state: LinkageRuntime,
     session: AsyncSession,
     inbound: Inbound,
     earlier: Message | None,
@@ -260,7 +255,7 @@ def new_message(inbound: Inbound, status: str, now: datetime, answer: bytes | No
     )
 
 
-def _replay(state: HubState, earlier: Message, digest: str) -> bytes | None:
+def _replay(state: LinkageRuntime, earlier: Message, digest: str) -> bytes | None:
     """The earlier answer to a resent MSGID; ``None`` when the message is to be taken again."""
     if earlier.body_digest != digest:
         raise IdempotencyConflict(
@@ -286,7 +281,7 @@ def _replay(state: HubState, earlier: Message, digest: str) -> bytes | None:
 
 
 async def _taking(
-    state: HubState, inbound: Inbound, work: Callable[[AsyncSession, Message | None], Awaitable[T]]
+    state: LinkageRuntime, inbound: Inbound, work: Callable[[AsyncSession, Message | None], Awaitable[T]]
 ) -> T:
     """Run ``work(session, None)`` in a unit of work, as if the MSGID were new: its message's insert
     claims it, with no query before. When a send of it holds it already (the insert fails), once more
@@ -300,7 +295,7 @@ async def _taking(
             return await work(session, await repository.find_message(session, header.source, header.msgid))
 
 
-async def in_transaction(state: HubState, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+async def in_transaction(state: LinkageRuntime, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work(session)`` in a unit of work; once more if a concurrent send of the MSGID won the insert."""
     try:
         async with unit_of_work(state.sessions) as session:
@@ -324,7 +319,7 @@ class _Taken:
     rule_id: str | None = None
 
 
-async def _query(state: HubState, inbound: Inbound) -> bytes:
+async def _query(state: LinkageRuntime, inbound: Inbound) -> bytes:
     """照会: translate, check the ordinance, forward, check and translate the answer, record, answer."""
     destination = inbound.destination
     assert destination is not None
@@ -392,7 +387,7 @@ async def _query(state: HubState, inbound: Inbound) -> bytes:
     return response
 
 
-async def _forward(state: HubState, inbound: Inbound, message: Message) -> Envelope:
+async def _forward(state: LinkageRuntime, inbound: Inbound, message: Message) -> Envelope:
     """Send the query to its provider; the answer must be the interface's ``_S01`` from that unit."""
     destination = inbound.destination
     assert destination is not None
@@ -427,7 +422,7 @@ async def _forward(state: HubState, inbound: Inbound, message: Message) -> Envel
 
 async def _finish_query(
     session: AsyncSession,
-    state: HubState,
+    state: LinkageRuntime,
     inbound: Inbound,
     taken: _Taken,
     *,
@@ -461,7 +456,7 @@ async def _finish_query(
 # --- 通知 / 一括 -----------------------------------------------------------------------------------
 
 
-async def _accept_notification(state: HubState, inbound: Inbound) -> bytes:
+async def _accept_notification(state: LinkageRuntime, inbound: Inbound) -> bytes:
     """通知 / 一括: accept durably (the answer goes out only after the commit), deliver later.
 
     A 住民異動 updates the registry in the same transaction; an unknown sender 宛名番号 refuses the
@@ -501,7 +496,7 @@ def _payload_fields(envelope: Envelope) -> dict[str, str]:
     return {etree.QName(e).localname: (e.text or "").strip() for e in payload if isinstance(e.tag, str)}
 
 
-async def _feed_registry(state: HubState, session: AsyncSession, inbound: Inbound) -> dict[str, str]:
+async def _feed_registry(state: LinkageRuntime, session: AsyncSession, inbound: Inbound) -> dict[str, str]:
     """Apply a 住民異動 to the registry; returns the sender's 宛名番号 → the person's integrated number."""
     fields = _payload_fields(inbound.envelope)
     person = await addressees.apply_resident_change(
@@ -555,63 +550,65 @@ class Prepared:
     rule: Decision | None = None
 
 
-async def deliver(state: HubState, delivery: Delivery, attempt: int) -> None:
-    """Deliver one leased notification and record it, or schedule its retry (the dispatcher calls this
-    with the row it leased, and its message, read when it leased them).
+async def prepare_delivery(state: LinkageRuntime, delivery: Delivery) -> Prepared:
+    """What a leased delivery sends, to whom, and whether the ordinance still lets it go."""
+    configuration = await state.configuration.get()  # before the session: it may open one of its own
+    async with unit_of_work(state.sessions) as session:
+        return await _prepare_delivery(state, configuration, session, delivery)
+
+
+async def deliver_notification(
+    state: LinkageRuntime, ready: Prepared, delivery_id: int, attempt: int
+) -> None:
+    """Deliver one leased notification and record it (``exchange.delivery`` calls this, and schedules
+    a retry if it raises).
 
     ``attempt`` is the lease: finishing only succeeds while the row is still ours, so a delivery that
     outlived its lease is not recorded twice (the receiver dedups the message by MSGID).
     """
-    delivery_id = delivery.id
-    try:
-        configuration = await state.configuration.get()  # before the session: it may open one of its own
-        async with unit_of_work(state.sessions) as session:
-            ready = await _prepare_delivery(state, configuration, session, delivery)
-        if ready.message.pattern == "batch":
-            from platform_hub.batches import service as batches  # batches build on this module
+    if ready.refusal is None:
+        await routing.deliver_notification(state, ready.subscriber, ready.inbound.envelope.to_bytes())
+    outcome = "refused" if ready.refusal else "delivered"
+    async with unit_of_work(state.sessions) as session:
+        finished = await repository.finish_delivery(session, delivery_id, attempt, outcome, ready.refusal)
+        # A delivery that happened is recorded even if its lease ran out meanwhile (the receiver
+        # dedups it by MSGID): nothing is delivered without its record.
+        if finished or outcome == "delivered":
+            rule = ready.rule.rule if ready.rule else None
+            items = (
+                []
+                if ready.refusal
+                else items_present(ready.inbound.spec.request, ready.inbound.envelope.payload())
+            )
+            await _record(
+                session,
+                state,
+                ready.inbound,
+                ready.message,
+                requester=ready.subscriber,
+                provider=ready.inbound.source,
+                outcome=outcome,
+                subjects=ready.subjects,
+                items=items,
+                refusal=ready.refusal,
+                provided_at=None if ready.refusal else utcnow(),
+                rule_id=ready.rule.rule_id if ready.rule else None,
+                purpose_code=rule.purpose_code if rule else None,
+            )
+    state.metrics.deliveries.labels(ready.subscriber.code, outcome).inc()
 
-            outcome = await batches.deliver(state, ready, delivery_id, attempt)
-            async with unit_of_work(state.sessions) as session:  # its records went with each chunk
-                await repository.finish_delivery(session, delivery_id, attempt, outcome, ready.refusal)
-            state.metrics.deliveries.labels(ready.subscriber.code, outcome).inc()
-            return
-        if ready.refusal is None:
-            await routing.deliver_notification(state, ready.subscriber, ready.inbound.envelope.to_bytes())
-        outcome = "refused" if ready.refusal else "delivered"
-        async with unit_of_work(state.sessions) as session:
-            finished = await repository.finish_delivery(session, delivery_id, attempt, outcome, ready.refusal)
-            # A delivery that happened is recorded even if its lease ran out meanwhile (the receiver
-            # dedups it by MSGID): nothing is delivered without its record.
-            if finished or outcome == "delivered":
-                rule = ready.rule.rule if ready.rule else None
-                items = (
-                    []
-                    if ready.refusal
-                    else items_present(ready.inbound.spec.request, ready.inbound.envelope.payload())
-                )
-                await _record(
-                    session,
-                    state,
-                    ready.inbound,
-                    ready.message,
-                    requester=ready.subscriber,
-                    provider=ready.inbound.source,
-                    outcome=outcome,
-                    subjects=ready.subjects,
-                    items=items,
-                    refusal=ready.refusal,
-                    provided_at=None if ready.refusal else utcnow(),
-                    rule_id=ready.rule.rule_id if ready.rule else None,
-                    purpose_code=rule.purpose_code if rule else None,
-                )
-        state.metrics.deliveries.labels(ready.subscriber.code, outcome).inc()
-    except Exception as exc:  # a unit, the network or the database: try again later, never stall the queue
-        error = exc.message if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
-        await _retry_later(state, delivery_id, attempt, error)
+
+async def finish_delivery(
+    state: LinkageRuntime, ready: Prepared, delivery_id: int, attempt: int, outcome: str
+) -> None:
+    """Mark a delivery done whose records went with it (a batch's, chunk by chunk)."""
+    async with unit_of_work(state.sessions) as session:
+        await repository.finish_delivery(session, delivery_id, attempt, outcome, ready.refusal)
+    state.metrics.deliveries.labels(ready.subscriber.code, outcome).inc()
 
 
 async def _prepare_delivery(
-    state: HubState, configuration: Configuration, session: AsyncSession, delivery: Delivery
+    state: LinkageRuntime, configuration: Configuration, session: AsyncSession, delivery: Delivery
 ) -> Prepared:
     message = delivery.message
     compiled = state.catalog.get(message.interface_id)
@@ -654,7 +651,8 @@ async def _prepare_delivery(
     return ready
 
 
-async def _retry_later(state: HubState, delivery_id: int, attempt: int, error: str) -> None:
+async def retry_later(state: LinkageRuntime, delivery_id: int, attempt: int, error: str) -> None:
+    """Schedule the delivery again after a backoff, or give it up as dead (and record that)."""
     settings = state.settings
     delay = settings.delivery_backoff_seconds * 2 ** min(attempt - 1, 10) * (0.5 + random.random())  # noqa: S311
     configuration = await state.configuration.get()  # before the session: it may open one of its own
@@ -676,7 +674,7 @@ async def _retry_later(state: HubState, delivery_id: int, attempt: int, error: s
 
 
 async def _record_dead_letter(
-    session: AsyncSession, state: HubState, configuration: Configuration, went: Any, why: str
+    session: AsyncSession, state: LinkageRuntime, configuration: Configuration, went: Any, why: str
 ) -> None:
     """A delivery that went dead is a transfer that failed: it is recorded as one (outcome failed),
     about the person it was for (a batch's about no one in particular)."""
@@ -805,7 +803,7 @@ def transfer_facts(
 
 async def _record(
     session: AsyncSession,
-    state: HubState,
+    state: LinkageRuntime,
     inbound: Inbound,
     message: Message,
     *,

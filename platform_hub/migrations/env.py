@@ -6,8 +6,8 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import platform_hub.models  # noqa: F401 - registers every table
-from platform_hub.kit.database import Base, UTCDateTime
 from platform_hub.kit.settings import Settings
+from platform_hub.models.base import Base, UTCDateTime
 
 config = context.config
 

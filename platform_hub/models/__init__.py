@@ -1,16 +1,16 @@
 """Every table of the hub; importing this package registers them all on ``Base.metadata``."""
 
-from platform_hub.kit.database import Base
 from platform_hub.models.addressees import (
     AtenaLink,
     KeyCheck,
     Person,
     PersonMerge,
     PersonVersion,
-    RegistryCounter,
 )
+from platform_hub.models.base import Base
 from platform_hub.models.batches import Batch, BatchChunk, BatchChunkDelivery, BatchResult
 from platform_hub.models.clients import Client
+from platform_hub.models.counters import RegistryCounter
 from platform_hub.models.messages import Delivery, Message
 from platform_hub.models.operations import Operation, OperationCheckpoint, OperationLink
 from platform_hub.models.ordinance import OrdinanceRule, OrdinanceVersion

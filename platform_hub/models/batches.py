@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from platform_hub.kit.database import Base, UTCDateTime, utcnow
+from platform_hub.kit.clock import utcnow
+from platform_hub.models.base import Base, UTCDateTime
 
 
 class Batch(Base):

@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from platform_hub.kit.database import Base, UTCDateTime, utcnow
+from platform_hub.kit.clock import utcnow
+from platform_hub.models.base import Base, UTCDateTime
 
 
 class Client(Base):

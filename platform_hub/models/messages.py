@@ -6,7 +6,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from platform_hub.kit.database import Base, UTCDateTime, utcnow
+from platform_hub.kit.clock import utcnow
+from platform_hub.models.base import Base, UTCDateTime
 
 
 class Message(Base):

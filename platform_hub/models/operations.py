@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from platform_hub.kit.database import Base, UTCDateTime, utcnow
+from platform_hub.kit.clock import utcnow
+from platform_hub.models.base import Base, UTCDateTime
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
 

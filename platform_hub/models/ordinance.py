@@ -5,7 +5,8 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from platform_hub.kit.database import Base, UTCDateTime, utcnow
+from platform_hub.kit.clock import utcnow
+from platform_hub.models.base import Base, UTCDateTime
 
 
 class OrdinanceVersion(Base):

@@ -12,10 +12,9 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.kit import generation
 from platform_hub.kit.database import run_once
 from platform_hub.kit.text import unstorable
-from platform_hub.models import OrdinanceRule, OrdinanceVersion, Unit
+from platform_hub.models import OrdinanceRule, OrdinanceVersion, Unit, generation
 from platform_hub.ordinance import repository
 from platform_hub.ordinance.schemas import OrdinanceIn, OrdinanceOut, RuleIn, RuleOut
 from platform_hub.protocol.catalog import Catalog

@@ -6,9 +6,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.auth import service as auth
-from platform_hub.kit import generation
-from platform_hub.kit.database import utcnow
-from platform_hub.models import Unit, UnitInterface
+from platform_hub.kit.clock import utcnow
+from platform_hub.models import Unit, UnitInterface, generation
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import AlreadyExists, SchemaViolation, UnknownTarget
 from platform_hub.units import repository
@@ -114,17 +113,3 @@ async def set_enabled(session: AsyncSession, code: str, enabled: bool) -> Adapte
     await session.flush()
     await generation.bump(session)
     return adapter_out(unit)
-
-
-def unit_scopes(unit: Unit, catalog: Catalog) -> set[str]:
-    """What a unit may do: send the queries it consumes and the notifications and batches it provides;
-    use the addressee registry; and see My Numbers when one of its 事務 is a 個人番号利用事務."""
-    provided = set(unit.interface_ids("provides"))
-    scopes = {f"{unit.code}:addressees"}
-    if any(catalog.purposes[p].number_use for p in unit.purposes if p in catalog.purposes):
-        scopes.add(f"{unit.code}:mynumber")
-    for spec in catalog.specs():
-        may_send = spec.allows_consumer(unit.code) if spec.pattern == "query" else spec.id in provided
-        if may_send:
-            scopes.add(auth.send_scope(unit.code, spec.id))
-    return scopes

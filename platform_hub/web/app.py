@@ -18,28 +18,29 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException
 
-from platform_hub.addressees.endpoints import router as addressees_router
 from platform_hub.addressees.service import check_key_file
-from platform_hub.addressees.vault import KeyFileError, MyNumberVault, generate_key_file, load_vault
 from platform_hub.audit import sealer
 from platform_hub.audit.chain import SigningKey, load_signing_key
-from platform_hub.audit.endpoints import router as audit_router
-from platform_hub.auth.endpoints import router as auth_router
-from platform_hub.batches.endpoints import router as batches_router
+from platform_hub.exchange import dispatcher
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 from platform_hub.kit.logging import configure_logging
 from platform_hub.kit.metrics import HubMetrics
 from platform_hub.kit.ratelimit import RateLimit
 from platform_hub.kit.settings import Settings
-from platform_hub.kit.state import HubState
-from platform_hub.linkage import configuration, dispatcher, retention
-from platform_hub.linkage.endpoints import router as linkage_router
-from platform_hub.ordinance.endpoints import router as ordinance_router
+from platform_hub.kit.vault import KeyFileError, MyNumberVault, generate_key_file, load_vault
+from platform_hub.linkage import configuration, retention
 from platform_hub.protocol.catalog import load_catalog
 from platform_hub.protocol.errors import HubError, SchemaViolation, UnknownTarget, database_unavailable
-from platform_hub.units.endpoints import router as adapters_router
-from platform_hub.web.endpoints import router as web_router
+from platform_hub.web.addressees import router as addressees_router
+from platform_hub.web.audit import router as audit_router
+from platform_hub.web.auth import router as auth_router
+from platform_hub.web.batches import router as batches_router
+from platform_hub.web.health import router as web_router
+from platform_hub.web.linkage import router as linkage_router
+from platform_hub.web.ordinance import router as ordinance_router
 from platform_hub.web.request_guard import RequestGuard
+from platform_hub.web.state import HubState
+from platform_hub.web.units import router as adapters_router
 
 log = structlog.get_logger()
 
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.dispatcher_enabled:
                 state.dispatcher = asyncio.create_task(dispatcher.run(state), name="dispatcher")
             if settings.sealer_enabled:
-                state.sealer = asyncio.create_task(sealer.run(state), name="sealer")
+                state.sealer = asyncio.create_task(sealer.run(state, state.signing_key), name="sealer")
             state.janitor = asyncio.create_task(retention.run(state), name="answer retention")
             try:
                 yield

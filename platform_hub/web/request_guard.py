@@ -29,10 +29,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from platform_hub.auth.dependencies import authenticate
 from platform_hub.kit.settings import Settings
 from platform_hub.kit.text import unstorable
 from platform_hub.protocol.errors import HubError, MalformedMessage, SchemaViolation
+from platform_hub.web.security import authenticate
 
 FORMS = (b"application/x-www-form-urlencoded", b"multipart/form-data")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from platform_hub.audit.dependencies import Ops
-from platform_hub.auth.dependencies import CurrentPrincipal, Integrator
-from platform_hub.kit.state import Session, State
 from platform_hub.protocol.errors import Forbidden
 from platform_hub.units import service
 from platform_hub.units.schemas import AdapterCredentials, AdapterOut, AdapterRegistration
+from platform_hub.web.operations import Ops
+from platform_hub.web.security import CurrentPrincipal, Integrator
+from platform_hub.web.state import Session, State
 
 router = APIRouter(prefix="/adapters", tags=["adapters"])
 

@@ -15,9 +15,11 @@ from datetime import timedelta
 
 import structlog
 
-from platform_hub.kit.database import unit_of_work, utcnow
-from platform_hub.kit.state import HubState
-from platform_hub.linkage import repository, service
+from platform_hub.exchange import delivery as deliverer
+from platform_hub.kit.clock import utcnow
+from platform_hub.kit.database import unit_of_work
+from platform_hub.linkage import repository
+from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import Delivery
 
 log = structlog.get_logger()
@@ -27,7 +29,7 @@ class UnderWay:
     """The deliveries this dispatcher has started and not yet finished, by subscriber. A finished one
     wakes the dispatcher: its subscriber has room again, and the person's next notification is due."""
 
-    def __init__(self, state: HubState) -> None:
+    def __init__(self, state: LinkageRuntime) -> None:
         self.state = state
         self.tasks: dict[asyncio.Task[None], str] = {}
 
@@ -39,7 +41,7 @@ class UnderWay:
 
     def start(self, delivery: Delivery, attempt: int) -> None:
         task = asyncio.create_task(
-            service.deliver(self.state, delivery, attempt), name=f"delivery {delivery.id}"
+            deliverer.deliver(self.state, delivery, attempt), name=f"delivery {delivery.id}"
         )
         self.tasks[task] = delivery.subscriber_unit
         task.add_done_callback(self._finished)
@@ -59,7 +61,7 @@ class UnderWay:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-async def dispatch_once(state: HubState, under_way: UnderWay) -> int:
+async def dispatch_once(state: LinkageRuntime, under_way: UnderWay) -> int:
     """Lease what is due and fits the room left, and start delivering it; returns how many started."""
     room = under_way.room()
     if room <= 0:
@@ -81,7 +83,7 @@ async def dispatch_once(state: HubState, under_way: UnderWay) -> int:
     return len(claimed)
 
 
-async def run(state: HubState) -> None:
+async def run(state: LinkageRuntime) -> None:
     """Loop until cancelled; lease again on a new notification, a finished delivery or the poll."""
     under_way = UnderWay(state)
     try:

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Path, Query, status
 
 from platform_hub.addressees import access, service, views
 from platform_hub.addressees.access import Caller, Evidence, Provision
-from platform_hub.addressees.schemas import (
+from platform_hub.models import Person
+from platform_hub.protocol.errors import Forbidden, OrdinanceRefusal, UnknownTarget
+from platform_hub.protocol.registry import (
     Candidate,
-    IntegratedNumberPath,
     LinkOut,
     LinkRequest,
     MergeOut,
@@ -25,11 +26,11 @@ from platform_hub.addressees.schemas import (
     RestrictRequest,
     SearchRequest,
 )
-from platform_hub.audit.dependencies import OperationLog, Ops
-from platform_hub.auth.dependencies import Admin
-from platform_hub.kit.state import HubState, Session, State
-from platform_hub.models import Person
-from platform_hub.protocol.errors import Forbidden, OrdinanceRefusal, UnknownTarget
+from platform_hub.web.operations import OperationLog, Ops
+from platform_hub.web.security import Admin
+from platform_hub.web.state import HubState, Session, State
+
+IntegratedNumberPath = Annotated[str, Path(pattern=r"^[0-9]{15}$", description="団体内統合宛名番号")]
 
 router = APIRouter(prefix="/addressees", tags=["addressees"])
 
@@ -40,7 +41,7 @@ async def caller_of(state: HubState, ops: OperationLog, purpose: str | None) -> 
     actor, principal_scopes = ops.actor, ops.principal.scopes
     configuration = await state.configuration.get()
     if ops.principal.acts_as("admin"):
-        return Caller(client_id=actor.client_id, unit=None, configuration=configuration)
+        return Caller(client_id=actor.client_id, unit=None, rulebook=configuration.rulebook)
     code = actor.unit_code
     if actor.role != "unit" or code is None or f"{code}:addressees" not in principal_scopes:
         raise Forbidden("the addressee registry is for units (with the scope UNIT:addressees) and admins")
@@ -54,7 +55,7 @@ async def caller_of(state: HubState, ops: OperationLog, purpose: str | None) -> 
         uses_numbers=f"{code}:mynumber" in principal_scopes,
         department=actor.department,
         clerk=actor.clerk,
-        configuration=configuration,
+        rulebook=configuration.rulebook,
     )
 
 

@@ -15,9 +15,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import repository as addressees
-from platform_hub.addressees.schemas import IntegratedNumberPath
 from platform_hub.audit import repository, service, verification
-from platform_hub.audit.dependencies import Ops
 from platform_hub.audit.ledgers import OPERATIONS
 from platform_hub.audit.schemas import (
     CheckpointOut,
@@ -30,12 +28,14 @@ from platform_hub.audit.schemas import (
     TransferPage,
     VerifyOut,
 )
-from platform_hub.auth.dependencies import Auditor
 from platform_hub.kit.database import unit_of_work
-from platform_hub.kit.state import HubState, Session, State
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 from platform_hub.protocol.errors import SchemaViolation
+from platform_hub.web.addressees import IntegratedNumberPath
+from platform_hub.web.operations import Ops
+from platform_hub.web.security import Auditor
+from platform_hub.web.state import HubState, Session, State
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 

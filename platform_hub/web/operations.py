@@ -18,10 +18,10 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit.operations import OK, Actor, record_operation, record_refusal
-from platform_hub.auth.dependencies import CurrentPrincipal
 from platform_hub.auth.service import Principal
-from platform_hub.kit.state import HubState, get_state
 from platform_hub.protocol.errors import HubError, SchemaViolation
+from platform_hub.web.security import CurrentPrincipal
+from platform_hub.web.state import HubState, get_state
 
 # The clerk behind a request, as a unit names them (what RequestSourceUnitCode and RequestSourceUserID
 # say in a linkage message): half-width, as long as the message header's items.

@@ -13,12 +13,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from platform_hub.kit.database import unit_of_work
-from platform_hub.models import RegistryCounter
+from platform_hub.models.counters import RegistryCounter, advance
 
 T = TypeVar("T")
 CONFIGURATION = "configuration"
@@ -28,15 +28,7 @@ _committed_here = 0  # changes this process committed: its snapshots reload with
 
 async def bump(session: AsyncSession) -> None:
     """In the caller's transaction: tell every hub process that the configuration changed."""
-    result = await session.execute(
-        update(RegistryCounter)
-        .where(RegistryCounter.name == CONFIGURATION)
-        .values(value=RegistryCounter.value + 1)
-        .returning(RegistryCounter.value)
-    )
-    if result.scalar_one_or_none() is None:  # the migration seeds the row; a bare schema may lack it
-        session.add(RegistryCounter(name=CONFIGURATION, value=1))
-        await session.flush()
+    await advance(session, CONFIGURATION)
     session.info[_BUMPED] = True
 
 

@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from platform_hub.auth.dependencies import CurrentPrincipal
-from platform_hub.kit.state import State
 from platform_hub.linkage import repository
+from platform_hub.web.security import CurrentPrincipal
+from platform_hub.web.state import State
 
 router = APIRouter(tags=["operations"])
 

@@ -13,17 +13,17 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from platform_hub.auth.dependencies import CurrentPrincipal
 from platform_hub.auth.service import Principal, send_scope
 from platform_hub.batches import repository, service
 from platform_hub.batches.reader import csv_head
 from platform_hub.batches.schemas import BatchDelivery, BatchOut
 from platform_hub.kit.database import unit_of_work
-from platform_hub.kit.state import HubState, Session, State
-from platform_hub.linkage.endpoints import exchange
 from platform_hub.models import Batch, Message
 from platform_hub.protocol.catalog import CompiledInterface
 from platform_hub.protocol.errors import Forbidden, MalformedMessage, UnknownTarget
+from platform_hub.web.linkage import exchange
+from platform_hub.web.security import CurrentPrincipal
+from platform_hub.web.state import HubState, Session, State
 
 router = APIRouter(prefix="/batches", tags=["batches"])
 XML_TYPES = {"text/xml", "application/xml"}

@@ -3,10 +3,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from platform_hub.addressees import normalize
+from platform_hub.protocol import normalize
 
 Sex = Literal["0", "1", "2"]
 Status = Literal["resident", "non_resident", "moved_out", "deceased"]
@@ -242,4 +241,3 @@ class RestrictionOut(BaseModel):
 
 
 # A 団体内統合宛名番号 in a path: 15 digits (a longer string would not even fit the columns that log it).
-IntegratedNumberPath = Annotated[str, Path(pattern=r"^[0-9]{15}$", description="団体内統合宛名番号")]

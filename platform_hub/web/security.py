@@ -11,8 +11,8 @@ from fastapi.security import OAuth2
 
 from platform_hub.audit.operations import Actor, record_refusal
 from platform_hub.auth.service import Principal, verify_token
-from platform_hub.kit.state import get_state
 from platform_hub.protocol.errors import Forbidden, NotAuthenticated
+from platform_hub.web.state import get_state
 
 # Declared for OpenAPI (the /docs "Authorize" button); the token is checked by ``authenticate``.
 oauth2_scheme = OAuth2(

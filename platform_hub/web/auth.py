@@ -9,14 +9,14 @@ import structlog
 from fastapi import APIRouter, Depends, Form, status
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
-from platform_hub.audit.dependencies import Ops
 from platform_hub.audit.operations import Actor, masked, record_operation, record_refusal
 from platform_hub.auth import repository, service
-from platform_hub.auth.dependencies import Admin
 from platform_hub.auth.schemas import ClientCreate, ClientCredentials, TokenResponse
-from platform_hub.kit.state import HubState, Session, State
 from platform_hub.kit.text import unstorable
 from platform_hub.protocol.errors import HubError, NotAuthenticated, RateLimited, SchemaViolation
+from platform_hub.web.operations import Ops
+from platform_hub.web.security import Admin
+from platform_hub.web.state import HubState, Session, State
 
 router = APIRouter(tags=["auth"])
 log = structlog.get_logger()

@@ -9,10 +9,8 @@ import structlog
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
-from platform_hub.auth.dependencies import CurrentPrincipal, authenticate
 from platform_hub.auth.service import Principal
-from platform_hub.kit.state import HubState, State, get_state
-from platform_hub.linkage import service
+from platform_hub.exchange import intake
 from platform_hub.linkage.schemas import InterfaceSummary
 from platform_hub.protocol.catalog import CompiledInterface
 from platform_hub.protocol.envelope import SOAP_CONTENT_TYPE, fault
@@ -25,6 +23,8 @@ from platform_hub.protocol.errors import (
 )
 from platform_hub.protocol.specs import InterfaceSpec
 from platform_hub.protocol.xsd import wsdl
+from platform_hub.web.security import CurrentPrincipal, authenticate
+from platform_hub.web.state import HubState, State, get_state
 
 router = APIRouter(tags=["linkage"])
 log = structlog.get_logger()
@@ -47,7 +47,7 @@ async def receive_message(request: Request) -> Response:
 
     async def handle(state: HubState, principal: Principal) -> bytes:
         body = await _read_capped(request, state.settings.max_body_bytes)
-        return await service.receive(state, principal, body)
+        return await intake.receive(state, principal, body)
 
     return await exchange(request, handle)
 

@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from platform_hub.audit.dependencies import Ops
-from platform_hub.auth.dependencies import Admin, CurrentPrincipal
-from platform_hub.kit.state import Session, State
 from platform_hub.ordinance import repository, service
 from platform_hub.ordinance.schemas import OrdinanceOut
 from platform_hub.protocol.errors import UnknownTarget
+from platform_hub.web.operations import Ops
+from platform_hub.web.security import Admin, CurrentPrincipal
+from platform_hub.web.state import Session, State
 
 router = APIRouter(prefix="/ordinance", tags=["ordinance"])
 

@@ -1,0 +1,22 @@
+"""Which way a message received on ``/linkage/messages`` goes: a batch record by record, the rest whole."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+from platform_hub.auth.service import Principal
+from platform_hub.batches import service as batches
+from platform_hub.linkage import service as linkage
+from platform_hub.linkage.runtime import LinkageRuntime
+from platform_hub.protocol.envelope import message_type_of
+
+
+async def receive(state: LinkageRuntime, principal: Principal, body: bytes) -> bytes:
+    """Check one linkage message and route it; returns the ``_S01`` answer envelope."""
+    # Read in a worker thread: a large document holds neither the event loop nor other clients.
+    message_type = await asyncio.to_thread(message_type_of, body, state.settings.xml_limits)
+    found = state.catalog.by_message_type(message_type or "")
+    if found is not None and found[0].spec.pattern == "batch":  # read record by record, never whole
+        return await batches.receive_xml(state, principal, io.BytesIO(body))
+    return await linkage.receive(state, principal, body)
