@@ -39,8 +39,8 @@ from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.vault import MyNumberVault
 from platform_hub.linkage import repository as messages
-from platform_hub.linkage import routing
 from platform_hub.linkage import service as linkage
+from platform_hub.linkage import unit_client
 from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import Batch, BatchChunk, BatchChunkDelivery, BatchResult, Delivery, Message
 from platform_hub.protocol.catalog import CompiledInterface
@@ -576,7 +576,7 @@ async def _send_chunk(state: LinkageRuntime, ready: linkage.Prepared, batch: Bat
             items_of[shape] = tuple(linkage.items_present(ready.inbound.spec.record.items or (), record))
         sent.delivered.setdefault(items_of[shape], []).append(subject)
     if delivered:
-        await routing.deliver_notification(state, subscriber, _chunk_message(ready, chunk_no, delivered))
+        await unit_client.deliver_notification(state, subscriber, _chunk_message(ready, chunk_no, delivered))
     return sent
 
 

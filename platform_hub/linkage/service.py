@@ -30,7 +30,7 @@ from platform_hub.audit.service import TransferFacts, new_reception_number, reco
 from platform_hub.auth.service import Principal, send_scope
 from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
-from platform_hub.linkage import repository, routing
+from platform_hub.linkage import repository, unit_client
 from platform_hub.linkage.configuration import Configuration
 from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import Delivery, Message, Unit
@@ -395,7 +395,7 @@ async def _forward(state: LinkageRuntime, inbound: Inbound, message: Message) ->
         raise DeliveryFailed(f"unit {destination.code} is disabled")
     inbound.envelope.set_destination(destination.code)
     inbound.envelope.set_header_fields(ReceptionNumber=message.reception_number)
-    answer = await routing.forward_query(state, destination, inbound.envelope.to_bytes())
+    answer = await unit_client.forward_query(state, destination, inbound.envelope.to_bytes())
     try:
         inbound.compiled.validate(answer.message)
     except SchemaViolation as invalid:
@@ -567,7 +567,7 @@ async def deliver_notification(
     outlived its lease is not recorded twice (the receiver dedups the message by MSGID).
     """
     if ready.refusal is None:
-        await routing.deliver_notification(state, ready.subscriber, ready.inbound.envelope.to_bytes())
+        await unit_client.deliver_notification(state, ready.subscriber, ready.inbound.envelope.to_bytes())
     outcome = "refused" if ready.refusal else "delivered"
     async with unit_of_work(state.sessions) as session:
         finished = await repository.finish_delivery(session, delivery_id, attempt, outcome, ready.refusal)

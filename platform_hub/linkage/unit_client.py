@@ -1,4 +1,5 @@
-"""Talking to units over HTTP: forward a query and read its answer, deliver a notification."""
+"""The HTTP client to units: POST an envelope to a unit and read its answer (``route()``, which unit
+gets a message, is in ``service.py``)."""
 
 from __future__ import annotations
 
