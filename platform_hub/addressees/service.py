@@ -1,16 +1,13 @@
-"""The registry's rules: persons and their versions, links, 名寄せ, restrictions, and translation.
-Who may see and do what is ``access``; what a caller is shown, ``views``."""
+"""The registry's rules: persons and their versions, links, 名寄せ, restrictions. Translation in routing
+is ``translation``, the feed of 住民異動通知 ``resident_changes``; who may see and do what is ``access``;
+what a caller is shown, ``views``."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
-from typing import NamedTuple
 
-from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import raiseload
 
 from platform_hub.addressees import access, repository
 from platform_hub.addressees.access import Caller, Evidence
@@ -20,7 +17,6 @@ from platform_hub.models import AtenaLink, Person, PersonMerge, PersonVersion
 from platform_hub.protocol import normalize
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import (
-    AddresseeUnknown,
     AlreadyExists,
     Forbidden,
     SchemaViolation,
@@ -253,124 +249,6 @@ async def restrict(
     person.restricted_attributes = sorted(set(attributes))
     person.restricted_by_unit = unit_code if attributes else None
     await session.flush()
-
-
-# --- translation in routing -----------------------------------------------------------------------
-
-
-async def translate(
-    session: AsyncSession, from_unit: str, atena: str, to_unit: str | None
-) -> tuple[str, str | None]:
-    """``(integrated number, to_unit's 宛名番号)`` of the person behind ``from_unit``'s 宛名番号, in one
-    statement: E3002 when that number is not linked; ``None`` for the second when neither the person
-    nor a record 名寄せ joined to it is linked at ``to_unit`` (or no ``to_unit`` is asked for)."""
-    rows = await repository.translation(session, from_unit, atena, to_unit)
-    if not rows:
-        raise AddresseeUnknown(
-            f"宛名番号 {atena} of unit {from_unit} is not linked to any person in the registry"
-        )
-    person_id, integrated = rows[0][0], rows[0][1]
-    links = [(linked, number) for _, _, linked, number in rows if number is not None] if to_unit else []
-    own = [number for linked, number in links if linked == person_id]
-    newest = (own or [number for _, number in links] or [None])[-1]  # a renumbered resident's current one
-    return integrated, newest
-
-
-async def atenas_in(session: AsyncSession, person_ids: Collection[int], unit_code: str) -> dict[int, str]:
-    """``atena_in`` for many persons at once (a batch chunk); those not linked there are left out."""
-    found = await repository.atena_numbers_of(session, person_ids, unit_code)
-    missing = set(person_ids) - found.keys()
-    merged = await repository.active_merges_touching(session, missing) if missing else []
-    for person_id in missing & ({m.person_id for m in merged} | {m.into_person_id for m in merged}):
-        links = await repository.active_links_of(
-            session, await repository.merge_group(session, person_id), unit_code
-        )
-        if links:
-            found[person_id] = links[-1].atena_number
-    return found
-
-
-# --- the registry fed by 住民異動通知 ---------------------------------------------------------------
-
-# 住民状態 code of the 住民異動通知 → the registry's status.
-_RESIDENT_STATES = {"1": "resident", "2": "moved_out", "3": "deceased", "4": "moved_out"}
-_CREATING_EVENTS = {"01", "04", "08"}  # 転入, 出生, 職権記載
-
-
-class PersonRef(NamedTuple):
-    """Who a 住民異動 concerned: what its callers need of the person, without loading them."""
-
-    id: int
-    integrated_number: str
-
-
-def introduces_person(fields: dict[str, str]) -> bool:
-    """A 住民異動 that brings a person into the city (転入, 出生, 職権記載): units may not know them yet."""
-    return fields.get("IdoJiyuCode") in _CREATING_EVENTS
-
-
-async def apply_resident_change(
-    session: AsyncSession,
-    vault: MyNumberVault,
-    unit_code: str,
-    fields: dict[str, str],
-    my_number: str | None,
-    *,
-    actor: str,
-    event_name: str,
-    bring_in: bool = False,
-) -> PersonRef:
-    """Apply one 住民異動 of unit ``unit_code`` (住民基本台帳) to the registry, in the caller's transaction.
-
-    転入・出生・職権記載 (or any change, to ``bring_in`` every resident of a 全件 set) create the person
-    (or find them by 個人番号) and link the unit's 宛名番号; every other change adds a version to a
-    person the unit has linked, or is E3002. A refusal comes before anything is written.
-    """
-    atena = check_atena_number(fields["AtenaNo"])
-    status = _RESIDENT_STATES[fields["JuminJotaiCode"]]
-    moved_away = status == "moved_out" and fields.get("TenshutsusakiJusho")
-    try:
-        info = BasicInfo(
-            name=fields["Shimei"],
-            name_kana=fields.get("ShimeiKana"),
-            birth_date=fields["SeinengappiDate"],
-            sex=fields["SeibetsuCode"],
-            address=fields["TenshutsusakiJusho"] if moved_away else fields["Jusho"],
-            municipality_code=None if moved_away else fields.get("ShikuchosonCode"),
-        )
-    except ValidationError as invalid:
-        raise SchemaViolation(
-            f"the 住民異動 of 宛名番号 {atena} does not fit the registry",
-            details=[f"{'.'.join(map(str, e['loc'])) or 'person'}: {e['msg']}" for e in invalid.errors()],
-        ) from None
-    effective = dt.date.fromisoformat(fields["IdoDate"])
-    existing = await repository.linked_person_locked(session, unit_code, atena)
-    if existing is not None:
-        if my_number is not None:
-            # An object only to set the number on, and still without the history.
-            history = [raiseload(Person.versions), raiseload(Person.links)]
-            person = await session.get(Person, existing.id, options=history)
-            assert person is not None
-            await set_my_number(session, vault, person, my_number)
-        await add_version(
-            session, existing.id, info, status=status, valid_from=effective, reason=event_name, locked=True
-        )
-        return PersonRef(existing.id, existing.integrated_number)
-    if fields["IdoJiyuCode"] not in _CREATING_EVENTS and not bring_in:
-        raise AddresseeUnknown(
-            f"宛名番号 {atena} of unit {unit_code} is not linked: {event_name} needs a known person"
-        )
-    person = None
-    if my_number is not None:
-        person = await repository.by_my_number_hash(session, vault.lookup_hash(check_my_number(my_number)))
-    if person is None:
-        person = await new_person(
-            session, vault, info, status=status, valid_from=effective, reason=event_name, my_number=my_number
-        )
-    else:  # a former resident (or a 住登外者) comes back: same person, a new version
-        await add_version(session, person.id, info, status=status, valid_from=effective, reason=event_name)
-    await link(session, person, unit_code, atena, reason=event_name, actor=actor)
-    return PersonRef(person.id, person.integrated_number)
 
 
 async def check_key_file(session: AsyncSession, vault: MyNumberVault) -> bool:

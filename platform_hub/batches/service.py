@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import repository as registry
-from platform_hub.addressees import service as addressees
+from platform_hub.addressees import resident_changes, translation
 from platform_hub.audit.service import TransferFacts, record_entries
 from platform_hub.auth.service import Principal
 from platform_hub.batches import repository
@@ -373,7 +373,7 @@ async def _apply_to_registry(
         fields = _fields(chunk.records[seq - chunk.first])
         event = inbound.spec.code_label("IdoJiyuCode", fields.get("IdoJiyuCode", "")) or "住民異動"
         try:
-            person = await addressees.apply_resident_change(
+            person = await resident_changes.apply_resident_change(
                 session,
                 state.require_vault(),
                 inbound.source.code,
@@ -556,7 +556,7 @@ async def _send_chunk(state: LinkageRuntime, ready: linkage.Prepared, batch: Bat
         chunk = await repository.get_chunk(session, batch.message_id, chunk_no)
         assert chunk is not None
         person_ids = [int(p) for _, p, _ in chunk.persons if p is not None]
-        atenas = {} if ready.refusal else await addressees.atenas_in(session, person_ids, subscriber.code)
+        atenas = {} if ready.refusal else await translation.atenas_in(session, person_ids, subscriber.code)
     records = list(etree.fromstring(b'<r xmlns:lk="%s">%s</r>' % (LK.encode(), chunk.records)))
     addressee = _addressee_path(ready.inbound.compiled)
     sent, delivered = _Sent(chunk_no), []
@@ -585,7 +585,7 @@ def _newcomer(inbound: linkage.Inbound, record: etree._Element) -> bool:
     anyone in a 全件 set, or a 転入・出生・職権記載 in a 差分 set."""
     if not inbound.spec.updates_registry:
         return False
-    return _head_item(inbound, "ShoriKubun") == "1" or addressees.introduces_person(_fields(record))
+    return _head_item(inbound, "ShoriKubun") == "1" or resident_changes.introduces_person(_fields(record))
 
 
 def _chunk_message(ready: linkage.Prepared, chunk_no: int, records: list[etree._Element]) -> bytes:

@@ -25,7 +25,7 @@ from lxml import etree
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.addressees import service as addressees
+from platform_hub.addressees import resident_changes, translation
 from platform_hub.audit.service import TransferFacts, new_reception_number, record_entries
 from platform_hub.auth.service import Principal, send_scope
 from platform_hub.kit.clock import utcnow
@@ -499,7 +499,7 @@ def _payload_fields(envelope: Envelope) -> dict[str, str]:
 async def _feed_registry(state: LinkageRuntime, session: AsyncSession, inbound: Inbound) -> dict[str, str]:
     """Apply a 住民異動 to the registry; returns the sender's 宛名番号 → the person's integrated number."""
     fields = _payload_fields(inbound.envelope)
-    person = await addressees.apply_resident_change(
+    person = await resident_changes.apply_resident_change(
         session,
         state.require_vault(),
         inbound.source.code,
@@ -635,7 +635,7 @@ async def _prepare_delivery(
             source.code,
             subscriber.code,
             newcomer=compiled.spec.updates_registry
-            and addressees.introduces_person(_payload_fields(envelope)),
+            and resident_changes.introduces_person(_payload_fields(envelope)),
         )
         # The subscriber receives for its own 事務: any of those the ordinance covers will do.
         ready.rule = ordinance.authorize(
@@ -731,7 +731,7 @@ async def _translate(
             if to_unit is None and resolved and atena in resolved:
                 subjects[resolved[atena]] = None
                 continue
-            integrated, number = await addressees.translate(session, from_unit, atena, to_unit)
+            integrated, number = await translation.translate(session, from_unit, atena, to_unit)
             if to_unit is not None:
                 if number is None and not newcomer:
                     raise AddresseeUnknown(f"person {integrated} is not linked in unit {to_unit}")

@@ -1,0 +1,99 @@
+"""The registry fed by 住民異動通知 (IF_JUK_0001) and 住民票 sets (IF_JUK_0101): each change a person
+gains, or a new person."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import NamedTuple
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
+
+from platform_hub.addressees import repository
+from platform_hub.addressees.service import add_version, link, new_person, set_my_number
+from platform_hub.kit.vault import MyNumberVault
+from platform_hub.models import Person
+from platform_hub.protocol.errors import AddresseeUnknown, SchemaViolation
+from platform_hub.protocol.numbers import check_atena_number, check_my_number
+from platform_hub.protocol.registry import BasicInfo
+
+# 住民状態 code of the 住民異動通知 → the registry's status.
+_RESIDENT_STATES = {"1": "resident", "2": "moved_out", "3": "deceased", "4": "moved_out"}
+_CREATING_EVENTS = {"01", "04", "08"}  # 転入, 出生, 職権記載
+
+
+class PersonRef(NamedTuple):
+    """Who a 住民異動 concerned: what its callers need of the person, without loading them."""
+
+    id: int
+    integrated_number: str
+
+
+def introduces_person(fields: dict[str, str]) -> bool:
+    """A 住民異動 that brings a person into the city (転入, 出生, 職権記載): units may not know them yet."""
+    return fields.get("IdoJiyuCode") in _CREATING_EVENTS
+
+
+async def apply_resident_change(
+    session: AsyncSession,
+    vault: MyNumberVault,
+    unit_code: str,
+    fields: dict[str, str],
+    my_number: str | None,
+    *,
+    actor: str,
+    event_name: str,
+    bring_in: bool = False,
+) -> PersonRef:
+    """Apply one 住民異動 of unit ``unit_code`` (住民基本台帳) to the registry, in the caller's transaction.
+
+    転入・出生・職権記載 (or any change, to ``bring_in`` every resident of a 全件 set) create the person
+    (or find them by 個人番号) and link the unit's 宛名番号; every other change adds a version to a
+    person the unit has linked, or is E3002. A refusal comes before anything is written.
+    """
+    atena = check_atena_number(fields["AtenaNo"])
+    status = _RESIDENT_STATES[fields["JuminJotaiCode"]]
+    moved_away = status == "moved_out" and fields.get("TenshutsusakiJusho")
+    try:
+        info = BasicInfo(
+            name=fields["Shimei"],
+            name_kana=fields.get("ShimeiKana"),
+            birth_date=fields["SeinengappiDate"],
+            sex=fields["SeibetsuCode"],
+            address=fields["TenshutsusakiJusho"] if moved_away else fields["Jusho"],
+            municipality_code=None if moved_away else fields.get("ShikuchosonCode"),
+        )
+    except ValidationError as invalid:
+        raise SchemaViolation(
+            f"the 住民異動 of 宛名番号 {atena} does not fit the registry",
+            details=[f"{'.'.join(map(str, e['loc'])) or 'person'}: {e['msg']}" for e in invalid.errors()],
+        ) from None
+    effective = dt.date.fromisoformat(fields["IdoDate"])
+    existing = await repository.linked_person_locked(session, unit_code, atena)
+    if existing is not None:
+        if my_number is not None:
+            # An object only to set the number on, and still without the history.
+            history = [raiseload(Person.versions), raiseload(Person.links)]
+            person = await session.get(Person, existing.id, options=history)
+            assert person is not None
+            await set_my_number(session, vault, person, my_number)
+        await add_version(
+            session, existing.id, info, status=status, valid_from=effective, reason=event_name, locked=True
+        )
+        return PersonRef(existing.id, existing.integrated_number)
+    if fields["IdoJiyuCode"] not in _CREATING_EVENTS and not bring_in:
+        raise AddresseeUnknown(
+            f"宛名番号 {atena} of unit {unit_code} is not linked: {event_name} needs a known person"
+        )
+    person = None
+    if my_number is not None:
+        person = await repository.by_my_number_hash(session, vault.lookup_hash(check_my_number(my_number)))
+    if person is None:
+        person = await new_person(
+            session, vault, info, status=status, valid_from=effective, reason=event_name, my_number=my_number
+        )
+    else:  # a former resident (or a 住登外者) comes back: same person, a new version
+        await add_version(session, person.id, info, status=status, valid_from=effective, reason=event_name)
+    await link(session, person, unit_code, atena, reason=event_name, actor=actor)
+    return PersonRef(person.id, person.integrated_number)
