@@ -200,3 +200,13 @@ async def test_refused_credentials_raise_the_hubs_code() -> None:
         with pytest.raises(LinkageError) as refused:
             await TokenSource(http, Credentials("x", "y")).token()
     assert refused.value.code == "E2001" and refused.value.status_code == 401
+
+
+def test_the_sdk_exports_the_check_digits_the_hub_checks() -> None:
+    """A unit numbers its 宛名番号 and checks a 個人番号 with the SDK alone, as the hub will."""
+    import platform_hub_sdk as sdk
+
+    number = sdk.atena_number(19)
+    assert len(number) == 15 and sdk.is_valid_atena_number(number)
+    assert sdk.check_atena_number(number) == number
+    assert not sdk.is_valid_my_number("123456789012")  # a wrong check digit

@@ -2,9 +2,17 @@
 
 Envelopes and dict payloads (``messages``, ``payload``), the hub's XSDs compiled once (``catalog``),
 OAuth2 client credentials (``auth``), registration, heartbeats, handlers and sending (``unit``),
-idempotent receiving on MSGID (``store``), and the addressee registry (``registry``).
+idempotent receiving on MSGID (``store``), the addressee registry (``registry``), and the check digits
+of 宛名番号 and 個人番号 (from the protocol, as the hub checks them).
 """
 
+from platform_hub.protocol.numbers import (
+    atena_number,
+    check_atena_number,
+    check_my_number,
+    is_valid_atena_number,
+    is_valid_my_number,
+)
 from platform_hub_sdk.auth import Credentials, TokenSource
 from platform_hub_sdk.catalog import InterfaceCatalog
 from platform_hub_sdk.errors import LinkageError
@@ -25,4 +33,9 @@ __all__ = [
     "TokenSource",
     "Unit",
     "UnitStore",
+    "atena_number",
+    "check_atena_number",
+    "check_my_number",
+    "is_valid_atena_number",
+    "is_valid_my_number",
 ]
