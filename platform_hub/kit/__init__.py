@@ -1,1 +1,2 @@
-"""Shared plumbing used by every domain package."""
+"""Plumbing every domain shares: settings, the database, the clock, keys, rate limits, logging and
+metrics. It knows no domain."""

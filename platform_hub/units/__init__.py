@@ -1,1 +1,2 @@
-"""The registry of business units (業務ユニット) and their adapters: data, never hub code."""
+"""The registry of business units (業務ユニット): what each provides, subscribes to and serves. Units
+are data, never hub code."""

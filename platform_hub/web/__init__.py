@@ -1,1 +1,3 @@
-"""The web application: the app factory, error rendering, health and metrics."""
+"""The web layer: the app factory, its state, error rendering, the request guard, and one router per
+domain (``linkage``, ``batches``, ``addressees``, ``audit``, ``auth``, ``units``, ``ordinance``,
+``health``). Routers call services; nothing below imports this package."""

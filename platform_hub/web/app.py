@@ -40,7 +40,7 @@ from platform_hub.web.linkage import router as linkage_router
 from platform_hub.web.ordinance import router as ordinance_router
 from platform_hub.web.request_guard import RequestGuard
 from platform_hub.web.state import HubState
-from platform_hub.web.units import router as adapters_router
+from platform_hub.web.units import router as units_router
 
 log = structlog.get_logger()
 
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in (
         auth_router,
-        adapters_router,
+        units_router,
         addressees_router,
         linkage_router,
         batches_router,
