@@ -29,7 +29,7 @@ from tests.helpers import NS, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-DOCS = [README, *ROOT.glob("CONTRIBUTING.md"), *sorted((ROOT / "docs").rglob("*.md"))]
+DOCS = [*sorted(ROOT.glob("*.md")), *sorted((ROOT / "docs").rglob("*.md"))]
 FIRST_EXCHANGE_SECONDS = 90
 
 # Every command of the command line the README must document. Commands added to the CLI join this
@@ -223,3 +223,14 @@ def test_the_settings_table_is_every_setting() -> None:
     assert not FIELDS - set(rows), f"the README's settings table lacks {sorted(FIELDS - set(rows))}"
     unknown = sorted(set(rows) - FIELDS)
     assert not unknown, f"the README's settings table has no such settings: {unknown}"
+
+
+# --- the links -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("document", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_link_between_the_docs_leads_to_a_file(document: Path) -> None:
+    links = re.findall(r"\]\(([^)\s]+)\)", document.read_text(encoding="utf-8"))
+    local = [link.split("#")[0] for link in links if not re.match(r"[a-z]+:|#", link)]
+    missing = [link for link in local if not (document.parent / link).exists()]
+    assert not missing, f"{document.name} links to files that are not there: {missing}"
