@@ -1,0 +1,50 @@
+# Common commands; each runs with the tools of the active virtualenv (see CONTRIBUTING.md).
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+BENCH ?= addressees audit recording linkage batch
+
+.PHONY: help install test test-pg lint format types migrations-check bench demo ci
+
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+install:  ## the hub with its development extras, editable
+	pip install -e ".[dev]"
+
+test:  ## the test suite on SQLite
+	pytest
+
+test-pg:  ## the test suite on PostgreSQL (PG_URL; its role needs CREATEDB)
+	PLATFORM_HUB_TEST_DATABASE_URL="$(PG_URL)" pytest
+
+lint:  ## ruff: lint, and the formatting CI checks
+	ruff check .
+	ruff format --check platform_hub adapters
+
+format:  ## ruff: fix what it can and format
+	ruff check --fix .
+	ruff format platform_hub adapters
+
+types:  ## mypy, strict on platform_hub/
+	mypy
+
+migrations-check:  ## alembic check on a fresh SQLite database: the models and the migrations agree
+	@scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+	PLATFORM_HUB_DATABASE_URL="sqlite:///$$scratch/check.db" platform-hub db upgrade && \
+	PLATFORM_HUB_DATABASE_URL="sqlite:///$$scratch/check.db" alembic -c platform_hub/alembic.ini check
+
+bench:  ## the benchmarks with the README's arguments (BENCH=linkage for one; needs PostgreSQL)
+	@for name in $(BENCH); do \
+	  case $$name in \
+	    audit) args="--entries 10000000";; \
+	    recording|linkage) args="--count 2000";; \
+	    *) args="";; \
+	  esac; \
+	  echo "== python -m benchmarks.$$name $$args"; \
+	  python -m benchmarks.$$name $$args || exit 1; \
+	done
+
+demo:  ## the demo city, end to end, serving until Ctrl-C
+	platform-hub demo
+
+ci:  ## what CI runs, in a fresh virtualenv (starts PostgreSQL and Redis if they are down)
+	.ci/run
