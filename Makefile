@@ -16,9 +16,10 @@ test:  ## the test suite on SQLite
 test-pg:  ## the test suite on PostgreSQL (PG_URL; its role needs CREATEDB)
 	PLATFORM_HUB_TEST_DATABASE_URL="$(PG_URL)" pytest
 
-lint:  ## ruff: lint, and the formatting CI checks
+lint:  ## ruff (lint, and the formatting CI checks) and the import contract
 	ruff check .
 	ruff format --check platform_hub adapters
+	lint-imports
 
 format:  ## ruff: fix what it can and format
 	ruff check --fix .
