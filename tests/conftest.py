@@ -30,6 +30,16 @@ def pytest_report_header() -> str:
     return f"database: {'PostgreSQL ' + TEST_DATABASE_URL if TEST_DATABASE_URL else 'SQLite'}"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked postgres_only are skipped on SQLite (they run in CI's PostgreSQL pass)."""
+    if TEST_DATABASE_URL is not None:
+        return
+    skip = pytest.mark.skip(reason="postgres_only: set PLATFORM_HUB_TEST_DATABASE_URL to a PostgreSQL server")
+    for item in items:
+        if item.get_closest_marker("postgres_only"):
+            item.add_marker(skip)
+
+
 def _pg_admin_engine() -> sa.Engine:
     assert TEST_DATABASE_URL is not None
     return sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import secrets
@@ -26,6 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKER = REPO_ROOT / "docker"
 COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text(encoding="utf-8"))
 DOCKERFILE = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
+DOCKERIGNORE = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8")
 INIT_SCRIPT = DOCKER / "postgres-init.sh"
 REQUIRED = re.compile(r"\$\{(\w+):\?[^}]+\}")  # a variable compose refuses to start without
 STRONG: defaultdict[str, str] = defaultdict(lambda: secrets.token_urlsafe(32))  # one per variable
@@ -61,9 +63,55 @@ def test_dockerfile_runs_as_non_root_and_serves() -> None:
     cmd = _instructions("CMD")[-1]
     assert_real_cli_command(yaml.safe_load(cmd))
     assert "/healthz" in _instructions("HEALTHCHECK")[0]
-    for source in re.findall(r"^COPY (\S+)", DOCKERFILE, flags=re.MULTILINE):
-        for path in source.split():
-            assert (REPO_ROOT / path).exists(), f"COPY {path}: not in the repository"
+
+
+def test_what_the_dockerfile_copies_is_in_the_build_context() -> None:
+    """Every source of every COPY from the build context (the repository root) exists, and
+    .dockerignore does not leave it out (the build would fail)."""
+    ignored = [line for line in DOCKERIGNORE.splitlines() if line and not line.startswith("#")]
+    copied = []
+    for copy in _instructions("COPY"):
+        words = shlex.split(copy)
+        if any(word.startswith("--from=") for word in words):
+            continue  # from another stage of the build
+        copied += [word for word in words if not word.startswith("--")][:-1]  # the last is where to
+    assert "pyproject.toml" in copied and "platform_hub" in copied and "adapters" in copied
+    for path in copied:
+        assert (REPO_ROOT / path).exists(), f"COPY {path}: not in the repository"
+        assert not [p for p in ignored if fnmatch.fnmatch(path, p)], f"COPY {path}: in .dockerignore"
+
+
+def test_the_image_writes_only_to_its_volume_which_its_user_owns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain ``docker run`` in development mode creates its database, key file, signing key and
+    token secret: every one of them is under the declared volume /data, which the image's user owns
+    (made so before VOLUME: a build step's changes to a volume after it are lost); the working
+    directory is there too, so nothing lands in a folder the user cannot write."""
+    user = _instructions("USER")[-1]
+    assert user == "hub" and re.search(r"useradd [^&]*\bhub\b", DOCKERFILE)
+    assert "/data" in _instructions("VOLUME")
+    lines = DOCKERFILE.replace("\\\n", " ").splitlines()
+    volume_at = next(n for n, line in enumerate(lines) if line.startswith("VOLUME "))
+    owned = [
+        n for n, line in enumerate(lines) if re.match(rf"RUN .*chown (-R )?{user}:{user} [^&]*/data\b", line)
+    ]
+    assert owned and owned[-1] < volume_at, "/data made the user's before it is declared a volume"
+    assert Path(_instructions("WORKDIR")[-1]).is_relative_to("/data")
+    for name in [name for name in os.environ if name.startswith("PLATFORM_HUB_")]:
+        monkeypatch.delenv(name)
+    for assignment in _instructions("ENV"):
+        for name, value in (pair.split("=", 1) for pair in shlex.split(assignment)):
+            monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)
+    database = sa.make_url(settings.sync_database_url)
+    assert database.get_backend_name() == "sqlite" and database.database
+    written = [
+        settings.key_file,
+        settings.signing_key_file,
+        settings.token_secret_path,
+        Path(database.database),
+    ]
+    for path in written:
+        assert path.is_absolute() and path.is_relative_to("/data"), path
 
 
 def test_compose_services() -> None:

@@ -5,15 +5,21 @@ owner, then grant the serving role what the hub needs and nothing more — rows 
 read and append, never change or remove; the triggers that keep the record append-only it cannot
 disable (only a table's owner can), and it cannot write the purge permits that let a retention
 removal through (``audit purge`` runs as the owner).
+
+Replicas started together (``serve`` migrates before it listens) take turns on PostgreSQL: each
+migrates under an advisory lock, and the later ones find the schema at head.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, func, make_url, select, text
+from sqlalchemy.pool import NullPool
 
 from platform_hub.kit.database import create_database_file_of
 
@@ -32,6 +38,9 @@ APPEND_ONLY = (
 # What only the owner writes — a purge and its permit (``audit purge`` runs as the owner), the schema's
 # revision: the serving role reads them only.
 OWNER_ONLY = ("audit_purges", "audit_purge_permits", "alembic_version")
+# The advisory lock the migrations are run under, in the database they change (advisory locks are
+# per database): a number of the hub's own, "platform" in ASCII.
+MIGRATION_LOCK = 0x706C6174666F726D
 
 
 def alembic_config(sync_url: str) -> Config:
@@ -45,9 +54,30 @@ def upgrade(sync_url: str, revision: str = "head", *, serving_url: str | None = 
     """Migrate (as the owner, ``sync_url``), then grant the serving role its rights when it is
     another role (PostgreSQL)."""
     create_database_file_of(sync_url)  # a new SQLite file is the owner's only
-    command.upgrade(alembic_config(sync_url), revision)
-    if serving_url is not None:
-        grant_serving_role(sync_url, serving_url)
+    with migration_lock(sync_url):
+        command.upgrade(alembic_config(sync_url), revision)
+        if serving_url is not None:  # two GRANTs on one table at once fail: "tuple concurrently updated"
+            grant_serving_role(sync_url, serving_url)
+
+
+@contextmanager
+def migration_lock(sync_url: str) -> Iterator[None]:
+    """Held while this process migrates, on PostgreSQL; another process waits its turn. Without it,
+    replicas starting on a new database each create its tables and all but one fail. A session lock,
+    on a connection outside any transaction: it is let go if the process dies."""
+    if make_url(sync_url).get_backend_name() != "postgresql":
+        yield
+        return
+    engine = create_engine(sync_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(select(func.pg_advisory_lock(MIGRATION_LOCK)))
+            try:
+                yield
+            finally:
+                connection.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK)))
+    finally:
+        engine.dispose()
 
 
 def serving_role(owner_url: str, serving_url: str) -> str | None:

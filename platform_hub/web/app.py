@@ -35,6 +35,7 @@ from platform_hub.web.addressees import router as addressees_router
 from platform_hub.web.audit import router as audit_router
 from platform_hub.web.auth import router as auth_router
 from platform_hub.web.batches import router as batches_router
+from platform_hub.web.docs import install_docs
 from platform_hub.web.health import router as web_router
 from platform_hub.web.linkage import router as linkage_router
 from platform_hub.web.ordinance import router as ordinance_router
@@ -89,7 +90,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="The municipal data-linkage hub",
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves them from assets of the hub's own
+        redoc_url=None,
     )
+    docs = install_docs(app)
     for router in (
         auth_router,
         units_router,
@@ -105,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestGuard,
         settings=settings,
-        public=_public_paths(app),
+        public=_public_paths(app) | docs,
         streamed=frozenset({app.url_path_for("receive_message"), app.url_path_for("upload_batch")}),
         refuse=_json_error,
     )
@@ -113,9 +117,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _public_paths(app: FastAPI) -> frozenset[str]:
-    """What anyone may call without a token: health, the token endpoint, and the API's documentation."""
-    docs = (app.docs_url, app.redoc_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url)
-    return frozenset({app.url_path_for("healthz"), app.url_path_for("issue_token")} | {u for u in docs if u})
+    """What anyone may call without a token: health, the token endpoint, and the API's schema (its
+    documentation pages are install_docs's)."""
+    schema = {app.openapi_url} if app.openapi_url else set()
+    return frozenset({app.url_path_for("healthz"), app.url_path_for("issue_token")} | schema)
 
 
 def _with_token_secret(settings: Settings) -> Settings:
