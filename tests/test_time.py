@@ -3,14 +3,23 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import re
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
 
 from platform_hub.kit import clock
 from platform_hub.kit.settings import Settings
+from platform_hub.ordinance import service as ordinance
+from tests.helpers import YAMADA, HubClient, serve_in_thread, wait_until, zei_query
+from tests.test_ordinance import amendment, load
+from tests.units import TestUnit, zei_answer
 
 # 20:00 UTC on 1 December is 05:00 on 2 December in Tokyo: the two calendars name different days.
 EVENING_UTC = dt.datetime(2026, 12, 1, 20, 0, tzinfo=dt.UTC)
@@ -53,3 +62,102 @@ def test_the_citys_day_is_not_the_utc_day(evening_utc: dt.datetime, city_in: Cal
     city_in("America/Los_Angeles")
     assert clock.city_today() == dt.date(2026, 12, 1)
     assert clock.for_people(evening_utc) == "2026-12-01 12:00:00 PST"
+
+
+def test_an_ordinance_takes_effect_on_the_citys_day(city_in: Callable[[str], None]) -> None:
+    """A version effective on 2 December governs from midnight of the city's 2 December."""
+    version = SimpleNamespace(
+        id=1, effective_on=dt.date(2026, 12, 2), loaded_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    )
+    book = ordinance.Rulebook((version,), {})  # type: ignore[arg-type]
+    assert book.in_force(EVENING_UTC) is version  # 05:00 on the 2nd in Tokyo
+    city_in("America/Los_Angeles")
+    assert ordinance.local_day(EVENING_UTC) == dt.date(2026, 12, 1)
+    assert book.in_force(EVENING_UTC) is None  # noon on the 1st in Los Angeles
+    midnight = dt.datetime(2026, 12, 2, 8, 0, tzinfo=dt.UTC)
+    assert ordinance.day_start(dt.date(2026, 12, 2)) == midnight
+    assert ordinance.governing_periods([version]) == [(midnight, version)]  # type: ignore[list-item]
+
+
+def test_the_rules_in_force_today_are_the_citys_today(
+    hub: HubClient, evening_utc: dt.datetime, city_in: Callable[[str], None]
+) -> None:
+    assert load(hub, amendment("2026-12", drop={"U-03"}, effective=dt.date(2026, 12, 2)))["status"] == 201
+    assert hub.http.get("/ordinance/rules", headers=hub.admin()).json()["version"] == "2026-12"
+    city_in("America/Los_Angeles")
+    assert hub.http.get("/ordinance/rules", headers=hub.admin()).json()["version"] == "2026-04"
+
+
+@pytest.fixture
+def answered(hub: HubClient) -> Iterator[dict[str, str]]:
+    """One query of 011 answered by 002; yields an auditor's headers."""
+    zeimu = TestUnit(answer=zei_answer)
+    with serve_in_thread(zeimu.app()) as url:
+        hub.register("002", url)
+        jidou = hub.unit_headers(hub.register("011"))
+        hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
+        assert hub.send(zei_query(), jidou).status_code == 200
+    yield hub.staff("auditor")
+
+
+def test_the_csv_and_the_period_filters_are_on_the_citys_clock(
+    hub: HubClient, answered: dict[str, str], city_in: Callable[[str], None]
+) -> None:
+    city_in("America/Los_Angeles")
+    (entry,) = hub.http.get("/audit/transfers", headers=answered).json()["items"]
+    requested = dt.datetime.fromisoformat(entry["requested_at"])
+    local = requested.astimezone(ZoneInfo("America/Los_Angeles"))
+    day = local.date()
+    csv_rows = list(csv.DictReader(io.StringIO(hub.http.get("/audit/transfers.csv", headers=answered).text)))
+    assert csv_rows[0]["照会日時"] == f"{local:%Y-%m-%d %H:%M:%S}"
+    for path in ("/audit/transfers", "/audit/operations"):
+        within = hub.http.get(path, params={"from": str(day), "to": str(day)}, headers=answered).json()
+        before = hub.http.get(path, params={"to": str(day - dt.timedelta(days=1))}, headers=answered).json()
+        after = hub.http.get(path, params={"from": str(day + dt.timedelta(days=1))}, headers=answered).json()
+        assert within["items"] and not before["items"] and not after["items"], path
+    report = hub.http.get(
+        "/audit/compliance", params={"from": str(day), "to": str(day)}, headers=answered
+    ).json()
+    assert report["checked"] == 1
+
+
+def test_every_time_in_the_auditors_json_is_utc_with_its_offset(
+    hub: HubClient, answered: dict[str, str]
+) -> None:
+    integrated = hub.http.get("/audit/transfers", headers=answered).json()["items"][0][
+        "subject_integrated_number"
+    ]
+    wait_until(lambda: hub.http.get("/audit/verify", headers=answered).json()["entries"] == 1)
+    times: list[str] = []
+    for path, params in (
+        ("/audit/transfers", {}),
+        (f"/audit/persons/{integrated}", {}),
+        ("/audit/compliance", {"from": "2000-01-01", "to": "2099-12-31"}),
+        ("/audit/operations", {}),
+        ("/audit/checkpoints", {}),
+        ("/audit/verify", {}),
+        ("/ordinance/versions", {}),
+    ):
+        response = hub.http.get(
+            path, params=params, headers=answered if "ordinance" not in path else hub.admin()
+        )
+        assert response.status_code == 200, (path, response.text)
+        times += [(path, value) for value in _strings(response.json()) if _TIMESTAMP.match(value)]
+    assert {path for path, _ in times} >= {"/audit/transfers", "/audit/operations", "/audit/checkpoints"}
+    for path, value in times:
+        assert value.endswith("Z"), (path, value)
+        assert dt.datetime.fromisoformat(value).utcoffset() == dt.timedelta(0), (path, value)
+
+
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)

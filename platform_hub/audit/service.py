@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_hub.audit import chain, repository
 from platform_hub.audit.ledgers import TRANSFERS, Ledger
 from platform_hub.audit.schemas import ComplianceReport, Disclosure, DisclosureItem, Uncovered, Violation
-from platform_hub.kit.clock import utcnow
+from platform_hub.kit.clock import city_today, utcnow
 from platform_hub.models import Purge, TransferRecord
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.repository import all_versions as ordinance_versions
@@ -309,7 +309,7 @@ async def purge(
     """Remove the record's whole months before ``before`` once they are past retention; the removal
     is itself recorded and signed with the checkpoint key (so nobody can fake one to hide a deletion),
     and verification goes on from the last removed link's hash."""
-    today = today or ordinance.local_day(utcnow())
+    today = today or city_today()
     await repository.take_sealer_lock(session, wait=True)  # no sealing round meanwhile
     if before.day != 1:
         raise SchemaViolation("retention removes whole months: --before must be the first day of a month")

@@ -28,6 +28,7 @@ from platform_hub.audit.schemas import (
     TransferPage,
     VerifyOut,
 )
+from platform_hub.kit.clock import city_zone
 from platform_hub.kit.database import unit_of_work
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
@@ -228,7 +229,7 @@ def _csv_value(value: object) -> str:
     if isinstance(value, list):
         return "・".join(map(str, value))
     if isinstance(value, dt.datetime):
-        return value.astimezone(ordinance.JST).strftime("%Y-%m-%d %H:%M:%S")
+        return value.astimezone(city_zone()).strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
 
 
