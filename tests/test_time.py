@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from platform_hub.kit import clock
 from platform_hub.kit.settings import Settings
 from platform_hub.ordinance import service as ordinance
+from platform_hub.web.app import create_app
 from tests.helpers import YAMADA, HubClient, serve_in_thread, wait_until, zei_query
 from tests.test_ordinance import amendment, load
 from tests.units import TestUnit, zei_answer
@@ -161,3 +162,10 @@ def _strings(value: object) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _strings(item)
+
+
+def test_a_hub_whose_settings_name_another_zone_than_its_process_does_not_start(settings: Settings) -> None:
+    """The zone is one per process (kit.clock reads it once): settings made in code that name another
+    would be silently ignored, so the hub refuses them."""
+    with pytest.raises(ValueError, match="PLATFORM_HUB_TIME_ZONE"):
+        create_app(Settings(**{**settings.model_dump(), "time_zone": "Europe/Berlin"}))
