@@ -13,12 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from platform_hub.cli import app
 from platform_hub.kit import clock
 from platform_hub.kit.settings import Settings
 from platform_hub.ordinance import service as ordinance
 from platform_hub.web.app import create_app
-from tests.helpers import YAMADA, HubClient, serve_in_thread, wait_until, zei_query
+from tests.helpers import YAMADA, HubClient, ido_notification, rows, serve_in_thread, wait_until, zei_query
 from tests.test_ordinance import amendment, load
 from tests.units import TestUnit, zei_answer
 
@@ -169,3 +171,23 @@ def test_a_hub_whose_settings_name_another_zone_than_its_process_does_not_start(
     would be silently ignored, so the hub refuses them."""
     with pytest.raises(ValueError, match="PLATFORM_HUB_TIME_ZONE"):
         create_app(Settings(**{**settings.model_dump(), "time_zone": "Europe/Berlin"}))
+
+
+def test_deliveries_list_shows_the_citys_time_and_names_its_zone(
+    hub: HubClient, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscriber = TestUnit()
+    with serve_in_thread(subscriber.app()) as url:
+        hub.register("002", url)
+        hub.enroll(YAMADA)
+        assert hub.send(ido_notification(), hub.unit_headers(hub.register("001"))).status_code == 200
+        wait_until(lambda: rows(database_url, "SELECT status FROM deliveries")[0].status == "delivered")
+    (delivery,) = rows(database_url, "SELECT delivered_at FROM deliveries")
+    delivered = delivery.delivered_at  # SQLite: the text of a UTC time, without its zone
+    if isinstance(delivered, str):
+        delivered = dt.datetime.fromisoformat(delivered).replace(tzinfo=dt.UTC)
+    monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    listed = CliRunner().invoke(app, ["deliveries", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert clock.for_people(delivered) in listed.output
