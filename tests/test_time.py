@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
+from platform_hub_demo import jidou_teate
+from platform_hub_demo.common import MockOptions
+from platform_hub_sdk.messages import request_message
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
@@ -19,8 +24,18 @@ from platform_hub.cli import app
 from platform_hub.kit import clock
 from platform_hub.kit.settings import Settings
 from platform_hub.ordinance import service as ordinance
+from platform_hub.protocol.envelope import lk
 from platform_hub.web.app import create_app
-from tests.helpers import YAMADA, HubClient, ido_notification, rows, serve_in_thread, wait_until, zei_query
+from tests.helpers import (
+    CATALOG,
+    YAMADA,
+    HubClient,
+    ido_notification,
+    rows,
+    serve_in_thread,
+    wait_until,
+    zei_query,
+)
 from tests.test_ordinance import amendment, load
 from tests.units import TestUnit, zei_answer
 
@@ -191,3 +206,45 @@ def test_deliveries_list_shows_the_citys_time_and_names_its_zone(
     listed = CliRunner().invoke(app, ["deliveries", "list"])
     assert listed.exit_code == 0, listed.output
     assert clock.for_people(delivered) in listed.output
+
+
+def test_the_sdk_stamps_messages_with_the_citys_clock(
+    evening_utc: dt.datetime, city_in: Callable[[str], None]
+) -> None:
+    def sent_at() -> str | None:
+        request = request_message(
+            CATALOG.interfaces["IF_ZEI_0001"],
+            {"AtenaNo": YAMADA["011"], "KazeiNendo": 2026},
+            source="011",
+            destination="002",
+            purpose="JDT-001",
+            msgid="m-1",
+            department="KODOMO-1",
+            user="u0123",
+        )
+        return request.message.findtext(f"{lk('MessageHeader')}/{lk('SendDateTime')}")
+
+    assert sent_at() == "2026-12-02T05:00:00+09:00"
+    city_in("Europe/Berlin")
+    assert sent_at() == "2026-12-01T21:00:00+01:00"
+
+
+def test_a_claim_is_dated_by_the_citys_day(
+    evening_utc: dt.datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 児童手当 unit dates a 認定請求 (請求日) by the day the ordinance judges its queries by: at
+    05:00 in Tokyo on 2 December (20:00 UTC on the 1st) that is the 2nd."""
+
+    async def nobody(*_: object) -> None:  # the registry does not know the applicant: no hub needed
+        return None
+
+    monkeypatch.setattr(jidou_teate, "identify_applicant", nobody)
+    unit = jidou_teate.JidouTeate(
+        MockOptions(hub_url="http://127.0.0.1:9", port=9, database=tmp_path / "011.db", residents=3)
+    )
+    claim = jidou_teate.Ninteiseikyu(name="山田　太郎", birth_date="1985-04-01")
+    result = asyncio.run(unit.ninteiseikyu(claim))
+    stored = unit.store.row("SELECT seikyu_date FROM claims WHERE id = ?", (result["claim_id"],))
+    assert stored is not None
+    assert stored["seikyu_date"] == "2026-12-02" == ordinance.local_day(evening_utc).isoformat()
+    assert "請求日 2026-12-02" in result["steps"][0]["detail"]
