@@ -20,14 +20,17 @@ from platform_hub_sdk.messages import request_message
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from platform_hub.addressees.importer import COLUMNS
 from platform_hub.cli import app
 from platform_hub.kit import clock
 from platform_hub.kit.settings import Settings
+from platform_hub.kit.vault import generate_key_file
 from platform_hub.ordinance import service as ordinance
 from platform_hub.protocol.envelope import lk
 from platform_hub.web.app import create_app
 from tests.helpers import (
     CATALOG,
+    PERSON,
     YAMADA,
     HubClient,
     ido_notification,
@@ -248,3 +251,25 @@ def test_a_claim_is_dated_by_the_citys_day(
     assert stored is not None
     assert stored["seikyu_date"] == "2026-12-02" == ordinance.local_day(evening_utc).isoformat()
     assert "請求日 2026-12-02" in result["steps"][0]["detail"]
+
+
+def test_a_registration_is_valid_from_the_citys_day(hub: HubClient, evening_utc: dt.datetime) -> None:
+    integrated = hub.enroll({"011": YAMADA["011"]})
+    person = hub.http.get(f"/addressees/{integrated}", headers=hub.admin()).json()
+    assert person["current"]["valid_from"] == "2026-12-02"
+
+
+def test_an_imported_row_without_its_day_is_valid_from_the_citys_day(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, evening_utc: dt.datetime
+) -> None:
+    generate_key_file(tmp_path / "keys.json")
+    monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", database_url)
+    monkeypatch.setenv("PLATFORM_HUB_KEY_FILE", str(tmp_path / "keys.json"))
+    row = {**PERSON, "atena_number": YAMADA["001"], "status": "resident", "my_number": "", "valid_from": ""}
+    with (tmp_path / "juki.csv").open("w", encoding="utf-8", newline="") as out:
+        csv.writer(out).writerows([COLUMNS, [row[column] for column in COLUMNS]])
+    imported = CliRunner().invoke(app, ["addressees", "import", str(tmp_path / "juki.csv"), "--unit", "001"])
+    assert imported.exit_code == 0, imported.output
+    assert [str(r.valid_from) for r in rows(database_url, "SELECT valid_from FROM person_versions")] == [
+        "2026-12-02"
+    ]

@@ -14,7 +14,7 @@ from sqlalchemy.orm import raiseload
 
 from platform_hub.addressees import access, repository
 from platform_hub.addressees.access import Caller, Evidence
-from platform_hub.kit.clock import utcnow
+from platform_hub.kit.clock import city_today, utcnow
 from platform_hub.kit.vault import MyNumberVault
 from platform_hub.models import AtenaLink, Person, PersonMerge, PersonVersion
 from platform_hub.protocol import normalize
@@ -115,7 +115,7 @@ async def register_person(
         vault,
         body,
         status=body.status,
-        valid_from=body.valid_from or dt.date.today(),
+        valid_from=body.valid_from or city_today(),
         reason=body.reason,
         my_number=body.my_number,
     )
