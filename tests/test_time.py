@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from platform_hub.addressees.importer import COLUMNS
+from platform_hub.audit.schemas import Violation
 from platform_hub.cli import app
 from platform_hub.kit import clock
 from platform_hub.kit.settings import Settings
@@ -273,3 +274,11 @@ def test_an_imported_row_without_its_day_is_valid_from_the_citys_day(
     assert [str(r.valid_from) for r in rows(database_url, "SELECT valid_from FROM person_versions")] == [
         "2026-12-02"
     ]
+
+
+def test_the_auditors_models_refuse_a_time_without_its_zone() -> None:
+    """A naive time would go out without an offset, and be read as anyone's local time."""
+    with pytest.raises(ValidationError, match="timezone info"):
+        Violation(entry_id=1, reception_number="R", requested_at=dt.datetime(2026, 12, 1, 20), reason="-")
+    aware = Violation(entry_id=1, reception_number="R", requested_at=EVENING_UTC, reason="-")
+    assert aware.model_dump(mode="json")["requested_at"] == "2026-12-01T20:00:00Z"
