@@ -35,10 +35,13 @@ from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 from platform_hub.protocol.errors import SchemaViolation
 from platform_hub.web.addressees import IntegratedNumberPath
 from platform_hub.web.operations import Ops
+from platform_hub.web.parameters import DeclaredParametersOnly
 from platform_hub.web.security import Auditor
 from platform_hub.web.state import HubState, Session, State
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+# Every auditor endpoint refuses a query parameter it does not declare (E1002): a misspelt filter
+# must not answer with the whole record.
+router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[DeclaredParametersOnly])
 
 CSV_COLUMNS = {  # column → Japanese header, in the order Excel shows them
     "id": "記録番号",
