@@ -23,7 +23,7 @@ from platform_hub.audit import chain, repository
 from platform_hub.audit.ledgers import TRANSFERS, Ledger
 from platform_hub.audit.schemas import ComplianceReport, Disclosure, DisclosureItem, Uncovered, Violation
 from platform_hub.kit.clock import city_today, utcnow
-from platform_hub.models import Purge, TransferRecord
+from platform_hub.models import Operation, Purge, TransferRecord
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.repository import all_versions as ordinance_versions
 from platform_hub.protocol.catalog import Catalog
@@ -181,6 +181,20 @@ async def _chain_end(session: AsyncSession, ledger: Ledger) -> tuple[int, str, i
 # --- what auditors read --------------------------------------------------------------------------
 
 RECORDED = ("provided", "delivered")
+
+
+async def transfer_page(
+    session: AsyncSession, query: repository.TransferQuery, after: repository.Position | None, limit: int
+) -> Sequence[TransferRecord]:
+    """A page of the transfer record, newest first, after ``after`` (the previous page's end)."""
+    return await repository.transfers(session, query, after, limit)
+
+
+async def operation_page(
+    session: AsyncSession, query: repository.OperationQuery, after: repository.Position | None, limit: int
+) -> Sequence[Operation]:
+    """A page of the operations record, newest first, after ``after``."""
+    return await repository.operations(session, query, after, limit)
 
 
 async def compliance(
