@@ -7,6 +7,7 @@ import asyncio
 import csv
 import datetime as dt
 import io
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,14 +49,20 @@ EVENING_UTC = dt.datetime(2026, 12, 1, 20, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def city_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
-    """Put this process's city in another time zone, as ``PLATFORM_HUB_TIME_ZONE`` does."""
+def city_in() -> Iterator[Callable[[str], None]]:
+    """Put this process's city in another time zone, as ``PLATFORM_HUB_TIME_ZONE`` does. The variable
+    is put back before the cached zone is dropped: a hub thread still running may read it meanwhile."""
+    before = os.environ.get("PLATFORM_HUB_TIME_ZONE")
 
     def use(name: str) -> None:
-        monkeypatch.setenv("PLATFORM_HUB_TIME_ZONE", name)
+        os.environ["PLATFORM_HUB_TIME_ZONE"] = name
         clock.city_zone.cache_clear()
 
     yield use
+    if before is None:
+        os.environ.pop("PLATFORM_HUB_TIME_ZONE", None)
+    else:
+        os.environ["PLATFORM_HUB_TIME_ZONE"] = before
     clock.city_zone.cache_clear()
 
 
