@@ -400,6 +400,7 @@ def deliveries_list(
     """Deliveries, newest first."""
     from rich.table import Table
 
+    from platform_hub.kit.clock import for_people
     from platform_hub.linkage import repository
 
     found = asyncio.run(
@@ -418,7 +419,7 @@ def deliveries_list(
             delivery.subscriber_unit,
             delivery.status,
             str(delivery.attempts),
-            f"{when:%Y-%m-%d %H:%M:%S}",
+            for_people(when),
             delivery.last_error or "",
         )
     console.print(table)

@@ -11,16 +11,16 @@ import yaml
 from typer.testing import CliRunner
 
 from platform_hub.cli import app
+from platform_hub.kit.clock import city_today
 from platform_hub.kit.settings import DEMO_ORDINANCE
 from platform_hub.kit.vault import generate_key_file
-from platform_hub.ordinance.service import JST
 from tests.helpers import YAMADA, HubClient, fault_code, rows, serve_in_thread, soap_message, zei_query
 from tests.units import TestUnit, zei_answer
 
 DEMO = yaml.safe_load(
     (DEMO_ORDINANCE).read_text(encoding="utf-8")
 )
-TODAY = dt.datetime.now(JST).date()
+TODAY = city_today()
 
 
 @pytest.fixture

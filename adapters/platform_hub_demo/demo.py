@@ -34,7 +34,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from platform_hub.kit.clock import city_zone
+from platform_hub.kit.clock import city_today, city_zone
 from platform_hub.kit.settings import DEMO_ORDINANCE
 from platform_hub_demo.city import MOCK_UNITS, seed_city
 from platform_hub_demo.residents import Resident, generate_city, parents_with_children
@@ -309,7 +309,7 @@ class Scenario:
         )
 
     def amend(self) -> None:
-        today = dt.datetime.now(city_zone()).date()
+        today = city_today()
         self.console.rule("[bold]条例改正")
         _load_ordinance(self.city, amendment(today))
         self.console.print(
@@ -340,7 +340,7 @@ class Scenario:
         self.console.print(table)
 
     def compliance(self, auditor: dict[str, str]) -> None:
-        today = dt.datetime.now(city_zone()).date().isoformat()
+        today = city_today().isoformat()
         report = self._get("/audit/compliance", auditor, {"from": today, "to": today})
         self.console.rule("[bold]条例適合性の再点検（本日分）")
         self.console.print(

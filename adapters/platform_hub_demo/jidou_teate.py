@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from platform_hub.kit.clock import city_today, utcnow
 from platform_hub_demo.common import Addressees, MockUnit, read_model
 from platform_hub_demo.flows import (
     Applicant,
@@ -150,11 +151,11 @@ class JidouTeate(MockUnit):
 
     async def ninteiseikyu(self, claim: Ninteiseikyu, listener: StepListener | None = None) -> dict[str, Any]:
         """Take one 認定請求 through the flow; returns the decision and every step (also stored)."""
-        flow, day = Flow(listener), claim.seikyu_date or dt.date.today()
+        flow, day = Flow(listener), claim.seikyu_date or city_today()
         with self.store.transaction() as db:
             claim_id = db.execute(
                 "INSERT INTO claims (received_at, seikyu_date) VALUES (?, ?)",
-                (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), day.isoformat()),
+                (utcnow().isoformat(timespec="seconds"), day.isoformat()),
             ).lastrowid
         await flow.step("申請書等の受理", "ok", f"認定請求を受理（受付番号 {claim_id}、請求日 {day}）")
         person = await identify_applicant(self.unit, self.addressees, flow, claim, "児童手当の認定請求")

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from platform_hub.kit.clock import city_today
 from platform_hub.protocol.numbers import atena_number
 from platform_hub_demo.common import MockUnit, local_numbers, read_model
 from platform_hub_demo.residents import (
@@ -171,7 +172,7 @@ class Juki(MockUnit):
         the hub, and no unit but 住民基本台帳 brings residents into the registry."""
         pending = self.store.rows("SELECT * FROM residents WHERE in_registry = 0 AND status = '1'")
         counts: Counter[str] = Counter()
-        today = dt.date.today()
+        today = city_today()
         for start in range(0, len(pending), SEED_SET_RECORDS):  # each set well under the hub's body cap
             rows = pending[start : start + SEED_SET_RECORDS]
             since = [dt.date.fromisoformat(row["since"]) for row in rows]
@@ -321,7 +322,7 @@ class Juki(MockUnit):
         person = self.store.row("SELECT * FROM residents WHERE atena = ? AND status = '1'", (body.atena,))
         if person is None:
             return JSONResponse({"error": {"code": "E1003", "message": "no such resident"}}, status_code=404)
-        day = body.ido_date or dt.date.today()
+        day = body.ido_date or city_today()
         changes, extra = _Stream(self, self.options.seed + 2).change_for(body.jiyu, person, day)
         return JSONResponse(await self.record(body.jiyu, body.atena, day, changes, extra))
 
@@ -342,7 +343,7 @@ class Juki(MockUnit):
         body = await read_model(request, JdtQuery)
         if isinstance(body, Response):
             return body
-        kijun = body.kijun_date or dt.date.today()
+        kijun = body.kijun_date or city_today()
         try:
             reply = await self.unit.query("IF_JDT_0001", {"AtenaNo": body.atena, "KijunDate": kijun})
         except LinkageError as error:
@@ -438,12 +439,12 @@ class _Stream:
         self.fake.seed_instance(seed)
         self.named: set[tuple[str, str]] = set()  # (氏名, 生年月日) given in this stream
         last = self.store.row("SELECT max(ido_date) AS day FROM ido_events")
-        start = dt.date.today() - dt.timedelta(days=90)
+        start = city_today() - dt.timedelta(days=90)
         self.day = max(dt.date.fromisoformat(last["day"]) if last and last["day"] else start, start)
 
     def _tick(self) -> dt.date:
         if self.rng.random() < 0.1:
-            self.day = min(self.day + dt.timedelta(days=1), max(dt.date.today(), self.day))
+            self.day = min(self.day + dt.timedelta(days=1), max(city_today(), self.day))
         return self.day
 
     def _living(self, condition: str = "1 = 1", parameters: tuple[object, ...] = ()) -> sqlite3.Row | None:

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from platform_hub.kit.clock import city_today
 from platform_hub_demo.common import Addressees, MockUnit, read_model
 from platform_hub_demo.flows import (
     Applicant,
@@ -86,7 +87,7 @@ class ShugakuEnjo(MockUnit):
         await self.addressees.apply_ido(message)
 
     async def shinsei(self, application: Shinsei, listener: StepListener | None = None) -> dict[str, Any]:
-        flow, day = Flow(listener), application.shinsei_date or dt.date.today()
+        flow, day = Flow(listener), application.shinsei_date or city_today()
         await flow.step("申請書の受理", "ok", f"就学援助の申請を受理（申請日 {day}）")
         person = await identify_applicant(self.unit, self.addressees, flow, application, "就学援助の申請")
         result, reason = await self._examine(flow, person, day)

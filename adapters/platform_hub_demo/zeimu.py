@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from platform_hub.kit.clock import city_today
 from platform_hub_demo.common import Addressees, MockUnit, read_model
 from platform_hub_demo.flows import Applicant, Flow, identify_applicant
 from platform_hub_demo.residents import CHILD, HEAD, REFERENCE_DATE, WIFE, Resident
@@ -76,7 +77,7 @@ class Zeimu(MockUnit):
         for person in self.city:
             households.setdefault(person.household, []).append(person)
         rows = []
-        for nendo in range(REFERENCE_DATE.year - 2, max(dt.date.today().year, REFERENCE_DATE.year) + 1):
+        for nendo in range(REFERENCE_DATE.year - 2, max(city_today().year, REFERENCE_DATE.year) + 1):
             for person in self.city:
                 facts = facts_of(person, households[person.household], nendo, self.options.seed)
                 if facts is not None:
@@ -139,7 +140,7 @@ class Zeimu(MockUnit):
             }
             for number, row in enumerate(rows, start=1)
         ]
-        payload = {"KazeiNendo": nendo, "ShoriKubun": "1", "SakuseiDate": dt.date.today(), "Shotoku": records}
+        payload = {"KazeiNendo": nendo, "ShoriKubun": "1", "SakuseiDate": city_today(), "Shotoku": records}
         reply = await self.unit.notify("IF_ZEI_0101", payload, destination=destination)
         return {"reception_number": reply.reception_number, **reply.payload}
 
@@ -164,7 +165,7 @@ class Zeimu(MockUnit):
 
     async def _batch_endpoint(self, request: Request) -> Response:
         body = await request.json()
-        nendo = int(body.get("nendo", dt.date.today().year))
+        nendo = int(body.get("nendo", city_today().year))
         return JSONResponse(await self.send_batch(nendo, str(body.get("destination", "011"))))
 
     async def _shinkoku_endpoint(self, request: Request) -> Response:

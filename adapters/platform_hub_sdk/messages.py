@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
+from platform_hub.kit.clock import city_now
 from platform_hub.protocol.catalog import CompiledInterface
 from platform_hub.protocol.envelope import Envelope, build_message, lk
 from platform_hub_sdk.payload import Payload, from_element, to_element
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
-
-def now_jst() -> str:
-    return dt.datetime.now(JST).isoformat(timespec="seconds")
+def send_time() -> str:
+    """Now on the city's clock (PLATFORM_HUB_TIME_ZONE, Asia/Tokyo unless set), with its offset."""
+    return city_now().isoformat(timespec="seconds")
 
 
 def new_msgid() -> str:
@@ -59,7 +58,7 @@ def request_message(
         "SourceSystemID": source,
         "DestinationSystemID": destination,
         "PurposeCode": purpose,
-        "SendDateTime": now_jst(),
+        "SendDateTime": send_time(),
     }
     body = {"RequestSourceUnitCode": department, "RequestSourceUserID": user}
     return build_message(spec.request_type, header, to_element(spec.request, payload), body)
@@ -75,7 +74,7 @@ def answer_message(compiled: CompiledInterface, request: Received, source: str, 
         "SourceSystemID": source,
         "DestinationSystemID": request.source,
         "PurposeCode": request.purpose_code,
-        "SendDateTime": now_jst(),
+        "SendDateTime": send_time(),
         "RelatesToMSGID": request.msgid,
         "ReceptionNumber": request.reception_number,
         "MSGResult": "0",

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from platform_hub.addressees import repository
-from platform_hub.kit.clock import utcnow
+from platform_hub.kit.clock import city_today, utcnow
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.vault import MyNumberVault
 from platform_hub.models import AtenaLink, Person, PersonVersion
@@ -110,7 +110,7 @@ async def import_csv(
     progress: Callable[[int], None] = lambda _: None,
 ) -> ImportReport:
     """Import every row; each batch commits on its own, so a bad row never loses the good ones."""
-    report, today = ImportReport(), dt.date.today()
+    report, today = ImportReport(), city_today()
     reader = csv.DictReader(stream)
     missing = {"atena_number", "name", "birth_date", "sex", "address"} - set(reader.fieldnames or ())
     if missing:

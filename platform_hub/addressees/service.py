@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import access, repository
 from platform_hub.addressees.access import Caller, Evidence
-from platform_hub.kit.clock import utcnow
+from platform_hub.kit.clock import city_today, utcnow
 from platform_hub.kit.vault import MyNumberVault
 from platform_hub.models import AtenaLink, Person, PersonMerge, PersonVersion
 from platform_hub.protocol import normalize
@@ -111,7 +111,7 @@ async def register_person(
         vault,
         body,
         status=body.status,
-        valid_from=body.valid_from or dt.date.today(),
+        valid_from=body.valid_from or city_today(),
         reason=body.reason,
         my_number=body.my_number,
     )
@@ -258,3 +258,9 @@ async def check_key_file(session: AsyncSession, vault: MyNumberVault) -> bool:
         repository.add_key_fingerprint(session, "my_number_hmac", vault.fingerprint())
         return True
     return stored == vault.fingerprint()
+
+
+async def linked_person(session: AsyncSession, unit_code: str, atena_number: str) -> str | None:
+    """The integrated number of whom a unit's 宛名番号 is linked to now (None: it is linked to nobody)."""
+    link = await repository.active_link(session, unit_code, atena_number)
+    return link.person.integrated_number if link else None

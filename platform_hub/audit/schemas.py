@@ -1,9 +1,12 @@
+"""What auditors read. Every time is UTC-aware (``AwareDatetime``: a naive one is an error, never a
+guess) and goes out in UTC with ``Z``; the CSV shows the city's clock (docs/time.md)."""
+
 from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from platform_hub.audit.verification import Verification
@@ -31,8 +34,8 @@ class TransferOut(BaseModel):
     information_category: str
     item_names: list[str]
     subject_integrated_number: str | None
-    requested_at: dt.datetime
-    provided_at: dt.datetime | None
+    requested_at: AwareDatetime
+    provided_at: AwareDatetime | None
     outcome: str
     body_digest: str
     entry_digest: str
@@ -46,7 +49,7 @@ class TransferPage(BaseModel):
 class DisclosureItem(BaseModel):
     """やりとり履歴: who got which information about the person, when, for which 事務, on which article."""
 
-    at: dt.datetime
+    at: AwareDatetime
     received_by_unit: str
     received_by_organ: str
     provided_by_unit: str
@@ -69,7 +72,7 @@ class Disclosure(BaseModel):
 class Violation(BaseModel):
     entry_id: int
     reception_number: str
-    requested_at: dt.datetime
+    requested_at: AwareDatetime
     reason: str
 
 
@@ -123,7 +126,7 @@ class CheckpointOut(BaseModel):
     id: int
     seq: int
     head_hash: str
-    created_at: dt.datetime
+    created_at: AwareDatetime
     key_id: str
     signature: str
 
@@ -145,7 +148,7 @@ class OperationOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    at: dt.datetime
+    at: AwareDatetime
     client_id: str
     role: str
     unit_code: str | None

@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_hub.audit import chain, repository
 from platform_hub.audit.ledgers import TRANSFERS, Ledger
 from platform_hub.audit.schemas import ComplianceReport, Disclosure, DisclosureItem, Uncovered, Violation
-from platform_hub.kit.clock import utcnow
-from platform_hub.models import Purge, TransferRecord
+from platform_hub.kit.clock import city_today, utcnow
+from platform_hub.models import Operation, Purge, TransferRecord
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.repository import all_versions as ordinance_versions
 from platform_hub.protocol.catalog import Catalog
@@ -183,6 +183,20 @@ async def _chain_end(session: AsyncSession, ledger: Ledger) -> tuple[int, str, i
 RECORDED = ("provided", "delivered")
 
 
+async def transfer_page(
+    session: AsyncSession, query: repository.TransferQuery, after: repository.Position | None, limit: int
+) -> Sequence[TransferRecord]:
+    """A page of the transfer record, newest first, after ``after`` (the previous page's end)."""
+    return await repository.transfers(session, query, after, limit)
+
+
+async def operation_page(
+    session: AsyncSession, query: repository.OperationQuery, after: repository.Position | None, limit: int
+) -> Sequence[Operation]:
+    """A page of the operations record, newest first, after ``after``."""
+    return await repository.operations(session, query, after, limit)
+
+
 async def compliance(
     session: AsyncSession, catalog: Catalog, start: dt.date, end: dt.date
 ) -> ComplianceReport:
@@ -309,7 +323,7 @@ async def purge(
     """Remove the record's whole months before ``before`` once they are past retention; the removal
     is itself recorded and signed with the checkpoint key (so nobody can fake one to hide a deletion),
     and verification goes on from the last removed link's hash."""
-    today = today or ordinance.local_day(utcnow())
+    today = today or city_today()
     await repository.take_sealer_lock(session, wait=True)  # no sealing round meanwhile
     if before.day != 1:
         raise SchemaViolation("retention removes whole months: --before must be the first day of a month")

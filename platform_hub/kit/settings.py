@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from platform_hub.kit.clock import ZoneSetting
 from platform_hub.protocol.xml import XmlLimits
 
 # The catalog the hub ships with (INTERFACE_SPECS_DIR replaces it), found beside the code however the
@@ -22,7 +23,10 @@ PLACEHOLDERS = ("changeme", "example", "placeholder", "secret123", "password", "
 MIN_SECRET_LENGTHS = {"token_secret": 32, "admin_client_secret": 16}
 
 
-class Settings(BaseSettings):
+class Settings(ZoneSetting, BaseSettings):
+    """Every setting of the hub; ``time_zone`` (the city's, for what people read) comes from
+    ``ZoneSetting`` in kit/clock.py, which the SDK and the demo read alone."""
+
     model_config = SettingsConfigDict(env_prefix="PLATFORM_HUB_", env_file=".env", extra="ignore")
 
     environment: Literal["development", "production", "test"] = "development"
@@ -31,9 +35,6 @@ class Settings(BaseSettings):
     # the hub serves as a role that may not change the schema; by default the same as database_url.
     migration_database_url: str | None = None
     interface_specs_dir: Path = BUNDLED_SPECS
-    # The city's time zone: the days and times people read and name (CSV, CLI, from/to, 請求日, an
-    # ordinance's effective date).
-    time_zone: str = "Asia/Tokyo"
 
     # The My Number key file (AES-GCM data keys and the HMAC key), kept outside the database. In
     # development a missing file is created; in production it must be provided.

@@ -6,12 +6,12 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.kit.clock import city_zone
 from platform_hub.kit.database import run_once
 from platform_hub.kit.text import unstorable
 from platform_hub.models import OrdinanceRule, OrdinanceVersion, Unit, generation
@@ -20,8 +20,8 @@ from platform_hub.ordinance.schemas import OrdinanceIn, OrdinanceOut, RuleIn, Ru
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import AlreadyExists, OrdinanceRefusal, SchemaViolation
 
-JST = ZoneInfo("Asia/Tokyo")  # an ordinance takes effect on a day of the city's calendar
-# The days a request may name: their starts in JST must still be datetimes in UTC.
+# An ordinance takes effect on a day of the city's calendar (kit.clock.city_zone). The days a request
+# may name: their starts in any zone must still be datetimes in UTC.
 FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(9998, 12, 31)
 
 
@@ -42,7 +42,8 @@ def rule_id(rule: OrdinanceRule) -> str:
 
 
 def local_day(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(JST).date()
+    """The city's day at ``moment``."""
+    return moment.astimezone(city_zone()).date()
 
 
 def parse_ordinance(text: str | bytes, catalog: Catalog) -> OrdinanceIn:
@@ -258,20 +259,15 @@ def judge(
 
 
 def day_start(day: dt.date) -> dt.datetime:
-    """The first moment of a day in the city (JST)."""
-    return dt.datetime.combine(day, dt.time(), JST)
+    """The first moment of a day in the city."""
+    return dt.datetime.combine(day, dt.time(), city_zone())
 
 
 def governing_periods(versions: Sequence[OrdinanceVersion]) -> list[tuple[dt.datetime, OrdinanceVersion]]:
     """``(since, version)`` in time order: the version ``repository.in_force`` answers for any moment
     from ``since`` until the next one. A version becomes a candidate at the later of its effective
-    day's start (JST) and its loading; the newest effective candidate governs."""
-    starts = sorted(
-        {
-            max(dt.datetime.combine(v.effective_on, dt.time(), JST).astimezone(dt.UTC), v.loaded_at)
-            for v in versions
-        }
-    )
+    day's start (in the city) and its loading; the newest effective candidate governs."""
+    starts = sorted({max(day_start(v.effective_on).astimezone(dt.UTC), v.loaded_at) for v in versions})
     periods = []
     for since in starts:
         candidates = [v for v in versions if v.effective_on <= local_day(since) and v.loaded_at <= since]

@@ -22,6 +22,7 @@ from platform_hub.addressees.service import check_key_file
 from platform_hub.audit import sealer
 from platform_hub.audit.chain import SigningKey, load_signing_key
 from platform_hub.exchange import dispatcher
+from platform_hub.kit.clock import ZONE_VARIABLE, city_zone
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 from platform_hub.kit.logging import configure_logging
 from platform_hub.kit.metrics import HubMetrics
@@ -48,6 +49,7 @@ log = structlog.get_logger()
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = _with_token_secret(settings or Settings())
+    _check_time_zone(settings)
     configure_logging(settings.log_level)
     catalog = load_catalog(settings.interface_specs_dir)  # fail at start-up, not on the first message
 
@@ -114,6 +116,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refuse=_json_error,
     )
     return app
+
+
+def _check_time_zone(settings: Settings) -> None:
+    """The city's zone is one per process, read from the environment once (kit.clock): settings made in
+    code that name another would be ignored, so they are refused."""
+    if settings.time_zone != city_zone().key:
+        raise ValueError(
+            f"{ZONE_VARIABLE}: these settings name {settings.time_zone}, but this process's city is in "
+            f"{city_zone().key} (set the zone in the environment, once per process)"
+        )
 
 
 def _public_paths(app: FastAPI) -> frozenset[str]:

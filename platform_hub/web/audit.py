@@ -8,14 +8,15 @@ import csv
 import datetime as dt
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.addressees import repository as addressees
-from platform_hub.audit import repository, service, verification
+from platform_hub.addressees import service as addressees
+from platform_hub.audit import export, repository, service, verification
+from platform_hub.audit.enums import OperationOutcome, TransferOutcome
 from platform_hub.audit.ledgers import OPERATIONS
 from platform_hub.audit.schemas import (
     CheckpointOut,
@@ -34,35 +35,13 @@ from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 from platform_hub.protocol.errors import SchemaViolation
 from platform_hub.web.addressees import IntegratedNumberPath
 from platform_hub.web.operations import Ops
+from platform_hub.web.parameters import DeclaredParametersOnly
 from platform_hub.web.security import Auditor
 from platform_hub.web.state import HubState, Session, State
 
-router = APIRouter(prefix="/audit", tags=["audit"])
-
-CSV_COLUMNS = {  # column → Japanese header, in the order Excel shows them
-    "id": "記録番号",
-    "reception_number": "受付番号",
-    "msgid": "MSGID",
-    "interface_id": "インターフェイスID",
-    "pattern": "方式",
-    "requesting_unit": "照会元ユニット",
-    "requesting_organ": "照会元機関",
-    "requesting_department": "照会元部署",
-    "requesting_user": "照会者",
-    "providing_unit": "提供元ユニット",
-    "providing_organ": "提供元機関",
-    "purpose_code": "事務",
-    "ordinance_rule_id": "条例の根拠",
-    "refusal_reason": "拒否・失敗の理由",
-    "information_category": "情報の種別",
-    "item_names": "項目",
-    "subject_integrated_number": "団体内統合宛名番号",
-    "requested_at": "照会日時",
-    "provided_at": "提供日時",
-    "outcome": "結果",
-    "body_digest": "電文ダイジェスト",
-    "entry_digest": "記録ダイジェスト",
-}
+# Every auditor endpoint refuses a query parameter it does not declare (E1002): a misspelt filter
+# must not answer with the whole record.
+router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[DeclaredParametersOnly])
 
 
 # What a filter may hold: each value is checked before the database (or the operations record) sees
@@ -75,7 +54,6 @@ UnitCode = Annotated[
 ]
 Organ = Annotated[str | None, Query(min_length=1, max_length=100, description="an organ (機関)")]
 Day = Annotated[dt.date | None, Query(ge=FIRST_DAY, le=LAST_DAY)]
-Outcome = Literal["provided", "delivered", "refused", "failed"]
 
 
 class TransferFilter:
@@ -96,7 +74,7 @@ class TransferFilter:
         purpose: Annotated[
             str | None, Query(pattern=r"^[0-9A-Z][0-9A-Z\-]{0,15}$", description="事務 (purpose code)")
         ] = None,
-        outcome: Annotated[Outcome | None, Query()] = None,
+        outcome: Annotated[TransferOutcome | None, Query()] = None,
         start: Annotated[dt.date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)] = None,
         end: Annotated[
             dt.date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY, description="inclusive")
@@ -126,8 +104,8 @@ class TransferFilter:
         if self.atena_number is not None:
             if self.unit is None:
                 raise SchemaViolation("atena_number needs unit: a 宛名番号 is a unit's own")
-            link = await addressees.active_link(session, self.unit, self.atena_number)
-            person, unit = (link.person.integrated_number if link else "-"), None
+            person = await addressees.linked_person(session, self.unit, self.atena_number) or "-"
+            unit = None
         self.person = person  # whose data is looked at: what the access log names
         return repository.TransferQuery(
             person=person,
@@ -135,13 +113,16 @@ class TransferFilter:
             organ=self.organ,
             interface=self.interface,
             purpose=self.purpose,
-            outcome=self.outcome,
+            outcome=self.outcome.value if self.outcome else None,
             start=ordinance.day_start(self.start) if self.start else None,
             end=ordinance.day_start(self.end + dt.timedelta(days=1)) if self.end else None,
         )
 
 
 Filter = Annotated[TransferFilter, Depends()]
+_CSV_DESCRIPTION = (
+    'UTF-8 with BOM, Japanese headers; codes as ="…" text, times on the city\'s clock, items joined by ；'
+)
 
 
 @router.get("/transfers", response_model=TransferPage)
@@ -156,7 +137,7 @@ async def transfers(
     """The record, newest first, filtered by person, unit, organ, interface, 事務, outcome and period."""
     ops.expect("audit.transfers", **filters.parameters())
     after = _position(cursor)
-    entries = await repository.transfers(session, await filters.query(session), after, limit + 1)
+    entries = await service.transfer_page(session, await filters.query(session), after, limit + 1)
     await ops.record(session, subject=filters.person)
     more = len(entries) > limit
     return TransferPage(
@@ -168,7 +149,7 @@ async def transfers(
 @router.get(
     "/transfers.csv",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "UTF-8 with BOM, Japanese headers"}},
+    responses={200: {"content": {"text/csv": {}}, "description": _CSV_DESCRIPTION}},
 )
 async def transfers_csv(
     filters: Filter, ops: Ops, state: State, session: Session, _: Auditor
@@ -180,20 +161,20 @@ async def transfers_csv(
     await ops.record(session, subject=filters.person)
 
     async def page(reading: AsyncSession, after: repository.Position | None) -> Sequence[Any]:
-        return await repository.transfers(reading, query, after, 1000)
+        return await service.transfer_page(reading, query, after, 1000)
 
-    return _csv_response(state, CSV_COLUMNS, page, "requested_at", "transfers.csv")
+    return _csv_response(state, "transfers", page, "requested_at")
 
 
 def _csv_response(
     state: HubState,
-    columns: dict[str, str],
+    record: export.Record,
     page: Callable[[AsyncSession, repository.Position | None], Awaitable[Sequence[Any]]],
     moment: str,
-    filename: str,
 ) -> StreamingResponse:
-    """Entries as CSV that Excel opens as it is (UTF-8 with BOM, Japanese headers), read a page at a
-    time, each page in a session of its own (none held open while the client reads)."""
+    """Entries of ``record`` as CSV that Excel and LibreOffice open as they are (audit/export.py), read
+    a page at a time, each page in a session of its own (none held open while the client reads)."""
+    columns = export.TRANSFER_COLUMNS if record == "transfers" else export.OPERATION_COLUMNS
 
     async def rows() -> AsyncIterator[str]:
         buffer = io.StringIO()
@@ -209,27 +190,15 @@ def _csv_response(
             buffer.seek(0)
             buffer.truncate()
             for entry in entries:
-                writer.writerow(_csv_value(getattr(entry, column)) for column in columns)
+                writer.writerow(export.row(record, columns, entry))
             yield buffer.getvalue()
             after = repository.Position(getattr(entries[-1], moment), entries[-1].id)
 
     return StreamingResponse(
         rows(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": f'attachment; filename="{record}.csv"'},
     )
-
-
-def _csv_value(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value  # senders write some of these fields: never let Excel run one as a formula
-    if isinstance(value, list):
-        return "・".join(map(str, value))
-    if isinstance(value, dt.datetime):
-        return value.astimezone(ordinance.JST).strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
 
 
 @router.get("/persons/{integrated_number}", response_model=Disclosure)
@@ -309,22 +278,6 @@ def _position(cursor: str | None) -> repository.Position | None:
 
 # --- the operations record ---------------------------------------------------------------------
 
-OPERATION_CSV_COLUMNS = {
-    "id": "記録番号",
-    "at": "日時",
-    "client_id": "クライアント",
-    "role": "役割",
-    "unit_code": "ユニット",
-    "department": "部署",
-    "clerk": "操作者",
-    "action": "操作",
-    "subject_integrated_number": "団体内統合宛名番号",
-    "outcome": "結果",
-    "detail": "内容",
-    "parameters": "条件",
-    "entry_digest": "記録ダイジェスト",
-}
-
 
 class OperationFilter:
     """The filters of ``/audit/operations`` (and its CSV)."""
@@ -335,7 +288,7 @@ class OperationFilter:
         client_id: Annotated[str | None, Query(pattern=r"^[!-~]{1,64}$")] = None,
         unit: UnitCode = None,
         action: Annotated[str | None, Query(pattern=r"^[a-z_]{1,16}(\.[a-z_]{1,16})?$")] = None,
-        outcome: Annotated[Literal["ok", "refused", "failed"] | None, Query()] = None,
+        outcome: Annotated[OperationOutcome | None, Query()] = None,
         start: Annotated[dt.date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)] = None,
         end: Annotated[dt.date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)] = None,
     ) -> None:
@@ -344,7 +297,7 @@ class OperationFilter:
             client_id=client_id,
             unit=unit,
             action=action,
-            outcome=outcome,
+            outcome=outcome.value if outcome else None,
             start=ordinance.day_start(start) if start else None,
             end=ordinance.day_start(end + dt.timedelta(days=1)) if end else None,
         )
@@ -377,7 +330,7 @@ async def operations(
 ) -> OperationPage:
     """The operations record (操作ログ), newest first: who did what, to whom, when, with what outcome."""
     ops.expect("audit.operations", **filters.parameters)
-    entries = await repository.operations(session, filters.query, _position(cursor), limit + 1)
+    entries = await service.operation_page(session, filters.query, _position(cursor), limit + 1)
     await ops.record(session, subject=filters.query.person)
     more = len(entries) > limit
     return OperationPage(
@@ -391,7 +344,7 @@ async def operations(
 @router.get(
     "/operations.csv",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "UTF-8 with BOM, Japanese headers"}},
+    responses={200: {"content": {"text/csv": {}}, "description": _CSV_DESCRIPTION}},
 )
 async def operations_csv(
     filters: Operations, ops: Ops, state: State, session: Session, _: Auditor
@@ -401,6 +354,6 @@ async def operations_csv(
     await ops.record(session, subject=filters.query.person)
 
     async def page(reading: AsyncSession, after: repository.Position | None) -> Sequence[Any]:
-        return await repository.operations(reading, filters.query, after, 1000)
+        return await service.operation_page(reading, filters.query, after, 1000)
 
-    return _csv_response(state, OPERATION_CSV_COLUMNS, page, "at", "operations.csv")
+    return _csv_response(state, "operations", page, "at")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
+from platform_hub.kit.clock import city_today
 from platform_hub.ordinance import repository, service
 from platform_hub.ordinance.schemas import OrdinanceOut
 from platform_hub.protocol.errors import UnknownTarget
@@ -23,11 +24,11 @@ async def rules(
     _: CurrentPrincipal,
     at: Annotated[
         dt.date | None,
-        Query(ge=service.FIRST_DAY, le=service.LAST_DAY, description="the day (default: today, JST)"),
+        Query(ge=service.FIRST_DAY, le=service.LAST_DAY, description="the day (default: today in the city)"),
     ] = None,
 ) -> OrdinanceOut:
     """The version in force on ``at``, with every rule."""
-    day = at or service.local_day(dt.datetime.now(dt.UTC))
+    day = at or city_today()
     version = await repository.in_force(session, day, with_rules=True)
     if version is None:
         raise UnknownTarget(f"no ordinance version is in force on {day}")

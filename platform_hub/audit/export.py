@@ -1,0 +1,127 @@
+"""Both records as CSV for people: what Excel and LibreOffice Calc open as it is (docs/records.md).
+
+- UTF-8 with a BOM, CRLF, Japanese headers, in the order a spreadsheet shows them.
+- Codes are text: a code column's cell is written ``="011"``, a formula whose value is the text, so
+  a spreadsheet keeps the leading zeros of a 団体内統合宛名番号 or a unit code, and does not turn a
+  reception number into ``2.03E+25`` or a hex digest into a number.
+- Any other text that would start a formula (``= + - @``) gets a leading ``'``: senders write some
+  fields, and a spreadsheet must never run one.
+- Times are the city's clock, ``2026-12-01 09:30:00`` (kit.clock), which spreadsheets read as times.
+- The item list is joined with ``；`` (full-width semicolon), which no item name holds (the catalog's
+  names hold ``・``).
+- 方式 and 結果 are words (照会, 提供 …); the JSON keeps the stored values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Literal
+
+from platform_hub.audit.enums import OperationOutcome, TransferOutcome, TransferPattern
+from platform_hub.kit.clock import city_zone
+
+Record = Literal["transfers", "operations"]
+ITEM_SEPARATOR = "；"
+_EXCEL_STRING_LIMIT = 255  # the longest text constant an Excel formula holds
+
+TRANSFER_COLUMNS = {  # column → Japanese header, in the order Excel shows them
+    "id": "記録番号",
+    "reception_number": "受付番号",
+    "msgid": "MSGID",
+    "interface_id": "インターフェイスID",
+    "pattern": "方式",
+    "requesting_unit": "照会元ユニット",
+    "requesting_organ": "照会元機関",
+    "requesting_department": "照会元部署",
+    "requesting_user": "照会者",
+    "providing_unit": "提供元ユニット",
+    "providing_organ": "提供元機関",
+    "purpose_code": "事務",
+    "ordinance_rule_id": "条例の根拠",
+    "refusal_reason": "拒否・失敗の理由",
+    "information_category": "情報の種別",
+    "item_names": "項目",
+    "subject_integrated_number": "団体内統合宛名番号",
+    "requested_at": "照会日時",
+    "provided_at": "提供日時",
+    "outcome": "結果",
+    "body_digest": "電文ダイジェスト",
+    "entry_digest": "記録ダイジェスト",
+}
+OPERATION_COLUMNS = {
+    "id": "記録番号",
+    "at": "日時",
+    "client_id": "クライアント",
+    "role": "役割",
+    "unit_code": "ユニット",
+    "department": "部署",
+    "clerk": "操作者",
+    "action": "操作",
+    "subject_integrated_number": "団体内統合宛名番号",
+    "outcome": "結果",
+    "detail": "内容",
+    "parameters": "条件",
+    "entry_digest": "記録ダイジェスト",
+}
+# Codes, numbers as text, and what senders choose (MSGID, 部署, 操作者): kept as text.
+_CODES = frozenset(
+    {
+        "reception_number",
+        "msgid",
+        "interface_id",
+        "requesting_unit",
+        "requesting_department",
+        "requesting_user",
+        "providing_unit",
+        "purpose_code",
+        "ordinance_rule_id",
+        "subject_integrated_number",
+        "body_digest",
+        "entry_digest",
+        "client_id",
+        "unit_code",
+        "department",
+        "clerk",
+    }
+)
+_WORDS: Mapping[Record, Mapping[str, Mapping[str, str]]] = {  # record → column → stored value → word
+    "transfers": {
+        "pattern": {kind.value: kind.ja for kind in TransferPattern},
+        "outcome": {kind.value: kind.ja for kind in TransferOutcome},
+    },
+    "operations": {"outcome": {kind.value: kind.ja for kind in OperationOutcome}},
+}
+
+
+def join_items(names: Iterable[str]) -> str:
+    return ITEM_SEPARATOR.join(names)
+
+
+def split_items(cell: str) -> list[str]:
+    """The item names of a CSV cell (``join_items`` undone)."""
+    return cell.split(ITEM_SEPARATOR) if cell else []
+
+
+def row(record: Record, columns: Iterable[str], entry: object) -> list[str]:
+    """One entry of ``record`` (``transfers`` or ``operations``) as CSV cells."""
+    words = _WORDS[record]
+    return [_cell(column, getattr(entry, column), words.get(column)) for column in columns]
+
+
+def _cell(column: str, value: object, words: Mapping[str, str] | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(city_zone()).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, list):
+        return _text(join_items(map(str, value)))
+    if words is not None and isinstance(value, str) and value in words:
+        return words[value]
+    if isinstance(value, str) and column in _CODES and len(value) <= _EXCEL_STRING_LIMIT:
+        return '="' + value.replace('"', '""') + '"'
+    return _text(str(value)) if isinstance(value, str) else str(value)
+
+
+def _text(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
