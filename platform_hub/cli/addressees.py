@@ -1,0 +1,145 @@
+"""``platform-hub addressees``: the unified addressee registry, from the My Number office's desk."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from platform_hub.audit.operations import record_operation
+from platform_hub.cli.common import CLI, console, vault_and_sessions
+
+addressees_app = typer.Typer(help="The unified addressee registry (統一宛名).", no_args_is_help=True)
+
+
+@addressees_app.command("import")
+def addressees_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, UTF-8 with a header row.")],
+    unit: Annotated[str, typer.Option(help="The unit whose 宛名番号 the file holds.")],
+    errors: Annotated[Path | None, typer.Option(help="Where the per-row error report goes.")] = None,
+) -> None:
+    """Import a unit's addressees (streamed, in batches); bad rows go to an error report, good rows stay."""
+    import csv
+
+    from rich.progress import Progress
+
+    from platform_hub.addressees.importer import import_csv
+    from platform_hub.kit.database import unit_of_work
+
+    vault, engine, sessions = vault_and_sessions()
+    report_path = errors or file.with_suffix(".errors.csv")
+
+    async def run() -> Any:
+        with file.open(encoding="utf-8-sig", newline="") as stream, Progress(console=console) as progress:
+            task = progress.add_task(f"importing {file.name}", total=None)
+            try:
+                report = await import_csv(
+                    sessions,
+                    vault,
+                    unit,
+                    stream,
+                    actor=CLI.client_id,
+                    progress=lambda n: progress.advance(task, n),
+                )
+                async with unit_of_work(sessions) as session:  # what was imported, once it is in
+                    detail = f"{report.rows} rows: {report.created} created, {report.linked} linked"
+                    await record_operation(
+                        session,
+                        vault.record_key,
+                        CLI,
+                        "registry.import",
+                        detail=detail,
+                        parameters={"unit": unit},
+                    )
+                return report
+            finally:
+                await engine.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    with report_path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["row", "atena_number", "error"])
+        writer.writerows(report.errors)
+    console.print(
+        f"{report.rows} rows: {report.created} persons created, {report.linked} linked to known "
+        f"persons, {len(report.errors)} errors (see {report_path})",
+        highlight=False,
+    )
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@addressees_app.command("search")
+def addressees_search(
+    name: Annotated[str | None, typer.Option(help="氏名")] = None,
+    kana: Annotated[str | None, typer.Option(help="読み仮名")] = None,
+    birth_date: Annotated[str | None, typer.Option(help="生年月日 YYYY-MM-DD")] = None,
+    address: Annotated[str | None, typer.Option(help="住所 (prefix)")] = None,
+    my_number: Annotated[
+        bool, typer.Option("--my-number", help="Ask for the 個人番号 at a hidden prompt.")
+    ] = False,
+    partial: Annotated[bool, typer.Option(help="Partial name match.")] = False,
+) -> None:
+    """Search the registry as the My Number office; prints ranked candidates (never a 個人番号)."""
+    from pydantic import ValidationError
+    from rich.table import Table
+
+    from platform_hub.addressees import views
+    from platform_hub.addressees.access import Caller
+    from platform_hub.kit.database import unit_of_work
+    from platform_hub.protocol.registry import SearchRequest
+
+    number = typer.prompt("個人番号", hide_input=True) if my_number else None
+    try:
+        request = SearchRequest(
+            my_number=number,
+            name=name,
+            name_kana=kana,
+            birth_date=birth_date,
+            address=address,
+            match="partial" if partial else "exact",
+        )
+    except ValidationError as exc:
+        console.print(f"[red]{exc.errors()[0]['msg']}[/red]")
+        raise typer.Exit(2) from None
+    vault, engine, sessions = vault_and_sessions()
+
+    async def run() -> Any:
+        try:
+            async with unit_of_work(sessions) as session:
+                found, _ = await views.search(
+                    session, vault, request, Caller(client_id=CLI.client_id, unit=None)
+                )
+                by = "my_number" if number else "basic_info"
+                await record_operation(
+                    session,
+                    vault.record_key,
+                    CLI,
+                    "registry.search",
+                    detail=f"{len(found)} candidates",
+                    parameters={"by": by, "match": request.match},
+                )
+                return found
+        finally:
+            await engine.dispose()
+
+    candidates = asyncio.run(run())
+    table = Table("統合宛名番号", "score", "matched", "氏名", "生年月日", "住所", "状態")
+    for c in candidates:
+        current = c.current
+        table.add_row(
+            c.integrated_number,
+            str(c.score),
+            ", ".join(c.matched) + (" (former)" if c.matched_former else ""),
+            current.name,
+            current.birth_date,
+            current.address,
+            current.status_ja,
+        )
+    console.print(table)

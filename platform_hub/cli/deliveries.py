@@ -1,0 +1,89 @@
+"""``platform-hub deliveries``: the queue of notifications to subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from platform_hub.cli.common import console, run_recorded
+from platform_hub.kit.database import run_once
+from platform_hub.kit.settings import Settings
+
+deliveries_app = typer.Typer(help="The queue of notifications to subscribers.", no_args_is_help=True)
+
+
+@deliveries_app.command("list")
+def deliveries_list(
+    status: Annotated[str | None, typer.Option(help="pending, delivered, refused or dead.")] = None,
+    unit: Annotated[str | None, typer.Option(help="The subscriber's unit code.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """Deliveries, newest first."""
+    from rich.table import Table
+
+    from platform_hub.kit.clock import for_people
+    from platform_hub.linkage import repository
+
+    found = asyncio.run(
+        run_once(
+            Settings().async_database_url,
+            lambda session: repository.list_deliveries(session, status=status, unit=unit, limit=limit),
+        )
+    )
+    table = Table("id", "受付番号", "interface", "to", "status", "attempts", "next / delivered", "last error")
+    for delivery in found:
+        when = delivery.delivered_at or delivery.next_attempt_at
+        table.add_row(
+            str(delivery.id),
+            delivery.message.reception_number,
+            delivery.message.interface_id,
+            delivery.subscriber_unit,
+            delivery.status,
+            str(delivery.attempts),
+            for_people(when),
+            delivery.last_error or "",
+        )
+    console.print(table)
+
+
+def _enqueue_again(statuses: list[str], ids: list[int], reception: str | None, unit: str | None) -> int:
+    from platform_hub.linkage import repository
+
+    if not (ids or reception or unit):
+        console.print("[red]name the deliveries: ids, --reception or --unit[/red]")
+        raise typer.Exit(2)
+    again = run_recorded(
+        lambda session: repository.enqueue_again(
+            session, statuses=statuses, ids=ids, reception=reception, unit=unit
+        ),
+        "deliveries.retry" if statuses == ["dead"] else "deliveries.replay",
+        ids=",".join(map(str, ids)) or None,
+        reception=reception,
+        unit=unit,
+    )
+    return len(again)
+
+
+@deliveries_app.command("retry")
+def deliveries_retry(
+    ids: Annotated[list[int] | None, typer.Argument(help="Dead deliveries' ids.")] = None,
+    reception: Annotated[str | None, typer.Option(help="Those of one message (受付番号).")] = None,
+    unit: Annotated[str | None, typer.Option(help="Those of one subscriber.")] = None,
+) -> None:
+    """Give dead deliveries a new set of attempts (at the back of each subscriber's queue)."""
+    count = _enqueue_again(["dead"], ids or [], reception, unit)
+    console.print(f"{count} dead deliveries back in the queue", highlight=False)
+
+
+@deliveries_app.command("replay")
+def deliveries_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Delivered deliveries' ids.")] = None,
+    reception: Annotated[str | None, typer.Option(help="Those of one message (受付番号).")] = None,
+    unit: Annotated[str | None, typer.Option(help="Those of one subscriber.")] = None,
+) -> None:
+    """Deliver notifications again that were delivered (a subscriber that lost them); an SDK unit
+    that already has one answers from its MSGID record without handling it twice."""
+    count = _enqueue_again(["delivered"], ids or [], reception, unit)
+    console.print(f"{count} deliveries queued again", highlight=False)
