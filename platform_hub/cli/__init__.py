@@ -9,15 +9,18 @@ from typing import Annotated
 import typer
 
 from platform_hub.cli.addressees import addressees_app
+from platform_hub.cli.answers import CliError, OneLineGroup
 from platform_hub.cli.audit import audit_app
 from platform_hub.cli.clients import clients_app
-from platform_hub.cli.common import console
+from platform_hub.cli.common import console, database_failures
 from platform_hub.cli.deliveries import deliveries_app
 from platform_hub.cli.keys import keys_app
 from platform_hub.cli.ordinance import ordinance_app
 from platform_hub.kit.settings import Settings
 
-app = typer.Typer(help="platform-hub: the municipal data-linkage hub.", no_args_is_help=True)
+app = typer.Typer(
+    cls=OneLineGroup, help="platform-hub: the municipal data-linkage hub.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 interfaces_app = typer.Typer(help="The interface catalog.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -45,11 +48,9 @@ def serve(
     """Serve the hub, applying the database migrations first (as PLATFORM_HUB_MIGRATION_DATABASE_URL)."""
     import uvicorn
 
-    from platform_hub.kit.migrations import upgrade
-
     settings = Settings()
     if migrate:
-        upgrade(settings.sync_migration_database_url, serving_url=settings.sync_database_url)
+        _migrate(settings)
     uvicorn.run(
         "platform_hub.web.app:create_app",
         factory=True,
@@ -84,11 +85,21 @@ def demo(
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Apply the migrations as PLATFORM_HUB_MIGRATION_DATABASE_URL (default: PLATFORM_HUB_DATABASE_URL)."""
+    _migrate(Settings(), revision)
+    console.print(f"database at revision {revision}")
+
+
+def _migrate(settings: Settings, revision: str = "head") -> None:
+    """Migrate as the schema owner: what may create the hub's database, and the only commands that do."""
+    from alembic.util import CommandError
+
     from platform_hub.kit.migrations import upgrade
 
-    settings = Settings()
-    upgrade(settings.sync_migration_database_url, revision, serving_url=settings.sync_database_url)
-    console.print(f"database at revision {revision}")
+    try:
+        with database_failures(as_owner=True, failing="cannot reach the database at {}"):
+            upgrade(settings.sync_migration_database_url, revision, serving_url=settings.sync_database_url)
+    except CommandError as exc:  # a revision these migrations do not have
+        raise CliError(f"db upgrade: {exc}") from None
 
 
 @interfaces_app.command("validate")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from platform_hub.audit.operations import record_operation
-from platform_hub.cli.common import CLI, console, vault_and_sessions
+from platform_hub.cli.common import CLI, console, database_failures, vault_and_sessions
 
 addressees_app = typer.Typer(help="The unified addressee registry (統一宛名).", no_args_is_help=True)
 
@@ -58,7 +58,8 @@ def addressees_import(
                 await engine.dispose()
 
     try:
-        report = asyncio.run(run())
+        with database_failures():
+            report = asyncio.run(run())
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -129,7 +130,8 @@ def addressees_search(
         finally:
             await engine.dispose()
 
-    candidates = asyncio.run(run())
+    with database_failures():
+        candidates = asyncio.run(run())
     table = Table("統合宛名番号", "score", "matched", "氏名", "生年月日", "住所", "状態")
     for c in candidates:
         current = c.current

@@ -3,7 +3,6 @@ the hub, purged after their retention."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,8 +10,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit.operations import record_operation
-from platform_hub.cli.common import CLI, console, run_recorded
-from platform_hub.kit.database import run_once
+from platform_hub.cli.common import CLI, console, run_in_database, run_recorded
 from platform_hub.kit.settings import Settings
 
 audit_app = typer.Typer(help="The transfer record (情報提供等の記録).", no_args_is_help=True)
@@ -65,7 +63,7 @@ def audit_verify(
             )
         return results
 
-    results = asyncio.run(run_once(settings.async_database_url, run))
+    results = run_in_database(run)
     for name, result in results.items():
         for warning in result.warnings:
             console.print(f"[yellow]![/yellow] {name}: {warning}", highlight=False)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
 
-from platform_hub.cli.common import console, run_recorded
-from platform_hub.kit.database import run_once
-from platform_hub.kit.settings import Settings
+from platform_hub.cli.common import console, run_in_database, run_recorded
 
 deliveries_app = typer.Typer(help="The queue of notifications to subscribers.", no_args_is_help=True)
 
@@ -26,11 +23,8 @@ def deliveries_list(
     from platform_hub.kit.clock import for_people
     from platform_hub.linkage import repository
 
-    found = asyncio.run(
-        run_once(
-            Settings().async_database_url,
-            lambda session: repository.list_deliveries(session, status=status, unit=unit, limit=limit),
-        )
+    found = run_in_database(
+        lambda session: repository.list_deliveries(session, status=status, unit=unit, limit=limit)
     )
     table = Table("id", "受付番号", "interface", "to", "status", "attempts", "next / delivered", "last error")
     for delivery in found:

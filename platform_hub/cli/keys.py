@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.cli.answers import CliError
 from platform_hub.cli.common import console, run_recorded
 from platform_hub.kit.settings import Settings
 
@@ -74,6 +75,7 @@ def _record_key_change(action: str, detail: str) -> None:
 
     try:
         run_recorded(nothing, action, detail)
-    except (SQLAlchemyError, typer.Exit) as exc:
-        why = "the database is unavailable" if isinstance(exc, SQLAlchemyError) else "no key file"
-        console.print(f"[yellow]not in the operations record: {why}[/yellow]")
+    except CliError as exc:  # no key file, no database there (or not migrated), or unreachable
+        console.print(f"[yellow]not in the operations record: {exc}[/yellow]", highlight=False)
+    except SQLAlchemyError:
+        console.print("[yellow]not in the operations record: the database is unavailable[/yellow]")

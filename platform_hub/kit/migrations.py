@@ -18,7 +18,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, func, make_url, select, text
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import URL, create_engine, func, make_url, select, text
 from sqlalchemy.pool import NullPool
 
 from platform_hub.kit.database import create_database_file_of
@@ -78,6 +80,49 @@ def migration_lock(sync_url: str) -> Iterator[None]:
                 connection.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK)))
     finally:
         engine.dispose()
+
+
+def head_revisions() -> frozenset[str]:
+    """The revisions this hub's code expects a database to be at."""
+    return frozenset(_scripts().get_heads())
+
+
+def known_revision(revision: str) -> bool:
+    """Whether this hub's migrations know ``revision`` (a newer hub's would not)."""
+    return revision in {script.revision for script in _scripts().walk_revisions()}
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(""))
+
+
+def revisions_of(sync_url: str, *, connect_timeout: int = 10) -> frozenset[str] | None:
+    """The revisions a database is at: empty when it was never migrated; None when it is a SQLite
+    file that does not exist — left so: only the migrations create the hub's file. A database that
+    cannot be reached raises SQLAlchemy's OperationalError, within ``connect_timeout`` seconds."""
+    url = make_url(sync_url)
+    if _missing_sqlite_file(url):
+        return None
+    engine = create_engine(url, connect_args=_connect_timeout(url, connect_timeout))
+    try:
+        with engine.connect() as connection:
+            return frozenset(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        engine.dispose()
+
+
+def _missing_sqlite_file(url: URL) -> bool:
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return False
+    return "uri" not in url.query and not Path(url.database).exists()
+
+
+def _connect_timeout(url: URL, seconds: int) -> dict[str, int]:
+    # Without one, psycopg waits as long as the system's TCP connect does (minutes, for a host that
+    # drops packets); a timeout in the URL itself wins.
+    if url.get_backend_name() != "postgresql" or "connect_timeout" in url.query:
+        return {}
+    return {"connect_timeout": seconds}
 
 
 def serving_role(owner_url: str, serving_url: str) -> str | None:

@@ -1,0 +1,185 @@
+"""The command line answers in one line: what an operator can put right (a database not there or not
+migrated, one that cannot be reached, a bad setting, an unknown id or status) is one line on stderr
+and an exit status that is not 0 — never a traceback, and never a database file made on the way."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner, Result
+
+from platform_hub.cli import app
+from platform_hub.kit.migrations import upgrade
+from platform_hub.kit.settings import DEMO_ORDINANCE
+from platform_hub.kit.vault import generate_key_file
+from tests.conftest import TEST_DATABASE_URL
+
+# Commands that work on the hub's database, each as an operator would type it.
+DATABASE_COMMANDS = [
+    ["deliveries", "list"],
+    ["deliveries", "retry", "1"],
+    ["clients", "create", "監査責任者"],
+    ["addressees", "search", "--name", "山田太郎", "--birth-date", "1985-04-01"],
+    ["ordinance", "load", str(DEMO_ORDINANCE)],
+    ["audit", "verify"],
+]
+
+
+@pytest.fixture
+def operator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An operator's folder: the default SQLite URL points into it, its key file is there."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("PLATFORM_HUB_") and name != "PLATFORM_HUB_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    generate_key_file(tmp_path / "platform_hub.keys.json")
+    return tmp_path
+
+
+@pytest.fixture
+def empty_database(tmp_path: Path) -> Iterator[str]:
+    """A database that exists but was never migrated (SQLite: the file an older CLI left behind)."""
+    if TEST_DATABASE_URL is None:
+        (tmp_path / "empty.db").touch()
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"ph_empty_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def one_line_error(result: Result, exit_code: int = 1) -> str:
+    """The error the command gave: one line on stderr, nothing on stdout, and its exit status."""
+    assert result.exit_code == exit_code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and result.stdout == "", result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=" ".join)
+def test_no_database_in_the_folder_is_one_line_and_no_file(operator: Path, command: list[str]) -> None:
+    line = one_line_error(invoke(*command))
+    assert line == (
+        "error: the database at sqlite:///platform_hub.db is not migrated; run: platform-hub db upgrade"
+    )
+    assert not (operator / "platform_hub.db").exists()
+
+
+def test_a_database_never_migrated_is_named(
+    operator: Path, empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", empty_database)
+    line = one_line_error(invoke("deliveries", "list"))
+    assert "is not migrated; run: platform-hub db upgrade" in line
+    shown = sa.make_url(empty_database).render_as_string(hide_password=True)
+    assert shown in line
+
+
+def test_a_database_behind_the_hub_names_both_revisions(
+    operator: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{operator / 'old.db'}"
+    upgrade(url, "0008")
+    monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", url)
+    line = one_line_error(invoke("deliveries", "list"))
+    assert "is at revision 0008, this platform-hub's is 0009; run: platform-hub db upgrade" in line
+
+
+def test_the_installed_command_prints_no_traceback(operator: Path) -> None:
+    """As an operator runs it: a process of its own, no test runner catching what it raises."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM_HUB_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "platform_hub.cli", "deliveries", "list"],
+        cwd=operator,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stdout == "", done.stderr
+    assert done.stderr.splitlines() == [
+        "error: the database at sqlite:///platform_hub.db is not migrated; run: platform-hub db upgrade"
+    ]
+    assert not (operator / "platform_hub.db").exists()
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=" ".join)
+def test_an_unreachable_database_is_one_line_without_its_password(
+    operator: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", "postgresql+psycopg://nobody:hunter2@127.0.0.1:1/x")
+    line = one_line_error(invoke(*command))
+    assert line.startswith(
+        "error: cannot reach the database at postgresql+psycopg://nobody:***@127.0.0.1:1/x"
+    )
+    assert "hunter2" not in line
+
+
+def test_db_upgrade_of_an_unreachable_database_is_one_line(
+    operator: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", "postgresql+psycopg://nobody:hunter2@127.0.0.1:1/x")
+    line = one_line_error(invoke("db", "upgrade"))
+    assert "cannot reach the database at postgresql+psycopg://nobody:***@127.0.0.1:1/x" in line
+
+
+def test_db_upgrade_to_an_unknown_revision_is_one_line(operator: Path) -> None:
+    line = one_line_error(invoke("db", "upgrade", "9999"))
+    assert "9999" in line
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("PLATFORM_HUB_RETENTION_YEARS", "abc", "PLATFORM_HUB_RETENTION_YEARS: "),
+        ("PLATFORM_HUB_ENVIRONMENT", "staging", "PLATFORM_HUB_ENVIRONMENT: "),
+        (
+            "PLATFORM_HUB_TIME_ZONE",
+            "Mars/Olympus",
+            "PLATFORM_HUB_TIME_ZONE='Mars/Olympus' is not a time zone",
+        ),
+        # a rule across settings names the variable to set
+        ("PLATFORM_HUB_ENVIRONMENT", "production", "PLATFORM_HUB_TOKEN_SECRET must be set"),
+    ],
+)
+@pytest.mark.parametrize("command", [["deliveries", "list"], ["interfaces", "validate"]], ids=" ".join)
+def test_a_bad_setting_names_its_environment_variable(
+    operator: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    says: str,
+    command: list[str],
+) -> None:
+    monkeypatch.setenv(variable, value)
+    line = one_line_error(invoke(*command), exit_code=2)
+    assert line.startswith("error: settings: ") and says in line, line
+    assert not (operator / "platform_hub.db").exists()
+
+
+def test_a_bug_keeps_its_traceback(operator: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only what an operator can put right becomes one line; anything else is the hub's fault."""
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("platform_hub.protocol.catalog.load_catalog", broken)
+    result = invoke("interfaces", "validate")
+    assert isinstance(result.exception, RuntimeError)
