@@ -183,3 +183,23 @@ def test_a_bug_keeps_its_traceback(operator: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr("platform_hub.protocol.catalog.load_catalog", broken)
     result = invoke("interfaces", "validate")
     assert isinstance(result.exception, RuntimeError)
+
+
+@pytest.fixture
+def hub_database(operator: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The operator's folder, working on a migrated database of this test's own."""
+    monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", database_url)
+    return database_url
+
+
+def test_refusals_of_the_commands_themselves_are_one_line(hub_database: str, operator: Path) -> None:
+    assert "unknown role 'unit'" in one_line_error(invoke("clients", "create", "x", "--role", "unit"), 2)
+    assert "mock unit 'kokuho'" in one_line_error(invoke("mock-unit", "kokuho", "--port", "1"), 2)
+    assert "exists; rotate it instead" in one_line_error(
+        invoke("keys", "generate", str(operator / "platform_hub.keys.json"))
+    )
+    broken = operator / "broken.yaml"
+    broken.write_text("version: 2027-04\ntitle: x\nenacted: 2027-01-01\n", encoding="utf-8")
+    assert one_line_error(invoke("ordinance", "load", str(broken))).startswith("error: E1002: ")
+    (operator / "platform_hub.keys.json").unlink()
+    assert "PLATFORM_HUB_KEY_FILE" in one_line_error(invoke("clients", "create", "x"), 2)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from platform_hub.cli.addressees import addressees_app
-from platform_hub.cli.answers import CliError, OneLineGroup
+from platform_hub.cli.answers import MISUSED, CliError, OneLineGroup
 from platform_hub.cli.audit import audit_app
 from platform_hub.cli.clients import clients_app
 from platform_hub.cli.common import console, database_failures
@@ -159,8 +159,7 @@ def mock_unit(
     from platform_hub_sdk import Credentials
 
     if name not in MOCK_UNITS:
-        console.print(f"[red]unknown mock unit {name!r}[/red]: one of {', '.join(MOCK_UNITS)}")
-        raise typer.Exit(2)
+        raise CliError(f"unknown mock unit {name!r}: one of {', '.join(MOCK_UNITS)}", MISUSED)
     file = database or (data_dir or Path()) / f"{name}.db"
     file.parent.mkdir(parents=True, exist_ok=True)
     integrator = (

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from platform_hub.audit.operations import record_operation
+from platform_hub.cli.answers import MISUSED, CliError
 from platform_hub.cli.common import CLI, console, database_failures, vault_and_sessions
 
 addressees_app = typer.Typer(help="The unified addressee registry (統一宛名).", no_args_is_help=True)
@@ -61,8 +62,7 @@ def addressees_import(
         with database_failures():
             report = asyncio.run(run())
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise CliError(str(exc), MISUSED) from None
     with report_path.open("w", encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["row", "atena_number", "error"])
@@ -107,8 +107,7 @@ def addressees_search(
             match="partial" if partial else "exact",
         )
     except ValidationError as exc:
-        console.print(f"[red]{exc.errors()[0]['msg']}[/red]")
-        raise typer.Exit(2) from None
+        raise CliError(exc.errors()[0]["msg"], MISUSED) from None
     vault, engine, sessions = vault_and_sessions()
 
     async def run() -> Any:

@@ -10,6 +10,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit.operations import record_operation
+from platform_hub.cli.answers import MISUSED, CliError
 from platform_hub.cli.common import CLI, console, run_in_database, run_recorded
 from platform_hub.kit.settings import Settings
 
@@ -102,13 +103,11 @@ def checkpoints_pull(
     from platform_hub.audit.checkpoints import PullError, pull
 
     if not client_id or not client_secret:
-        console.print("[red]an auditor's --client-id and --client-secret are needed[/red]")
-        raise typer.Exit(2)
+        raise CliError("an auditor's --client-id and --client-secret are needed", MISUSED)
     try:
         added, conflicts = pull(hub, (client_id, client_secret), folder)
     except PullError as exc:
-        console.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(1) from None
+        raise CliError(str(exc)) from None
     for conflict in conflicts:
         console.print(f"[red]✗[/red] {conflict}", highlight=False)
     console.print(f"{added} new checkpoints kept in {folder}", highlight=False)
@@ -130,10 +129,9 @@ def audit_purge(
 
     settings = Settings()
     if not settings.signing_key_file.exists():
-        console.print(
-            f"[red]the removal is signed with the checkpoint key: {settings.signing_key_file} is missing"
+        raise CliError(
+            f"the removal is signed with the checkpoint key: {settings.signing_key_file} is missing"
         )
-        raise typer.Exit(1)
     key = load_signing_key(settings.signing_key_file, create=False)
 
     async def run(session: AsyncSession) -> Any:
@@ -148,8 +146,7 @@ def audit_purge(
     try:
         record = run_recorded(run, "audit.purge", as_owner=True, before=before)
     except (HubError, ValueError) as exc:
-        console.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(1) from None
+        raise CliError(str(exc)) from None
     console.print(
         f"removed {record.entries_removed} entries before {before}; the chain goes on from link "
         f"{record.anchor_seq + 1}",

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.cli.answers import MISUSED, CliError
 from platform_hub.cli.common import console, run_recorded
 
 clients_app = typer.Typer(help="OAuth2 clients of staff (auditor, integrator, admin).", no_args_is_help=True)
@@ -21,8 +22,7 @@ def clients_create(
     from platform_hub.auth import service
 
     if role not in {"auditor", "integrator", "admin"}:
-        console.print(f"[red]unknown role {role!r}[/red]: auditor, integrator or admin")
-        raise typer.Exit(2)
+        raise CliError(f"unknown role {role!r}: auditor, integrator or admin", MISUSED)
     client, secret = service.new_client(name, role)
 
     async def store(session: AsyncSession) -> None:

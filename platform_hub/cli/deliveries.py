@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from platform_hub.cli.answers import MISUSED, CliError
 from platform_hub.cli.common import console, run_in_database, run_recorded
 
 deliveries_app = typer.Typer(help="The queue of notifications to subscribers.", no_args_is_help=True)
@@ -46,8 +47,7 @@ def _enqueue_again(statuses: list[str], ids: list[int], reception: str | None, u
     from platform_hub.linkage import repository
 
     if not (ids or reception or unit):
-        console.print("[red]name the deliveries: ids, --reception or --unit[/red]")
-        raise typer.Exit(2)
+        raise CliError("name the deliveries: ids, --reception or --unit", MISUSED)
     again = run_recorded(
         lambda session: repository.enqueue_again(
             session, statuses=statuses, ids=ids, reception=reception, unit=unit

@@ -31,8 +31,7 @@ def keys_generate(
         if exist_ok:
             console.print(f"{file} exists; left as it is")
             return
-        console.print(f"[red]{file} exists; rotate it instead[/red]")
-        raise typer.Exit(1) from None
+        raise CliError(f"{file} exists; rotate it instead") from None
     console.print(f"wrote {file}")
 
 
@@ -47,8 +46,7 @@ def keys_signing(
     from platform_hub.audit.chain import load_signing_key
 
     if file.exists() and not exist_ok:
-        console.print(f"[red]{file} exists[/red]")
-        raise typer.Exit(1)
+        raise CliError(f"{file} exists")
     key = load_signing_key(file, create=True)
     console.print(f"{file}: key id {key.key_id}")
     if file.resolve() == Settings().signing_key_file.resolve():

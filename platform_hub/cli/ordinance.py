@@ -22,22 +22,17 @@ def ordinance_load(
     """Load a version of the ordinance; it is in force from its effective date, older ones stay."""
     from platform_hub.ordinance.service import load, parse_ordinance
     from platform_hub.protocol.catalog import load_catalog
-    from platform_hub.protocol.errors import HubError
 
     settings = Settings()
     source = file.read_bytes()
-    try:
-        ordinance = parse_ordinance(source, load_catalog(settings.interface_specs_dir))
-        version = run_recorded(
-            lambda session: load(session, ordinance, source, actor=CLI.client_id),
-            "ordinance.load",
-            f"{len(ordinance.rules)} rules",
-            version=ordinance.version,
-            effective=ordinance.effective.isoformat(),
-        )
-    except HubError as exc:
-        console.print(f"[red]{exc}[/red]", *exc.details, highlight=False)
-        raise typer.Exit(1) from None
+    ordinance = parse_ordinance(source, load_catalog(settings.interface_specs_dir))
+    version = run_recorded(
+        lambda session: load(session, ordinance, source, actor=CLI.client_id),
+        "ordinance.load",
+        f"{len(ordinance.rules)} rules",
+        version=ordinance.version,
+        effective=ordinance.effective.isoformat(),
+    )
     console.print(
         f"ordinance {version.version} loaded: {len(version.rules)} rules, in force from "
         f"{version.effective_on}",
