@@ -13,13 +13,17 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
 from platform_hub.cli import app
+from platform_hub.kit.clock import utcnow
 from platform_hub.kit.migrations import upgrade
 from platform_hub.kit.settings import DEMO_ORDINANCE
 from platform_hub.kit.vault import generate_key_file
+from platform_hub.models import Delivery, Message, Unit
 from tests.conftest import TEST_DATABASE_URL
+from tests.helpers import count_rows
 
 # Commands that work on the hub's database, each as an operator would type it.
 DATABASE_COMMANDS = [
@@ -203,3 +207,89 @@ def test_refusals_of_the_commands_themselves_are_one_line(hub_database: str, ope
     assert one_line_error(invoke("ordinance", "load", str(broken))).startswith("error: E1002: ")
     (operator / "platform_hub.keys.json").unlink()
     assert "PLATFORM_HUB_KEY_FILE" in one_line_error(invoke("clients", "create", "x"), 2)
+
+
+# --- unknown ids and statuses ------------------------------------------------------------------
+
+
+def seed_deliveries(database_url: str) -> dict[str, int]:
+    """Units 001 and 002, and one 住民異動通知 from 001 to 002 per status a delivery can end in:
+    the deliveries' ids by status."""
+    engine = sa.create_engine(database_url)
+    ids = {}
+    with Session(engine) as session, session.begin():
+        for code in ("001", "002"):
+            session.add(
+                Unit(code=code, name=f"unit {code}", organ="市長", base_url="http://127.0.0.1:9", purposes=[])
+            )
+        session.flush()
+        for n, status in enumerate(("delivered", "refused", "dead", "pending"), start=1):
+            message = Message(
+                reception_number=f"20261201093000{n:06d}ABCDEF",
+                source_unit="001",
+                msgid=f"msg-{n}",
+                interface_id="IF_JUK_0001",
+                pattern="notification",
+                mode="0",
+                purpose_code="JUK-001",
+                body_digest="0" * 64,
+                request_xml=b"<lk:x/>",
+                status="accepted",
+            )
+            session.add(message)
+            session.flush()
+            delivery = Delivery(
+                message_id=message.id,
+                subscriber_unit="002",
+                status=status,
+                attempts=1,
+                next_attempt_at=utcnow(),
+                delivered_at=utcnow() if status in {"delivered", "refused"} else None,
+                last_error="HTTP 503 from unit 002" if status == "dead" else None,
+            )
+            session.add(delivery)
+            session.flush()
+            ids[status] = delivery.id
+    engine.dispose()
+    return ids
+
+
+def test_an_unknown_status_is_one_line(hub_database: str) -> None:
+    line = one_line_error(invoke("deliveries", "list", "--status", "bogus"), 2)
+    assert "'--status'" in line and "'bogus'" in line and "'dead'" in line
+    assert line.endswith("(see: platform-hub deliveries list --help)")
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (["retry", "999"], "no delivery 999"),
+        (["replay", "999"], "no delivery 999"),
+        (["retry", "dead", "999"], "no delivery 999"),  # the dead one stays as it is
+        (["retry", "--reception", "20261201093000999999ABCDEF"], "no message 20261201093000999999ABCDEF"),
+        (["replay", "--unit", "999"], "no unit '999' is registered"),
+        (["list", "--unit", "999"], "no unit '999' is registered"),
+        (["retry", "delivered"], "is delivered, not dead"),
+        (["replay", "pending"], "is pending, not delivered"),
+        (["replay", "refused"], "is refused, not delivered"),  # the ordinance refused it: again it would
+    ],
+)
+def test_an_unknown_delivery_message_or_unit_is_one_line_and_changes_nothing(
+    hub_database: str, command: list[str], says: str
+) -> None:
+    ids = seed_deliveries(hub_database)
+    named = [str(ids.get(word, word)) for word in command]
+    line = one_line_error(invoke("deliveries", *named))
+    assert line.startswith("error: E1003: ") and says in line, line
+    assert count_rows(hub_database, "deliveries") == len(ids)
+    assert count_rows(hub_database, "operations") == 0
+
+
+def test_the_deliveries_named_are_queued_again(hub_database: str) -> None:
+    ids = seed_deliveries(hub_database)
+    retried = invoke("deliveries", "retry", str(ids["dead"]))
+    assert retried.exit_code == 0, retried.output
+    assert retried.stdout == "1 dead deliveries back in the queue\n"
+    replayed = invoke("deliveries", "replay", str(ids["delivered"]))
+    assert replayed.exit_code == 0 and replayed.stdout == "1 deliveries queued again\n", replayed.output
+    assert count_rows(hub_database, "deliveries") == len(ids) + 2

@@ -19,7 +19,10 @@ from platform_hub.cli.ordinance import ordinance_app
 from platform_hub.kit.settings import Settings
 
 app = typer.Typer(
-    cls=OneLineGroup, help="platform-hub: the municipal data-linkage hub.", no_args_is_help=True
+    name="platform-hub",
+    cls=OneLineGroup,
+    help="platform-hub: the municipal data-linkage hub.",
+    no_args_is_help=True,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 interfaces_app = typer.Typer(help="The interface catalog.", no_args_is_help=True)

@@ -43,7 +43,9 @@ class OneLineGroup(TyperGroup):
             raise  # a group called bare shows its help, as before
         except click.UsageError as exc:
             where = (exc.ctx or ctx).command_path
-            _answer(f"{exc.format_message()} (see: {where} --help)", exc.exit_code)
+            # typer checks values with pydantic, and says so in its messages: the operator needs not know
+            said = exc.format_message().replace("Value error, ", "")
+            _answer(f"{said} (see: {where} --help)", exc.exit_code)
         except click.ClickException as exc:
             _answer(exc.format_message(), exc.exit_code)
         except CliError as exc:

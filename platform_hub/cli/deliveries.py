@@ -8,13 +8,16 @@ import typer
 
 from platform_hub.cli.answers import MISUSED, CliError
 from platform_hub.cli.common import console, run_in_database, run_recorded
+from platform_hub.models import DeliveryStatus
 
 deliveries_app = typer.Typer(help="The queue of notifications to subscribers.", no_args_is_help=True)
 
 
 @deliveries_app.command("list")
 def deliveries_list(
-    status: Annotated[str | None, typer.Option(help="pending, delivered, refused or dead.")] = None,
+    status: Annotated[
+        DeliveryStatus | None, typer.Option(help="pending, delivered, refused or dead.")
+    ] = None,
     unit: Annotated[str | None, typer.Option(help="The subscriber's unit code.")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
 ) -> None:
@@ -22,10 +25,10 @@ def deliveries_list(
     from rich.table import Table
 
     from platform_hub.kit.clock import for_people
-    from platform_hub.linkage import repository
+    from platform_hub.linkage import delivery_queue
 
     found = run_in_database(
-        lambda session: repository.list_deliveries(session, status=status, unit=unit, limit=limit)
+        lambda session: delivery_queue.list_deliveries(session, status=status, unit=unit, limit=limit)
     )
     table = Table("id", "受付番号", "interface", "to", "status", "attempts", "next / delivered", "last error")
     for delivery in found:
@@ -43,16 +46,18 @@ def deliveries_list(
     console.print(table)
 
 
-def _enqueue_again(statuses: list[str], ids: list[int], reception: str | None, unit: str | None) -> int:
-    from platform_hub.linkage import repository
+def _enqueue_again(
+    statuses: list[DeliveryStatus], ids: list[int], reception: str | None, unit: str | None
+) -> int:
+    from platform_hub.linkage import delivery_queue
 
     if not (ids or reception or unit):
         raise CliError("name the deliveries: ids, --reception or --unit", MISUSED)
     again = run_recorded(
-        lambda session: repository.enqueue_again(
+        lambda session: delivery_queue.enqueue_again(
             session, statuses=statuses, ids=ids, reception=reception, unit=unit
         ),
-        "deliveries.retry" if statuses == ["dead"] else "deliveries.replay",
+        "deliveries.retry" if statuses == [DeliveryStatus.DEAD] else "deliveries.replay",
         ids=",".join(map(str, ids)) or None,
         reception=reception,
         unit=unit,
@@ -67,7 +72,7 @@ def deliveries_retry(
     unit: Annotated[str | None, typer.Option(help="Those of one subscriber.")] = None,
 ) -> None:
     """Give dead deliveries a new set of attempts (at the back of each subscriber's queue)."""
-    count = _enqueue_again(["dead"], ids or [], reception, unit)
+    count = _enqueue_again([DeliveryStatus.DEAD], ids or [], reception, unit)
     console.print(f"{count} dead deliveries back in the queue", highlight=False)
 
 
@@ -79,5 +84,5 @@ def deliveries_replay(
 ) -> None:
     """Deliver notifications again that were delivered (a subscriber that lost them); an SDK unit
     that already has one answers from its MSGID record without handling it twice."""
-    count = _enqueue_again(["delivered"], ids or [], reception, unit)
+    count = _enqueue_again([DeliveryStatus.DELIVERED], ids or [], reception, unit)
     console.print(f"{count} deliveries queued again", highlight=False)

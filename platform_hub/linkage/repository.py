@@ -241,6 +241,11 @@ async def count_pending(session: AsyncSession) -> int:
 # --- what an operator does with the queue ------------------------------------------------------------
 
 
+async def message_by_reception(session: AsyncSession, reception_number: str) -> Message | None:
+    query = select(Message).where(Message.reception_number == reception_number)
+    return (await session.scalars(query)).first()
+
+
 async def list_deliveries(
     session: AsyncSession, *, status: str | None, unit: str | None, limit: int
 ) -> Sequence[Delivery]:

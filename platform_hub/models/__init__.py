@@ -11,7 +11,7 @@ from platform_hub.models.base import Base
 from platform_hub.models.batches import Batch, BatchChunk, BatchChunkDelivery, BatchResult
 from platform_hub.models.clients import Client
 from platform_hub.models.counters import RegistryCounter
-from platform_hub.models.messages import Delivery, Message
+from platform_hub.models.messages import Delivery, DeliveryStatus, Message
 from platform_hub.models.operations import Operation, OperationCheckpoint, OperationLink
 from platform_hub.models.ordinance import OrdinanceRule, OrdinanceVersion
 from platform_hub.models.transfers import (
@@ -34,6 +34,7 @@ __all__ = [
     "Checkpoint",
     "Client",
     "Delivery",
+    "DeliveryStatus",
     "KeyCheck",
     "Message",
     "Operation",

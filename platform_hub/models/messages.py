@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -47,6 +48,15 @@ class Message(Base):
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="message")
 
 
+class DeliveryStatus(StrEnum):
+    """Where a delivery stands; the values are what ``deliveries.status`` holds."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    REFUSED = "refused"  # by the ordinance in force when it came to be delivered
+    DEAD = "dead"  # out of attempts, or too old: a dead letter until `deliveries retry`
+
+
 class Delivery(Base):
     """One notification to one subscriber: the durable delivery queue."""
 
@@ -65,7 +75,7 @@ class Delivery(Base):
     ordering_key: Mapped[str | None] = mapped_column(
         String(32), doc="the person (integrated number) whose notifications go in order; None: all of them"
     )
-    status: Mapped[str] = mapped_column(String(16), default="pending", doc="pending, delivered, dead")
+    status: Mapped[str] = mapped_column(String(16), default="pending", doc="a DeliveryStatus")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
