@@ -4,7 +4,10 @@ and an exit status that is not 0 — never a traceback, and never a database fil
 
 from __future__ import annotations
 
+import csv
+import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -16,12 +19,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
+from platform_hub.addressees.importer import COLUMNS
 from platform_hub.cli import app
 from platform_hub.kit.clock import utcnow
 from platform_hub.kit.migrations import upgrade
 from platform_hub.kit.settings import DEMO_ORDINANCE
 from platform_hub.kit.vault import generate_key_file
 from platform_hub.models import Delivery, Message, Unit
+from platform_hub.protocol.numbers import atena_number
 from tests.conftest import TEST_DATABASE_URL
 from tests.helpers import count_rows
 
@@ -293,3 +298,68 @@ def test_the_deliveries_named_are_queued_again(hub_database: str) -> None:
     replayed = invoke("deliveries", "replay", str(ids["delivered"]))
     assert replayed.exit_code == 0 and replayed.stdout == "1 deliveries queued again\n", replayed.output
     assert count_rows(hub_database, "deliveries") == len(ids) + 2
+
+
+# --- listings ----------------------------------------------------------------------------------
+
+MY_NUMBER = "123456789018"
+LISTINGS = [
+    ["deliveries", "list"],
+    ["addressees", "search", "--name", "山田　太郎", "--birth-date", "1985-04-01"],
+]
+TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T.*")
+# As every API answer gives a time (docs/time.md): UTC, with its offset written Z.
+WITH_OFFSET = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z")
+
+
+def seed_person(folder: Path) -> None:
+    """山田 太郎, known to unit 001 with a My Number, imported as the My Number office does."""
+    person = {
+        "atena_number": atena_number(1),
+        "my_number": MY_NUMBER,
+        "name": "山田　太郎",
+        "name_kana": "ヤマダ　タロウ",
+        "birth_date": "1985-04-01",
+        "sex": "1",
+        "address": "東京都千代田区千代田一丁目１番１号",
+        "municipality_code": "131016",
+        "status": "resident",
+        "valid_from": "2020-01-01",
+    }
+    with (folder / "juki.csv").open("w", encoding="utf-8", newline="") as out:
+        csv.writer(out).writerows([COLUMNS, [person.get(column, "") for column in COLUMNS]])
+    imported = invoke("addressees", "import", str(folder / "juki.csv"), "--unit", "001")
+    assert imported.exit_code == 0, imported.output
+
+
+def values(record: object) -> list[object]:
+    """Every value in a JSON record, nested ones too."""
+    if isinstance(record, dict):
+        return [v for value in record.values() for v in values(value)]
+    if isinstance(record, list):
+        return [v for value in record for v in values(value)]
+    return [record]
+
+
+def test_a_piped_table_cuts_no_value_short(hub_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_deliveries(hub_database)
+    monkeypatch.setenv("COLUMNS", "40")  # a narrow terminal's width: rich gave it to pipes too
+    listed = invoke("deliveries", "list")
+    assert listed.exit_code == 0, listed.output
+    for n in range(1, 5):
+        assert f"20261201093000{n:06d}ABCDEF" in listed.stdout, listed.stdout
+    assert "HTTP 503 from unit 002" in listed.stdout
+    assert " JST" in listed.stdout  # the city's clock, its zone named
+
+
+@pytest.mark.parametrize("command", LISTINGS, ids=" ".join)
+def test_every_listing_gives_one_json_array(hub_database: str, operator: Path, command: list[str]) -> None:
+    seed_deliveries(hub_database)
+    seed_person(operator)
+    listed = invoke(*command, "--json")
+    assert listed.exit_code == 0, listed.output
+    records = json.loads(listed.stdout)
+    assert isinstance(records, list) and records and all(isinstance(r, dict) for r in records)
+    times = [v for v in values(records) if isinstance(v, str) and TIME.fullmatch(v)]
+    assert all(WITH_OFFSET.fullmatch(t) for t in times), times
+    assert MY_NUMBER not in listed.stdout

@@ -11,6 +11,7 @@ import typer
 from platform_hub.audit.operations import record_operation
 from platform_hub.cli.answers import MISUSED, CliError
 from platform_hub.cli.common import CLI, console, database_failures, vault_and_sessions
+from platform_hub.cli.listing import Cell, JsonOption, print_listing
 
 addressees_app = typer.Typer(help="The unified addressee registry (統一宛名).", no_args_is_help=True)
 
@@ -86,10 +87,10 @@ def addressees_search(
         bool, typer.Option("--my-number", help="Ask for the 個人番号 at a hidden prompt.")
     ] = False,
     partial: Annotated[bool, typer.Option(help="Partial name match.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Search the registry as the My Number office; prints ranked candidates (never a 個人番号)."""
     from pydantic import ValidationError
-    from rich.table import Table
 
     from platform_hub.addressees import views
     from platform_hub.addressees.access import Caller
@@ -131,16 +132,15 @@ def addressees_search(
 
     with database_failures():
         candidates = asyncio.run(run())
-    table = Table("統合宛名番号", "score", "matched", "氏名", "生年月日", "住所", "状態")
-    for c in candidates:
-        current = c.current
-        table.add_row(
-            c.integrated_number,
-            str(c.score),
-            ", ".join(c.matched) + (" (former)" if c.matched_former else ""),
-            current.name,
-            current.birth_date,
-            current.address,
-            current.status_ja,
-        )
-    console.print(table)
+    print_listing([c.model_dump() for c in candidates], CANDIDATE_COLUMNS, as_json=as_json)
+
+
+CANDIDATE_COLUMNS: dict[str, Cell] = {
+    "統合宛名番号": "integrated_number",
+    "score": "score",
+    "matched": lambda c: ", ".join(c["matched"]) + (" (former)" if c["matched_former"] else ""),
+    "氏名": lambda c: c["current"]["name"],
+    "生年月日": lambda c: c["current"]["birth_date"],
+    "住所": lambda c: c["current"]["address"],
+    "状態": lambda c: c["current"]["status_ja"],
+}

@@ -8,7 +8,8 @@ import typer
 
 from platform_hub.cli.answers import MISUSED, CliError
 from platform_hub.cli.common import console, run_in_database, run_recorded
-from platform_hub.models import DeliveryStatus
+from platform_hub.cli.listing import Cell, JsonOption, print_listing
+from platform_hub.models import Delivery, DeliveryStatus
 
 deliveries_app = typer.Typer(help="The queue of notifications to subscribers.", no_args_is_help=True)
 
@@ -20,30 +21,42 @@ def deliveries_list(
     ] = None,
     unit: Annotated[str | None, typer.Option(help="The subscriber's unit code.")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
+    as_json: JsonOption = False,
 ) -> None:
     """Deliveries, newest first."""
-    from rich.table import Table
-
-    from platform_hub.kit.clock import for_people
     from platform_hub.linkage import delivery_queue
 
     found = run_in_database(
         lambda session: delivery_queue.list_deliveries(session, status=status, unit=unit, limit=limit)
     )
-    table = Table("id", "受付番号", "interface", "to", "status", "attempts", "next / delivered", "last error")
-    for delivery in found:
-        when = delivery.delivered_at or delivery.next_attempt_at
-        table.add_row(
-            str(delivery.id),
-            delivery.message.reception_number,
-            delivery.message.interface_id,
-            delivery.subscriber_unit,
-            delivery.status,
-            str(delivery.attempts),
-            for_people(when),
-            delivery.last_error or "",
-        )
-    console.print(table)
+    print_listing([_delivery_record(d) for d in found], DELIVERY_COLUMNS, as_json=as_json)
+
+
+DELIVERY_COLUMNS: dict[str, Cell] = {
+    "id": "id",
+    "受付番号": "reception_number",
+    "interface": "interface_id",
+    "to": "subscriber_unit",
+    "status": "status",
+    "attempts": "attempts",
+    "next / delivered": lambda d: d["delivered_at"] or d["next_attempt_at"],
+    "last error": "last_error",
+}
+
+
+def _delivery_record(delivery: Delivery) -> dict[str, object]:
+    return {
+        "id": delivery.id,
+        "reception_number": delivery.message.reception_number,
+        "interface_id": delivery.message.interface_id,
+        "subscriber_unit": delivery.subscriber_unit,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "next_attempt_at": delivery.next_attempt_at,
+        "delivered_at": delivery.delivered_at,
+        "last_error": delivery.last_error,
+        "created_at": delivery.created_at,
+    }
 
 
 def _enqueue_again(
