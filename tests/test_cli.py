@@ -5,6 +5,7 @@ and an exit status that is not 0 — never a traceback, and never a database fil
 from __future__ import annotations
 
 import csv
+import importlib.metadata
 import json
 import os
 import re
@@ -363,3 +364,12 @@ def test_every_listing_gives_one_json_array(hub_database: str, operator: Path, c
     times = [v for v in values(records) if isinstance(v, str) and TIME.fullmatch(v)]
     assert all(WITH_OFFSET.fullmatch(t) for t in times), times
     assert MY_NUMBER not in listed.stdout
+
+
+# --- what the CLI adds --------------------------------------------------------------------------
+
+
+def test_version_is_the_installed_packages() -> None:
+    result = invoke("--version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"platform-hub {importlib.metadata.version('platform-hub')}\n"

@@ -26,6 +26,26 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 interfaces_app = typer.Typer(help="The interface catalog.", no_args_is_help=True)
+
+
+def _version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"platform-hub {version('platform-hub')}")  # what is installed, not what a file says
+        raise typer.Exit()
+
+
+@app.callback()
+def hub(
+    _: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the installed version."),
+    ] = False,
+) -> None:
+    """platform-hub: the municipal data-linkage hub."""
+
+
 app.add_typer(db_app, name="db")
 app.add_typer(interfaces_app, name="interfaces")
 app.add_typer(clients_app, name="clients")
