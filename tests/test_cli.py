@@ -4,6 +4,7 @@ and an exit status that is not 0 — never a traceback, and never a database fil
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import importlib.metadata
 import json
@@ -17,19 +18,23 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
 from platform_hub.addressees.importer import COLUMNS
+from platform_hub.auth.service import authenticate_client
 from platform_hub.cli import app
 from platform_hub.kit.clock import utcnow
+from platform_hub.kit.database import run_once
 from platform_hub.kit.migrations import upgrade
-from platform_hub.kit.settings import DEMO_ORDINANCE
+from platform_hub.kit.settings import DEMO_ORDINANCE, Settings
 from platform_hub.kit.vault import generate_key_file
 from platform_hub.models import Delivery, Message, Unit
+from platform_hub.protocol.errors import NotAuthenticated
 from platform_hub.protocol.numbers import atena_number
 from tests.conftest import TEST_DATABASE_URL
-from tests.helpers import count_rows
+from tests.helpers import CATALOG, count_rows, rows
 
 # Commands that work on the hub's database, each as an operator would type it.
 DATABASE_COMMANDS = [
@@ -307,6 +312,7 @@ MY_NUMBER = "123456789018"
 LISTINGS = [
     ["deliveries", "list"],
     ["addressees", "search", "--name", "山田　太郎", "--birth-date", "1985-04-01"],
+    ["clients", "list"],
 ]
 TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T.*")
 # As every API answer gives a time (docs/time.md): UTC, with its offset written Z.
@@ -357,6 +363,7 @@ def test_a_piped_table_cuts_no_value_short(hub_database: str, monkeypatch: pytes
 def test_every_listing_gives_one_json_array(hub_database: str, operator: Path, command: list[str]) -> None:
     seed_deliveries(hub_database)
     seed_person(operator)
+    assert invoke("clients", "create", "監査責任者").exit_code == 0
     listed = invoke(*command, "--json")
     assert listed.exit_code == 0, listed.output
     records = json.loads(listed.stdout)
@@ -373,3 +380,57 @@ def test_version_is_the_installed_packages() -> None:
     result = invoke("--version")
     assert result.exit_code == 0, result.output
     assert result.stdout == f"platform-hub {importlib.metadata.version('platform-hub')}\n"
+
+
+def credentials(result: Result) -> dict[str, str]:
+    """``client_id=…`` / ``client_secret=…`` lines, as clients create prints them."""
+    assert result.exit_code == 0, result.output
+    return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+
+
+def authenticates(client_id: str, secret: str) -> bool:
+    """Whether the hub's token endpoint would take these credentials."""
+
+    async def check(session: AsyncSession) -> bool:
+        try:
+            await authenticate_client(session, Settings(), CATALOG, client_id, secret)
+        except NotAuthenticated:
+            return False
+        return True
+
+    return asyncio.run(run_once(Settings().async_database_url, check))
+
+
+def actions(database_url: str) -> list[str]:
+    return [row.action for row in rows(database_url, "SELECT action FROM operations ORDER BY id")]
+
+
+def test_clients_list_disable_enable_and_rotate(hub_database: str) -> None:
+    created = credentials(invoke("clients", "create", "監査責任者", "--role", "auditor"))
+    client_id, first_secret = created["client_id"], created["client_secret"]
+    listed = invoke("clients", "list")
+    assert listed.exit_code == 0 and client_id in listed.stdout and "監査責任者" in listed.stdout
+    (record,) = json.loads(invoke("clients", "list", "--json").stdout)
+    assert record["client_id"] == client_id and record["role"] == "auditor" and record["enabled"] is True
+    assert WITH_OFFSET.fullmatch(record["created_at"]) and not any("secret" in key for key in record)
+    rotated = credentials(invoke("clients", "rotate", client_id))
+    assert rotated["client_id"] == client_id and rotated["client_secret"] != first_secret
+    assert authenticates(client_id, rotated["client_secret"])
+    assert not authenticates(client_id, first_secret)  # the old secret works no more
+    disabled = invoke("clients", "disable", client_id)
+    assert disabled.exit_code == 0 and "disabled" in disabled.stdout, disabled.output
+    assert not authenticates(client_id, rotated["client_secret"])
+    (record,) = json.loads(invoke("clients", "list", "--json", "--role", "auditor").stdout)
+    assert record["enabled"] is False
+    assert invoke("clients", "enable", client_id).exit_code == 0
+    assert authenticates(client_id, rotated["client_secret"])
+    assert actions(hub_database) == ["client.create", "client.rotate", "client.disable", "client.enable"]
+    recorded = " ".join(str(row) for row in rows(hub_database, "SELECT * FROM operations"))
+    assert rotated["client_secret"] not in recorded and first_secret not in recorded
+
+
+@pytest.mark.parametrize("command", ["disable", "enable", "rotate"])
+def test_an_unknown_client_is_one_line(hub_database: str, command: str) -> None:
+    line = one_line_error(invoke("clients", command, "nobody-0123"))
+    assert line == "error: E1003: no client 'nobody-0123'"
+    assert actions(hub_database) == []

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 StaffRole = Literal["auditor", "integrator", "admin"]
 
@@ -25,3 +26,16 @@ class ClientCredentials(BaseModel):
     client_id: str
     client_secret: str
     role: str
+
+
+class ClientOut(BaseModel):
+    """A client as listed: never its secret (only a hash of it is kept anyway)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    client_id: str
+    name: str
+    role: str
+    unit_code: str | None
+    enabled: bool
+    created_at: dt.datetime

@@ -12,6 +12,7 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jwt
@@ -21,7 +22,7 @@ from platform_hub.auth import repository
 from platform_hub.kit.settings import Settings
 from platform_hub.models import Client, Unit
 from platform_hub.protocol.catalog import Catalog
-from platform_hub.protocol.errors import Forbidden, NotAuthenticated
+from platform_hub.protocol.errors import Forbidden, NotAuthenticated, UnknownTarget
 
 ISSUER = "platform-hub"
 ROLES = ("unit", "auditor", "integrator", "admin")
@@ -148,6 +149,34 @@ def new_client(name: str, role: str, unit_code: str | None = None) -> tuple[Clie
         unit_code=unit_code,
     )
     return client, secret
+
+
+async def get_client(session: AsyncSession, client_id: str) -> Client:
+    client = await repository.get_client(session, client_id)
+    if client is None:
+        raise UnknownTarget(f"no client {client_id!r}")
+    return client
+
+
+async def list_clients(session: AsyncSession, role: str | None = None) -> Sequence[Client]:
+    """Every client (staff's and units'), oldest first; of one role only, when given."""
+    return await repository.list_clients(session, role)
+
+
+async def set_client_enabled(session: AsyncSession, client_id: str, enabled: bool) -> Client:
+    """A disabled client gets no token (authenticate_client); those it has expire with their TTL."""
+    client = await get_client(session, client_id)
+    client.enabled = enabled
+    await session.flush()
+    return client
+
+
+async def rotate_secret(session: AsyncSession, client: Client) -> str:
+    """A new secret for the client, shown only to the caller now; the old one works no more."""
+    secret = new_secret()
+    client.secret_hash = hash_secret(secret)
+    await session.flush()
+    return secret
 
 
 async def authenticate_client(
