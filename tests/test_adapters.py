@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.helpers import HubClient, fault_code, zei_query
+from tests.helpers import HubClient, fault_code, rows, zei_query
 
 
 def test_register_returns_credentials_once(hub: HubClient) -> None:
@@ -84,3 +84,36 @@ def test_disabled_unit_cannot_get_tokens_or_send(hub: HubClient) -> None:
     assert fault_code(hub.send(zei_query(), headers)) == "E2002"
     assert hub.http.post("/adapters/011/enable", headers=hub.admin()).json()["enabled"] is True
     hub.unit_headers(jidou)
+
+
+def test_an_integrator_gives_a_unit_that_lost_its_credentials_new_ones(
+    hub: HubClient, database_url: str
+) -> None:
+    first = hub.register("011")
+    body = {"unit_code": "011", "name": "児童手当", "organ": "市長", "base_url": "http://127.0.0.1:9"}
+    registered_again = hub.http.post("/adapters", json=body, headers=hub.admin())
+    assert registered_again.json()["error"]["code"] == "E1004"  # what the unit met before, forever
+    unit = hub.unit_headers(first)
+    for refused in (unit, hub.admin_auditor()):
+        assert hub.http.post("/adapters/011/secret", headers=refused).status_code == 403
+    rotated = hub.http.post("/adapters/011/secret", headers=hub.staff("integrator"))
+    assert rotated.status_code == 200, rotated.text
+    answer = rotated.json()
+    assert answer["unit_code"] == "011" and answer["client_id"] == first["client_id"]
+    assert answer["client_secret"] != first["client_secret"]
+    old = hub.http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(first["client_id"], first["client_secret"]),
+    )
+    assert old.status_code == 401
+    hub.unit_headers(answer)  # the new secret gets a token
+    unknown = hub.http.post("/adapters/999/secret", headers=hub.admin())
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "E1003"
+    recorded = rows(
+        database_url, "SELECT detail, outcome FROM operations WHERE action = 'unit.rotate_secret'"
+    )
+    assert [(r.detail, r.outcome) for r in recorded] == [
+        (f"client {first['client_id']}", "ok"),
+        ("E1003: no unit '999' is registered", "refused"),
+    ]

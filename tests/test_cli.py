@@ -33,6 +33,8 @@ from platform_hub.kit.vault import generate_key_file
 from platform_hub.models import Delivery, Message, Unit
 from platform_hub.protocol.errors import NotAuthenticated
 from platform_hub.protocol.numbers import atena_number
+from platform_hub.units import service as units
+from platform_hub.units.schemas import AdapterRegistration
 from tests.conftest import TEST_DATABASE_URL
 from tests.helpers import CATALOG, count_rows, rows
 
@@ -313,6 +315,7 @@ LISTINGS = [
     ["deliveries", "list"],
     ["addressees", "search", "--name", "山田　太郎", "--birth-date", "1985-04-01"],
     ["clients", "list"],
+    ["units", "list"],
 ]
 TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T.*")
 # As every API answer gives a time (docs/time.md): UTC, with its offset written Z.
@@ -434,3 +437,87 @@ def test_an_unknown_client_is_one_line(hub_database: str, command: str) -> None:
     line = one_line_error(invoke("clients", command, "nobody-0123"))
     assert line == "error: E1003: no client 'nobody-0123'"
     assert actions(hub_database) == []
+
+
+def register_unit(code: str = "011") -> dict[str, str]:
+    """Unit ``code`` registered as its adapter would be (POST /adapters): its client credentials."""
+    body = AdapterRegistration.model_validate(
+        {
+            "unit_code": code,
+            "name": "児童手当",
+            "organ": "市長",
+            "base_url": "http://127.0.0.1:9",
+            "provides": ["IF_JDT_0001"],
+            "subscribes": ["IF_JUK_0001"],
+            "purposes": ["JDT-001"],
+        }
+    )
+
+    async def register(session: AsyncSession) -> dict[str, str]:
+        registered = await units.register(session, body, CATALOG)
+        return {"client_id": registered.client_id, "client_secret": registered.client_secret}
+
+    return asyncio.run(run_once(Settings().async_database_url, register))
+
+
+def generation(database_url: str) -> int:
+    (row,) = rows(database_url, "SELECT value FROM registry_counters WHERE name = 'configuration'")
+    return int(row.value)
+
+
+def test_units_list_and_update(hub_database: str) -> None:
+    register_unit("011")
+    (listed,) = json.loads(invoke("units", "list", "--json").stdout)
+    assert listed["unit_code"] == "011" and listed["base_url"] == "http://127.0.0.1:9"
+    assert WITH_OFFSET.fullmatch(listed["registered_at"]) and "client_secret" not in listed
+    before = generation(hub_database)
+    changes = ["--base-url", "http://10.0.0.5:8011/", "--name", "児童手当システム", "--mode", "test"]
+    updated = invoke("units", "update", "011", *changes, "--soap-faults", "wsi")
+    assert updated.exit_code == 0, updated.output
+    (listed,) = json.loads(invoke("units", "list", "--json").stdout)
+    assert (listed["base_url"], listed["name"], listed["mode"], listed["soap_faults"]) == (
+        "http://10.0.0.5:8011",
+        "児童手当システム",
+        "test",
+        "wsi",
+    )
+    assert listed["provides"] == ["IF_JDT_0001"] and listed["purposes"] == ["JDT-001"]  # as registered
+    assert generation(hub_database) > before  # every hub process routes to the new address
+    (recorded,) = rows(hub_database, "SELECT action, parameters FROM operations")
+    assert recorded.action == "unit.update" and "http://10.0.0.5:8011" in recorded.parameters
+
+
+@pytest.mark.parametrize(
+    ("change", "exit_code", "says"),
+    [
+        (["--base-url", "ftp://10.0.0.5/"], 2, "--base-url: "),
+        (["--mode", "staging"], 2, "--mode: "),
+        (["--name", ""], 2, "--name: "),
+        ([], 2, "nothing to change"),
+    ],
+)
+def test_units_update_refuses_what_a_registration_would(
+    hub_database: str, change: list[str], exit_code: int, says: str
+) -> None:
+    register_unit("011")
+    line = one_line_error(invoke("units", "update", "011", *change), exit_code)
+    assert says in line, line
+    assert actions(hub_database) == []
+
+
+@pytest.mark.parametrize("command", [["update", "999", "--name", "x"], ["rotate-secret", "999"]])
+def test_an_unknown_unit_is_one_line(hub_database: str, command: list[str]) -> None:
+    line = one_line_error(invoke("units", *command))
+    assert line == "error: E1003: no unit '999' is registered"
+
+
+def test_a_unit_that_lost_its_credentials_gets_new_ones(hub_database: str) -> None:
+    first = register_unit("011")
+    rotated = credentials(invoke("units", "rotate-secret", "011"))
+    assert rotated["client_id"] == first["client_id"] and rotated["client_secret"] != first["client_secret"]
+    assert rotated["unit_code"] == "011"
+    assert authenticates(first["client_id"], rotated["client_secret"])
+    assert not authenticates(first["client_id"], first["client_secret"])
+    (recorded,) = rows(hub_database, "SELECT action, detail FROM operations")
+    assert recorded.action == "unit.rotate_secret" and first["client_id"] in recorded.detail
+    assert rotated["client_secret"] not in recorded.detail

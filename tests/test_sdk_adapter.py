@@ -96,3 +96,4 @@ async def test_a_unit_that_lost_its_credentials_is_told_so(hub: HubClient, tmp_p
         await lost.start()
     await lost.stop()
     assert refused.value.code == "E1004" and "credentials=" in refused.value.message
+    assert "POST /adapters/002/secret" in refused.value.message  # where an integrator gets it new ones

@@ -252,7 +252,8 @@ class Unit:
                 raise LinkageError(
                     "E1004",
                     f"unit {self.code} is registered at the hub already but its credentials are not in "
-                    "this unit's database: pass them as credentials=…",
+                    "this unit's database: pass them as credentials=…, or have an integrator give it new "
+                    f"ones (POST /adapters/{self.code}/secret; platform-hub units rotate-secret {self.code})",
                 ) from None
             raise
         log.info("unit %s registered at %s", self.code, self.hub_url)

@@ -163,6 +163,11 @@ async def list_clients(session: AsyncSession, role: str | None = None) -> Sequen
     return await repository.list_clients(session, role)
 
 
+async def clients_of_unit(session: AsyncSession, unit_code: str) -> Sequence[Client]:
+    """The clients acting for a unit: the one its registration made (first), as a rule the only one."""
+    return await repository.clients_of_unit(session, unit_code)
+
+
 async def set_client_enabled(session: AsyncSession, client_id: str, enabled: bool) -> Client:
     """A disabled client gets no token (authenticate_client); those it has expire with their TTL."""
     client = await get_client(session, client_id)

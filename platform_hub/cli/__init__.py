@@ -16,6 +16,7 @@ from platform_hub.cli.common import console, database_failures
 from platform_hub.cli.deliveries import deliveries_app
 from platform_hub.cli.keys import keys_app
 from platform_hub.cli.ordinance import ordinance_app
+from platform_hub.cli.units import units_app
 from platform_hub.kit.settings import Settings
 
 app = typer.Typer(
@@ -49,6 +50,7 @@ def hub(
 app.add_typer(db_app, name="db")
 app.add_typer(interfaces_app, name="interfaces")
 app.add_typer(clients_app, name="clients")
+app.add_typer(units_app, name="units")
 app.add_typer(addressees_app, name="addressees")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ordinance_app, name="ordinance")

@@ -39,19 +39,21 @@ CLI = Actor(client_id=f"cli:{_os_user()}", role="admin")
 def run_recorded(
     work: Callable[[AsyncSession], Awaitable[T]],
     action: str,
-    detail: str | None = None,
+    detail: str | Callable[[T], str] | None = None,
     *,
     as_owner: bool = False,
     **parameters: object,
 ) -> T:
     """Run a change from the command line in one transaction with its operations record entry — which
-    needs the key file (its MAC): a change that cannot be recorded is not made. ``as_owner``: with the
-    schema owner's URL (what only the owner may do, on PostgreSQL)."""
+    needs the key file (its MAC): a change that cannot be recorded is not made. ``detail`` may be
+    made from what the work gave. ``as_owner``: with the schema owner's URL (what only the owner may
+    do, on PostgreSQL)."""
     keys = vault()
 
     async def recorded(session: AsyncSession) -> T:
         result = await work(session)
-        await record_operation(session, keys.record_key, CLI, action, detail=detail, parameters=parameters)
+        said = detail(result) if callable(detail) else detail
+        await record_operation(session, keys.record_key, CLI, action, detail=said, parameters=parameters)
         return result
 
     return run_in_database(recorded, as_owner=as_owner)

@@ -44,6 +44,31 @@ class AdapterRegistration(BaseModel):
         return url
 
 
+class AdapterUpdate(BaseModel):
+    """What may change of a registered unit without registering it anew: how the hub names and
+    reaches it. Its code, organ, 事務 and interfaces are what its scopes and the ordinance's decisions
+    rest on; those stay as registered."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    base_url: AnyHttpUrl | None = Field(default=None, description="as at the registration")
+    mode: UnitMode | None = None
+    soap_faults: SoapFaults | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _fits(cls, url: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        return None if url is None else AdapterRegistration._fits(url)
+
+    def stored(self) -> dict[str, str]:
+        """The columns that change, as the registration stores them."""
+        changes = {key: str(value) for key, value in self.model_dump(exclude_none=True).items()}
+        if "base_url" in changes:
+            changes["base_url"] = changes["base_url"].rstrip("/")
+        return changes
+
+
 class AdapterOut(BaseModel):
     unit_code: str
     name: str

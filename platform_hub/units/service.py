@@ -11,7 +11,7 @@ from platform_hub.models import Unit, UnitInterface, generation
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import AlreadyExists, SchemaViolation, UnknownTarget
 from platform_hub.units import repository
-from platform_hub.units.schemas import AdapterCredentials, AdapterOut, AdapterRegistration
+from platform_hub.units.schemas import AdapterCredentials, AdapterOut, AdapterRegistration, AdapterUpdate
 
 
 async def get_unit(session: AsyncSession, code: str) -> Unit:
@@ -113,3 +113,32 @@ async def set_enabled(session: AsyncSession, code: str, enabled: bool) -> Adapte
     await session.flush()
     await generation.bump(session)
     return adapter_out(unit)
+
+
+async def update(session: AsyncSession, code: str, changes: AdapterUpdate) -> AdapterOut:
+    """Change how the hub names and reaches a unit (a new address, a test unit put in production)."""
+    unit = await get_unit(session, code)
+    for column, value in changes.stored().items():
+        setattr(unit, column, value)
+    await session.flush()
+    await generation.bump(session)  # every hub process routes to the new address
+    return adapter_out(unit)
+
+
+async def rotate_secret(session: AsyncSession, code: str) -> AdapterCredentials:
+    """New client credentials for a unit that lost its own (its adapter's credentials file):
+    registering again cannot give them, a registered code being E1004. The unit's client keeps its
+    id and gets a new secret, shown only in this answer; the old secret works no more."""
+    unit = await get_unit(session, code)
+    clients = list(await auth.clients_of_unit(session, code))
+    if clients:
+        client, secret = clients[0], await auth.rotate_secret(session, clients[0])
+    else:  # none to rotate: it gets the client its registration would have made
+        client, secret = auth.new_client(unit.name, "unit", unit.code)
+        session.add(client)
+    for other in clients[1:]:  # only the credentials just shown act for the unit
+        other.enabled = False
+    await session.flush()
+    return AdapterCredentials(
+        **adapter_out(unit).model_dump(), client_id=client.client_id, client_secret=secret
+    )

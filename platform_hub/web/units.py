@@ -43,6 +43,16 @@ async def heartbeat(code: str, session: Session, principal: CurrentPrincipal) ->
     return await service.heartbeat(session, code)
 
 
+@router.post("/{code}/secret", response_model=AdapterCredentials)
+async def rotate_secret(code: str, ops: Ops, session: Session, _: Integrator) -> AdapterCredentials:
+    """New client credentials for a unit that lost its own (registering again is E1004): its client
+    keeps its id and gets a new secret, returned only in this answer; the old secret works no more."""
+    ops.expect("unit.rotate_secret", unit=code)
+    rotated = await service.rotate_secret(session, code)
+    await ops.record(session, detail=f"client {rotated.client_id}")
+    return rotated
+
+
 @router.post("/{code}/disable", response_model=AdapterOut)
 async def disable(code: str, ops: Ops, session: Session, _: Integrator) -> AdapterOut:
     """Stop routing to and from the unit; its notifications wait until it is enabled again."""

@@ -1,0 +1,108 @@
+"""``platform-hub units``: the registry of business units (業務ユニット), from the hub's side."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from platform_hub.cli.answers import MISUSED, CliError
+from platform_hub.cli.common import console, run_in_database, run_recorded
+from platform_hub.cli.listing import Cell, JsonOption, print_listing
+
+if TYPE_CHECKING:
+    from platform_hub.units.schemas import AdapterUpdate
+
+units_app = typer.Typer(help="The registered business units (業務ユニット).", no_args_is_help=True)
+UnitCode = Annotated[str, typer.Argument(help="The unit's code (units list names them).")]
+
+
+@units_app.command("list")
+def units_list(as_json: JsonOption = False) -> None:
+    """Every registered unit: where the hub delivers to it, what it provides and subscribes to."""
+    from platform_hub.units import service
+
+    async def listed(session: AsyncSession) -> list[dict[str, object]]:
+        return [adapter.model_dump() for adapter in await service.list_adapters(session)]
+
+    print_listing(run_in_database(listed), UNIT_COLUMNS, as_json=as_json)
+
+
+UNIT_COLUMNS: dict[str, Cell] = {
+    "code": "unit_code",
+    "name": "name",
+    "organ": "organ",
+    "base_url": "base_url",
+    "mode": "mode",
+    "provides": "provides",
+    "subscribes": "subscribes",
+    "enabled": "enabled",
+    "last heartbeat": "last_heartbeat_at",
+}
+
+
+@units_app.command("update")
+def units_update(
+    code: UnitCode,
+    name: Annotated[str | None, typer.Option(help="The unit's name.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Where the hub POSTs its messages.")] = None,
+    mode: Annotated[str | None, typer.Option(help="production, or test (MSGMode 1 only).")] = None,
+    soap_faults: Annotated[str | None, typer.Option(help="contract, or wsi (every Fault HTTP 500).")] = None,
+) -> None:
+    """Change how the hub names and reaches a unit; what it may do (its organ, 事務 and interfaces)
+    stays as registered."""
+    from platform_hub.units import service
+
+    changes = _update({"name": name, "base_url": base_url, "mode": mode, "soap_faults": soap_faults})
+    stored = changes.stored()
+    if not stored:
+        raise CliError("nothing to change: --name, --base-url, --mode or --soap-faults", MISUSED)
+
+    async def update(session: AsyncSession) -> None:
+        await service.update(session, code, changes)
+
+    run_recorded(
+        update,
+        "unit.update",
+        unit=code,
+        name=changes.name,
+        base_url=stored.get("base_url"),
+        mode=changes.mode,
+        soap_faults=changes.soap_faults,
+    )
+    console.print(
+        f"unit {code} updated: " + ", ".join(f"{k}={v}" for k, v in stored.items()), highlight=False
+    )
+
+
+def _update(options: dict[str, str | None]) -> AdapterUpdate:
+    """The changes as the registration's rules allow them, or one line naming the option."""
+    from pydantic import ValidationError
+
+    from platform_hub.units.schemas import AdapterUpdate
+
+    try:
+        return AdapterUpdate.model_validate({k: v for k, v in options.items() if v is not None})
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        option = "--" + str(error["loc"][0]).replace("_", "-")
+        raise CliError(f"{option}: {error['msg'].removeprefix('Value error, ')}", MISUSED) from None
+
+
+@units_app.command("rotate-secret")
+def units_rotate_secret(code: UnitCode) -> None:
+    """New client credentials for a unit that lost its own (registering again is E1004): printed
+    only now; the old secret works no more. Over HTTP: POST /adapters/{code}/secret."""
+    from platform_hub.units import service
+
+    rotated = run_recorded(
+        lambda session: service.rotate_secret(session, code),
+        "unit.rotate_secret",
+        lambda done: f"client {done.client_id}",
+        unit=code,
+    )
+    console.print(
+        f"unit_code={code}\nclient_id={rotated.client_id}\nclient_secret={rotated.client_secret}",
+        highlight=False,
+    )
