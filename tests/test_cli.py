@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import getpass
 import importlib.metadata
 import json
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
@@ -316,6 +318,7 @@ LISTINGS = [
     ["addressees", "search", "--name", "山田　太郎", "--birth-date", "1985-04-01"],
     ["clients", "list"],
     ["units", "list"],
+    ["ordinance", "list"],
 ]
 TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T.*")
 # As every API answer gives a time (docs/time.md): UTC, with its offset written Z.
@@ -383,6 +386,9 @@ def test_version_is_the_installed_packages() -> None:
     result = invoke("--version")
     assert result.exit_code == 0, result.output
     assert result.stdout == f"platform-hub {importlib.metadata.version('platform-hub')}\n"
+
+
+CLI_ACTOR = f"cli:{getpass.getuser()}"
 
 
 def credentials(result: Result) -> dict[str, str]:
@@ -521,3 +527,21 @@ def test_a_unit_that_lost_its_credentials_gets_new_ones(hub_database: str) -> No
     (recorded,) = rows(hub_database, "SELECT action, detail FROM operations")
     assert recorded.action == "unit.rotate_secret" and first["client_id"] in recorded.detail
     assert rotated["client_secret"] not in recorded.detail
+
+
+def test_ordinance_list_names_each_version_and_the_one_in_force(hub_database: str, operator: Path) -> None:
+    amendment = yaml.safe_load(DEMO_ORDINANCE.read_text(encoding="utf-8"))
+    amendment.update(version="2099-04", enacted="2099-03-20", effective="2099-04-01")
+    amendment["rules"] = amendment["rules"][:3]
+    (operator / "2099-04.yaml").write_text(yaml.safe_dump(amendment, allow_unicode=True), encoding="utf-8")
+    assert invoke("ordinance", "load", str(operator / "2099-04.yaml")).exit_code == 0
+    versions = json.loads(invoke("ordinance", "list", "--json").stdout)
+    summary = [(v["version"], v["effective"], v["rules"], v["in_force"], v["loaded_by"]) for v in versions]
+    demo_rules = len(yaml.safe_load(DEMO_ORDINANCE.read_text(encoding="utf-8"))["rules"])
+    assert summary == [
+        ("2026-04", "2026-04-01", demo_rules, True, "tests"),
+        ("2099-04", "2099-04-01", 3, False, CLI_ACTOR),
+    ]
+    assert all(WITH_OFFSET.fullmatch(v["loaded_at"]) for v in versions)
+    table = invoke("ordinance", "list")
+    assert table.exit_code == 0 and "2099-04" in table.stdout and "JST" in table.stdout, table.output

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from platform_hub.cli.common import CLI, console, run_recorded
+from platform_hub.cli.common import CLI, console, run_in_database, run_recorded
+from platform_hub.cli.listing import Cell, JsonOption, print_listing
 from platform_hub.kit.settings import Settings
 
 ordinance_app = typer.Typer(help="The city's My Number ordinance (条例) tables.", no_args_is_help=True)
@@ -38,3 +39,29 @@ def ordinance_load(
         f"{version.effective_on}",
         highlight=False,
     )
+
+
+@ordinance_app.command("list")
+def ordinance_list(as_json: JsonOption = False) -> None:
+    """Every loaded version by effective date: when and by whom it was loaded, how many rules it
+    has, and which is in force today."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from platform_hub.ordinance import service
+
+    async def listed(session: AsyncSession) -> list[dict[str, object]]:
+        return [version.model_dump() for version in await service.versions(session)]
+
+    print_listing(run_in_database(listed), VERSION_COLUMNS, as_json=as_json)
+
+
+VERSION_COLUMNS: dict[str, Cell] = {
+    "version": "version",
+    "effective": "effective",
+    "enacted": "enacted",
+    "loaded at": "loaded_at",
+    "loaded by": "loaded_by",
+    "rules": "rules",
+    "in force": "in_force",
+    "title": "title",
+}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -40,6 +40,17 @@ async def in_force(
 async def all_versions(session: AsyncSession) -> Sequence[OrdinanceVersion]:
     query = select(OrdinanceVersion).options(selectinload(OrdinanceVersion.rules))
     return (await session.scalars(query.order_by(OrdinanceVersion.effective_on))).all()
+
+
+async def versions_with_rule_counts(session: AsyncSession) -> Sequence[tuple[OrdinanceVersion, int]]:
+    """Every version, by effective day, with how many rules it has (the rules themselves not read)."""
+    query = (
+        select(OrdinanceVersion, func.count(OrdinanceRule.id))
+        .outerjoin(OrdinanceRule, OrdinanceRule.version_id == OrdinanceVersion.id)
+        .group_by(OrdinanceVersion.id)
+        .order_by(OrdinanceVersion.effective_on, OrdinanceVersion.id)
+    )
+    return [(version, count) for version, count in await session.execute(query)]
 
 
 async def matching_rules(

@@ -72,3 +72,16 @@ class OrdinanceOut(BaseModel):
     loaded_at: dt.datetime
     loaded_by: str
     rules: list[RuleOut]
+
+
+class VersionSummary(BaseModel):
+    """A loaded version without its rules: what an operator checks after loading one."""
+
+    version: str
+    title: str
+    enacted: dt.date
+    effective: dt.date
+    loaded_at: dt.datetime
+    loaded_by: str
+    rules: int = Field(description="how many rules it has")
+    in_force: bool = Field(description="the version in force today (in the city)")

@@ -16,7 +16,7 @@ from platform_hub.kit.database import run_once
 from platform_hub.kit.text import unstorable
 from platform_hub.models import OrdinanceRule, OrdinanceVersion, Unit, generation
 from platform_hub.ordinance import repository
-from platform_hub.ordinance.schemas import OrdinanceIn, OrdinanceOut, RuleIn, RuleOut
+from platform_hub.ordinance.schemas import OrdinanceIn, OrdinanceOut, RuleIn, RuleOut, VersionSummary
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import AlreadyExists, OrdinanceRefusal, SchemaViolation
 
@@ -296,6 +296,24 @@ def version_out(version: OrdinanceVersion) -> OrdinanceOut:
             for r in version.rules
         ],
     )
+
+
+async def versions(session: AsyncSession) -> list[VersionSummary]:
+    """Every loaded version, by effective day, marking the one in force today."""
+    today = await repository.in_force(session, local_day(dt.datetime.now(dt.UTC)))
+    return [
+        VersionSummary(
+            version=version.version,
+            title=version.title,
+            enacted=version.enacted_on,
+            effective=version.effective_on,
+            loaded_at=version.loaded_at,
+            loaded_by=version.loaded_by,
+            rules=rules,
+            in_force=today is not None and version.id == today.id,
+        )
+        for version, rules in await repository.versions_with_rule_counts(session)
+    ]
 
 
 async def load_file(database_url: str, catalog: Catalog, source: bytes, actor: str) -> OrdinanceVersion:
