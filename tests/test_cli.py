@@ -27,7 +27,7 @@ from typer.testing import CliRunner, Result
 from platform_hub.addressees.importer import COLUMNS
 from platform_hub.auth.service import authenticate_client
 from platform_hub.cli import app
-from platform_hub.kit.clock import utcnow
+from platform_hub.kit.clock import city_today, utcnow
 from platform_hub.kit.database import run_once
 from platform_hub.kit.migrations import upgrade
 from platform_hub.kit.settings import DEMO_ORDINANCE, Settings
@@ -319,6 +319,7 @@ LISTINGS = [
     ["clients", "list"],
     ["units", "list"],
     ["ordinance", "list"],
+    ["audit", "operations"],
 ]
 TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T.*")
 # As every API answer gives a time (docs/time.md): UTC, with its offset written Z.
@@ -545,3 +546,50 @@ def test_ordinance_list_names_each_version_and_the_one_in_force(hub_database: st
     assert all(WITH_OFFSET.fullmatch(v["loaded_at"]) for v in versions)
     table = invoke("ordinance", "list")
     assert table.exit_code == 0 and "2099-04" in table.stdout and "JST" in table.stdout, table.output
+
+
+def test_audit_operations_reads_the_record_with_the_filters_of_the_http_api(hub_database: str) -> None:
+    client_id = credentials(invoke("clients", "create", "監査責任者"))["client_id"]
+    assert invoke("clients", "disable", client_id).exit_code == 0
+    everything = json.loads(invoke("audit", "operations", "--json").stdout)
+    assert [e["action"] for e in everything] == ["client.disable", "client.create"]  # newest first
+    assert everything[0]["client_id"] == CLI_ACTOR and WITH_OFFSET.fullmatch(everything[0]["at"])
+    today = city_today().isoformat()
+
+    def found(*filters: str) -> list[str]:
+        listed = invoke("audit", "operations", "--json", *filters)
+        assert listed.exit_code == 0, listed.output
+        return [e["action"] for e in json.loads(listed.stdout) if e["action"].startswith("client.")]
+
+    assert found("--action", "client.create") == ["client.create"]
+    assert found("--action", "client", "--client-id", CLI_ACTOR) == ["client.disable", "client.create"]
+    assert found("--outcome", "refused") == []
+    assert found("--from", today, "--to", today, "--limit", "1") == []  # the newest is the last reading
+    assert found("--to", "2020-01-01") == []
+    table = invoke("audit", "operations")
+    assert table.exit_code == 0 and "client.create" in table.stdout and " JST" in table.stdout
+    # each reading is in the record itself, as an auditor's over HTTP is
+    readings = rows(
+        hub_database, "SELECT parameters FROM operations WHERE action = 'audit.operations' ORDER BY id"
+    )
+    assert len(readings) == 7 and '"action": "client.create"' in readings[1].parameters
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--integrated-number", MY_NUMBER),  # a 個人番号 typed as the person: refused, not kept
+        ("--unit", "11"),
+        ("--action", "DROP TABLE"),
+        ("--outcome", "maybe"),
+        ("--from", "yesterday"),
+        ("--to", "0001-01-01"),
+        ("--limit", "0"),
+    ],
+)
+def test_audit_operations_refuses_a_filter_the_http_api_would(
+    hub_database: str, option: str, value: str
+) -> None:
+    line = one_line_error(invoke("audit", "operations", option, value), 2)
+    assert option in line and MY_NUMBER not in line, line
+    assert actions(hub_database) == []

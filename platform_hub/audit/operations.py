@@ -10,6 +10,7 @@ Number: whatever text comes from a caller has every 12-digit run masked before i
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import unicodedata
@@ -20,10 +21,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.audit import chain
+from platform_hub.audit import chain, repository
+from platform_hub.audit.schemas import OperationOut, OperationSearch
 from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
 from platform_hub.models import Operation
+from platform_hub.ordinance.service import day_start
 from platform_hub.protocol.errors import HubError
 
 if TYPE_CHECKING:
@@ -111,3 +114,18 @@ async def record_refusal(
             detail=f"{error.code}: {detail or error.message}",
             parameters=parameters,
         )
+
+
+async def newest(session: AsyncSession, search: OperationSearch, limit: int) -> list[OperationOut]:
+    """The newest ``limit`` entries ``search`` narrows the record to, newest first; days in the city."""
+    query = repository.OperationQuery(
+        person=search.integrated_number,
+        client_id=search.client_id,
+        unit=search.unit,
+        action=search.action,
+        outcome=search.outcome,
+        start=day_start(search.start) if search.start else None,
+        end=day_start(search.end + dt.timedelta(days=1)) if search.end else None,
+    )
+    entries = await repository.operations(session, query, None, limit)
+    return [OperationOut.model_validate(entry) for entry in entries]

@@ -4,9 +4,11 @@ guess) and goes out in UTC with ``Z``; the CSV shows the city's clock (docs/time
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 
 if TYPE_CHECKING:
     from platform_hub.audit.verification import Verification
@@ -160,6 +162,27 @@ class OperationOut(BaseModel):
     detail: str | None
     parameters: str = Field(description="what was asked, as JSON")
     entry_digest: str
+
+
+class OperationSearch(BaseModel):
+    """What the operations record is narrowed to from the command line: the filters of
+    ``GET /audit/operations``, checked as it checks them before the database — or the record of the
+    reading — sees them (a My Number typed as the person is refused, not kept)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    integrated_number: str | None = Field(default=None, pattern=r"^[0-9]{15}$")
+    client_id: str | None = Field(default=None, pattern=r"^[!-~]{1,64}$")
+    unit: str | None = Field(default=None, pattern=r"^[0-9A-Z]{3}$")
+    action: str | None = Field(default=None, pattern=r"^[a-z_]{1,16}(\.[a-z_]{1,16})?$")
+    outcome: Literal["ok", "refused", "failed"] | None = None
+    start: dt.date | None = Field(default=None, alias="from", ge=FIRST_DAY, le=LAST_DAY)
+    end: dt.date | None = Field(default=None, alias="to", ge=FIRST_DAY, le=LAST_DAY, description="inclusive")
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        """What the reading's own entry keeps, named as the HTTP filters are."""
+        return {key: str(value) for key, value in self.model_dump(by_alias=True, exclude_none=True).items()}
 
 
 class OperationPage(BaseModel):

@@ -72,6 +72,14 @@ def settings_problem(exc: ValidationError) -> str:
     return "settings: " + "; ".join(problems)
 
 
+def option_problem(exc: ValidationError) -> CliError:
+    """What is wrong with a command's options, checked by the model the hub checks them with over
+    HTTP: the first problem, by the option's name (``--base-url: Input should be a valid URL …``)."""
+    error = exc.errors(include_url=False)[0]
+    option = "--" + str(error["loc"][0]).replace("_", "-") if error["loc"] else "options"
+    return CliError(f"{option}: {error['msg'].removeprefix('Value error, ')}", MISUSED)
+
+
 def _answer(message: str, exit_code: int) -> NoReturn:
     one_line = " ".join(message.split())
     typer.echo(f"{typer.style('error:', fg='red')} {one_line}", err=True)

@@ -10,8 +10,9 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit.operations import record_operation
-from platform_hub.cli.answers import MISUSED, CliError
+from platform_hub.cli.answers import MISUSED, CliError, option_problem
 from platform_hub.cli.common import CLI, console, run_in_database, run_recorded
+from platform_hub.cli.listing import Cell, JsonOption, print_listing
 from platform_hub.kit.settings import Settings
 
 audit_app = typer.Typer(help="The transfer record (情報提供等の記録).", no_args_is_help=True)
@@ -152,3 +153,57 @@ def audit_purge(
         f"{record.anchor_seq + 1}",
         highlight=False,
     )
+
+
+@audit_app.command("operations")
+def audit_operations(
+    integrated_number: Annotated[str | None, typer.Option(help="The person (団体内統合宛名番号).")] = None,
+    client_id: Annotated[str | None, typer.Option(help="Who acted (cli:… for the command line).")] = None,
+    unit: Annotated[str | None, typer.Option(help="The unit the client acted for.")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="One action (client.disable), or every one of a kind (client).")
+    ] = None,
+    outcome: Annotated[str | None, typer.Option(help="ok, refused or failed.")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="From this day (YYYY-MM-DD, the city's).")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="To this day, inclusive.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="The newest this many.")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """The operations record (操作ログ), newest first: who did what, to which person, when, with what
+    outcome — with the filters of GET /audit/operations. The reading is itself recorded."""
+    from pydantic import ValidationError
+
+    from platform_hub.audit import operations
+    from platform_hub.audit.schemas import OperationSearch
+
+    filters = {"integrated_number": integrated_number, "client_id": client_id, "unit": unit}
+    filters |= {"action": action, "outcome": outcome, "from": start, "to": end}
+    try:
+        search = OperationSearch.model_validate({k: v for k, v in filters.items() if v is not None})
+    except ValidationError as exc:
+        raise option_problem(exc) from None
+
+    async def read(session: AsyncSession) -> list[dict[str, object]]:
+        return [entry.model_dump() for entry in await operations.newest(session, search, limit)]
+
+    entries = run_recorded(
+        read, "audit.operations", subject=search.integrated_number, parameters=search.parameters
+    )
+    print_listing(entries, OPERATION_COLUMNS, as_json=as_json)
+
+
+OPERATION_COLUMNS: dict[str, Cell] = {
+    "id": "id",
+    "at": "at",
+    "client": "client_id",
+    "role": "role",
+    "unit": "unit_code",
+    "clerk": lambda e: "/".join(filter(None, (e["department"], e["clerk"]))),
+    "action": "action",
+    "団体内統合宛名番号": "subject_integrated_number",
+    "outcome": "outcome",
+    "detail": "detail",
+    "parameters": "parameters",
+}

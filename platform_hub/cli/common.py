@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -42,18 +42,23 @@ def run_recorded(
     detail: str | Callable[[T], str] | None = None,
     *,
     as_owner: bool = False,
-    **parameters: object,
+    subject: str | None = None,
+    parameters: Mapping[str, object] | None = None,
+    **named: object,
 ) -> T:
     """Run a change from the command line in one transaction with its operations record entry — which
     needs the key file (its MAC): a change that cannot be recorded is not made. ``detail`` may be
-    made from what the work gave. ``as_owner``: with the schema owner's URL (what only the owner may
-    do, on PostgreSQL)."""
-    keys = vault()
+    made from what the work gave; ``subject`` is the person it concerned; what was asked is
+    ``parameters`` and ``named`` (a mapping may hold any name, "action" too). ``as_owner``: with the
+    schema owner's URL (what only the owner may do, on PostgreSQL)."""
+    keys, asked = vault(), {**(parameters or {}), **named}
 
     async def recorded(session: AsyncSession) -> T:
         result = await work(session)
         said = detail(result) if callable(detail) else detail
-        await record_operation(session, keys.record_key, CLI, action, detail=said, parameters=parameters)
+        await record_operation(
+            session, keys.record_key, CLI, action, subject=subject, detail=said, parameters=asked
+        )
         return result
 
     return run_in_database(recorded, as_owner=as_owner)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.cli.answers import MISUSED, CliError
+from platform_hub.cli.answers import MISUSED, CliError, option_problem
 from platform_hub.cli.common import console, run_in_database, run_recorded
 from platform_hub.cli.listing import Cell, JsonOption, print_listing
 
@@ -62,15 +62,7 @@ def units_update(
     async def update(session: AsyncSession) -> None:
         await service.update(session, code, changes)
 
-    run_recorded(
-        update,
-        "unit.update",
-        unit=code,
-        name=changes.name,
-        base_url=stored.get("base_url"),
-        mode=changes.mode,
-        soap_faults=changes.soap_faults,
-    )
+    run_recorded(update, "unit.update", parameters={"unit": code, **stored})
     console.print(
         f"unit {code} updated: " + ", ".join(f"{k}={v}" for k, v in stored.items()), highlight=False
     )
@@ -85,9 +77,7 @@ def _update(options: dict[str, str | None]) -> AdapterUpdate:
     try:
         return AdapterUpdate.model_validate({k: v for k, v in options.items() if v is not None})
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        option = "--" + str(error["loc"][0]).replace("_", "-")
-        raise CliError(f"{option}: {error['msg'].removeprefix('Value error, ')}", MISUSED) from None
+        raise option_problem(exc) from None
 
 
 @units_app.command("rotate-secret")
