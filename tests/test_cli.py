@@ -593,3 +593,15 @@ def test_audit_operations_refuses_a_filter_the_http_api_would(
     line = one_line_error(invoke("audit", "operations", option, value), 2)
     assert option in line and MY_NUMBER not in line, line
     assert actions(hub_database) == []
+
+
+def test_what_a_command_says_is_one_line_however_long(
+    operator: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    rotated = invoke("keys", "rotate", str(operator / "platform_hub.keys.json"))
+    assert rotated.exit_code == 0, rotated.output
+    assert rotated.stdout.splitlines()[-1] == (
+        "not in the operations record: the database at sqlite:///platform_hub.db is not migrated; "
+        "run: platform-hub db upgrade"
+    )

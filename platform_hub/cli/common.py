@@ -20,7 +20,9 @@ from platform_hub.kit.database import run_once
 from platform_hub.kit.migrations import head_revisions, known_revision, revisions_of
 from platform_hub.kit.settings import Settings
 
-console = Console()
+# What commands say, one line each however long: rich would wrap a line at 80 columns when not on a
+# terminal (a pipe, a log), and a line split in two no longer greps.
+console = Console(soft_wrap=True)
 T = TypeVar("T")
 
 
