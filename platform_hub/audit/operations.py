@@ -123,7 +123,7 @@ async def newest(session: AsyncSession, search: OperationSearch, limit: int) -> 
         client_id=search.client_id,
         unit=search.unit,
         action=search.action,
-        outcome=search.outcome,
+        outcome=search.outcome.value if search.outcome else None,
         start=day_start(search.start) if search.start else None,
         end=day_start(search.end + dt.timedelta(days=1)) if search.end else None,
     )

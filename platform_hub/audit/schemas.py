@@ -4,10 +4,11 @@ guess) and goes out in UTC with ``Z``; the CSV shows the city's clock (docs/time
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from platform_hub.audit.enums import OperationOutcome
 from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ class OperationSearch(BaseModel):
     client_id: str | None = Field(default=None, pattern=r"^[!-~]{1,64}$")
     unit: str | None = Field(default=None, pattern=r"^[0-9A-Z]{3}$")
     action: str | None = Field(default=None, pattern=r"^[a-z_]{1,16}(\.[a-z_]{1,16})?$")
-    outcome: Literal["ok", "refused", "failed"] | None = None
+    outcome: OperationOutcome | None = None
     start: dt.date | None = Field(default=None, alias="from", ge=FIRST_DAY, le=LAST_DAY)
     end: dt.date | None = Field(default=None, alias="to", ge=FIRST_DAY, le=LAST_DAY, description="inclusive")
 
