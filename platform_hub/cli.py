@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_hub.audit.operations import Actor, record_operation
 from platform_hub.kit.database import run_once
 from platform_hub.kit.settings import Settings
+from platform_hub.models import DeliveryStatus, OperationOutcome
 
 app = typer.Typer(help="platform-hub: the municipal data-linkage hub.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -393,7 +394,7 @@ def _record_key_change(action: str, detail: str) -> None:
 
 @deliveries_app.command("list")
 def deliveries_list(
-    status: Annotated[str | None, typer.Option(help="pending, delivered, refused or dead.")] = None,
+    status: Annotated[DeliveryStatus | None, typer.Option(help="Only those in this status.")] = None,
     unit: Annotated[str | None, typer.Option(help="The subscriber's unit code.")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
 ) -> None:
@@ -424,7 +425,9 @@ def deliveries_list(
     console.print(table)
 
 
-def _enqueue_again(statuses: list[str], ids: list[int], reception: str | None, unit: str | None) -> int:
+def _enqueue_again(
+    statuses: list[DeliveryStatus], ids: list[int], reception: str | None, unit: str | None
+) -> int:
     from platform_hub.linkage import repository
 
     if not (ids or reception or unit):
@@ -434,7 +437,7 @@ def _enqueue_again(statuses: list[str], ids: list[int], reception: str | None, u
         lambda session: repository.enqueue_again(
             session, statuses=statuses, ids=ids, reception=reception, unit=unit
         ),
-        "deliveries.retry" if statuses == ["dead"] else "deliveries.replay",
+        "deliveries.retry" if statuses == [DeliveryStatus.DEAD] else "deliveries.replay",
         ids=",".join(map(str, ids)) or None,
         reception=reception,
         unit=unit,
@@ -449,7 +452,7 @@ def deliveries_retry(
     unit: Annotated[str | None, typer.Option(help="Those of one subscriber.")] = None,
 ) -> None:
     """Give dead deliveries a new set of attempts (at the back of each subscriber's queue)."""
-    count = _enqueue_again(["dead"], ids or [], reception, unit)
+    count = _enqueue_again([DeliveryStatus.DEAD], ids or [], reception, unit)
     console.print(f"{count} dead deliveries back in the queue", highlight=False)
 
 
@@ -461,7 +464,7 @@ def deliveries_replay(
 ) -> None:
     """Deliver notifications again that were delivered (a subscriber that lost them); an SDK unit
     that already has one answers from its MSGID record without handling it twice."""
-    count = _enqueue_again(["delivered"], ids or [], reception, unit)
+    count = _enqueue_again([DeliveryStatus.DELIVERED], ids or [], reception, unit)
     console.print(f"{count} deliveries queued again", highlight=False)
 
 
@@ -540,7 +543,9 @@ def audit_verify(
                 vault.record_key,
                 CLI,
                 "audit.verify",
-                outcome="ok" if all(r.ok for r in results.values()) else "failed",
+                outcome=OperationOutcome.OK
+                if all(r.ok for r in results.values())
+                else OperationOutcome.FAILED,
             )
         return results
 

@@ -32,7 +32,7 @@ from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.runtime import Runtime
 from platform_hub.kit.vault import MyNumberVault
-from platform_hub.models import Unit
+from platform_hub.models import TransferOutcome, TransferPattern, Unit
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.service import Decision
 from platform_hub.protocol import normalize
@@ -138,7 +138,7 @@ def _facts(
     at: dt.datetime,
     *,
     items: list[str],
-    outcome: str,
+    outcome: TransferOutcome,
     digest: str,
     rule_id: str | None = None,
     refusal: str | None = None,
@@ -149,7 +149,7 @@ def _facts(
         reception_number=reception,
         msgid=reception,
         interface_id=operation,
-        pattern="registry",
+        pattern=TransferPattern.REGISTRY,
         requesting_unit=caller.unit.code,
         requesting_organ=caller.unit.organ,
         requesting_department=caller.department,
@@ -160,7 +160,7 @@ def _facts(
         information_category=ATENA_CATEGORY,
         item_names=items,
         requested_at=at,
-        provided_at=at if outcome == "provided" else None,
+        provided_at=at if outcome == TransferOutcome.PROVIDED else None,
         outcome=outcome,
         body_digest=digest,
         ordinance_rule_id=rule_id,
@@ -192,7 +192,7 @@ async def record_provision(
             provision.operation,
             provision.at,
             items=list(names),
-            outcome="provided",
+            outcome=TransferOutcome.PROVIDED,
             digest=digest,
             rule_id=provision.decision.rule_id,
         )
@@ -216,7 +216,7 @@ async def refuse(
             operation,
             utcnow(),
             items=[],
-            outcome="refused",
+            outcome=TransferOutcome.REFUSED,
             digest=hashlib.sha256(refusal.message.encode()).hexdigest(),
             refusal=refusal.message,
         )

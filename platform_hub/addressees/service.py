@@ -27,7 +27,7 @@ from platform_hub.protocol.errors import (
     UnknownTarget,
 )
 from platform_hub.protocol.numbers import atena_number, check_atena_number, check_my_number
-from platform_hub.protocol.registry import BasicInfo, PersonRegistration
+from platform_hub.protocol.registry import BasicInfo, PersonRegistration, ResidentStatus
 
 
 async def get_person(session: AsyncSession, integrated_number: str) -> Person:
@@ -37,7 +37,9 @@ async def get_person(session: AsyncSession, integrated_number: str) -> Person:
     return person
 
 
-def version_of(info: BasicInfo, status: str, valid_from: dt.date, reason: str | None) -> PersonVersion:
+def version_of(
+    info: BasicInfo, status: ResidentStatus, valid_from: dt.date, reason: str | None
+) -> PersonVersion:
     return PersonVersion(
         valid_from=valid_from,
         valid_to=None,
@@ -61,7 +63,7 @@ async def new_person(
     vault: MyNumberVault,
     info: BasicInfo,
     *,
-    status: str,
+    status: ResidentStatus,
     valid_from: dt.date,
     reason: str,
     my_number: str | None = None,
@@ -100,7 +102,7 @@ async def register_person(
 ) -> Person:
     """Register a person with a unit's own 宛名番号: units register 住登外者 only (residents come from
     住民基本台帳's own flows, 住民異動 and 全件 sets); the My Number office registers anyone."""
-    if caller.unit is not None and body.status != "non_resident":
+    if caller.unit is not None and body.status != ResidentStatus.NON_RESIDENT:
         raise Forbidden(
             f"unit {caller.unit_code} registers 住登外者 only (status non_resident): residents and their "
             "changes come from 住民基本台帳 (住民異動通知, 住民情報一括提供)"
@@ -126,7 +128,7 @@ async def register_person(
         body.atena_number,
         reason=body.reason,
         actor=caller.client_id,
-        non_resident=body.status == "non_resident",
+        non_resident=body.status == ResidentStatus.NON_RESIDENT,
     )
     return person
 
@@ -136,7 +138,7 @@ async def add_version(
     person_id: int,
     info: BasicInfo,
     *,
-    status: str,
+    status: ResidentStatus,
     valid_from: dt.date,
     reason: str,
     locked: bool = False,
@@ -293,7 +295,12 @@ async def atenas_in(session: AsyncSession, person_ids: Collection[int], unit_cod
 # --- the registry fed by 住民異動通知 ---------------------------------------------------------------
 
 # 住民状態 code of the 住民異動通知 → the registry's status.
-_RESIDENT_STATES = {"1": "resident", "2": "moved_out", "3": "deceased", "4": "moved_out"}
+_RESIDENT_STATES = {
+    "1": ResidentStatus.RESIDENT,
+    "2": ResidentStatus.MOVED_OUT,
+    "3": ResidentStatus.DECEASED,
+    "4": ResidentStatus.MOVED_OUT,
+}
 _CREATING_EVENTS = {"01", "04", "08"}  # 転入, 出生, 職権記載
 
 
@@ -328,7 +335,7 @@ async def apply_resident_change(
     """
     atena = check_atena_number(fields["AtenaNo"])
     status = _RESIDENT_STATES[fields["JuminJotaiCode"]]
-    moved_away = status == "moved_out" and fields.get("TenshutsusakiJusho")
+    moved_away = status == ResidentStatus.MOVED_OUT and fields.get("TenshutsusakiJusho")
     try:
         info = BasicInfo(
             name=fields["Shimei"],

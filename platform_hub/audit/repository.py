@@ -19,6 +19,8 @@ from platform_hub.models import (
     OrdinanceVersion,
     Purge,
     PurgePermit,
+    TransferOutcome,
+    TransferPattern,
     TransferRecord,
     counters,
 )
@@ -251,7 +253,7 @@ class Window:
 
     start: dt.datetime
     end: dt.datetime
-    outcomes: Sequence[str]
+    outcomes: Sequence[TransferOutcome]
     boundaries: Sequence[dt.datetime]
 
     def where(self) -> list[ColumnElement[bool]]:
@@ -270,7 +272,7 @@ class Window:
 
 def decided_at() -> ColumnElement[dt.datetime]:
     """A notification is decided when it is delivered; a query when it is taken."""
-    delivered = and_(TransferRecord.pattern != "query", TransferRecord.provided_at.is_not(None))
+    delivered = and_(TransferRecord.pattern != TransferPattern.QUERY, TransferRecord.provided_at.is_not(None))
     return case((delivered, TransferRecord.provided_at), else_=TransferRecord.requested_at)
 
 

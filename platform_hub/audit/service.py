@@ -23,11 +23,12 @@ from platform_hub.audit import chain, repository
 from platform_hub.audit.ledgers import TRANSFERS, Ledger
 from platform_hub.audit.schemas import ComplianceReport, Disclosure, DisclosureItem, Uncovered, Violation
 from platform_hub.kit.clock import utcnow
-from platform_hub.models import Purge, TransferRecord
+from platform_hub.models import Purge, TransferOutcome, TransferPattern, TransferRecord
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.repository import all_versions as ordinance_versions
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import SchemaViolation
+from platform_hub.protocol.specs import Pattern
 from platform_hub.units import repository as units
 
 
@@ -38,7 +39,7 @@ class TransferFacts:
     reception_number: str
     msgid: str
     interface_id: str
-    pattern: str
+    pattern: TransferPattern
     requesting_unit: str
     requesting_organ: str
     requesting_department: str | None
@@ -50,7 +51,7 @@ class TransferFacts:
     item_names: list[str]
     requested_at: dt.datetime
     provided_at: dt.datetime | None
-    outcome: str
+    outcome: TransferOutcome
     body_digest: str
     ordinance_rule_id: str | None = None
     refusal_reason: str | None = None
@@ -180,7 +181,7 @@ async def _chain_end(session: AsyncSession, ledger: Ledger) -> tuple[int, str, i
 
 # --- what auditors read --------------------------------------------------------------------------
 
-RECORDED = ("provided", "delivered")
+RECORDED = (TransferOutcome.PROVIDED, TransferOutcome.DELIVERED)
 
 
 async def compliance(
@@ -237,11 +238,11 @@ async def _uncovered(session: AsyncSession, catalog: Catalog, on: dt.date) -> li
         holders = await units.units_relating(session, spec.id, "provides")
         receivers = (
             await units.list_units(session)
-            if spec.pattern == "query"
+            if spec.pattern == Pattern.QUERY
             else await units.units_relating(session, spec.id, "subscribes")
         )
         for receiver in receivers:
-            if spec.pattern == "query" and not spec.allows_consumer(receiver.code):
+            if spec.pattern == Pattern.QUERY and not spec.allows_consumer(receiver.code):
                 continue
             for holder in holders:
                 if holder.code == receiver.code:

@@ -22,6 +22,7 @@ from platform_hub.kit.settings import Settings
 from platform_hub.models import Client, Unit
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import Forbidden, NotAuthenticated
+from platform_hub.protocol.specs import Pattern
 
 ISSUER = "platform-hub"
 ROLES = ("unit", "auditor", "integrator", "admin")
@@ -177,7 +178,7 @@ def unit_scopes(unit: Unit, catalog: Catalog) -> set[str]:
     if any(catalog.purposes[p].number_use for p in unit.purposes if p in catalog.purposes):
         scopes.add(f"{unit.code}:mynumber")
     for spec in catalog.specs():
-        may_send = spec.allows_consumer(unit.code) if spec.pattern == "query" else spec.id in provided
+        may_send = spec.allows_consumer(unit.code) if spec.pattern == Pattern.QUERY else spec.id in provided
         if may_send:
             scopes.add(send_scope(unit.code, spec.id))
     return scopes

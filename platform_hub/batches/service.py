@@ -42,7 +42,18 @@ from platform_hub.linkage import repository as messages
 from platform_hub.linkage import routing
 from platform_hub.linkage import service as linkage
 from platform_hub.linkage.runtime import LinkageRuntime
-from platform_hub.models import Batch, BatchChunk, BatchChunkDelivery, BatchResult, Delivery, Message
+from platform_hub.models import (
+    Batch,
+    BatchChunk,
+    BatchChunkDelivery,
+    BatchResult,
+    BatchStatus,
+    Delivery,
+    DeliveryStatus,
+    Message,
+    MessageStatus,
+    TransferOutcome,
+)
 from platform_hub.protocol.catalog import CompiledInterface
 from platform_hub.protocol.envelope import Envelope, lk, read_envelope
 from platform_hub.protocol.errors import (
@@ -55,6 +66,7 @@ from platform_hub.protocol.errors import (
 )
 from platform_hub.protocol.namespaces import LK
 from platform_hub.protocol.numbers import UNNUMBERED_ATENA, check_my_number
+from platform_hub.protocol.specs import Pattern
 
 log = structlog.get_logger()
 GENESIS = "0" * 64
@@ -90,7 +102,7 @@ async def receive_csv(
 
 def _batch_interface(state: LinkageRuntime, head: Envelope) -> CompiledInterface:
     compiled = linkage.interface_of(state, head)
-    if compiled.spec.pattern != "batch":
+    if compiled.spec.pattern != Pattern.BATCH:
         raise UnknownTarget(f"{compiled.spec.id} is a {compiled.spec.pattern} interface, not a batch")
     return compiled
 
@@ -112,7 +124,7 @@ async def _receive(
 ) -> bytes:
     header = head.header()
     structlog.contextvars.bind_contextvars(
-        msgid=header.msgid, interface=compiled.spec.id, pattern="batch", source=header.source
+        msgid=header.msgid, interface=compiled.spec.id, pattern=Pattern.BATCH, source=header.source
     )
     inbound = linkage.route(await state.configuration.get(), head, compiled, header)
     linkage.check_source(principal, inbound)
@@ -146,10 +158,10 @@ async def _take(state: LinkageRuntime, inbound: linkage.Inbound) -> _Taken:
     async def take(session: AsyncSession) -> _Taken:
         earlier = await messages.find_message(session, header.source, header.msgid)
         if earlier is None:
-            message = linkage.new_message(inbound, "receiving", now)
+            message = linkage.new_message(inbound, MessageStatus.RECEIVING, now)
             batch = Batch(
                 message_id=message.id,
-                status="receiving",
+                status=BatchStatus.RECEIVING,
                 chunk_records=state.settings.batch_chunk_records,
                 chunks=0,
                 records_received=0,
@@ -183,14 +195,14 @@ async def _resume(
     """The same batch again before it was answered: go on where it stopped, unless it is still
     being received (a sender that gave up waiting), or start over when it was refused."""
     busy = (now - batch.updated_at).total_seconds() < 2 * state.settings.query_timeout_seconds
-    if batch.status == "receiving" and busy:
+    if batch.status == BatchStatus.RECEIVING and busy:
         raise ServiceUnavailable(
             f"batch {message.msgid} is being received; send it again later",
             headers={"Retry-After": "5"},
             reception_number=message.reception_number,
         )
-    if batch.status == "refused":  # what it had received is gone: from the start
-        batch.status, batch.records_digest = "receiving", GENESIS
+    if batch.status == BatchStatus.REFUSED:  # what it had received is gone: from the start
+        batch.status, batch.records_digest = BatchStatus.RECEIVING, GENESIS
     batch.updated_at = now
     return _Taken(message, batch)
 
@@ -454,8 +466,8 @@ async def _finish(state: LinkageRuntime, inbound: linkage.Inbound, message: Mess
         assert batch is not None and stored is not None
         refused = await repository.results(session, message.id, limit=ANSWER_RESULTS)
         ack = _answer(inbound, stored.reception_number, batch, refused).to_bytes()
-        batch.status, batch.updated_at = "received", utcnow()
-        stored.status, stored.response_xml, stored.completed_at = "accepted", ack, utcnow()
+        batch.status, batch.updated_at = BatchStatus.RECEIVED, utcnow()
+        stored.status, stored.response_xml, stored.completed_at = MessageStatus.ACCEPTED, ack, utcnow()
         if batch.records_accepted:
             session.add_all(
                 Delivery(
@@ -508,8 +520,11 @@ def _half_width(text: str) -> str:
 # --- delivering ----------------------------------------------------------------------------------
 
 
-async def deliver(state: LinkageRuntime, ready: linkage.Prepared, delivery_id: int, attempt: int) -> str:
-    """Deliver a batch's chunks not yet done; returns the outcome (refused: the ordinance refused it).
+async def deliver(
+    state: LinkageRuntime, ready: linkage.Prepared, delivery_id: int, attempt: int
+) -> DeliveryStatus:
+    """Deliver a batch's chunks not yet done; returns how the delivery ends (refused: the ordinance
+    refused it).
 
     Chunk n+1 is sent while chunk n's entries are written: a crash between the two sends chunk n+1
     again later (the receiver dedups it), and records each chunk once.
@@ -532,7 +547,7 @@ async def deliver(state: LinkageRuntime, ready: linkage.Prepared, delivery_id: i
     finally:
         if recording is not None and not recording.done():
             await asyncio.gather(recording, return_exceptions=True)
-    return "refused" if ready.refusal else "delivered"
+    return DeliveryStatus.REFUSED if ready.refusal else DeliveryStatus.DELIVERED
 
 
 @dataclass
@@ -634,19 +649,21 @@ async def _chunk_done(
         for items, subjects in sent.delivered.items():
             facts = _facts(
                 ready,
-                "delivered",
+                TransferOutcome.DELIVERED,
                 items=list(items),
                 rule_id=ready.rule.rule_id if ready.rule else None,
                 purpose_code=rule.purpose_code if rule else None,
             )
             await record_entries(session, facts, subjects, key)
         refused = [subject for *_, subject in sent.refused]
-        await record_entries(session, _facts(ready, "refused", items=[], refusal=why), refused, key)
+        await record_entries(
+            session, _facts(ready, TransferOutcome.REFUSED, items=[], refusal=why), refused, key
+        )
 
 
 def _facts(
     ready: linkage.Prepared,
-    outcome: str,
+    outcome: TransferOutcome,
     *,
     items: list[str],
     refusal: str | None = None,

@@ -33,7 +33,16 @@ from platform_hub.kit.database import unit_of_work
 from platform_hub.linkage import repository, routing
 from platform_hub.linkage.configuration import Configuration
 from platform_hub.linkage.runtime import LinkageRuntime
-from platform_hub.models import Delivery, Message, Unit
+from platform_hub.models import (
+    Delivery,
+    DeliveryStatus,
+    Message,
+    MessageStatus,
+    TransferOutcome,
+    TransferPattern,
+    Unit,
+    UnitMode,
+)
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.service import Decision
 from platform_hub.protocol.catalog import CompiledInterface
@@ -50,7 +59,7 @@ from platform_hub.protocol.errors import (
     UnknownTarget,
 )
 from platform_hub.protocol.numbers import UNNUMBERED_ATENA, check_my_number
-from platform_hub.protocol.specs import InterfaceSpec, Item
+from platform_hub.protocol.specs import InterfaceSpec, Item, Pattern
 from platform_hub.protocol.xml import canonical, parse_xml
 
 log = structlog.get_logger()
@@ -98,7 +107,7 @@ async def receive(state: LinkageRuntime, principal: Principal, body: bytes) -> b
     check_message_type(envelope, header)
     inbound.my_numbers = _take_my_numbers(inbound)
     inbound.digest = body_digest(state, inbound)
-    if compiled.spec.pattern == "query":
+    if compiled.spec.pattern == Pattern.QUERY:
         return await _query(state, inbound)
     return await _accept_notification(state, inbound)
 
@@ -121,8 +130,8 @@ def route(
     source = configuration.unit(header.source)
     if source is None:
         raise Forbidden(f"SourceSystemID {header.source!r} is not a registered unit")
-    mode = "test" if header.mode == "1" else "production"
-    if spec.pattern == "query":
+    mode = UnitMode.of_message(header.mode)
+    if spec.pattern == Pattern.QUERY:
         code = header.destination or spec.provider
         destination = configuration.unit(code)
         if destination is None or spec.id not in destination.interface_ids("provides"):
@@ -151,10 +160,10 @@ def check_source(principal: Principal, inbound: Inbound) -> None:
         raise Forbidden(f"the token lacks the scope {scope}")
     if not source.enabled:
         raise Forbidden(f"unit {source.code} is disabled")
-    if (source.mode == "test") != (inbound.header.mode == "1"):
+    if source.mode != UnitMode.of_message(inbound.header.mode):
         raise Forbidden(
             f"unit {source.code} is a {source.mode} unit: it sends MSGMode "
-            f"{'1' if source.mode == 'test' else '0'} only"
+            f"{'1' if source.mode == UnitMode.TEST else '0'} only"
         )
 
 
@@ -205,7 +214,7 @@ async def _claim(
     inbound: Inbound,
     earlier: Message | None,
     *,
-    status: str,
+    status: MessageStatus,
     acknowledge: bool = False,
 ) -> tuple[Message, bytes | None]:
     """In the caller's transaction: a new message row, whose insert claims the MSGID (the unique
@@ -234,7 +243,9 @@ def _acknowledge(inbound: Inbound, message: Message, now: datetime) -> None:
     message.completed_at = now
 
 
-def new_message(inbound: Inbound, status: str, now: datetime, answer: bytes | None = None) -> Message:
+def new_message(
+    inbound: Inbound, status: MessageStatus, now: datetime, answer: bytes | None = None
+) -> Message:
     header = inbound.header
     return Message(
         id=uuid.uuid4(),
@@ -271,7 +282,7 @@ def _replay(state: LinkageRuntime, earlier: Message, digest: str) -> bytes | Non
             reception_number=earlier.reception_number,
         )
     in_flight = (utcnow() - earlier.received_at).total_seconds() < 2 * state.settings.query_timeout_seconds
-    if earlier.status == "forwarding" and in_flight:
+    if earlier.status == MessageStatus.FORWARDING and in_flight:
         raise ServiceUnavailable(
             f"MSGID {earlier.msgid} is still being answered; send it again later",
             headers={"Retry-After": "1"},
@@ -325,7 +336,7 @@ async def _query(state: LinkageRuntime, inbound: Inbound) -> bytes:
     assert destination is not None
 
     async def take(session: AsyncSession, earlier: Message | None) -> _Taken:
-        message, replay = await _claim(state, session, inbound, earlier, status="forwarding")
+        message, replay = await _claim(state, session, inbound, earlier, status=MessageStatus.FORWARDING)
         if replay is not None:
             return _Taken(message, replay=replay)
         taken = _Taken(message)
@@ -343,8 +354,10 @@ async def _query(state: LinkageRuntime, inbound: Inbound) -> bytes:
             )
             taken.rule_id = decision.rule_id
         except (AddresseeUnknown, OrdinanceRefusal) as refusal:
-            message.status, message.completed_at = "refused", utcnow()
-            await repository.complete_message(session, message.id, "refused", None, message.completed_at)
+            message.status, message.completed_at = MessageStatus.REFUSED, utcnow()
+            await repository.complete_message(
+                session, message.id, MessageStatus.REFUSED, None, message.completed_at
+            )
             await _record(
                 session,
                 state,
@@ -352,7 +365,7 @@ async def _query(state: LinkageRuntime, inbound: Inbound) -> bytes:
                 message,
                 requester=inbound.source,
                 provider=destination,
-                outcome="refused",
+                outcome=TransferOutcome.REFUSED,
                 subjects=taken.subjects,
                 items=[],  # nothing was provided
                 refusal=refusal.message,
@@ -434,9 +447,8 @@ async def _finish_query(
     """Store the answer (or the failure) and its transfer record, before the sender sees either."""
     assert inbound.destination is not None
     message, completed_at = taken.message, utcnow()
-    await repository.complete_message(
-        session, message.id, "answered" if answer is not None else "failed", answer, completed_at
-    )
+    status = MessageStatus.ANSWERED if answer is not None else MessageStatus.FAILED
+    await repository.complete_message(session, message.id, status, answer, completed_at)
     await _record(
         session,
         state,
@@ -444,7 +456,7 @@ async def _finish_query(
         message,
         requester=inbound.source,
         provider=inbound.destination,
-        outcome="provided" if answer is not None else "failed",
+        outcome=TransferOutcome.PROVIDED if answer is not None else TransferOutcome.FAILED,
         subjects=subjects or taken.subjects,
         items=items or [],
         refusal=failure,
@@ -464,7 +476,9 @@ async def _accept_notification(state: LinkageRuntime, inbound: Inbound) -> bytes
     """
 
     async def take(session: AsyncSession, earlier: Message | None) -> bytes:
-        message, replay = await _claim(state, session, inbound, earlier, status="accepted", acknowledge=True)
+        message, replay = await _claim(
+            state, session, inbound, earlier, status=MessageStatus.ACCEPTED, acknowledge=True
+        )
         if replay is not None:
             return replay
         fed = await _feed_registry(state, session, inbound) if inbound.spec.updates_registry else {}
@@ -568,12 +582,12 @@ async def deliver_notification(
     """
     if ready.refusal is None:
         await routing.deliver_notification(state, ready.subscriber, ready.inbound.envelope.to_bytes())
-    outcome = "refused" if ready.refusal else "delivered"
+    status = DeliveryStatus.REFUSED if ready.refusal else DeliveryStatus.DELIVERED
     async with unit_of_work(state.sessions) as session:
-        finished = await repository.finish_delivery(session, delivery_id, attempt, outcome, ready.refusal)
+        finished = await repository.finish_delivery(session, delivery_id, attempt, status, ready.refusal)
         # A delivery that happened is recorded even if its lease ran out meanwhile (the receiver
         # dedups it by MSGID): nothing is delivered without its record.
-        if finished or outcome == "delivered":
+        if finished or status == DeliveryStatus.DELIVERED:
             rule = ready.rule.rule if ready.rule else None
             items = (
                 []
@@ -587,7 +601,7 @@ async def deliver_notification(
                 ready.message,
                 requester=ready.subscriber,
                 provider=ready.inbound.source,
-                outcome=outcome,
+                outcome=TransferOutcome.REFUSED if ready.refusal else TransferOutcome.DELIVERED,
                 subjects=ready.subjects,
                 items=items,
                 refusal=ready.refusal,
@@ -595,16 +609,16 @@ async def deliver_notification(
                 rule_id=ready.rule.rule_id if ready.rule else None,
                 purpose_code=rule.purpose_code if rule else None,
             )
-    state.metrics.deliveries.labels(ready.subscriber.code, outcome).inc()
+    state.metrics.deliveries.labels(ready.subscriber.code, status).inc()
 
 
 async def finish_delivery(
-    state: LinkageRuntime, ready: Prepared, delivery_id: int, attempt: int, outcome: str
+    state: LinkageRuntime, ready: Prepared, delivery_id: int, attempt: int, status: DeliveryStatus
 ) -> None:
     """Mark a delivery done whose records went with it (a batch's, chunk by chunk)."""
     async with unit_of_work(state.sessions) as session:
-        await repository.finish_delivery(session, delivery_id, attempt, outcome, ready.refusal)
-    state.metrics.deliveries.labels(ready.subscriber.code, outcome).inc()
+        await repository.finish_delivery(session, delivery_id, attempt, status, ready.refusal)
+    state.metrics.deliveries.labels(ready.subscriber.code, status).inc()
 
 
 async def _prepare_delivery(
@@ -666,7 +680,7 @@ async def retry_later(state: LinkageRuntime, delivery_id: int, attempt: int, err
             accepted_before=utcnow() - timedelta(seconds=settings.delivery_max_age_seconds),
             next_attempt_at=utcnow() + timedelta(seconds=delay),
         )
-        if went is not None and went.status == "dead":
+        if went is not None and went.status == DeliveryStatus.DEAD:
             await _record_dead_letter(session, state, configuration, went, f"{attempt} attempts: {error}")
     subscriber = went.subscriber_unit if went is not None else None
     log.warning("delivery failed", delivery=delivery_id, subscriber=subscriber, attempt=attempt, error=error)
@@ -692,7 +706,7 @@ async def _record_dead_letter(
         compiled.spec,
         requester=subscriber,
         provider=source,
-        outcome="failed",
+        outcome=TransferOutcome.FAILED,
         items=[],
         refusal=f"dead letter after {why}"[:2000],
     )
@@ -768,7 +782,7 @@ def transfer_facts(
     *,
     requester: Unit,
     provider: Unit,
-    outcome: str,
+    outcome: TransferOutcome,
     items: list[str],
     department: str | None = None,
     user: str | None = None,
@@ -782,7 +796,7 @@ def transfer_facts(
         reception_number=message.reception_number,
         msgid=message.msgid,
         interface_id=spec.id,
-        pattern=spec.pattern,
+        pattern=TransferPattern(spec.pattern),
         requesting_unit=requester.code,
         requesting_organ=requester.organ,
         requesting_department=department,
@@ -809,7 +823,7 @@ async def _record(
     *,
     requester: Unit,
     provider: Unit,
-    outcome: str,
+    outcome: TransferOutcome,
     subjects: list[str],
     items: list[str],
     refusal: str | None = None,

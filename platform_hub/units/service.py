@@ -10,6 +10,7 @@ from platform_hub.kit.clock import utcnow
 from platform_hub.models import Unit, UnitInterface, generation
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import AlreadyExists, SchemaViolation, UnknownTarget
+from platform_hub.protocol.specs import Pattern
 from platform_hub.units import repository
 from platform_hub.units.schemas import AdapterCredentials, AdapterOut, AdapterRegistration
 
@@ -34,7 +35,7 @@ def check_registration(body: AdapterRegistration, catalog: Catalog) -> None:
         compiled = catalog.get(interface_id)
         if compiled is None:
             problems.append(f"subscribes: unknown interface {interface_id}")
-        elif compiled.spec.pattern == "query":
+        elif compiled.spec.pattern == Pattern.QUERY:
             problems.append(f"subscribes: {interface_id} is a query; only notifications and batches fan out")
         elif not compiled.spec.allows_consumer(body.unit_code):
             problems.append(f"subscribes: unit {body.unit_code} is not a consumer of {interface_id}")

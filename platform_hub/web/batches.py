@@ -21,6 +21,7 @@ from platform_hub.kit.database import unit_of_work
 from platform_hub.models import Batch, Message
 from platform_hub.protocol.catalog import CompiledInterface
 from platform_hub.protocol.errors import Forbidden, MalformedMessage, UnknownTarget
+from platform_hub.protocol.specs import Pattern
 from platform_hub.web.linkage import exchange
 from platform_hub.web.security import CurrentPrincipal
 from platform_hub.web.state import HubState, Session, State
@@ -83,7 +84,9 @@ def _check_may_send(state: HubState, principal: Principal, compiled: CompiledInt
     if compiled is not None:
         scopes = [send_scope(unit, compiled.spec.id)]
     else:
-        scopes = [send_scope(unit, spec.id) for spec in state.catalog.specs() if spec.pattern == "batch"]
+        scopes = [
+            send_scope(unit, spec.id) for spec in state.catalog.specs() if spec.pattern == Pattern.BATCH
+        ]
     if principal.role != "unit" or not principal.scopes.intersection(scopes):
         raise Forbidden(f"the token may send no batch {'of ' + compiled.spec.id if compiled else 'at all'}")
 
