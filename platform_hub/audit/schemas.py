@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from platform_hub.models import OperationOutcome, TransferOutcome, TransferPattern
+
 if TYPE_CHECKING:
     from platform_hub.audit.verification import Verification
 
@@ -18,7 +20,7 @@ class TransferOut(BaseModel):
     reception_number: str
     msgid: str
     interface_id: str
-    pattern: str
+    pattern: TransferPattern
     requesting_unit: str
     requesting_organ: str
     requesting_department: str | None
@@ -33,7 +35,7 @@ class TransferOut(BaseModel):
     subject_integrated_number: str | None
     requested_at: dt.datetime
     provided_at: dt.datetime | None
-    outcome: str
+    outcome: TransferOutcome
     body_digest: str
     entry_digest: str
 
@@ -57,7 +59,7 @@ class DisclosureItem(BaseModel):
     item_names: list[str]
     ordinance_rule_id: str | None
     article: str | None
-    outcome: str
+    outcome: TransferOutcome
     refusal_reason: str | None
 
 
@@ -153,7 +155,7 @@ class OperationOut(BaseModel):
     clerk: str | None
     action: str
     subject_integrated_number: str | None
-    outcome: str
+    outcome: OperationOutcome
     detail: str | None
     parameters: str = Field(description="what was asked, as JSON")
     entry_digest: str
