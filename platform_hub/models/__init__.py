@@ -13,7 +13,7 @@ from platform_hub.models.clients import Client
 from platform_hub.models.counters import RegistryCounter
 from platform_hub.models.messages import Delivery, DeliveryStatus, Message, MessageStatus
 from platform_hub.models.operations import Operation, OperationCheckpoint, OperationLink, OperationOutcome
-from platform_hub.models.ordinance import OrdinanceRule, OrdinanceVersion
+from platform_hub.models.ordinance import OrdinanceRule, OrdinanceVersion, RuleKind
 from platform_hub.models.transfers import (
     ChainLink,
     Checkpoint,
@@ -53,6 +53,7 @@ __all__ = [
     "Purge",
     "PurgePermit",
     "RegistryCounter",
+    "RuleKind",
     "TransferOutcome",
     "TransferPattern",
     "TransferRecord",

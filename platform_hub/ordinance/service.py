@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.kit.database import run_once
 from platform_hub.kit.text import unstorable
-from platform_hub.models import OrdinanceRule, OrdinanceVersion, Unit, generation
+from platform_hub.models import OrdinanceRule, OrdinanceVersion, RuleKind, Unit, generation
 from platform_hub.ordinance import repository
 from platform_hub.ordinance.schemas import OrdinanceIn, OrdinanceOut, RuleIn, RuleOut
 from platform_hub.protocol.catalog import Catalog
@@ -244,11 +244,11 @@ def judge(
         return Decision(None, f"no ordinance version is in force on {day}")
     if not purposes:
         return Decision(None, f"no 事務 named for the receiving unit of {receiving_organ}")
-    kind = "use" if receiving_organ == holding_organ else "provide"
+    kind = RuleKind.USE if receiving_organ == holding_organ else RuleKind.PROVIDE
     for rule in rules:
         if rule.kind == kind:
             return Decision(rule)
-    article = "第9条第2項" if kind == "use" else "第19条第11号"
+    article = "第9条第2項" if kind == RuleKind.USE else "第19条第11号"
     return Decision(
         None,
         f"ordinance {version.version} has no rule ({kind}, 番号法 {article}) for "
