@@ -249,7 +249,8 @@ async def count(session: AsyncSession) -> int:
 
 @dataclass(frozen=True)
 class Window:
-    """The entries a compliance re-check reads, and the moments from which each ordinance version governs."""
+    """The entries a compliance re-check reads, and the rulebook's boundaries (``Rulebook.boundaries``):
+    between two of them one ordinance version governs."""
 
     start: dt.datetime
     end: dt.datetime
@@ -264,7 +265,7 @@ class Window:
         ]
 
     def period(self) -> ColumnElement[int]:
-        """The index of the boundary that governs each entry's moment (-1: before any version)."""
+        """The index of the last boundary at or before each entry's moment (-1: before the first)."""
         moment = decided_at()
         whens = [(moment >= since, index) for index, since in reversed(list(enumerate(self.boundaries)))]
         return case(*whens, else_=-1) if whens else literal(-1)

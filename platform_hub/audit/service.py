@@ -25,7 +25,6 @@ from platform_hub.audit.schemas import ComplianceReport, Disclosure, DisclosureI
 from platform_hub.kit.clock import utcnow
 from platform_hub.models import Purge, TransferOutcome, TransferPattern, TransferRecord
 from platform_hub.ordinance import service as ordinance
-from platform_hub.ordinance.repository import all_versions as ordinance_versions
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import SchemaViolation
 from platform_hub.protocol.specs import Pattern
@@ -187,18 +186,20 @@ RECORDED = (TransferOutcome.PROVIDED, TransferOutcome.DELIVERED)
 async def compliance(
     session: AsyncSession, catalog: Catalog, start: dt.date, end: dt.date
 ) -> ComplianceReport:
-    """Re-check every transfer of the period against the rules as they were at its time, and list the
-    interfaces a registered receiver may not get under the rules in force at the period's end.
+    """Re-check every transfer of the period by the ordinance's own decision (``ordinance.decide``, as
+    at the moment it was decided), and list the interfaces a registered receiver may not get under the
+    rules in force at the period's end.
 
-    The database groups the period's entries by the version governing each one's moment and by what a
-    decision depends on; each group is decided once, and only a refused group's entries are read."""
-    periods = ordinance.governing_periods(await ordinance_versions(session))
+    The database groups the period's entries by the stretch between the rulebook's boundaries that
+    holds each one's moment (one version governs a stretch) and by what a decision depends on; each
+    group is decided once, and only a refused group's entries are read."""
+    book = await ordinance.rulebook(session)
+    boundaries = book.boundaries()
     start_at, end_at = ordinance.day_start(start), ordinance.day_start(end + dt.timedelta(days=1))
-    window = repository.Window(start_at, end_at, RECORDED, [since for since, _ in periods])
+    window = repository.Window(start_at, end_at, RECORDED, boundaries)
     groups = await repository.transfer_groups(session, window)
     violations: list[Violation] = []
     for group in groups:
-        version = periods[group.period][1] if group.period >= 0 else None
         facts = {
             "receiving_organ": group.requesting_organ,
             "purposes": [group.purpose_code],
@@ -206,20 +207,19 @@ async def compliance(
             "holding_organ": group.providing_organ,
             "holding_unit": group.providing_unit,
         }
-        decision = await ordinance.decide_in(session, version, end, **facts)
-        if decision.rule is not None:
+        # Decided as at the boundary its stretch starts from: the version in force all along it.
+        decision = ordinance.decide(book, boundaries[group.period], **facts) if group.period >= 0 else None
+        if decision is not None and decision.rule is not None:
             continue
         async for entry in repository.transfers_of_group(session, window, group):
-            reason = decision.reason
-            if version is None:  # the refusal names the entry's own day
-                day = ordinance.local_day(entry.moment)
-                reason = (await ordinance.decide_in(session, None, day, **facts)).reason
+            # Before any version, each entry is decided on its own: the refusal names its day.
+            refused = decision or ordinance.decide(book, entry.moment, **facts)
             violations.append(
                 Violation(
                     entry_id=entry.id,
                     reception_number=entry.reception_number,
                     requested_at=entry.requested_at,
-                    reason=str(reason),
+                    reason=str(refused.reason),
                 )
             )
     return ComplianceReport(
@@ -227,11 +227,13 @@ async def compliance(
         end=end,
         checked=sum(group.entries for group in groups),
         violations=sorted(violations, key=lambda v: v.entry_id),
-        uncovered=await _uncovered(session, catalog, end),
+        uncovered=await _uncovered(session, catalog, book, end),
     )
 
 
-async def _uncovered(session: AsyncSession, catalog: Catalog, on: dt.date) -> list[Uncovered]:
+async def _uncovered(
+    session: AsyncSession, catalog: Catalog, book: ordinance.Rulebook, on: dt.date
+) -> list[Uncovered]:
     moment = ordinance.day_start(on + dt.timedelta(days=1)) - dt.timedelta(microseconds=1)
     found = []
     for spec in catalog.specs():
@@ -247,8 +249,8 @@ async def _uncovered(session: AsyncSession, catalog: Catalog, on: dt.date) -> li
             for holder in holders:
                 if holder.code == receiver.code:
                     continue
-                decision = await ordinance.decide(
-                    session,
+                decision = ordinance.decide(
+                    book,
                     moment,
                     receiving_organ=receiver.organ,
                     purposes=list(receiver.purposes),

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from platform_hub.models import OrdinanceRule, OrdinanceVersion
+from platform_hub.models import OrdinanceVersion
 
 
 async def by_version(session: AsyncSession, version: str) -> OrdinanceVersion | None:
@@ -19,19 +19,16 @@ async def by_version(session: AsyncSession, version: str) -> OrdinanceVersion | 
 
 
 async def in_force(
-    session: AsyncSession, on: dt.date, known_at: dt.datetime | None = None, *, with_rules: bool = False
+    session: AsyncSession, on: dt.date, *, with_rules: bool = False
 ) -> OrdinanceVersion | None:
-    """The version in force on a day: the one that took effect last, on or before it. With
-    ``known_at``, only versions loaded by then count: a version loaded today with an earlier effective
-    day does not reach back over transfers already decided."""
+    """The version in force on a day: the one that took effect last, on or before it (what
+    ``GET /ordinance/rules`` shows; decisions are ``service.decide``'s)."""
     query = (
         select(OrdinanceVersion)
         .where(OrdinanceVersion.effective_on <= on)
         .order_by(OrdinanceVersion.effective_on.desc(), OrdinanceVersion.id.desc())
         .limit(1)
     )
-    if known_at is not None:
-        query = query.where(OrdinanceVersion.loaded_at <= known_at)
     if with_rules:
         query = query.options(selectinload(OrdinanceVersion.rules))
     return (await session.scalars(query)).first()
@@ -40,27 +37,3 @@ async def in_force(
 async def all_versions(session: AsyncSession) -> Sequence[OrdinanceVersion]:
     query = select(OrdinanceVersion).options(selectinload(OrdinanceVersion.rules))
     return (await session.scalars(query.order_by(OrdinanceVersion.effective_on))).all()
-
-
-async def matching_rules(
-    session: AsyncSession,
-    version_id: int,
-    receiving_organ: str,
-    purposes: Sequence[str],
-    category: str,
-    holding_organ: str,
-    holding_unit: str,
-) -> Sequence[OrdinanceRule]:
-    query = (
-        select(OrdinanceRule)
-        .where(
-            OrdinanceRule.version_id == version_id,
-            OrdinanceRule.receiving_organ == receiving_organ,
-            OrdinanceRule.purpose_code.in_(list(purposes)),
-            OrdinanceRule.category == category,
-            OrdinanceRule.holding_organ == holding_organ,
-            (OrdinanceRule.holding_unit.is_(None)) | (OrdinanceRule.holding_unit == holding_unit),
-        )
-        .order_by(OrdinanceRule.id)
-    )
-    return (await session.scalars(query)).all()
