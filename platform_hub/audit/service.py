@@ -23,7 +23,7 @@ from platform_hub.audit import chain, repository
 from platform_hub.audit.ledgers import TRANSFERS, Ledger
 from platform_hub.audit.schemas import ComplianceReport, Disclosure, DisclosureItem, Uncovered, Violation
 from platform_hub.kit.clock import utcnow
-from platform_hub.models import Purge, TransferOutcome, TransferPattern, TransferRecord
+from platform_hub.models import Purge, TransferOutcome, TransferPattern, TransferRecord, Unit
 from platform_hub.ordinance import service as ordinance
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import SchemaViolation
@@ -54,6 +54,53 @@ class TransferFacts:
     body_digest: str
     ordinance_rule_id: str | None = None
     refusal_reason: str | None = None
+
+
+def transfer_facts(
+    *,
+    reception_number: str,
+    msgid: str,
+    interface_id: str,
+    pattern: TransferPattern,
+    category: str,
+    purpose_code: str,
+    requested_at: dt.datetime,
+    body_digest: str,
+    requester: Unit,
+    provider: Unit,
+    outcome: TransferOutcome,
+    items: Sequence[str] = (),
+    department: str | None = None,
+    user: str | None = None,
+    decision: ordinance.Decision | None = None,
+    refusal: str | None = None,
+    provided_at: dt.datetime | None = None,
+) -> TransferFacts:
+    """What one transfer was, the same for every person it concerned — a message's, a batch chunk's or
+    a registry answer's: the receiving and the holding unit by code and organ, and the 事務 of the rule
+    that allowed it (a subscriber receives for any of its own), else the one asked for."""
+    rule = decision.rule if decision is not None else None
+    return TransferFacts(
+        reception_number=reception_number,
+        msgid=msgid,
+        interface_id=interface_id,
+        pattern=pattern,
+        requesting_unit=requester.code,
+        requesting_organ=requester.organ,
+        requesting_department=department,
+        requesting_user=user,
+        providing_unit=provider.code,
+        providing_organ=provider.organ,
+        purpose_code=rule.purpose_code if rule is not None else purpose_code,
+        information_category=category,
+        item_names=list(items),
+        requested_at=requested_at,
+        provided_at=provided_at,
+        outcome=outcome,
+        body_digest=body_digest,
+        ordinance_rule_id=decision.rule_id if decision is not None else None,
+        refusal_reason=refusal,
+    )
 
 
 def new_reception_number(now: dt.datetime) -> str:

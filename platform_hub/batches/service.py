@@ -31,7 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import repository as registry
 from platform_hub.addressees import service as addressees
-from platform_hub.audit.service import TransferFacts, record_entries
 from platform_hub.auth.service import Principal
 from platform_hub.batches import repository
 from platform_hub.batches.reader import CsvBatch, Record, XmlBatch
@@ -52,7 +51,6 @@ from platform_hub.models import (
     DeliveryStatus,
     Message,
     MessageStatus,
-    TransferOutcome,
 )
 from platform_hub.protocol.catalog import CompiledInterface
 from platform_hub.protocol.envelope import Envelope, lk, read_envelope
@@ -644,41 +642,7 @@ async def _chunk_done(
                 for seq, record, _ in sent.refused
             ],
         )
-        rule = ready.rule.rule if ready.rule else None
-        key = state.require_vault().record_key
         for items, subjects in sent.delivered.items():
-            facts = _facts(
-                ready,
-                TransferOutcome.DELIVERED,
-                items=list(items),
-                rule_id=ready.rule.rule_id if ready.rule else None,
-                purpose_code=rule.purpose_code if rule else None,
-            )
-            await record_entries(session, facts, subjects, key)
+            await linkage.record_delivery(session, state, ready, subjects, items=items)
         refused = [subject for *_, subject in sent.refused]
-        await record_entries(
-            session, _facts(ready, TransferOutcome.REFUSED, items=[], refusal=why), refused, key
-        )
-
-
-def _facts(
-    ready: linkage.Prepared,
-    outcome: TransferOutcome,
-    *,
-    items: list[str],
-    refusal: str | None = None,
-    rule_id: str | None = None,
-    purpose_code: str | None = None,
-) -> TransferFacts:
-    return linkage.transfer_facts(
-        ready.message,
-        ready.inbound.spec,
-        requester=ready.subscriber,
-        provider=ready.inbound.source,
-        outcome=outcome,
-        items=items,
-        refusal=refusal,
-        provided_at=None if refusal else utcnow(),
-        rule_id=rule_id,
-        purpose_code=purpose_code,
-    )
+        await linkage.record_delivery(session, state, ready, refused, refusal=why)

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import service as addressees
-from platform_hub.audit.service import TransferFacts, new_reception_number, record_entries
+from platform_hub.audit.service import new_reception_number, record_entries, transfer_facts
 from platform_hub.auth.service import Principal, send_scope
 from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
@@ -327,7 +327,7 @@ class _Taken:
     replay: bytes | None = None
     refusal: HubError | None = None
     subjects: list[str] = field(default_factory=list)
-    rule_id: str | None = None
+    decision: Decision | None = None
 
 
 async def _query(state: LinkageRuntime, inbound: Inbound) -> bytes:
@@ -344,7 +344,7 @@ async def _query(state: LinkageRuntime, inbound: Inbound) -> bytes:
             taken.subjects = await _translate(
                 session, inbound.envelope, inbound.spec, "request", inbound.source.code, destination.code
             )
-            decision = ordinance.authorize(
+            taken.decision = ordinance.authorize(
                 inbound.configuration.rulebook,
                 utcnow(),
                 receiver=inbound.source,
@@ -352,22 +352,22 @@ async def _query(state: LinkageRuntime, inbound: Inbound) -> bytes:
                 category=inbound.spec.category,
                 purposes=[inbound.header.purpose_code],
             )
-            taken.rule_id = decision.rule_id
         except (AddresseeUnknown, OrdinanceRefusal) as refusal:
             message.status, message.completed_at = MessageStatus.REFUSED, utcnow()
             await repository.complete_message(
                 session, message.id, MessageStatus.REFUSED, None, message.completed_at
             )
-            await _record(
+            await record_transfer(
                 session,
                 state,
-                inbound,
                 message,
+                inbound.spec,
+                taken.subjects or [None],
                 requester=inbound.source,
                 provider=destination,
-                outcome=TransferOutcome.REFUSED,
-                subjects=taken.subjects,
-                items=[],  # nothing was provided
+                outcome=TransferOutcome.REFUSED,  # nothing was provided
+                department=inbound.header.department,
+                user=inbound.header.user,
                 refusal=refusal.message,
             )
             taken.refusal = refusal
@@ -449,19 +449,21 @@ async def _finish_query(
     message, completed_at = taken.message, utcnow()
     status = MessageStatus.ANSWERED if answer is not None else MessageStatus.FAILED
     await repository.complete_message(session, message.id, status, answer, completed_at)
-    await _record(
+    await record_transfer(
         session,
         state,
-        inbound,
         message,
+        inbound.spec,
+        subjects or taken.subjects or [None],
         requester=inbound.source,
         provider=inbound.destination,
         outcome=TransferOutcome.PROVIDED if answer is not None else TransferOutcome.FAILED,
-        subjects=subjects or taken.subjects,
         items=items or [],
+        department=inbound.header.department,
+        user=inbound.header.user,
+        decision=taken.decision,
         refusal=failure,
         provided_at=completed_at if answer is not None else None,
-        rule_id=taken.rule_id,
     )
 
 
@@ -588,26 +590,10 @@ async def deliver_notification(
         # A delivery that happened is recorded even if its lease ran out meanwhile (the receiver
         # dedups it by MSGID): nothing is delivered without its record.
         if finished or status == DeliveryStatus.DELIVERED:
-            rule = ready.rule.rule if ready.rule else None
-            items = (
-                []
-                if ready.refusal
-                else items_present(ready.inbound.spec.request, ready.inbound.envelope.payload())
-            )
-            await _record(
-                session,
-                state,
-                ready.inbound,
-                ready.message,
-                requester=ready.subscriber,
-                provider=ready.inbound.source,
-                outcome=TransferOutcome.REFUSED if ready.refusal else TransferOutcome.DELIVERED,
-                subjects=ready.subjects,
-                items=items,
-                refusal=ready.refusal,
-                provided_at=None if ready.refusal else utcnow(),
-                rule_id=ready.rule.rule_id if ready.rule else None,
-                purpose_code=rule.purpose_code if rule else None,
+            payload = ready.inbound.envelope.payload()
+            items = () if ready.refusal else items_present(ready.inbound.spec.request, payload)
+            await record_delivery(
+                session, state, ready, ready.subjects or [None], items=items, refusal=ready.refusal
             )
     state.metrics.deliveries.labels(ready.subscriber.code, status).inc()
 
@@ -701,16 +687,17 @@ async def _record_dead_letter(
             "a dead letter whose message or units are gone is not recorded", subscriber=went.subscriber_unit
         )
         return
-    facts = transfer_facts(
+    await record_transfer(
+        session,
+        state,
         message,
         compiled.spec,
+        [went.ordering_key],
         requester=subscriber,
         provider=source,
         outcome=TransferOutcome.FAILED,
-        items=[],
         refusal=f"dead letter after {why}"[:2000],
     )
-    await record_entries(session, facts, [went.ordering_key], state.require_vault().record_key)
 
 
 # --- addressees and records ----------------------------------------------------------------------
@@ -776,75 +763,70 @@ def items_present(items: Sequence[Item], parent: etree._Element | None) -> list[
     return list(found)
 
 
-def transfer_facts(
+async def record_transfer(
+    session: AsyncSession,
+    state: LinkageRuntime,
     message: Message,
     spec: InterfaceSpec,
+    subjects: Sequence[str | None],
     *,
     requester: Unit,
     provider: Unit,
     outcome: TransferOutcome,
-    items: list[str],
+    items: Sequence[str] = (),
     department: str | None = None,
     user: str | None = None,
+    decision: Decision | None = None,
     refusal: str | None = None,
     provided_at: datetime | None = None,
-    rule_id: str | None = None,
-    purpose_code: str | None = None,
-) -> TransferFacts:
-    """What one transfer of a message was (to one receiver): the same for every person it concerned."""
-    return TransferFacts(
+) -> None:
+    """One transfer record entry per person in ``subjects`` (``None``: one no one could be named for)
+    about a transfer of ``message``, in the caller's transaction: what every query, notification and
+    batch chunk records, by ``audit.transfer_facts``."""
+    facts = transfer_facts(
         reception_number=message.reception_number,
         msgid=message.msgid,
         interface_id=spec.id,
         pattern=TransferPattern(spec.pattern),
-        requesting_unit=requester.code,
-        requesting_organ=requester.organ,
-        requesting_department=department,
-        requesting_user=user,
-        providing_unit=provider.code,
-        providing_organ=provider.organ,
-        purpose_code=purpose_code or message.purpose_code,
-        information_category=spec.category,
-        item_names=items,
+        category=spec.category,
+        purpose_code=message.purpose_code,
         requested_at=message.received_at,
-        provided_at=provided_at,
-        outcome=outcome,
         body_digest=message.body_digest,
-        refusal_reason=refusal,
-        ordinance_rule_id=rule_id,
-    )
-
-
-async def _record(
-    session: AsyncSession,
-    state: LinkageRuntime,
-    inbound: Inbound,
-    message: Message,
-    *,
-    requester: Unit,
-    provider: Unit,
-    outcome: TransferOutcome,
-    subjects: list[str],
-    items: list[str],
-    refusal: str | None = None,
-    provided_at: datetime | None = None,
-    rule_id: str | None = None,
-    purpose_code: str | None = None,
-) -> None:
-    """One transfer record entry per person (one without a subject when none could be named)."""
-    asked_by_sender = requester.code == message.source_unit
-    facts = transfer_facts(
-        message,
-        inbound.spec,
         requester=requester,
         provider=provider,
         outcome=outcome,
         items=items,
-        department=inbound.header.department if asked_by_sender else None,
-        user=inbound.header.user if asked_by_sender else None,
+        department=department,
+        user=user,
+        decision=decision,
         refusal=refusal,
         provided_at=provided_at,
-        rule_id=rule_id,
-        purpose_code=purpose_code,
     )
-    await record_entries(session, facts, subjects or [None], state.require_vault().record_key)
+    await record_entries(session, facts, subjects, state.require_vault().record_key)
+
+
+async def record_delivery(
+    session: AsyncSession,
+    state: LinkageRuntime,
+    ready: Prepared,
+    subjects: Sequence[str | None],
+    *,
+    items: Sequence[str] = (),
+    refusal: str | None = None,
+) -> None:
+    """The entries of a delivery to its subscriber (a notification's, or a batch chunk's records):
+    delivered now under the rule that allowed it, or refused with the reason."""
+    await record_transfer(
+        session,
+        state,
+        ready.message,
+        ready.inbound.spec,
+        subjects,
+        requester=ready.subscriber,
+        provider=ready.inbound.source,
+        outcome=TransferOutcome.REFUSED if refusal else TransferOutcome.DELIVERED,
+        items=() if refusal else items,
+        decision=None if refusal else ready.rule,
+        refusal=refusal,
+        provided_at=None if refusal else utcnow(),
+    )
