@@ -47,7 +47,6 @@ from platform_hub.models import (
     BatchChunkDelivery,
     BatchResult,
     BatchStatus,
-    Delivery,
     DeliveryStatus,
     Message,
     MessageStatus,
@@ -466,17 +465,8 @@ async def _finish(state: LinkageRuntime, inbound: linkage.Inbound, message: Mess
         ack = _answer(inbound, stored.reception_number, batch, refused).to_bytes()
         batch.status, batch.updated_at = BatchStatus.RECEIVED, utcnow()
         stored.status, stored.response_xml, stored.completed_at = MessageStatus.ACCEPTED, ack, utcnow()
-        if batch.records_accepted:
-            session.add_all(
-                Delivery(
-                    message_id=message.id,
-                    subscriber_unit=unit.code,
-                    ordering_key=None,  # about many people: it waits its turn and holds what follows
-                    next_attempt_at=stored.received_at,
-                    created_at=stored.received_at,
-                )
-                for unit in inbound.subscribers
-            )
+        if batch.records_accepted:  # about many people: it waits its turn and holds what follows
+            await linkage.enqueue_deliveries(session, stored, inbound.subscribers, subjects=[])
     if batch.records_accepted and inbound.subscribers:
         state.deliveries_waiting.set()
     log.info(

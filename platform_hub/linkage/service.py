@@ -487,13 +487,8 @@ async def _accept_notification(state: LinkageRuntime, inbound: Inbound) -> bytes
         subjects = await _translate(
             session, inbound.envelope, inbound.spec, "request", inbound.source.code, None, resolved=fed
         )
-        await repository.add_deliveries(
-            session,
-            message,
-            [unit.code for unit in inbound.subscribers],
-            # In order per person: a 転居 never overtakes the 転入 before it; a batch waits its turn.
-            ordering_key=subjects[0] if len(subjects) == 1 else None,
-        )
+        # In order per person: a 転居 never overtakes the 転入 before it; a batch waits its turn.
+        await enqueue_deliveries(session, message, inbound.subscribers, subjects)
         structlog.contextvars.bind_contextvars(reception_number=message.reception_number)
         assert message.response_xml is not None
         return message.response_xml
@@ -503,6 +498,16 @@ async def _accept_notification(state: LinkageRuntime, inbound: Inbound) -> bytes
         state.deliveries_waiting.set()
     log.info("notification accepted", subscribers=[u.code for u in inbound.subscribers])
     return ack
+
+
+async def enqueue_deliveries(
+    session: AsyncSession, message: Message, subscribers: Sequence[Unit], subjects: Sequence[str]
+) -> None:
+    """A pending delivery of an accepted message to each subscriber, in the caller's transaction (the
+    one that accepts it). A message about one person goes in that person's order; one about several
+    or none (a batch) waits for everything queued before it and holds what comes after."""
+    ordering_key = subjects[0] if len(subjects) == 1 else None
+    await repository.add_deliveries(session, message, [unit.code for unit in subscribers], ordering_key)
 
 
 def _payload_fields(envelope: Envelope) -> dict[str, str]:
