@@ -151,6 +151,16 @@ def new_client(name: str, role: str, unit_code: str | None = None) -> tuple[Clie
     return client, secret
 
 
+async def create_client(
+    session: AsyncSession, name: str, role: str, unit_code: str | None = None
+) -> tuple[Client, str]:
+    """``new_client``, stored in the caller's transaction."""
+    client, secret = new_client(name, role, unit_code)
+    repository.add_client(session, client)
+    await session.flush()
+    return client, secret
+
+
 async def authenticate_client(
     session: AsyncSession, settings: Settings, catalog: Catalog, client_id: str, secret: str
 ) -> tuple[str, str | None, set[str]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from platform_hub.addressees import service as addressees
 from platform_hub.auth.service import Principal
 from platform_hub.batches import repository
 from platform_hub.batches.reader import CsvBatch, Record, XmlBatch
+from platform_hub.batches.schemas import BatchDelivery, BatchOut
 from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.vault import MyNumberVault
@@ -55,6 +57,7 @@ from platform_hub.protocol.catalog import CompiledInterface
 from platform_hub.protocol.envelope import Envelope, lk, read_envelope
 from platform_hub.protocol.errors import (
     AddresseeUnknown,
+    Forbidden,
     HubError,
     IdempotencyConflict,
     SchemaViolation,
@@ -636,3 +639,55 @@ async def _chunk_done(
             await linkage.record_delivery(session, state, ready, subjects, items=items)
         refused = [subject for *_, subject in sent.refused]
         await linkage.record_delivery(session, state, ready, refused, refusal=why)
+
+
+# --- what the sender reads -----------------------------------------------------------------------
+
+
+async def batch_of(
+    session: AsyncSession, principal: Principal, reception_number: str
+) -> tuple[Message, Batch]:
+    """A batch by its reception number, for the unit that sent it, an admin or an auditor."""
+    found = await repository.by_reception_number(session, reception_number)
+    if found is None:
+        raise UnknownTarget(f"no batch {reception_number}")
+    message, _ = found
+    if principal.unit_code != message.source_unit and not (
+        principal.acts_as("admin") or principal.acts_as("auditor")
+    ):
+        raise Forbidden(f"batch {reception_number} was sent by another unit")
+    return found
+
+
+async def progress(session: AsyncSession, message: Message, batch: Batch) -> BatchOut:
+    """How far the batch is: its records received, accepted and refused, each subscriber's delivery."""
+    deliveries = await repository.delivery_progress(session, message.id)
+    return BatchOut(
+        reception_number=message.reception_number,
+        msgid=message.msgid,
+        interface_id=message.interface_id,
+        source_unit=message.source_unit,
+        status=batch.status,
+        received_at=message.received_at,
+        chunks=batch.chunks,
+        records_received=batch.records_received,
+        records_accepted=batch.records_accepted,
+        records_refused=batch.records_refused,
+        deliveries=[
+            BatchDelivery(
+                subscriber_unit=delivery.subscriber_unit,
+                status=delivery.status,
+                chunks_done=chunks,
+                records_delivered=delivered,
+                records_refused=refused,
+            )
+            for delivery, chunks, delivered, refused in deliveries
+        ],
+    )
+
+
+async def refused_records(
+    session: AsyncSession, message_id: uuid.UUID, *, after: int = 0
+) -> Sequence[BatchResult]:
+    """A page of the batch's refused records (intake first, then per subscriber), after ``after``."""
+    return await repository.results(session, message_id, after=after)

@@ -510,6 +510,11 @@ async def enqueue_deliveries(
     await repository.add_deliveries(session, message, [unit.code for unit in subscribers], ordering_key)
 
 
+async def count_pending(session: AsyncSession) -> int:
+    """The deliveries waiting to go (``/metrics``)."""
+    return await repository.count_pending(session)
+
+
 def _payload_fields(envelope: Envelope) -> dict[str, str]:
     """The top-level items of a flat payload (a 住民異動), by romaji name."""
     payload = envelope.payload()

@@ -18,7 +18,7 @@ from platform_hub.models import OrdinanceRule, OrdinanceVersion, RuleKind, Unit,
 from platform_hub.ordinance import repository
 from platform_hub.ordinance.schemas import OrdinanceIn, OrdinanceOut, RuleIn, RuleOut
 from platform_hub.protocol.catalog import Catalog
-from platform_hub.protocol.errors import AlreadyExists, OrdinanceRefusal, SchemaViolation
+from platform_hub.protocol.errors import AlreadyExists, OrdinanceRefusal, SchemaViolation, UnknownTarget
 
 JST = ZoneInfo("Asia/Tokyo")  # an ordinance takes effect on a day of the city's calendar
 # The days a request may name: their starts in JST must still be datetimes in UTC.
@@ -213,6 +213,19 @@ def authorize(
 def day_start(day: dt.date) -> dt.datetime:
     """The first moment of a day in the city (JST)."""
     return dt.datetime.combine(day, dt.time(), JST)
+
+
+async def rules_on(session: AsyncSession, day: dt.date) -> OrdinanceOut:
+    """The version in force on ``day`` (JST), with every rule; E1003 when none is."""
+    version = await repository.in_force(session, day, with_rules=True)
+    if version is None:
+        raise UnknownTarget(f"no ordinance version is in force on {day}")
+    return version_out(version)
+
+
+async def all_versions(session: AsyncSession) -> list[OrdinanceOut]:
+    """Every version loaded, by effective day, with its rules."""
+    return [version_out(version) for version in await repository.all_versions(session)]
 
 
 # The rule fields the file and the table name alike (the file's ``purpose`` is the table's purpose_code).

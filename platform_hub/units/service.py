@@ -66,14 +66,12 @@ async def register(session: AsyncSession, body: AdapterRegistration, catalog: Ca
             for i in sorted(set(ids))
         ],
     )
-    client, secret = auth.new_client(body.name, "unit", unit.code)
     session.add(unit)
     try:
         await session.flush()  # the unit first: the client's foreign key points at it
     except IntegrityError:  # registered concurrently
         raise AlreadyExists(f"unit {body.unit_code} is registered already") from None
-    session.add(client)
-    await session.flush()
+    client, secret = await auth.create_client(session, body.name, "unit", unit.code)
     await generation.bump(session)  # every hub process routes to and from it from now on
     return AdapterCredentials(
         **adapter_out(unit).model_dump(), client_id=client.client_id, client_secret=secret
