@@ -18,7 +18,7 @@ import pytest
 
 from platform_hub.addressees.access import ITEM_NAMES
 from platform_hub.audit import export
-from platform_hub.audit.enums import OperationOutcome, TransferOutcome, TransferPattern
+from platform_hub.models import OperationOutcome, TransferOutcome, TransferPattern
 from tests.helpers import (
     CATALOG,
     YAMADA,

@@ -35,6 +35,8 @@ def test_a_newcomer_reaches_a_unit_without_their_number_as_unnumbered(
         assert hub.send(newcomer, juki).status_code == 200
         wait_until(lambda: len(zeimu.received) == 1)
         assert received_atena(zeimu, 0) == UNNUMBERED_ATENA  # 002 has no number for them yet
+        # The hub commits the delivery's entry once 002 has answered: after 002 has the message.
+        wait_until(lambda: count_rows(database_url, "transfer_records") == 1)
         (record,) = rows(
             database_url, "SELECT requesting_unit, outcome, subject_integrated_number FROM transfer_records"
         )

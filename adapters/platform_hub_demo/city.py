@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -61,14 +61,3 @@ async def seed_city(urls: Mapping[str, str]) -> dict[str, Any]:
         others = [name for name in urls if name != FIRST]
         seeded.update(zip(others, await asyncio.gather(*(seed(name) for name in others)), strict=True))
         return seeded
-
-
-async def seed_units(units: Sequence[MockUnit]) -> dict[str, dict[str, int]]:
-    """The same for units running in this process (started, e.g. inside their served apps)."""
-    first = [unit for unit in units if isinstance(unit, Juki)]
-    seeded = {unit.code: await unit.seed_registry() for unit in first}
-    others = [unit for unit in units if not isinstance(unit, Juki)]
-    seeded.update(
-        zip([u.code for u in others], await asyncio.gather(*(u.seed_registry() for u in others)), strict=True)
-    )
-    return seeded

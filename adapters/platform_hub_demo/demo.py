@@ -41,7 +41,6 @@ from platform_hub_demo.residents import Resident, generate_city, parents_with_ch
 
 CITY_ORDINANCE = DEMO_ORDINANCE
 REPEALED = "U-03"  # 別表第2 第6項: 児童手当 may use 地方税関係情報
-HUB_STEPS = {"ok", "refused"}  # outcomes of a step that went through the hub
 OUTSIDER = {  # a 住登外者: lives outside the city, unknown to its registry
     "name": "佐々木　花子",
     "name_kana": "ササキ　ハナコ",

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from platform_hub.protocol.registry import BasicInfo, Candidate, Sex
+from platform_hub.protocol.registry import BasicInfo, Candidate, ResidentStatus, Sex
 from platform_hub_demo.common import NON_RESIDENT, Addressees, next_atena
 from platform_hub_demo.residents import CITY_NAME
 
@@ -106,7 +106,7 @@ class Applicant(BaseModel):
 class Identified:
     atena: str
     integrated_number: str
-    status: str  # the registry's: resident, non_resident, moved_out, deceased
+    status: ResidentStatus  # the registry's 住民状態
     status_ja: str
 
 
@@ -175,7 +175,7 @@ async def _link(
             "address": current.address or applicant.address or "不明",
         }
     )
-    status = "1" if current.status == "resident" else NON_RESIDENT
+    status = "1" if current.status == ResidentStatus.RESIDENT else NON_RESIDENT
     addressees.add(
         atena,
         info,
@@ -212,7 +212,8 @@ async def _register_non_resident(
         "registered",
         f"住登外者として登録（宛名番号 {atena}、団体内統合宛名番号 {person.integrated_number}）",
     )
-    return Identified(atena, person.integrated_number, "non_resident", "住登外者")
+    status = ResidentStatus.NON_RESIDENT
+    return Identified(atena, person.integrated_number, status, status.ja)
 
 
 def fiscal_income_year(day: dt.date) -> tuple[int, dt.date]:

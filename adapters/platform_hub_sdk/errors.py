@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from platform_hub.protocol.errors import HubError
+from platform_hub.protocol.errors import BY_CODE, HubError
 
-# The HTTP status that goes with each code (DESIGN.md's table), for Faults a unit answers itself.
-_STATUS = {
-    "E1001": 400,
-    "E1002": 400,
-    "E1003": 404,
-    "E1004": 409,
-    "E2001": 401,
-    "E2002": 403,
-    "E3001": 403,
-    "E3002": 422,
-    "E4001": 502,
-    "E4002": 409,
-    "E5000": 500,
-    "E5001": 503,
-}
+# The HTTP status that goes with each code, for Faults a unit answers itself: the hub's own.
+_STATUS = {code: error.status_code for code, error in BY_CODE.items()}
 
 
 class LinkageError(HubError):

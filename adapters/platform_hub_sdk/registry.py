@@ -11,9 +11,9 @@ from platform_hub.protocol.registry import (
     Candidate,
     PersonOut,
     PersonRegistration,
+    ResidentStatus,
     SearchRequest,
     Sex,
-    Status,
 )
 from platform_hub_sdk.auth import TokenSource
 from platform_hub_sdk.hub import HubConnection
@@ -91,7 +91,7 @@ class Registry:
         *,
         reason: str,
         my_number: str | None = None,
-        status: Status = "non_resident",
+        status: ResidentStatus = ResidentStatus.NON_RESIDENT,
         valid_from: dt.date | None = None,
     ) -> PersonOut:
         """Register a person under the unit's own 宛名番号: a 住登外者 as a rule (``status``)."""

@@ -34,6 +34,7 @@ from starlette.routing import BaseRoute, Route
 from platform_hub.protocol.catalog import CompiledInterface
 from platform_hub.protocol.envelope import SOAP_CONTENT_TYPE, Envelope, fault, read_envelope
 from platform_hub.protocol.errors import HubError, SchemaViolation
+from platform_hub.protocol.specs import Pattern
 from platform_hub.protocol.xml import parse_xml
 from platform_hub_sdk.auth import Credentials, TokenSource
 from platform_hub_sdk.catalog import InterfaceCatalog
@@ -326,7 +327,7 @@ class Unit:
         user: str | None,
     ) -> Reply:
         compiled = await self.catalog.get(interface_id)
-        if (compiled.spec.pattern == "query") != (kind == "query"):
+        if (compiled.spec.pattern == Pattern.QUERY) != (kind == "query"):
             other = "notify" if kind == "query" else "query"
             raise ValueError(f"{interface_id} is a {compiled.spec.pattern}: use {other}()")
         msgid = msgid or new_msgid()
@@ -404,9 +405,9 @@ class Unit:
 
     def _answer(self, compiled: CompiledInterface, received: Received, result: Payload | None) -> bytes:
         spec = compiled.spec
-        if spec.pattern == "query" and result is None:
+        if spec.pattern == Pattern.QUERY and result is None:
             raise TypeError(f"the {spec.id} handler returned no answer")
-        if result is None and spec.pattern == "batch":
+        if result is None and spec.pattern == Pattern.BATCH:
             result = batch_counts(compiled, received)
         answer = answer_message(compiled, received, self.code, result or {})
         try:

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import repository
-from platform_hub.audit.service import TransferFacts, new_reception_number, record_entries
+from platform_hub.audit.service import TransferFacts, new_reception_number, record_entries, transfer_facts
 from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.runtime import Runtime
 from platform_hub.kit.vault import MyNumberVault
-from platform_hub.models import Unit
+from platform_hub.models import TransferOutcome, TransferPattern, Unit
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.service import Decision
 from platform_hub.protocol import normalize
@@ -137,34 +137,34 @@ def _facts(
     operation: str,
     at: dt.datetime,
     *,
-    items: list[str],
-    outcome: str,
+    outcome: TransferOutcome,
     digest: str,
-    rule_id: str | None = None,
+    items: Sequence[str] = (),
+    decision: Decision | None = None,
     refusal: str | None = None,
 ) -> TransferFacts:
+    """A registry answer as a transfer: a reception number of its own (its MSGID too), the operation as
+    the interface, 宛名情報 from the registry to the unit for the 事務 it named."""
     assert caller.unit is not None and caller.purpose is not None
     reception = new_reception_number(at)
-    return TransferFacts(
+    return transfer_facts(
         reception_number=reception,
         msgid=reception,
         interface_id=operation,
-        pattern="registry",
-        requesting_unit=caller.unit.code,
-        requesting_organ=caller.unit.organ,
-        requesting_department=caller.department,
-        requesting_user=caller.clerk,
-        providing_unit=holder.code,
-        providing_organ=holder.organ,
+        pattern=TransferPattern.REGISTRY,
+        category=ATENA_CATEGORY,
         purpose_code=caller.purpose,
-        information_category=ATENA_CATEGORY,
-        item_names=items,
         requested_at=at,
-        provided_at=at if outcome == "provided" else None,
-        outcome=outcome,
         body_digest=digest,
-        ordinance_rule_id=rule_id,
-        refusal_reason=refusal,
+        requester=caller.unit,
+        provider=holder,
+        outcome=outcome,
+        items=items,
+        department=caller.department,
+        user=caller.clerk,
+        decision=decision,
+        refusal=refusal,
+        provided_at=at if outcome == TransferOutcome.PROVIDED else None,
     )
 
 
@@ -191,10 +191,10 @@ async def record_provision(
             provision.holder,
             provision.operation,
             provision.at,
-            items=list(names),
-            outcome="provided",
+            outcome=TransferOutcome.PROVIDED,
             digest=digest,
-            rule_id=provision.decision.rule_id,
+            items=names,
+            decision=provision.decision,
         )
         await record_entries(session, facts, subjects, record_key)
 
@@ -215,8 +215,7 @@ async def refuse(
             holder,
             operation,
             utcnow(),
-            items=[],
-            outcome="refused",
+            outcome=TransferOutcome.REFUSED,
             digest=hashlib.sha256(refusal.message.encode()).hexdigest(),
             refusal=refusal.message,
         )

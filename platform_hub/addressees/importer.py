@@ -29,7 +29,7 @@ from platform_hub.models import AtenaLink, Person, PersonVersion
 from platform_hub.models.base import Base
 from platform_hub.protocol import normalize
 from platform_hub.protocol.numbers import atena_number, is_valid_atena_number, is_valid_my_number
-from platform_hub.protocol.registry import BasicInfo
+from platform_hub.protocol.registry import BasicInfo, ResidentStatus
 
 COLUMNS = (
     "atena_number",
@@ -43,7 +43,6 @@ COLUMNS = (
     "status",
     "valid_from",
 )
-STATUSES = {"resident", "non_resident", "moved_out", "deceased"}
 BATCH = 2000
 
 
@@ -62,7 +61,7 @@ class _Row:
     my_number_hash: str | None
     my_number: str | None = field(repr=False)
     info: BasicInfo
-    status: str
+    status: ResidentStatus
     valid_from: dt.date
 
 
@@ -74,9 +73,10 @@ def _parse(line: int, raw: dict[str, str], vault: MyNumberVault, today: dt.date)
     my_number = (raw.get("my_number") or "").strip() or None
     if my_number is not None and not is_valid_my_number(my_number):
         raise ValueError("my_number is not a valid 個人番号 (12 digits, check digit)")
-    status = (raw.get("status") or "resident").strip()
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {', '.join(sorted(STATUSES))}")
+    try:
+        status = ResidentStatus((raw.get("status") or ResidentStatus.RESIDENT).strip())
+    except ValueError:
+        raise ValueError(f"status must be one of {', '.join(sorted(ResidentStatus))}") from None
     try:
         info = BasicInfo(
             name=raw.get("name", ""),
@@ -176,7 +176,7 @@ async def _store(
             else created[row.line],
             "unit_code": unit_code,
             "atena_number": row.atena,
-            "non_resident": row.status == "non_resident",
+            "non_resident": row.status == ResidentStatus.NON_RESIDENT,
             "linked_at": now,
             "linked_by": actor,
             "link_reason": "一括取込",

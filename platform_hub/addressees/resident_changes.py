@@ -16,10 +16,15 @@ from platform_hub.kit.vault import MyNumberVault
 from platform_hub.models import Person
 from platform_hub.protocol.errors import AddresseeUnknown, SchemaViolation
 from platform_hub.protocol.numbers import check_atena_number, check_my_number
-from platform_hub.protocol.registry import BasicInfo
+from platform_hub.protocol.registry import BasicInfo, ResidentStatus
 
 # 住民状態 code of the 住民異動通知 → the registry's status.
-_RESIDENT_STATES = {"1": "resident", "2": "moved_out", "3": "deceased", "4": "moved_out"}
+_RESIDENT_STATES = {
+    "1": ResidentStatus.RESIDENT,
+    "2": ResidentStatus.MOVED_OUT,
+    "3": ResidentStatus.DECEASED,
+    "4": ResidentStatus.MOVED_OUT,
+}
 _CREATING_EVENTS = {"01", "04", "08"}  # 転入, 出生, 職権記載
 
 
@@ -54,7 +59,7 @@ async def apply_resident_change(
     """
     atena = check_atena_number(fields["AtenaNo"])
     status = _RESIDENT_STATES[fields["JuminJotaiCode"]]
-    moved_away = status == "moved_out" and fields.get("TenshutsusakiJusho")
+    moved_away = status == ResidentStatus.MOVED_OUT and fields.get("TenshutsusakiJusho")
     try:
         info = BasicInfo(
             name=fields["Shimei"],

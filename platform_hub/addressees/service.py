@@ -23,7 +23,7 @@ from platform_hub.protocol.errors import (
     UnknownTarget,
 )
 from platform_hub.protocol.numbers import atena_number, check_atena_number, check_my_number
-from platform_hub.protocol.registry import BasicInfo, PersonRegistration
+from platform_hub.protocol.registry import BasicInfo, PersonRegistration, ResidentStatus
 
 
 async def get_person(session: AsyncSession, integrated_number: str) -> Person:
@@ -33,7 +33,9 @@ async def get_person(session: AsyncSession, integrated_number: str) -> Person:
     return person
 
 
-def version_of(info: BasicInfo, status: str, valid_from: dt.date, reason: str | None) -> PersonVersion:
+def version_of(
+    info: BasicInfo, status: ResidentStatus, valid_from: dt.date, reason: str | None
+) -> PersonVersion:
     return PersonVersion(
         valid_from=valid_from,
         valid_to=None,
@@ -57,7 +59,7 @@ async def new_person(
     vault: MyNumberVault,
     info: BasicInfo,
     *,
-    status: str,
+    status: ResidentStatus,
     valid_from: dt.date,
     reason: str,
     my_number: str | None = None,
@@ -96,7 +98,7 @@ async def register_person(
 ) -> Person:
     """Register a person with a unit's own 宛名番号: units register 住登外者 only (residents come from
     住民基本台帳's own flows, 住民異動 and 全件 sets); the My Number office registers anyone."""
-    if caller.unit is not None and body.status != "non_resident":
+    if caller.unit is not None and body.status != ResidentStatus.NON_RESIDENT:
         raise Forbidden(
             f"unit {caller.unit_code} registers 住登外者 only (status non_resident): residents and their "
             "changes come from 住民基本台帳 (住民異動通知, 住民情報一括提供)"
@@ -122,7 +124,7 @@ async def register_person(
         body.atena_number,
         reason=body.reason,
         actor=caller.client_id,
-        non_resident=body.status == "non_resident",
+        non_resident=body.status == ResidentStatus.NON_RESIDENT,
     )
     return person
 
@@ -132,7 +134,7 @@ async def add_version(
     person_id: int,
     info: BasicInfo,
     *,
-    status: str,
+    status: ResidentStatus,
     valid_from: dt.date,
     reason: str,
     locked: bool = False,

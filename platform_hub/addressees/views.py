@@ -16,7 +16,6 @@ from platform_hub.models import Person, PersonMerge, PersonVersion
 from platform_hub.protocol import normalize
 from platform_hub.protocol.numbers import check_my_number
 from platform_hub.protocol.registry import (
-    STATUS_JA,
     Attributes,
     Candidate,
     CandidateAttributes,
@@ -24,6 +23,7 @@ from platform_hub.protocol.registry import (
     LinkOut,
     MergeOut,
     PersonOut,
+    ResidentStatus,
     SearchRequest,
 )
 
@@ -180,7 +180,7 @@ def _attributes(version: Any, hidden: set[str]) -> Attributes:
         address=shown("address", version.address),
         municipality_code=shown("address", version.municipality_code),
         status=version.status,
-        status_ja=STATUS_JA[version.status],
+        status_ja=ResidentStatus(version.status).ja,
         valid_from=version.valid_from,
         valid_to=version.valid_to,
         reason=version.reason,

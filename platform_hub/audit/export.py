@@ -18,8 +18,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
-from platform_hub.audit.enums import OperationOutcome, TransferOutcome, TransferPattern
 from platform_hub.kit.clock import city_zone
+from platform_hub.models import OperationOutcome, TransferOutcome, TransferPattern
 
 Record = Literal["transfers", "operations"]
 ITEM_SEPARATOR = "；"

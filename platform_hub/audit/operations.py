@@ -25,7 +25,7 @@ from platform_hub.audit import chain, repository
 from platform_hub.audit.schemas import OperationOut, OperationSearch
 from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
-from platform_hub.models import Operation
+from platform_hub.models import Operation, OperationOutcome
 from platform_hub.ordinance.service import day_start
 from platform_hub.protocol.errors import HubError
 
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 # Twelve digits, whole, as a 個人番号 is written — in groups of four, too (after NFKC: full-width alike).
 _MY_NUMBER_LIKE = re.compile(r"(?<![0-9])[0-9]{4}[ -]?[0-9]{4}[ -]?[0-9]{4}(?![0-9])")
-OK, REFUSED, FAILED = "ok", "refused", "failed"
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ async def record_operation(
     action: str,
     *,
     subject: str | None = None,
-    outcome: str = OK,
+    outcome: OperationOutcome = OperationOutcome.OK,
     detail: str | None = None,
     parameters: Mapping[str, object] | None = None,
 ) -> None:
@@ -110,7 +109,7 @@ async def record_refusal(
             actor,
             action,
             subject=subject,
-            outcome=FAILED if error.status_code >= 500 else REFUSED,
+            outcome=OperationOutcome.FAILED if error.status_code >= 500 else OperationOutcome.REFUSED,
             detail=f"{error.code}: {detail or error.message}",
             parameters=parameters,
         )

@@ -19,6 +19,8 @@ from platform_hub.models import (
     OrdinanceVersion,
     Purge,
     PurgePermit,
+    TransferOutcome,
+    TransferPattern,
     TransferRecord,
     counters,
 )
@@ -247,11 +249,12 @@ async def count(session: AsyncSession) -> int:
 
 @dataclass(frozen=True)
 class Window:
-    """The entries a compliance re-check reads, and the moments from which each ordinance version governs."""
+    """The entries a compliance re-check reads, and the rulebook's boundaries (``Rulebook.boundaries``):
+    between two of them one ordinance version governs."""
 
     start: dt.datetime
     end: dt.datetime
-    outcomes: Sequence[str]
+    outcomes: Sequence[TransferOutcome]
     boundaries: Sequence[dt.datetime]
 
     def where(self) -> list[ColumnElement[bool]]:
@@ -262,7 +265,7 @@ class Window:
         ]
 
     def period(self) -> ColumnElement[int]:
-        """The index of the boundary that governs each entry's moment (-1: before any version)."""
+        """The index of the last boundary at or before each entry's moment (-1: before the first)."""
         moment = decided_at()
         whens = [(moment >= since, index) for index, since in reversed(list(enumerate(self.boundaries)))]
         return case(*whens, else_=-1) if whens else literal(-1)
@@ -270,7 +273,7 @@ class Window:
 
 def decided_at() -> ColumnElement[dt.datetime]:
     """A notification is decided when it is delivered; a query when it is taken."""
-    delivered = and_(TransferRecord.pattern != "query", TransferRecord.provided_at.is_not(None))
+    delivered = and_(TransferRecord.pattern != TransferPattern.QUERY, TransferRecord.provided_at.is_not(None))
     return case((delivered, TransferRecord.provided_at), else_=TransferRecord.requested_at)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from platform_hub.audit.enums import OperationOutcome
+from platform_hub.models import OperationOutcome, TransferOutcome, TransferPattern
 from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ class TransferOut(BaseModel):
     reception_number: str
     msgid: str
     interface_id: str
-    pattern: str
+    pattern: TransferPattern
     requesting_unit: str
     requesting_organ: str
     requesting_department: str | None
@@ -39,7 +39,7 @@ class TransferOut(BaseModel):
     subject_integrated_number: str | None
     requested_at: AwareDatetime
     provided_at: AwareDatetime | None
-    outcome: str
+    outcome: TransferOutcome
     body_digest: str
     entry_digest: str
 
@@ -63,7 +63,7 @@ class DisclosureItem(BaseModel):
     item_names: list[str]
     ordinance_rule_id: str | None
     article: str | None
-    outcome: str
+    outcome: TransferOutcome
     refusal_reason: str | None
 
 
@@ -159,7 +159,7 @@ class OperationOut(BaseModel):
     clerk: str | None
     action: str
     subject_integrated_number: str | None
-    outcome: str
+    outcome: OperationOutcome
     detail: str | None
     parameters: str = Field(description="what was asked, as JSON")
     entry_digest: str

@@ -23,11 +23,11 @@ from platform_hub.audit import chain, repository
 from platform_hub.audit.ledgers import TRANSFERS, Ledger
 from platform_hub.audit.schemas import ComplianceReport, Disclosure, DisclosureItem, Uncovered, Violation
 from platform_hub.kit.clock import city_today, utcnow
-from platform_hub.models import Operation, Purge, TransferRecord
+from platform_hub.models import Operation, Purge, TransferOutcome, TransferPattern, TransferRecord, Unit
 from platform_hub.ordinance import service as ordinance
-from platform_hub.ordinance.repository import all_versions as ordinance_versions
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import SchemaViolation
+from platform_hub.protocol.specs import Pattern
 from platform_hub.units import repository as units
 
 
@@ -38,7 +38,7 @@ class TransferFacts:
     reception_number: str
     msgid: str
     interface_id: str
-    pattern: str
+    pattern: TransferPattern
     requesting_unit: str
     requesting_organ: str
     requesting_department: str | None
@@ -50,10 +50,57 @@ class TransferFacts:
     item_names: list[str]
     requested_at: dt.datetime
     provided_at: dt.datetime | None
-    outcome: str
+    outcome: TransferOutcome
     body_digest: str
     ordinance_rule_id: str | None = None
     refusal_reason: str | None = None
+
+
+def transfer_facts(
+    *,
+    reception_number: str,
+    msgid: str,
+    interface_id: str,
+    pattern: TransferPattern,
+    category: str,
+    purpose_code: str,
+    requested_at: dt.datetime,
+    body_digest: str,
+    requester: Unit,
+    provider: Unit,
+    outcome: TransferOutcome,
+    items: Sequence[str] = (),
+    department: str | None = None,
+    user: str | None = None,
+    decision: ordinance.Decision | None = None,
+    refusal: str | None = None,
+    provided_at: dt.datetime | None = None,
+) -> TransferFacts:
+    """What one transfer was, the same for every person it concerned — a message's, a batch chunk's or
+    a registry answer's: the receiving and the holding unit by code and organ, and the 事務 of the rule
+    that allowed it (a subscriber receives for any of its own), else the one asked for."""
+    rule = decision.rule if decision is not None else None
+    return TransferFacts(
+        reception_number=reception_number,
+        msgid=msgid,
+        interface_id=interface_id,
+        pattern=pattern,
+        requesting_unit=requester.code,
+        requesting_organ=requester.organ,
+        requesting_department=department,
+        requesting_user=user,
+        providing_unit=provider.code,
+        providing_organ=provider.organ,
+        purpose_code=rule.purpose_code if rule is not None else purpose_code,
+        information_category=category,
+        item_names=list(items),
+        requested_at=requested_at,
+        provided_at=provided_at,
+        outcome=outcome,
+        body_digest=body_digest,
+        ordinance_rule_id=decision.rule_id if decision is not None else None,
+        refusal_reason=refusal,
+    )
 
 
 def new_reception_number(now: dt.datetime) -> str:
@@ -180,7 +227,7 @@ async def _chain_end(session: AsyncSession, ledger: Ledger) -> tuple[int, str, i
 
 # --- what auditors read --------------------------------------------------------------------------
 
-RECORDED = ("provided", "delivered")
+RECORDED = (TransferOutcome.PROVIDED, TransferOutcome.DELIVERED)
 
 
 async def transfer_page(
@@ -200,18 +247,20 @@ async def operation_page(
 async def compliance(
     session: AsyncSession, catalog: Catalog, start: dt.date, end: dt.date
 ) -> ComplianceReport:
-    """Re-check every transfer of the period against the rules as they were at its time, and list the
-    interfaces a registered receiver may not get under the rules in force at the period's end.
+    """Re-check every transfer of the period by the ordinance's own decision (``ordinance.decide``, as
+    at the moment it was decided), and list the interfaces a registered receiver may not get under the
+    rules in force at the period's end.
 
-    The database groups the period's entries by the version governing each one's moment and by what a
-    decision depends on; each group is decided once, and only a refused group's entries are read."""
-    periods = ordinance.governing_periods(await ordinance_versions(session))
+    The database groups the period's entries by the stretch between the rulebook's boundaries that
+    holds each one's moment (one version governs a stretch) and by what a decision depends on; each
+    group is decided once, and only a refused group's entries are read."""
+    book = await ordinance.rulebook(session)
+    boundaries = book.boundaries()
     start_at, end_at = ordinance.day_start(start), ordinance.day_start(end + dt.timedelta(days=1))
-    window = repository.Window(start_at, end_at, RECORDED, [since for since, _ in periods])
+    window = repository.Window(start_at, end_at, RECORDED, boundaries)
     groups = await repository.transfer_groups(session, window)
     violations: list[Violation] = []
     for group in groups:
-        version = periods[group.period][1] if group.period >= 0 else None
         facts = {
             "receiving_organ": group.requesting_organ,
             "purposes": [group.purpose_code],
@@ -219,20 +268,19 @@ async def compliance(
             "holding_organ": group.providing_organ,
             "holding_unit": group.providing_unit,
         }
-        decision = await ordinance.decide_in(session, version, end, **facts)
-        if decision.rule is not None:
+        # Decided as at the boundary its stretch starts from: the version in force all along it.
+        decision = ordinance.decide(book, boundaries[group.period], **facts) if group.period >= 0 else None
+        if decision is not None and decision.rule is not None:
             continue
         async for entry in repository.transfers_of_group(session, window, group):
-            reason = decision.reason
-            if version is None:  # the refusal names the entry's own day
-                day = ordinance.local_day(entry.moment)
-                reason = (await ordinance.decide_in(session, None, day, **facts)).reason
+            # Before any version, each entry is decided on its own: the refusal names its day.
+            refused = decision or ordinance.decide(book, entry.moment, **facts)
             violations.append(
                 Violation(
                     entry_id=entry.id,
                     reception_number=entry.reception_number,
                     requested_at=entry.requested_at,
-                    reason=str(reason),
+                    reason=str(refused.reason),
                 )
             )
     return ComplianceReport(
@@ -240,28 +288,30 @@ async def compliance(
         end=end,
         checked=sum(group.entries for group in groups),
         violations=sorted(violations, key=lambda v: v.entry_id),
-        uncovered=await _uncovered(session, catalog, end),
+        uncovered=await _uncovered(session, catalog, book, end),
     )
 
 
-async def _uncovered(session: AsyncSession, catalog: Catalog, on: dt.date) -> list[Uncovered]:
+async def _uncovered(
+    session: AsyncSession, catalog: Catalog, book: ordinance.Rulebook, on: dt.date
+) -> list[Uncovered]:
     moment = ordinance.day_start(on + dt.timedelta(days=1)) - dt.timedelta(microseconds=1)
     found = []
     for spec in catalog.specs():
         holders = await units.units_relating(session, spec.id, "provides")
         receivers = (
             await units.list_units(session)
-            if spec.pattern == "query"
+            if spec.pattern == Pattern.QUERY
             else await units.units_relating(session, spec.id, "subscribes")
         )
         for receiver in receivers:
-            if spec.pattern == "query" and not spec.allows_consumer(receiver.code):
+            if spec.pattern == Pattern.QUERY and not spec.allows_consumer(receiver.code):
                 continue
             for holder in holders:
                 if holder.code == receiver.code:
                     continue
-                decision = await ordinance.decide(
-                    session,
+                decision = ordinance.decide(
+                    book,
                     moment,
                     receiving_organ=receiver.organ,
                     purposes=list(receiver.purposes),

@@ -23,6 +23,7 @@ from platform_hub.kit.settings import Settings
 from platform_hub.models import Client, Unit
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import Forbidden, NotAuthenticated, UnknownTarget
+from platform_hub.protocol.specs import Pattern
 
 ISSUER = "platform-hub"
 ROLES = ("unit", "auditor", "integrator", "admin")
@@ -184,6 +185,16 @@ async def rotate_secret(session: AsyncSession, client: Client) -> str:
     return secret
 
 
+async def create_client(
+    session: AsyncSession, name: str, role: str, unit_code: str | None = None
+) -> tuple[Client, str]:
+    """``new_client``, stored in the caller's transaction."""
+    client, secret = new_client(name, role, unit_code)
+    repository.add_client(session, client)
+    await session.flush()
+    return client, secret
+
+
 async def authenticate_client(
     session: AsyncSession, settings: Settings, catalog: Catalog, client_id: str, secret: str
 ) -> tuple[str, str | None, set[str]]:
@@ -211,7 +222,7 @@ def unit_scopes(unit: Unit, catalog: Catalog) -> set[str]:
     if any(catalog.purposes[p].number_use for p in unit.purposes if p in catalog.purposes):
         scopes.add(f"{unit.code}:mynumber")
     for spec in catalog.specs():
-        may_send = spec.allows_consumer(unit.code) if spec.pattern == "query" else spec.id in provided
+        may_send = spec.allows_consumer(unit.code) if spec.pattern == Pattern.QUERY else spec.id in provided
         if may_send:
             scopes.add(send_scope(unit.code, spec.id))
     return scopes

@@ -9,7 +9,17 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.models import Batch, BatchChunk, BatchChunkDelivery, BatchResult, Delivery, Message
+from platform_hub.models import (
+    Batch,
+    BatchChunk,
+    BatchChunkDelivery,
+    BatchResult,
+    BatchStatus,
+    Delivery,
+    DeliveryStatus,
+    Message,
+    MessageStatus,
+)
 
 
 async def get_batch(session: AsyncSession, message_id: uuid.UUID) -> Batch | None:
@@ -34,9 +44,13 @@ async def refuse(session: AsyncSession, message_id: uuid.UUID) -> None:
     await session.execute(
         update(Batch)
         .where(Batch.message_id == message_id)
-        .values(status="refused", chunks=0, records_received=0, records_accepted=0, records_refused=0)
+        .values(
+            status=BatchStatus.REFUSED, chunks=0, records_received=0, records_accepted=0, records_refused=0
+        )
     )
-    await session.execute(update(Message).where(Message.id == message_id).values(status="refused"))
+    await session.execute(
+        update(Message).where(Message.id == message_id).values(status=MessageStatus.REFUSED)
+    )
 
 
 async def add_chunk(
@@ -96,7 +110,11 @@ async def hold_lease(session: AsyncSession, delivery_id: int, attempt: int, unti
     """Keep a long batch delivery leased chunk after chunk; ``False`` when it is no longer ours."""
     result = await session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == "pending", Delivery.attempts == attempt)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.attempts == attempt,
+        )
         .values(next_attempt_at=until)
         .returning(Delivery.id)
     )

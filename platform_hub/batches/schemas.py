@@ -4,10 +4,15 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from platform_hub.models import BatchStatus, DeliveryStatus
+
 
 class BatchDelivery(BaseModel):
     subscriber_unit: str
-    status: str = Field(description="pending, delivered, refused (by the ordinance), dead")
+    status: DeliveryStatus = Field(
+        description="pending (under way), delivered, refused (the ordinance let no record go to this "
+        "subscriber) or dead (out of attempts or too old: `platform-hub deliveries retry`)"
+    )
     chunks_done: int
     records_delivered: int
     records_refused: int
@@ -20,7 +25,10 @@ class BatchOut(BaseModel):
     msgid: str
     interface_id: str
     source_unit: str
-    status: str = Field(description="receiving, received, refused")
+    status: BatchStatus = Field(
+        description="receiving (records still coming, or an upload cut short: send it again to resume), "
+        "received, or refused (nothing kept: the same MSGID starts over)"
+    )
     received_at: datetime
     chunks: int
     records_received: int

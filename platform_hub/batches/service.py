@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,10 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import repository as registry
 from platform_hub.addressees import resident_changes, translation
-from platform_hub.audit.service import TransferFacts, record_entries
 from platform_hub.auth.service import Principal
 from platform_hub.batches import repository
 from platform_hub.batches.reader import CsvBatch, Record, XmlBatch
+from platform_hub.batches.schemas import BatchDelivery, BatchOut
 from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.vault import MyNumberVault
@@ -42,11 +43,21 @@ from platform_hub.linkage import repository as messages
 from platform_hub.linkage import service as linkage
 from platform_hub.linkage import unit_client
 from platform_hub.linkage.runtime import LinkageRuntime
-from platform_hub.models import Batch, BatchChunk, BatchChunkDelivery, BatchResult, Delivery, Message
+from platform_hub.models import (
+    Batch,
+    BatchChunk,
+    BatchChunkDelivery,
+    BatchResult,
+    BatchStatus,
+    DeliveryStatus,
+    Message,
+    MessageStatus,
+)
 from platform_hub.protocol.catalog import CompiledInterface
 from platform_hub.protocol.envelope import Envelope, lk, read_envelope
 from platform_hub.protocol.errors import (
     AddresseeUnknown,
+    Forbidden,
     HubError,
     IdempotencyConflict,
     SchemaViolation,
@@ -55,6 +66,7 @@ from platform_hub.protocol.errors import (
 )
 from platform_hub.protocol.namespaces import LK
 from platform_hub.protocol.numbers import UNNUMBERED_ATENA, check_my_number
+from platform_hub.protocol.specs import Pattern
 
 log = structlog.get_logger()
 GENESIS = "0" * 64
@@ -90,7 +102,7 @@ async def receive_csv(
 
 def _batch_interface(state: LinkageRuntime, head: Envelope) -> CompiledInterface:
     compiled = linkage.interface_of(state, head)
-    if compiled.spec.pattern != "batch":
+    if compiled.spec.pattern != Pattern.BATCH:
         raise UnknownTarget(f"{compiled.spec.id} is a {compiled.spec.pattern} interface, not a batch")
     return compiled
 
@@ -112,7 +124,7 @@ async def _receive(
 ) -> bytes:
     header = head.header()
     structlog.contextvars.bind_contextvars(
-        msgid=header.msgid, interface=compiled.spec.id, pattern="batch", source=header.source
+        msgid=header.msgid, interface=compiled.spec.id, pattern=Pattern.BATCH, source=header.source
     )
     inbound = linkage.route(await state.configuration.get(), head, compiled, header)
     linkage.check_source(principal, inbound)
@@ -146,10 +158,10 @@ async def _take(state: LinkageRuntime, inbound: linkage.Inbound) -> _Taken:
     async def take(session: AsyncSession) -> _Taken:
         earlier = await messages.find_message(session, header.source, header.msgid)
         if earlier is None:
-            message = linkage.new_message(inbound, "receiving", now)
+            message = linkage.new_message(inbound, MessageStatus.RECEIVING, now)
             batch = Batch(
                 message_id=message.id,
-                status="receiving",
+                status=BatchStatus.RECEIVING,
                 chunk_records=state.settings.batch_chunk_records,
                 chunks=0,
                 records_received=0,
@@ -183,14 +195,14 @@ async def _resume(
     """The same batch again before it was answered: go on where it stopped, unless it is still
     being received (a sender that gave up waiting), or start over when it was refused."""
     busy = (now - batch.updated_at).total_seconds() < 2 * state.settings.query_timeout_seconds
-    if batch.status == "receiving" and busy:
+    if batch.status == BatchStatus.RECEIVING and busy:
         raise ServiceUnavailable(
             f"batch {message.msgid} is being received; send it again later",
             headers={"Retry-After": "5"},
             reception_number=message.reception_number,
         )
-    if batch.status == "refused":  # what it had received is gone: from the start
-        batch.status, batch.records_digest = "receiving", GENESIS
+    if batch.status == BatchStatus.REFUSED:  # what it had received is gone: from the start
+        batch.status, batch.records_digest = BatchStatus.RECEIVING, GENESIS
     batch.updated_at = now
     return _Taken(message, batch)
 
@@ -454,19 +466,10 @@ async def _finish(state: LinkageRuntime, inbound: linkage.Inbound, message: Mess
         assert batch is not None and stored is not None
         refused = await repository.results(session, message.id, limit=ANSWER_RESULTS)
         ack = _answer(inbound, stored.reception_number, batch, refused).to_bytes()
-        batch.status, batch.updated_at = "received", utcnow()
-        stored.status, stored.response_xml, stored.completed_at = "accepted", ack, utcnow()
-        if batch.records_accepted:
-            session.add_all(
-                Delivery(
-                    message_id=message.id,
-                    subscriber_unit=unit.code,
-                    ordering_key=None,  # about many people: it waits its turn and holds what follows
-                    next_attempt_at=stored.received_at,
-                    created_at=stored.received_at,
-                )
-                for unit in inbound.subscribers
-            )
+        batch.status, batch.updated_at = BatchStatus.RECEIVED, utcnow()
+        stored.status, stored.response_xml, stored.completed_at = MessageStatus.ACCEPTED, ack, utcnow()
+        if batch.records_accepted:  # about many people: it waits its turn and holds what follows
+            await linkage.enqueue_deliveries(session, stored, inbound.subscribers, subjects=[])
     if batch.records_accepted and inbound.subscribers:
         state.deliveries_waiting.set()
     log.info(
@@ -508,8 +511,11 @@ def _half_width(text: str) -> str:
 # --- delivering ----------------------------------------------------------------------------------
 
 
-async def deliver(state: LinkageRuntime, ready: linkage.Prepared, delivery_id: int, attempt: int) -> str:
-    """Deliver a batch's chunks not yet done; returns the outcome (refused: the ordinance refused it).
+async def deliver(
+    state: LinkageRuntime, ready: linkage.Prepared, delivery_id: int, attempt: int
+) -> DeliveryStatus:
+    """Deliver a batch's chunks not yet done; returns how the delivery ends (refused: the ordinance
+    refused it).
 
     Chunk n+1 is sent while chunk n's entries are written: a crash between the two sends chunk n+1
     again later (the receiver dedups it), and records each chunk once.
@@ -532,7 +538,7 @@ async def deliver(state: LinkageRuntime, ready: linkage.Prepared, delivery_id: i
     finally:
         if recording is not None and not recording.done():
             await asyncio.gather(recording, return_exceptions=True)
-    return "refused" if ready.refusal else "delivered"
+    return DeliveryStatus.REFUSED if ready.refusal else DeliveryStatus.DELIVERED
 
 
 @dataclass
@@ -629,39 +635,59 @@ async def _chunk_done(
                 for seq, record, _ in sent.refused
             ],
         )
-        rule = ready.rule.rule if ready.rule else None
-        key = state.require_vault().record_key
         for items, subjects in sent.delivered.items():
-            facts = _facts(
-                ready,
-                "delivered",
-                items=list(items),
-                rule_id=ready.rule.rule_id if ready.rule else None,
-                purpose_code=rule.purpose_code if rule else None,
-            )
-            await record_entries(session, facts, subjects, key)
+            await linkage.record_delivery(session, state, ready, subjects, items=items)
         refused = [subject for *_, subject in sent.refused]
-        await record_entries(session, _facts(ready, "refused", items=[], refusal=why), refused, key)
+        await linkage.record_delivery(session, state, ready, refused, refusal=why)
 
 
-def _facts(
-    ready: linkage.Prepared,
-    outcome: str,
-    *,
-    items: list[str],
-    refusal: str | None = None,
-    rule_id: str | None = None,
-    purpose_code: str | None = None,
-) -> TransferFacts:
-    return linkage.transfer_facts(
-        ready.message,
-        ready.inbound.spec,
-        requester=ready.subscriber,
-        provider=ready.inbound.source,
-        outcome=outcome,
-        items=items,
-        refusal=refusal,
-        provided_at=None if refusal else utcnow(),
-        rule_id=rule_id,
-        purpose_code=purpose_code,
+# --- what the sender reads -----------------------------------------------------------------------
+
+
+async def batch_of(
+    session: AsyncSession, principal: Principal, reception_number: str
+) -> tuple[Message, Batch]:
+    """A batch by its reception number, for the unit that sent it, an admin or an auditor."""
+    found = await repository.by_reception_number(session, reception_number)
+    if found is None:
+        raise UnknownTarget(f"no batch {reception_number}")
+    message, _ = found
+    if principal.unit_code != message.source_unit and not (
+        principal.acts_as("admin") or principal.acts_as("auditor")
+    ):
+        raise Forbidden(f"batch {reception_number} was sent by another unit")
+    return found
+
+
+async def progress(session: AsyncSession, message: Message, batch: Batch) -> BatchOut:
+    """How far the batch is: its records received, accepted and refused, each subscriber's delivery."""
+    deliveries = await repository.delivery_progress(session, message.id)
+    return BatchOut(
+        reception_number=message.reception_number,
+        msgid=message.msgid,
+        interface_id=message.interface_id,
+        source_unit=message.source_unit,
+        status=batch.status,
+        received_at=message.received_at,
+        chunks=batch.chunks,
+        records_received=batch.records_received,
+        records_accepted=batch.records_accepted,
+        records_refused=batch.records_refused,
+        deliveries=[
+            BatchDelivery(
+                subscriber_unit=delivery.subscriber_unit,
+                status=delivery.status,
+                chunks_done=chunks,
+                records_delivered=delivered,
+                records_refused=refused,
+            )
+            for delivery, chunks, delivered, refused in deliveries
+        ],
     )
+
+
+async def refused_records(
+    session: AsyncSession, message_id: uuid.UUID, *, after: int = 0
+) -> Sequence[BatchResult]:
+    """A page of the batch's refused records (intake first, then per subscriber), after ``after``."""
+    return await repository.results(session, message_id, after=after)

@@ -14,6 +14,7 @@ from platform_hub.cli.answers import MISUSED, CliError, option_problem
 from platform_hub.cli.common import CLI, console, run_in_database, run_recorded
 from platform_hub.cli.listing import Cell, JsonOption, print_listing
 from platform_hub.kit.settings import Settings
+from platform_hub.models import OperationOutcome
 
 audit_app = typer.Typer(help="The transfer record (情報提供等の記録).", no_args_is_help=True)
 
@@ -56,12 +57,13 @@ def audit_verify(
             overdue=verification.checkpoints_overdue(settings.checkpoint_interval_seconds),
         )
         if vault is not None:
+            verified = all(r.ok for r in results.values())
             await record_operation(
                 session,
                 vault.record_key,
                 CLI,
                 "audit.verify",
-                outcome="ok" if all(r.ok for r in results.values()) else "failed",
+                outcome=OperationOutcome.OK if verified else OperationOutcome.FAILED,
             )
         return results
 

@@ -11,6 +11,7 @@ from platform_hub.linkage import service as linkage
 from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import Delivery
 from platform_hub.protocol.errors import HubError
+from platform_hub.protocol.specs import Pattern
 
 log = structlog.get_logger()
 
@@ -21,9 +22,9 @@ async def deliver(state: LinkageRuntime, delivery: Delivery, attempt: int) -> No
     delivery_id = delivery.id
     try:
         ready = await linkage.prepare_delivery(state, delivery)
-        if ready.message.pattern == "batch":
-            outcome = await batches.deliver(state, ready, delivery_id, attempt)
-            await linkage.finish_delivery(state, ready, delivery_id, attempt, outcome)
+        if ready.message.pattern == Pattern.BATCH:
+            status = await batches.deliver(state, ready, delivery_id, attempt)
+            await linkage.finish_delivery(state, ready, delivery_id, attempt, status)
         else:
             await linkage.deliver_notification(state, ready, delivery_id, attempt)
     except (HubError, httpx.HTTPError, DBAPIError, OSError) as exc:  # a unit, the network, the database

@@ -10,6 +10,7 @@ from platform_hub.batches import service as batches
 from platform_hub.linkage import service as linkage
 from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.protocol.envelope import message_type_of
+from platform_hub.protocol.specs import Pattern
 
 
 async def receive(state: LinkageRuntime, principal: Principal, body: bytes) -> bytes:
@@ -17,6 +18,6 @@ async def receive(state: LinkageRuntime, principal: Principal, body: bytes) -> b
     # Read in a worker thread: a large document holds neither the event loop nor other clients.
     message_type = await asyncio.to_thread(message_type_of, body, state.settings.xml_limits)
     found = state.catalog.by_message_type(message_type or "")
-    if found is not None and found[0].spec.pattern == "batch":  # read record by record, never whole
+    if found is not None and found[0].spec.pattern == Pattern.BATCH:  # read record by record, never whole
         return await batches.receive_xml(state, principal, io.BytesIO(body))
     return await linkage.receive(state, principal, body)

@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from platform_hub.kit.clock import utcnow
-from platform_hub.models import Delivery, Message, Unit
+from platform_hub.models import Delivery, DeliveryStatus, Message, MessageStatus, Unit
+from platform_hub.protocol.specs import Pattern
 
 
 async def find_message(session: AsyncSession, source_unit: str, msgid: str) -> Message | None:
@@ -63,7 +64,11 @@ async def add_message(session: AsyncSession, message: Message) -> None:
 
 
 async def complete_message(
-    session: AsyncSession, message_id: uuid.UUID, status: str, response_xml: bytes | None, at: datetime
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    status: MessageStatus,
+    response_xml: bytes | None,
+    at: datetime,
 ) -> None:
     """Store a query's answer (or its failure) without reading the row back first."""
     digest = hashlib.sha256(response_xml).hexdigest() if response_xml is not None else None
@@ -81,7 +86,7 @@ async def drop_old_answers(session: AsyncSession, before: datetime, limit: int) 
     """Forget the full answers of up to ``limit`` queries completed before ``before``, keeping their
     digests: a resent MSGID no longer needs them, and an answer (incomes, households) is personal
     data the hub holds only as long as it must. Oldest first, by the index of answers kept."""
-    kept = Message.response_xml.is_not(None) & (Message.pattern == "query")
+    kept = Message.response_xml.is_not(None) & (Message.pattern == Pattern.QUERY)
     oldest = select(Message.id).where(kept, Message.completed_at < before).order_by(Message.completed_at)
     result = await session.execute(
         update(Message)
@@ -105,7 +110,7 @@ async def add_deliveries(
                 "message_id": message.id,
                 "subscriber_unit": code,
                 "ordering_key": ordering_key,
-                "status": "pending",
+                "status": DeliveryStatus.PENDING,
                 "attempts": 0,
                 "next_attempt_at": message.received_at,
                 "created_at": message.received_at,
@@ -136,11 +141,11 @@ async def claim_due_deliveries(
     from claiming the same row.
     """
     # The oldest pending delivery of each (subscriber, person), and the oldest without a person.
-    heads = select(func.min(Delivery.id)).where(Delivery.status == "pending")
+    heads = select(func.min(Delivery.id)).where(Delivery.status == DeliveryStatus.PENDING)
     heads = heads.group_by(Delivery.subscriber_unit, Delivery.ordering_key)
     before = aliased(Delivery)  # a pending delivery accepted earlier for the same subscriber
     earlier = and_(
-        before.status == "pending",
+        before.status == DeliveryStatus.PENDING,
         before.subscriber_unit == Delivery.subscriber_unit,
         before.id < Delivery.id,
     )
@@ -163,12 +168,12 @@ async def claim_due_deliveries(
     chosen = (
         select(locked.id)
         .where(locked.id.in_(fits.order_by(ready.c.id).limit(limit)))
-        .where(locked.status == "pending", locked.next_attempt_at <= now)
+        .where(locked.status == DeliveryStatus.PENDING, locked.next_attempt_at <= now)
         .with_for_update(skip_locked=True)
     )
     claimed = await session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(chosen.scalar_subquery()), Delivery.status == "pending")
+        .where(Delivery.id.in_(chosen.scalar_subquery()), Delivery.status == DeliveryStatus.PENDING)
         .values(next_attempt_at=lease_until, attempts=Delivery.attempts + 1)
         .returning(Delivery.id, Delivery.attempts)
     )
@@ -186,7 +191,7 @@ async def deliveries_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[in
 def _still_ours(delivery_id: Any, attempt: Any) -> ColumnElement[bool]:
     """The lease token: the row is still pending and nobody has claimed it since our attempt."""
     row = _DELIVERIES.c  # the table's columns: in a statement of their own they keep it plain Core
-    return and_(row.id == delivery_id, row.status == "pending", row.attempts == attempt)
+    return and_(row.id == delivery_id, row.status == DeliveryStatus.PENDING, row.attempts == attempt)
 
 
 _FINISH_DELIVERY = (
@@ -198,10 +203,10 @@ _FINISH_DELIVERY = (
 
 
 async def finish_delivery(
-    session: AsyncSession, delivery_id: int, attempt: int, status: str, error: str | None
+    session: AsyncSession, delivery_id: int, attempt: int, status: DeliveryStatus, error: str | None
 ) -> bool:
     """Mark a leased delivery delivered or refused; ``False`` when the lease was lost meanwhile."""
-    at = utcnow() if status == "delivered" else None
+    at = utcnow() if status == DeliveryStatus.DELIVERED else None
     params = {"delivery_id": delivery_id, "attempt": attempt, "to_status": status, "at": at, "error": error}
     result = await session.execute(_FINISH_DELIVERY, params)
     return result.scalar_one_or_none() is not None
@@ -227,7 +232,10 @@ async def retry_delivery(
         .values(
             last_error=error,
             next_attempt_at=next_attempt_at,
-            status=case((or_(literal(out_of_attempts), too_old), "dead"), else_="pending"),
+            status=case(
+                (or_(literal(out_of_attempts), too_old), DeliveryStatus.DEAD.value),
+                else_=DeliveryStatus.PENDING.value,
+            ),
         )
         .returning(Delivery.subscriber_unit, Delivery.status, Delivery.message_id, Delivery.ordering_key)
     )
@@ -235,7 +243,7 @@ async def retry_delivery(
 
 
 async def count_pending(session: AsyncSession) -> int:
-    return await session.scalar(select(func.count()).where(Delivery.status == "pending")) or 0
+    return await session.scalar(select(func.count()).where(Delivery.status == DeliveryStatus.PENDING)) or 0
 
 
 # --- what an operator does with the queue ------------------------------------------------------------
@@ -247,7 +255,7 @@ async def message_by_reception(session: AsyncSession, reception_number: str) -> 
 
 
 async def list_deliveries(
-    session: AsyncSession, *, status: str | None, unit: str | None, limit: int
+    session: AsyncSession, *, status: DeliveryStatus | None, unit: str | None, limit: int
 ) -> Sequence[Delivery]:
     """Deliveries newest first, with their message (reception number, interface)."""
     query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
@@ -261,7 +269,7 @@ async def list_deliveries(
 async def enqueue_again(
     session: AsyncSession,
     *,
-    statuses: Sequence[str],
+    statuses: Sequence[DeliveryStatus],
     ids: Sequence[int],
     reception: str | None,
     unit: str | None,

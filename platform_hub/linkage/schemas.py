@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from platform_hub.protocol.specs import InterfaceSpec
+from platform_hub.protocol.specs import InterfaceSpec, Pattern
 
 
 class InterfaceSummary(BaseModel):
     id: str
     name: str
-    pattern: str
+    pattern: Pattern
     provider: str
     consumers: tuple[str, ...]
     category: str

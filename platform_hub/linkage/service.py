@@ -26,14 +26,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import resident_changes, translation
-from platform_hub.audit.service import TransferFacts, new_reception_number, record_entries
+from platform_hub.audit.service import new_reception_number, record_entries, transfer_facts
 from platform_hub.auth.service import Principal, send_scope
 from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
 from platform_hub.linkage import repository, unit_client
 from platform_hub.linkage.configuration import Configuration
 from platform_hub.linkage.runtime import LinkageRuntime
-from platform_hub.models import Delivery, Message, Unit
+from platform_hub.models import (
+    Delivery,
+    DeliveryStatus,
+    Message,
+    MessageStatus,
+    TransferOutcome,
+    TransferPattern,
+    Unit,
+    UnitMode,
+)
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.service import Decision
 from platform_hub.protocol.catalog import CompiledInterface
@@ -50,7 +59,7 @@ from platform_hub.protocol.errors import (
     UnknownTarget,
 )
 from platform_hub.protocol.numbers import UNNUMBERED_ATENA, check_my_number
-from platform_hub.protocol.specs import InterfaceSpec, Item
+from platform_hub.protocol.specs import InterfaceSpec, Item, Pattern
 from platform_hub.protocol.xml import canonical, parse_xml
 
 log = structlog.get_logger()
@@ -98,7 +107,7 @@ async def receive(state: LinkageRuntime, principal: Principal, body: bytes) -> b
     check_message_type(envelope, header)
     inbound.my_numbers = _take_my_numbers(inbound)
     inbound.digest = body_digest(state, inbound)
-    if compiled.spec.pattern == "query":
+    if compiled.spec.pattern == Pattern.QUERY:
         return await _query(state, inbound)
     return await _accept_notification(state, inbound)
 
@@ -121,8 +130,8 @@ def route(
     source = configuration.unit(header.source)
     if source is None:
         raise Forbidden(f"SourceSystemID {header.source!r} is not a registered unit")
-    mode = "test" if header.mode == "1" else "production"
-    if spec.pattern == "query":
+    mode = UnitMode.of_message(header.mode)
+    if spec.pattern == Pattern.QUERY:
         code = header.destination or spec.provider
         destination = configuration.unit(code)
         if destination is None or spec.id not in destination.interface_ids("provides"):
@@ -151,10 +160,10 @@ def check_source(principal: Principal, inbound: Inbound) -> None:
         raise Forbidden(f"the token lacks the scope {scope}")
     if not source.enabled:
         raise Forbidden(f"unit {source.code} is disabled")
-    if (source.mode == "test") != (inbound.header.mode == "1"):
+    if source.mode != UnitMode.of_message(inbound.header.mode):
         raise Forbidden(
             f"unit {source.code} is a {source.mode} unit: it sends MSGMode "
-            f"{'1' if source.mode == 'test' else '0'} only"
+            f"{'1' if source.mode == UnitMode.TEST else '0'} only"
         )
 
 
@@ -205,7 +214,7 @@ async def _claim(
     inbound: Inbound,
     earlier: Message | None,
     *,
-    status: str,
+    status: MessageStatus,
     acknowledge: bool = False,
 ) -> tuple[Message, bytes | None]:
     """In the caller's transaction: a new message row, whose insert claims the MSGID (the unique
@@ -234,7 +243,9 @@ def _acknowledge(inbound: Inbound, message: Message, now: datetime) -> None:
     message.completed_at = now
 
 
-def new_message(inbound: Inbound, status: str, now: datetime, answer: bytes | None = None) -> Message:
+def new_message(
+    inbound: Inbound, status: MessageStatus, now: datetime, answer: bytes | None = None
+) -> Message:
     header = inbound.header
     return Message(
         id=uuid.uuid4(),
@@ -271,7 +282,7 @@ def _replay(state: LinkageRuntime, earlier: Message, digest: str) -> bytes | Non
             reception_number=earlier.reception_number,
         )
     in_flight = (utcnow() - earlier.received_at).total_seconds() < 2 * state.settings.query_timeout_seconds
-    if earlier.status == "forwarding" and in_flight:
+    if earlier.status == MessageStatus.FORWARDING and in_flight:
         raise ServiceUnavailable(
             f"MSGID {earlier.msgid} is still being answered; send it again later",
             headers={"Retry-After": "1"},
@@ -316,7 +327,7 @@ class _Taken:
     replay: bytes | None = None
     refusal: HubError | None = None
     subjects: list[str] = field(default_factory=list)
-    rule_id: str | None = None
+    decision: Decision | None = None
 
 
 async def _query(state: LinkageRuntime, inbound: Inbound) -> bytes:
@@ -325,7 +336,7 @@ async def _query(state: LinkageRuntime, inbound: Inbound) -> bytes:
     assert destination is not None
 
     async def take(session: AsyncSession, earlier: Message | None) -> _Taken:
-        message, replay = await _claim(state, session, inbound, earlier, status="forwarding")
+        message, replay = await _claim(state, session, inbound, earlier, status=MessageStatus.FORWARDING)
         if replay is not None:
             return _Taken(message, replay=replay)
         taken = _Taken(message)
@@ -333,7 +344,7 @@ async def _query(state: LinkageRuntime, inbound: Inbound) -> bytes:
             taken.subjects = await _translate(
                 session, inbound.envelope, inbound.spec, "request", inbound.source.code, destination.code
             )
-            decision = ordinance.authorize(
+            taken.decision = ordinance.authorize(
                 inbound.configuration.rulebook,
                 utcnow(),
                 receiver=inbound.source,
@@ -341,20 +352,22 @@ async def _query(state: LinkageRuntime, inbound: Inbound) -> bytes:
                 category=inbound.spec.category,
                 purposes=[inbound.header.purpose_code],
             )
-            taken.rule_id = decision.rule_id
         except (AddresseeUnknown, OrdinanceRefusal) as refusal:
-            message.status, message.completed_at = "refused", utcnow()
-            await repository.complete_message(session, message.id, "refused", None, message.completed_at)
-            await _record(
+            message.status, message.completed_at = MessageStatus.REFUSED, utcnow()
+            await repository.complete_message(
+                session, message.id, MessageStatus.REFUSED, None, message.completed_at
+            )
+            await record_transfer(
                 session,
                 state,
-                inbound,
                 message,
+                inbound.spec,
+                taken.subjects or [None],
                 requester=inbound.source,
                 provider=destination,
-                outcome="refused",
-                subjects=taken.subjects,
-                items=[],  # nothing was provided
+                outcome=TransferOutcome.REFUSED,  # nothing was provided
+                department=inbound.header.department,
+                user=inbound.header.user,
                 refusal=refusal.message,
             )
             taken.refusal = refusal
@@ -434,22 +447,23 @@ async def _finish_query(
     """Store the answer (or the failure) and its transfer record, before the sender sees either."""
     assert inbound.destination is not None
     message, completed_at = taken.message, utcnow()
-    await repository.complete_message(
-        session, message.id, "answered" if answer is not None else "failed", answer, completed_at
-    )
-    await _record(
+    status = MessageStatus.ANSWERED if answer is not None else MessageStatus.FAILED
+    await repository.complete_message(session, message.id, status, answer, completed_at)
+    await record_transfer(
         session,
         state,
-        inbound,
         message,
+        inbound.spec,
+        subjects or taken.subjects or [None],
         requester=inbound.source,
         provider=inbound.destination,
-        outcome="provided" if answer is not None else "failed",
-        subjects=subjects or taken.subjects,
+        outcome=TransferOutcome.PROVIDED if answer is not None else TransferOutcome.FAILED,
         items=items or [],
+        department=inbound.header.department,
+        user=inbound.header.user,
+        decision=taken.decision,
         refusal=failure,
         provided_at=completed_at if answer is not None else None,
-        rule_id=taken.rule_id,
     )
 
 
@@ -464,20 +478,17 @@ async def _accept_notification(state: LinkageRuntime, inbound: Inbound) -> bytes
     """
 
     async def take(session: AsyncSession, earlier: Message | None) -> bytes:
-        message, replay = await _claim(state, session, inbound, earlier, status="accepted", acknowledge=True)
+        message, replay = await _claim(
+            state, session, inbound, earlier, status=MessageStatus.ACCEPTED, acknowledge=True
+        )
         if replay is not None:
             return replay
         fed = await _feed_registry(state, session, inbound) if inbound.spec.updates_registry else {}
         subjects = await _translate(
             session, inbound.envelope, inbound.spec, "request", inbound.source.code, None, resolved=fed
         )
-        await repository.add_deliveries(
-            session,
-            message,
-            [unit.code for unit in inbound.subscribers],
-            # In order per person: a 転居 never overtakes the 転入 before it; a batch waits its turn.
-            ordering_key=subjects[0] if len(subjects) == 1 else None,
-        )
+        # In order per person: a 転居 never overtakes the 転入 before it; a batch waits its turn.
+        await enqueue_deliveries(session, message, inbound.subscribers, subjects)
         structlog.contextvars.bind_contextvars(reception_number=message.reception_number)
         assert message.response_xml is not None
         return message.response_xml
@@ -487,6 +498,21 @@ async def _accept_notification(state: LinkageRuntime, inbound: Inbound) -> bytes
         state.deliveries_waiting.set()
     log.info("notification accepted", subscribers=[u.code for u in inbound.subscribers])
     return ack
+
+
+async def enqueue_deliveries(
+    session: AsyncSession, message: Message, subscribers: Sequence[Unit], subjects: Sequence[str]
+) -> None:
+    """A pending delivery of an accepted message to each subscriber, in the caller's transaction (the
+    one that accepts it). A message about one person goes in that person's order; one about several
+    or none (a batch) waits for everything queued before it and holds what comes after."""
+    ordering_key = subjects[0] if len(subjects) == 1 else None
+    await repository.add_deliveries(session, message, [unit.code for unit in subscribers], ordering_key)
+
+
+async def count_pending(session: AsyncSession) -> int:
+    """The deliveries waiting to go (``/metrics``)."""
+    return await repository.count_pending(session)
 
 
 def _payload_fields(envelope: Envelope) -> dict[str, str]:
@@ -568,43 +594,27 @@ async def deliver_notification(
     """
     if ready.refusal is None:
         await unit_client.deliver_notification(state, ready.subscriber, ready.inbound.envelope.to_bytes())
-    outcome = "refused" if ready.refusal else "delivered"
+    status = DeliveryStatus.REFUSED if ready.refusal else DeliveryStatus.DELIVERED
     async with unit_of_work(state.sessions) as session:
-        finished = await repository.finish_delivery(session, delivery_id, attempt, outcome, ready.refusal)
+        finished = await repository.finish_delivery(session, delivery_id, attempt, status, ready.refusal)
         # A delivery that happened is recorded even if its lease ran out meanwhile (the receiver
         # dedups it by MSGID): nothing is delivered without its record.
-        if finished or outcome == "delivered":
-            rule = ready.rule.rule if ready.rule else None
-            items = (
-                []
-                if ready.refusal
-                else items_present(ready.inbound.spec.request, ready.inbound.envelope.payload())
+        if finished or status == DeliveryStatus.DELIVERED:
+            payload = ready.inbound.envelope.payload()
+            items = () if ready.refusal else items_present(ready.inbound.spec.request, payload)
+            await record_delivery(
+                session, state, ready, ready.subjects or [None], items=items, refusal=ready.refusal
             )
-            await _record(
-                session,
-                state,
-                ready.inbound,
-                ready.message,
-                requester=ready.subscriber,
-                provider=ready.inbound.source,
-                outcome=outcome,
-                subjects=ready.subjects,
-                items=items,
-                refusal=ready.refusal,
-                provided_at=None if ready.refusal else utcnow(),
-                rule_id=ready.rule.rule_id if ready.rule else None,
-                purpose_code=rule.purpose_code if rule else None,
-            )
-    state.metrics.deliveries.labels(ready.subscriber.code, outcome).inc()
+    state.metrics.deliveries.labels(ready.subscriber.code, status).inc()
 
 
 async def finish_delivery(
-    state: LinkageRuntime, ready: Prepared, delivery_id: int, attempt: int, outcome: str
+    state: LinkageRuntime, ready: Prepared, delivery_id: int, attempt: int, status: DeliveryStatus
 ) -> None:
     """Mark a delivery done whose records went with it (a batch's, chunk by chunk)."""
     async with unit_of_work(state.sessions) as session:
-        await repository.finish_delivery(session, delivery_id, attempt, outcome, ready.refusal)
-    state.metrics.deliveries.labels(ready.subscriber.code, outcome).inc()
+        await repository.finish_delivery(session, delivery_id, attempt, status, ready.refusal)
+    state.metrics.deliveries.labels(ready.subscriber.code, status).inc()
 
 
 async def _prepare_delivery(
@@ -666,7 +676,7 @@ async def retry_later(state: LinkageRuntime, delivery_id: int, attempt: int, err
             accepted_before=utcnow() - timedelta(seconds=settings.delivery_max_age_seconds),
             next_attempt_at=utcnow() + timedelta(seconds=delay),
         )
-        if went is not None and went.status == "dead":
+        if went is not None and went.status == DeliveryStatus.DEAD:
             await _record_dead_letter(session, state, configuration, went, f"{attempt} attempts: {error}")
     subscriber = went.subscriber_unit if went is not None else None
     log.warning("delivery failed", delivery=delivery_id, subscriber=subscriber, attempt=attempt, error=error)
@@ -687,16 +697,17 @@ async def _record_dead_letter(
             "a dead letter whose message or units are gone is not recorded", subscriber=went.subscriber_unit
         )
         return
-    facts = transfer_facts(
+    await record_transfer(
+        session,
+        state,
         message,
         compiled.spec,
+        [went.ordering_key],
         requester=subscriber,
         provider=source,
-        outcome="failed",
-        items=[],
+        outcome=TransferOutcome.FAILED,
         refusal=f"dead letter after {why}"[:2000],
     )
-    await record_entries(session, facts, [went.ordering_key], state.require_vault().record_key)
 
 
 # --- addressees and records ----------------------------------------------------------------------
@@ -762,75 +773,70 @@ def items_present(items: Sequence[Item], parent: etree._Element | None) -> list[
     return list(found)
 
 
-def transfer_facts(
+async def record_transfer(
+    session: AsyncSession,
+    state: LinkageRuntime,
     message: Message,
     spec: InterfaceSpec,
+    subjects: Sequence[str | None],
     *,
     requester: Unit,
     provider: Unit,
-    outcome: str,
-    items: list[str],
+    outcome: TransferOutcome,
+    items: Sequence[str] = (),
     department: str | None = None,
     user: str | None = None,
+    decision: Decision | None = None,
     refusal: str | None = None,
     provided_at: datetime | None = None,
-    rule_id: str | None = None,
-    purpose_code: str | None = None,
-) -> TransferFacts:
-    """What one transfer of a message was (to one receiver): the same for every person it concerned."""
-    return TransferFacts(
+) -> None:
+    """One transfer record entry per person in ``subjects`` (``None``: one no one could be named for)
+    about a transfer of ``message``, in the caller's transaction: what every query, notification and
+    batch chunk records, by ``audit.transfer_facts``."""
+    facts = transfer_facts(
         reception_number=message.reception_number,
         msgid=message.msgid,
         interface_id=spec.id,
-        pattern=spec.pattern,
-        requesting_unit=requester.code,
-        requesting_organ=requester.organ,
-        requesting_department=department,
-        requesting_user=user,
-        providing_unit=provider.code,
-        providing_organ=provider.organ,
-        purpose_code=purpose_code or message.purpose_code,
-        information_category=spec.category,
-        item_names=items,
+        pattern=TransferPattern(spec.pattern),
+        category=spec.category,
+        purpose_code=message.purpose_code,
         requested_at=message.received_at,
-        provided_at=provided_at,
-        outcome=outcome,
         body_digest=message.body_digest,
-        refusal_reason=refusal,
-        ordinance_rule_id=rule_id,
-    )
-
-
-async def _record(
-    session: AsyncSession,
-    state: LinkageRuntime,
-    inbound: Inbound,
-    message: Message,
-    *,
-    requester: Unit,
-    provider: Unit,
-    outcome: str,
-    subjects: list[str],
-    items: list[str],
-    refusal: str | None = None,
-    provided_at: datetime | None = None,
-    rule_id: str | None = None,
-    purpose_code: str | None = None,
-) -> None:
-    """One transfer record entry per person (one without a subject when none could be named)."""
-    asked_by_sender = requester.code == message.source_unit
-    facts = transfer_facts(
-        message,
-        inbound.spec,
         requester=requester,
         provider=provider,
         outcome=outcome,
         items=items,
-        department=inbound.header.department if asked_by_sender else None,
-        user=inbound.header.user if asked_by_sender else None,
+        department=department,
+        user=user,
+        decision=decision,
         refusal=refusal,
         provided_at=provided_at,
-        rule_id=rule_id,
-        purpose_code=purpose_code,
     )
-    await record_entries(session, facts, subjects or [None], state.require_vault().record_key)
+    await record_entries(session, facts, subjects, state.require_vault().record_key)
+
+
+async def record_delivery(
+    session: AsyncSession,
+    state: LinkageRuntime,
+    ready: Prepared,
+    subjects: Sequence[str | None],
+    *,
+    items: Sequence[str] = (),
+    refusal: str | None = None,
+) -> None:
+    """The entries of a delivery to its subscriber (a notification's, or a batch chunk's records):
+    delivered now under the rule that allowed it, or refused with the reason."""
+    await record_transfer(
+        session,
+        state,
+        ready.message,
+        ready.inbound.spec,
+        subjects,
+        requester=ready.subscriber,
+        provider=ready.inbound.source,
+        outcome=TransferOutcome.REFUSED if refusal else TransferOutcome.DELIVERED,
+        items=() if refusal else items,
+        decision=None if refusal else ready.rule,
+        refusal=refusal,
+        provided_at=None if refusal else utcnow(),
+    )

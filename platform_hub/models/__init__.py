@@ -8,20 +8,22 @@ from platform_hub.models.addressees import (
     PersonVersion,
 )
 from platform_hub.models.base import Base
-from platform_hub.models.batches import Batch, BatchChunk, BatchChunkDelivery, BatchResult
+from platform_hub.models.batches import Batch, BatchChunk, BatchChunkDelivery, BatchResult, BatchStatus
 from platform_hub.models.clients import Client
 from platform_hub.models.counters import RegistryCounter
-from platform_hub.models.messages import Delivery, DeliveryStatus, Message
-from platform_hub.models.operations import Operation, OperationCheckpoint, OperationLink
-from platform_hub.models.ordinance import OrdinanceRule, OrdinanceVersion
+from platform_hub.models.messages import Delivery, DeliveryStatus, Message, MessageStatus
+from platform_hub.models.operations import Operation, OperationCheckpoint, OperationLink, OperationOutcome
+from platform_hub.models.ordinance import OrdinanceRule, OrdinanceVersion, RuleKind
 from platform_hub.models.transfers import (
     ChainLink,
     Checkpoint,
     Purge,
     PurgePermit,
+    TransferOutcome,
+    TransferPattern,
     TransferRecord,
 )
-from platform_hub.models.units import Unit, UnitInterface
+from platform_hub.models.units import Unit, UnitInterface, UnitMode
 
 __all__ = [
     "AtenaLink",
@@ -30,6 +32,7 @@ __all__ = [
     "BatchChunk",
     "BatchChunkDelivery",
     "BatchResult",
+    "BatchStatus",
     "ChainLink",
     "Checkpoint",
     "Client",
@@ -37,9 +40,11 @@ __all__ = [
     "DeliveryStatus",
     "KeyCheck",
     "Message",
+    "MessageStatus",
     "Operation",
     "OperationCheckpoint",
     "OperationLink",
+    "OperationOutcome",
     "OrdinanceRule",
     "OrdinanceVersion",
     "Person",
@@ -48,7 +53,11 @@ __all__ = [
     "Purge",
     "PurgePermit",
     "RegistryCounter",
+    "RuleKind",
+    "TransferOutcome",
+    "TransferPattern",
     "TransferRecord",
     "Unit",
     "UnitInterface",
+    "UnitMode",
 ]

@@ -6,7 +6,8 @@ from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, LargeBinary, Stri
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from platform_hub.kit.clock import utcnow
-from platform_hub.models.base import Base, UTCDateTime
+from platform_hub.models.base import Base, StrEnumType, UTCDateTime
+from platform_hub.protocol.registry import ResidentStatus
 
 
 class Person(Base):
@@ -58,7 +59,7 @@ class PersonVersion(Base):
     sex: Mapped[str] = mapped_column(String(1), doc="0 不明, 1 男, 2 女")
     address: Mapped[str] = mapped_column(String(200))
     municipality_code: Mapped[str | None] = mapped_column(String(6), doc="市区町村コード")
-    status: Mapped[str] = mapped_column(String(16), doc="resident, non_resident, moved_out, deceased")
+    status: Mapped[ResidentStatus] = mapped_column(StrEnumType(ResidentStatus, 16), doc="住民状態")
     name_key: Mapped[str] = mapped_column(String(100))
     kana_key: Mapped[str | None] = mapped_column(String(100))
     address_key: Mapped[str] = mapped_column(String(200))

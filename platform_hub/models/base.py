@@ -1,10 +1,13 @@
-"""The one declarative base (stable constraint names for Alembic) and the portable UTC timestamp."""
+"""The one declarative base (stable constraint names for Alembic), the portable UTC timestamp, and
+statuses stored as their strings."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import DateTime, MetaData, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -39,3 +42,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StrEnumType(TypeDecorator[E]):
+    """A ``StrEnum`` stored as its value in a plain string column (no database enum, so a new value
+    needs no migration): a value outside the enum is refused on the way in, rows come back as members."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int, **kwargs: Any) -> None:
+        super().__init__(length, **kwargs)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)

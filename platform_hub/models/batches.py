@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from platform_hub.kit.clock import utcnow
-from platform_hub.models.base import Base, UTCDateTime
+from platform_hub.models.base import Base, StrEnumType, UTCDateTime
+
+
+class BatchStatus(StrEnum):
+    """A batch is ``receiving`` until every record is kept and it is ``received`` (its message then
+    ``accepted``), or ``refused`` whole (what it had received is dropped; the same MSGID starts over)."""
+
+    RECEIVING = "receiving"
+    RECEIVED = "received"
+    REFUSED = "refused"
 
 
 class Batch(Base):
@@ -22,7 +32,7 @@ class Batch(Base):
     __tablename__ = "batches"
 
     message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), doc="receiving, received, refused")
+    status: Mapped[BatchStatus] = mapped_column(StrEnumType(BatchStatus, 16))
     chunk_records: Mapped[int] = mapped_column(Integer)
     chunks: Mapped[int] = mapped_column(Integer, default=0)
     records_received: Mapped[int] = mapped_column(Integer, default=0)

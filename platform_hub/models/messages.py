@@ -8,7 +8,31 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uni
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from platform_hub.kit.clock import utcnow
-from platform_hub.models.base import Base, UTCDateTime
+from platform_hub.models.base import Base, StrEnumType, UTCDateTime
+from platform_hub.protocol.specs import Pattern
+
+
+class MessageStatus(StrEnum):
+    """Where a message stands. A query is ``forwarding`` until ``answered`` or ``failed`` (``refused``
+    when the registry or the ordinance stopped it first); a notification is ``accepted`` at once; a
+    batch is ``receiving`` until ``accepted`` (or ``refused``)."""
+
+    FORWARDING = "forwarding"
+    ANSWERED = "answered"
+    FAILED = "failed"
+    REFUSED = "refused"
+    ACCEPTED = "accepted"
+    RECEIVING = "receiving"
+
+
+class DeliveryStatus(StrEnum):
+    """A delivery is ``pending`` (waiting or leased) until ``delivered``, ``refused`` (the registry or
+    the ordinance let nothing go to that subscriber) or ``dead`` (out of attempts or too old)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    REFUSED = "refused"
+    DEAD = "dead"
 
 
 class Message(Base):
@@ -31,7 +55,7 @@ class Message(Base):
     source_unit: Mapped[str] = mapped_column(ForeignKey("units.code"))
     msgid: Mapped[str] = mapped_column(String(64))
     interface_id: Mapped[str] = mapped_column(String(16), index=True)
-    pattern: Mapped[str] = mapped_column(String(16))
+    pattern: Mapped[Pattern] = mapped_column(StrEnumType(Pattern, 16))
     mode: Mapped[str] = mapped_column(String(1))
     destination_unit: Mapped[str | None] = mapped_column(String(3))
     purpose_code: Mapped[str] = mapped_column(String(16))
@@ -41,20 +65,11 @@ class Message(Base):
     response_digest: Mapped[str | None] = mapped_column(
         String(64), doc="SHA-256 of a query's answer: what is kept once the answer itself is dropped"
     )
-    status: Mapped[str] = mapped_column(String(16), doc="forwarding, answered, failed, accepted")
+    status: Mapped[MessageStatus] = mapped_column(StrEnumType(MessageStatus, 16))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="message")
-
-
-class DeliveryStatus(StrEnum):
-    """Where a delivery stands; the values are what ``deliveries.status`` holds."""
-
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    REFUSED = "refused"  # by the ordinance in force when it came to be delivered
-    DEAD = "dead"  # out of attempts, or too old: a dead letter until `deliveries retry`
 
 
 class Delivery(Base):
@@ -75,7 +90,9 @@ class Delivery(Base):
     ordering_key: Mapped[str | None] = mapped_column(
         String(32), doc="the person (integrated number) whose notifications go in order; None: all of them"
     )
-    status: Mapped[str] = mapped_column(String(16), default="pending", doc="a DeliveryStatus")
+    status: Mapped[DeliveryStatus] = mapped_column(
+        StrEnumType(DeliveryStatus, 16), default=DeliveryStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)

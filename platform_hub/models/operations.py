@@ -1,14 +1,29 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from platform_hub.kit.clock import utcnow
-from platform_hub.models.base import Base, UTCDateTime
+from platform_hub.models.base import Base, StrEnumType, UTCDateTime
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class OperationOutcome(StrEnum):
+    """What became of a call: done (``ok``), ``refused`` (its role, the ordinance, a bad request), or
+    ``failed`` (the hub could not do it)."""
+
+    OK = "ok"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+    @property
+    def ja(self) -> str:
+        """結果 as people read it (the CSV)."""
+        return {"ok": "成功", "refused": "拒否", "failed": "失敗"}[self.value]
 
 
 class Operation(Base):
@@ -37,7 +52,7 @@ class Operation(Base):
     clerk: Mapped[str | None] = mapped_column(String(32), doc="操作者ID, when the caller names it")
     action: Mapped[str] = mapped_column(String(32), doc="registry.read, token.issue, audit.transfers …")
     subject_integrated_number: Mapped[str | None] = mapped_column(String(15))
-    outcome: Mapped[str] = mapped_column(String(16), doc="ok, refused, failed")
+    outcome: Mapped[OperationOutcome] = mapped_column(StrEnumType(OperationOutcome, 16))
     detail: Mapped[str | None] = mapped_column(Text)
     parameters: Mapped[str] = mapped_column(Text, doc="canonical JSON of what was asked")
     entry_digest: Mapped[str] = mapped_column(String(64))

@@ -1,12 +1,21 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from platform_hub.kit.clock import utcnow
-from platform_hub.models.base import Base, UTCDateTime
+from platform_hub.models.base import Base, StrEnumType, UTCDateTime
+
+
+class RuleKind(StrEnum):
+    """What a rule allows: ``use`` within one organ (番号法 第9条第2項, 条例 別表第2), ``provide``
+    between two (第19条第11号, 別表第3)."""
+
+    USE = "use"
+    PROVIDE = "provide"
 
 
 class OrdinanceVersion(Base):
@@ -44,7 +53,7 @@ class OrdinanceRule(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("ordinance_versions.id"))
     code: Mapped[str] = mapped_column(String(32), doc="the rule's id within its version")
-    kind: Mapped[str] = mapped_column(String(8), doc="use (第9条第2項) or provide (第19条第11号)")
+    kind: Mapped[RuleKind] = mapped_column(StrEnumType(RuleKind, 8))
     receiving_organ: Mapped[str] = mapped_column(String(100))
     purpose_code: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(64))

@@ -1,12 +1,44 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from platform_hub.kit.clock import utcnow
-from platform_hub.models.base import Base, UTCDateTime
+from platform_hub.models.base import Base, StrEnumType, UTCDateTime
+
+
+class TransferOutcome(StrEnum):
+    """What became of a transfer: a query's answer or a registry answer ``provided``, a notification
+    or batch record ``delivered``, ``refused`` (the registry or the ordinance), or ``failed`` (the
+    provider failed, or a delivery went dead)."""
+
+    PROVIDED = "provided"
+    DELIVERED = "delivered"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+    @property
+    def ja(self) -> str:
+        """結果 as people read it (the CSV): an answer and a delivery are both a 提供."""
+        return {"provided": "提供", "delivered": "提供", "refused": "拒否", "failed": "失敗"}[self.value]
+
+
+class TransferPattern(StrEnum):
+    """How the information went: an interface's pattern, or ``registry`` for an answer of the
+    addressee registry (統一宛名)."""
+
+    QUERY = "query"
+    NOTIFICATION = "notification"
+    BATCH = "batch"
+    REGISTRY = "registry"
+
+    @property
+    def ja(self) -> str:
+        """方式 as people read it (the CSV)."""
+        return {"query": "照会", "notification": "通知", "batch": "一括", "registry": "宛名照会"}[self.value]
 
 
 class TransferRecord(Base):
@@ -32,7 +64,7 @@ class TransferRecord(Base):
     reception_number: Mapped[str] = mapped_column(String(32), index=True)
     msgid: Mapped[str] = mapped_column(String(64))
     interface_id: Mapped[str] = mapped_column(String(16))
-    pattern: Mapped[str] = mapped_column(String(16))
+    pattern: Mapped[TransferPattern] = mapped_column(StrEnumType(TransferPattern, 16))
     requesting_unit: Mapped[str] = mapped_column(String(3))
     requesting_organ: Mapped[str] = mapped_column(String(100))
     requesting_department: Mapped[str | None] = mapped_column(String(16), doc="部署")
@@ -47,7 +79,7 @@ class TransferRecord(Base):
     subject_integrated_number: Mapped[str | None] = mapped_column(String(32))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
     provided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    outcome: Mapped[str] = mapped_column(String(16), doc="provided, delivered, failed, refused")
+    outcome: Mapped[TransferOutcome] = mapped_column(StrEnumType(TransferOutcome, 16))
     body_digest: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     entry_digest: Mapped[str] = mapped_column(

@@ -1,12 +1,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from platform_hub.kit.clock import utcnow
-from platform_hub.models.base import Base, UTCDateTime
+from platform_hub.models.base import Base, StrEnumType, UTCDateTime
+
+
+class UnitMode(StrEnum):
+    """A ``test`` unit sends and receives only MSGMode 1 messages, a ``production`` unit MSGMode 0."""
+
+    PRODUCTION = "production"
+    TEST = "test"
+
+    @classmethod
+    def of_message(cls, msg_mode: str) -> UnitMode:
+        """The units a message with this MSGMode is for."""
+        return cls.TEST if msg_mode == "1" else cls.PRODUCTION
 
 
 class Unit(Base):
@@ -18,7 +31,7 @@ class Unit(Base):
     name: Mapped[str] = mapped_column(String(200))
     organ: Mapped[str] = mapped_column(String(100), doc="機関: 市長, 教育委員会 …")
     base_url: Mapped[str] = mapped_column(String(500))
-    mode: Mapped[str] = mapped_column(String(10), default="production")
+    mode: Mapped[UnitMode] = mapped_column(StrEnumType(UnitMode, 10), default=UnitMode.PRODUCTION)
     soap_faults: Mapped[str] = mapped_column(
         String(8), default="contract", doc="contract: the contract's HTTP status; wsi: 500 for every fault"
     )

@@ -19,19 +19,16 @@ async def by_version(session: AsyncSession, version: str) -> OrdinanceVersion | 
 
 
 async def in_force(
-    session: AsyncSession, on: dt.date, known_at: dt.datetime | None = None, *, with_rules: bool = False
+    session: AsyncSession, on: dt.date, *, with_rules: bool = False
 ) -> OrdinanceVersion | None:
-    """The version in force on a day: the one that took effect last, on or before it. With
-    ``known_at``, only versions loaded by then count: a version loaded today with an earlier effective
-    day does not reach back over transfers already decided."""
+    """The version in force on a day: the one that took effect last, on or before it (what
+    ``GET /ordinance/rules`` shows; decisions are ``service.decide``'s)."""
     query = (
         select(OrdinanceVersion)
         .where(OrdinanceVersion.effective_on <= on)
         .order_by(OrdinanceVersion.effective_on.desc(), OrdinanceVersion.id.desc())
         .limit(1)
     )
-    if known_at is not None:
-        query = query.where(OrdinanceVersion.loaded_at <= known_at)
     if with_rules:
         query = query.options(selectinload(OrdinanceVersion.rules))
     return (await session.scalars(query)).first()
@@ -51,27 +48,3 @@ async def versions_with_rule_counts(session: AsyncSession) -> Sequence[tuple[Ord
         .order_by(OrdinanceVersion.effective_on, OrdinanceVersion.id)
     )
     return [(version, count) for version, count in await session.execute(query)]
-
-
-async def matching_rules(
-    session: AsyncSession,
-    version_id: int,
-    receiving_organ: str,
-    purposes: Sequence[str],
-    category: str,
-    holding_organ: str,
-    holding_unit: str,
-) -> Sequence[OrdinanceRule]:
-    query = (
-        select(OrdinanceRule)
-        .where(
-            OrdinanceRule.version_id == version_id,
-            OrdinanceRule.receiving_organ == receiving_organ,
-            OrdinanceRule.purpose_code.in_(list(purposes)),
-            OrdinanceRule.category == category,
-            OrdinanceRule.holding_organ == holding_organ,
-            (OrdinanceRule.holding_unit.is_(None)) | (OrdinanceRule.holding_unit == holding_unit),
-        )
-        .order_by(OrdinanceRule.id)
-    )
-    return (await session.scalars(query)).all()

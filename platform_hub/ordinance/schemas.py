@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Kind = Literal["use", "provide"]
+from platform_hub.models import RuleKind
 
 
 class RuleIn(BaseModel):
@@ -14,7 +13,7 @@ class RuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(pattern=r"^[0-9A-Za-z\-]{1,32}$")
-    kind: Kind = Field(
+    kind: RuleKind = Field(
         description="use: 番号法 第9条第2項 (same organ); provide: 第19条第11号 (between organs)"
     )
     receiving_organ: str = Field(min_length=1, max_length=100)
@@ -28,11 +27,11 @@ class RuleIn(BaseModel):
     @model_validator(mode="after")
     def _kind_matches_organs(self) -> RuleIn:
         same = self.receiving_organ == self.holding_organ
-        if self.kind == "use" and not same:
+        if self.kind == RuleKind.USE and not same:
             raise ValueError(
                 f"rule {self.code}: 'use' (第9条第2項) is within one organ; between organs is 'provide'"
             )
-        if self.kind == "provide" and same:
+        if self.kind == RuleKind.PROVIDE and same:
             raise ValueError(
                 f"rule {self.code}: 'provide' (第19条第11号) is between organs; within one is 'use'"
             )

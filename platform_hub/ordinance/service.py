@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_hub.kit.clock import city_zone
 from platform_hub.kit.database import run_once
 from platform_hub.kit.text import unstorable
-from platform_hub.models import OrdinanceRule, OrdinanceVersion, Unit, generation
+from platform_hub.models import OrdinanceRule, OrdinanceVersion, RuleKind, Unit, generation
 from platform_hub.ordinance import repository
 from platform_hub.ordinance.schemas import OrdinanceIn, OrdinanceOut, RuleIn, RuleOut, VersionSummary
 from platform_hub.protocol.catalog import Catalog
-from platform_hub.protocol.errors import AlreadyExists, OrdinanceRefusal, SchemaViolation
+from platform_hub.protocol.errors import AlreadyExists, OrdinanceRefusal, SchemaViolation, UnknownTarget
 
 # An ordinance takes effect on a day of the city's calendar (kit.clock.city_zone). The days a request
 # may name: their starts in any zone must still be datetimes in UTC.
@@ -98,9 +98,11 @@ async def load(
 
 @dataclass(frozen=True)
 class Rulebook:
-    """Every ordinance version with its rules, in memory: what the message path decides by.
+    """Every ordinance version with its rules, in memory: what every decision is made by — a message's
+    and a registry answer's (the configuration's snapshot, shared by every request), and the
+    compliance re-check's (one read in the re-check's own transaction).
 
-    Its versions and rules are detached snapshots shared by every request: read them, never change
+    Its versions and rules may be detached snapshots shared by every request: read them, never change
     them or add them to a session.
     """
 
@@ -109,10 +111,18 @@ class Rulebook:
     rules: dict[tuple[int, str, str, str], tuple[OrdinanceRule, ...]]
 
     def in_force(self, at: dt.datetime) -> OrdinanceVersion | None:
-        """What ``repository.in_force(session, local_day(at), known_at=at)`` answers, without a query."""
+        """The version that governs a transfer decided at ``at``: of those in effect on its day (JST)
+        and loaded by then — a version loaded today with an earlier effective day does not reach back
+        over transfers already decided — the one that took effect last."""
         day = local_day(at)
         candidates = [v for v in self.versions if v.effective_on <= day and v.loaded_at <= at]
         return max(candidates, key=lambda v: (v.effective_on, v.id), default=None)
+
+    def boundaries(self) -> list[dt.datetime]:
+        """The moments at which the version in force can change, in time order: a version becomes a
+        candidate at the later of its effective day's start (JST) and its loading. From one boundary
+        until the next ``in_force`` answers the same version; before the first, none."""
+        return sorted({max(day_start(v.effective_on).astimezone(dt.UTC), v.loaded_at) for v in self.versions})
 
     def matching(
         self,
@@ -123,7 +133,7 @@ class Rulebook:
         holding_organ: str,
         holding_unit: str,
     ) -> list[OrdinanceRule]:
-        """What ``repository.matching_rules`` answers, without a query."""
+        """The version's rules for this receiving organ and 事務, category, holding organ and unit."""
         rules = self.rules.get((version.id, receiving_organ, category, holding_organ), ())
         return [r for r in rules if r.purpose_code in purposes and r.holding_unit in (None, holding_unit)]
 
@@ -138,6 +148,38 @@ async def rulebook(session: AsyncSession) -> Rulebook:
     return Rulebook(tuple(versions), {key: tuple(found) for key, found in rules.items()})
 
 
+def decide(
+    book: Rulebook,
+    at: dt.datetime,
+    *,
+    receiving_organ: str,
+    purposes: Sequence[str],
+    category: str,
+    holding_organ: str,
+    holding_unit: str,
+) -> Decision:
+    """The ordinance's one decision, for every transfer the hub makes or re-checks: the rule of the
+    version in force at ``at`` that lets the receiving organ, for one of ``purposes``, use (the same
+    organ: 番号法 第9条第2項) or be provided (another organ: 第19条第11号) ``category`` held by that
+    organ and unit; or, when there is none, why not."""
+    version = book.in_force(at)
+    if version is None:
+        return Decision(None, f"no ordinance version is in force on {local_day(at)}")
+    if not purposes:
+        return Decision(None, f"no 事務 named for the receiving unit of {receiving_organ}")
+    kind = RuleKind.USE if receiving_organ == holding_organ else RuleKind.PROVIDE
+    for rule in book.matching(version, receiving_organ, purposes, category, holding_organ, holding_unit):
+        if rule.kind == kind:
+            return Decision(rule)
+    article = "第9条第2項" if kind == RuleKind.USE else "第19条第11号"
+    return Decision(
+        None,
+        f"ordinance {version.version} has no rule ({kind}, 番号法 {article}) for "
+        f"{receiving_organ} / {', '.join(purposes)} to receive {category} from "
+        f"{holding_organ} ({holding_unit})",
+    )
+
+
 def authorize(
     book: Rulebook,
     at: dt.datetime,
@@ -147,23 +189,17 @@ def authorize(
     category: str,
     purposes: Sequence[str],
 ) -> Decision:
-    """The rule in force at ``at`` that lets ``receiver``, for one of ``purposes`` it is registered
-    for, receive ``category`` from ``holder``; OrdinanceRefusal (E3001) when there is none."""
+    """``decide`` for a transfer about to be made: the rule in force at ``at`` that lets ``receiver``,
+    for one of ``purposes`` it is registered for, receive ``category`` from ``holder``;
+    OrdinanceRefusal (E3001) when there is none."""
     registered = [purpose for purpose in purposes if purpose in receiver.purposes]
     if not registered:
         raise OrdinanceRefusal(
             f"unit {receiver.code} is not registered for the 事務 {', '.join(purposes) or '-'}"
         )
-    version = book.in_force(at)
-    rules = (
-        book.matching(version, receiver.organ, registered, category, holder.organ, holder.code)
-        if version is not None
-        else []
-    )
-    decision = judge(
-        version,
-        rules,
-        local_day(at),
+    decision = decide(
+        book,
+        at,
         receiving_organ=receiver.organ,
         purposes=registered,
         category=category,
@@ -175,104 +211,22 @@ def authorize(
     return decision
 
 
-async def decide(
-    session: AsyncSession,
-    at: dt.datetime,
-    *,
-    receiving_organ: str,
-    purposes: Sequence[str],
-    category: str,
-    holding_organ: str,
-    holding_unit: str,
-) -> Decision:
-    """Find the rule in force at ``at`` that lets the receiving organ, for one of ``purposes``, use
-    (same organ) or be provided (another organ) ``category`` held by that organ and unit."""
-    version = await repository.in_force(session, local_day(at), known_at=at)
-    return await decide_in(
-        session,
-        version,
-        local_day(at),
-        receiving_organ=receiving_organ,
-        purposes=purposes,
-        category=category,
-        holding_organ=holding_organ,
-        holding_unit=holding_unit,
-    )
-
-
-async def decide_in(
-    session: AsyncSession,
-    version: OrdinanceVersion | None,
-    day: dt.date,
-    *,
-    receiving_organ: str,
-    purposes: Sequence[str],
-    category: str,
-    holding_organ: str,
-    holding_unit: str,
-) -> Decision:
-    """The decision under one version (``None``: none was in force)."""
-    rules: Sequence[OrdinanceRule] = []
-    if version is not None and purposes:
-        rules = await repository.matching_rules(
-            session, version.id, receiving_organ, purposes, category, holding_organ, holding_unit
-        )
-    return judge(
-        version,
-        rules,
-        day,
-        receiving_organ=receiving_organ,
-        purposes=purposes,
-        category=category,
-        holding_organ=holding_organ,
-        holding_unit=holding_unit,
-    )
-
-
-def judge(
-    version: OrdinanceVersion | None,
-    rules: Sequence[OrdinanceRule],
-    day: dt.date,
-    *,
-    receiving_organ: str,
-    purposes: Sequence[str],
-    category: str,
-    holding_organ: str,
-    holding_unit: str,
-) -> Decision:
-    """The decision among the rules of ``version`` that match the transfer (by id)."""
-    if version is None:
-        return Decision(None, f"no ordinance version is in force on {day}")
-    if not purposes:
-        return Decision(None, f"no 事務 named for the receiving unit of {receiving_organ}")
-    kind = "use" if receiving_organ == holding_organ else "provide"
-    for rule in rules:
-        if rule.kind == kind:
-            return Decision(rule)
-    article = "第9条第2項" if kind == "use" else "第19条第11号"
-    return Decision(
-        None,
-        f"ordinance {version.version} has no rule ({kind}, 番号法 {article}) for "
-        f"{receiving_organ} / {', '.join(purposes)} to receive {category} from "
-        f"{holding_organ} ({holding_unit})",
-    )
-
-
 def day_start(day: dt.date) -> dt.datetime:
     """The first moment of a day in the city."""
     return dt.datetime.combine(day, dt.time(), city_zone())
 
 
-def governing_periods(versions: Sequence[OrdinanceVersion]) -> list[tuple[dt.datetime, OrdinanceVersion]]:
-    """``(since, version)`` in time order: the version ``repository.in_force`` answers for any moment
-    from ``since`` until the next one. A version becomes a candidate at the later of its effective
-    day's start (in the city) and its loading; the newest effective candidate governs."""
-    starts = sorted({max(day_start(v.effective_on).astimezone(dt.UTC), v.loaded_at) for v in versions})
-    periods = []
-    for since in starts:
-        candidates = [v for v in versions if v.effective_on <= local_day(since) and v.loaded_at <= since]
-        periods.append((since, max(candidates, key=lambda v: (v.effective_on, v.id))))
-    return periods
+async def rules_on(session: AsyncSession, day: dt.date) -> OrdinanceOut:
+    """The version in force on ``day`` (the city's day), with every rule; E1003 when none is."""
+    version = await repository.in_force(session, day, with_rules=True)
+    if version is None:
+        raise UnknownTarget(f"no ordinance version is in force on {day}")
+    return version_out(version)
+
+
+async def all_versions(session: AsyncSession) -> list[OrdinanceOut]:
+    """Every version loaded, by effective day, with its rules."""
+    return [version_out(version) for version in await repository.all_versions(session)]
 
 
 # The rule fields the file and the table name alike (the file's ``purpose`` is the table's purpose_code).

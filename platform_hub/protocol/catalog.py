@@ -11,7 +11,15 @@ from pathlib import Path
 from lxml import etree
 
 from platform_hub.protocol.errors import SchemaViolation
-from platform_hub.protocol.specs import InterfaceSpec, Item, Purpose, SpecError, load_purposes, load_spec
+from platform_hub.protocol.specs import (
+    InterfaceSpec,
+    Item,
+    Pattern,
+    Purpose,
+    SpecError,
+    load_purposes,
+    load_spec,
+)
 from platform_hub.protocol.xml import local_name
 from platform_hub.protocol.xsd import batch_xsds, interface_xsd
 
@@ -129,7 +137,9 @@ def compile_interface(spec: InterfaceSpec, source: Path) -> CompiledInterface:
     try:
         schema = etree.XMLSchema(etree.fromstring(xsd))
         head, record = (
-            (etree.XMLSchema(part) for part in batch_xsds(spec)) if spec.pattern == "batch" else (None, None)
+            (etree.XMLSchema(part) for part in batch_xsds(spec))
+            if spec.pattern == Pattern.BATCH
+            else (None, None)
         )
     except etree.XMLSchemaParseError as exc:
         raise SpecError([f"{source.name}: the derived XSD does not compile: {exc}"]) from None

@@ -117,6 +117,11 @@ class InternalError(HubError):
     code, status_code = "E5000", 500
 
 
+# Every contract code with its class: read once this module has defined them, so nothing that
+# subclasses HubError elsewhere (the SDK's LinkageError) is among them.
+BY_CODE: dict[str, type[HubError]] = {error.code: error for error in HubError.__subclasses__()}
+
+
 def database_unavailable(exc: Exception) -> ServiceUnavailable:
     """What a caller is told when the database fails under a request (details stay in the log)."""
     return ServiceUnavailable(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -8,9 +9,29 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from platform_hub.protocol import normalize
 
 Sex = Literal["0", "1", "2"]
-Status = Literal["resident", "non_resident", "moved_out", "deceased"]
 Attribute = Literal["name", "name_kana", "birth_date", "sex", "address"]
-STATUS_JA = {"resident": "住民", "non_resident": "住登外者", "moved_out": "転出", "deceased": "死亡"}
+
+
+class ResidentStatus(StrEnum):
+    """住民状態: a 住民 of the city, a 住登外者 (a person a unit handles who is not registered here),
+    転出 (moved away) or 死亡."""
+
+    RESIDENT = "resident"
+    NON_RESIDENT = "non_resident"
+    MOVED_OUT = "moved_out"
+    DECEASED = "deceased"
+
+    @property
+    def ja(self) -> str:
+        return _STATUS_JA[self]
+
+
+_STATUS_JA = {
+    ResidentStatus.RESIDENT: "住民",
+    ResidentStatus.NON_RESIDENT: "住登外者",
+    ResidentStatus.MOVED_OUT: "転出",
+    ResidentStatus.DECEASED: "死亡",
+}
 
 
 def check_birth_date(value: str) -> str:
@@ -64,7 +85,9 @@ class PersonRegistration(BasicInfo):
     my_number: str | None = Field(
         default=None, repr=False, description="個人番号; stored encrypted, never echoed"
     )
-    status: Status = Field(default="non_resident", description="units register 住登外者 only")
+    status: ResidentStatus = Field(
+        default=ResidentStatus.NON_RESIDENT, description="住民状態; units register 住登外者 only"
+    )
     valid_from: dt.date | None = None
     reason: str = Field(min_length=1, max_length=2000)
     purpose_code: PurposeCode | None = Field(default=None, description="required of units")
@@ -157,7 +180,7 @@ class Attributes(BaseModel):
     sex: str | None
     address: str | None
     municipality_code: str | None
-    status: Status
+    status: ResidentStatus
     status_ja: str
     valid_from: dt.date
     valid_to: dt.date | None
@@ -217,7 +240,7 @@ class CandidateAttributes(BaseModel):
     birth_date: str | None
     sex: str | None
     address: str | None
-    status: Status
+    status: ResidentStatus
     status_ja: str
 
 

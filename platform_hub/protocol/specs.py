@@ -5,6 +5,7 @@ specs (``xsd.py``) and compiled into the catalog (``catalog.py``).
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,10 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 ItemType = Literal["X", "N", "9", "9V", "S9", "DATE", "TIME", "YEAR", "GROUP"]
 Requirement = Literal["必須", "条件付き必須", "任意"]
-Pattern = Literal["query", "notification", "batch"]
 UNIT_CODE = r"^[0-9A-Z]{3}$"
 _SIZED_TYPES = {"X", "N", "9", "9V", "S9"}
 BATCH_COUNTS = {"UketsukeKensu", "SeijoKensu", "ErrorKensu"}  # received, accepted, refused records
+
+
+class Pattern(StrEnum):
+    """How an interface's information goes: 照会 (asked of its provider and answered), 通知 (sent to
+    every subscriber), 一括 (many records at once, to every subscriber)."""
+
+    QUERY = "query"
+    NOTIFICATION = "notification"
+    BATCH = "batch"
 
 
 class Item(BaseModel):
@@ -116,12 +125,12 @@ class InterfaceSpec(BaseModel):
         for consumer in self.consumers:
             if consumer != "*" and not (len(consumer) == 3 and consumer.isalnum()):
                 raise ValueError(f"consumer {consumer!r} is neither a unit code nor *")
-        if self.pattern == "query" and not self.response:
+        if self.pattern == Pattern.QUERY and not self.response:
             raise ValueError("a query interface needs response items")
-        if self.pattern == "batch" and not {item.romaji for item in self.response} >= BATCH_COUNTS:
+        if self.pattern == Pattern.BATCH and not {item.romaji for item in self.response} >= BATCH_COUNTS:
             raise ValueError(f"a batch interface answers with the counts {', '.join(sorted(BATCH_COUNTS))}")
         if (
-            self.pattern == "batch"
+            self.pattern == Pattern.BATCH
             and len([i for i in self.request if i.type == "GROUP" and i.repeat == "*"]) != 1
         ):
             raise ValueError("a batch interface carries its records as one repeated GROUP (repeat: *)")

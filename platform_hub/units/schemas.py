@@ -5,8 +5,9 @@ from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
+from platform_hub.models import UnitMode
+
 InterfaceId = str
-UnitMode = Literal["production", "test"]
 SoapFaults = Literal["contract", "wsi"]
 
 
@@ -22,7 +23,9 @@ class AdapterRegistration(BaseModel):
     purposes: list[str] = Field(
         default_factory=list, max_length=200, description="事務 (purpose codes) this unit serves"
     )
-    mode: UnitMode = Field(default="production", description="test units get only MSGMode 1 messages")
+    mode: UnitMode = Field(
+        default=UnitMode.PRODUCTION, description="test units send and get only MSGMode 1 messages"
+    )
     soap_faults: SoapFaults = Field(
         default="contract",
         description="contract: a SOAP Fault has the HTTP status of its error code; wsi: every Fault is "
@@ -74,7 +77,7 @@ class AdapterOut(BaseModel):
     name: str
     organ: str
     base_url: str
-    mode: str
+    mode: UnitMode
     soap_faults: str
     provides: list[str]
     subscribes: list[str]

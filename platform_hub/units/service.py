@@ -10,6 +10,7 @@ from platform_hub.kit.clock import utcnow
 from platform_hub.models import Unit, UnitInterface, generation
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import AlreadyExists, SchemaViolation, UnknownTarget
+from platform_hub.protocol.specs import Pattern
 from platform_hub.units import repository
 from platform_hub.units.schemas import AdapterCredentials, AdapterOut, AdapterRegistration, AdapterUpdate
 
@@ -34,7 +35,7 @@ def check_registration(body: AdapterRegistration, catalog: Catalog) -> None:
         compiled = catalog.get(interface_id)
         if compiled is None:
             problems.append(f"subscribes: unknown interface {interface_id}")
-        elif compiled.spec.pattern == "query":
+        elif compiled.spec.pattern == Pattern.QUERY:
             problems.append(f"subscribes: {interface_id} is a query; only notifications and batches fan out")
         elif not compiled.spec.allows_consumer(body.unit_code):
             problems.append(f"subscribes: unit {body.unit_code} is not a consumer of {interface_id}")
@@ -65,14 +66,12 @@ async def register(session: AsyncSession, body: AdapterRegistration, catalog: Ca
             for i in sorted(set(ids))
         ],
     )
-    client, secret = auth.new_client(body.name, "unit", unit.code)
     session.add(unit)
     try:
         await session.flush()  # the unit first: the client's foreign key points at it
     except IntegrityError:  # registered concurrently
         raise AlreadyExists(f"unit {body.unit_code} is registered already") from None
-    session.add(client)
-    await session.flush()
+    client, secret = await auth.create_client(session, body.name, "unit", unit.code)
     await generation.bump(session)  # every hub process routes to and from it from now on
     return AdapterCredentials(
         **adapter_out(unit).model_dump(), client_id=client.client_id, client_secret=secret

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import service as addressees
 from platform_hub.audit import export, repository, service, verification
-from platform_hub.audit.enums import OperationOutcome, TransferOutcome
 from platform_hub.audit.ledgers import OPERATIONS
 from platform_hub.audit.schemas import (
     CheckpointOut,
@@ -30,6 +29,7 @@ from platform_hub.audit.schemas import (
     VerifyOut,
 )
 from platform_hub.kit.database import unit_of_work
+from platform_hub.models import OperationOutcome, TransferOutcome
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 from platform_hub.protocol.errors import SchemaViolation

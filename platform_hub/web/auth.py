@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, status
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from platform_hub.audit.operations import Actor, masked, record_operation, record_refusal
-from platform_hub.auth import repository, service
+from platform_hub.auth import service
 from platform_hub.auth.schemas import ClientCreate, ClientCredentials, TokenResponse
 from platform_hub.kit.text import unstorable
 from platform_hub.protocol.errors import HubError, NotAuthenticated, RateLimited, SchemaViolation
@@ -87,8 +87,6 @@ async def _refused(state: HubState, client_id: str, scope: str | None, error: Hu
 async def create_client(body: ClientCreate, ops: Ops, session: Session, _: Admin) -> ClientCredentials:
     """Create an auditor, integrator or admin client; the secret is shown only in this answer."""
     ops.expect("client.create", role=body.role)
-    client, secret = service.new_client(body.name, body.role)
-    repository.add_client(session, client)
-    await session.flush()
+    client, secret = await service.create_client(session, body.name, body.role)
     await ops.record(session, detail=f"client {client.client_id}")
     return ClientCredentials(client_id=client.client_id, client_secret=secret, role=client.role)

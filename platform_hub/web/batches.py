@@ -14,13 +14,13 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from platform_hub.auth.service import Principal, send_scope
-from platform_hub.batches import repository, service
+from platform_hub.batches import service
 from platform_hub.batches.reader import csv_head
-from platform_hub.batches.schemas import BatchDelivery, BatchOut
+from platform_hub.batches.schemas import BatchOut
 from platform_hub.kit.database import unit_of_work
-from platform_hub.models import Batch, Message
 from platform_hub.protocol.catalog import CompiledInterface
 from platform_hub.protocol.errors import Forbidden, MalformedMessage, UnknownTarget
+from platform_hub.protocol.specs import Pattern
 from platform_hub.web.linkage import exchange
 from platform_hub.web.security import CurrentPrincipal
 from platform_hub.web.state import HubState, Session, State
@@ -83,7 +83,9 @@ def _check_may_send(state: HubState, principal: Principal, compiled: CompiledInt
     if compiled is not None:
         scopes = [send_scope(unit, compiled.spec.id)]
     else:
-        scopes = [send_scope(unit, spec.id) for spec in state.catalog.specs() if spec.pattern == "batch"]
+        scopes = [
+            send_scope(unit, spec.id) for spec in state.catalog.specs() if spec.pattern == Pattern.BATCH
+        ]
     if principal.role != "unit" or not principal.scopes.intersection(scopes):
         raise Forbidden(f"the token may send no batch {'of ' + compiled.spec.id if compiled else 'at all'}")
 
@@ -111,45 +113,11 @@ async def _spool(request: Request, limit: int) -> IO[bytes]:
     return spool
 
 
-async def _batch(session: Session, principal: Principal, reception_number: str) -> tuple[Message, Batch]:
-    found = await repository.by_reception_number(session, reception_number)
-    if found is None:
-        raise UnknownTarget(f"no batch {reception_number}")
-    message, _ = found
-    if principal.unit_code != message.source_unit and not (
-        principal.acts_as("admin") or principal.acts_as("auditor")
-    ):
-        raise Forbidden(f"batch {reception_number} was sent by another unit")
-    return found
-
-
 @router.get("/{reception_number}", response_model=BatchOut)
 async def get_batch(reception_number: str, session: Session, principal: CurrentPrincipal) -> BatchOut:
     """How far the batch is: received, accepted and refused records, and each subscriber's progress."""
-    message, batch = await _batch(session, principal, reception_number)
-    progress = await repository.delivery_progress(session, message.id)
-    return BatchOut(
-        reception_number=message.reception_number,
-        msgid=message.msgid,
-        interface_id=message.interface_id,
-        source_unit=message.source_unit,
-        status=batch.status,
-        received_at=message.received_at,
-        chunks=batch.chunks,
-        records_received=batch.records_received,
-        records_accepted=batch.records_accepted,
-        records_refused=batch.records_refused,
-        deliveries=[
-            BatchDelivery(
-                subscriber_unit=delivery.subscriber_unit,
-                status=delivery.status,
-                chunks_done=chunks,
-                records_delivered=delivered,
-                records_refused=refused,
-            )
-            for delivery, chunks, delivered, refused in progress
-        ],
-    )
+    message, batch = await service.batch_of(session, principal, reception_number)
+    return await service.progress(session, message, batch)
 
 
 @router.get(
@@ -162,7 +130,7 @@ async def batch_results(
 ) -> StreamingResponse:
     """Every refused record as CSV (UTF-8 with BOM): refused at intake (送付先 empty) or, when it was
     delivered, for one subscriber — with the error code and why."""
-    message, _ = await _batch(session, principal, reception_number)
+    message, _ = await service.batch_of(session, principal, reception_number)
 
     async def rows() -> AsyncIterator[str]:
         buffer = io.StringIO()
@@ -172,7 +140,7 @@ async def batch_results(
         after = 0
         while True:
             async with unit_of_work(state.sessions) as reading:
-                page = await repository.results(reading, message.id, after=after)
+                page = await service.refused_records(reading, message.id, after=after)
             if not page:
                 return
             buffer.seek(0)

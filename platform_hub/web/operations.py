@@ -17,8 +17,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.audit.operations import OK, Actor, record_operation, record_refusal
+from platform_hub.audit.operations import Actor, record_operation, record_refusal
 from platform_hub.auth.service import Principal
+from platform_hub.models import OperationOutcome
 from platform_hub.protocol.errors import HubError, SchemaViolation
 from platform_hub.web.security import CurrentPrincipal
 from platform_hub.web.state import HubState, get_state
@@ -49,7 +50,7 @@ class OperationLog:
         *,
         subject: str | None = None,
         detail: str | None = None,
-        outcome: str = OK,
+        outcome: OperationOutcome = OperationOutcome.OK,
         action: str | None = None,
     ) -> None:
         """The entry, in the request's transaction; ``subject`` and ``action`` default to what was

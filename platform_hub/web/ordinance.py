@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 
 from platform_hub.kit.clock import city_today
-from platform_hub.ordinance import repository, service
+from platform_hub.ordinance import service
 from platform_hub.ordinance.schemas import OrdinanceOut
-from platform_hub.protocol.errors import UnknownTarget
 from platform_hub.web.operations import Ops
 from platform_hub.web.security import Admin, CurrentPrincipal
 from platform_hub.web.state import Session, State
@@ -28,16 +27,12 @@ async def rules(
     ] = None,
 ) -> OrdinanceOut:
     """The version in force on ``at``, with every rule."""
-    day = at or city_today()
-    version = await repository.in_force(session, day, with_rules=True)
-    if version is None:
-        raise UnknownTarget(f"no ordinance version is in force on {day}")
-    return service.version_out(version)
+    return await service.rules_on(session, at or city_today())
 
 
 @router.get("/versions", response_model=list[OrdinanceOut])
 async def versions(session: Session, _: CurrentPrincipal) -> list[OrdinanceOut]:
-    return [service.version_out(v) for v in await repository.all_versions(session)]
+    return await service.all_versions(session)
 
 
 @router.post(
