@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from platform_hub.exchange import delivery
-from platform_hub.linkage import service as linkage
+from platform_hub.linkage import deliveries
 from platform_hub.protocol.errors import DeliveryFailed
 
 
@@ -21,7 +21,7 @@ def retried(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, str]]:
     async def retry_later(state: Any, delivery_id: int, attempt: int, error: str) -> None:
         calls.append((delivery_id, attempt, error))
 
-    monkeypatch.setattr(linkage, "retry_later", retry_later)
+    monkeypatch.setattr(deliveries, "retry_later", retry_later)
     return calls
 
 
@@ -29,7 +29,7 @@ def failing_with(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
     async def prepare_delivery(state: Any, leased: Any) -> Any:
         raise error
 
-    monkeypatch.setattr(linkage, "prepare_delivery", prepare_delivery)
+    monkeypatch.setattr(deliveries, "prepare_delivery", prepare_delivery)
 
 
 async def test_a_bug_in_a_delivery_is_logged_with_its_traceback(

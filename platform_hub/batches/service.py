@@ -15,13 +15,12 @@ the transaction that marks the chunk done, so a delivery resumed after a crash r
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import islice
 from typing import IO
 
@@ -31,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import repository as registry
-from platform_hub.addressees import resident_changes, translation
+from platform_hub.addressees import resident_changes
 from platform_hub.auth.service import Principal
 from platform_hub.batches import repository
 from platform_hub.batches.reader import CsvBatch, Record, XmlBatch
@@ -39,22 +38,21 @@ from platform_hub.batches.schemas import BatchDelivery, BatchOut
 from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.vault import MyNumberVault
+from platform_hub.linkage import deliveries, idempotency
 from platform_hub.linkage import repository as messages
 from platform_hub.linkage import service as linkage
-from platform_hub.linkage import unit_client
+from platform_hub.linkage.inbound import Inbound, answer
 from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import (
     Batch,
     BatchChunk,
-    BatchChunkDelivery,
     BatchResult,
     BatchStatus,
-    DeliveryStatus,
     Message,
     MessageStatus,
 )
 from platform_hub.protocol.catalog import CompiledInterface
-from platform_hub.protocol.envelope import Envelope, lk, read_envelope
+from platform_hub.protocol.envelope import Envelope, lk
 from platform_hub.protocol.errors import (
     AddresseeUnknown,
     Forbidden,
@@ -64,8 +62,7 @@ from platform_hub.protocol.errors import (
     ServiceUnavailable,
     UnknownTarget,
 )
-from platform_hub.protocol.namespaces import LK
-from platform_hub.protocol.numbers import UNNUMBERED_ATENA, check_my_number
+from platform_hub.protocol.numbers import check_my_number
 from platform_hub.protocol.specs import Pattern
 
 log = structlog.get_logger()
@@ -151,14 +148,14 @@ async def _receive(
     return await _finish(state, inbound, taken.message)
 
 
-async def _take(state: LinkageRuntime, inbound: linkage.Inbound) -> _Taken:
+async def _take(state: LinkageRuntime, inbound: Inbound) -> _Taken:
     """A new batch; or the same MSGID again: its answer, or the rest of an upload a crash cut short."""
     header, now = inbound.header, utcnow()
 
     async def take(session: AsyncSession) -> _Taken:
         earlier = await messages.find_message(session, header.source, header.msgid)
         if earlier is None:
-            message = linkage.new_message(inbound, MessageStatus.RECEIVING, now)
+            message = idempotency.new_message(inbound, MessageStatus.RECEIVING, now)
             batch = Batch(
                 message_id=message.id,
                 status=BatchStatus.RECEIVING,
@@ -186,7 +183,7 @@ async def _take(state: LinkageRuntime, inbound: linkage.Inbound) -> _Taken:
             return _Taken(earlier, kept, replay=earlier.response_xml)
         return await _resume(state, session, earlier, kept, now)
 
-    return await linkage.in_transaction(state, take)
+    return await idempotency.in_transaction(state, take)
 
 
 async def _resume(
@@ -284,11 +281,11 @@ def _invalid(compiled: CompiledInterface, record: Record) -> HubError | None:
     return None
 
 
-def _differs(inbound: linkage.Inbound, what: str) -> IdempotencyConflict:
+def _differs(inbound: Inbound, what: str) -> IdempotencyConflict:
     return IdempotencyConflict(f"MSGID {inbound.header.msgid} was sent before with {what}")
 
 
-def _same_records(inbound: linkage.Inbound, batch: Batch, chunks_read: Iterator[_Chunk]) -> None:
+def _same_records(inbound: Inbound, batch: Batch, chunks_read: Iterator[_Chunk]) -> None:
     digest, chunks = GENESIS, 0
     for chunk in chunks_read:
         digest, chunks = chunk.digest, chunks + 1
@@ -297,7 +294,7 @@ def _same_records(inbound: linkage.Inbound, batch: Batch, chunks_read: Iterator[
 
 
 async def _keep_records(
-    state: LinkageRuntime, inbound: linkage.Inbound, batch: Batch, chunks: Iterator[_Chunk]
+    state: LinkageRuntime, inbound: Inbound, batch: Batch, chunks: Iterator[_Chunk]
 ) -> None:
     """Check and keep every record, chunk by chunk; chunks kept before (a resumed upload) are read
     again only to prove the sender sent the same records."""
@@ -321,13 +318,13 @@ class _Checked:
 
     def refuse(self, batch: Batch, chunk: _Chunk, seq: int, error: HubError) -> None:
         why = "; ".join(error.details) or error.message
-        self.refused.append(_result(batch, seq, chunk.records[seq - chunk.first], error.code, why))
+        self.refused.append(result_row(batch, seq, chunk.records[seq - chunk.first], error.code, why))
 
 
 Persons = dict[int, tuple[int, str] | None]  # an accepted record's place → its person (id, integrated number)
 
 
-async def _keep_chunk(state: LinkageRuntime, inbound: linkage.Inbound, batch: Batch, chunk: _Chunk) -> None:
+async def _keep_chunk(state: LinkageRuntime, inbound: Inbound, batch: Batch, chunk: _Chunk) -> None:
     checked = _check_records(inbound, batch, chunk)
     try:
         async with unit_of_work(state.sessions) as session:
@@ -353,7 +350,7 @@ async def _keep_chunk(state: LinkageRuntime, inbound: linkage.Inbound, batch: Ba
 
 
 async def _look_up(
-    session: AsyncSession, inbound: linkage.Inbound, batch: Batch, chunk: _Chunk, checked: _Checked
+    session: AsyncSession, inbound: Inbound, batch: Batch, chunk: _Chunk, checked: _Checked
 ) -> Persons:
     """Each record's person by its 宛名番号 at the source (E3002 when it links to nobody)."""
     unit = inbound.source.code
@@ -371,18 +368,18 @@ async def _look_up(
 async def _apply_to_registry(
     state: LinkageRuntime,
     session: AsyncSession,
-    inbound: linkage.Inbound,
+    inbound: Inbound,
     batch: Batch,
     chunk: _Chunk,
     checked: _Checked,
 ) -> Persons:
     """Each record a 住民異動 of its own, in order. A 全件 set brings in every resident the registry
     does not know yet, whatever the record's 異動事由; a refused record changes nothing."""
-    full_set = _head_item(inbound, "ShoriKubun") == "1"
+    full_set = head_item(inbound, "ShoriKubun") == "1"
     actor = f"{inbound.source.code}:{inbound.header.user or '-'}"
     persons: Persons = {}
     for seq, _, _ in checked.accepted:
-        fields = _fields(chunk.records[seq - chunk.first])
+        fields = record_fields(chunk.records[seq - chunk.first])
         event = inbound.spec.code_label("IdoJiyuCode", fields.get("IdoJiyuCode", "")) or "住民異動"
         try:
             person = await resident_changes.apply_resident_change(
@@ -402,20 +399,20 @@ async def _apply_to_registry(
     return persons
 
 
-def _fields(record: Record) -> dict[str, str]:
+def record_fields(record: Record) -> dict[str, str]:
     assert not isinstance(record, str)
     return {etree.QName(e).localname: (e.text or "").strip() for e in record if isinstance(e.tag, str)}
 
 
-def _head_item(inbound: linkage.Inbound, romaji: str) -> str | None:
+def head_item(inbound: Inbound, romaji: str) -> str | None:
     payload = inbound.envelope.payload()
     return None if payload is None else payload.findtext(lk(romaji))
 
 
-def _check_records(inbound: linkage.Inbound, batch: Batch, chunk: _Chunk) -> _Checked:
+def _check_records(inbound: Inbound, batch: Batch, chunk: _Chunk) -> _Checked:
     """Each record's XSD verdict (and a 個人番号's check digit); the 宛名番号 of each that passes."""
     checked = _Checked()
-    addressee = _addressee_path(inbound.compiled)
+    addressee = addressee_path(inbound.compiled)
     places = range(chunk.first, chunk.first + len(chunk.records))
     checks = zip(places, chunk.records, chunk.serialized, chunk.my_numbers, chunk.invalid, strict=True)
     for seq, record, data, number, invalid in checks:
@@ -433,7 +430,7 @@ def _check_records(inbound: linkage.Inbound, batch: Batch, chunk: _Chunk) -> _Ch
     return checked
 
 
-def _addressee_path(compiled: CompiledInterface) -> str | None:
+def addressee_path(compiled: CompiledInterface) -> str | None:
     """Where a record carries its person's 宛名番号 (the first addressee item under the record)."""
     record = compiled.spec.record.romaji
     paths = [path[1:] for path in compiled.spec.paths("request", "addressee") if path[0] == record]
@@ -444,7 +441,7 @@ def _record_no(record: Record) -> str | None:
     return None if isinstance(record, str) else record.findtext(lk("RecordNo"))
 
 
-def _result(
+def result_row(
     batch: Batch, seq: int, record: Record, code: str, message: str, unit: str | None = None
 ) -> dict[str, object]:
     record_no = _record_no(record)
@@ -458,7 +455,7 @@ def _result(
     }
 
 
-async def _finish(state: LinkageRuntime, inbound: linkage.Inbound, message: Message) -> bytes:
+async def _finish(state: LinkageRuntime, inbound: Inbound, message: Message) -> bytes:
     """Every record kept: answer with the counts, and queue the batch for each subscriber."""
     async with unit_of_work(state.sessions) as session:
         batch = await repository.get_batch(session, message.id)
@@ -469,7 +466,7 @@ async def _finish(state: LinkageRuntime, inbound: linkage.Inbound, message: Mess
         batch.status, batch.updated_at = BatchStatus.RECEIVED, utcnow()
         stored.status, stored.response_xml, stored.completed_at = MessageStatus.ACCEPTED, ack, utcnow()
         if batch.records_accepted:  # about many people: it waits its turn and holds what follows
-            await linkage.enqueue_deliveries(session, stored, inbound.subscribers, subjects=[])
+            await deliveries.enqueue_deliveries(session, stored, inbound.subscribers, subjects=[])
     if batch.records_accepted and inbound.subscribers:
         state.deliveries_waiting.set()
     log.info(
@@ -483,7 +480,7 @@ async def _finish(state: LinkageRuntime, inbound: linkage.Inbound, message: Mess
 
 
 def _answer(
-    inbound: linkage.Inbound, reception_number: str, batch: Batch, refused: Sequence[BatchResult]
+    inbound: Inbound, reception_number: str, batch: Batch, refused: Sequence[BatchResult]
 ) -> Envelope:
     payload = etree.Element(lk("Payload"))
     for name, value in (
@@ -500,145 +497,12 @@ def _answer(
             etree.SubElement(result, lk("RecordNo")).text = row.record_no if valid else str(row.seq)
             etree.SubElement(result, lk("ResultCode")).text = row.code
             etree.SubElement(result, lk("ResultMessage")).text = _half_width(row.message) or row.code
-    return linkage.answer(inbound, reception_number, payload, result="1" if batch.records_refused else "0")
+    return answer(inbound, reception_number, payload, result="1" if batch.records_refused else "0")
 
 
 def _half_width(text: str) -> str:
     """結果メッセージ is an X item: the message without what is not half-width, up to 400 characters."""
     return " ".join(_NOT_HALF_WIDTH.sub(" ", text).split())[:400]
-
-
-# --- delivering ----------------------------------------------------------------------------------
-
-
-async def deliver(
-    state: LinkageRuntime, ready: linkage.Prepared, delivery_id: int, attempt: int
-) -> DeliveryStatus:
-    """Deliver a batch's chunks not yet done; returns how the delivery ends (refused: the ordinance
-    refused it).
-
-    Chunk n+1 is sent while chunk n's entries are written: a crash between the two sends chunk n+1
-    again later (the receiver dedups it), and records each chunk once.
-    """
-    async with unit_of_work(state.sessions) as session:
-        batch = await repository.get_batch(session, ready.message.id)
-        done = await repository.delivered_chunks(session, delivery_id)
-    assert batch is not None
-    recording: asyncio.Task[None] | None = None
-    try:
-        for chunk_no in range(batch.chunks):
-            if chunk_no in done:
-                continue
-            sent = await _send_chunk(state, ready, batch, chunk_no)
-            if recording is not None:
-                await recording
-            recording = asyncio.create_task(_chunk_done(state, ready, batch, delivery_id, attempt, sent))
-        if recording is not None:
-            await recording
-    finally:
-        if recording is not None and not recording.done():
-            await asyncio.gather(recording, return_exceptions=True)
-    return DeliveryStatus.REFUSED if ready.refusal else DeliveryStatus.DELIVERED
-
-
-@dataclass
-class _Sent:
-    """A chunk sent to one subscriber: the persons it went about, and the records refused there."""
-
-    chunk_no: int
-    # The persons delivered about, by the items their records carried (most records carry the same).
-    delivered: dict[tuple[str, ...], list[str | None]] = field(default_factory=dict)
-    refused: list[tuple[int, etree._Element, str | None]] = field(default_factory=list)  # seq, record, person
-
-    @property
-    def records_delivered(self) -> int:
-        return sum(len(subjects) for subjects in self.delivered.values())
-
-
-async def _send_chunk(state: LinkageRuntime, ready: linkage.Prepared, batch: Batch, chunk_no: int) -> _Sent:
-    """Translate a chunk's records to the subscriber's 宛名番号 and send those it may have."""
-    subscriber = ready.subscriber
-    async with unit_of_work(state.sessions) as session:
-        chunk = await repository.get_chunk(session, batch.message_id, chunk_no)
-        assert chunk is not None
-        person_ids = [int(p) for _, p, _ in chunk.persons if p is not None]
-        atenas = {} if ready.refusal else await translation.atenas_in(session, person_ids, subscriber.code)
-    records = list(etree.fromstring(b'<r xmlns:lk="%s">%s</r>' % (LK.encode(), chunk.records)))
-    addressee = _addressee_path(ready.inbound.compiled)
-    sent, delivered = _Sent(chunk_no), []
-    items_of: dict[tuple[str, ...], tuple[str, ...]] = {}  # a record's items by its shape: most share one
-    for (seq, person_id, integrated), record in zip(chunk.persons, records, strict=True):
-        subject = str(integrated) if integrated is not None else None
-        element = record.find(addressee) if addressee else None
-        unlinked = element is not None and person_id is not None and int(person_id) not in atenas
-        if ready.refusal or (unlinked and not _newcomer(ready.inbound, record)):
-            sent.refused.append((int(seq), record, subject))
-            continue
-        if element is not None and person_id is not None:
-            element.text = atenas.get(int(person_id), UNNUMBERED_ATENA)
-        delivered.append(record)
-        shape = tuple(element.tag for element in record.iter())
-        if shape not in items_of:
-            items_of[shape] = tuple(linkage.items_present(ready.inbound.spec.record.items or (), record))
-        sent.delivered.setdefault(items_of[shape], []).append(subject)
-    if delivered:
-        await unit_client.deliver_notification(state, subscriber, _chunk_message(ready, chunk_no, delivered))
-    return sent
-
-
-def _newcomer(inbound: linkage.Inbound, record: etree._Element) -> bool:
-    """A resident the subscriber does not number yet, who reaches it as 未採番 (as a 住民異動 would):
-    anyone in a 全件 set, or a 転入・出生・職権記載 in a 差分 set."""
-    if not inbound.spec.updates_registry:
-        return False
-    return _head_item(inbound, "ShoriKubun") == "1" or resident_changes.introduces_person(_fields(record))
-
-
-def _chunk_message(ready: linkage.Prepared, chunk_no: int, records: list[etree._Element]) -> bytes:
-    """The batch's head with this chunk's records, under a MSGID of its own."""
-    envelope = read_envelope(etree.fromstring(ready.inbound.envelope.to_bytes()))
-    msgid = envelope.message.find(f"{lk('MessageHeader')}/{lk('MSGID')}")
-    payload = envelope.payload()
-    assert msgid is not None and payload is not None
-    msgid.text = f"{ready.message.reception_number}-{chunk_no:06d}"
-    spec = ready.inbound.spec
-    before = {lk(item.romaji) for item in spec.request[: spec.request.index(spec.record)]}
-    at = sum(1 for child in payload if child.tag in before)
-    for offset, record in enumerate(records):
-        payload.insert(at + offset, record)
-    return envelope.to_bytes()
-
-
-async def _chunk_done(
-    state: LinkageRuntime, ready: linkage.Prepared, batch: Batch, delivery_id: int, attempt: int, sent: _Sent
-) -> None:
-    """Mark the chunk done and write its transfer entries, while the delivery is still ours."""
-    code, why = "E3002", f"not linked in unit {ready.subscriber.code}"
-    if ready.refusal:
-        code, why = "E3001", ready.refusal
-    lease = timedelta(seconds=state.settings.delivery_timeout_seconds * 2 + 5)
-    async with unit_of_work(state.sessions) as session:
-        if not await repository.hold_lease(session, delivery_id, attempt, utcnow() + lease):
-            raise ServiceUnavailable(f"delivery {delivery_id} was taken over; it goes on there")
-        session.add(
-            BatchChunkDelivery(
-                delivery_id=delivery_id,
-                chunk_no=sent.chunk_no,
-                delivered=sent.records_delivered,
-                refused=len(sent.refused),
-            )
-        )
-        await repository.add_results(
-            session,
-            [
-                _result(batch, seq, record, code, why, ready.subscriber.code)
-                for seq, record, _ in sent.refused
-            ],
-        )
-        for items, subjects in sent.delivered.items():
-            await linkage.record_delivery(session, state, ready, subjects, items=items)
-        refused = [subject for *_, subject in sent.refused]
-        await linkage.record_delivery(session, state, ready, refused, refusal=why)
 
 
 # --- what the sender reads -----------------------------------------------------------------------

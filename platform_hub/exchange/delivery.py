@@ -6,8 +6,8 @@ import httpx
 import structlog
 from sqlalchemy.exc import DBAPIError
 
-from platform_hub.batches import service as batches
-from platform_hub.linkage import service as linkage
+from platform_hub.batches import delivery as batches
+from platform_hub.linkage import deliveries
 from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import Delivery
 from platform_hub.protocol.errors import HubError
@@ -21,15 +21,15 @@ async def deliver(state: LinkageRuntime, delivery: Delivery, attempt: int) -> No
     queue never stalls (the dispatcher calls this with the row it leased, and its message)."""
     delivery_id = delivery.id
     try:
-        ready = await linkage.prepare_delivery(state, delivery)
+        ready = await deliveries.prepare_delivery(state, delivery)
         if ready.message.pattern == Pattern.BATCH:
             status = await batches.deliver(state, ready, delivery_id, attempt)
-            await linkage.finish_delivery(state, ready, delivery_id, attempt, status)
+            await deliveries.finish_delivery(state, ready, delivery_id, attempt, status)
         else:
-            await linkage.deliver_notification(state, ready, delivery_id, attempt)
+            await deliveries.deliver_notification(state, ready, delivery_id, attempt)
     except (HubError, httpx.HTTPError, DBAPIError, OSError) as exc:  # a unit, the network, the database
         error = exc.message if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
-        await linkage.retry_later(state, delivery_id, attempt, error)
+        await deliveries.retry_later(state, delivery_id, attempt, error)
     except Exception as exc:  # a bug: said as one, with its traceback, and the delivery still retried
         log.exception("delivery raised an unexpected error", delivery=delivery_id, attempt=attempt)
-        await linkage.retry_later(state, delivery_id, attempt, f"{type(exc).__name__}: {exc}")
+        await deliveries.retry_later(state, delivery_id, attempt, f"{type(exc).__name__}: {exc}")

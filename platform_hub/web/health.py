@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from platform_hub.linkage import service as linkage
+from platform_hub.linkage import deliveries
 from platform_hub.web.security import CurrentPrincipal
 from platform_hub.web.state import State
 
@@ -43,5 +43,5 @@ async def healthz(state: State) -> JSONResponse:
 async def metrics(state: State, _: CurrentPrincipal) -> Response:
     """Prometheus metrics (scrape with an OAuth2 client-credentials token)."""
     async with state.sessions() as session:
-        state.metrics.pending.set(await linkage.count_pending(session))
+        state.metrics.pending.set(await deliveries.count_pending(session))
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
