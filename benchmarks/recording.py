@@ -19,7 +19,7 @@ import httpx
 
 from benchmarks.common import RESULTS, fresh_database
 from platform_hub.kit.settings import DEMO_ORDINANCE, Settings
-from platform_hub.linkage import service as linkage
+from platform_hub.linkage import records
 from platform_hub.ordinance.service import load_file
 from platform_hub.web.app import create_app
 from tests.helpers import ADMIN_ID, ADMIN_SECRET, CATALOG, YAMADA, HubClient, serve_in_thread
@@ -85,16 +85,16 @@ def main() -> None:
             token = hub.token(jidou["client_id"], jidou["client_secret"])
             load(hub_url, token, 200)  # warm up: connections, statement caches
             results["recording_on"] = load(hub_url, token, args.count)
-            recording = linkage.record_entries
+            recording = records.record_entries
 
             async def not_recorded(*_args: object, **_kwargs: object) -> None:
                 return None
 
-            linkage.record_entries = not_recorded  # type: ignore[assignment]
+            records.record_entries = not_recorded  # type: ignore[assignment]
             try:
                 results["recording_off"] = load(hub_url, token, args.count)
             finally:
-                linkage.record_entries = recording
+                records.record_entries = recording
     on, off = results["recording_on"], results["recording_off"]
     ratio = on["messages_per_s"] / off["messages_per_s"]  # type: ignore[index]
     results["ratio"] = round(ratio, 3)

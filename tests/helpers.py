@@ -33,7 +33,7 @@ LK = "urn:platform-hub:linkage:1"
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 NS = {"lk": LK, "soap": SOAP}
 
-# The demo city's units (DESIGN.md): 001 住民基本台帳, 002 個人住民税, 011 児童手当 (市長),
+# The demo city's units (docs/glossary.md): 001 住民基本台帳, 002 個人住民税, 011 児童手当 (市長),
 # 051 就学援助 (教育委員会).
 UNITS = {
     "001": ("住民基本台帳", "市長", ["IF_JUK_0001", "IF_JUK_0002"], [], ["JUK-001"]),

@@ -96,3 +96,14 @@ def test_import_refuses_a_file_without_its_columns(cli_env: Path) -> None:
     result = CliRunner().invoke(app, ["addressees", "import", str(path), "--unit", "001"])
     assert result.exit_code == 2
     assert "lacks the columns" in result.output
+
+
+def test_a_shifted_my_number_in_valid_from_is_not_echoed(cli_env: Path) -> None:
+    """A row whose 個人番号 slid into valid_from is refused without its value in the error report."""
+    path = _write(cli_env / "shifted.csv", [_person(21, "", valid_from="123456789018")])
+    result = CliRunner().invoke(
+        app, ["addressees", "import", str(path), "--unit", "002", "--errors", str(cli_env / "report.csv")]
+    )
+    assert result.exit_code == 1, result.output
+    report = (cli_env / "report.csv").read_text(encoding="utf-8-sig")
+    assert "valid_from" in report and "123456789018" not in report + result.output

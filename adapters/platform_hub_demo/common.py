@@ -26,7 +26,7 @@ from platform_hub.protocol.numbers import UNNUMBERED_ATENA, atena_number
 from platform_hub.protocol.registry import BasicInfo
 from platform_hub_demo.residents import Resident, generate_city
 
-log = logging.getLogger("adapters")
+log = logging.getLogger("platform_hub_demo")
 M = TypeVar("M", bound=BaseModel)
 SEED_CONCURRENCY = 4  # registry calls in flight while seeding: the hub's SQLite takes one writer anyway
 

@@ -23,7 +23,7 @@ from platform_hub.protocol.registry import BasicInfo, Candidate, ResidentStatus,
 from platform_hub_demo.common import NON_RESIDENT, Addressees, next_atena
 from platform_hub_demo.residents import CITY_NAME
 
-log = logging.getLogger("adapters")
+log = logging.getLogger("platform_hub_demo")
 
 
 @dataclass

@@ -88,7 +88,10 @@ def _parse(line: int, raw: dict[str, str], vault: MyNumberVault, today: dt.date)
         )
     except ValidationError as exc:
         raise ValueError("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
-    valid_from = dt.date.fromisoformat(raw["valid_from"]) if raw.get("valid_from") else today
+    try:  # the message names no cell value: a shifted column may put a 個人番号 here
+        valid_from = dt.date.fromisoformat(raw["valid_from"]) if raw.get("valid_from") else today
+    except ValueError:
+        raise ValueError("valid_from: a date YYYY-MM-DD") from None
     return _Row(
         line, atena, vault.lookup_hash(my_number) if my_number else None, my_number, info, status, valid_from
     )

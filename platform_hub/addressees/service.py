@@ -262,7 +262,7 @@ async def check_key_file(session: AsyncSession, vault: MyNumberVault) -> bool:
     return stored == vault.fingerprint()
 
 
-async def linked_person(session: AsyncSession, unit_code: str, atena_number: str) -> str | None:
+async def linked_person(session: AsyncSession, unit_code: str, atena: str) -> str | None:
     """The integrated number of whom a unit's 宛名番号 is linked to now (None: it is linked to nobody)."""
-    link = await repository.active_link(session, unit_code, atena_number)
+    link = await repository.active_link(session, unit_code, atena)
     return link.person.integrated_number if link else None

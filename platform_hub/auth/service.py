@@ -210,7 +210,7 @@ async def authenticate_client(
         return client.role, None, {client.role}
     unit = await repository.unit_of(session, client)
     if unit is None or not unit.enabled:
-        raise NotAuthenticated(f"unit {client.unit_code} is disabled")
+        raise NotAuthenticated(f"unit {client.unit_code} is not registered or is disabled")
     return "unit", unit.code, unit_scopes(unit, catalog)
 
 

@@ -4,11 +4,9 @@ each chunk's entries written while the next is sent; a crash resumes at the firs
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import structlog
 from lxml import etree
 
 from platform_hub.addressees import resident_changes, translation
@@ -31,11 +29,6 @@ from platform_hub.protocol.errors import (
 )
 from platform_hub.protocol.namespaces import LK
 from platform_hub.protocol.numbers import UNNUMBERED_ATENA
-
-log = structlog.get_logger()
-GENESIS = "0" * 64
-_NOT_HALF_WIDTH = re.compile("[^ -~\uff61-\uff9f]+")
-ANSWER_RESULTS = 1000  # refused records named in the answer itself; the report has every one
 
 
 async def deliver(state: LinkageRuntime, ready: Prepared, delivery_id: int, attempt: int) -> DeliveryStatus:

@@ -525,7 +525,7 @@ async def batch_of(
 
 async def progress(session: AsyncSession, message: Message, batch: Batch) -> BatchOut:
     """How far the batch is: its records received, accepted and refused, each subscriber's delivery."""
-    deliveries = await repository.delivery_progress(session, message.id)
+    progressed = await repository.delivery_progress(session, message.id)
     return BatchOut(
         reception_number=message.reception_number,
         msgid=message.msgid,
@@ -545,7 +545,7 @@ async def progress(session: AsyncSession, message: Message, batch: Batch) -> Bat
                 records_delivered=delivered,
                 records_refused=refused,
             )
-            for delivery, chunks, delivered, refused in deliveries
+            for delivery, chunks, delivered, refused in progressed
         ],
     )
 

@@ -15,7 +15,7 @@ from platform_hub.kit.settings import Settings
 clients_app = typer.Typer(
     help="OAuth2 clients: staff's (auditor, integrator, admin) and the units'.", no_args_is_help=True
 )
-ROLES = ("unit", "auditor", "integrator", "admin")
+ROLES = ("unit", "auditor", "integrator", "admin")  # auth.service.ROLES, without importing it at start
 ClientId = Annotated[str, typer.Argument(help="The client's id (clients list names them).")]
 
 

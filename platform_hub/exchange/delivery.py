@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import structlog
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 from platform_hub.batches import delivery as batches
 from platform_hub.linkage import deliveries
@@ -27,7 +27,7 @@ async def deliver(state: LinkageRuntime, delivery: Delivery, attempt: int) -> No
             await deliveries.finish_delivery(state, ready, delivery_id, attempt, status)
         else:
             await deliveries.deliver_notification(state, ready, delivery_id, attempt)
-    except (HubError, httpx.HTTPError, DBAPIError, OSError) as exc:  # a unit, the network, the database
+    except (HubError, httpx.HTTPError, SQLAlchemyError, OSError) as exc:  # a unit, the network, the database
         error = exc.message if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
         await deliveries.retry_later(state, delivery_id, attempt, error)
     except Exception as exc:  # a bug: said as one, with its traceback, and the delivery still retried

@@ -2,7 +2,7 @@
 
 Every message needs its source, its destination or subscribers, and the ordinance's rules; reading
 them for each message cost several queries. The snapshot is reloaded when the configuration's
-generation moves (``kit/generation``), which whatever registers, enables or disables a unit, or loads
+generation moves (``models/generation``), which whatever registers, enables or disables a unit, or loads
 an ordinance, bumps in its own transaction.
 """
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,8 +53,6 @@ from platform_hub.protocol.specs import Pattern
 from platform_hub.protocol.xml import canonical, parse_xml
 
 log = structlog.get_logger()
-Direction = Literal["request", "response"]
-T = TypeVar("T")
 
 
 async def receive(state: LinkageRuntime, principal: Principal, body: bytes) -> bytes:

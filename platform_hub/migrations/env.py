@@ -7,7 +7,7 @@ from sqlalchemy import create_engine
 
 import platform_hub.models  # noqa: F401 - registers every table
 from platform_hub.kit.settings import Settings
-from platform_hub.models.base import Base, UTCDateTime
+from platform_hub.models.base import Base, StrEnumType, UTCDateTime
 
 config = context.config
 
@@ -29,6 +29,8 @@ def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool
     """Migrations name plain SQLAlchemy types, so they never depend on the app's code."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, StrEnumType):  # a status: its column is a plain string
+        return f"sa.String(length={obj.impl.length})"
     return False
 
 

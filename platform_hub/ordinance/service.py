@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.kit.clock import city_zone
+from platform_hub.kit.clock import city_today, city_zone
 from platform_hub.kit.database import run_once
 from platform_hub.kit.text import unstorable
 from platform_hub.models import OrdinanceRule, OrdinanceVersion, RuleKind, Unit, generation
@@ -111,7 +111,7 @@ class Rulebook:
     rules: dict[tuple[int, str, str, str], tuple[OrdinanceRule, ...]]
 
     def in_force(self, at: dt.datetime) -> OrdinanceVersion | None:
-        """The version that governs a transfer decided at ``at``: of those in effect on its day (JST)
+        """The version that governs a transfer decided at ``at``: of those in effect on its day (the city's)
         and loaded by then — a version loaded today with an earlier effective day does not reach back
         over transfers already decided — the one that took effect last."""
         day = local_day(at)
@@ -120,7 +120,7 @@ class Rulebook:
 
     def boundaries(self) -> list[dt.datetime]:
         """The moments at which the version in force can change, in time order: a version becomes a
-        candidate at the later of its effective day's start (JST) and its loading. From one boundary
+        candidate at the later of its effective day's start (in the city) and its loading. From one boundary
         until the next ``in_force`` answers the same version; before the first, none."""
         return sorted({max(day_start(v.effective_on).astimezone(dt.UTC), v.loaded_at) for v in self.versions})
 
@@ -254,7 +254,7 @@ def version_out(version: OrdinanceVersion) -> OrdinanceOut:
 
 async def versions(session: AsyncSession) -> list[VersionSummary]:
     """Every loaded version, by effective day, marking the one in force today."""
-    today = await repository.in_force(session, local_day(dt.datetime.now(dt.UTC)))
+    today = await repository.in_force(session, city_today())
     return [
         VersionSummary(
             version=version.version,
@@ -271,6 +271,6 @@ async def versions(session: AsyncSession) -> list[VersionSummary]:
 
 
 async def load_file(database_url: str, catalog: Catalog, source: bytes, actor: str) -> OrdinanceVersion:
-    """Load an ordinance file's content straight into a database (the CLI's ``ordinance load``)."""
+    """Load an ordinance file's content straight into a database (tests and benchmarks)."""
     ordinance = parse_ordinance(source, catalog)
     return await run_once(database_url, lambda session: load(session, ordinance, source, actor))

@@ -53,7 +53,6 @@ UnitCode = Annotated[
     str | None, Query(pattern=r"^[0-9A-Z]{3}$", description="a unit, requesting or providing")
 ]
 Organ = Annotated[str | None, Query(min_length=1, max_length=100, description="an organ (機関)")]
-Day = Annotated[dt.date | None, Query(ge=FIRST_DAY, le=LAST_DAY)]
 
 
 class TransferFilter:

@@ -21,7 +21,7 @@ from platform_hub.kit.database import unit_of_work
 from platform_hub.protocol.catalog import CompiledInterface
 from platform_hub.protocol.errors import Forbidden, MalformedMessage, UnknownTarget
 from platform_hub.protocol.specs import Pattern
-from platform_hub.web.linkage import exchange
+from platform_hub.web.linkage import soap_exchange
 from platform_hub.web.security import CurrentPrincipal
 from platform_hub.web.state import HubState, Session, State
 
@@ -72,7 +72,7 @@ async def upload_batch(request: Request) -> Response:
             head = csv_head(compiled.spec, principal.unit_code or "", fields)
             return await service.receive_csv(state, principal, spool, head)
 
-    return await exchange(request, handle)
+    return await soap_exchange(request, handle)
 
 
 def _check_may_send(state: HubState, principal: Principal, compiled: CompiledInterface | None) -> None:

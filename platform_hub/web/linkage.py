@@ -49,10 +49,12 @@ async def receive_message(request: Request) -> Response:
         body = await _read_capped(request, state.settings.max_body_bytes)
         return await intake.receive(state, principal, body)
 
-    return await exchange(request, handle)
+    return await soap_exchange(request, handle)
 
 
-async def exchange(request: Request, handle: Callable[[HubState, Principal], Awaitable[bytes]]) -> Response:
+async def soap_exchange(
+    request: Request, handle: Callable[[HubState, Principal], Awaitable[bytes]]
+) -> Response:
     """Authenticate, rate-limit and take one of the client's slots before a byte of the body is read,
     then ``handle`` it: its answer, or a SOAP Fault with the error code. Every outcome is counted."""
     state = get_state(request)

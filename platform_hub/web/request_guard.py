@@ -14,7 +14,7 @@
   (E1002): found by fuzzing, it made a 500 of a bad request on PostgreSQL.
 
 The SOAP endpoints stream their bodies to caps of their own and check the token before they read
-(``linkage.endpoints.exchange``); the guard only paces their bodies, and they answer its refusal as a
+(``web.linkage.soap_exchange``); the guard only paces their bodies, and they answer its refusal as a
 SOAP Fault.
 """
 
