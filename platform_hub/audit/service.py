@@ -21,7 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit import chain, repository
 from platform_hub.audit.ledgers import TRANSFERS, Ledger
-from platform_hub.audit.schemas import ComplianceReport, Disclosure, DisclosureItem, Uncovered, Violation
+from platform_hub.audit.schemas import (
+    CheckpointOut,
+    ComplianceReport,
+    Disclosure,
+    DisclosureItem,
+    Uncovered,
+    Violation,
+)
 from platform_hub.kit.clock import city_today, utcnow
 from platform_hub.models import Operation, Purge, TransferOutcome, TransferPattern, TransferRecord, Unit
 from platform_hub.ordinance import service as ordinance
@@ -408,3 +415,8 @@ async def purge(
     session.add(record)
     await session.flush()
     return record
+
+
+async def checkpoints(session: AsyncSession, ledger: Ledger = TRANSFERS) -> list[CheckpointOut]:
+    """The signed checkpoints of a record, oldest first: what auditors keep outside the hub."""
+    return [CheckpointOut.model_validate(c) for c in await repository.checkpoints(session, ledger)]

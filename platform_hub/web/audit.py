@@ -18,7 +18,6 @@ from platform_hub.addressees import service as addressees
 from platform_hub.audit import export, repository, service, verification
 from platform_hub.audit.ledgers import OPERATIONS
 from platform_hub.audit.schemas import (
-    CheckpointOut,
     Checkpoints,
     ComplianceReport,
     Disclosure,
@@ -259,10 +258,8 @@ async def checkpoints(ops: Ops, state: State, session: Session, _: Auditor) -> C
     kept = Checkpoints(
         public_key_pem=key.public_pem if key else None,
         key_id=key.key_id if key else None,
-        checkpoints=[CheckpointOut.model_validate(c) for c in await repository.checkpoints(session)],
-        operation_checkpoints=[
-            CheckpointOut.model_validate(c) for c in await repository.checkpoints(session, OPERATIONS)
-        ],
+        checkpoints=await service.checkpoints(session),
+        operation_checkpoints=await service.checkpoints(session, OPERATIONS),
     )
     await ops.record(session)
     return kept
