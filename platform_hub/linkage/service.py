@@ -6,7 +6,8 @@ XSD (E1002), idempotency (E4002), addressee translation (E3002), ordinance (E300
 
 A query needs three short transactions — take the message, forward it (no transaction is held
 open across the HTTP call), store the answer with its record — so the commits live here, each in
-its own ``unit_of_work``.
+its own ``unit_of_work``. A notification is taken with its deliveries in one (``deliveries`` sends
+them later). MSGID rules are ``idempotency``; translation and the entries of the record ``records``.
 """
 
 from __future__ import annotations
