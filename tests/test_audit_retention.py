@@ -60,7 +60,7 @@ def record_and_seal(
         sessions = create_sessionmaker(engine)
         for moment in moments:  # one transaction each, like real transfers
             async with unit_of_work(sessions) as session:
-                service.record_transfer(session, facts(moment), ["000000000000019"], record_key)
+                await service.record_entries(session, facts(moment), ["000000000000019"], record_key)
         async with unit_of_work(sessions) as session:
             await service.seal(session, load_signing_key(key_file, create=True), checkpoint_every=2)
         await engine.dispose()

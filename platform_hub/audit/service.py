@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import secrets
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import insert
@@ -115,23 +115,11 @@ def new_reception_number(now: dt.datetime) -> str:
     return f"{now:%Y%m%d%H%M%S}{secrets.token_hex(6).upper()}"
 
 
-def record_transfer(
-    session: AsyncSession, facts: TransferFacts, subjects: Iterable[str | None], record_key: bytes
-) -> None:
-    """One record entry per person the transfer concerned, each with the digest of its content and
-    that digest's MAC under the record key."""
-    now = utcnow()
-    for subject in subjects:
-        entry = TransferRecord(**asdict(facts), subject_integrated_number=subject, recorded_at=now)
-        entry.entry_digest = chain.entry_digest(entry)
-        entry.entry_mac = chain.mac(record_key, entry.entry_digest)
-        session.add(entry)
-
-
 async def record_entries(
     session: AsyncSession, facts: TransferFacts, subjects: Sequence[str | None], record_key: bytes
 ) -> None:
-    """``record_transfer`` for many persons at once (a batch chunk, a million entries a batch).
+    """One record entry per person the transfer concerned — one for a query, a million for a batch —
+    each with the digest of its content and that digest's MAC under the record key.
 
     Every entry shares the transfer's content but its subject, digest and MAC, so the shared values
     are converted for the database once (by each column type's own bind processor) and the rows go
