@@ -133,8 +133,7 @@ async def rotate_secret(session: AsyncSession, code: str) -> AdapterCredentials:
     if clients:
         client, secret = clients[0], await auth.rotate_secret(session, clients[0])
     else:  # none to rotate: it gets the client its registration would have made
-        client, secret = auth.new_client(unit.name, "unit", unit.code)
-        session.add(client)
+        client, secret = await auth.create_client(session, unit.name, "unit", unit.code)
     for other in clients[1:]:  # only the credentials just shown act for the unit
         other.enabled = False
     await session.flush()
