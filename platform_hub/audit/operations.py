@@ -117,7 +117,13 @@ async def record_refusal(
 
 async def newest(session: AsyncSession, search: OperationSearch, limit: int) -> list[OperationOut]:
     """The newest ``limit`` entries ``search`` narrows the record to, newest first; days in the city."""
-    query = repository.OperationQuery(
+    entries = await repository.operations(session, operation_query(search), None, limit)
+    return [OperationOut.model_validate(entry) for entry in entries]
+
+
+def operation_query(search: OperationSearch) -> repository.OperationQuery:
+    """The query ``search`` asks for: its days run from midnight to midnight in the city."""
+    return repository.OperationQuery(
         person=search.integrated_number,
         client_id=search.client_id,
         unit=search.unit,
@@ -126,5 +132,3 @@ async def newest(session: AsyncSession, search: OperationSearch, limit: int) -> 
         start=day_start(search.start) if search.start else None,
         end=day_start(search.end + dt.timedelta(days=1)) if search.end else None,
     )
-    entries = await repository.operations(session, query, None, limit)
-    return [OperationOut.model_validate(entry) for entry in entries]

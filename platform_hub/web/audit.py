@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import service as addressees
 from platform_hub.audit import export, repository, service, verification
+from platform_hub.audit import operations as operations_record
 from platform_hub.audit.ledgers import OPERATIONS
 from platform_hub.audit.schemas import (
     Checkpoints,
@@ -23,6 +24,7 @@ from platform_hub.audit.schemas import (
     Disclosure,
     OperationOut,
     OperationPage,
+    OperationSearch,
     TransferOut,
     TransferPage,
     VerifyOut,
@@ -288,28 +290,17 @@ class OperationFilter:
         start: Annotated[dt.date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)] = None,
         end: Annotated[dt.date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)] = None,
     ) -> None:
-        self.query = repository.OperationQuery(
-            person=integrated_number,
+        search = OperationSearch(
+            integrated_number=integrated_number,
             client_id=client_id,
             unit=unit,
             action=action,
-            outcome=outcome.value if outcome else None,
-            start=ordinance.day_start(start) if start else None,
-            end=ordinance.day_start(end + dt.timedelta(days=1)) if end else None,
+            outcome=outcome,
+            start=start,
+            end=end,
         )
-        self.parameters = {
-            k: str(v)
-            for k, v in {
-                "integrated_number": integrated_number,
-                "client_id": client_id,
-                "unit": unit,
-                "action": action,
-                "outcome": outcome,
-                "from": start,
-                "to": end,
-            }.items()
-            if v is not None
-        }
+        self.query = operations_record.operation_query(search)
+        self.parameters = search.parameters
 
 
 Operations = Annotated[OperationFilter, Depends()]
