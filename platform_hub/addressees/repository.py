@@ -110,12 +110,16 @@ async def translation(
     The merge group is a recursive walk (``UNION`` drops what it has seen, so a cycle ends it).
     """
     params = {"unit_code": from_unit, "atena_number": atena_number}
-    if to_unit is None:
-        result = await session.execute(_LINKED_PERSON, params)
-    else:
-        result = await session.execute(_TRANSLATED, {**params, "to_unit": to_unit})
-    rows: Sequence[Any] = result.all()
+    if to_unit is not None:
+        params["to_unit"] = to_unit
+    rows: Sequence[Any] = (await session.execute(translation_query(to_unit is not None), params)).all()
     return rows
+
+
+def translation_query(to_another_unit: bool) -> Select[Any]:
+    """``translation``'s statement: with ``to_unit`` (parameters ``unit_code``, ``atena_number``,
+    ``to_unit``) or without it."""
+    return _TRANSLATED if to_another_unit else _LINKED_PERSON
 
 
 _LINKED_PERSON_LOCKED = _LINKED_PERSON.with_for_update(of=_PERSONS)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +17,14 @@ async def translate(
     """``(integrated number, to_unit's 宛名番号)`` of the person behind ``from_unit``'s 宛名番号, in one
     statement: E3002 when that number is not linked; ``None`` for the second when neither the person
     nor a record 名寄せ joined to it is linked at ``to_unit`` (or no ``to_unit`` is asked for)."""
-    rows = await repository.translation(session, from_unit, atena, to_unit)
+    return interpret(
+        await repository.translation(session, from_unit, atena, to_unit), from_unit, atena, to_unit
+    )
+
+
+def interpret(rows: Sequence[Any], from_unit: str, atena: str, to_unit: str | None) -> tuple[str, str | None]:
+    """``translate``'s answer from the rows of ``repository.translation``'s statement (whichever driver
+    ran it: the message path runs it on asyncpg, ``linkage.query_store``)."""
     if not rows:
         raise AddresseeUnknown(
             f"宛名番号 {atena} of unit {from_unit} is not linked to any person in the registry"

@@ -122,35 +122,42 @@ async def record_entries(
     each with the digest of its content and that digest's MAC under the record key.
 
     Every entry shares the transfer's content but its subject, digest and MAC, so the shared values
-    are converted for the database once (by each column type's own bind processor) and the rows go
-    to the driver's executemany as they are (a third less than SQLAlchemy's per-row processing).
+    are converted for the database once (by each column type's own bind processor, ``entry_rows``) and
+    the rows go to the driver's executemany as they are (a third less than SQLAlchemy's per-row work).
     """
     if not subjects:
         return
-    content = {**vars(facts), "recorded_at": utcnow()}  # shallow: the values go to the database as they are
     connection = await session.connection()
-    columns, processors, insert_rows = _entry_insert(connection.dialect)
-    shared = []
-    for column, process in zip(columns, processors, strict=True):
-        shared.append(process(content[column]) if process else content[column])
-    digests = chain.TRANSFERS.entry_digests(content, subjects)
-    rows = [(*shared, s, d, chain.mac(record_key, d)) for s, d in zip(subjects, digests, strict=True)]
+    columns, rows = entry_rows(facts, subjects, record_key, connection.dialect)
+    markers = ", ".join(["?" if connection.dialect.paramstyle == "qmark" else "%s"] * len(columns))
+    insert_rows = f"INSERT INTO transfer_records ({', '.join(columns)}) VALUES ({markers})"  # noqa: S608 - our column names
     await connection.exec_driver_sql(insert_rows, rows)
 
 
+def entry_rows(
+    facts: TransferFacts, subjects: Sequence[str | None], record_key: bytes, dialect: Dialect
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The columns of ``record_entries``'s rows and the rows, converted for ``dialect``'s driver (the
+    query path writes them on asyncpg: ``linkage.query_store``)."""
+    content = {**vars(facts), "recorded_at": utcnow()}  # shallow: the values go to the database as they are
+    names, processors = _entry_columns(dialect)
+    shared = []
+    for column, process in zip(names, processors, strict=True):
+        shared.append(process(content[column]) if process else content[column])
+    digests = chain.TRANSFERS.entry_digests(content, subjects)
+    rows = [(*shared, s, d, chain.mac(record_key, d)) for s, d in zip(subjects, digests, strict=True)]
+    return [*names, "subject_integrated_number", "entry_digest", "entry_mac"], rows
+
+
 @functools.lru_cache(maxsize=16)  # one per engine's dialect
-def _entry_insert(dialect: Dialect) -> tuple[list[str], Sequence[Callable[[Any], Any] | None], str]:
-    """The shared columns of an entry, their bind processors, and the INSERT that takes them with the
-    subject, the digest and the MAC last."""
+def _entry_columns(dialect: Dialect) -> tuple[list[str], Sequence[Callable[[Any], Any] | None]]:
+    """The shared columns of an entry and their bind processors (the subject, the digest and the MAC
+    follow them)."""
     shared = {field.name for field in fields(TransferFacts)} | {"recorded_at"}
     columns = [column for column in TransferRecord.__table__.columns if column.name in shared]
     # The dialect's own type: SQLite's DATETIME writes the text the verification reads back.
     processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
-    names = [column.name for column in columns]
-    every = [*names, "subject_integrated_number", "entry_digest", "entry_mac"]
-    markers = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(every))
-    insert_rows = f"INSERT INTO transfer_records ({', '.join(every)}) VALUES ({markers})"  # noqa: S608 - our column names
-    return names, processors, insert_rows
+    return [column.name for column in columns], processors
 
 
 # --- the chain -----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import aiohttp
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -27,7 +27,7 @@ async def deliver(state: LinkageRuntime, delivery: Delivery, attempt: int) -> No
             await deliveries.finish_delivery(state, ready, delivery_id, attempt, status)
         else:
             await deliveries.deliver_notification(state, ready, delivery_id, attempt)
-    except (HubError, httpx.HTTPError, SQLAlchemyError, OSError) as exc:  # a unit, the network, the database
+    except (HubError, aiohttp.ClientError, SQLAlchemyError, OSError) as exc:  # a unit, network, database
         error = exc.message if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
         await deliveries.retry_later(state, delivery_id, attempt, error)
     except Exception as exc:  # a bug: said as one, with its traceback, and the delivery still retried

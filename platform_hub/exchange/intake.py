@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 
 from platform_hub.auth.service import Principal
@@ -11,12 +10,12 @@ from platform_hub.linkage import service as linkage
 from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.protocol.envelope import message_type_of
 from platform_hub.protocol.specs import Pattern
+from platform_hub.protocol.xml import read_off_loop
 
 
 async def receive(state: LinkageRuntime, principal: Principal, body: bytes) -> bytes:
     """Check one linkage message and route it; returns the ``_S01`` answer envelope."""
-    # Read in a worker thread: a large document holds neither the event loop nor other clients.
-    message_type = await asyncio.to_thread(message_type_of, body, state.settings.xml_limits)
+    message_type = await read_off_loop(message_type_of, body, state.settings.xml_limits)
     found = state.catalog.by_message_type(message_type or "")
     if found is not None and found[0].spec.pattern == Pattern.BATCH:  # read record by record, never whole
         return await batches.receive_xml(state, principal, io.BytesIO(body))

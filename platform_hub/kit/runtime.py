@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from platform_hub.kit.metrics import HubMetrics
@@ -22,7 +22,7 @@ class Runtime:
     catalog: Catalog
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession  # to the units (linkage.unit_client)
     metrics: HubMetrics
     vault: MyNumberVault | None = None  # None when the key file is missing (healthz says so)
 

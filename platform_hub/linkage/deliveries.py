@@ -17,7 +17,13 @@ from platform_hub.kit.database import unit_of_work
 from platform_hub.linkage import repository, unit_client
 from platform_hub.linkage.configuration import Configuration
 from platform_hub.linkage.inbound import Inbound, Prepared, payload_fields
-from platform_hub.linkage.records import items_present, record_delivery, record_transfer, translate
+from platform_hub.linkage.records import (
+    in_session,
+    items_present,
+    record_delivery,
+    record_transfer,
+    translate,
+)
 from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import (
     Delivery,
@@ -115,7 +121,7 @@ async def _prepare_delivery(
     )
     try:
         ready.subjects = await translate(
-            session,
+            in_session(session),
             envelope,
             compiled.spec,
             "request",

@@ -3,15 +3,16 @@ sent, and the entries of the transfer record."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from lxml import etree
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import translation
-from platform_hub.audit.service import record_entries, transfer_facts
+from platform_hub.audit.service import TransferFacts, record_entries, transfer_facts
 from platform_hub.kit.clock import utcnow
 from platform_hub.linkage.inbound import Prepared
 from platform_hub.linkage.runtime import LinkageRuntime
@@ -32,8 +33,17 @@ from platform_hub.protocol.specs import InterfaceSpec, Item
 Direction = Literal["request", "response"]
 
 
+# Who answers "which person is this 宛名番号, and what is their number at that unit": a session of the
+# caller's transaction (``in_session``), or the query path's store (``linkage.query_store``).
+Lookup = Callable[[str, str, str | None], Awaitable[tuple[str, str | None]]]
+
+
+def in_session(session: AsyncSession) -> Lookup:
+    return functools.partial(translation.translate, session)
+
+
 async def translate(
-    session: AsyncSession,
+    lookup: Lookup,
     envelope: Envelope,
     spec: InterfaceSpec,
     direction: Direction,
@@ -61,7 +71,7 @@ async def translate(
             if to_unit is None and resolved and atena in resolved:
                 subjects[resolved[atena]] = None
                 continue
-            integrated, number = await translation.translate(session, from_unit, atena, to_unit)
+            integrated, number = await lookup(from_unit, atena, to_unit)
             if to_unit is not None:
                 if number is None and not newcomer:
                     raise AddresseeUnknown(f"person {integrated} is not linked in unit {to_unit}")
@@ -98,6 +108,18 @@ async def record_transfer(
     message: Message,
     spec: InterfaceSpec,
     subjects: Sequence[str | None],
+    **facts: Any,
+) -> None:
+    """One transfer record entry per person in ``subjects`` (``None``: one no one could be named for)
+    about a transfer of ``message`` (``transfer_facts_of``), in the caller's transaction."""
+    await record_entries(
+        session, transfer_facts_of(message, spec, **facts), subjects, state.require_vault().record_key
+    )
+
+
+def transfer_facts_of(
+    message: Message,
+    spec: InterfaceSpec,
     *,
     requester: Unit,
     provider: Unit,
@@ -108,11 +130,10 @@ async def record_transfer(
     decision: Decision | None = None,
     refusal: str | None = None,
     provided_at: datetime | None = None,
-) -> None:
-    """One transfer record entry per person in ``subjects`` (``None``: one no one could be named for)
-    about a transfer of ``message``, in the caller's transaction: what every query, notification and
-    batch chunk records, by ``audit.transfer_facts``."""
-    facts = transfer_facts(
+) -> TransferFacts:
+    """What a transfer of ``message`` was — a query's, a notification's, a batch chunk's — by
+    ``audit.transfer_facts``."""
+    return transfer_facts(
         reception_number=message.reception_number,
         msgid=message.msgid,
         interface_id=spec.id,
@@ -131,7 +152,6 @@ async def record_transfer(
         refusal=refusal,
         provided_at=provided_at,
     )
-    await record_entries(session, facts, subjects, state.require_vault().record_key)
 
 
 async def record_delivery(

@@ -12,7 +12,6 @@ them later). MSGID rules are ``idempotency``; translation and the entries of the
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass, field
 
@@ -22,13 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_hub.addressees import resident_changes
 from platform_hub.auth.service import Principal, send_scope
 from platform_hub.kit.clock import utcnow
-from platform_hub.kit.database import unit_of_work
 from platform_hub.linkage import repository, unit_client
 from platform_hub.linkage.configuration import Configuration
 from platform_hub.linkage.deliveries import enqueue_deliveries
-from platform_hub.linkage.idempotency import claim, taking
+from platform_hub.linkage.idempotency import claim, in_transaction, new_message, taking
 from platform_hub.linkage.inbound import Inbound, payload_fields
-from platform_hub.linkage.records import items_present, record_transfer, translate
+from platform_hub.linkage.records import in_session, items_present, transfer_facts_of, translate
 from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import (
     Message,
@@ -47,11 +45,12 @@ from platform_hub.protocol.errors import (
     HubError,
     OrdinanceRefusal,
     SchemaViolation,
+    ServiceUnavailable,
     UnknownTarget,
 )
 from platform_hub.protocol.numbers import check_my_number
 from platform_hub.protocol.specs import Pattern
-from platform_hub.protocol.xml import canonical, parse_xml
+from platform_hub.protocol.xml import canonical, parse_xml, read_off_loop
 
 log = structlog.get_logger()
 
@@ -60,10 +59,7 @@ async def receive(state: LinkageRuntime, principal: Principal, body: bytes) -> b
     """Check one query or notification and route it; returns the ``_S01`` answer envelope. (A batch
     goes to ``batches``: ``exchange.intake`` chooses.)"""
     settings = state.settings
-    # Parsed in a worker thread: a large document holds neither the event loop nor other clients.
-    root = await asyncio.to_thread(
-        parse_xml, body, max_bytes=settings.max_body_bytes, limits=settings.xml_limits
-    )
+    root = await read_off_loop(parse_xml, body, max_bytes=settings.max_body_bytes, limits=settings.xml_limits)
     envelope = read_envelope(root)
     compiled = interface_of(state, envelope)
     header = envelope.header()
@@ -176,83 +172,86 @@ def body_digest(state: LinkageRuntime, inbound: Inbound) -> str:
 
 @dataclass
 class _Taken:
-    """A query taken under its MSGID: a replay, a refusal, or a go with the persons and the rule."""
+    """A query taken under its MSGID, with the persons it asks about and the rule that lets it go."""
 
     message: Message
-    replay: bytes | None = None
-    refusal: HubError | None = None
     subjects: list[str] = field(default_factory=list)
     decision: Decision | None = None
 
 
 async def _query(state: LinkageRuntime, inbound: Inbound) -> bytes:
-    """照会: translate, check the ordinance, forward, check and translate the answer, record, answer."""
+    """照会: claim the MSGID, translate, check the ordinance, forward, check and translate the answer,
+    store it with its record, answer. Each write is one short step of ``state.query_store``'s: no
+    transaction is held open across the HTTP call."""
     destination = inbound.destination
     assert destination is not None
-
-    async def take(session: AsyncSession, earlier: Message | None) -> _Taken:
-        message, replay = await claim(state, session, inbound, earlier, status=MessageStatus.FORWARDING)
+    store = state.query_store
+    message = new_message(inbound, MessageStatus.FORWARDING, utcnow())
+    if not await store.claim(message):
+        earlier, replay = await _claimed_before(state, inbound)
         if replay is not None:
-            return _Taken(message, replay=replay)
-        taken = _Taken(message)
-        try:
-            taken.subjects = await translate(
-                session, inbound.envelope, inbound.spec, "request", inbound.source.code, destination.code
-            )
-            taken.decision = ordinance.authorize(
-                inbound.configuration.rulebook,
-                utcnow(),
-                receiver=inbound.source,
-                holder=destination,
-                category=inbound.spec.category,
-                purposes=[inbound.header.purpose_code],
-            )
-        except (AddresseeUnknown, OrdinanceRefusal) as refusal:
-            message.status, message.completed_at = MessageStatus.REFUSED, utcnow()
-            await repository.complete_message(
-                session, message.id, MessageStatus.REFUSED, None, message.completed_at
-            )
-            await record_transfer(
-                session,
-                state,
-                message,
-                inbound.spec,
-                taken.subjects or [None],
-                requester=inbound.source,
-                provider=destination,
-                outcome=TransferOutcome.REFUSED,  # nothing was provided
-                department=inbound.header.department,
-                user=inbound.header.user,
-                refusal=refusal.message,
-            )
-            taken.refusal = refusal
-        return taken
-
-    taken = await taking(state, inbound, take)
-    if taken.replay is not None:
-        return taken.replay
-    message = taken.message
+            return replay
+        message = earlier
     structlog.contextvars.bind_contextvars(reception_number=message.reception_number)
-    if taken.refusal is not None:
-        taken.refusal.reception_number = message.reception_number
-        raise taken.refusal
+    taken = await _decide(state, inbound, message)
     try:
         answer = await _forward(state, inbound, message)
-        async with unit_of_work(state.sessions) as session:
-            answered = await translate(
-                session, answer, inbound.spec, "response", destination.code, inbound.source.code
-            )
-            response = answer.to_bytes()
-            # Everyone the answer tells about (a household's members too) gets an entry of their own.
-            about = list(dict.fromkeys([*taken.subjects, *answered]))
-            items = items_present(inbound.spec.response, answer.payload())
-            await _finish_query(session, state, inbound, taken, answer=response, subjects=about, items=items)
+        answered = await translate(
+            store.lookup, answer, inbound.spec, "response", destination.code, inbound.source.code
+        )
+        response = answer.to_bytes()
+        # Everyone the answer tells about (a household's members too) gets an entry of their own.
+        about = list(dict.fromkeys([*taken.subjects, *answered]))
+        items = items_present(inbound.spec.response, answer.payload())
+        await _finish_query(state, inbound, taken, answer=response, subjects=about, items=items)
     except HubError as error:
         error.reception_number = message.reception_number
-        async with unit_of_work(state.sessions) as session:
-            await _finish_query(session, state, inbound, taken, answer=None, failure=error.message)
+        await _finish_query(state, inbound, taken, answer=None, failure=error.message)
         raise
     return response
+
+
+async def _claimed_before(state: LinkageRuntime, inbound: Inbound) -> tuple[Message, bytes | None]:
+    """The send that holds the MSGID: its answer to replay, or (after a failure or a refusal) it,
+    taken anew. E4002 for another body under the MSGID, E5001 while it is still being answered."""
+
+    async def take_again(session: AsyncSession) -> tuple[Message, bytes | None]:
+        earlier = await repository.find_message(session, inbound.header.source, inbound.header.msgid)
+        if earlier is None:  # the holder is gone since (a purge): it is a new message after all
+            raise ServiceUnavailable("the MSGID changed hands; send it again", headers={"Retry-After": "1"})
+        return await claim(state, session, inbound, earlier, status=MessageStatus.FORWARDING)
+
+    return await in_transaction(state, take_again)
+
+
+async def _decide(state: LinkageRuntime, inbound: Inbound, message: Message) -> _Taken:
+    """Translate the request for its provider and find the rule that allows it: a refusal (E3002,
+    E3001) is stored with its record entry before it is answered."""
+    destination = inbound.destination
+    assert destination is not None
+    taken = _Taken(message)
+    try:
+        taken.subjects = await translate(
+            state.query_store.lookup,
+            inbound.envelope,
+            inbound.spec,
+            "request",
+            inbound.source.code,
+            destination.code,
+        )
+        taken.decision = ordinance.authorize(
+            inbound.configuration.rulebook,
+            utcnow(),
+            receiver=inbound.source,
+            holder=destination,
+            category=inbound.spec.category,
+            purposes=[inbound.header.purpose_code],
+        )
+    except (AddresseeUnknown, OrdinanceRefusal) as refusal:
+        refusal.reception_number = message.reception_number
+        await _finish_query(state, inbound, taken, answer=None, refusal=refusal.message)
+        raise
+    return taken
 
 
 async def _forward(state: LinkageRuntime, inbound: Inbound, message: Message) -> Envelope:
@@ -289,7 +288,6 @@ async def _forward(state: LinkageRuntime, inbound: Inbound, message: Message) ->
 
 
 async def _finish_query(
-    session: AsyncSession,
     state: LinkageRuntime,
     inbound: Inbound,
     taken: _Taken,
@@ -298,27 +296,39 @@ async def _finish_query(
     subjects: list[str] | None = None,
     items: list[str] | None = None,
     failure: str | None = None,
+    refusal: str | None = None,
 ) -> None:
-    """Store the answer (or the failure) and its transfer record, before the sender sees either."""
+    """Store the answer (or the refusal, or the failure) and its transfer record, before the sender
+    sees either."""
     assert inbound.destination is not None
     message, completed_at = taken.message, utcnow()
-    status = MessageStatus.ANSWERED if answer is not None else MessageStatus.FAILED
-    await repository.complete_message(session, message.id, status, answer, completed_at)
-    await record_transfer(
-        session,
-        state,
+    if answer is not None:
+        status, outcome = MessageStatus.ANSWERED, TransferOutcome.PROVIDED
+    elif refusal is not None:
+        status, outcome = MessageStatus.REFUSED, TransferOutcome.REFUSED  # nothing was provided
+    else:
+        status, outcome = MessageStatus.FAILED, TransferOutcome.FAILED
+    facts = transfer_facts_of(
         message,
         inbound.spec,
-        subjects or taken.subjects or [None],
         requester=inbound.source,
         provider=inbound.destination,
-        outcome=TransferOutcome.PROVIDED if answer is not None else TransferOutcome.FAILED,
+        outcome=outcome,
         items=items or [],
         department=inbound.header.department,
         user=inbound.header.user,
         decision=taken.decision,
-        refusal=failure,
+        refusal=refusal or failure,
         provided_at=completed_at if answer is not None else None,
+    )
+    await state.query_store.finish(
+        message.id,
+        status,
+        answer,
+        completed_at,
+        facts,
+        subjects or taken.subjects or [None],
+        record_key=state.require_vault().record_key,
     )
 
 
@@ -337,7 +347,13 @@ async def _accept_notification(state: LinkageRuntime, inbound: Inbound) -> bytes
             return replay
         fed = await _feed_registry(state, session, inbound) if inbound.spec.updates_registry else {}
         subjects = await translate(
-            session, inbound.envelope, inbound.spec, "request", inbound.source.code, None, resolved=fed
+            in_session(session),
+            inbound.envelope,
+            inbound.spec,
+            "request",
+            inbound.source.code,
+            None,
+            resolved=fed,
         )
         # In order per person: a 転居 never overtakes the 転入 before it; a batch waits its turn.
         await enqueue_deliveries(session, message, inbound.subscribers, subjects)

@@ -4,15 +4,18 @@ bounded while the parser runs."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any, TypeVar
 
 from lxml import etree
 
 from platform_hub.protocol.errors import MalformedMessage
+
+T = TypeVar("T")
 
 # RFC 3986: a scheme, then URI characters only. libxml2's C14N refuses a namespace URI it cannot
 # parse or that has no scheme (relative), so the hub refuses both when it reads the declaration.
@@ -117,6 +120,19 @@ class FencedReader:
             raise MalformedMessage(
                 f"{len(element.attrib):,} attributes on one element (at most {limits.attributes})"
             )
+
+
+# A document this small is read on the event loop: handing it to a worker thread costs more than
+# reading it, and holds no other client up for long.
+INLINE_BYTES = 64 * 1024
+
+
+async def read_off_loop(read: Callable[..., T], body: bytes, *args: Any, **kwargs: Any) -> T:
+    """``read(body, …)``, in a worker thread when the body is large (a large document holds neither the
+    event loop nor other clients), on the loop when it is small."""
+    if len(body) <= INLINE_BYTES:
+        return read(body, *args, **kwargs)
+    return await asyncio.to_thread(read, body, *args, **kwargs)
 
 
 def parse_xml(body: bytes, *, max_bytes: int, limits: XmlLimits) -> etree._Element:

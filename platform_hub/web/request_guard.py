@@ -14,8 +14,8 @@
   (E1002): found by fuzzing, it made a 500 of a bad request on PostgreSQL.
 
 The SOAP endpoints stream their bodies to caps of their own and check the token before they read
-(``web.linkage.soap_exchange``); the guard only paces their bodies, and they answer its refusal as a
-SOAP Fault.
+(``web.linkage.soap_exchange``); the guard only paces their bodies (``paced``), and they answer its
+refusal as a SOAP Fault.
 """
 
 from __future__ import annotations
@@ -56,8 +56,7 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body = PacedBody(receive, scope, self.settings)
-        send = _closing_unless_read(body, send)
+        body, send = paced(scope, receive, send, self.settings)
         try:
             if scope["path"] not in self.unchecked:
                 authenticate(Request(scope))
@@ -106,6 +105,14 @@ class RequestGuard:
             raise _too_deep(limit)
         if unstorable(document):
             raise _unstorable()
+
+
+def paced(scope: Scope, receive: Receive, send: Send, settings: Settings) -> tuple[PacedBody, Send]:
+    """The request's body paced (``PacedBody``), and its answer closing the connection unless the body
+    was read to its end: what every request gets, the linkage endpoint too (``web.app.Hub`` takes it
+    past the middleware)."""
+    body = PacedBody(receive, scope, settings)
+    return body, _closing_unless_read(body, send)
 
 
 class PacedBody:
