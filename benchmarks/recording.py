@@ -1,8 +1,9 @@
 """What recording costs: query throughput through the hub with the transfer record on, then off.
 
-The hub and a provider unit run in this process (uvicorn, loopback); the load comes from
-``benchmarks.load`` in a separate process, 16 concurrent clients. "Off" replaces the record write
-in this process only — the hub itself has no such switch. Goal (issue 4): on / off ≥ 0.8.
+The hub and a provider unit run in this process (uvicorn, loopback); the load comes from wrk in a
+process of its own (``benchmarks.native``: 16 connections, every request its own MSGID) for
+``--seconds`` each. "Off" replaces the record write in this process only — the hub itself has no
+such switch. Goal (issue 4): on / off ≥ 0.8.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import httpx
 
+from benchmarks import messages
 from benchmarks.common import RESULTS, fresh_database
+from benchmarks.native import require_wrk, run_wrk
 from platform_hub.kit.settings import DEMO_ORDINANCE, Settings
 from platform_hub.linkage import records
 from platform_hub.ordinance.service import load_file
@@ -25,38 +27,20 @@ from platform_hub.web.app import create_app
 from tests.helpers import ADMIN_ID, ADMIN_SECRET, CATALOG, YAMADA, HubClient, serve_in_thread
 from tests.units import TestUnit, zei_answer
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
-
-def load(url: str, token: str, count: int) -> dict[str, float]:
-    output = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.load",
-            "--url",
-            url,
-            "--token",
-            token,
-            "--atena",
-            YAMADA["011"],
-            "--count",
-            str(count),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-    ).stdout
-    result: dict[str, float] = json.loads(output)
-    assert not result["failures"], result
-    return result
+def load(url: str, token: str, seconds: float) -> dict[str, float]:
+    result = run_wrk(url, messages.QUERY, [YAMADA["011"]], seconds=seconds, token=token, what="queries")
+    return {"messages_per_s": result.per_s, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=15, help="wrk's duration, each way (15)")
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)  # the Python generator's, gone
     args = parser.parse_args()
+    if args.count is not None:
+        print("--count is ignored: wrk runs for --seconds (15 by default)", file=sys.stderr)
+    require_wrk()
     results: dict[str, object] = {}
     with fresh_database("ph_bench_recording") as url, tempfile.TemporaryDirectory() as keys:
         settings = Settings(
@@ -83,8 +67,8 @@ def main() -> None:
             jidou = hub.register("011")
             hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
             token = hub.token(jidou["client_id"], jidou["client_secret"])
-            load(hub_url, token, 200)  # warm up: connections, statement caches
-            results["recording_on"] = load(hub_url, token, args.count)
+            load(hub_url, token, 2)  # warm up: connections, statement caches
+            results["recording_on"] = load(hub_url, token, args.seconds)
             recording = records.record_entries
 
             async def not_recorded(*_args: object, **_kwargs: object) -> None:
@@ -92,7 +76,7 @@ def main() -> None:
 
             records.record_entries = not_recorded  # type: ignore[assignment]
             try:
-                results["recording_off"] = load(hub_url, token, args.count)
+                results["recording_off"] = load(hub_url, token, args.seconds)
             finally:
                 records.record_entries = recording
     on, off = results["recording_on"], results["recording_off"]

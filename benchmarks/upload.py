@@ -1,6 +1,11 @@
 """The sender of a batch, in its own process: streams an IF_ZEI_0101 of N records to ``POST /batches``
 (never holding the file whole) and prints JSON: seconds until the hub answered, and its counts.
 
+The one Python generator left in the rig, where wrk cannot do the job: a batch is one request whose
+body (a million records, hundreds of megabytes) is generated as it is sent, and what is timed is that
+request and the delivery after it, not a rate of requests. Every other load comes from wrk
+(``benchmarks.native``).
+
 python -m benchmarks.upload --url http://127.0.0.1:8000 --token … --count 1000000
 """
 
