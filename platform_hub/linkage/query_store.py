@@ -135,7 +135,8 @@ class PostgresStore:
     @classmethod
     async def open(cls, url: str, size: int) -> PostgresStore:
         # No connection is made before the first message: a hub starts while its database is away.
-        return cls(await asyncpg.create_pool(asyncpg_dsn(url), min_size=0, max_size=size))
+        pool = asyncpg.create_pool(asyncpg_dsn(url), min_size=0, max_size=size, reset=_left_as_it_was)
+        return cls(await pool)
 
     async def claim(self, message: Message) -> bool:
         sql, names = _CLAIM
@@ -192,6 +193,12 @@ class PostgresStore:
             await self._pool.execute(sql, *args)
         except _DRIVER_ERRORS as exc:
             raise database_unavailable(exc) from exc
+
+
+async def _left_as_it_was(_: asyncpg.Connection) -> None:
+    """What a connection needs when it goes back to the pool: nothing. The store's statements run one
+    at a time, outside transactions, and set, lock and listen to nothing; asyncpg's own reset would
+    cost a round trip after every one of them."""
 
 
 @functools.lru_cache(maxsize=64)  # one per household size seen: asyncpg prepares each once
