@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from platform_hub.auth.service import Principal
@@ -111,6 +112,8 @@ def _as_hub_error(caught: Exception) -> HubError:
         return caught
     if isinstance(caught, OperationalError | InterfaceError):
         return database_unavailable(caught)
+    if isinstance(caught, ClientDisconnect):  # no one is left to answer: not the hub's failure
+        return MalformedMessage("the client went away before its message had arrived")
     log.exception("unexpected error on the linkage endpoint")
     return InternalError("the hub failed to handle this message; it was not accepted")
 
