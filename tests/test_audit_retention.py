@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from platform_hub.audit import service
+from platform_hub.audit import partitions, service
 from platform_hub.audit.chain import load_signing_key
 from platform_hub.cli import app
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
@@ -162,3 +165,125 @@ def test_a_forged_purge_is_named(database_url: str, tmp_path: Path, monkeypatch:
     monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", database_url)
     forged = CliRunner().invoke(app, ["audit", "verify"])
     assert forged.exit_code == 1 and "purge 1 (entries before link 3) is not signed" in forged.output
+
+
+# --- the record partitioned by month (PostgreSQL, migration 0010) --------------------------------
+
+
+def partitions_of(database_url: str, parent: str) -> set[str]:
+    found = rows(
+        database_url,
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        f" WHERE i.inhparent = '{parent}'::regclass",
+    )
+    return {row.relname for row in found}
+
+
+def ensure_partitions(database_url: str, since: dt.date) -> int:
+    async def run() -> int:
+        engine = create_engine(Settings(database_url=database_url).async_database_url)
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            made = await partitions.ensure_partitions(session, dt.datetime.now(dt.UTC), since=since)
+        await engine.dispose()
+        return made
+
+    return asyncio.run(run())
+
+
+@pytest.mark.postgres_only
+def test_the_record_is_partitioned_by_the_citys_month_around_now(database_url: str) -> None:
+    for parent in ("transfer_records", "transfer_chain"):
+        (kind,) = rows(database_url, f"SELECT relkind FROM pg_class WHERE relname = '{parent}'")
+        assert kind.relkind == "p"
+        this = partitions.month_of(dt.datetime.now(dt.UTC))
+        ahead = range(partitions.MONTHS_AHEAD + 1)
+        months = {f"{parent}_{partitions.add_months(this, n):%Y_%m}" for n in ahead}
+        assert months | {f"{parent}_default"} <= partitions_of(database_url, parent)
+    # The city's month: from Asia/Tokyo's midnight of the first (15:00 UTC the day before) to the next.
+    bound = rows(
+        database_url,
+        "SELECT pg_get_expr(relpartbound, oid) AS bound FROM pg_class"
+        f" WHERE relname = 'transfer_records_{this:%Y_%m}'",
+    )[0].bound
+    start, end = (dt.datetime.fromisoformat(v) for v in re.findall(r"'([^']+)'", bound))
+    tokyo = ZoneInfo("Asia/Tokyo")
+    assert start == dt.datetime(this.year, this.month, 1, tzinfo=tokyo)
+    assert end == dt.datetime.combine(partitions.add_months(this, 1), dt.time(), tokyo)
+
+
+@pytest.mark.postgres_only
+def test_a_far_entry_lands_in_the_default_partition_and_its_month_takes_it_over(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file, record_key = key_files(tmp_path, monkeypatch)
+    far = dt.datetime(2015, 1, 10, tzinfo=dt.UTC)
+    record_and_seal(database_url, key_file, [far, dt.datetime.now(dt.UTC)], record_key)
+
+    def holding(table: str) -> list[str]:
+        where = f"SELECT tableoid::regclass::text AS part FROM {table} WHERE requested_at < '2016-01-01'"
+        return [r.part for r in rows(database_url, where)]
+
+    assert holding("transfer_records") == ["transfer_records_default"]
+    assert holding("transfer_chain") == ["transfer_chain_default"]
+    assert ensure_partitions(database_url, since=dt.date(2015, 1, 1)) > 0  # 2015-01 on were missing
+    assert holding("transfer_records") == ["transfer_records_2015_01"]
+    assert holding("transfer_chain") == ["transfer_chain_2015_01"]
+    assert ensure_partitions(database_url, since=dt.date(2015, 1, 1)) == 0  # all there: nothing to do
+    monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", database_url)
+    verified = CliRunner().invoke(app, ["audit", "verify"])
+    assert verified.exit_code == 0, verified.output
+
+
+@pytest.mark.postgres_only
+def test_the_append_only_triggers_hold_on_the_parent_and_on_each_partition(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file, record_key = key_files(tmp_path, monkeypatch)
+    record_and_seal(database_url, key_file, [dt.datetime.now(dt.UTC)], record_key)
+    this = f"{partitions.month_of(dt.datetime.now(dt.UTC)):%Y_%m}"
+    for table in ("transfer_records", f"transfer_records_{this}", "transfer_chain", f"transfer_chain_{this}"):
+        change = "outcome = 'refused'" if table.startswith("transfer_records") else "chain_hash = 'x'"
+        for statement in (f"UPDATE {table} SET {change}", f"DELETE FROM {table}", f"TRUNCATE {table}"):
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+                execute(database_url, statement)
+    assert count_rows(database_url, "transfer_records") == count_rows(database_url, "transfer_chain") == 1
+
+
+@pytest.mark.postgres_only
+def test_a_purge_drops_the_months_partitions_and_the_chain_verifies_across_the_anchor(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file, record_key = key_files(tmp_path, monkeypatch)
+    ensure_partitions(database_url, since=dt.date(2015, 1, 1))
+    old = [dt.datetime(2015, 1, 10, tzinfo=dt.UTC), dt.datetime(2015, 2, 3, tzinfo=dt.UTC)]
+    # 1 March in Tokyo, 28 February in UTC: the city's month decides, and it is kept.
+    kept = [dt.datetime(2015, 2, 28, 16, tzinfo=dt.UTC), dt.datetime.now(dt.UTC)]
+    record_and_seal(database_url, key_file, old + kept, record_key)
+    monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", database_url)
+    runner = CliRunner()
+    done = runner.invoke(app, ["audit", "purge", "--before", "2015-03-01"])
+    assert done.exit_code == 0, done.output
+    assert "removed 2 entries before 2015-03-01; the chain goes on from link 3" in done.output
+    for parent in ("transfer_records", "transfer_chain"):
+        left = partitions_of(database_url, parent)
+        assert not {f"{parent}_2015_01", f"{parent}_2015_02"} & left  # dropped, not emptied
+        assert {f"{parent}_2015_03", f"{parent}_default"} <= left
+        (gone,) = rows(database_url, f"SELECT to_regclass('{parent}_2015_01') AS found")
+        assert gone.found is None
+    assert count_rows(database_url, "transfer_records") == 2
+    (purge,) = rows(database_url, "SELECT entries_removed, anchor_seq FROM audit_purges")
+    assert tuple(purge) == (2, 2)
+    record_and_seal(database_url, key_file, [dt.datetime.now(dt.UTC)], record_key)
+    verified = runner.invoke(app, ["audit", "verify"])
+    assert verified.exit_code == 0, verified.output
+    assert "3 entries" in verified.output
+
+
+def test_sqlite_keeps_one_table(database_url: str) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the SQLite schema")
+    tables = {r.name for r in rows(database_url, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"transfer_records", "transfer_chain"} <= tables
+    assert not {t for t in tables if t.startswith(("transfer_records_", "transfer_chain_"))}
+    columns = {r.name for r in rows(database_url, "PRAGMA table_info(transfer_chain)")}
+    assert "requested_at" in columns  # each link carries its entry's, on both databases

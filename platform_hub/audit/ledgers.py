@@ -29,6 +29,8 @@ class Ledger:
     timestamps: frozenset[str]
     label: str  # the content field that names an entry in a problem
     item_list: str | None = None  # the one JSON list field, stored as the JSON text the hub wrote
+    # The entry's column its link carries too: PostgreSQL partitions both tables by it (migration 0010).
+    partition_key: str | None = None
 
     @cached_property
     def label_at(self) -> int:
@@ -38,6 +40,14 @@ class Ledger:
     @cached_property
     def item_list_at(self) -> int | None:
         return self.canon.order.index(self.item_list) if self.item_list else None
+
+    def joined(self) -> Any:
+        """A link and its entry: by id, and by the partition key where there is one, so PostgreSQL
+        looks in the one partition that can hold it."""
+        on = self.link.entry_id == self.entry.id
+        if self.partition_key is not None:
+            on &= getattr(self.link, self.partition_key) == getattr(self.entry, self.partition_key)
+        return on
 
     @property
     def entries_table(self) -> str:
@@ -57,6 +67,7 @@ TRANSFERS = Ledger(
     timestamps=frozenset({"requested_at", "provided_at", "recorded_at"}),
     label="reception_number",
     item_list="item_names",
+    partition_key="requested_at",
 )
 OPERATIONS = Ledger(
     name="operations",

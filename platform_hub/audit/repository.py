@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, delete, func, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.audit import partitions
 from platform_hub.audit.ledgers import TRANSFERS, Ledger
 from platform_hub.models import (
     ChainLink,
@@ -59,9 +60,10 @@ async def unsealed(
     (now and then) also finds an entry whose transaction committed later than that."""
     entry, link = ledger.entry, ledger.link
     lowest = 0 if everything else after_id - _SWEEP_WINDOW
+    carried = [getattr(entry, ledger.partition_key)] if ledger.partition_key else []
     query = (
-        select(entry.id, entry.entry_digest)
-        .outerjoin(link, link.entry_id == entry.id)
+        select(entry.id, entry.entry_digest, *carried)
+        .outerjoin(link, ledger.joined())
         .where(entry.id > lowest, link.entry_id.is_(None))
         .order_by(entry.id)
         .limit(limit)
@@ -85,7 +87,7 @@ async def unsealed_before(
     recorded = entry.recorded_at if ledger is TRANSFERS else entry.at
     query = (
         select(entry.id)
-        .outerjoin(link, link.entry_id == entry.id)
+        .outerjoin(link, ledger.joined())
         .where(link.entry_id.is_(None), recorded < moment)
         .order_by(entry.id)
     )
@@ -173,7 +175,11 @@ async def transfers(
     select_page = select(TransferRecord).where(*query.where())
     order = (TransferRecord.requested_at, TransferRecord.id)
     if after is not None:
-        select_page = select_page.where(tuple_(*order) < tuple_(after.requested_at, after.id))
+        select_page = select_page.where(
+            tuple_(*order) < tuple_(after.requested_at, after.id),
+            # The same bound on the partition key alone: PostgreSQL skips the months after it.
+            TransferRecord.requested_at <= after.requested_at,
+        )
     return (await session.scalars(select_page.order_by(*(c.desc() for c in order)).limit(limit))).all()
 
 
@@ -330,17 +336,20 @@ async def latest_purge(session: AsyncSession) -> Purge | None:
 
 async def first_link_at_or_after(session: AsyncSession, boundary: dt.datetime) -> int | None:
     """The first chain link whose entry is not older than ``boundary``: a purge stops before it."""
-    query = (
-        select(func.min(ChainLink.seq))
-        .join(TransferRecord, TransferRecord.id == ChainLink.entry_id)
-        .where(TransferRecord.requested_at >= boundary)
-    )
-    return await session.scalar(query)
+    # Each link carries its entry's requested_at: on PostgreSQL only the months from the boundary on
+    # are read, each by its index on seq.
+    return await session.scalar(select(func.min(ChainLink.seq)).where(ChainLink.requested_at >= boundary))
 
 
-async def remove_prefix(session: AsyncSession, last_seq: int) -> tuple[int, tuple[str, int] | None]:
-    """Delete the chain up to ``last_seq`` with its entries and checkpoints, inside a purge permit.
-    Returns the entries removed and the last removed link's chain hash and entry id (the anchor)."""
+async def remove_prefix(
+    session: AsyncSession, last_seq: int, boundary: dt.datetime
+) -> tuple[int, tuple[str, int] | None]:
+    """Remove the chain up to ``last_seq`` (every link of an entry before ``boundary``, none after)
+    with its entries and checkpoints, inside a purge permit. Returns the entries removed and the last
+    removed link's chain hash and entry id (the anchor).
+
+    On PostgreSQL the whole months before the boundary go as their partitions (``drop_months``); on
+    SQLite, or when the prefix is not exactly the entries before the boundary, row by row."""
     found = (
         await session.execute(
             select(ChainLink.chain_hash, ChainLink.entry_id).where(ChainLink.seq == last_seq)
@@ -349,9 +358,44 @@ async def remove_prefix(session: AsyncSession, last_seq: int) -> tuple[int, tupl
     anchor = (found.chain_hash, found.entry_id) if found else None
     session.add(PurgePermit(id=1))
     await session.flush()
-    entries = select(ChainLink.entry_id).where(ChainLink.seq <= last_seq).scalar_subquery()
-    removed = await session.execute(delete(TransferRecord).where(TransferRecord.id.in_(entries)))
-    await session.execute(delete(ChainLink).where(ChainLink.seq <= last_seq))
+    removed = (
+        await drop_months(session, last_seq, boundary) if await partitions.partitioned(session) else None
+    )
+    if removed is None:
+        entries = select(ChainLink.entry_id).where(ChainLink.seq <= last_seq).scalar_subquery()
+        deleted = await session.execute(delete(TransferRecord).where(TransferRecord.id.in_(entries)))
+        removed = deleted.rowcount or 0  # type: ignore[attr-defined]
+        await session.execute(delete(ChainLink).where(ChainLink.seq <= last_seq))
     await session.execute(delete(Checkpoint).where(Checkpoint.seq <= last_seq))
     await session.execute(delete(PurgePermit))
-    return removed.rowcount or 0, anchor  # type: ignore[attr-defined]
+    return removed, anchor
+
+
+PURGE_LOCK_TIMEOUT = "10s"  # dropping a partition waits for the readers of the record, inserts behind it
+
+
+async def drop_months(session: AsyncSession, last_seq: int, boundary: dt.datetime) -> int | None:
+    """Drop the partitions (entries and links) of the months wholly before ``boundary`` and delete
+    what else lies before it (a default partition's rows), when the chain's prefix up to ``last_seq``
+    is exactly the entries before the boundary; None, having changed nothing, when it is not (an
+    entry not sealed yet, or sealed after the cut): then the rows go one by one, as on SQLite.
+
+    The prefix is contiguous (the sealer numbers links one after another from the last purge's
+    anchor), and every link in it is of an entry before the boundary; so counting the entries before
+    the boundary is enough to know. Returns the entries removed."""
+    first_seq = await session.scalar(select(func.min(ChainLink.seq)))
+    entries_before = (
+        select(func.count()).select_from(TransferRecord).where(TransferRecord.requested_at < boundary)
+    )
+    removed = await session.scalar(entries_before) or 0
+    if first_seq is None or removed != last_seq - first_seq + 1:
+        return None
+    # Fail rather than hold up the hub's inserts behind a long reader (verification): try again later.
+    await session.execute(text(f"SET LOCAL lock_timeout = '{PURGE_LOCK_TIMEOUT}'"))
+    for parent in (TransferRecord.__tablename__, ChainLink.__tablename__):
+        for partition in await partitions.partitions(session, parent):
+            if partition.end <= boundary:
+                await session.execute(text(f'DROP TABLE "{partition.table}"'))
+    await session.execute(delete(TransferRecord).where(TransferRecord.requested_at < boundary))
+    await session.execute(delete(ChainLink).where(ChainLink.requested_at < boundary))
+    return removed

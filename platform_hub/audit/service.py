@@ -181,18 +181,19 @@ async def seal(
     entries = await repository.unsealed(session, last_id, batch, ledger=ledger, everything=everything)
     now = utcnow()
     links = []
-    for entry_id, digest in entries:
+    for entry_id, digest, *carried in entries:
         seq += 1
         previous = chain.chain_hash(previous, entry_id, digest)
-        links.append(
-            {
-                "seq": seq,
-                "entry_id": entry_id,
-                "entry_digest": digest,
-                "chain_hash": previous,
-                "sealed_at": now,
-            }
-        )
+        link = {
+            "seq": seq,
+            "entry_id": entry_id,
+            "entry_digest": digest,
+            "chain_hash": previous,
+            "sealed_at": now,
+        }
+        if ledger.partition_key is not None:  # the entry's requested_at, which partitions the chain too
+            link[ledger.partition_key] = carried[0]
+        links.append(link)
     if links:  # one multi-row INSERT: the sealer keeps up with batches of a million entries
         await session.execute(insert(ledger.link), links)
     if key is not None and seq:
@@ -374,7 +375,8 @@ async def purge(
 ) -> Purge:
     """Remove the record's whole months before ``before`` once they are past retention; the removal
     is itself recorded and signed with the checkpoint key (so nobody can fake one to hide a deletion),
-    and verification goes on from the last removed link's hash."""
+    and verification goes on from the last removed link's hash. On PostgreSQL the months go as their
+    partitions (``repository.drop_months``): a month costs what dropping two tables costs."""
     today = today or city_today()
     await repository.take_sealer_lock(session, wait=True)  # no sealing round meanwhile
     if before.day != 1:
@@ -392,7 +394,7 @@ async def purge(
     previous = await repository.latest_purge(session)
     if previous is not None and last_seq <= previous.anchor_seq:
         raise SchemaViolation(f"nothing sealed before {before} is left to remove")
-    removed, anchor = await repository.remove_prefix(session, last_seq) if last_seq else (0, None)
+    removed, anchor = await repository.remove_prefix(session, last_seq, boundary) if last_seq else (0, None)
     if anchor is None:
         raise SchemaViolation(f"nothing sealed before {before} is left to remove")
     anchor_hash, anchor_entry_id = anchor

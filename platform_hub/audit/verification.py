@@ -331,9 +331,12 @@ def _statement(ledger_name: str, dialect: str) -> str:
 
     link = ["l.seq", "l.entry_id", "l.entry_digest", "l.chain_hash", "t.id", "t.entry_digest", "t.entry_mac"]
     columns = ", ".join([*link, *map(column, ledger.canon.order)])
+    on = "t.id = l.entry_id"
+    if dialect == "postgresql" and ledger.partition_key:  # the one partition that can hold the entry
+        on += f" AND t.{ledger.partition_key} = l.{ledger.partition_key}"
     return (
         f"SELECT {columns} FROM {ledger.chain_table} l"  # noqa: S608 - our table and column names
-        f" LEFT JOIN {ledger.entries_table} t ON t.id = l.entry_id"
+        f" LEFT JOIN {ledger.entries_table} t ON {on}"
         " WHERE l.seq BETWEEN {first} AND {last} ORDER BY l.seq"
     )
 

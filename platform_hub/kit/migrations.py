@@ -148,6 +148,19 @@ def grant_serving_role(owner_url: str, serving_url: str) -> None:
                 f"REVOKE UPDATE, DELETE, TRUNCATE ON {', '.join(APPEND_ONLY)} FROM {quoted}",
                 f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {', '.join(OWNER_ONLY)} FROM {quoted}",
             ]
+            # The record's monthly partitions (PostgreSQL, 0010) are read and written through their
+            # parents: the serving role gets nothing on them itself, and may ask for next month's.
+            partitions = connection.execute(
+                text(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                    " WHERE i.inhparent IN (to_regclass('transfer_records'), to_regclass('transfer_chain'))"
+                )
+            ).scalars()
+            statements += [f'REVOKE ALL ON "{name}" FROM {quoted}' for name in partitions]
+            if connection.scalar(text("SELECT to_regprocedure('platform_hub_record_month(date, text)')")):
+                statements.append(
+                    f"GRANT EXECUTE ON FUNCTION platform_hub_record_month(date, text) TO {quoted}"
+                )
             for statement in statements:
                 connection.execute(text(statement))
     finally:

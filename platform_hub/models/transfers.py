@@ -46,6 +46,8 @@ class TransferRecord(Base):
 
     Item names only, never values; the subject by integrated number, never the My Number. The
     database refuses UPDATE and DELETE (triggers from the migrations); the sealer chains the entries.
+    On PostgreSQL the table is partitioned by the city's month of ``requested_at`` (migration 0010,
+    ``audit.partitions``): this is the logical table, whose primary key there is (id, requested_at).
     """
 
     __tablename__ = "transfer_records"
@@ -93,7 +95,10 @@ class TransferRecord(Base):
 
 
 class ChainLink(Base):
-    """The hash chain over the transfer record, in the order the sealer sealed the entries."""
+    """The hash chain over the transfer record, in the order the sealer sealed the entries.
+
+    ``requested_at`` is the entry's own, copied by the sealer (no part of the hash): on PostgreSQL the
+    chain is partitioned by it as the record is, so a month's links go with its entries' partition."""
 
     __tablename__ = "transfer_chain"
 
@@ -104,6 +109,7 @@ class ChainLink(Base):
         String(64), doc="SHA-256(previous chain_hash ‖ entry id ‖ entry digest)"
     )
     sealed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, doc="the entry's: the partition key")
 
 
 class Checkpoint(Base):
