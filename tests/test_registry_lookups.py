@@ -190,6 +190,15 @@ async def test_lookups_answer_what_they_did(registry: Registry) -> None:
             SearchRequest(name="山田花子", birth_date="1985-04-01", address="東京都千代田区丸の内1-1-1"),
             registry.caller("011"),
         )
+        wildcards = [  # LIKE's own characters are searched for as they are
+            await views.search(
+                session,
+                registry.vault,
+                SearchRequest(name=name, birth_date="1985-04-01", match="partial"),
+                registry.caller(None),
+            )
+            for name in ("%", "_", "/")
+        ]
         seen_by_setter, setter_shown = await views.search(
             session, registry.vault, SearchRequest(my_number=HANAKO_NUMBER), registry.caller("002")
         )
@@ -215,6 +224,7 @@ async def test_lookups_answer_what_they_did(registry: Registry) -> None:
     assert hanako.current.address is None and hanako.current.name == "山田　花子"  # hidden from 011
     assert "住所" not in shown[1][1] and "住所" in shown[0][1]
     assert hidden_by == []  # a hidden address does not confirm the person found through it
+    assert wildcards == [([], [])] * 3
     (hanako_for_002,) = seen_by_setter
     assert hanako_for_002.current.address == TARO["address"] and "住所" in setter_shown[0][1]
 
