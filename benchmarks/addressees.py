@@ -3,8 +3,10 @@
 Generates N residents with Faker (ja_JP, one seed), writes them as the CSV exports of three units
 (001, 002 and 011, each with its own 宛名番号 and the shared 個人番号), imports them with the same
 code as ``platform-hub addressees import`` (so 3·N links), then times searches in-process.
-Goals (issue 3): My Number p99 ≤ 2 ms, exact 基本4情報 p99 ≤ 10 ms, partial name + birth date
-p99 ≤ 50 ms, import ≥ 10,000 rows/s. No My Number is ever printed.
+Goals: My Number p99 ≤ 2 ms, exact 基本4情報 p99 ≤ 5 ms, partial name + birth date p99 ≤ 20 ms (each
+lookup one statement), import ≥ 10,000 rows/s. No My Number is ever printed. ``--keep`` leaves the
+database for ``--reuse``, which times the searches again without generating and importing anew.
+
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sqlalchemy as sa
 from faker import Faker
 from stdnum.jp import in_ as my_number_format
 
-from benchmarks.common import RESULTS, fresh_database, percentiles
+from benchmarks.common import RESULTS, fresh_database, kept_database, percentiles
 from platform_hub.addressees import views
 from platform_hub.addressees.access import Caller
 from platform_hub.addressees.importer import COLUMNS, import_csv
@@ -73,16 +75,23 @@ def unit_csv(people: list[dict[str, str]], unit: str) -> str:
     return out.getvalue()
 
 
-async def run(persons: int, queries: int, url: str, workdir: Path) -> dict[str, Any]:
+DATABASE = "ph_bench"
+# The umbrella benchmark reads these p99 keys at the top level of addressees.json.
+GOALS = {"my_number": ("my_number_p99_ms", 2), "exact_basic4": ("exact_p99_ms", 5)}
+GOALS["partial_name_birth"] = ("partial_p99_ms", 20)
+
+
+async def run(persons: int, queries: int, url: str, workdir: Path, *, reuse: bool) -> dict[str, Any]:
     people = residents(persons)
-    key_file = workdir / "bench-keys.json"
-    key_file.unlink(missing_ok=True)
-    generate_key_file(key_file)
+    key_file = workdir / "bench-keys.json"  # kept beside the database a --keep run leaves
+    if not reuse:
+        key_file.unlink(missing_ok=True)
+        generate_key_file(key_file)
     vault = load_vault(key_file)
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     sessions = create_sessionmaker(engine)
     results: dict[str, Any] = {"persons": persons}
-    for unit in UNITS:
+    for unit in UNITS if not reuse else ():
         text = unit_csv(people, unit)
         started = time.perf_counter()
         report = await import_csv(sessions, vault, unit, io.StringIO(text), actor="bench")
@@ -123,9 +132,9 @@ async def run(persons: int, queries: int, url: str, workdir: Path) -> dict[str, 
             timings.append(time.perf_counter() - started)
             assert found, f"{kind}: a generated person was not found"
         results[kind] = percentiles(timings)
+        results[GOALS[kind][0]] = results[kind]["p99_ms"]
         print(f"search {kind}: {results[kind]}", flush=True)
     await engine.dispose()
-    key_file.unlink()
     return results
 
 
@@ -133,16 +142,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--keep", action="store_true", help="keep the database, its key file, for --reuse")
+    parser.add_argument("--reuse", action="store_true", help="time the searches on what a --keep run left")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    with fresh_database("ph_bench") as url:
-        results = asyncio.run(run(args.persons, args.queries, url, RESULTS))
-    goals = {"my_number": 2, "exact_basic4": 10, "partial_name_birth": 50}
+    if args.reuse:
+        results = asyncio.run(run(args.persons, args.queries, kept_database(DATABASE), RESULTS, reuse=True))
+    else:
+        with fresh_database(DATABASE, keep=args.keep) as url:
+            results = asyncio.run(run(args.persons, args.queries, url, RESULTS, reuse=False))
+    if not args.keep:
+        (RESULTS / "bench-keys.json").unlink(missing_ok=True)
     print(f"\n{'measure':<28}{'p50 / figure':>14}{'p99':>10}{'goal':>12}")
     for unit in UNITS:
-        rate = results[f"import_{unit}_rows_per_s"]
-        print(f"{'import ' + unit + ' rows/s':<28}{rate:>14,}{'':>10}{'≥ 10,000':>12}")
-    for kind, goal in goals.items():
+        if f"import_{unit}_rows_per_s" in results:
+            rate = results[f"import_{unit}_rows_per_s"]
+            print(f"{'import ' + unit + ' rows/s':<28}{rate:>14,}{'':>10}{'≥ 10,000':>12}")
+    for kind, (_, goal) in GOALS.items():
         figures = results[kind]
         print(f"{kind + ' ms':<28}{figures['p50_ms']:>14}{figures['p99_ms']:>10}{'p99 ≤ ' + str(goal):>12}")
     (RESULTS / "addressees.json").write_text(json.dumps(results, indent=2))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Date,
+    Integer,
     Select,
     Table,
     and_,
@@ -275,61 +279,139 @@ async def persons_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int,
     return {person.id: person for person in persons}
 
 
-# Search reads plain rows, not entities: it is the registry's hot path.
-_VERSION_COLUMNS = (
-    PersonVersion.person_id,
-    PersonVersion.valid_from,
-    PersonVersion.valid_to,
-    PersonVersion.name,
-    PersonVersion.name_kana,
-    PersonVersion.birth_date,
-    PersonVersion.sex,
-    PersonVersion.address,
-    PersonVersion.municipality_code,
-    PersonVersion.status,
-    PersonVersion.reason,
-    PersonVersion.name_key,
-    PersonVersion.kana_key,
-    PersonVersion.address_key,
+# --- search: each lookup one statement ------------------------------------------------------------
+#
+# A search reads plain rows, not entities: it is the registry's hot path. Each lookup is one statement
+# that finds the persons and all an answer needs — the person (restrictions, whether a My Number is
+# held), the current version, and the active links the caller may see — as rows of person × matched
+# version × link (a LEFT JOIN: a person without links still comes back once per version). The same
+# statement runs on SQLite and PostgreSQL; one is built per shape of request, once, and reused.
+
+_VERSIONS = cast(Table, PersonVersion.__table__)
+_CURRENT = _VERSIONS.alias("cur")
+_ANSWER_COLUMNS = (
+    _PERSONS.c.integrated_number,
+    _PERSONS.c.my_number_hash.is_not(None).label("has_my_number"),
+    _PERSONS.c.restricted_attributes,
+    _PERSONS.c.restricted_by_unit,
+    *(
+        _CURRENT.c[name]
+        for name in (
+            "name",
+            "name_kana",
+            "birth_date",
+            "sex",
+            "address",
+            "municipality_code",
+            "status",
+            "valid_from",
+            "valid_to",
+            "reason",
+        )
+    ),
+    _LINKS.c.id.label("link_id"),
+    _LINKS.c.unit_code,
+    _LINKS.c.atena_number,
 )
-_PERSON_COLUMNS = (
-    Person.integrated_number,
-    Person.my_number_key_id,
-    Person.my_number_ciphertext,
-    Person.my_number_hash,
-    Person.restricted_attributes,
-    Person.restricted_by_unit,
-)
+# The search keys of a version a name search matched, as ``m_*`` beside the current version's columns.
+_MATCHED_KEYS = ("valid_to", "name_key", "kana_key", "birth_date", "sex", "address_key")
+LIKE_ESCAPE = "/"
 
 
-async def matching_versions(
-    session: AsyncSession, conditions: list[ColumnElement[bool]], include_history: bool, limit: int
-) -> Sequence[Any]:
-    query = select(*_VERSION_COLUMNS).where(and_(*conditions))
-    if not include_history:
-        query = query.where(PersonVersion.valid_to.is_(None))
-    return (await session.execute(query.order_by(PersonVersion.person_id).limit(limit))).all()
+def like_escaped(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern (what ``contains(autoescape=True)`` does)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
-async def current_rows(session: AsyncSession, condition: ColumnElement[bool]) -> Sequence[Any]:
-    """Persons with their current version, as rows."""
-    query = (
-        select(*_PERSON_COLUMNS, *_VERSION_COLUMNS)
-        .join(PersonVersion, and_(PersonVersion.person_id == Person.id, PersonVersion.valid_to.is_(None)))
-        .where(condition)
+def _answer(persons_from: Any, person_id: Any, for_unit: bool) -> Any:
+    """``persons_from`` joined to the person's current version and the active links the caller sees
+    (a unit its own: ``unit_code`` bound; the office every unit's)."""
+    links = and_(_LINKS.c.person_id == person_id, _LINKS.c.unlinked_at.is_(None))
+    if for_unit:
+        links = and_(links, _LINKS.c.unit_code == bindparam("unit_code"))
+    return persons_from.outerjoin(
+        _CURRENT, and_(_CURRENT.c.person_id == person_id, _CURRENT.c.valid_to.is_(None))
+    ).outerjoin(_LINKS, links)
+
+
+@functools.lru_cache(maxsize=4)
+def _by_my_number(for_unit: bool) -> Select[Any]:
+    return (
+        select(_PERSONS.c.id.label("person_id"), *_ANSWER_COLUMNS)
+        .select_from(_answer(_PERSONS, _PERSONS.c.id, for_unit))
+        .where(_PERSONS.c.my_number_hash == bindparam("digest"))
+        .order_by(_LINKS.c.unit_code, _LINKS.c.id)
     )
-    return (await session.execute(query)).all()
 
 
-async def active_link_rows(
-    session: AsyncSession, person_ids: Iterable[int], unit_code: str | None
-) -> Sequence[Any]:
-    query = select(AtenaLink.person_id, AtenaLink.unit_code, AtenaLink.atena_number).where(
-        AtenaLink.person_id.in_(list(person_ids)), AtenaLink.unlinked_at.is_(None)
+@dataclass(frozen=True)
+class BasicInfoShape:
+    """What a search by 氏名 (or 読み) and 生年月日 compares: one statement per shape."""
+
+    exact: bool
+    name: bool
+    kana: bool
+    address: bool
+    sex: bool  # exact only: a partial search scores 性別 but does not narrow by it
+    include_history: bool
+    for_unit: bool
+
+
+@functools.lru_cache(maxsize=128)
+def _by_basic_info(shape: BasicInfoShape) -> Select[Any]:
+    """The versions that match (at most ``rows``, by person), each with its person's answer.
+
+    A record whose day of birth is unknown (DD 00) matches any day of that month; an exact search
+    compares the keys whole (氏名 and 読み both when both are given), a partial one looks for them
+    inside (either), and 住所 from its start."""
+    v = _VERSIONS.c
+    conditions: list[ColumnElement[bool]] = [
+        v.birth_date.in_([bindparam("birth_date"), bindparam("birth_month")])
+    ]
+    names: list[ColumnElement[bool]] = []
+    for given, column in ((shape.name, v.name_key), (shape.kana, v.kana_key)):
+        if given:
+            key: BindParameter[str] = bindparam(column.name)
+            names.append(column == key if shape.exact else column.like(key, escape=LIKE_ESCAPE))
+    conditions.append(and_(*names) if shape.exact else or_(*names))
+    if shape.address:
+        key = bindparam("address_key")
+        conditions.append(
+            v.address_key == key if shape.exact else v.address_key.like(key, escape=LIKE_ESCAPE)
+        )
+    if shape.sex:
+        conditions.append(v.sex == bindparam("sex"))
+    if not shape.include_history:
+        conditions.append(v.valid_to.is_(None))
+    matched = (
+        select(v.person_id, v.id.label("version_id"), *(v[name].label(f"m_{name}") for name in _MATCHED_KEYS))
+        .where(*conditions)
+        .order_by(v.person_id, v.id)
+        .limit(bindparam("rows", type_=Integer))
+        .subquery("matched")
     )
-    if unit_code is not None:
-        query = query.where(AtenaLink.unit_code == unit_code)
-    return (await session.execute(query.order_by(AtenaLink.unit_code, AtenaLink.id))).all()
+    joined = matched.join(_PERSONS, _PERSONS.c.id == matched.c.person_id)
+    return (
+        select(*matched.c, *_ANSWER_COLUMNS)
+        .select_from(_answer(joined, matched.c.person_id, shape.for_unit))
+        .order_by(matched.c.person_id, matched.c.version_id, _LINKS.c.unit_code, _LINKS.c.id)
+    )
+
+
+async def lookup_by_my_number(session: AsyncSession, digest: str, unit_code: str | None) -> Sequence[Any]:
+    """The person holding the My Number (by its keyed hash), one row per link the caller sees."""
+    params = {"digest": digest} if unit_code is None else {"digest": digest, "unit_code": unit_code}
+    rows: Sequence[Any] = (await session.execute(_by_my_number(unit_code is not None), params)).all()
+    return rows
+
+
+async def lookup_by_basic_info(
+    session: AsyncSession, shape: BasicInfoShape, params: dict[str, Any]
+) -> Sequence[Any]:
+    """Rows of matched version × link, by person and version (``params``: the shape's keys, the two
+    birth dates, ``rows``, and ``unit_code`` for a unit)."""
+    rows: Sequence[Any] = (await session.execute(_by_basic_info(shape), params)).all()
+    return rows
 
 
 async def key_fingerprint(session: AsyncSession, name: str) -> str | None:

@@ -4,9 +4,9 @@ applied, and the items each one shows (what the transfer record lists)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import repository
@@ -34,117 +34,150 @@ _PERSON_ITEMS = (*_CANDIDATE_ITEMS, "municipality_code", "history", "links")
 # --- search -------------------------------------------------------------------------------------
 
 _WEIGHTS = {"my_number": 10, "name": 3, "name_kana": 2, "birth_date": 3, "sex": 1, "address": 2}
+Scored = dict[int, tuple[int, list[str], bool]]  # person id → score, what matched, only a former version
 
 
-def _conditions(request: SearchRequest) -> list[ColumnElement[bool]]:
-    exact = request.match == "exact"
-    assert request.birth_date is not None  # the request's own rule: a name goes with a birth date
-    # A record whose day of birth is unknown (DD 00) matches any day of that month.
-    conditions: list[ColumnElement[bool]] = [
-        PersonVersion.birth_date.in_([request.birth_date, request.birth_date[:8] + "00"])
-    ]
-    names: list[ColumnElement[bool]] = []
-    if request.name:
-        key = normalize.name_key(request.name)
-        names.append(
-            PersonVersion.name_key == key if exact else PersonVersion.name_key.contains(key, autoescape=True)
+@dataclass(frozen=True)
+class _Keys:
+    """A search by 基本4情報, normalised once: what the statement binds and the versions are scored by."""
+
+    partial: bool
+    name: str | None
+    kana: str | None
+    address: str | None
+    birth_dates: tuple[str, str]  # the day asked, and the same month with the day unknown (DD 00)
+    sex: str | None
+
+    @classmethod
+    def of(cls, request: SearchRequest) -> _Keys:
+        assert request.birth_date is not None  # the request's own rule: a name goes with a birth date
+        return cls(
+            partial=request.match == "partial",
+            name=normalize.name_key(request.name) if request.name else None,
+            kana=normalize.kana_key(request.name_kana) if request.name_kana else None,
+            address=normalize.address_key(request.address) if request.address else None,
+            birth_dates=(request.birth_date, request.birth_date[:8] + "00"),
+            sex=request.sex or None,
         )
-    if request.name_kana:
-        key = normalize.kana_key(request.name_kana)
-        names.append(
-            PersonVersion.kana_key == key if exact else PersonVersion.kana_key.contains(key, autoescape=True)
-        )
-    conditions.append(or_(*names) if not exact else names[0] if len(names) == 1 else names[0] & names[1])
-    if request.address:
-        key = normalize.address_key(request.address)
-        conditions.append(
-            PersonVersion.address_key == key
-            if exact
-            else PersonVersion.address_key.startswith(key, autoescape=True)
-        )
-    if request.sex and exact:
-        conditions.append(PersonVersion.sex == request.sex)
-    return conditions
 
+    def params(self, request: SearchRequest, unit_code: str | None) -> dict[str, Any]:
+        def pattern(key: str, *, inside: bool) -> str:
+            if not self.partial:
+                return key
+            return ("%" if inside else "") + repository.like_escaped(key) + "%"
 
-def _matched(version: Any, request: SearchRequest) -> list[str]:
-    partial = request.match == "partial"
-    checks = {
-        "name": request.name
-        and (
-            normalize.name_key(request.name) in version.name_key
-            if partial
-            else normalize.name_key(request.name) == version.name_key
-        ),
-        "name_kana": request.name_kana
-        and version.kana_key is not None
-        and (
-            normalize.kana_key(request.name_kana) in version.kana_key
-            if partial
-            else normalize.kana_key(request.name_kana) == version.kana_key
-        ),
-        "birth_date": request.birth_date
-        and version.birth_date in (request.birth_date, request.birth_date[:8] + "00"),
-        "sex": request.sex and version.sex == request.sex,
-        "address": request.address and version.address_key.startswith(normalize.address_key(request.address)),
-    }
-    return [name for name, ok in checks.items() if ok]
+        params: dict[str, Any] = {
+            "birth_date": self.birth_dates[0],
+            "birth_month": self.birth_dates[1],
+            "rows": request.limit * 5,
+        }
+        if self.name is not None:
+            params["name_key"] = pattern(self.name, inside=True)
+        if self.kana is not None:
+            params["kana_key"] = pattern(self.kana, inside=True)
+        if self.address is not None:
+            params["address_key"] = pattern(self.address, inside=False)
+        if self.sex is not None and not self.partial:
+            params["sex"] = self.sex
+        if unit_code is not None:
+            params["unit_code"] = unit_code
+        return params
+
+    def shape(self, request: SearchRequest, unit_code: str | None) -> repository.BasicInfoShape:
+        return repository.BasicInfoShape(
+            exact=not self.partial,
+            name=self.name is not None,
+            kana=self.kana is not None,
+            address=self.address is not None,
+            sex=self.sex is not None and not self.partial,
+            include_history=request.include_history,
+            for_unit=unit_code is not None,
+        )
+
+    def matched(self, row: Any) -> list[str]:
+        """What of the request the matched version (``row.m_*``) has: 住所 from its start, the names
+        whole (exact) or inside (partial)."""
+
+        def same(key: str | None, value: str | None) -> bool:
+            if key is None or value is None:
+                return False
+            return key in value if self.partial else key == value
+
+        checks = {
+            "name": same(self.name, row.m_name_key),
+            "name_kana": same(self.kana, row.m_kana_key),
+            "birth_date": row.m_birth_date in self.birth_dates,
+            "sex": self.sex is not None and row.m_sex == self.sex,
+            "address": self.address is not None and row.m_address_key.startswith(self.address),
+        }
+        return [name for name, ok in checks.items() if ok]
 
 
 async def search(
     session: AsyncSession, vault: MyNumberVault, request: SearchRequest, caller: Caller
 ) -> tuple[list[Candidate], list[Shown]]:
     """Ranked candidates with what matched, a clerk to choose among them, at most ``limit``; and
-    what each showed."""
+    what each showed. One statement finds them and all the answer needs (``repository``)."""
     if request.my_number is not None:
         digest = vault.lookup_hash(check_my_number(request.my_number))
-        hits = await repository.current_rows(session, Person.my_number_hash == digest)
-        scored = {hit.person_id: (_WEIGHTS["my_number"], ["my_number"], False) for hit in hits}
-        return await _candidates(session, caller, hits, scored)
-    versions = await repository.matching_versions(
-        session, _conditions(request), request.include_history, request.limit * 5
+        rows = await repository.lookup_by_my_number(session, digest, caller.unit_code)
+        persons, links = _persons(rows)
+        scored = {person: (_WEIGHTS["my_number"], ["my_number"], False) for person in persons}
+        return _candidates(caller, persons, links, scored)
+    keys = _Keys.of(request)
+    rows = await repository.lookup_by_basic_info(
+        session, keys.shape(request, caller.unit_code), keys.params(request, caller.unit_code)
     )
-    best: dict[int, tuple[int, list[str], bool]] = {}
-    for version in versions:
-        matched = _matched(version, request)
-        former = version.valid_to is not None
+    persons, links = _persons(rows)
+    best: Scored = {}
+    versions: set[int] = set()
+    for row in rows:  # by person, then version: the best-scoring version of each person counts
+        if row.version_id in versions:
+            continue  # the same version again, with another of the person's links
+        versions.add(row.version_id)
+        matched = keys.matched(row)
+        former = row.m_valid_to is not None
         score = sum(_WEIGHTS[m] for m in matched) * 2 - (1 if former else 0)
-        if version.person_id not in best or score > best[version.person_id][0]:
-            best[version.person_id] = (score, matched, former)
+        if row.person_id not in best or score > best[row.person_id][0]:
+            best[row.person_id] = (score, matched, former)
     ranked = sorted(best, key=lambda pid: -best[pid][0])[: request.limit]
-    hits = await repository.current_rows(session, Person.id.in_(ranked)) if ranked else []
-    return await _candidates(session, caller, hits, best)
+    return _candidates(caller, {pid: persons[pid] for pid in ranked}, links, best)
 
 
-async def _candidates(
-    session: AsyncSession,
-    caller: Caller,
-    hits: Sequence[Any],
-    scored: dict[int, tuple[int, list[str], bool]],
+def _persons(rows: Sequence[Any]) -> tuple[dict[int, Any], dict[int, list[CandidateLink]]]:
+    """Each person's first row (their current version's columns) and the links the caller sees, in
+    the statement's order (by unit, then oldest first), each once."""
+    persons: dict[int, Any] = {}
+    links: dict[int, dict[int, CandidateLink]] = {}
+    for row in rows:
+        if row.person_id not in persons:
+            persons[row.person_id], links[row.person_id] = row, {}
+        found = links[row.person_id]
+        if row.link_id is not None and row.link_id not in found:
+            found[row.link_id] = CandidateLink(unit_code=row.unit_code, atena_number=row.atena_number)
+    return persons, {person: list(each.values()) for person, each in links.items()}
+
+
+def _candidates(
+    caller: Caller, persons: dict[int, Any], links: dict[int, list[CandidateLink]], scored: Scored
 ) -> tuple[list[Candidate], list[Shown]]:
-    links: dict[int, list[CandidateLink]] = {}
-    for link in await repository.active_link_rows(session, [h.person_id for h in hits], caller.unit_code):
-        links.setdefault(link.person_id, []).append(
-            CandidateLink(unit_code=link.unit_code, atena_number=link.atena_number)
-        )
     candidates, shown = [], []
-    for hit in hits:
+    for person_id, hit in persons.items():
+        if hit.valid_from is None:
+            continue  # no current version: nothing to show
         hidden = _hidden(caller, hit.restricted_attributes, hit.restricted_by_unit)
-        score, matched, former = scored[hit.person_id]
+        score, matched, former = scored[person_id]
         if hidden & set(matched):
             continue  # a hidden attribute must not be confirmed by finding the person through it
-        attributes = _attributes(hit, hidden)
         candidates.append(
             Candidate(
                 integrated_number=hit.integrated_number,
                 score=score,
                 matched=matched,
                 matched_former=former,
-                current=CandidateAttributes(
-                    **attributes.model_dump(include=set(_CANDIDATE_ITEMS) | {"status_ja"})
-                ),
-                links=links.get(hit.person_id, []),
-                has_my_number=hit.my_number_hash is not None,
+                current=_candidate_attributes(hit, hidden),
+                links=links[person_id],
+                has_my_number=bool(hit.has_my_number),
             )
         )
         shown.append((hit.integrated_number, _items(_CANDIDATE_ITEMS, hidden)))
@@ -152,6 +185,19 @@ async def _candidates(
         range(len(candidates)), key=lambda i: (-candidates[i].score, candidates[i].integrated_number)
     )
     return [candidates[i] for i in order], [shown[i] for i in order]
+
+
+def _candidate_attributes(version: Any, hidden: set[str]) -> CandidateAttributes:
+    """The current version as a candidate shows it (``_attributes``' first items, 他業務参照不可 applied)."""
+    return CandidateAttributes(
+        name=None if "name" in hidden else version.name,
+        name_kana=None if "name_kana" in hidden else version.name_kana,
+        birth_date=None if "birth_date" in hidden else version.birth_date,
+        sex=None if "sex" in hidden else version.sex,
+        address=None if "address" in hidden else version.address,
+        status=version.status,
+        status_ja=ResidentStatus(version.status).ja,
+    )
 
 
 # --- a person's view ----------------------------------------------------------------------------
