@@ -24,7 +24,7 @@ async def translate(
 
 def interpret(rows: Sequence[Any], from_unit: str, atena: str, to_unit: str | None) -> tuple[str, str | None]:
     """``translate``'s answer from the rows of ``repository.translation``'s statement (whichever driver
-    ran it: the message path runs it on asyncpg, ``linkage.query_store``)."""
+    ran it: the message path runs it on asyncpg, ``linkage.message_store``)."""
     if not rows:
         raise AddresseeUnknown(
             f"宛名番号 {atena} of unit {from_unit} is not linked to any person in the registry"

@@ -138,7 +138,7 @@ def entry_rows(
     facts: TransferFacts, subjects: Sequence[str | None], record_key: bytes, dialect: Dialect
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The columns of ``record_entries``'s rows and the rows, converted for ``dialect``'s driver (the
-    query path writes them on asyncpg: ``linkage.query_store``)."""
+    query path writes them on asyncpg: ``linkage.message_store``)."""
     content = {**vars(facts), "recorded_at": utcnow()}  # shallow: the values go to the database as they are
     names, processors = _entry_columns(dialect)
     shared = []

@@ -17,13 +17,7 @@ from platform_hub.kit.database import unit_of_work
 from platform_hub.linkage import repository, unit_client
 from platform_hub.linkage.configuration import Configuration
 from platform_hub.linkage.inbound import Inbound, Prepared, payload_fields
-from platform_hub.linkage.records import (
-    in_session,
-    items_present,
-    record_delivery,
-    record_transfer,
-    translate,
-)
+from platform_hub.linkage.records import delivery_facts, items_present, record_transfer, translate
 from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import (
     Delivery,
@@ -60,10 +54,9 @@ async def count_pending(session: AsyncSession) -> int:
 
 
 async def prepare_delivery(state: LinkageRuntime, delivery: Delivery) -> Prepared:
-    """What a leased delivery sends, to whom, and whether the ordinance still lets it go."""
-    configuration = await state.configuration.get()  # before the session: it may open one of its own
-    async with unit_of_work(state.sessions) as session:
-        return await _prepare_delivery(state, configuration, session, delivery)
+    """What a leased delivery sends, to whom, and whether the ordinance still lets it go (the leased
+    row came with its message: only the translation reads the database)."""
+    return await _prepare_delivery(state, await state.configuration.get(), delivery)
 
 
 async def deliver_notification(
@@ -78,16 +71,20 @@ async def deliver_notification(
     if ready.refusal is None:
         await unit_client.deliver_notification(state, ready.subscriber, ready.inbound.envelope.to_bytes())
     status = DeliveryStatus.REFUSED if ready.refusal else DeliveryStatus.DELIVERED
-    async with unit_of_work(state.sessions) as session:
-        finished = await repository.finish_delivery(session, delivery_id, attempt, status, ready.refusal)
+    payload = ready.inbound.envelope.payload()
+    items = () if ready.refusal else items_present(ready.inbound.spec.request, payload)
+    await state.message_store.finish_delivery(
+        delivery_id,
+        attempt,
+        status,
+        ready.refusal,
+        delivery_facts(ready, items=items, refusal=ready.refusal),
+        ready.subjects or [None],
+        record_key=state.require_vault().record_key,
         # A delivery that happened is recorded even if its lease ran out meanwhile (the receiver
         # dedups it by MSGID): nothing is delivered without its record.
-        if finished or status == DeliveryStatus.DELIVERED:
-            payload = ready.inbound.envelope.payload()
-            items = () if ready.refusal else items_present(ready.inbound.spec.request, payload)
-            await record_delivery(
-                session, state, ready, ready.subjects or [None], items=items, refusal=ready.refusal
-            )
+        record_if_lost=status == DeliveryStatus.DELIVERED,
+    )
     state.metrics.deliveries.labels(ready.subscriber.code, status).inc()
 
 
@@ -101,7 +98,7 @@ async def finish_delivery(
 
 
 async def _prepare_delivery(
-    state: LinkageRuntime, configuration: Configuration, session: AsyncSession, delivery: Delivery
+    state: LinkageRuntime, configuration: Configuration, delivery: Delivery
 ) -> Prepared:
     message = delivery.message
     compiled = state.catalog.get(message.interface_id)
@@ -121,7 +118,7 @@ async def _prepare_delivery(
     )
     try:
         ready.subjects = await translate(
-            in_session(session),
+            state.message_store.lookup,
             envelope,
             compiled.spec,
             "request",

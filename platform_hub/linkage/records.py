@@ -34,7 +34,7 @@ Direction = Literal["request", "response"]
 
 
 # Who answers "which person is this 宛名番号, and what is their number at that unit": a session of the
-# caller's transaction (``in_session``), or the query path's store (``linkage.query_store``).
+# caller's transaction (``in_session``), or the query path's store (``linkage.message_store``).
 Lookup = Callable[[str, str, str | None], Awaitable[tuple[str, str | None]]]
 
 
@@ -163,14 +163,20 @@ async def record_delivery(
     items: Sequence[str] = (),
     refusal: str | None = None,
 ) -> None:
-    """The entries of a delivery to its subscriber (a notification's, or a batch chunk's records):
-    delivered now under the rule that allowed it, or refused with the reason."""
-    await record_transfer(
-        session,
-        state,
+    """The entries of a delivery to its subscriber (a batch chunk's records), in the caller's
+    transaction: ``delivery_facts``."""
+    facts = delivery_facts(ready, items=items, refusal=refusal)
+    await record_entries(session, facts, subjects, state.require_vault().record_key)
+
+
+def delivery_facts(
+    ready: Prepared, *, items: Sequence[str] = (), refusal: str | None = None
+) -> TransferFacts:
+    """A delivery to its subscriber (a notification's, or a batch chunk's records): delivered now
+    under the rule that allowed it, or refused with the reason."""
+    return transfer_facts_of(
         ready.message,
         ready.inbound.spec,
-        subjects,
         requester=ready.subscriber,
         provider=ready.inbound.source,
         outcome=TransferOutcome.REFUSED if refusal else TransferOutcome.DELIVERED,

@@ -194,7 +194,7 @@ def _still_ours(delivery_id: Any, attempt: Any) -> ColumnElement[bool]:
     return and_(row.id == delivery_id, row.status == DeliveryStatus.PENDING, row.attempts == attempt)
 
 
-_FINISH_DELIVERY = (
+FINISH_DELIVERY = (  # the message store runs it on asyncpg too
     update(_DELIVERIES)
     .where(_still_ours(bindparam("delivery_id"), bindparam("attempt")))
     .values(status=bindparam("to_status"), delivered_at=bindparam("at"), last_error=bindparam("error"))
@@ -208,7 +208,7 @@ async def finish_delivery(
     """Mark a leased delivery delivered or refused; ``False`` when the lease was lost meanwhile."""
     at = utcnow() if status == DeliveryStatus.DELIVERED else None
     params = {"delivery_id": delivery_id, "attempt": attempt, "to_status": status, "at": at, "error": error}
-    result = await session.execute(_FINISH_DELIVERY, params)
+    result = await session.execute(FINISH_DELIVERY, params)
     return result.scalar_one_or_none() is not None
 
 

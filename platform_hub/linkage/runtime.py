@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 
 from platform_hub.kit.runtime import Runtime
 from platform_hub.linkage.configuration import Configuration
-from platform_hub.linkage.query_store import QueryStore
+from platform_hub.linkage.message_store import MessageStore
 from platform_hub.models.generation import Snapshots
 
 
 @dataclass(kw_only=True)
 class LinkageRuntime(Runtime):
     configuration: Snapshots[Configuration]  # the units and the ordinance; never get() inside a session
-    query_store: QueryStore  # a query's writes: asyncpg on PostgreSQL, SQLAlchemy elsewhere
+    message_store: MessageStore  # a query's writes: asyncpg on PostgreSQL, SQLAlchemy elsewhere
     # Set when a notification is accepted, so the dispatcher need not wait for its next poll.
     deliveries_waiting: asyncio.Event = field(default_factory=asyncio.Event)

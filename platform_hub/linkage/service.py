@@ -181,11 +181,11 @@ class _Taken:
 
 async def _query(state: LinkageRuntime, inbound: Inbound) -> bytes:
     """照会: claim the MSGID, translate, check the ordinance, forward, check and translate the answer,
-    store it with its record, answer. Each write is one short step of ``state.query_store``'s: no
+    store it with its record, answer. Each write is one short step of ``state.message_store``'s: no
     transaction is held open across the HTTP call."""
     destination = inbound.destination
     assert destination is not None
-    store = state.query_store
+    store = state.message_store
     message = new_message(inbound, MessageStatus.FORWARDING, utcnow())
     if not await store.claim(message):
         earlier, replay = await _claimed_before(state, inbound)
@@ -232,7 +232,7 @@ async def _decide(state: LinkageRuntime, inbound: Inbound, message: Message) -> 
     taken = _Taken(message)
     try:
         taken.subjects = await translate(
-            state.query_store.lookup,
+            state.message_store.lookup,
             inbound.envelope,
             inbound.spec,
             "request",
@@ -321,7 +321,7 @@ async def _finish_query(
         refusal=refusal or failure,
         provided_at=completed_at if answer is not None else None,
     )
-    await state.query_store.finish(
+    await state.message_store.finish_query(
         message.id,
         status,
         answer,

@@ -29,7 +29,7 @@ from platform_hub.kit.metrics import HubMetrics
 from platform_hub.kit.ratelimit import RateLimit
 from platform_hub.kit.settings import Settings
 from platform_hub.kit.vault import KeyFileError, MyNumberVault, generate_key_file, load_vault
-from platform_hub.linkage import configuration, query_store, retention, unit_client
+from platform_hub.linkage import configuration, message_store, retention, unit_client
 from platform_hub.protocol.catalog import load_catalog
 from platform_hub.protocol.errors import HubError, SchemaViolation, UnknownTarget, database_unavailable
 from platform_hub.web.addressees import router as addressees_router
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 rate_limit=RateLimit(settings.unit_rate_limit, settings.rate_limit_storage),
                 token_rate_limit=RateLimit(settings.token_rate_limit, settings.rate_limit_storage),
                 configuration=configuration.snapshots(sessions, settings.configuration_poll_seconds),
-                query_store=await query_store.open_store(settings.async_database_url, sessions),
+                message_store=await message_store.open_store(settings.async_database_url, sessions),
                 vault=await _open_vault(settings, engine),
                 signing_key=_open_signing_key(settings),
             )
@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
-                await state.query_store.close()
+                await state.message_store.close()
                 await engine.dispose()
 
     app = Hub(

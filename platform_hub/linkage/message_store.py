@@ -1,11 +1,11 @@
-"""Where a query's message and its record are written, each step one short write of its own: the
-message claimed under its MSGID; the 宛名番号 translated (a read); the answer, or the refusal or failure,
-stored with the record's entries, at once.
+"""The message path's reads and writes, each one short step of its own: a query's message claimed
+under its MSGID; a 宛名番号 translated (a read); a query's answer (or its refusal or failure), or a
+notification's delivery, stored with the record's entries at once.
 
 ``SessionStore`` runs them through SQLAlchemy on any database. ``PostgresStore`` runs the same SQL on
 asyncpg — compiled once from the SQLAlchemy statements, prepared once per connection by asyncpg —
-and makes the last step one statement (the UPDATE in a CTE beside the entries' INSERT): on the message
-path SQLAlchemy's session and psycopg cost about four times asyncpg's CPU per statement
+and stores a query's answer in one statement (the UPDATE in a CTE beside the entries' INSERT): on the
+message path SQLAlchemy's session and psycopg cost about four times asyncpg's CPU per statement
 (docs/performance.md). Everything else in the hub stays on SQLAlchemy.
 """
 
@@ -29,20 +29,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from platform_hub.addressees import translation
 from platform_hub.addressees.repository import translation_query
 from platform_hub.audit.service import TransferFacts, entry_rows, record_entries
+from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
 from platform_hub.linkage import repository
-from platform_hub.models import Message, MessageStatus
+from platform_hub.models import DeliveryStatus, Message, MessageStatus
 from platform_hub.protocol.errors import database_unavailable
 
 
-class QueryStore(Protocol):
+class MessageStore(Protocol):
     async def claim(self, message: Message) -> bool:
         """Insert the message; ``False`` when a send of its MSGID holds it already."""
 
     async def lookup(self, from_unit: str, atena: str, to_unit: str | None) -> tuple[str, str | None]:
         """``addressees.translation.translate``, outside any transaction."""
 
-    async def finish(
+    async def finish_query(
         self,
         message_id: uuid.UUID,
         status: MessageStatus,
@@ -54,6 +55,21 @@ class QueryStore(Protocol):
         record_key: bytes,
     ) -> None:
         """Store the answer (``None``: a refusal or a failure) and the record's entries, atomically."""
+
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        attempt: int,
+        status: DeliveryStatus,
+        refusal: str | None,
+        facts: TransferFacts,
+        subjects: Sequence[str | None],
+        *,
+        record_key: bytes,
+        record_if_lost: bool,
+    ) -> bool:
+        """Mark a leased delivery delivered or refused, and record it, atomically; ``False`` when the
+        lease was lost meanwhile (then it is recorded only ``record_if_lost``)."""
 
     async def close(self) -> None: ...
 
@@ -76,7 +92,7 @@ class SessionStore:
         async with self._sessions() as session:
             return await translation.translate(session, from_unit, atena, to_unit)
 
-    async def finish(
+    async def finish_query(
         self,
         message_id: uuid.UUID,
         status: MessageStatus,
@@ -91,6 +107,24 @@ class SessionStore:
             await repository.complete_message(session, message_id, status, answer, at)
             await record_entries(session, facts, subjects, record_key)
 
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        attempt: int,
+        status: DeliveryStatus,
+        refusal: str | None,
+        facts: TransferFacts,
+        subjects: Sequence[str | None],
+        *,
+        record_key: bytes,
+        record_if_lost: bool,
+    ) -> bool:
+        async with unit_of_work(self._sessions) as session:
+            finished = await repository.finish_delivery(session, delivery_id, attempt, status, refusal)
+            if finished or record_if_lost:
+                await record_entries(session, facts, subjects, record_key)
+        return finished
+
     async def close(self) -> None:
         return None
 
@@ -102,23 +136,32 @@ _DIALECT = AsyncpgDialect(  # type: ignore[no-untyped-call]
 _DRIVER_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 
 
-def _compiled(statement: Any) -> tuple[str, tuple[str, ...]]:
-    """The statement's SQL for asyncpg ($1, $2 …) and its parameters' names in that order."""
-    compiled = statement.compile(dialect=_DIALECT)
-    return compiled.string, tuple(compiled.positiontup or ())
+class _Compiled:
+    """A SQLAlchemy statement compiled once for asyncpg: its SQL ($1, $2 …) and its arguments in that
+    order from named values (the statement's own literals filled in)."""
+
+    def __init__(self, statement: Any) -> None:
+        compiled = statement.compile(dialect=_DIALECT)
+        self.sql: str = compiled.string
+        self._names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        self._literals = {name: value for name, value in compiled.params.items() if value is not None}
+
+    def arguments(self, values: dict[str, Any]) -> list[Any]:
+        return [values[name] if name in values else self._literals[name] for name in self._names]
 
 
-_CLAIM = _compiled(
+_CLAIM = _Compiled(
     pg_insert(_MESSAGES)
     .values({column.name: bindparam(column.name, type_=column.type) for column in _MESSAGES.c})
     .on_conflict_do_nothing(index_elements=["source_unit", "msgid"])
     .returning(_MESSAGES.c.id)
 )
-_TRANSLATED, _LINKED_PERSON = _compiled(translation_query(True)), _compiled(translation_query(False))
-_FINISH = """WITH completed AS (
+_TRANSLATED, _LINKED_PERSON = _Compiled(translation_query(True)), _Compiled(translation_query(False))
+_COMPLETE_QUERY = """WITH completed AS (
     UPDATE messages SET status = $1, response_xml = $2, response_digest = $3, completed_at = $4
     WHERE id = $5
 ) """
+_FINISH_DELIVERY = _Compiled(repository.FINISH_DELIVERY)
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -139,18 +182,18 @@ class PostgresStore:
         return cls(await pool)
 
     async def claim(self, message: Message) -> bool:
-        sql, names = _CLAIM
         values = {column.name: getattr(message, column.name) for column in _MESSAGES.c}
-        return await self._fetchval(sql, *(values[name] for name in names)) is not None
+        return await self._fetchval(_CLAIM.sql, *_CLAIM.arguments(values)) is not None
 
     async def lookup(self, from_unit: str, atena: str, to_unit: str | None) -> tuple[str, str | None]:
+        asked = {"unit_code": from_unit, "atena_number": atena}
         if to_unit is None:
-            rows = await self._fetch(_LINKED_PERSON[0], from_unit, atena)
+            rows = await self._fetch(_LINKED_PERSON.sql, *_LINKED_PERSON.arguments(asked))
         else:
-            rows = await self._fetch(_TRANSLATED[0], from_unit, atena, to_unit)
+            rows = await self._fetch(_TRANSLATED.sql, *_TRANSLATED.arguments({**asked, "to_unit": to_unit}))
         return translation.interpret(rows, from_unit, atena, to_unit)
 
-    async def finish(
+    async def finish_query(
         self,
         message_id: uuid.UUID,
         status: MessageStatus,
@@ -164,7 +207,7 @@ class PostgresStore:
         digest = hashlib.sha256(answer).hexdigest() if answer is not None else None
         columns, rows = entry_rows(facts, subjects, record_key, _DIALECT)
         await self._execute(
-            _finish_statement(tuple(columns), len(rows)),
+            _COMPLETE_QUERY + _insert_entries(tuple(columns), len(rows), first=6),
             status.value,
             answer,
             digest,
@@ -172,6 +215,32 @@ class PostgresStore:
             message_id,
             *(value for row in rows for value in row),
         )
+
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        attempt: int,
+        status: DeliveryStatus,
+        refusal: str | None,
+        facts: TransferFacts,
+        subjects: Sequence[str | None],
+        *,
+        record_key: bytes,
+        record_if_lost: bool,
+    ) -> bool:
+        at = utcnow() if status == DeliveryStatus.DELIVERED else None
+        columns, rows = entry_rows(facts, subjects, record_key, _DIALECT)
+        lease = {"delivery_id": delivery_id, "attempt": attempt, "to_status": status.value, "at": at}
+        arguments = _FINISH_DELIVERY.arguments({**lease, "error": refusal})
+        try:
+            async with self._pool.acquire() as connection, connection.transaction():
+                finished = await connection.fetchval(_FINISH_DELIVERY.sql, *arguments) is not None
+                if finished or record_if_lost:
+                    entries = _insert_entries(tuple(columns), len(rows), first=1)
+                    await connection.execute(entries, *(value for row in rows for value in row))
+        except _DRIVER_ERRORS as exc:
+            raise database_unavailable(exc) from exc
+        return finished
 
     async def close(self) -> None:
         await self._pool.close()
@@ -202,16 +271,16 @@ async def _left_as_it_was(_: asyncpg.Connection) -> None:
 
 
 @functools.lru_cache(maxsize=64)  # one per household size seen: asyncpg prepares each once
-def _finish_statement(columns: tuple[str, ...], rows: int) -> str:
-    """The answer's UPDATE and its ``rows`` entries' INSERT, one statement (their parameters $6 on)."""
+def _insert_entries(columns: tuple[str, ...], rows: int, *, first: int) -> str:
+    """The INSERT of ``rows`` entries, their parameters numbered from ``$first``."""
     width = len(columns)
     values = ", ".join(
-        "(" + ", ".join(f"${6 + row * width + k}" for k in range(width)) + ")" for row in range(rows)
+        "(" + ", ".join(f"${first + row * width + k}" for k in range(width)) + ")" for row in range(rows)
     )
-    return _FINISH + f"INSERT INTO transfer_records ({', '.join(columns)}) VALUES {values}"  # noqa: S608 - our columns
+    return f"INSERT INTO transfer_records ({', '.join(columns)}) VALUES {values}"  # noqa: S608 - our columns
 
 
-async def open_store(url: str, sessions: async_sessionmaker[AsyncSession]) -> QueryStore:
+async def open_store(url: str, sessions: async_sessionmaker[AsyncSession]) -> MessageStore:
     """asyncpg's store on PostgreSQL (a pool as large as SQLAlchemy's), SQLAlchemy's elsewhere."""
     if make_url(url).get_backend_name() == "postgresql":
         return await PostgresStore.open(url, size=20)
