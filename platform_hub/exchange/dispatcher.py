@@ -23,6 +23,7 @@ from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import Delivery
 
 log = structlog.get_logger()
+GATHER_SECONDS = 0.002
 
 
 class UnderWay:
@@ -96,5 +97,8 @@ async def run(state: LinkageRuntime) -> None:
                 log.exception("dispatcher round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.deliveries_waiting.wait(), state.settings.delivery_poll_seconds)
+                # Wake-ups come in bursts (notifications accepted, deliveries finished): one round a
+                # few milliseconds on leases what they all made due, instead of a round for each.
+                await asyncio.sleep(GATHER_SECONDS)
     finally:
         await under_way.cancel()
