@@ -8,9 +8,9 @@ runs the works one after the other in one transaction, commits once, and only th
 request. Nothing is acknowledged before the commit that holds it.
 
 A member that fails (its own refusal such as E3002, or a MSGID a concurrent send took first) must
-not sink the others. The group runs optimistically; on a member's failure it is rolled back, the
-others run again as a group without it (once: a second failure and they go one by one), and the
-failed one runs alone, in a transaction of its own, as it would have without the committer. A
+not sink the others. The group runs optimistically; on a member's failure it is rolled back and the
+others run again as a group without it (up to ``_REGROUPS`` times: then they go one by one); each
+failed one then runs alone, in a transaction of its own, as it would have without the committer. A
 failure that is no member's — the commit itself, or the database away — fails every member with the
 same error: none of them was acknowledged.
 
@@ -42,6 +42,9 @@ log = structlog.get_logger()
 # meet them once per member. But a deadlock or a serialization failure goes away when tried again.
 _UNAVAILABLE = (OperationalError, InterfaceError)
 _TRY_AGAIN = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+# A group is taken again without a failed member at most this often (each time one transaction more
+# for the whole group): past that, the rest go one by one.
+_REGROUPS = 4
 
 
 def _unavailable(error: BaseException) -> bool:
@@ -140,14 +143,19 @@ class GroupCommitter:
 
     async def _commit(self, group: list[_Member]) -> None:
         try:
-            failed = await self._together(group)
-            if failed is None:
-                return
-            rest = [member for member in group if member is not failed]
-            if rest and await self._together(rest) is not None:
-                for member in rest:  # a second failure: each on its own, as without the committer
-                    await self._alone(member)
-            await self._alone(failed)
+            failed: list[_Member] = []
+            rest = group
+            for _ in range(_REGROUPS + 1):
+                culprit = await self._together(rest)
+                if culprit is None:  # committed (or failed as a whole): everyone has an answer
+                    rest = []
+                    break
+                failed.append(culprit)
+                rest = [member for member in rest if member is not culprit]
+                if not rest:
+                    break
+            for member in [*rest, *failed]:  # each on its own, as without the committer
+                await self._alone(member)
         except asyncio.CancelledError:  # the hub is stopping: whatever was not answered gets an answer
             for member in group:
                 member.fail(ServiceUnavailable("the hub is stopping; send it again"))
