@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import NonNegativeFloat, PositiveInt, model_validator
+from pydantic import PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from platform_hub.kit.clock import ZoneSetting
@@ -99,10 +99,6 @@ class Settings(ZoneSetting, BaseSettings):
     query_timeout_seconds: float = 10.0
     # A query's full answer is kept this long for a resent MSGID's replay; then only its digest.
     answer_retention_seconds: float = 24 * 3600
-    # Accepted notifications of concurrent requests are committed together (linkage/group_commit.py):
-    # up to this many in one transaction, gathered for at most this long after the first.
-    group_commit_max: PositiveInt = 64
-    group_commit_wait_ms: NonNegativeFloat = 2.0
     delivery_timeout_seconds: float = 10.0
     delivery_poll_seconds: float = 0.5
     delivery_max_attempts: int = 10

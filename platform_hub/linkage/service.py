@@ -336,16 +336,15 @@ async def _accept_notification(state: LinkageRuntime, inbound: Inbound) -> bytes
     """通知 / 一括: accept durably (the answer goes out only after the commit), deliver later.
 
     A 住民異動 updates the registry in the same transaction; an unknown sender 宛名番号 refuses the
-    whole message (E3002) with nothing stored. That transaction is shared with the notifications of
-    concurrent requests (``group_commit``): one commit for all of them, each answered after it.
+    whole message (E3002) with nothing stored.
     """
 
-    async def take(session: AsyncSession, earlier: Message | None) -> tuple[bytes, str]:
+    async def take(session: AsyncSession, earlier: Message | None) -> bytes:
         message, replay = await claim(
             state, session, inbound, earlier, status=MessageStatus.ACCEPTED, acknowledge=True
         )
         if replay is not None:
-            return replay, message.reception_number
+            return replay
         fed = await _feed_registry(state, session, inbound) if inbound.spec.updates_registry else {}
         subjects = await translate(
             in_session(session),
@@ -358,15 +357,11 @@ async def _accept_notification(state: LinkageRuntime, inbound: Inbound) -> bytes
         )
         # In order per person: a 転居 never overtakes the 転入 before it; a batch waits its turn.
         await enqueue_deliveries(session, message, inbound.subscribers, subjects)
+        structlog.contextvars.bind_contextvars(reception_number=message.reception_number)
         assert message.response_xml is not None
-        return message.response_xml, message.reception_number
+        return message.response_xml
 
-    # Committed with those of concurrent requests (group_commit): a transaction of its own only when a
-    # member of the group failed, by ``taking`` as ever (a MSGID taken already: once more with it).
-    ack, reception_number = await state.group_commit.run(
-        lambda session: take(session, None), lambda: taking(state, inbound, take)
-    )
-    structlog.contextvars.bind_contextvars(reception_number=reception_number)
+    ack: bytes = await taking(state, inbound, take)
     if inbound.subscribers:
         state.deliveries_waiting.set()
     log.info("notification accepted", subscribers=[u.code for u in inbound.subscribers])

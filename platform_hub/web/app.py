@@ -88,7 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 signing_key=_open_signing_key(settings),
             )
             app.state.hub = state
-            state.group_commit.start()
             if settings.dispatcher_enabled:
                 state.dispatcher = asyncio.create_task(dispatcher.run(state), name="dispatcher")
             if settings.sealer_enabled:
@@ -102,7 +101,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
-                await state.group_commit.stop()
                 await state.message_store.close()
                 await engine.dispose()
 

@@ -28,7 +28,6 @@ class HubState(LinkageRuntime):
     client_slots: ClientSlots = field(init=False)  # from the settings: messages under way per client
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         self.client_slots = ClientSlots(self.settings.client_concurrency, self.settings.client_wait_seconds)
 
 
