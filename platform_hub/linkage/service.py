@@ -4,10 +4,10 @@ Checks run in this order and the first that fails answers: token (E2001), size a
 well-formedness (E1001), message type and destination (E1003), source binding and scope (E2002),
 XSD (E1002), idempotency (E4002), addressee translation (E3002), ordinance (E3001), delivery (E4001).
 
-A query needs three short transactions — take the message, forward it (no transaction is held
-open across the HTTP call), store the answer with its record — so the commits live here, each in
-its own ``unit_of_work``. A notification is taken with its deliveries in one (``deliveries`` sends
-them later). MSGID rules are ``idempotency``; translation and the entries of the record ``records``.
+A query is three short steps of the message store (``message_store``: asyncpg on PostgreSQL) — claim
+the MSGID; translate; store the answer, refusal or failure with its record at once — and no
+transaction is held open across the HTTP call. A notification is taken with its deliveries in one
+transaction (``deliveries`` sends them later). MSGID rules are ``idempotency``; translation and the entries of the record ``records``.
 """
 
 from __future__ import annotations
