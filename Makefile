@@ -1,6 +1,5 @@
 # Common commands; each runs with the tools of the active virtualenv (see CONTRIBUTING.md).
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
-BENCH ?= addressees audit recording linkage batch
 
 .PHONY: help install test test-pg lint format types migrations-check bench demo ci
 
@@ -33,16 +32,8 @@ migrations-check:  ## alembic check on a fresh SQLite database: the models and t
 	PLATFORM_HUB_DATABASE_URL="sqlite:///$$scratch/check.db" platform-hub db upgrade && \
 	PLATFORM_HUB_DATABASE_URL="sqlite:///$$scratch/check.db" alembic -c platform_hub/alembic.ini check
 
-bench:  ## the benchmarks with the README's arguments (BENCH=linkage for one; needs PostgreSQL)
-	@for name in $(BENCH); do \
-	  case $$name in \
-	    audit) args="--entries 10000000";; \
-	    recording|linkage) args="--count 2000";; \
-	    *) args="";; \
-	  esac; \
-	  echo "== python -m benchmarks.$$name $$args"; \
-	  python -m benchmarks.$$name $$args || exit 1; \
-	done
+bench:  ## every benchmark, one table of figures beside their goals (BENCH=linkage,batch for some; needs PostgreSQL)
+	python -m benchmarks $(if $(BENCH),--only $(BENCH))
 
 demo:  ## the demo city, end to end, serving until Ctrl-C
 	platform-hub demo
