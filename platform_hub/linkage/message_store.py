@@ -157,10 +157,7 @@ _CLAIM = _Compiled(
     .returning(_MESSAGES.c.id)
 )
 _TRANSLATED, _LINKED_PERSON = _Compiled(translation_query(True)), _Compiled(translation_query(False))
-_COMPLETE_QUERY = """WITH completed AS (
-    UPDATE messages SET status = $1, response_xml = $2, response_digest = $3, completed_at = $4
-    WHERE id = $5
-) """
+_COMPLETE_MESSAGE = _Compiled(repository.COMPLETE_MESSAGE)
 _FINISH_DELIVERY = _Compiled(repository.FINISH_DELIVERY)
 
 
@@ -205,14 +202,13 @@ class PostgresStore:
         record_key: bytes,
     ) -> None:
         digest = hashlib.sha256(answer).hexdigest() if answer is not None else None
+        completed = {"message_id": message_id, "to_status": status.value, "answer": answer, "at": at}
+        arguments = _COMPLETE_MESSAGE.arguments({**completed, "answer_digest": digest})
         columns, rows = entry_rows(facts, subjects, record_key, _DIALECT)
+        entries = _insert_entries(tuple(columns), len(rows), first=len(arguments) + 1)
         await self._execute(
-            _COMPLETE_QUERY + _insert_entries(tuple(columns), len(rows), first=6),
-            status.value,
-            answer,
-            digest,
-            at,
-            message_id,
+            f"WITH completed AS ({_COMPLETE_MESSAGE.sql}) {entries}",
+            *arguments,
             *(value for row in rows for value in row),
         )
 

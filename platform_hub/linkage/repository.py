@@ -43,7 +43,7 @@ async def get_message(session: AsyncSession, message_id: uuid.UUID) -> Message |
 # the ORM's per-call work (a new statement, its cache key over every value) and run as plain Core.
 _MESSAGES, _DELIVERIES = cast(Table, Message.__table__), cast(Table, Delivery.__table__)
 _ADD_MESSAGE = insert(_MESSAGES)
-_COMPLETE_MESSAGE = (
+COMPLETE_MESSAGE = (  # the message store runs it on asyncpg too
     update(_MESSAGES)
     .where(_MESSAGES.c.id == bindparam("message_id"))
     .values(
@@ -79,7 +79,7 @@ async def complete_message(
         "answer_digest": digest,
         "at": at,
     }
-    await session.execute(_COMPLETE_MESSAGE, params)
+    await session.execute(COMPLETE_MESSAGE, params)
 
 
 async def drop_old_answers(session: AsyncSession, before: datetime, limit: int) -> int:

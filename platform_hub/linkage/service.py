@@ -7,7 +7,8 @@ XSD (E1002), idempotency (E4002), addressee translation (E3002), ordinance (E300
 A query is three short steps of the message store (``message_store``: asyncpg on PostgreSQL) — claim
 the MSGID; translate; store the answer, refusal or failure with its record at once — and no
 transaction is held open across the HTTP call. A notification is taken with its deliveries in one
-transaction (``deliveries`` sends them later). MSGID rules are ``idempotency``; translation and the entries of the record ``records``.
+transaction (``deliveries`` sends them later). MSGID rules are ``idempotency``; translation and the
+entries of the record ``records``.
 """
 
 from __future__ import annotations
