@@ -1,11 +1,13 @@
 """The message store (``linkage.message_store``) on the database the suite runs on: asyncpg's on
 PostgreSQL, SQLAlchemy's elsewhere. A MSGID is claimed once; a query's answer and its record entries
-are stored together or not at all; a delivery is finished only under its lease."""
+are stored together or not at all; a delivery is finished only under its lease, and recorded if it
+happened."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,7 +21,14 @@ from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import create_engine, create_sessionmaker
 from platform_hub.kit.settings import Settings
 from platform_hub.linkage.message_store import MessageStore, PostgresStore, SessionStore, open_store
-from platform_hub.models import Message, MessageStatus, TransferOutcome, TransferPattern
+from platform_hub.models import (
+    Delivery,
+    DeliveryStatus,
+    Message,
+    MessageStatus,
+    TransferOutcome,
+    TransferPattern,
+)
 from platform_hub.protocol.errors import AddresseeUnknown
 from platform_hub.protocol.specs import Pattern
 from tests.helpers import YAMADA, HubClient, rows
@@ -137,3 +146,44 @@ def test_an_answer_and_its_entries_are_stored_together_or_not_at_all(
     assert statuses == {"m-answered": "answered", "m-unrecorded": "forwarding"}
     entries = rows(settings.database_url, "SELECT msgid, subject_integrated_number FROM transfer_records")
     assert sorted(entries) == [("m-answered", "000000000000001"), ("m-answered", "000000000000002")]
+
+
+def test_a_delivery_is_finished_under_its_lease_and_recorded_if_it_happened(
+    units: HubClient, settings: Settings
+) -> None:
+    sent = message("m-notified")
+    delivered = facts(sent, outcome=TransferOutcome.DELIVERED, pattern=TransferPattern.NOTIFICATION)
+    refused = facts(sent, outcome=TransferOutcome.REFUSED, pattern=TransferPattern.NOTIFICATION)
+
+    async def check(store: MessageStore) -> None:
+        assert await store.claim(sent)
+        leased = add_delivery(settings, sent, attempts=1)
+        finish = functools.partial(store.finish_delivery, leased, 1, record_key=KEY)
+        assert await finish(DeliveryStatus.DELIVERED, None, delivered, ["s-1"], record_if_lost=True)
+        # The lease is spent: a refusal of it is not recorded, a delivery that happened is.
+        assert not await finish(DeliveryStatus.REFUSED, "no", refused, ["s-2"], record_if_lost=False)
+        assert not await finish(DeliveryStatus.DELIVERED, None, delivered, ["s-3"], record_if_lost=True)
+
+    with_store(settings, check)
+    entries = rows(settings.database_url, "SELECT subject_integrated_number, outcome FROM transfer_records")
+    assert sorted(entries) == [("s-1", "delivered"), ("s-3", "delivered")]
+    assert rows(settings.database_url, "SELECT status FROM deliveries") == [("delivered",)]
+
+
+def add_delivery(settings: Settings, of: Message, *, attempts: int) -> int:
+    engine = sa.create_engine(settings.database_url)
+    try:
+        with engine.begin() as connection:
+            table = Delivery.__table__
+            row = {
+                "message_id": of.id,
+                "subscriber_unit": "002",
+                "ordering_key": None,
+                "status": DeliveryStatus.PENDING,
+                "attempts": attempts,
+                "next_attempt_at": utcnow(),
+                "created_at": utcnow(),
+            }
+            return int(connection.execute(sa.insert(table).values(row).returning(table.c.id)).scalar_one())
+    finally:
+        engine.dispose()

@@ -228,12 +228,18 @@ class PostgresStore:
         columns, rows = entry_rows(facts, subjects, record_key, _DIALECT)
         lease = {"delivery_id": delivery_id, "attempt": attempt, "to_status": status.value, "at": at}
         arguments = _FINISH_DELIVERY.arguments({**lease, "error": refusal})
+        values = [value for row in rows for value in row]
+        if record_if_lost:  # recorded whatever became of the lease: one statement, as a query's answer
+            entries = _insert_entries(tuple(columns), len(rows), first=len(arguments) + 1)
+            counted = "RETURNING (SELECT count(*) FROM finished)"
+            finish = f"WITH finished AS ({_FINISH_DELIVERY.sql}) {entries} {counted}"
+            return bool(await self._fetchval(finish, *arguments, *values))
         try:
             async with self._pool.acquire() as connection, connection.transaction():
                 finished = await connection.fetchval(_FINISH_DELIVERY.sql, *arguments) is not None
-                if finished or record_if_lost:
+                if finished:
                     entries = _insert_entries(tuple(columns), len(rows), first=1)
-                    await connection.execute(entries, *(value for row in rows for value in row))
+                    await connection.execute(entries, *values)
         except _DRIVER_ERRORS as exc:
             raise database_unavailable(exc) from exc
         return finished
