@@ -154,66 +154,51 @@ def first(data: dict[str, Any], flat: str, nested: str) -> float | None:
     return None
 
 
+def p99_rows(size: str, data: dict[str, Any], measures: list[tuple[str, str, str, goals.Goal]]) -> list[Row]:
+    """A row for each ``(measure, key, older key, goal)``: its p99 in milliseconds beside its goal."""
+    return [
+        row(f"{size}: {measure}, p99", first(data, key, older), "ms", goal)
+        for measure, key, older, goal in measures
+    ]
+
+
 def registry(args: argparse.Namespace) -> list[Row]:
     command = ["benchmarks.addressees", "--persons", str(args.persons)]
     data = run_part(command, RESULTS / "addressees.json", time.time())
     size = f"registry at {args.persons:,} persons"
     if isinstance(data, str):
         return [failed(size, data)]
-    return [
-        row(
-            f"{size}: My Number, p99",
-            first(data, "my_number_p99_ms", "my_number"),
-            "ms",
-            goals.MY_NUMBER_P99_MS,
-        ),
-        row(
-            f"{size}: exact 基本4情報, p99",
-            first(data, "exact_p99_ms", "exact_basic4"),
-            "ms",
-            goals.EXACT_P99_MS,
-        ),
-        row(
-            f"{size}: partial name + birth date, p99",
-            first(data, "partial_p99_ms", "partial_name_birth"),
-            "ms",
-            goals.PARTIAL_P99_MS,
-        ),
-    ]
+    return p99_rows(
+        size,
+        data,
+        [
+            ("My Number", "my_number_p99_ms", "my_number", goals.MY_NUMBER_P99_MS),
+            ("exact 基本4情報", "exact_p99_ms", "exact_basic4", goals.EXACT_P99_MS),
+            ("partial name + birth date", "partial_p99_ms", "partial_name_birth", goals.PARTIAL_P99_MS),
+        ],
+    )
 
 
 def record(args: argparse.Namespace) -> list[Row]:
-    """Through benchmarks.audit's command line only (``--entries N --json-out FILE``): its module is
-    being reworked elsewhere. An audit.py without ``--json-out`` is read from results/audit.json."""
+    """Through benchmarks.audit's command line (``--entries N --json-out FILE``)."""
     size = f"record at {args.entries:,} entries"
     if args.entries < RECORD_GOAL_ENTRIES:
         size += f" (goal at {RECORD_GOAL_ENTRIES:,})"
-    help_text = subprocess.run(
-        [sys.executable, "-m", "benchmarks.audit", "--help"], cwd=REPO_ROOT, capture_output=True, text=True
-    ).stdout
     with tempfile.TemporaryDirectory() as scratch:
-        command, out = ["benchmarks.audit", "--entries", str(args.entries)], RESULTS / "audit.json"
-        if "--json-out" in help_text:
-            out = Path(scratch) / "audit.json"
-            command += ["--json-out", str(out)]
-        else:
-            print("benchmarks.audit has no --json-out yet: reading benchmarks/results/audit.json", flush=True)
+        out = Path(scratch) / "audit.json"
+        command = ["benchmarks.audit", "--entries", str(args.entries), "--json-out", str(out)]
         data = run_part(command, out, time.time())
     if isinstance(data, str):
         return [failed(size, data)]
     purge = data.get("purge_month_s")
     return [
-        row(
-            f"{size}: person history, p99",
-            first(data, "history_p99_ms", "person_history"),
-            "ms",
-            goals.HISTORY_P99_MS,
-        ),
-        row(
-            f"{size}: filtered page, p99",
-            first(data, "page_p99_ms", "filtered_page"),
-            "ms",
-            goals.PAGE_P99_MS,
+        *p99_rows(
+            size,
+            data,
+            [
+                ("person history", "history_p99_ms", "person_history", goals.HISTORY_P99_MS),
+                ("filtered page", "page_p99_ms", "filtered_page", goals.PAGE_P99_MS),
+            ],
         ),
         row(f"{size}: purge of a month", None if purge is None else float(purge), "s", goals.PURGE_MONTH_S),
     ]
