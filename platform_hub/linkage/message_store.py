@@ -11,11 +11,12 @@ message path SQLAlchemy's session and psycopg cost about four times asyncpg's CP
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -180,14 +181,17 @@ class PostgresStore:
 
     async def claim(self, message: Message) -> bool:
         values = {column.name: getattr(message, column.name) for column in _MESSAGES.c}
-        return await self._fetchval(_CLAIM.sql, *_CLAIM.arguments(values)) is not None
+        with _unavailable_on_driver_errors():
+            return await self._pool.fetchval(_CLAIM.sql, *_CLAIM.arguments(values)) is not None
 
     async def lookup(self, from_unit: str, atena: str, to_unit: str | None) -> tuple[str, str | None]:
         asked = {"unit_code": from_unit, "atena_number": atena}
-        if to_unit is None:
-            rows = await self._fetch(_LINKED_PERSON.sql, *_LINKED_PERSON.arguments(asked))
-        else:
-            rows = await self._fetch(_TRANSLATED.sql, *_TRANSLATED.arguments({**asked, "to_unit": to_unit}))
+        with _unavailable_on_driver_errors():
+            if to_unit is None:
+                rows = await self._pool.fetch(_LINKED_PERSON.sql, *_LINKED_PERSON.arguments(asked))
+            else:
+                arguments = _TRANSLATED.arguments({**asked, "to_unit": to_unit})
+                rows = await self._pool.fetch(_TRANSLATED.sql, *arguments)
         return translation.interpret(rows, from_unit, atena, to_unit)
 
     async def finish_query(
@@ -206,11 +210,12 @@ class PostgresStore:
         arguments = _COMPLETE_MESSAGE.arguments({**completed, "answer_digest": digest})
         columns, rows = entry_rows(facts, subjects, record_key, _DIALECT)
         entries = _insert_entries(tuple(columns), len(rows), first=len(arguments) + 1)
-        await self._execute(
-            f"WITH completed AS ({_COMPLETE_MESSAGE.sql}) {entries}",
-            *arguments,
-            *(value for row in rows for value in row),
-        )
+        with _unavailable_on_driver_errors():
+            await self._pool.execute(
+                f"WITH completed AS ({_COMPLETE_MESSAGE.sql}) {entries}",
+                *arguments,
+                *(value for row in rows for value in row),
+            )
 
     async def finish_delivery(
         self,
@@ -233,43 +238,33 @@ class PostgresStore:
             entries = _insert_entries(tuple(columns), len(rows), first=len(arguments) + 1)
             counted = "RETURNING (SELECT count(*) FROM finished)"
             finish = f"WITH finished AS ({_FINISH_DELIVERY.sql}) {entries} {counted}"
-            return bool(await self._fetchval(finish, *arguments, *values))
-        try:
+            with _unavailable_on_driver_errors():
+                return bool(await self._pool.fetchval(finish, *arguments, *values))
+        with _unavailable_on_driver_errors():
             async with self._pool.acquire() as connection, connection.transaction():
                 finished = await connection.fetchval(_FINISH_DELIVERY.sql, *arguments) is not None
                 if finished:
                     entries = _insert_entries(tuple(columns), len(rows), first=1)
                     await connection.execute(entries, *values)
-        except _DRIVER_ERRORS as exc:
-            raise database_unavailable(exc) from exc
         return finished
 
     async def close(self) -> None:
         await self._pool.close()
 
-    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
-        try:
-            return cast(list[Any], await self._pool.fetch(sql, *args))
-        except _DRIVER_ERRORS as exc:
-            raise database_unavailable(exc) from exc
 
-    async def _fetchval(self, sql: str, *args: Any) -> Any:
-        try:
-            return await self._pool.fetchval(sql, *args)
-        except _DRIVER_ERRORS as exc:
-            raise database_unavailable(exc) from exc
-
-    async def _execute(self, sql: str, *args: Any) -> None:
-        try:
-            await self._pool.execute(sql, *args)
-        except _DRIVER_ERRORS as exc:
-            raise database_unavailable(exc) from exc
+@contextlib.contextmanager
+def _unavailable_on_driver_errors() -> Iterator[None]:
+    """asyncpg's failures to reach the database as E5001, as SQLAlchemy's are answered elsewhere."""
+    try:
+        yield
+    except _DRIVER_ERRORS as exc:
+        raise database_unavailable(exc) from exc
 
 
 async def _left_as_it_was(_: asyncpg.Connection) -> None:
-    """What a connection needs when it goes back to the pool: nothing. The store's statements run one
-    at a time, outside transactions, and set, lock and listen to nothing; asyncpg's own reset would
-    cost a round trip after every one of them."""
+    """What a connection needs when it goes back to the pool: nothing. The store's statements leave no
+    transaction open and set, lock and listen to nothing; asyncpg's own reset would cost a round trip
+    after every one of them."""
 
 
 @functools.lru_cache(maxsize=64)  # one per household size seen: asyncpg prepares each once
