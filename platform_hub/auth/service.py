@@ -69,6 +69,13 @@ def send_scope(unit_code: str, interface_id: str) -> str:
     return f"{unit_code}:{interface_id}:send"
 
 
+def da_scope(provider: str, interface_id: str, operation: str) -> str:
+    """A scope in the Digital Agency's form ``{provider 業務システムID}:{APIコール名}:{操作名}``: it names
+    the unit that provides the API (not the caller), the interface, and ``get`` (a query) or ``post``
+    (a notification)."""
+    return f"{provider}:{interface_id}:{operation}"
+
+
 def grant_scopes(allowed: set[str], requested: str | None) -> set[str]:
     """No scope asked means every scope the client is allowed; asking for more is refused."""
     if not requested:
