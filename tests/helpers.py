@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -329,9 +331,10 @@ def hub_process(settings: Settings, port: int | None = None) -> Iterator[HubProc
     env = {**os.environ, **{f"PLATFORM_HUB_{name.upper()}": str(value) for name, value in chosen.items()}}
     command = [sys.executable, "-m", "platform_hub.cli", "serve", "--port", str(port)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    hub = HubProcess(f"http://127.0.0.1:{port}", process)
+    scheme = "https" if settings.tls_certfile else "http"
+    hub = HubProcess(f"{scheme}://127.0.0.1:{port}", process)
     try:
-        wait_until(lambda: answers(f"{hub.url}/healthz"), timeout=30)
+        wait_until(lambda: answers(f"{hub.url}/healthz", settings.tls_certfile), timeout=30)
         yield hub
     finally:
         if process.poll() is None:
@@ -339,10 +342,11 @@ def hub_process(settings: Settings, port: int | None = None) -> Iterator[HubProc
             process.wait(timeout=15)
 
 
-def answers(url: str) -> bool:
-    """Whether ``GET url`` answers 200 (a server up and ready)."""
+def answers(url: str, ca_file: Path | None = None) -> bool:
+    """Whether ``GET url`` answers 200 (a server up and ready); ``ca_file`` verifies an HTTPS one."""
+    verify = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
     try:
-        return httpx.get(url, timeout=1).status_code == 200
+        return httpx.get(url, timeout=1, verify=verify).status_code == 200
     except httpx.TransportError:
         return False
 

@@ -69,11 +69,24 @@ def serve(
             help="Apply the migrations first (--no-migrate: `db upgrade` applied them as the owner)."
         ),
     ] = True,
+    tls_certfile: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS with this PEM certificate (PLATFORM_HUB_TLS_CERTFILE).")
+    ] = None,
+    tls_keyfile: Annotated[
+        Path | None, typer.Option(help="The certificate's PEM private key (PLATFORM_HUB_TLS_KEYFILE).")
+    ] = None,
 ) -> None:
-    """Serve the hub, applying the database migrations first (as PLATFORM_HUB_MIGRATION_DATABASE_URL)."""
+    """Serve the hub, applying the database migrations first (as PLATFORM_HUB_MIGRATION_DATABASE_URL);
+    HTTPS (TLS 1.2 or later) when given a certificate and its key."""
     import uvicorn
 
+    from platform_hub.kit.tls import tls_options
+
     settings = Settings()
+    try:
+        tls = tls_options(tls_certfile or settings.tls_certfile, tls_keyfile or settings.tls_keyfile)
+    except ValueError as exc:
+        raise CliError(str(exc), MISUSED) from None
     if migrate:
         _migrate(settings)
     uvicorn.run(
@@ -84,6 +97,7 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
+        **tls,
     )
 
 

@@ -53,6 +53,11 @@ class Settings(ZoneSetting, BaseSettings):
     # it is a provision under 番号法 第19条第11号, one of the same organ a use under 第9条第2項.
     registry_organ: str = "市長"
 
+    # HTTPS: the hub's certificate (with its chain) and private key, PEM; TLS 1.2 at least. Unset, it
+    # serves plain HTTP (behind a proxy that ends TLS, or on loopback).
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+
     admin_client_id: str | None = None
     admin_client_secret: str | None = None
     # Signs the bearer tokens. Required in production; unset in development or a test, the hub makes a
