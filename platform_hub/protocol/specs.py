@@ -108,9 +108,7 @@ class InterfaceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^IF_[A-Z]{3}_[0-9]{4}$")
-    version: int = Field(
-        default=1, ge=1, le=99, description="a change that breaks a unit is a new version"
-    )
+    version: int = Field(default=1, ge=1, le=99, description="a change that breaks a unit is a new version")
     name: str = Field(min_length=1)
     pattern: Pattern
     provider: str = Field(pattern=UNIT_CODE, description="the unit that holds the information")
