@@ -17,9 +17,7 @@ from platform_hub.kit.vault import generate_key_file
 from tests.helpers import YAMADA, HubClient, fault_code, rows, serve_in_thread, soap_message, zei_query
 from tests.units import TestUnit, zei_answer
 
-DEMO = yaml.safe_load(
-    (DEMO_ORDINANCE).read_text(encoding="utf-8")
-)
+DEMO = yaml.safe_load((DEMO_ORDINANCE).read_text(encoding="utf-8"))
 TODAY = city_today()
 
 

@@ -92,10 +92,10 @@ class CsvBatch:
     def __init__(self, source: IO[bytes], spec: InterfaceSpec, encoding: str = "utf-8-sig") -> None:
         self._spec = spec
         self._encoding = "cp932" if encoding == "cp932" else "utf-8"
-        text = io.TextIOWrapper(
+        self._text = io.TextIOWrapper(
             source, encoding=_READING[self._encoding], errors="surrogateescape", newline=""
         )
-        self._rows = csv.reader(text)
+        self._rows = csv.reader(self._text)
         names = {name: item.romaji for item in spec.record.items or () for name in (item.romaji, item.name)}
         try:
             header = next(self._rows, None)
@@ -136,6 +136,8 @@ class CsvBatch:
             raise MalformedMessage(
                 f"the CSV file cannot be read past line {self._rows.line_num}: {exc}"
             ) from None
+        finally:
+            self._text.detach()  # the caller's file is the caller's to close
 
     def _unfit(self, row: list[str]) -> str | None:
         """Why a row's fields cannot even be an element's text: bytes not of the encoding, or a
