@@ -27,8 +27,8 @@ from tests.helpers import (
     free_port,
     rows,
     seed_taxpayers,
-    served_hub,
     serve_in_thread,
+    served_hub,
     taxpayer_atena,
     wait_until,
 )
@@ -38,8 +38,11 @@ from tests.units import TestUnit
 T = TypeVar("T")
 JUK = CATALOG.interfaces["IF_JUK_0101"].spec
 ZEI = CATALOG.interfaces["IF_ZEI_0101"].spec
-JUK_HEAD = "purpose_code=JUK-001&department=JUKI-1&user=u0001&ShoriKubun=1&KijunDate=2026-11-01&SakuseiDate=2026-11-02"
-ZEI_HEAD = "purpose_code=ZEI-001\ndepartment=ZEIMU-1\nuser=u0001\nKazeiNendo=2026\nShoriKubun=2\nSakuseiDate=2026-06-01"
+# A head on one line as a query, or a parameter a line: the drop box reads both.
+JUK_HEAD = "purpose_code=JUK-001&department=JUKI-1&user=u0001&ShoriKubun=1&KijunDate=2026-11-01"
+JUK_HEAD += "&SakuseiDate=2026-11-02"
+ZEI_HEAD = "purpose_code=ZEI-001\ndepartment=ZEIMU-1\nuser=u0001\nKazeiNendo=2026\nShoriKubun=2\n"
+ZEI_HEAD += "SakuseiDate=2026-06-01"
 
 
 @pytest.fixture
@@ -125,8 +128,8 @@ async def drop(sftp: asyncssh.SFTPClient, interface_id: str, name: str, head: st
     await sftp.rename(f"{folder}/{name}.csv.part", f"{folder}/{name}.csv")
 
 
-async def fetched(sftp: asyncssh.SFTPClient, path: str, timeout: float = 30) -> bytes:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def fetched(sftp: asyncssh.SFTPClient, path: str) -> bytes:
+    deadline = asyncio.get_running_loop().time() + 30
     while not await sftp.exists(path):
         assert asyncio.get_running_loop().time() < deadline, f"{path} never appeared"
         await asyncio.sleep(0.1)
