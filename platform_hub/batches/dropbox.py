@@ -31,7 +31,13 @@ from platform_hub.batches.reader import csv_head
 from platform_hub.kit.database import unit_of_work
 from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import FileEncoding, Unit
-from platform_hub.protocol.errors import Forbidden, HubError, MalformedMessage, UnknownTarget
+from platform_hub.protocol.errors import (
+    Forbidden,
+    HubError,
+    MalformedMessage,
+    ServiceUnavailable,
+    UnknownTarget,
+)
 from platform_hub.protocol.specs import Pattern
 
 log = structlog.get_logger()
@@ -86,6 +92,9 @@ class DropBox:
         structlog.contextvars.bind_contextvars(unit=unit_code, file=f"{interface_id}/{path.name}")
         try:
             report = await self._receive(unit_code, interface_id, name, path, encoding)
+        except ServiceUnavailable as busy:  # another hub process has it under way: its result stands
+            log.info("drop box file under way elsewhere", error=busy.message)
+            return
         except HubError as error:
             report = None
             refused = error
