@@ -33,6 +33,7 @@ from tests.helpers import (
     rows,
     seed_taxpayers,
     serve_in_thread,
+    served_hub,
     taxpayer_atena,
     wait_until,
 )
@@ -402,3 +403,53 @@ def _resumed(hub: HubClient, credentials: dict[str, Any], count: int) -> bool:
     assert response.status_code == 200, response.text
     assert counts(response) == (count, count, 0)
     return True
+
+
+def test_a_csv_file_in_the_senders_encoding_and_a_file_for_a_subscriber_that_takes_files(
+    settings: Settings, database_url: str, tmp_path: Any
+) -> None:
+    """002 declares CP932 for its IF_ZEI_0101 files (its results come back in CP932); 011 takes the
+    batch as a UTF-8 file with a BOM, fetched over HTTP, each record recorded as a delivery is."""
+    seed_taxpayers(database_url, 3)
+    settings = settings.model_copy(update={"files_dir": tmp_path / "files"})
+    header = "レコード番号,宛名番号,課税区分,総所得金額,所得割額,扶養人数\r\n"
+    text = header + "".join(f"{n},{taxpayer_atena('002', n)},1,3000000,150000,1\r\n" for n in range(1, 4))
+    body = text.encode("cp932") + b"4,\x82,1,1,1,1\r\n"
+    head = {
+        "interface": "IF_ZEI_0101",
+        "msgid": "income-cp932",
+        "purpose_code": "ZEI-001",
+        "department": "ZEIMU-1",
+        "user": "u0001",
+        "KazeiNendo": "2026",
+        "ShoriKubun": "2",
+        "SakuseiDate": "2026-06-01",
+    }
+    with served_hub(settings) as (_, hub):
+        jidou = hub.unit_headers(hub.register("011"))
+        zeimu = hub.unit_headers(hub.register("002"))
+        for unit, declared in (("002", {"encoding": "cp932"}), ("011", {"delivery": "file"})):
+            put = hub.http.put(f"/adapters/{unit}/files/IF_ZEI_0101", json=declared, headers=hub.admin())
+            assert put.status_code == 200, put.text
+        not_a_batch = hub.http.put("/adapters/011/files/IF_ZEI_0001", json={}, headers=hub.admin())
+        assert not_a_batch.status_code == 400
+        response = upload(hub, body, zeimu, content_type="text/csv", params=head)
+        assert response.status_code == 200, response.text
+        assert counts(response) == (4, 3, 1)
+        reception = header_field(response.content, "ReceptionNumber")
+        report = hub.http.get(f"/batches/{reception}/results", headers=zeimu)
+        assert report.headers["content-type"] == "text/csv; charset=cp932"
+        lines = list(csv.reader(io.StringIO(report.content.decode("cp932"))))
+        assert lines[0][0] == "連番" and lines[1][3] == "E1002" and "0x82" in lines[1][4]
+        wait_until(lambda: delivery_status(database_url) == "delivered")
+        name = f"IF_ZEI_0101_{reception}_diff.csv"
+        got = hub.http.get(f"/batches/outbox/IF_ZEI_0101/{name}", headers=jidou)
+        assert got.status_code == 200 and got.content.startswith(b"\xef\xbb\xbf")
+        assert hub.http.get(f"/batches/outbox/IF_ZEI_0101/{name}", headers=zeimu).status_code == 404
+        assert hub.http.get("/batches/outbox/IF_ZEI_0101/..%2F..%2F002", headers=jidou).status_code == 404
+    rows_out = list(csv.reader(io.StringIO(got.content.decode("utf-8-sig"))))
+    assert rows_out[0][:2] == ["RecordNo", "AtenaNo"]
+    assert [(r[0], r[1]) for r in rows_out[1:]] == [(str(n), taxpayer_atena("011", n)) for n in (1, 2, 3)]
+    outcomes = rows(database_url, "SELECT outcome, count(*) AS n FROM transfer_records GROUP BY outcome")
+    assert {row.outcome: row.n for row in outcomes} == {"delivered": 3}
+    assert not (tmp_path / "files" / ".parts" / "011" / reception).exists()

@@ -48,6 +48,8 @@ DOCUMENTED_COMMANDS = [
     "units list",
     "units update",
     "units rotate-secret",
+    "units files",
+    "units ssh-keys",
     "ordinance list",
     "audit operations",
     "ordinance load",

@@ -10,7 +10,7 @@ from datetime import timedelta
 from lxml import etree
 
 from platform_hub.addressees import resident_changes, translation
-from platform_hub.batches import repository
+from platform_hub.batches import files, repository
 from platform_hub.batches.service import addressee_path, head_item, record_fields, result_row
 from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
@@ -22,6 +22,8 @@ from platform_hub.models import (
     Batch,
     BatchChunkDelivery,
     DeliveryStatus,
+    FileDelivery,
+    FileEncoding,
 )
 from platform_hub.protocol.envelope import lk, read_envelope
 from platform_hub.protocol.errors import (
@@ -29,6 +31,7 @@ from platform_hub.protocol.errors import (
 )
 from platform_hub.protocol.namespaces import LK
 from platform_hub.protocol.numbers import UNNUMBERED_ATENA
+from platform_hub.protocol.specs import InterfaceSpec
 
 
 async def deliver(state: LinkageRuntime, ready: Prepared, delivery_id: int, attempt: int) -> DeliveryStatus:
@@ -56,7 +59,29 @@ async def deliver(state: LinkageRuntime, ready: Prepared, delivery_id: int, atte
     finally:
         if recording is not None and not recording.done():
             await asyncio.gather(recording, return_exceptions=True)
+    taken = _file_of(state, ready)
+    if taken is not None and not ready.refusal:  # every chunk written: the file appears whole
+        outbox, encoding = taken
+        await asyncio.to_thread(outbox.assemble, ready.inbound.spec, batch.chunks, encoding)
     return DeliveryStatus.REFUSED if ready.refusal else DeliveryStatus.DELIVERED
+
+
+def _file_of(state: LinkageRuntime, ready: Prepared) -> tuple[files.OutboxFile, FileEncoding] | None:
+    """Where a subscriber that takes the batch as a file gets it, in its encoding; None: as messages."""
+    declared = ready.subscriber.interface(ready.inbound.spec.id, "subscribes")
+    if declared is None or declared.delivery != FileDelivery.FILE:
+        return None
+    outbox = files.OutboxFile(
+        state.settings.files_dir,
+        ready.subscriber.code,
+        ready.inbound.spec.id,
+        ready.message.reception_number,
+        full_set=head_item(ready.inbound, "ShoriKubun") == "1",
+    )
+    return outbox, declared.encoding
+
+
+Reason = tuple[str, str]  # a refusal's code and why
 
 
 @dataclass
@@ -66,7 +91,8 @@ class _Sent:
     chunk_no: int
     # The persons delivered about, by the items their records carried (most records carry the same).
     delivered: dict[tuple[str, ...], list[str | None]] = field(default_factory=dict)
-    refused: list[tuple[int, etree._Element, str | None]] = field(default_factory=list)  # seq, record, person
+    # seq, record, person, and why when it is not the subscriber's refusal (E3001 or E3002)
+    refused: list[tuple[int, etree._Element, str | None, Reason | None]] = field(default_factory=list)
 
     @property
     def records_delivered(self) -> int:
@@ -83,25 +109,53 @@ async def _send_chunk(state: LinkageRuntime, ready: Prepared, batch: Batch, chun
         atenas = {} if ready.refusal else await translation.atenas_in(session, person_ids, subscriber.code)
     records = list(etree.fromstring(b'<r xmlns:lk="%s">%s</r>' % (LK.encode(), chunk.records)))
     addressee = addressee_path(ready.inbound.compiled)
-    sent, delivered = _Sent(chunk_no), []
+    sent, delivered, lines = _Sent(chunk_no), [], []
+    taken = _file_of(state, ready)
     items_of: dict[tuple[str, ...], tuple[str, ...]] = {}  # a record's items by its shape: most share one
     for (seq, person_id, integrated), record in zip(chunk.persons, records, strict=True):
         subject = str(integrated) if integrated is not None else None
         element = record.find(addressee) if addressee else None
         unlinked = element is not None and person_id is not None and int(person_id) not in atenas
         if ready.refusal or (unlinked and not _newcomer(ready.inbound, record)):
-            sent.refused.append((int(seq), record, subject))
+            sent.refused.append((int(seq), record, subject, None))
             continue
         if element is not None and person_id is not None:
             element.text = atenas.get(int(person_id), UNNUMBERED_ATENA)
+        if taken is not None:
+            line, unfit = _file_line(ready.inbound.spec, record, taken[1])
+            if unfit is not None:
+                sent.refused.append((int(seq), record, subject, ("E1002", unfit)))
+                continue
+            lines.append(line)
         delivered.append(record)
         shape = tuple(element.tag for element in record.iter())
         if shape not in items_of:
             items_of[shape] = tuple(items_present(ready.inbound.spec.record.items or (), record))
         sent.delivered.setdefault(items_of[shape], []).append(subject)
-    if delivered:
+    if taken is not None and not ready.refusal:  # even when empty: the file is assembled from them all
+        await asyncio.to_thread(taken[0].write_part, chunk_no, lines)
+    elif delivered:
         await unit_client.deliver_notification(state, subscriber, _chunk_message(ready, chunk_no, delivered))
     return sent
+
+
+def _file_line(
+    spec: InterfaceSpec, record: etree._Element, encoding: FileEncoding
+) -> tuple[bytes, str | None]:
+    """A record as a row of the subscriber's file; or why it cannot be one (a character the
+    subscriber's encoding lacks: CP932 has no 𠮷), the item and the code point named."""
+    values = [(record.findtext(lk(item.romaji)) or "") for item in spec.record.items or ()]
+    try:
+        return files.csv_line(values).encode(files.codec(encoding)), None
+    except UnicodeEncodeError:
+        pass
+    for item, value in zip(spec.record.items or (), values, strict=True):
+        for char in value:
+            try:
+                char.encode(files.codec(encoding))
+            except UnicodeEncodeError:
+                return b"", f"{item.romaji}: U+{ord(char):04X} has no {encoding} form"
+    return b"", f"not {encoding}"
 
 
 def _newcomer(inbound: Inbound, record: etree._Element) -> bool:
@@ -141,6 +195,8 @@ async def _chunk_done(
     code, why = "E3002", f"not linked in unit {ready.subscriber.code}"
     if ready.refusal:
         code, why = "E3001", ready.refusal
+    # Each record's own reason (a character the subscriber's file cannot carry), or the subscriber's.
+    refusals = {seq: reason or (code, why) for seq, _, _, reason in sent.refused}
     lease = timedelta(seconds=state.settings.delivery_timeout_seconds * 2 + 5)
     async with unit_of_work(state.sessions) as session:
         if not await repository.hold_lease(session, delivery_id, attempt, utcnow() + lease):
@@ -156,11 +212,12 @@ async def _chunk_done(
         await repository.add_results(
             session,
             [
-                result_row(batch, seq, record, code, why, ready.subscriber.code)
-                for seq, record, _ in sent.refused
+                result_row(batch, seq, record, *refusals[seq], ready.subscriber.code)
+                for seq, record, _, _ in sent.refused
             ],
         )
         for items, subjects in sent.delivered.items():
             await record_delivery(session, state, ready, subjects, items=items)
-        refused = [subject for *_, subject in sent.refused]
-        await record_delivery(session, state, ready, refused, refusal=why)
+        for reason in dict.fromkeys(refusals.values()):  # one entry call per reason: most share one
+            refused = [subject for seq, _, subject, _ in sent.refused if refusals[seq] == reason]
+            await record_delivery(session, state, ready, refused, refusal=reason[1])

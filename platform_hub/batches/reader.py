@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import re
 from collections.abc import Iterator
 from typing import IO
 
@@ -81,18 +82,29 @@ class XmlBatch:
 
 class CsvBatch:
     """A CSV file of one batch's records: a header row of item names (romaji or 項目名), then a row
-    per record. UTF-8 with or without a BOM."""
+    per record, in the sender's declared encoding (UTF-8 with or without a BOM, or CP932).
 
-    def __init__(self, source: IO[bytes], spec: InterfaceSpec) -> None:
+    The file is decoded as it is read (``io.TextIOWrapper``: memory stays flat whatever its size).
+    A byte the encoding does not allow is kept apart as a surrogate (``surrogateescape``) until its
+    row is split, so it refuses that record alone, with the item and the bytes named; only a file
+    whose rows cannot be split (an unclosed quote) is refused whole, at the line it breaks."""
+
+    def __init__(self, source: IO[bytes], spec: InterfaceSpec, encoding: str = "utf-8-sig") -> None:
         self._spec = spec
-        self._rows = csv.reader(io.TextIOWrapper(source, encoding="utf-8-sig", newline=""))
+        self._encoding = "cp932" if encoding == "cp932" else "utf-8"
+        self._text = io.TextIOWrapper(
+            source, encoding=_READING[self._encoding], errors="surrogateescape", newline=""
+        )
+        self._rows = csv.reader(self._text)
         names = {name: item.romaji for item in spec.record.items or () for name in (item.romaji, item.name)}
         try:
             header = next(self._rows, None)
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise MalformedMessage(f"not a UTF-8 CSV file: {exc}") from None
+        except csv.Error as exc:
+            raise MalformedMessage(f"the CSV header row cannot be read: {exc}") from None
         if not header:
             raise MalformedMessage("the CSV file is empty: it needs a header row of item names")
+        if any(_UNREADABLE.search(name) for name in header):
+            raise MalformedMessage(f"the CSV header row is not {self._encoding}: {_bytes_of(header)}")
         unknown = [name for name in header if name.strip() not in names]
         if unknown:
             raise SchemaViolation(
@@ -111,15 +123,44 @@ class CsvBatch:
                 if len(row) > len(self._columns):
                     yield f"{len(row)} fields where the header names {len(self._columns)}"
                     continue
+                unfit = self._unfit(row)
+                if unfit:
+                    yield unfit
+                    continue
                 record = etree.Element(tag)
                 for i in self._order:  # the XSD wants the items in spec order
                     if i < len(row) and row[i] != "":
                         etree.SubElement(record, lk(self._columns[i])).text = row[i]
                 yield record
-        except (UnicodeDecodeError, csv.Error) as exc:
+        except csv.Error as exc:
             raise MalformedMessage(
                 f"the CSV file cannot be read past line {self._rows.line_num}: {exc}"
             ) from None
+        finally:
+            self._text.detach()  # the caller's file is the caller's to close
+
+    def _unfit(self, row: list[str]) -> str | None:
+        """Why a row's fields cannot even be an element's text: bytes not of the encoding, or a
+        character XML cannot carry; the item and the bytes or code point named."""
+        problems = []
+        for i, value in enumerate(row[: len(self._columns)]):
+            item = self._columns[i]
+            if _UNREADABLE.search(value):
+                problems.append(f"{item}: bytes not valid {self._encoding}: {_bytes_of([value])}")
+            elif (bad := _NOT_XML.search(value)) is not None:
+                problems.append(f"{item}: U+{ord(bad.group()):04X} is a control character")
+        return "; ".join(problems) or None
+
+
+# Both UTF-8 forms are read alike: a BOM, if any, is dropped.
+_READING = {"utf-8": "utf-8-sig", "cp932": "cp932"}
+_UNREADABLE = re.compile("[\udc80-\udcff]+")  # bytes surrogateescape kept apart
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _bytes_of(values: list[str]) -> str:
+    found = [m.group() for value in values for m in _UNREADABLE.finditer(value)]
+    return ", ".join(" ".join(f"0x{ord(c) - 0xDC00:02X}" for c in run) for run in found[:5])
 
 
 def csv_head(spec: InterfaceSpec, source: str, fields: dict[str, str]) -> Envelope:

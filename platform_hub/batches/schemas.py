@@ -35,3 +35,11 @@ class BatchOut(BaseModel):
     records_accepted: int
     records_refused: int
     deliveries: list[BatchDelivery]
+
+
+class OutboxEntry(BaseModel):
+    """A batch file in a unit's outbox."""
+
+    interface_id: str
+    name: str
+    size: int

@@ -48,6 +48,7 @@ from platform_hub.models import (
     BatchChunk,
     BatchResult,
     BatchStatus,
+    FileEncoding,
     Message,
     MessageStatus,
 )
@@ -92,9 +93,21 @@ async def receive_xml(state: LinkageRuntime, principal: Principal, source: IO[by
 async def receive_csv(
     state: LinkageRuntime, principal: Principal, source: IO[bytes], head: Envelope
 ) -> bytes:
-    """A CSV file of records under a head built from the upload's parameters; returns the ``_S01``."""
+    """A CSV file of records under a head built from the upload's parameters, in the encoding the
+    sending unit declared for the interface; returns the ``_S01``."""
     compiled = _batch_interface(state, head)
-    return await _receive(state, principal, head, compiled, CsvBatch(source, compiled.spec).records(), None)
+    encoding = await declared_encoding(state, principal.unit_code or "", compiled.spec.id, "provides")
+    reader = CsvBatch(source, compiled.spec, encoding.reading)
+    return await _receive(state, principal, head, compiled, reader.records(), None)
+
+
+async def declared_encoding(
+    state: LinkageRuntime, unit_code: str, interface_id: str, relation: str
+) -> FileEncoding:
+    """The encoding a unit declared for its CSV files of an interface (UTF-8 with a BOM if none)."""
+    unit = (await state.configuration.get()).unit(unit_code)
+    declared = unit.interface(interface_id, relation) if unit is not None else None
+    return declared.encoding if declared is not None else FileEncoding.UTF_8_SIG
 
 
 def _batch_interface(state: LinkageRuntime, head: Envelope) -> CompiledInterface:

@@ -96,3 +96,60 @@ def units_rotate_secret(code: UnitCode) -> None:
         f"unit_code={code}\nclient_id={rotated.client_id}\nclient_secret={rotated.client_secret}",
         highlight=False,
     )
+
+
+@units_app.command("files")
+def units_files(
+    code: UnitCode,
+    interface_id: Annotated[
+        str, typer.Argument(help="A batch interface the unit provides or subscribes to.")
+    ],
+    encoding: Annotated[
+        str, typer.Option(help="utf-8, utf-8-sig (written with a BOM) or cp932.")
+    ] = "utf-8-sig",
+    delivery: Annotated[str, typer.Option(help="A subscriber's: message, or file (its outbox).")] = "message",
+) -> None:
+    """How a unit exchanges a batch interface as CSV files: their encoding, and whether as a subscriber
+    it takes each batch as a file. Over HTTP: PUT /adapters/{code}/files/{interface_id}."""
+    from pydantic import ValidationError
+
+    from platform_hub.kit.settings import Settings
+    from platform_hub.protocol.catalog import load_catalog
+    from platform_hub.units import service
+    from platform_hub.units.schemas import FileLinkage
+
+    try:
+        linkage = FileLinkage(encoding=encoding, delivery=delivery)
+    except ValidationError as exc:
+        raise option_problem(exc) from None
+    catalog = load_catalog(Settings().interface_specs_dir)
+
+    async def change(session: AsyncSession) -> None:
+        await service.set_file_linkage(session, code, interface_id, linkage, catalog)
+
+    run_recorded(
+        change, "unit.files", parameters={"unit": code, "interface": interface_id, **linkage.model_dump()}
+    )
+    console.print(f"unit {code} {interface_id}: encoding={encoding}, delivery={delivery}", highlight=False)
+
+
+@units_app.command("ssh-keys")
+def units_ssh_keys(
+    code: UnitCode,
+    key_file: Annotated[
+        typer.FileText,
+        typer.Argument(help="The unit's SSH public keys (authorized_keys lines); - reads stdin."),
+    ],
+) -> None:
+    """The SSH public keys the unit signs in to the SFTP drop box with (an empty file: none).
+    Over HTTP: PUT /adapters/{code}/ssh-keys."""
+    from platform_hub.units import service
+
+    keys = key_file.read()
+
+    async def change(session: AsyncSession) -> None:
+        await service.set_ssh_keys(session, code, keys)
+
+    run_recorded(change, "unit.ssh_keys", parameters={"unit": code})
+    count = len([line for line in keys.splitlines() if line.strip() and not line.startswith("#")])
+    console.print(f"unit {code}: {count} SSH key(s) for the SFTP drop box", highlight=False)

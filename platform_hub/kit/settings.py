@@ -83,6 +83,14 @@ class Settings(ZoneSetting, BaseSettings):
     # delivered, in chunks of this many (each chunk one commit, and one message to a subscriber).
     batch_max_bytes: int = 4 * 1024 * 1024 * 1024
     batch_chunk_records: int = 1000
+    # 一括 as files: each unit's folder (inbox/, results/, outbox/), which the SFTP drop box serves to
+    # the unit, and where the hub writes the files its subscribers take. Shared by the hub's processes.
+    files_dir: Path = Path("platform_hub.files")
+    # The SFTP drop box, served with the hub when a port is set; its host key is made in development
+    # when the file is missing, and must be provided in production.
+    sftp_port: int | None = None
+    sftp_host: str = "127.0.0.1"
+    sftp_host_key_file: Path = Path("platform_hub.sftp-host-key")
     # The parser's limits (E1001 past any; see protocol/xml.py for why each exists). The catalog's largest
     # message, 住民票関係情報照会's answer with a household of 30, has about 180 elements, two
     # namespaces and no attributes; a batch's records are counted one at a time.

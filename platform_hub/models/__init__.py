@@ -23,7 +23,7 @@ from platform_hub.models.transfers import (
     TransferPattern,
     TransferRecord,
 )
-from platform_hub.models.units import Unit, UnitInterface, UnitMode
+from platform_hub.models.units import FileDelivery, FileEncoding, Unit, UnitInterface, UnitMode
 
 __all__ = [
     "AtenaLink",
@@ -38,6 +38,8 @@ __all__ = [
     "Client",
     "Delivery",
     "DeliveryStatus",
+    "FileDelivery",
+    "FileEncoding",
     "KeyCheck",
     "Message",
     "MessageStatus",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from platform_hub.protocol import characters
 from platform_hub.protocol.errors import SchemaViolation
 from platform_hub.protocol.specs import (
     InterfaceSpec,
@@ -53,6 +54,21 @@ class CompiledInterface:
         """One record of a batch (its line would be the record's own, so none is named)."""
         assert self.record_schema is not None, f"{self.spec.id} is not a batch interface"
         self._check(self.record_schema, record, lines=False)
+        self._check_characters(record)
+
+    def _check_characters(self, element: etree._Element) -> None:
+        """The 文字要件 of each N item's text (the XSD cannot say which characters are allowed)."""
+        problems: list[str] = []
+        for node in element.iter():
+            item = self._items.get(local_name(node)) if isinstance(node.tag, str) else None
+            if item is not None and item.type == "N" and node.text:
+                label = f"{item.romaji} ({item.id} {item.name})"
+                problems.extend(f"{label}: {why}" for why in characters.refusals(node.text))
+        if problems:
+            raise SchemaViolation(
+                f"{etree.QName(element).localname} has characters the 文字要件 does not allow",
+                details=problems,
+            )
 
     def _check(self, schema: etree.XMLSchema, element: etree._Element, *, lines: bool) -> None:
         if schema.validate(element):

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
-from platform_hub.models import UnitMode
+from platform_hub.models import FileDelivery, FileEncoding, UnitMode
 
 InterfaceId = str
 SoapFaults = Literal["contract", "wsi"]
@@ -72,6 +72,36 @@ class AdapterUpdate(BaseModel):
         return changes
 
 
+class FileLinkage(BaseModel):
+    """How a unit exchanges one batch interface as CSV files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    encoding: FileEncoding = Field(
+        default=FileEncoding.UTF_8_SIG,
+        description="utf-8 (read with or without a BOM, written without), utf-8-sig (written with a "
+        "BOM) or cp932 (Shift_JIS, Windows)",
+    )
+    delivery: FileDelivery = Field(
+        default=FileDelivery.MESSAGE,
+        description="for a subscriber: message (POSTed to it chunk by chunk) or file (a CSV file in "
+        "its outbox, over HTTP or SFTP)",
+    )
+
+
+class FileLinkageOut(FileLinkage):
+    interface_id: str
+    relation: str
+
+
+class SshKeys(BaseModel):
+    """The unit's SSH public keys for the SFTP drop box, in authorized_keys form (one a line)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keys: str = Field(max_length=20_000, description="empty: the unit has no drop box")
+
+
 class AdapterOut(BaseModel):
     unit_code: str
     name: str
@@ -82,6 +112,8 @@ class AdapterOut(BaseModel):
     provides: list[str]
     subscribes: list[str]
     purposes: list[str]
+    file_linkage: list[FileLinkageOut] = Field(default_factory=list)
+    sftp: bool = Field(default=False, description="the unit has SSH keys for the SFTP drop box")
     enabled: bool
     last_heartbeat_at: datetime | None
     registered_at: datetime

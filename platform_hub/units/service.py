@@ -7,12 +7,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.auth import service as auth
 from platform_hub.kit.clock import utcnow
-from platform_hub.models import Unit, UnitInterface, generation
+from platform_hub.models import FileDelivery, FileEncoding, Unit, UnitInterface, generation
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import AlreadyExists, SchemaViolation, UnknownTarget
 from platform_hub.protocol.specs import Pattern
 from platform_hub.units import repository
-from platform_hub.units.schemas import AdapterCredentials, AdapterOut, AdapterRegistration, AdapterUpdate
+from platform_hub.units.schemas import (
+    AdapterCredentials,
+    AdapterOut,
+    AdapterRegistration,
+    AdapterUpdate,
+    FileLinkage,
+    FileLinkageOut,
+)
 
 
 async def get_unit(session: AsyncSession, code: str) -> Unit:
@@ -89,6 +96,14 @@ def adapter_out(unit: Unit) -> AdapterOut:
         provides=unit.interface_ids("provides"),
         subscribes=unit.interface_ids("subscribes"),
         purposes=list(unit.purposes),
+        file_linkage=[
+            FileLinkageOut(
+                interface_id=i.interface_id, relation=i.relation, encoding=i.encoding, delivery=i.delivery
+            )
+            for i in sorted(unit.interfaces, key=lambda i: (i.interface_id, i.relation))
+            if i.encoding != FileEncoding.UTF_8_SIG or i.delivery != FileDelivery.MESSAGE
+        ],
+        sftp=bool(unit.ssh_keys),
         enabled=unit.enabled,
         last_heartbeat_at=unit.last_heartbeat_at,
         registered_at=unit.registered_at,
@@ -140,3 +155,40 @@ async def rotate_secret(session: AsyncSession, code: str) -> AdapterCredentials:
     return AdapterCredentials(
         **adapter_out(unit).model_dump(), client_id=client.client_id, client_secret=secret
     )
+
+
+async def set_file_linkage(
+    session: AsyncSession, code: str, interface_id: str, linkage: FileLinkage, catalog: Catalog
+) -> AdapterOut:
+    """How a unit exchanges a batch interface it provides or subscribes to as CSV files: their
+    encoding, and (a subscriber) whether it takes the batch as a file rather than as messages."""
+    unit = await get_unit(session, code)
+    compiled = catalog.get(interface_id)
+    if compiled is None or compiled.spec.pattern != Pattern.BATCH:
+        raise SchemaViolation(f"{interface_id} is not a batch interface; only batches go as files")
+    rows = [i for i in unit.interfaces if i.interface_id == interface_id]
+    if not rows:
+        raise SchemaViolation(f"unit {code} neither provides nor subscribes to {interface_id}")
+    for row in rows:
+        row.encoding = linkage.encoding
+        row.delivery = linkage.delivery if row.relation == "subscribes" else FileDelivery.MESSAGE
+    await session.flush()
+    await generation.bump(session)  # every hub process reads and writes its files so from now on
+    return adapter_out(unit)
+
+
+async def set_ssh_keys(session: AsyncSession, code: str, keys: str) -> AdapterOut:
+    """The SSH public keys the unit's SFTP client signs in with (authorized_keys lines); each is
+    parsed now, so a key the drop box could not read is refused here, not at the unit's first login."""
+    import asyncssh
+
+    unit = await get_unit(session, code)
+    if keys.strip():
+        try:
+            asyncssh.import_authorized_keys(keys)
+        except ValueError as exc:
+            raise SchemaViolation(f"not SSH public keys in authorized_keys form: {exc}") from None
+    unit.ssh_keys = keys.strip() or None
+    await session.flush()
+    await generation.bump(session)
+    return adapter_out(unit)

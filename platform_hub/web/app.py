@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from platform_hub.addressees.service import check_key_file
 from platform_hub.audit import sealer
 from platform_hub.audit.chain import SigningKey, load_signing_key
+from platform_hub.batches import dropbox
 from platform_hub.exchange import dispatcher
 from platform_hub.kit.clock import ZONE_VARIABLE, city_zone
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
@@ -93,9 +94,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.sealer_enabled:
                 state.sealer = asyncio.create_task(sealer.run(state, state.signing_key), name="sealer")
             state.janitor = asyncio.create_task(retention.run(state), name="answer retention")
+            drop_box = await dropbox.serve(state) if settings.sftp_port is not None else None
             try:
                 yield
             finally:
+                if drop_box is not None:
+                    acceptor, box = drop_box
+                    acceptor.close()
+                    await box.close()
                 for task in (state.dispatcher, state.sealer, state.janitor):
                     if task is not None:
                         task.cancel()

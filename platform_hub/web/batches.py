@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import tempfile
-from collections.abc import AsyncIterator
 from typing import IO
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from platform_hub.auth.service import Principal, send_scope
-from platform_hub.batches import service
+from platform_hub.batches import files, reports, service
 from platform_hub.batches.reader import csv_head
-from platform_hub.batches.schemas import BatchOut
-from platform_hub.kit.database import unit_of_work
+from platform_hub.batches.schemas import BatchOut, OutboxEntry
 from platform_hub.protocol.catalog import CompiledInterface
 from platform_hub.protocol.errors import Forbidden, MalformedMessage, UnknownTarget
 from platform_hub.protocol.specs import Pattern
@@ -27,7 +22,6 @@ from platform_hub.web.state import HubState, Session, State
 
 router = APIRouter(prefix="/batches", tags=["batches"])
 XML_TYPES = {"text/xml", "application/xml"}
-RESULT_COLUMNS = ("連番", "レコード番号", "送付先", "結果コード", "結果メッセージ")
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024  # a larger upload goes to a temporary file
 
 
@@ -113,6 +107,41 @@ async def _spool(request: Request, limit: int) -> IO[bytes]:
     return spool
 
 
+@router.get("/outbox", response_model=list[OutboxEntry])
+async def list_outbox(state: State, principal: CurrentPrincipal) -> list[OutboxEntry]:
+    """The batch files the calling unit takes as files (its SFTP ``outbox/``): each one's interface,
+    name and size."""
+    unit = _unit_of(principal)
+    return [
+        OutboxEntry(interface_id=interface_id, name=name, size=size)
+        for interface_id, name, size in files.outbox_listing(state.settings.files_dir, unit)
+    ]
+
+
+@router.get(
+    "/outbox/{interface_id}/{name}",
+    response_class=FileResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "in the unit's declared encoding"}},
+)
+async def get_outbox_file(
+    interface_id: str, name: str, state: State, principal: CurrentPrincipal
+) -> FileResponse:
+    """One batch file of the calling unit's outbox: a header row of romaji item names, then the
+    batch's records it may have, in the encoding it declared (as in its SFTP ``outbox/``)."""
+    unit = _unit_of(principal)
+    path = files.find_outbox_file(state.settings.files_dir, unit, interface_id, name)
+    if path is None:
+        raise UnknownTarget(f"no file {interface_id}/{name} in the outbox of unit {unit}")
+    encoding = await service.declared_encoding(state, unit, interface_id, "subscribes")
+    return FileResponse(path, media_type=f"text/csv; charset={files.codec(encoding)}", filename=name)
+
+
+def _unit_of(principal: Principal) -> str:
+    if principal.role != "unit" or not principal.unit_code:
+        raise Forbidden("only a unit has an outbox")
+    return principal.unit_code
+
+
 @router.get("/{reception_number}", response_model=BatchOut)
 async def get_batch(reception_number: str, session: Session, principal: CurrentPrincipal) -> BatchOut:
     """How far the batch is: received, accepted and refused records, and each subscriber's progress."""
@@ -123,37 +152,20 @@ async def get_batch(reception_number: str, session: Session, principal: CurrentP
 @router.get(
     "/{reception_number}/results",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "UTF-8 with BOM, Japanese headers"}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "in the sender's encoding, Japanese headers"}
+    },
 )
 async def batch_results(
     reception_number: str, state: State, session: Session, principal: CurrentPrincipal
 ) -> StreamingResponse:
-    """Every refused record as CSV (UTF-8 with BOM): refused at intake (送付先 empty) or, when it was
+    """Every refused record as CSV, in the encoding the sender declared for the interface (UTF-8
+    with BOM unless it declared another): refused at intake (送付先 empty) or, when it was
     delivered, for one subscriber — with the error code and why."""
     message, _ = await service.batch_of(session, principal, reception_number)
-
-    async def rows() -> AsyncIterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(RESULT_COLUMNS)
-        yield codecs.BOM_UTF8.decode() + buffer.getvalue()
-        after = 0
-        while True:
-            async with unit_of_work(state.sessions) as reading:
-                page = await service.refused_records(reading, message.id, after=after)
-            if not page:
-                return
-            buffer.seek(0)
-            buffer.truncate()
-            for row in page:
-                writer.writerow(
-                    (row.seq, row.record_no or "", row.subscriber_unit or "", row.code, row.message)
-                )
-            yield buffer.getvalue()
-            after = page[-1].id
-
+    encoding = await service.declared_encoding(state, message.source_unit, message.interface_id, "provides")
     return StreamingResponse(
-        rows(),
-        media_type="text/csv; charset=utf-8",
+        reports.report(state, message, encoding),
+        media_type=f"text/csv; charset={files.codec(encoding)}",
         headers={"Content-Disposition": f'attachment; filename="batch-{reception_number}-results.csv"'},
     )

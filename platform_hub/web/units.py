@@ -6,7 +6,13 @@ from fastapi import APIRouter, status
 
 from platform_hub.protocol.errors import Forbidden
 from platform_hub.units import service
-from platform_hub.units.schemas import AdapterCredentials, AdapterOut, AdapterRegistration
+from platform_hub.units.schemas import (
+    AdapterCredentials,
+    AdapterOut,
+    AdapterRegistration,
+    FileLinkage,
+    SshKeys,
+)
 from platform_hub.web.operations import Ops
 from platform_hub.web.security import CurrentPrincipal, Integrator
 from platform_hub.web.state import Session, State
@@ -66,5 +72,28 @@ async def disable(code: str, ops: Ops, session: Session, _: Integrator) -> Adapt
 async def enable(code: str, ops: Ops, session: Session, _: Integrator) -> AdapterOut:
     ops.expect("unit.enable", unit=code)
     out = await service.set_enabled(session, code, True)
+    await ops.record(session)
+    return out
+
+
+@router.put("/{code}/files/{interface_id}", response_model=AdapterOut)
+async def set_file_linkage(
+    code: str, interface_id: str, body: FileLinkage, ops: Ops, state: State, session: Session, _: Integrator
+) -> AdapterOut:
+    """How the unit exchanges a batch interface as CSV files: their encoding (utf-8, utf-8-sig,
+    cp932), and for a subscriber whether it takes each batch as a file in its outbox."""
+    ops.expect(
+        "unit.files", unit=code, interface=interface_id, encoding=body.encoding, delivery=body.delivery
+    )
+    out = await service.set_file_linkage(session, code, interface_id, body, state.catalog)
+    await ops.record(session)
+    return out
+
+
+@router.put("/{code}/ssh-keys", response_model=AdapterOut)
+async def set_ssh_keys(code: str, body: SshKeys, ops: Ops, session: Session, _: Integrator) -> AdapterOut:
+    """The SSH public keys the unit signs in to the SFTP drop box with (empty: none)."""
+    ops.expect("unit.ssh_keys", unit=code)
+    out = await service.set_ssh_keys(session, code, body.keys)
     await ops.record(session)
     return out
