@@ -9,6 +9,7 @@ and names the first entry that no longer matches.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -47,7 +48,11 @@ CONTENT_FIELDS = (
     "outcome",
     "body_digest",
     "recorded_at",
+    "binding",
 )
+# Content added after entries were written: left out of the canonical JSON when null, so the entries
+# written before it keep their digests (and their chain) as they were.
+LATER_FIELDS = ("binding",)
 
 
 OPERATION_FIELDS = (
@@ -87,6 +92,7 @@ class Canon:
     and the C string escaper json.dumps itself uses (a test holds the two equal)."""
 
     fields: tuple[str, ...]
+    later: tuple[str, ...] = ()  # left out when null: see LATER_FIELDS
 
     @cached_property
     def order(self) -> tuple[str, ...]:
@@ -94,10 +100,22 @@ class Canon:
 
     @cached_property
     def template(self) -> str:
-        return "{" + ", ".join(f'"{name}": %s' for name in self.order) + "}"
+        return self._template(())
+
+    @cached_property
+    def _later_at(self) -> tuple[int, ...]:
+        return tuple(self.order.index(name) for name in self.later)
+
+    @functools.cache  # noqa: B019 - a handful of Canon instances, each living as long as the process
+    def _template(self, absent: tuple[int, ...]) -> str:
+        kept = (name for at, name in enumerate(self.order) if at not in absent)
+        return "{" + ", ".join(f'"{name}": %s' for name in kept) + "}"
 
     def rendered_digest(self, values: list[str]) -> str:
-        return hashlib.sha256((self.template % tuple(values)).encode()).hexdigest()
+        absent = tuple(at for at in self._later_at if values[at] == "null")
+        if absent:
+            values = [value for at, value in enumerate(values) if at not in absent]
+        return hashlib.sha256((self._template(absent) % tuple(values)).encode()).hexdigest()
 
     def content_digest(self, values: Sequence[str | list[str] | None]) -> str:
         return self.rendered_digest(rendered(values))
@@ -117,7 +135,7 @@ class Canon:
         return digests
 
 
-TRANSFERS = Canon(CONTENT_FIELDS)
+TRANSFERS = Canon(CONTENT_FIELDS, LATER_FIELDS)
 OPERATIONS = Canon(OPERATION_FIELDS)
 CANONICAL_ORDER = TRANSFERS.order
 content_digest = TRANSFERS.content_digest

@@ -47,6 +47,7 @@ TRANSFER_COLUMNS = {  # column → Japanese header, in the order Excel shows the
     "provided_at": "提供日時",
     "outcome": "結果",
     "body_digest": "電文ダイジェスト",
+    "binding": "連携方式",
     "entry_digest": "記録ダイジェスト",
 }
 OPERATION_COLUMNS = {

@@ -41,6 +41,7 @@ class TransferOut(BaseModel):
     provided_at: AwareDatetime | None
     outcome: TransferOutcome
     body_digest: str
+    binding: str | None = Field(description="soap, rest or file; none: a registry answer, or older")
     entry_digest: str
 
 

@@ -61,6 +61,7 @@ class TransferFacts:
     body_digest: str
     ordinance_rule_id: str | None = None
     refusal_reason: str | None = None
+    binding: str | None = None  # how the information came: soap, rest or file (none: the registry API)
 
 
 def transfer_facts(
@@ -82,6 +83,7 @@ def transfer_facts(
     decision: ordinance.Decision | None = None,
     refusal: str | None = None,
     provided_at: dt.datetime | None = None,
+    binding: str | None = None,
 ) -> TransferFacts:
     """What one transfer was, the same for every person it concerned — a message's, a batch chunk's or
     a registry answer's: the receiving and the holding unit by code and organ, and the 事務 of the rule
@@ -107,6 +109,7 @@ def transfer_facts(
         body_digest=body_digest,
         ordinance_rule_id=decision.rule_id if decision is not None else None,
         refusal_reason=refusal,
+        binding=binding,
     )
 
 

@@ -137,6 +137,7 @@ async def _receive(
         msgid=header.msgid, interface=compiled.spec.id, pattern=Pattern.BATCH, source=header.source
     )
     inbound = linkage.route(await state.configuration.get(), head, compiled, header)
+    inbound.binding = "soap" if rest is not None else "file"  # only a CSV file has no XML tail
     linkage.check_source(principal, inbound)
     compiled.validate_head(head.message)
     linkage.check_message_type(head, header)

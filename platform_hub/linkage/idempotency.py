@@ -84,6 +84,7 @@ def new_message(
         status=status,
         received_at=now,
         completed_at=now if answer is not None else None,
+        binding=inbound.binding,
     )
 
 

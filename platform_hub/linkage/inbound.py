@@ -34,6 +34,7 @@ class Inbound:
     subscribers: list[Unit]
     configuration: Configuration  # the snapshot it was routed by: its ordinance decides it too
     digest: str = ""
+    binding: str = "soap"  # soap, rest (protocol/rest.py) or file (a CSV batch): kept in the record
     my_numbers: tuple[str, ...] = field(default=(), repr=False)
 
     @property

@@ -151,6 +151,7 @@ def transfer_facts_of(
         decision=decision,
         refusal=refusal,
         provided_at=provided_at,
+        binding=message.binding,
     )
 
 

@@ -56,9 +56,12 @@ from platform_hub.protocol.xml import canonical, parse_xml, read_off_loop
 log = structlog.get_logger()
 
 
-async def receive(state: LinkageRuntime, principal: Principal, body: bytes) -> bytes:
+async def receive(
+    state: LinkageRuntime, principal: Principal, body: bytes, binding: str = "soap"
+) -> bytes:
     """Check one query or notification and route it; returns the ``_S01`` answer envelope. (A batch
-    goes to ``batches``: ``exchange.intake`` chooses.)"""
+    goes to ``batches``: ``exchange.intake`` chooses.) ``binding`` is how it came: a REST call arrives
+    here as the SOAP message it stands for (``protocol.rest``), and only the record tells them apart."""
     settings = state.settings
     root = await read_off_loop(parse_xml, body, max_bytes=settings.max_body_bytes, limits=settings.xml_limits)
     envelope = read_envelope(root)
@@ -68,6 +71,7 @@ async def receive(state: LinkageRuntime, principal: Principal, body: bytes) -> b
         msgid=header.msgid, interface=compiled.spec.id, pattern=compiled.spec.pattern, source=header.source
     )
     inbound = route(await state.configuration.get(), envelope, compiled, header)
+    inbound.binding = binding
     check_source(principal, inbound)
     compiled.validate(envelope.message)
     check_message_type(envelope, header)

@@ -68,6 +68,7 @@ class Message(Base):
     status: Mapped[MessageStatus] = mapped_column(StrEnumType(MessageStatus, 16))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    binding: Mapped[str] = mapped_column(String(8), default="soap", server_default="soap")
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="message")
 

@@ -83,6 +83,9 @@ class TransferRecord(Base):
     provided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[TransferOutcome] = mapped_column(StrEnumType(TransferOutcome, 16))
     body_digest: Mapped[str] = mapped_column(String(64))
+    # soap, rest (the Digital Agency's binding) or file (a CSV batch); none for a registry answer and for
+    # entries written before bindings were recorded (chain.LATER_FIELDS keeps their digests).
+    binding: Mapped[str | None] = mapped_column(String(8))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     entry_digest: Mapped[str] = mapped_column(
         String(64), doc="SHA-256 of the canonical content, set at insert"
