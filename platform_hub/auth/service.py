@@ -232,4 +232,5 @@ def unit_scopes(unit: Unit, catalog: Catalog) -> set[str]:
         may_send = spec.allows_consumer(unit.code) if spec.pattern == Pattern.QUERY else spec.id in provided
         if may_send:
             scopes.add(send_scope(unit.code, spec.id))
+            scopes.add(da_scope(spec.provider, spec.id, "get" if spec.pattern == Pattern.QUERY else "post"))
     return scopes

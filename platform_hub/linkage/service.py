@@ -56,9 +56,7 @@ from platform_hub.protocol.xml import canonical, parse_xml, read_off_loop
 log = structlog.get_logger()
 
 
-async def receive(
-    state: LinkageRuntime, principal: Principal, body: bytes, binding: str = "soap"
-) -> bytes:
+async def receive(state: LinkageRuntime, principal: Principal, body: bytes, binding: str = "soap") -> bytes:
     """Check one query or notification and route it; returns the ``_S01`` answer envelope. (A batch
     goes to ``batches``: ``exchange.intake`` chooses.) ``binding`` is how it came: a REST call arrives
     here as the SOAP message it stands for (``protocol.rest``), and only the record tells them apart."""

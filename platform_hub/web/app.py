@@ -43,6 +43,7 @@ from platform_hub.web.linkage import MESSAGES_PATH, receive_message_asgi
 from platform_hub.web.linkage import router as linkage_router
 from platform_hub.web.ordinance import router as ordinance_router
 from platform_hub.web.request_guard import RequestGuard, paced
+from platform_hub.web.rest import add_rest_routes
 from platform_hub.web.state import HubState
 from platform_hub.web.units import router as units_router
 
@@ -130,12 +131,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         web_router,
     ):
         app.include_router(router)
+    rest_paths = add_rest_routes(app, catalog)
     _install_error_handlers(app)
     app.add_middleware(
         RequestGuard,
         settings=settings,
         public=_public_paths(app) | docs,
-        streamed=frozenset({app.url_path_for("receive_message"), app.url_path_for("upload_batch")}),
+        streamed=frozenset({app.url_path_for("receive_message"), app.url_path_for("upload_batch")})
+        | rest_paths,
         refuse=_json_error,
     )
     return app

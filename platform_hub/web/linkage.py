@@ -49,7 +49,7 @@ async def receive_message(request: Request) -> Response:
     """Receive one SOAP 1.1 linkage message; answer its ``_S01`` message or a SOAP Fault."""
 
     async def handle(state: HubState, principal: Principal) -> bytes:
-        body = await _read_capped(request, state.settings.max_body_bytes)
+        body = await read_capped(request, state.settings.max_body_bytes)
         return await intake.receive(state, principal, body)
 
     return await soap_exchange(request, handle)
@@ -78,7 +78,7 @@ async def soap_exchange(
         async with state.client_slots.take(principal.client_id):
             return Response(await handle(state, principal), media_type=SOAP_CONTENT_TYPE)
     except Exception as caught:
-        error = _as_hub_error(caught)
+        error = as_hub_error(caught)
         result = error.code
         log.info("message refused", code=error.code, error=error.message)
         return Response(
@@ -106,7 +106,7 @@ async def _fault_status(state: HubState, principal: Principal | None, error: Hub
     return 500 if unit is not None and unit.soap_faults == "wsi" else error.status_code
 
 
-def _as_hub_error(caught: Exception) -> HubError:
+def as_hub_error(caught: Exception) -> HubError:
     """Every failure answers a Fault with a code: the database's as E5001, a bug's as E5000."""
     if isinstance(caught, HubError):
         return caught
@@ -118,7 +118,7 @@ def _as_hub_error(caught: Exception) -> HubError:
     return InternalError("the hub failed to handle this message; it was not accepted")
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
+async def read_capped(request: Request, limit: int) -> bytes:
     """Read the body, giving up as soon as it passes ``limit`` (never buffering a huge body)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
