@@ -115,9 +115,11 @@ def grant_scopes(allowed: set[str], requested: str | None) -> set[str]:
         raise Forbidden(f"scope not allowed for this client: {' '.join(sorted(beyond))}")
     providers = providers_of(asked)
     if len(providers) > 1:
-        raise SchemaViolation(
+        two = SchemaViolation(
             f"one token per provider: the scopes name {', '.join(sorted(providers))}; ask for each apart"
         )
+        two.oauth_error = "invalid_scope"
+        raise two
     return asked
 
 

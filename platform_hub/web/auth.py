@@ -195,6 +195,7 @@ async def issue_token(
         if caller.assertion is not None:
             await service.use_assertion(session, caller.assertion)
     except HubError as refused:  # 認証ログ: the refusal too, in a transaction of its own
+        await session.rollback()  # a used jti's insert holds SQLite's write turn the refusal needs
         await _refused(state, client_id, "token.refuse", {"scope": scope[:200] if scope else None}, refused)
         raise _in_oauth_form(refused) from None
     token, expires_in = service.issue_token(
@@ -240,6 +241,7 @@ async def introspect_token(
         if caller.assertion is not None:
             await service.use_assertion(session, caller.assertion)
     except HubError as refused:
+        await session.rollback()  # as at the token endpoint
         await _refused(state, client_id, "token.introspect", {}, refused)
         raise _in_oauth_form(refused) from None
     answer = service.introspection(state.settings, token, caller.unit_code if caller.role == "unit" else None)
