@@ -49,7 +49,7 @@ def jidou(hub: HubClient, zeimu: TestUnit) -> dict[str, str]:
     hub.register("002", zeimu.url)  # type: ignore[attr-defined]
     credentials = hub.register("011")
     hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
-    return hub.unit_headers(credentials)
+    return hub.unit_headers(credentials, scope="011:IF_ZEI_0001:send 002:IF_ZEI_0001:get")
 
 
 def ask(hub: HubClient, headers: dict[str, str], **items: str) -> Any:
@@ -114,7 +114,7 @@ def test_a_provider_that_cannot_answer_is_503(hub: HubClient) -> None:
     hub.register("002", "http://127.0.0.1:9")
     credentials = hub.register("011")
     hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
-    answer = ask(hub, hub.unit_headers(credentials))
+    answer = ask(hub, hub.unit_headers(credentials, scope="002:IF_ZEI_0001:get"))
     assert answer.status_code == 503
     assert answer.json()["errors"][0]["code"] == "E0004"
 
@@ -132,7 +132,7 @@ def subscribers(hub: HubClient) -> Iterator[dict[str, TestUnit]]:
 def test_a_notification_over_rest_is_accepted_once_and_delivered(
     hub: HubClient, subscribers: dict[str, TestUnit], database_url: str
 ) -> None:
-    juki = hub.unit_headers(hub.register("001"))
+    juki = hub.unit_headers(hub.register("001"), scope="001:IF_JUK_0001:post")
     body = {**_ido_items(), "purpose": "JUK-001", "department": "SHIMIN-1", "user": "u0001"}
     missing = hub.http.post(IDO, json=body, headers=juki)
     assert missing.status_code == 400 and missing.json()["errors"][0]["hubCode"] == "E1002"
@@ -151,7 +151,7 @@ def test_a_notification_over_rest_is_accepted_once_and_delivered(
 
 
 def test_a_json_value_of_the_wrong_kind_is_named(hub: HubClient, subscribers: dict[str, TestUnit]) -> None:
-    juki = hub.unit_headers(hub.register("001"))
+    juki = hub.unit_headers(hub.register("001"), scope="001:IF_JUK_0001:post")
     body = {
         **_ido_items(),
         "purpose": "JUK-001",

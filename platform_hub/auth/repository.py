@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.models import Client, Unit
+from platform_hub.kit.clock import utcnow
+from platform_hub.models import Client, ClientAssertionUse, Unit
 
 
 async def get_client(session: AsyncSession, client_id: str) -> Client | None:
@@ -33,3 +36,15 @@ def add_client(session: AsyncSession, client: Client) -> Client:
 async def unit_of(session: AsyncSession, client: Client) -> Unit | None:
     """The unit a unit's client acts for (its registration gives the client's scopes)."""
     return await session.get(Unit, client.unit_code) if client.unit_code else None
+
+
+async def use_assertion(session: AsyncSession, client_id: str, jti: str, expires_at: dt.datetime) -> bool:
+    """Keep a client assertion's jti until it expires; False if it was used before. Expired ones go
+    first (an expired assertion is refused for its exp anyway). A concurrent use of the same jti in
+    another replica waits for the first's commit (the primary key), then finds it."""
+    await session.execute(delete(ClientAssertionUse).where(ClientAssertionUse.expires_at < utcnow()))
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(ClientAssertionUse).values(client_id=client_id, jti=jti, expires_at=expires_at)
+    result = await session.execute(statement.on_conflict_do_nothing())
+    return bool(getattr(result, "rowcount", 0) == 1)

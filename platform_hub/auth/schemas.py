@@ -13,6 +13,8 @@ class TokenResponse(BaseModel):
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
     scope: str
+    # Set when the client authenticated with client_secret_basic or _post: an interim measure.
+    notice: str | None = None
 
 
 class ClientCreate(BaseModel):

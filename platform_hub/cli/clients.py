@@ -8,7 +8,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.cli.answers import MISUSED, CliError
-from platform_hub.cli.common import console, run_in_database, run_recorded
+from platform_hub.cli.common import console, run_in_database, run_recorded, vault
 from platform_hub.cli.listing import Cell, JsonOption, print_listing
 from platform_hub.kit.settings import Settings
 
@@ -29,7 +29,7 @@ def clients_create(
 
     if role not in {"auditor", "integrator", "admin"}:
         raise CliError(f"unknown role {role!r}: auditor, integrator or admin", MISUSED)
-    client, secret = service.new_client(name, role)
+    client, secret = service.new_client(name, role, vault=vault())
 
     async def store(session: AsyncSession) -> None:
         session.add(client)
@@ -103,9 +103,11 @@ def clients_rotate(client_id: ClientId) -> None:
 
     _not_the_settings_admin(client_id)
 
+    keys = vault()
+
     async def rotate(session: AsyncSession) -> tuple[str, str]:
         client = await service.get_client(session, client_id)
-        return await service.rotate_secret(session, client), client.role
+        return await service.rotate_secret(session, client, vault=keys), client.role
 
     secret, role = run_recorded(rotate, "client.rotate", f"client {client_id}")
     console.print(f"client_id={client_id}\nclient_secret={secret}\nrole={role}", highlight=False)

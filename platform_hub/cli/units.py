@@ -8,7 +8,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.cli.answers import MISUSED, CliError, option_problem
-from platform_hub.cli.common import console, run_in_database, run_recorded
+from platform_hub.cli.common import console, run_in_database, run_recorded, vault
 from platform_hub.cli.listing import Cell, JsonOption, print_listing
 
 if TYPE_CHECKING:
@@ -86,8 +86,9 @@ def units_rotate_secret(code: UnitCode) -> None:
     only now; the old secret works no more. Over HTTP: POST /adapters/{code}/secret."""
     from platform_hub.units import service
 
+    keys = vault()
     rotated = run_recorded(
-        lambda session: service.rotate_secret(session, code),
+        lambda session: service.rotate_secret(session, code, vault=keys),
         "unit.rotate_secret",
         lambda done: f"client {done.client_id}",
         unit=code,

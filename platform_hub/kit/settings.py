@@ -65,6 +65,14 @@ class Settings(ZoneSetting, BaseSettings):
     token_secret: str | None = None
     token_secret_file: Path | None = None
     token_ttl_seconds: int = 300
+    # The hub's address as its clients reach it (https://hub.city.example, behind the TLS proxy): a
+    # client_secret_jwt assertion's aud may name its token endpoint, beside the URL the request came to.
+    public_url: str | None = None
+    # client_secret_basic and client_secret_post (the secret itself sent with each token request) are
+    # the Digital Agency's interim measure: false leaves only client_secret_jwt.
+    client_secret_basic: bool = True
+    # A client assertion may live this long at most (exp - iat); its jti is refused again until its exp.
+    assertion_max_lifetime_seconds: PositiveInt = 300
 
     # Messages a client may send (limits notation), counted per hub process in memory, or across
     # replicas with a shared storage such as redis://host:6379.

@@ -19,6 +19,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _AAD = b"platform-hub:my-number:v1"
+# OAuth client secrets (client_secret_jwt needs the secret itself to check an HS256 assertion): sealed
+# under the same data keys, for a purpose of their own, bound to the client's id.
+_SECRET_AAD = b"platform-hub:client-secret:v1"
 
 
 class KeyFileError(Exception):
@@ -45,6 +48,17 @@ class MyNumberVault:
         if key_id not in self.keys:
             raise KeyFileError(f"the key file has no key {key_id!r}: restore it before reading these")
         return self._cipher(key_id).decrypt(blob[:12], blob[12:], _AAD + integrated_number.encode()).decode()
+
+    def seal_secret(self, secret: str, client_id: str) -> tuple[str, bytes]:
+        """``(key id, nonce ‖ ciphertext)`` of a client's secret, bound to its client id."""
+        nonce = os.urandom(12)
+        sealed = self._cipher(self.current).encrypt(nonce, secret.encode(), _SECRET_AAD + client_id.encode())
+        return self.current, nonce + sealed
+
+    def open_secret(self, key_id: str, blob: bytes, client_id: str) -> str:
+        if key_id not in self.keys:
+            raise KeyFileError(f"the key file has no key {key_id!r}: restore it before reading these")
+        return self._cipher(key_id).decrypt(blob[:12], blob[12:], _SECRET_AAD + client_id.encode()).decode()
 
     def fingerprint(self) -> str:
         """Identifies the HMAC key without revealing it: lookups only work with the key that made them."""

@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import resident_changes
-from platform_hub.auth.service import Principal, send_scope
+from platform_hub.auth.service import Principal, da_scope, send_scope
 from platform_hub.kit.clock import utcnow
 from platform_hub.linkage import repository, unit_client
 from platform_hub.linkage.configuration import Configuration
@@ -118,7 +118,12 @@ def route(
 
 
 def check_source(principal: Principal, inbound: Inbound) -> None:
-    source, scope = inbound.source, send_scope(inbound.source.code, inbound.spec.id)
+    """The sender is the token's unit, its token carries the binding's scope (the hub's ``send``
+    scope over SOAP, the Digital Agency's over REST), and it may send now."""
+    spec = inbound.spec
+    source, scope = inbound.source, send_scope(inbound.source.code, spec.id)
+    if inbound.binding == "rest":
+        scope = da_scope(spec.provider, spec.id, "get" if spec.pattern == Pattern.QUERY else "post")
     if principal.role != "unit" or principal.unit_code != inbound.header.source:
         raise Forbidden(
             f"SourceSystemID {inbound.header.source} is not the authenticated unit "

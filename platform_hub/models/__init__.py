@@ -9,7 +9,7 @@ from platform_hub.models.addressees import (
 )
 from platform_hub.models.base import Base
 from platform_hub.models.batches import Batch, BatchChunk, BatchChunkDelivery, BatchResult, BatchStatus
-from platform_hub.models.clients import Client
+from platform_hub.models.clients import Client, ClientAssertionUse
 from platform_hub.models.counters import RegistryCounter
 from platform_hub.models.messages import Delivery, DeliveryStatus, Message, MessageStatus
 from platform_hub.models.operations import Operation, OperationCheckpoint, OperationLink, OperationOutcome
@@ -36,6 +36,7 @@ __all__ = [
     "ChainLink",
     "Checkpoint",
     "Client",
+    "ClientAssertionUse",
     "Delivery",
     "DeliveryStatus",
     "FileDelivery",

@@ -11,6 +11,8 @@ class HubError(Exception):
 
     code = "E0000"
     status_code = 500
+    # RFC 6749 §5.2's error code (``invalid_client`` …), beside the hub's, on the OAuth endpoints.
+    oauth_error: str | None = None
     default_headers: ClassVar[dict[str, str]] = {}
 
     def __init__(

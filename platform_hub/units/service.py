@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.auth import service as auth
 from platform_hub.kit.clock import utcnow
+from platform_hub.kit.vault import MyNumberVault
 from platform_hub.models import FileDelivery, FileEncoding, Unit, UnitInterface, generation
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import AlreadyExists, SchemaViolation, UnknownTarget
@@ -53,7 +54,9 @@ def check_registration(body: AdapterRegistration, catalog: Catalog) -> None:
         raise SchemaViolation("the registration does not agree with the interface catalog", details=problems)
 
 
-async def register(session: AsyncSession, body: AdapterRegistration, catalog: Catalog) -> AdapterCredentials:
+async def register(
+    session: AsyncSession, body: AdapterRegistration, catalog: Catalog, *, vault: MyNumberVault | None = None
+) -> AdapterCredentials:
     check_registration(body, catalog)
     if await repository.get_unit(session, body.unit_code) is not None:
         raise AlreadyExists(f"unit {body.unit_code} is registered already")
@@ -78,7 +81,7 @@ async def register(session: AsyncSession, body: AdapterRegistration, catalog: Ca
         await session.flush()  # the unit first: the client's foreign key points at it
     except IntegrityError:  # registered concurrently
         raise AlreadyExists(f"unit {body.unit_code} is registered already") from None
-    client, secret = await auth.create_client(session, body.name, "unit", unit.code)
+    client, secret = await auth.create_client(session, body.name, "unit", unit.code, vault=vault)
     await generation.bump(session)  # every hub process routes to and from it from now on
     return AdapterCredentials(
         **adapter_out(unit).model_dump(), client_id=client.client_id, client_secret=secret
@@ -139,16 +142,19 @@ async def update(session: AsyncSession, code: str, changes: AdapterUpdate) -> Ad
     return adapter_out(unit)
 
 
-async def rotate_secret(session: AsyncSession, code: str) -> AdapterCredentials:
+async def rotate_secret(
+    session: AsyncSession, code: str, *, vault: MyNumberVault | None = None
+) -> AdapterCredentials:
     """New client credentials for a unit that lost its own (its adapter's credentials file):
     registering again cannot give them, a registered code being E1004. The unit's client keeps its
-    id and gets a new secret, shown only in this answer; the old secret works no more."""
+    id and gets a new secret, shown only in this answer; the old secret works no more. Given the vault,
+    the new secret is kept sealed too: a unit registered before migration 0011 gets client_secret_jwt."""
     unit = await get_unit(session, code)
     clients = list(await auth.clients_of_unit(session, code))
     if clients:
-        client, secret = clients[0], await auth.rotate_secret(session, clients[0])
+        client, secret = clients[0], await auth.rotate_secret(session, clients[0], vault=vault)
     else:  # none to rotate: it gets the client its registration would have made
-        client, secret = await auth.create_client(session, unit.name, "unit", unit.code)
+        client, secret = await auth.create_client(session, unit.name, "unit", unit.code, vault=vault)
     for other in clients[1:]:  # only the credentials just shown act for the unit
         other.enabled = False
     await session.flush()

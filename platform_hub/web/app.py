@@ -155,10 +155,12 @@ def _check_time_zone(settings: Settings) -> None:
 
 
 def _public_paths(app: FastAPI) -> frozenset[str]:
-    """What anyone may call without a token: health, the token endpoint, and the API's schema (its
+    """What anyone may call without a token: health, the OAuth endpoints, and the API's schema (its
     documentation pages are install_docs's)."""
     schema = {app.openapi_url} if app.openapi_url else set()
-    return frozenset({app.url_path_for("healthz"), app.url_path_for("issue_token")} | schema)
+    # The OAuth endpoints authenticate their callers as clients (their own credentials), not by a token.
+    oauth = {app.url_path_for("issue_token"), app.url_path_for("introspect_token")}
+    return frozenset({app.url_path_for("healthz")} | oauth | schema)
 
 
 def _with_token_secret(settings: Settings) -> Settings:
@@ -216,6 +218,8 @@ def _json_error(error: HubError) -> JSONResponse:
     body: dict[str, object] = {"code": error.code, "message": error.message}
     if error.details:
         body["details"] = error.details
+    if error.oauth_error:
+        body["oauth_error"] = error.oauth_error
     return JSONResponse({"error": body}, status_code=error.status_code, headers=error.headers)
 
 

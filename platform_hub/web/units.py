@@ -26,7 +26,7 @@ async def register_adapter(
 ) -> AdapterCredentials:
     """Register a unit's adapter; its client credentials are returned only in this answer."""
     ops.expect("unit.register", unit=body.unit_code, organ=body.organ, purposes=",".join(body.purposes))
-    registered = await service.register(session, body, state.catalog)
+    registered = await service.register(session, body, state.catalog, vault=state.require_vault())
     await ops.record(session, detail=f"client {registered.client_id}")
     return registered
 
@@ -50,11 +50,13 @@ async def heartbeat(code: str, session: Session, principal: CurrentPrincipal) ->
 
 
 @router.post("/{code}/secret", response_model=AdapterCredentials)
-async def rotate_secret(code: str, ops: Ops, session: Session, _: Integrator) -> AdapterCredentials:
+async def rotate_secret(
+    code: str, ops: Ops, state: State, session: Session, _: Integrator
+) -> AdapterCredentials:
     """New client credentials for a unit that lost its own (registering again is E1004): its client
     keeps its id and gets a new secret, returned only in this answer; the old secret works no more."""
     ops.expect("unit.rotate_secret", unit=code)
-    rotated = await service.rotate_secret(session, code)
+    rotated = await service.rotate_secret(session, code, vault=state.require_vault())
     await ops.record(session, detail=f"client {rotated.client_id}")
     return rotated
 

@@ -2,7 +2,7 @@
 and the unit's SSH public keys for the hub's SFTP drop box
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2027-01-10 10:00:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
