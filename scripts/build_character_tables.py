@@ -73,15 +73,25 @@ def mj_tables(font_path: str) -> tuple[list[int], dict[int, list[int]]]:
     return points, {base: sorted(sels) for base, sels in sorted(sequences.items())}
 
 
+def level(char: str) -> int:
+    """0: JIS X 0208 第1水準 (the kanji in everyday use), 1: the rest of JIS X 0208, 2: JIS X 0213,
+    3: beyond."""
+    try:
+        lead = char.encode("shift_jis")[0]
+    except UnicodeEncodeError:
+        return 2 if in_jis(char, "euc_jis_2004") else 3
+    return 0 if 0x88 <= lead <= 0x98 and char.encode("shift_jis") <= b"\x98\x72" else 1
+
+
 def rank(char: str) -> tuple[int, int]:
-    """Which form of a family searches and fallbacks settle on: JIS X 0208 first, then JIS X 0213."""
-    level = 0 if in_jis(char, "shift_jis") else 1 if in_jis(char, "euc_jis_2004") else 2
-    return level, ord(char)
+    """Which form of a family searches and fallbacks settle on: the most common, then the lowest."""
+    return level(char), ord(char)
 
 
-def unihan_pairs(variants_path: str) -> set[tuple[str, str]]:
-    """kZVariant and kSemanticVariant pairs of Unihan_Variants.txt (either direction)."""
-    pairs: set[tuple[str, str]] = set()
+def unihan_pairs(variants_path: str) -> dict[tuple[str, str], int]:
+    """kZVariant and kSemanticVariant pairs of Unihan_Variants.txt (either direction): 0 for a
+    z-variant (the same character, a different glyph: kZVariant, or a source marked ``:Z``), else 1."""
+    pairs: dict[tuple[str, str], int] = {}
     with bz2.open(variants_path, "rt", encoding="utf-8") as lines:
         for line in lines:
             fields = line.rstrip("\n").split("\t")
@@ -89,11 +99,13 @@ def unihan_pairs(variants_path: str) -> set[tuple[str, str]]:
                 char = chr(int(fields[0][2:], 16))
                 for value in fields[2].split():
                     other = chr(int(value.split("<")[0][2:], 16))
-                    pairs.add((min(char, other), max(char, other)))
+                    pair = (min(char, other), max(char, other))
+                    strength = 0 if fields[1] == "kZVariant" or ":Z" in value else 1
+                    pairs[pair] = min(pairs.get(pair, 1), strength)
     return pairs
 
 
-def variant_map(itaiji_path: str, known: set[int], unihan: set[tuple[str, str]]) -> dict[str, str]:
+def variant_map(itaiji_path: str, known: set[int], unihan: dict[tuple[str, str], int]) -> dict[str, str]:
     """Fold only pairs both sides name (mutual), among characters a Japanese register can hold (MJ
     or JIS X 0213): one-sided and simplified-Chinese entries would merge different surnames."""
     families: dict[str, list[str]] = json.loads(Path(itaiji_path).read_text(encoding="utf-8"))
@@ -105,7 +117,7 @@ def variant_map(itaiji_path: str, known: set[int], unihan: set[tuple[str, str]])
         return c
 
     def japanese(c: str) -> bool:
-        return len(c) == 1 and (ord(c) in known or in_jis(c, "euc_jis_2004"))
+        return len(c) == 1 and is_ideograph(ord(c)) and (ord(c) in known or in_jis(c, "euc_jis_2004"))
 
     edges = {
         tuple(sorted((char, other)))
@@ -113,13 +125,13 @@ def variant_map(itaiji_path: str, known: set[int], unihan: set[tuple[str, str]])
         for other in family
         if other != char and japanese(char) and japanese(other) and char in families.get(other, [])
     }
-    # A variant outside JIS X 0208 joins its JIS X 0208 form first; then the 旧字体/新字体 pairs both
-    # in JIS X 0208, those Unihan also pairs first, then
-    # the nearest (smallest families). A family is capped (three JIS X 0208 forms,
-    # six in all): the dictionary's chains (医–億, 亜–聖) would otherwise make one key of unrelated names.
+    # Unihan's z-variants (the same character in another glyph) join first, then the 旧字体/新字体
+    # pairs both in JIS X 0208, then the rest, the nearest (smallest families) first. A family
+    # holds one 第1水準 kanji at most, eight forms in all: the dictionary's chains (医–億, 崎–埼,
+    # 沢–途) would otherwise make one key of different names.
     def strength(edge: tuple[str, str]) -> tuple[int, int, int]:
-        common = all(rank(c)[0] == 0 for c in edge)
-        return int(edge not in unihan), int(common), sum(len(families.get(c, [])) for c in edge)
+        common = all(level(c) <= 1 for c in edge)
+        return min(unihan.get(edge, 1), 1), int(not common), sum(len(families.get(c, [])) for c in edge)
 
     members: dict[str, list[str]] = {}
     for a, b in sorted(edges, key=strength):
@@ -127,7 +139,7 @@ def variant_map(itaiji_path: str, known: set[int], unihan: set[tuple[str, str]])
         if ra == rb:
             continue
         union = members.get(ra, [ra]) + members.get(rb, [rb])
-        if len(union) > 6 or sum(rank(c)[0] == 0 for c in union) > 3:
+        if len(union) > 8 or sum(level(c) == 0 for c in union) > 1:
             continue
         best, other = min(ra, rb, key=rank), max(ra, rb, key=rank)
         parent[other] = best

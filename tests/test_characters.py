@@ -1,0 +1,95 @@
+"""文字要件: the check against the published tables, the 異体字 folds, the JIS X 0213 fallback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from platform_hub.protocol import characters, normalize
+from platform_hub.protocol.numbers import atena_number
+from tests.helpers import NS, HubClient, count_rows, fault_code, ido_notification
+
+KATSURA_IVS = "葛\U000e0102"  # 葛 with a Moji_Joho selector (MJ000000-style glyph of 葛飾)
+ADOBE_IVS = "葛\U000e0100"  # registered in the IVD, but for Adobe-Japan1, not Moji_Joho
+
+
+def test_jis_x_0208_and_0213_and_mj_characters_pass() -> None:
+    assert characters.refusals("山田　太郎") == []
+    assert characters.refusals("ヤマダ　タロウ") == []
+    assert characters.refusals("山﨑") == []  # 﨑 U+FA11 is in JIS X 0213, not in JIS X 0208
+    assert characters.refusals("髙橋𠮷野") == []  # MJ characters JIS X 0213 lacks
+    assert characters.refusals("\u3401") == []  # 㐁, an MJ ideograph beyond JIS X 0213
+    assert characters.refusals(KATSURA_IVS + "飾区") == []
+
+
+def test_each_refused_character_is_named_once_with_its_reason() -> None:
+    assert characters.refusals("山田😀😀") == ["U+1F600 is an emoji or symbol outside JIS X 0213"]
+    assert characters.refusals("a\x01b") == ["U+0001 is a control character"]
+    (private,) = characters.refusals("\ue000")
+    assert private.startswith("U+E000 is a private-use character (外字)")
+    assert characters.refusals(ADOBE_IVS) == ["U+845B U+E0100 is not a registered Moji_Joho IVS"]
+    assert characters.refusals("한글") == [
+        "U+D55C is neither in JIS X 0213 nor among the 行政事務標準文字 (MJ)",
+        "U+AE00 is neither in JIS X 0213 nor among the 行政事務標準文字 (MJ)",
+    ]
+
+
+def test_the_table_holds_the_moji_joho_collection() -> None:
+    sequences = characters._mj_sequences()
+    assert len(sequences) > 5_000 and sum(map(len, sequences.values())) > 11_000
+    assert "\U000e0102" in sequences["葛"] and "\U000e0100" not in sequences["葛"]
+
+
+def test_search_keys_fold_itaiji_and_drop_selectors() -> None:
+    assert normalize.name_key("髙橋　邊") == normalize.name_key("高橋　辺")
+    assert normalize.name_key("渡邉") == normalize.name_key("渡辺") == normalize.name_key("渡邊")
+    assert normalize.name_key("山﨑") == normalize.name_key("山崎")
+    assert normalize.name_key("齋藤") == normalize.name_key("斎藤")
+    assert normalize.name_key(KATSURA_IVS + "西") == normalize.name_key("葛西")
+    assert normalize.name_key("高橋") != normalize.name_key("高梁")
+    assert normalize.address_key("千代田区霞ヶ関一丁目２番３号") == normalize.address_key("千代田区霞が関1-2-3")
+    assert normalize.address_key("霞ケ関") == normalize.address_key("霞が関")
+
+
+def test_fallback_keeps_jis_x_0213_and_replaces_what_it_lacks() -> None:
+    assert characters.fall_back("山﨑") == "山﨑"  # inside JIS X 0213 already
+    assert characters.fall_back("髙橋") == "高橋"  # 髙 is MJ, not JIS X 0213
+    assert characters.fall_back(KATSURA_IVS + "飾") == "葛飾"
+    assert characters.fall_back("\u3400") == "丘"  # 㐀, whose variant in the table is 丘
+    assert characters.fall_back("\u3401") == characters.GETA  # 㐁 has none within JIS X 0213
+    assert characters.fall_back("😀") == characters.GETA
+
+
+def test_an_emoji_in_a_notification_is_refused_naming_item_and_code_point(
+    hub: HubClient, database_url: str
+) -> None:
+    juki = hub.unit_headers(hub.register("001"))
+    response = hub.send(ido_notification(changes={"Shimei": "山田　太郎😀"}), juki)
+    assert response.status_code == 400 and fault_code(response) == "E1002"
+    details = [e.text for e in etree.fromstring(response.content).iterfind(".//lk:ErrorDetail", NS)]
+    assert details == ["Shimei (JUK01R07 氏名): U+1F600 is an emoji or symbol outside JIS X 0213"]
+    assert count_rows(database_url, "messages") == 0
+    moved_in = ido_notification(
+        jiyu="01", my_number="123456789018", changes={"Shimei": KATSURA_IVS + "山　花子", "TennyumaeJusho": "霞ヶ関"}
+    )
+    assert hub.send(moved_in, juki).status_code == 200  # a Moji_Joho IVS is allowed
+
+
+def _search(hub: HubClient, **body: Any) -> list[str]:
+    response = hub.http.post("/addressees/search", json=body, headers=hub.admin())
+    assert response.status_code == 200, response.text
+    return [found["integrated_number"] for found in response.json()]
+
+
+def test_the_registry_finds_itaiji_and_ivs_written_either_way(hub: HubClient) -> None:
+    hub.register("011")
+    born = {"birth_date": "1970-01-02", "sex": "1", "name_kana": "タカハシ　ヘン"}
+    takahashi = hub.enroll({"011": atena_number(41)}, name="髙橋　邊", address="千代田区霞ヶ関一丁目１番", **born)
+    plain = hub.enroll({"011": atena_number(42)}, name="高橋　辺", address="千代田区霞が関二丁目２番", **born)
+    katsura = hub.enroll({"011": atena_number(43)}, name=KATSURA_IVS + "西　一郎", **born)
+    assert set(_search(hub, name="高橋辺", birth_date="1970-01-02")) == {takahashi, plain}
+    assert set(_search(hub, name="髙橋邊", birth_date="1970-01-02")) == {takahashi, plain}
+    assert _search(hub, name="葛西一郎", birth_date="1970-01-02") == [katsura]
+    assert set(_search(hub, name_kana="タカハシヘン", birth_date="1970-01-02", address="千代田区霞が関", match="partial")) == {takahashi, plain}
+    assert set(_search(hub, name_kana="タカハシヘン", birth_date="1970-01-02", address="千代田区霞ケ関", match="partial")) == {takahashi, plain}
