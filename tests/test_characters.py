@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from lxml import etree
 
+import platform_hub
 from platform_hub.protocol import characters, normalize
 from platform_hub.protocol.numbers import atena_number
-from tests.helpers import NS, HubClient, count_rows, fault_code, ido_notification
+from tests.helpers import NS, HubClient, count_rows, execute, fault_code, ido_notification, rows
 
 KATSURA_IVS = "葛\U000e0102"  # 葛 with a Moji_Joho selector (MJ000000-style glyph of 葛飾)
 ADOBE_IVS = "葛\U000e0100"  # registered in the IVD, but for Adobe-Japan1, not Moji_Joho
@@ -93,3 +97,26 @@ def test_the_registry_finds_itaiji_and_ivs_written_either_way(hub: HubClient) ->
     assert _search(hub, name="葛西一郎", birth_date="1970-01-02") == [katsura]
     assert set(_search(hub, name_kana="タカハシヘン", birth_date="1970-01-02", address="千代田区霞が関", match="partial")) == {takahashi, plain}
     assert set(_search(hub, name_kana="タカハシヘン", birth_date="1970-01-02", address="千代田区霞ケ関", match="partial")) == {takahashi, plain}
+
+
+def test_migration_0015_recomputes_the_stored_keys(hub: HubClient, database_url: str) -> None:
+    """Keys stored before the fold (as the earlier code wrote them) are folded by the data step."""
+    hub.register("011")
+    born = {"birth_date": "1970-01-02", "sex": "1", "name_kana": "ワタナベ"}
+    integrated = hub.enroll({"011": atena_number(44)}, name="渡邊　" + KATSURA_IVS, address="霞ヶ関一丁目", **born)
+    execute(database_url, "UPDATE person_versions SET name_key = name, address_key = address")
+    assert _search(hub, name="渡辺葛", birth_date="1970-01-02") == []
+    script = Path(platform_hub.__file__).parent / "migrations/versions/0015_characters.py"
+    spec = importlib.util.spec_from_file_location("m0015", script)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            migration.recompute_keys(connection)
+    finally:
+        engine.dispose()
+    assert _search(hub, name="渡辺葛", birth_date="1970-01-02") == [integrated]
+    ((name_key, address_key),) = rows(database_url, "SELECT name_key, address_key FROM person_versions")
+    assert (name_key, address_key) == (normalize.name_key("渡辺葛"), "霞が関1丁目")
