@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,19 @@ from lxml import etree
 import platform_hub
 from platform_hub.protocol import characters, normalize
 from platform_hub.protocol.numbers import atena_number
-from tests.helpers import NS, HubClient, count_rows, execute, fault_code, ido_notification, rows
+from tests.helpers import (
+    NS,
+    YAMADA,
+    HubClient,
+    count_rows,
+    execute,
+    fault_code,
+    ido_notification,
+    rows,
+    serve_in_thread,
+    wait_until,
+)
+from tests.units import TestUnit
 
 KATSURA_IVS = "葛\U000e0102"  # 葛 with a Moji_Joho selector (MJ000000-style glyph of 葛飾)
 ADOBE_IVS = "葛\U000e0100"  # registered in the IVD, but for Adobe-Japan1, not Moji_Joho
@@ -120,3 +133,21 @@ def test_migration_0015_recomputes_the_stored_keys(hub: HubClient, database_url:
     assert _search(hub, name="渡辺葛", birth_date="1970-01-02") == [integrated]
     ((name_key, address_key),) = rows(database_url, "SELECT name_key, address_key FROM person_versions")
     assert (name_key, address_key) == (normalize.name_key("渡辺葛"), "霞が関1丁目")
+
+
+def test_a_jisx0213_unit_gets_each_n_item_fallen_back(hub: HubClient, database_url: str) -> None:
+    """002 holds JIS X 0213 only: its copy of a notification has 髙 as 高, the IVS as its base; 011
+    (MJ) gets the characters as sent."""
+    units = {code: TestUnit() for code in ("002", "011")}
+    with ExitStack() as stack:
+        for code, unit in units.items():
+            extra = {"characters": "jisx0213"} if code == "002" else {}
+            registered = hub.register(code, stack.enter_context(serve_in_thread(unit.app())), **extra)
+            assert registered["characters"] == extra.get("characters", "mj")
+        hub.enroll({code: YAMADA[code] for code in ("001", "002", "011")})
+        juki = hub.unit_headers(hub.register("001"))
+        address = f"東京都千代田区髙田{KATSURA_IVS}一丁目１番１号"
+        assert hub.send(ido_notification(changes={"Jusho": address}), juki).status_code == 200
+        wait_until(lambda: all(unit.received for unit in units.values()))
+    jusho = {code: unit.received[0].findtext(".//lk:Jusho", namespaces=NS) for code, unit in units.items()}
+    assert jusho == {"002": "東京都千代田区高田葛一丁目１番１号", "011": address}

@@ -13,7 +13,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import cache
+from collections.abc import Collection
 from importlib.resources import files
+
+from lxml import etree
+
+from platform_hub.protocol.xml import local_name
 
 _DATA = files("platform_hub.protocol") / "data"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # tab, LF, CR are the XML's own
@@ -123,3 +128,10 @@ def fall_back(text: str) -> str:
             char = form if form and in_jis_x_0213(form) else GETA
         out.append(char)
     return "".join(out)
+
+
+def fall_back_items(root: etree._Element, n_items: Collection[str]) -> None:
+    """Fall back, in place, the text of every element under ``root`` named as one of ``n_items``."""
+    for node in root.iter():
+        if isinstance(node.tag, str) and node.text and local_name(node) in n_items:
+            node.text = fall_back(node.text)
