@@ -65,7 +65,9 @@ def test_search_keys_fold_itaiji_and_drop_selectors() -> None:
     assert normalize.name_key("齋藤") == normalize.name_key("斎藤")
     assert normalize.name_key(KATSURA_IVS + "西") == normalize.name_key("葛西")
     assert normalize.name_key("高橋") != normalize.name_key("高梁")
-    assert normalize.address_key("千代田区霞ヶ関一丁目２番３号") == normalize.address_key("千代田区霞が関1-2-3")
+    assert normalize.address_key("千代田区霞ヶ関一丁目２番３号") == normalize.address_key(
+        "千代田区霞が関1-2-3"
+    )
     assert normalize.address_key("霞ケ関") == normalize.address_key("霞が関")
 
 
@@ -88,7 +90,9 @@ def test_an_emoji_in_a_notification_is_refused_naming_item_and_code_point(
     assert details == ["Shimei (JUK01R07 氏名): U+1F600 is an emoji or symbol outside JIS X 0213"]
     assert count_rows(database_url, "messages") == 0
     moved_in = ido_notification(
-        jiyu="01", my_number="123456789018", changes={"Shimei": KATSURA_IVS + "山　花子", "TennyumaeJusho": "霞ヶ関"}
+        jiyu="01",
+        my_number="123456789018",
+        changes={"Shimei": KATSURA_IVS + "山　花子", "TennyumaeJusho": "霞ヶ関"},
     )
     assert hub.send(moved_in, juki).status_code == 200  # a Moji_Joho IVS is allowed
 
@@ -102,21 +106,33 @@ def _search(hub: HubClient, **body: Any) -> list[str]:
 def test_the_registry_finds_itaiji_and_ivs_written_either_way(hub: HubClient) -> None:
     hub.register("011")
     born = {"birth_date": "1970-01-02", "sex": "1", "name_kana": "タカハシ　ヘン"}
-    takahashi = hub.enroll({"011": atena_number(41)}, name="髙橋　邊", address="千代田区霞ヶ関一丁目１番", **born)
+    takahashi = hub.enroll(
+        {"011": atena_number(41)}, name="髙橋　邊", address="千代田区霞ヶ関一丁目１番", **born
+    )
     plain = hub.enroll({"011": atena_number(42)}, name="高橋　辺", address="千代田区霞が関二丁目２番", **born)
     katsura = hub.enroll({"011": atena_number(43)}, name=KATSURA_IVS + "西　一郎", **born)
     assert set(_search(hub, name="高橋辺", birth_date="1970-01-02")) == {takahashi, plain}
     assert set(_search(hub, name="髙橋邊", birth_date="1970-01-02")) == {takahashi, plain}
     assert _search(hub, name="葛西一郎", birth_date="1970-01-02") == [katsura]
-    assert set(_search(hub, name_kana="タカハシヘン", birth_date="1970-01-02", address="千代田区霞が関", match="partial")) == {takahashi, plain}
-    assert set(_search(hub, name_kana="タカハシヘン", birth_date="1970-01-02", address="千代田区霞ケ関", match="partial")) == {takahashi, plain}
+    assert set(
+        _search(
+            hub, name_kana="タカハシヘン", birth_date="1970-01-02", address="千代田区霞が関", match="partial"
+        )
+    ) == {takahashi, plain}
+    assert set(
+        _search(
+            hub, name_kana="タカハシヘン", birth_date="1970-01-02", address="千代田区霞ケ関", match="partial"
+        )
+    ) == {takahashi, plain}
 
 
 def test_migration_0015_recomputes_the_stored_keys(hub: HubClient, database_url: str) -> None:
     """Keys stored before the fold (as the earlier code wrote them) are folded by the data step."""
     hub.register("011")
     born = {"birth_date": "1970-01-02", "sex": "1", "name_kana": "ワタナベ"}
-    integrated = hub.enroll({"011": atena_number(44)}, name="渡邊　" + KATSURA_IVS, address="霞ヶ関一丁目", **born)
+    integrated = hub.enroll(
+        {"011": atena_number(44)}, name="渡邊　" + KATSURA_IVS, address="霞ヶ関一丁目", **born
+    )
     execute(database_url, "UPDATE person_versions SET name_key = name, address_key = address")
     assert _search(hub, name="渡辺葛", birth_date="1970-01-02") == []
     script = Path(platform_hub.__file__).parent / "migrations/versions/0015_characters.py"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
 from collections.abc import Collection
+from functools import cache
 from importlib.resources import files
 
 from lxml import etree
@@ -44,7 +44,9 @@ def _mj_characters() -> frozenset[str]:
 
 @cache
 def _mj_sequences() -> dict[str, frozenset[str]]:
-    return {chr(int(base, 16)): frozenset(chr(int(s, 16)) for s in sels) for base, *sels in _lines("mj_ivs.txt")}
+    return {
+        chr(int(base, 16)): frozenset(chr(int(s, 16)) for s in sels) for base, *sels in _lines("mj_ivs.txt")
+    }
 
 
 @cache
@@ -97,7 +99,9 @@ def refusals(text: str) -> list[str]:
     previous = ""
     for char in text:
         if is_selector(char):
-            if char not in _mj_sequences().get(previous, frozenset()) and not _within(ord(previous or "a"), _EMOJI):
+            if char not in _mj_sequences().get(previous, frozenset()) and not _within(
+                ord(previous or "a"), _EMOJI
+            ):
                 key = f"{previous}{char}"
                 found.setdefault(
                     key,

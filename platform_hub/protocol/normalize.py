@@ -18,7 +18,9 @@ _ADDRESS_UNITS = re.compile(r"(?<=\d)(丁目|番地|番|号)(?=\d)")
 _KANJI_COUNT = re.compile(r"([一二三四五六七八九十]+)(?=丁目|番地|番|号)")
 _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
 # 霞ヶ関, 霞ケ関, 霞が関: one place written three ways; between kanji they are the same が.
-_GA = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff])[ヶケヵが](?=[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff])")
+_GA = re.compile(
+    r"(?<=[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff])[ヶケヵが](?=[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff])"
+)
 
 
 def _kanji_number(text: str) -> str:

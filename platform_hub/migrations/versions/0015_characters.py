@@ -31,7 +31,10 @@ def recompute_keys(connection: sa.Connection) -> None:
     PostgreSQL; batches by id, each update only where a key changes)."""
     versions = sa.table(
         "person_versions",
-        *(sa.column(name) for name in ("id", "name", "name_kana", "address", "name_key", "kana_key", "address_key")),
+        *(
+            sa.column(name)
+            for name in ("id", "name", "name_kana", "address", "name_key", "kana_key", "address_key")
+        ),
     )
     last = 0
     while True:
