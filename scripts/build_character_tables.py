@@ -135,7 +135,7 @@ def variant_map(itaiji_path: str, known: set[int], unihan: dict[tuple[str, str],
         return min(unihan.get(edge, 1), 1), int(not common), sum(len(families.get(c, [])) for c in edge)
 
     members: dict[str, list[str]] = {}
-    for a, b in sorted(edges, key=strength):
+    for a, b in sorted(edges, key=lambda edge: (strength(edge), edge)):
         ra, rb = find(a), find(b)
         if ra == rb:
             continue
