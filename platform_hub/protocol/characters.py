@@ -113,10 +113,17 @@ def refusals(text: str) -> list[str]:
     return list(found.values())
 
 
+@cache
+def _folds() -> dict[int, str | None]:
+    """``str.translate``'s table of ``fold``: each 異体字 to its form, each selector to nothing."""
+    table: dict[int, str | None] = {ord(char): form for char, form in variants().items()}
+    table.update((point, None) for point in (*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)))
+    return table
+
+
 def fold(text: str) -> str:
     """``text`` for comparison: IVS dropped, each 異体字 as its family's one form."""
-    table = variants()
-    return "".join(table.get(char, char) for char in text if not is_selector(char))
+    return text.translate(_folds())
 
 
 def fall_back(text: str) -> str:
