@@ -167,3 +167,11 @@ def test_a_jisx0213_unit_gets_each_n_item_fallen_back(hub: HubClient, database_u
         wait_until(lambda: all(unit.received for unit in units.values()))
     jusho = {code: unit.received[0].findtext(".//lk:Jusho", namespaces=NS) for code, unit in units.items()}
     assert jusho == {"002": "東京都千代田区高田葛一丁目１番１号", "011": address}
+
+
+def test_a_selector_needs_its_registered_base() -> None:
+    assert characters.refusals("\U000e0102葛") == ["U+E0102 is a variation selector on no base character"]
+    assert characters.refusals("葛\U000e0102\U000e0102") == [
+        "U+E0102 is a variation selector on no base character"
+    ]
+    assert characters.refusals("☀\ufe0f") == ["U+FE0F asks for emoji presentation"]

@@ -60,7 +60,6 @@ def is_selector(char: str) -> bool:
     return 0xFE00 <= point <= 0xFE0F or 0xE0100 <= point <= 0xE01EF
 
 
-@cache
 def in_jis_x_0213(char: str) -> bool:
     try:
         char.encode("euc_jis_2004")
@@ -99,18 +98,25 @@ def refusals(text: str) -> list[str]:
     previous = ""
     for char in text:
         if is_selector(char):
-            if char not in _mj_sequences().get(previous, frozenset()) and not _within(
-                ord(previous or "a"), _EMOJI
-            ):
-                key = f"{previous}{char}"
-                found.setdefault(
-                    key,
-                    f"U+{ord(previous or ' '):04X} U+{ord(char):04X} is not a registered Moji_Joho IVS",
-                )
-        elif (why := _why_not(char)) is not None:
-            found.setdefault(char, why)
+            key, why = previous + char, _why_not_sequence(previous, char)
+        else:
+            key, why = char, _why_not(char)
+        if why is not None:
+            found.setdefault(key, why)
         previous = char
     return list(found.values())
+
+
+def _why_not_sequence(base: str, selector: str) -> str | None:
+    """Why a variation selector after ``base`` may not stand; None: a Moji_Joho IVS of ``base``."""
+    point = ord(selector)
+    if point == 0xFE0F:
+        return "U+FE0F asks for emoji presentation"
+    if not base or is_selector(base):
+        return f"U+{point:04X} is a variation selector on no base character"
+    if selector in _mj_sequences().get(base, frozenset()):
+        return None
+    return f"U+{ord(base):04X} U+{point:04X} is not a registered Moji_Joho IVS"
 
 
 @cache
