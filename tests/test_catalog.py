@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from platform_hub.kit.settings import BUNDLED_SPECS
+from platform_hub.protocol import characters
 from platform_hub.protocol.catalog import load_catalog
 from platform_hub.protocol.errors import SchemaViolation
 from platform_hub.protocol.specs import SpecError
@@ -119,7 +120,12 @@ def test_item_types_are_enforced(items: dict[str, str]) -> None:
         _validate_ido(**items)
 
 
-FULL_WIDTH = st.text(st.characters(min_codepoint=0x3000, max_codepoint=0x9FFF), min_size=1, max_size=50)
+# Full width and within the 文字要件 (JIS X 0213 or MJ): the characters an N item may hold.
+FULL_WIDTH = st.text(
+    st.characters(min_codepoint=0x3000, max_codepoint=0x9FFF).filter(lambda c: not characters.refusals(c)),
+    min_size=1,
+    max_size=50,
+)
 HALF_WIDTH = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=60)
 
 

@@ -49,15 +49,18 @@ def units_update(
     base_url: Annotated[str | None, typer.Option(help="Where the hub POSTs its messages.")] = None,
     mode: Annotated[str | None, typer.Option(help="production, or test (MSGMode 1 only).")] = None,
     soap_faults: Annotated[str | None, typer.Option(help="contract, or wsi (every Fault HTTP 500).")] = None,
+    characters: Annotated[str | None, typer.Option(help="mj, or jisx0213 (N items fall back).")] = None,
 ) -> None:
     """Change how the hub names and reaches a unit; what it may do (its organ, 事務 and interfaces)
     stays as registered."""
     from platform_hub.units import service
 
-    changes = _update({"name": name, "base_url": base_url, "mode": mode, "soap_faults": soap_faults})
+    options = {"name": name, "base_url": base_url, "mode": mode, "soap_faults": soap_faults}
+    changes = _update(options | {"characters": characters})
     stored = changes.stored()
     if not stored:
-        raise CliError("nothing to change: --name, --base-url, --mode or --soap-faults", MISUSED)
+        options_named = "--name, --base-url, --mode, --soap-faults or --characters"
+        raise CliError(f"nothing to change: {options_named}", MISUSED)
 
     async def update(session: AsyncSession) -> None:
         await service.update(session, code, changes)

@@ -207,7 +207,7 @@ async def _query(state: LinkageRuntime, inbound: Inbound) -> bytes:
         answered = await translate(
             store.lookup, answer, inbound.spec, "response", destination.code, inbound.source.code
         )
-        response = answer.to_bytes()
+        response = unit_client.envelope_for(inbound.source, answer, inbound.spec)
         # Everyone the answer tells about (a household's members too) gets an entry of their own.
         about = list(dict.fromkeys([*taken.subjects, *answered]))
         items = items_present(inbound.spec.response, answer.payload())
@@ -270,7 +270,8 @@ async def _forward(state: LinkageRuntime, inbound: Inbound, message: Message) ->
         raise DeliveryFailed(f"unit {destination.code} is disabled")
     inbound.envelope.set_destination(destination.code)
     inbound.envelope.set_header_fields(ReceptionNumber=message.reception_number)
-    answer = await unit_client.forward_query(state, destination, inbound.envelope.to_bytes())
+    body = unit_client.envelope_for(destination, inbound.envelope, inbound.spec)
+    answer = await unit_client.forward_query(state, destination, body)
     try:
         inbound.compiled.validate(answer.message)
     except SchemaViolation as invalid:

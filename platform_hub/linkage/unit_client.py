@@ -4,13 +4,17 @@ gets a message, is in ``service.py``)."""
 from __future__ import annotations
 
 import asyncio
+import copy
 
 import aiohttp
+from lxml import etree
 
 from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import Unit
+from platform_hub.protocol import characters
 from platform_hub.protocol.envelope import SOAP_CONTENT_TYPE, Envelope, read_envelope, read_fault
 from platform_hub.protocol.errors import DeliveryFailed, HubError
+from platform_hub.protocol.specs import InterfaceSpec
 from platform_hub.protocol.xml import parse_xml, read_off_loop
 
 # A unit's answer may be larger than what units may send the hub (a household, a batch report).
@@ -27,6 +31,16 @@ def unit_session() -> aiohttp.ClientSession:
         timeout=aiohttp.ClientTimeout(total=None),  # each call sets its own, in _post
         skip_auto_headers=("User-Agent",),
     )
+
+
+def envelope_for(unit: Unit, envelope: Envelope, spec: InterfaceSpec) -> bytes:
+    """The envelope as ``unit`` takes it: for a unit whose system holds JIS X 0213 only
+    (``characters: jisx0213``), each N item's text fallen back (docs/characters.md)."""
+    if unit.characters != "jisx0213":
+        return envelope.to_bytes()
+    root = copy.deepcopy(envelope.root)
+    characters.fall_back_items(root, {item.romaji for item in spec.all_items() if item.type == "N"})
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 def unit_endpoint(unit: Unit) -> str:

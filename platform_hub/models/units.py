@@ -57,6 +57,9 @@ class Unit(Base):
     soap_faults: Mapped[str] = mapped_column(
         String(8), default="contract", doc="contract: the contract's HTTP status; wsi: 500 for every fault"
     )
+    characters: Mapped[str] = mapped_column(
+        String(8), default="mj", doc="mj: 行政事務標準文字; jisx0213: the hub falls back to JIS X 0213 for it"
+    )
     purposes: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The unit's SSH public keys (authorized_keys lines) for the hub's SFTP drop box; none: no drop box.
     ssh_keys: Mapped[str | None] = mapped_column(Text)

@@ -44,6 +44,7 @@ class CompiledInterface:
     def validate(self, message: etree._Element) -> None:
         """Validate one ``_R01`` / ``_S01`` element; every error names its line and item."""
         self._check(self.schema, message, lines=True)
+        self._check_characters(message)
 
     def validate_head(self, message: etree._Element) -> None:
         """A batch's ``_R01`` element, its records left out."""

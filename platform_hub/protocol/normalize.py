@@ -1,4 +1,5 @@
-"""Japanese normalisation for search keys: NFKC (full/half width), kana unified, spaces dropped."""
+"""Japanese normalisation for search keys: NFKC (full/half width), kana unified, spaces dropped,
+異体字 folded (髙 = 高, 邊 = 辺) and IVS dropped (characters.fold), ヶ/ケ/が alike in addresses."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import unicodedata
 
 import jaconv
 
+from platform_hub.protocol import characters
+
 _SPACES = re.compile(r"\s+")
 # Dashes, long-vowel marks and minus signs written between digits of an address all mean "-".
 _ADDRESS_DASH = re.compile(r"(?<=\d)[\-‐‑‒–—―−ｰー－](?=\d)")
@@ -14,6 +17,10 @@ _ADDRESS_UNITS = re.compile(r"(?<=\d)(丁目|番地|番|号)(?=\d)")
 # 一丁目, 二十三番 …: kanji numerals that count blocks and lots, as written on many 住民票.
 _KANJI_COUNT = re.compile(r"([一二三四五六七八九十]+)(?=丁目|番地|番|号)")
 _KANJI_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")}
+# 霞ヶ関, 霞ケ関, 霞が関: one place written three ways; between kanji they are the same が.
+_GA = re.compile(
+    r"(?<=[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff])[ヶケヵが](?=[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003ffff])"
+)
 
 
 def _kanji_number(text: str) -> str:
@@ -25,8 +32,10 @@ def _kanji_number(text: str) -> str:
 
 
 def name_key(name: str) -> str:
-    """氏名 for comparison: width-folded, without spaces (山田　太郎 = 山田太郎)."""
-    return _SPACES.sub("", unicodedata.normalize("NFKC", name))
+    """氏名 for comparison: width-folded, without spaces (山田　太郎 = 山田太郎), 異体字 folded and IVS
+    dropped (髙橋 = 高橋). Selectors go before NFKC, which would keep them; the fold after, as NFKC
+    maps compatibility ideographs (U+F900…) onto the unified ones the table knows."""
+    return characters.fold(_SPACES.sub("", unicodedata.normalize("NFKC", characters.fold(name))))
 
 
 def kana_key(kana: str) -> str:
@@ -35,8 +44,8 @@ def kana_key(kana: str) -> str:
 
 
 def address_key(address: str) -> str:
-    """住所 for comparison: width-folded, without spaces, 一丁目２番３号 and 1-2-3 alike where digits."""
-    folded = name_key(address)
+    """住所 for comparison: as a name, 一丁目２番３号 and 1-2-3 alike where digits, 霞ヶ関 = 霞が関."""
+    folded = _GA.sub("が", name_key(address))
     folded = _KANJI_COUNT.sub(lambda match: _kanji_number(match.group(1)), folded)
     folded = _ADDRESS_UNITS.sub("-", folded)
     folded = _ADDRESS_DASH.sub("-", folded)

@@ -9,6 +9,7 @@ from platform_hub.models import FileDelivery, FileEncoding, UnitMode
 
 InterfaceId = str
 SoapFaults = Literal["contract", "wsi"]
+CharacterSet = Literal["mj", "jisx0213"]
 
 
 class AdapterRegistration(BaseModel):
@@ -30,6 +31,11 @@ class AdapterRegistration(BaseModel):
         default="contract",
         description="contract: a SOAP Fault has the HTTP status of its error code; wsi: every Fault is "
         "HTTP 500 (WS-I Basic Profile R1126), for toolkits such as suds that read a fault only then",
+    )
+    characters: CharacterSet = Field(
+        default="mj",
+        description="mj: the unit holds the 行政事務標準文字; jisx0213: its system holds JIS X 0213 only, "
+        "so the hub falls back each N item it sends the unit (docs/characters.md)",
     )
 
     @field_validator("unit_code")
@@ -58,6 +64,7 @@ class AdapterUpdate(BaseModel):
     base_url: AnyHttpUrl | None = Field(default=None, description="as at the registration")
     mode: UnitMode | None = None
     soap_faults: SoapFaults | None = None
+    characters: CharacterSet | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -109,6 +116,7 @@ class AdapterOut(BaseModel):
     base_url: str
     mode: UnitMode
     soap_faults: str
+    characters: str = "mj"
     provides: list[str]
     subscribes: list[str]
     purposes: list[str]
