@@ -2,7 +2,7 @@
 (mj, or jisx0213 for a unit whose system holds JIS X 0213 only: the hub falls back for it)
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 Create Date: 2027-01-20 10:00:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from platform_hub.protocol import normalize
 
 revision: str = "0015"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
