@@ -7,6 +7,7 @@ Driven against the served hub by clients nobody here wrote: authlib's, and httpx
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import uuid
@@ -19,6 +20,7 @@ import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2.rfc7523 import ClientSecretJWT
 from cryptography.hazmat.primitives.asymmetric import rsa
+from platform_hub_sdk import Credentials, TokenMethod, TokenSource
 
 from platform_hub.auth.service import issue_token
 from platform_hub.kit.settings import Settings
@@ -249,6 +251,13 @@ def test_bad_assertions_are_refused(
     assert says in refused(jwt_token_request(hub.http, signed), 401, "E2001", "invalid_client")
 
 
+def test_a_short_admin_secret_gets_no_jwt(served: tuple[str, HubClient]) -> None:
+    url, hub = served
+    with pytest.warns(jwt.warnings.InsecureKeyLengthWarning):
+        signed = assertion(ADMIN_ID, ADMIN_SECRET, f"{url}/oauth/token")
+    assert "32+" in refused(jwt_token_request(hub.http, signed), 401, "E2001", "invalid_client")
+
+
 def test_alg_none_and_rs256_are_refused(
     served: tuple[str, HubClient], city: dict[str, dict[str, Any]]
 ) -> None:
@@ -324,11 +333,20 @@ def test_basic_still_works_and_says_it_is_interim(
     assert introspected.json()["active"] is True
 
 
-@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # the tests' admin secret
-def test_basic_turned_off(settings: Settings, zeimu_url: str) -> None:
-    with served_hub(settings.model_copy(update={"client_secret_basic": False})) as (url, hub):
+def jwt_only(settings: Settings) -> Settings:
+    """A hub that takes client_secret_jwt only, its administrator's secret long enough for HS256."""
+    return settings.model_copy(
+        update={"client_secret_basic": False, "admin_client_secret": LONG_ADMIN_SECRET}
+    )
+
+
+LONG_ADMIN_SECRET = ADMIN_SECRET + "-long-enough-for-hs256"
+
+
+def test_basic_turned_off(settings: Settings) -> None:
+    with served_hub(jwt_only(settings)) as (url, hub):
         # The administrator of the settings authenticates with client_secret_jwt too.
-        signed = assertion(ADMIN_ID, ADMIN_SECRET, f"{url}/oauth/token")
+        signed = assertion(ADMIN_ID, LONG_ADMIN_SECRET, f"{url}/oauth/token")
         admin = jwt_token_request(hub.http, signed)
         assert admin.status_code == 200, admin.text
         hub._admin = (time.monotonic(), {"Authorization": f"Bearer {admin.json()['access_token']}"})
@@ -443,3 +461,69 @@ def test_introspection_needs_an_authenticated_client(
     refused(anonymous, 401, "E2001", "invalid_client")
     wrong = hub.http.post("/oauth/introspect", data={"token": "x"}, auth=(city["002"]["client_id"], "wrong"))
     refused(wrong, 401, "E2001", "invalid_client")
+
+
+async def sdk_tokens(
+    url: str, credentials: dict[str, Any], method: TokenMethod
+) -> tuple[list[str], TokenSource]:
+    """Three tokens the SDK gets in turn, and the methods it used (from the hub's record)."""
+    async with httpx.AsyncClient(base_url=url) as http:
+        source = TokenSource(
+            http, Credentials(credentials["client_id"], credentials["client_secret"]), method=method
+        )
+        tokens = []
+        for _ in range(3):
+            tokens.append(await source.token())
+            source.invalidate()
+        return tokens, source
+
+
+def token_methods(database_url: str, client_id: str) -> list[str]:
+    entries = rows(
+        database_url,
+        "SELECT parameters FROM operations WHERE action = 'token.issue' "
+        f"AND client_id = '{client_id}' ORDER BY id",
+    )
+    return [json.loads(entry.parameters)["method"] for entry in entries]
+
+
+def test_the_sdk_gets_tokens_with_client_secret_jwt(
+    served: tuple[str, HubClient], city: dict[str, dict[str, Any]], database_url: str
+) -> None:
+    url, _ = served
+    tokens, _ = asyncio.run(sdk_tokens(url, city["011"], "client_secret_jwt"))
+    assert len(set(tokens)) == 3
+    assert token_methods(database_url, city["011"]["client_id"]) == ["client_secret_jwt"] * 3
+    # auto: basic first (every hub takes it), then client_secret_jwt once the hub's answer shows it knows it.
+    asyncio.run(sdk_tokens(url, city["002"], "auto"))
+    assert (
+        token_methods(database_url, city["002"]["client_id"])
+        == ["client_secret_basic"] + ["client_secret_jwt"] * 2
+    )
+
+
+def test_the_sdk_auto_stays_with_basic_for_a_client_from_before(
+    served: tuple[str, HubClient], city: dict[str, dict[str, Any]], database_url: str
+) -> None:
+    url, _ = served
+    client_id = city["011"]["client_id"]
+    execute(
+        database_url,
+        f"UPDATE clients SET secret_key_id = NULL, secret_ciphertext = NULL WHERE client_id = '{client_id}'",
+    )
+    asyncio.run(sdk_tokens(url, city["011"], "auto"))
+    # The second try (jwt) is refused and basic answers instead; the third goes to basic at once.
+    assert token_methods(database_url, client_id) == ["client_secret_basic"] * 3
+
+
+def test_the_sdk_auto_finds_jwt_when_basic_is_turned_off(settings: Settings) -> None:
+    with served_hub(jwt_only(settings)) as (url, hub):
+        signed = assertion(ADMIN_ID, LONG_ADMIN_SECRET, f"{url}/oauth/token")
+        hub._admin = (
+            time.monotonic(),
+            {"Authorization": f"Bearer {jwt_token_request(hub.http, signed).json()['access_token']}"},
+        )
+        credentials = hub.register("011")
+        tokens, source = asyncio.run(sdk_tokens(url, credentials, "auto"))
+        assert len(tokens) == 3
+        assert source._using == "client_secret_jwt"

@@ -13,7 +13,7 @@ from platform_hub.protocol.numbers import (
     is_valid_atena_number,
     is_valid_my_number,
 )
-from platform_hub_sdk.auth import Credentials, TokenSource
+from platform_hub_sdk.auth import Credentials, TokenMethod, TokenSource
 from platform_hub_sdk.catalog import InterfaceCatalog
 from platform_hub_sdk.errors import LinkageError
 from platform_hub_sdk.messages import Received
@@ -30,6 +30,7 @@ __all__ = [
     "Received",
     "Registry",
     "Reply",
+    "TokenMethod",
     "TokenSource",
     "Unit",
     "UnitStore",

@@ -36,7 +36,7 @@ from platform_hub.protocol.envelope import SOAP_CONTENT_TYPE, Envelope, fault, r
 from platform_hub.protocol.errors import HubError, SchemaViolation
 from platform_hub.protocol.specs import Pattern
 from platform_hub.protocol.xml import parse_xml
-from platform_hub_sdk.auth import Credentials, TokenSource
+from platform_hub_sdk.auth import Credentials, TokenMethod, TokenSource
 from platform_hub_sdk.catalog import InterfaceCatalog
 from platform_hub_sdk.errors import LinkageError
 from platform_hub_sdk.hub import HUB_XML_LIMITS, MAX_ANSWER_BYTES, HubConnection
@@ -88,6 +88,7 @@ class Unit:
         user: str = "adapter",
         heartbeat_seconds: float = 30.0,
         catalog: InterfaceCatalog | None = None,
+        token_method: TokenMethod = "auto",  # noqa: S107 - a method's name, not a secret
     ) -> None:
         self.code, self.name, self.organ = code, name, organ
         self.hub_url, self.base_url = hub_url.rstrip("/"), base_url.rstrip("/")
@@ -95,6 +96,7 @@ class Unit:
         self.integrator, self.mode = integrator, mode
         self.department, self.user = department, user
         self.heartbeat_seconds = heartbeat_seconds
+        self.token_method = token_method  # how the unit's own client authenticates (auth.TokenSource)
         self.store = UnitStore(database)
         if credentials is not None and self.store.credentials(code) is None:
             self.store.save_credentials(code, credentials)  # registered by an integrator beforehand
@@ -197,7 +199,7 @@ class Unit:
     async def _ensure_registered(self) -> None:
         stored = self.store.credentials(self.code)
         if stored is not None:
-            tokens = TokenSource(self.hub.http, stored)
+            tokens = TokenSource(self.hub.http, stored, method=self.token_method)
             try:
                 await tokens.token()
                 self._tokens = tokens
@@ -211,7 +213,7 @@ class Unit:
                 self.store.forget_credentials(self.code)
         credentials = await self._register()
         self.store.save_credentials(self.code, credentials)
-        self._tokens = TokenSource(self.hub.http, credentials)
+        self._tokens = TokenSource(self.hub.http, credentials, method=self.token_method)
 
     async def _check_base_url(self) -> None:
         """The hub keeps the address a unit registered with and has no call to change it: a unit

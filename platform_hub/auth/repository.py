@@ -46,5 +46,6 @@ async def use_assertion(session: AsyncSession, client_id: str, jti: str, expires
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(ClientAssertionUse).values(client_id=client_id, jti=jti, expires_at=expires_at)
-    result = await session.execute(statement.on_conflict_do_nothing())
-    return bool(getattr(result, "rowcount", 0) == 1)
+    # RETURNING, not rowcount: psycopg's async cursor reports -1 for an INSERT … ON CONFLICT.
+    kept = await session.execute(statement.on_conflict_do_nothing().returning(ClientAssertionUse.jti))
+    return kept.first() is not None

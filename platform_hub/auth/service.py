@@ -66,6 +66,7 @@ def new_secret() -> str:
 CLIENT_ID_ALPHABET = string.digits + string.ascii_letters
 CLIENT_ID_LENGTH = 32  # the Digital Agency's: 32 characters of [0-9A-Za-z]
 DA_OPERATIONS = frozenset({"get", "post"})
+MIN_HS256_KEY_BYTES = 32
 
 
 def new_client_id() -> str:
@@ -308,6 +309,11 @@ async def authenticate_assertion(
     max_lifetime = settings.assertion_max_lifetime_seconds
     if settings.admin_client_id and settings.admin_client_secret and client_id == settings.admin_client_id:
         secret = settings.admin_client_secret
+        if len(secret.encode()) < MIN_HS256_KEY_BYTES:  # RFC 7518 §3.2: an HS256 key has 256 bits at least
+            raise NotAuthenticated(
+                "client_secret_jwt needs a secret of 32+ characters; "
+                "PLATFORM_HUB_ADMIN_CLIENT_SECRET is shorter (client_secret_basic takes it)"
+            )
         verified = verify_assertion(assertion, secret, client_id, audiences, max_lifetime)
         return verified, "admin", None, {"admin"}
     client = await repository.get_client(session, client_id)
