@@ -24,9 +24,11 @@ from platform_hub_sdk import Credentials, TokenMethod, TokenSource
 
 from platform_hub.auth.service import issue_token
 from platform_hub.kit.settings import Settings
+from platform_hub.protocol.rest import path_of
 from tests.helpers import (
     ADMIN_ID,
     ADMIN_SECRET,
+    CATALOG,
     YAMADA,
     HubClient,
     execute,
@@ -40,6 +42,7 @@ from tests.units import TestUnit, zei_answer
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 QUERY_SCOPES = "011:IF_ZEI_0001:send 002:IF_ZEI_0001:get"
+REST_CALL = {"purpose": "JDT-001", "department": "KODOMO-1", "user": "u0123"}
 
 
 @pytest.fixture
@@ -161,6 +164,26 @@ def test_authlib_gets_a_token_sends_a_query_and_the_provider_introspects_it(
     everything = " ".join(str(r) for r in rows(database_url, "SELECT * FROM operations"))
     assert token["access_token"] not in everything
     assert all(city[code]["client_secret"] not in everything for code in city)
+
+
+def test_authlib_calls_the_rest_binding_and_gets_the_da_envelope(
+    served: tuple[str, HubClient], city: dict[str, dict[str, Any]]
+) -> None:
+    """The issue's whole way: a client no one here wrote takes a client_secret_jwt token for one
+    provider's DA scope, asks IF_ZEI_0001 over REST, and the provider checks the token itself."""
+    url, hub = served
+    token = asyncio.run(authlib_token(url, city["011"], "002:IF_ZEI_0001:get"))
+    answer = hub.http.get(
+        path_of(CATALOG.interfaces["IF_ZEI_0001"].spec),
+        params={"AtenaNo": YAMADA["011"], "KazeiNendo": "2026", **REST_CALL},
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+    )
+    assert answer.status_code == 200, answer.text
+    document = answer.json()
+    assert set(document) == {"metadata", "_links", "result"}
+    assert document["result"]["SoshotokuKingaku"] == "4200000"
+    seen = asyncio.run(authlib_introspect(url, city["002"], token["access_token"]))
+    assert seen["active"] is True and seen["scope"] == "002:IF_ZEI_0001:get"
 
 
 def test_httpx_with_a_pyjwt_assertion(served: tuple[str, HubClient], city: dict[str, dict[str, Any]]) -> None:
