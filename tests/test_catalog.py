@@ -56,15 +56,15 @@ def _broken_catalog(tmp_path: Path, change: dict[str, object], item: int | None 
         (
             {"length": 4},
             1,
-            "IF_ZEI_0001.yaml: request → item ZEI01R02 (KazeiNendo): Value error, type YEAR takes",
+            "IF_ZEI_0001.yaml: request → item 00201102 (KazeiNendo): Value error, type YEAR takes",
         ),
-        ({"type": "Q"}, 0, "IF_ZEI_0001.yaml: request → item ZEI01R01 (AtenaNo) → type: Input should be"),
+        ({"type": "Q"}, 0, "IF_ZEI_0001.yaml: request → item 00201101 (AtenaNo) → type: Input should be"),
         (
             {"id": "TOO-LONG-ID"},
             0,
             "IF_ZEI_0001.yaml: request → item TOO-LONG-ID (AtenaNo) → id: String should",
         ),
-        ({"requirement": "条件付き必須"}, 1, "item ZEI01R02 (KazeiNendo): Value error, condition is given"),
+        ({"requirement": "条件付き必須"}, 1, "item 00201102 (KazeiNendo): Value error, condition is given"),
         ({"romaji": "KazeiNendo"}, 0, "romaji names used twice in request: KazeiNendo"),
         ({"pattern": "stream"}, None, "IF_ZEI_0001.yaml: pattern: Input should be 'query', 'notification'"),
         ({"id": "IF_ZEI_0002"}, None, "IF_ZEI_0001.yaml: the file must be named after its interface ID"),
@@ -89,7 +89,7 @@ def test_cli_validate(tmp_path: Path) -> None:
     _broken_catalog(tmp_path, {"length": 0}, 0)
     broken = runner.invoke(app, ["interfaces", "validate", str(tmp_path / "specs")])
     assert broken.exit_code == 1, broken.output
-    assert "IF_ZEI_0001.yaml: request → item ZEI01R01 (AtenaNo) → length" in broken.output
+    assert "IF_ZEI_0001.yaml: request → item 00201101 (AtenaNo) → length" in broken.output
 
 
 def _validate_ido(**items: str) -> None:
@@ -146,7 +146,7 @@ def test_catalog_endpoints(hub: HubClient) -> None:
     spec = hub.http.get("/interfaces/IF_ZEI_0001", headers=headers).json()
     assert spec["request"][0] == {
         **spec["request"][0],
-        "id": "ZEI01R01",
+        "id": "00201101",
         "name": "宛名番号",
         "romaji": "AtenaNo",
         "type": "X",
@@ -178,4 +178,4 @@ def test_a_schema_violation_names_its_first_20_errors_and_counts_the_rest() -> N
         compiled.validate(message)
     assert caught.value.message == "IF_JUK_0001_R01 fails the IF_JUK_0001 XSD (60 errors)"
     assert len(caught.value.details) == 21 and caught.value.details[-1] == "… and 40 more"
-    assert "Shimei (JUK01R07 氏名)" in caught.value.details[0]
+    assert "Shimei (00101107 氏名)" in caught.value.details[0]
