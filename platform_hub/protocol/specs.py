@@ -35,7 +35,7 @@ class Condition(BaseModel):
     a code, is one of several, or is present. A condition on something outside the message (the
     request a response answers, a batch's head for its records) has only its ``note``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     when: str | None = Field(default=None, pattern=r"^[A-Z][A-Za-z0-9]{0,63}$")
     equals: str | None = None
@@ -191,7 +191,7 @@ class InterfaceSpec(BaseModel):
     def _consistent(self) -> InterfaceSpec:
         problems = self._problems()
         if problems:  # every problem at once, so a spec's author fixes them in one go
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     def _problems(self) -> list[str]:
@@ -336,7 +336,11 @@ def load_spec(path: Path) -> InterfaceSpec:
         spec = InterfaceSpec.model_validate(raw)
     except ValidationError as exc:
         raise SpecError(
-            [f"{path.name}: {_where(raw, err['loc'])}: {err['msg']}" for err in exc.errors()]
+            [
+                f"{path.name}: {_where(raw, err['loc'])}: {line.removeprefix('Value error, ')}"
+                for err in exc.errors()
+                for line in err["msg"].splitlines()  # a spec's consistency: one problem a line
+            ]
         ) from None
     if path.stem != spec_stem(spec.id, spec.version):
         raise SpecError(
