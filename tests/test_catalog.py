@@ -361,10 +361,7 @@ def test_the_hub_refuses_a_message_missing_a_conditional_item(hub: HubClient, da
     juki = hub.unit_headers(hub.register("001"))
     response = hub.send(ido_notification(jiyu="06"), juki)  # 氏名変更 without 旧氏名
     assert response.status_code == 400 and fault_code(response) == "E1002", response.text
-    assert (
-        "KyuShimei (00101115 旧氏名): missing, required when IdoJiyuCode = &apos;06&apos;" in response.text
-        or ("KyuShimei (00101115 旧氏名): missing, required when IdoJiyuCode = '06'" in response.text)
-    ), response.text
+    assert "KyuShimei (00101115 旧氏名): missing, required when IdoJiyuCode = '06'" in response.text
     assert count_rows(database_url, "messages") == 0
 
 
