@@ -70,7 +70,8 @@ def test_tennyu_creates_the_person_and_tenkyo_adds_a_version(
 def test_a_change_brings_the_my_number_of_a_person_linked_without_one(
     hub: HubClient, juki: dict[str, str]
 ) -> None:
-    assert hub.send(ido_notification(jiyu="01"), juki).status_code == 200
+    moved_in = ido_notification(jiyu="01", changes={"TennyumaeJusho": "大阪府"})
+    assert hub.send(moved_in, juki).status_code == 200
     assert search(hub, hub.admin(), my_number=MY_NUMBER) == []
     assert hub.send(ido_notification(jiyu="03", my_number=MY_NUMBER), juki).status_code == 200
     (found,) = search(hub, hub.admin(), my_number=MY_NUMBER)

@@ -87,7 +87,7 @@ def test_an_emoji_in_a_notification_is_refused_naming_item_and_code_point(
     response = hub.send(ido_notification(changes={"Shimei": "山田　太郎😀"}), juki)
     assert response.status_code == 400 and fault_code(response) == "E1002"
     details = [e.text for e in etree.fromstring(response.content).iterfind(".//lk:ErrorDetail", NS)]
-    assert details == ["Shimei (JUK01R07 氏名): U+1F600 is an emoji or symbol outside JIS X 0213"]
+    assert details == ["Shimei (00101107 氏名): U+1F600 is an emoji or symbol outside JIS X 0213"]
     assert count_rows(database_url, "messages") == 0
     moved_in = ido_notification(
         jiyu="01",

@@ -208,7 +208,7 @@ def test_a_cp932_file_dropped_by_sftp_reaches_each_subscriber_record_by_record(
         assert refused.keys() == {"2", "3"}
         assert (
             refused["2"][3] == "E1002"
-            and "Shimei (JUK11R07 氏名): U+E000 is a private-use" in refused["2"][4]
+            and "Shimei (00111107 氏名): U+E000 is a private-use" in refused["2"][4]
         )
         assert refused["3"][3] == "E1002" and "Shimei: bytes not valid cp932: 0x82" in refused["3"][4]
         wait_until(lambda: count_rows(database_url, "transfer_records") == 2, timeout=30)

@@ -103,8 +103,8 @@ def test_xsd_errors_name_line_and_item(hub: HubClient, jidou: dict[str, str], da
     response = hub.send(zei_query(year="20x6", atena="123"), jidou)
     assert response.status_code == 400
     assert fault_code(response) == "E1002"
-    assert re.search(r"line \d+: AtenaNo \(ZEI01R01 宛名番号\): .*length of '15'", response.text)
-    assert re.search(r"line \d+: KazeiNendo \(ZEI01R02 課税年度\): .*'20x6'", response.text)
+    assert re.search(r"line \d+: AtenaNo \(00201101 宛名番号\): .*length of '15'", response.text)
+    assert re.search(r"line \d+: KazeiNendo \(00201102 課税年度\): .*'20x6'", response.text)
     assert count_rows(database_url, "messages") == 0
 
 

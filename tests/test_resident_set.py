@@ -227,3 +227,23 @@ def test_a_record_with_its_my_number_twice_is_refused_and_kept_nowhere(
         for row in rows(database_url, f"SELECT {column} AS kept FROM {table}"):
             kept = row.kept.encode() if isinstance(row.kept, str) else bytes(row.kept or b"")
             assert twice.encode() not in kept and once.encode() not in kept
+
+
+def test_a_record_missing_a_conditional_item_refuses_only_itself(hub: HubClient, database_url: str) -> None:
+    hub.register("051", "http://127.0.0.1:9", subscribes=["IF_JUK_0101"])
+    juki = hub.unit_headers(hub.register("001", provides=["IF_JUK_0101"]))
+    full = resident_set(
+        "1",
+        [
+            {"IdoJiyuCode": "03", "AtenaNo": atena_number(4001), "Shimei": "転居　一郎"},
+            {"IdoJiyuCode": "02", "AtenaNo": atena_number(4002), "Shimei": "転出　二郎"},  # no 転出先
+        ],
+        msgid="conditions-2026-11",
+    )
+    answer = upload(hub, full, juki)
+    assert answer.status_code == 200, answer.text
+    assert results(answer) == [("2", "E1002")]
+    message = etree.fromstring(answer.content).findtext(".//lk:RecordResult/lk:ResultMessage", namespaces=NS)
+    # ResultMessage is X (half-width): the item's Japanese name is left out there, its ID is not
+    assert message is not None and "TenshutsusakiJusho (00111117 ): missing, required when" in message
+    assert count_rows(database_url, "persons") == 1

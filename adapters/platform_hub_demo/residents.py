@@ -38,7 +38,7 @@ _KANJI_DIGITS = "〇一二三四五六七八九"
 _FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 FULL_SPACE = "\u3000"
 
-# 続柄 codes of the catalog (IF_JUK_0001 JUK01R06).
+# 続柄 codes of the catalog (IF_JUK_0001 00101106).
 HEAD, WIFE, HUSBAND, CHILD = "01", "02", "03", "04"
 
 

@@ -42,8 +42,16 @@ class CompiledInterface:
     record_schema: etree.XMLSchema | None = None
 
     def validate(self, message: etree._Element) -> None:
-        """Validate one ``_R01`` / ``_S01`` element; every error names its line and item."""
+        """Validate one ``_R01`` / ``_S01`` element; every error names its line and item. After the
+        XSD, what it cannot say: 条件付き必須 items and the 主キー of groups."""
         self._check(self.schema, message, lines=True)
+        payload = next(
+            (node for node in message.iter() if isinstance(node.tag, str) and local_name(node) == "Payload"),
+            None,
+        )
+        is_request = local_name(message) == self.spec.request_type
+        if payload is not None:
+            self._check_rules(message, self.spec.request if is_request else self.spec.response, payload)
         self._check_characters(message)
 
     def validate_head(self, message: etree._Element) -> None:
@@ -55,7 +63,19 @@ class CompiledInterface:
         """One record of a batch (its line would be the record's own, so none is named)."""
         assert self.record_schema is not None, f"{self.spec.id} is not a batch interface"
         self._check(self.record_schema, record, lines=False)
+        self._check_rules(record, self.spec.record.items or (), record)
         self._check_characters(record)
+
+    def _check_rules(
+        self, message: etree._Element, items: tuple[Item, ...], container: etree._Element
+    ) -> None:
+        problems = rule_problems(items, [container])
+        if problems:
+            raise SchemaViolation(
+                f"{etree.QName(message).localname} fails the {self.spec.id} item rules "
+                f"({len(problems):,} error{'s' if len(problems) != 1 else ''})",
+                details=[_TWELVE_DIGITS.sub("[masked]", p) for p in problems[:_ERRORS_NAMED]],
+            )
 
     def _check_characters(self, element: etree._Element) -> None:
         """The 文字要件 of each N item's text (the XSD cannot say which characters are allowed)."""
@@ -117,6 +137,48 @@ class CompiledInterface:
         return {form for text in texts for form in (text, text.strip()) if form}
 
 
+def rule_problems(items: tuple[Item, ...], containers: list[etree._Element]) -> list[str]:
+    """The 条件付き必須 items missing where their condition holds, and 主キー repeated, in every
+    ``container`` (the payload, or each repetition of a group) and the groups under it."""
+    problems: list[str] = []
+    for container in containers:
+        children: dict[str, list[etree._Element]] = {}
+        for child in container:
+            if isinstance(child.tag, str):
+                children.setdefault(local_name(child), []).append(child)
+        for item in items:
+            present = children.get(item.romaji, [])
+            condition = item.condition
+            if not present and condition is not None and condition.when is not None:
+                found = children.get(condition.when)
+                value = (found[0].text or "").strip() if found else None
+                if condition.holds(value):
+                    problems.append(f"{_label(item)}: missing, required when {condition.describe()}")
+            if item.type == "GROUP" and present:
+                problems.extend(_repeated_keys(item, present))
+                problems.extend(rule_problems(item.items or (), present))
+    return problems
+
+
+def _repeated_keys(group: Item, repetitions: list[etree._Element]) -> list[str]:
+    if not group.keys:
+        return []
+    seen: set[tuple[str, ...]] = set()
+    problems: list[str] = []
+    for repetition in repetitions:
+        values = {local_name(c): (c.text or "").strip() for c in repetition if isinstance(c.tag, str)}
+        key = tuple(values.get(name, "") for name in group.keys)
+        if key in seen:
+            shown = ", ".join(f"{n}={v!r}" for n, v in zip(group.keys, key, strict=True))
+            problems.append(f"{_label(group)}: 主キー {shown} repeated")
+        seen.add(key)
+    return problems
+
+
+def _label(item: Item) -> str:
+    return f"{item.romaji} ({item.id} {item.name})"
+
+
 def _item_name(entry: etree._LogEntry) -> str:
     """The local name of the element an XSD error is about. libxml2 names it in the message as
     ``{namespace}name``; its path has a prefix only where the document used one (``*`` under a
@@ -131,11 +193,21 @@ def _item_name(entry: etree._LogEntry) -> str:
 class Catalog:
     """Every interface, its compiled XSD, and the message types that name them."""
 
-    interfaces: dict[str, CompiledInterface] = field(default_factory=dict)
+    interfaces: dict[str, CompiledInterface] = field(default_factory=dict)  # version 1 of each
     purposes: dict[str, Purpose] = field(default_factory=dict)
+    later: dict[tuple[str, int], CompiledInterface] = field(default_factory=dict)  # versions 2…
 
-    def get(self, interface_id: str) -> CompiledInterface | None:
-        return self.interfaces.get(interface_id)
+    def get(self, interface_id: str, version: int = 1) -> CompiledInterface | None:
+        """An interface in one version; version 1 is the one SOAP messages name (``IF_…_R01``)."""
+        if version == 1:
+            return self.interfaces.get(interface_id)
+        return self.later.get((interface_id, version))
+
+    def versions(self, interface_id: str) -> list[int]:
+        """The versions the catalog has of an interface, oldest first (empty: no such interface)."""
+        if interface_id not in self.interfaces:
+            return []
+        return [1, *sorted(v for i, v in self.later if i == interface_id)]
 
     def by_message_type(self, message_type: str) -> tuple[CompiledInterface, bool] | None:
         """``(interface, is_request)`` for ``IF_…_R01`` / ``IF_…_S01``, else ``None``."""
@@ -174,9 +246,20 @@ def load_catalog(directory: Path) -> Catalog:
         raise SpecError([f"{directory}: no interface specs (IF_*.yaml)"])
     for path in paths:
         try:
-            catalog.interfaces[path.stem] = compile_interface(load_spec(path), path)
+            compiled = compile_interface(load_spec(path), path)
         except SpecError as exc:
             problems.extend(exc.problems)
+            continue
+        spec = compiled.spec
+        if spec.version == 1:
+            catalog.interfaces[spec.id] = compiled
+        else:
+            catalog.later[(spec.id, spec.version)] = compiled
+    problems.extend(
+        f"{c.source.name}: version {v} of {i} without its version 1 ({i}.yaml)"
+        for (i, v), c in catalog.later.items()
+        if not (directory / f"{i}.yaml").exists()
+    )
     try:
         catalog.purposes = {p.code: p for p in load_purposes(directory / "purposes.yaml")}
     except SpecError as exc:

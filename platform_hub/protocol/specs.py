@@ -12,10 +12,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-ItemType = Literal["X", "N", "9", "9V", "S9", "DATE", "TIME", "YEAR", "GROUP"]
+ItemType = Literal["X", "N", "9", "9V", "S9", "BLOB", "DATE", "TIME", "YEAR", "GROUP"]
 Requirement = Literal["必須", "条件付き必須", "任意"]
 UNIT_CODE = r"^[0-9A-Z]{3}$"
-_SIZED_TYPES = {"X", "N", "9", "9V", "S9"}
+_SIZED_TYPES = {"X", "N", "9", "9V", "S9", "BLOB"}  # BLOB: its length is the most bytes
+ITEM_ID = r"^[0-9]{8}$"  # データ項目ID: 3-digit 基幹業務コード + 5-digit 項目コード
+BUSINESS_CODE = r"^[0-9]{3}$"
 BATCH_COUNTS = {"UketsukeKensu", "SeijoKensu", "ErrorKensu"}  # received, accepted, refused records
 
 
@@ -28,12 +30,55 @@ class Pattern(StrEnum):
     BATCH = "batch"
 
 
+class Condition(BaseModel):
+    """When a 条件付き必須 item is required: another item of the same level (``when``, by romaji) equals
+    a code, is one of several, or is present. A condition on something outside the message (the
+    request a response answers, a batch's head for its records) has only its ``note``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    when: str | None = Field(default=None, pattern=r"^[A-Z][A-Za-z0-9]{0,63}$")
+    equals: str | None = None
+    in_: tuple[str, ...] | None = Field(default=None, alias="in", min_length=1)
+    present: Literal[True] | None = None
+    note: str | None = Field(default=None, min_length=1, description="the condition in words")
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Condition:
+        tests = [t for t in (self.equals, self.in_, self.present) if t is not None]
+        if self.when is None and (tests or self.note is None):
+            raise ValueError("a condition names its item (when) or, unchecked, has only a note")
+        if self.when is not None and len(tests) != 1:
+            raise ValueError("a condition has one of equals, in, present")
+        return self
+
+    def holds(self, value: str | None) -> bool:
+        """Whether the condition holds for the ``when`` item's text (``None``: the item is absent)."""
+        if value is None:
+            return False
+        if self.present:
+            return True
+        return value == self.equals if self.equals is not None else value in (self.in_ or ())
+
+    def describe(self) -> str:
+        if self.when is None:
+            return self.note or ""
+        test = (
+            "is present"
+            if self.present
+            else f"= {self.equals!r}"
+            if self.equals is not None
+            else f"in {', '.join(map(repr, self.in_ or ()))}"
+        )
+        return f"{self.when} {test}" + (f" ({self.note})" if self.note else "")
+
+
 class Item(BaseModel):
     """One item of an interface (項目): an XML element of the payload."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=r"^[0-9A-Z]{8}$", description="8-character item ID (項目ID)")
+    id: str = Field(pattern=ITEM_ID, description="データ項目ID: 基幹業務コード + 項目コード")
     name: str = Field(min_length=1, description="Japanese item name (項目名)")
     romaji: str = Field(pattern=r"^[A-Z][A-Za-z0-9]{0,63}$", description="element / key name")
     type: ItemType
@@ -42,13 +87,16 @@ class Item(BaseModel):
     codes: dict[str, str] | None = Field(default=None, description="code list: code → meaning")
     repeat: int | Literal["*"] = Field(default=1, description="maximum repetitions; * unbounded")
     requirement: Requirement
-    condition: str | None = Field(default=None, description="when a 条件付き必須 item is required")
+    condition: Condition | None = Field(default=None, description="when a 条件付き必須 item is required")
     addressee: bool = Field(default=False, description="carries a 宛名番号 the hub translates")
     my_number: bool = Field(
         default=False, description="carries a 個人番号: the hub keeps it, never passes it"
     )
     description: str | None = None
     items: tuple[Item, ...] | None = None
+    keys: tuple[str, ...] | None = Field(
+        default=None, min_length=1, description="a GROUP's 主キー: unique across its repetitions"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Item:
@@ -73,11 +121,26 @@ class Item(BaseModel):
             raise ValueError("repeat must be at least 1")
         if self.addressee and (self.type != "X" or self.length != 15):
             raise ValueError("an addressee item is a 宛名番号: type X, length 15")
-        if self.my_number and (self.type != "9" or self.length != 12 or self.repeat != 1):
-            raise ValueError("a my_number item is a 個人番号: type 9, length 12, not repeated")
+        if self.my_number and (self.type != "X" or self.length != 12 or self.repeat != 1):
+            raise ValueError("a my_number item is a 個人番号: type X, length 12 (X(12)), not repeated")
+        if self.codes is not None and self.type == "BLOB":
+            raise ValueError("a BLOB item has no code list")
+        self._check_group_rules()
         if self.codes is not None:
             self._check_codes(self.codes)
         return self
+
+    def _check_group_rules(self) -> None:
+        """Conditions name a sibling; 主キー name the group's own items."""
+        children = {item.romaji: item for item in self.items or ()}
+        if self.keys is not None:
+            if self.type != "GROUP":
+                raise ValueError("only GROUP items have keys")
+            for key in self.keys:
+                child = children.get(key)
+                if child is None or child.type == "GROUP" or child.my_number or child.repeat != 1:
+                    raise ValueError(f"key {key} is not a single, plain item of the group")
+        check_conditions(self.items or (), self.id)
 
     def _check_codes(self, codes: dict[str, str]) -> None:
         if not codes:
@@ -112,6 +175,9 @@ class InterfaceSpec(BaseModel):
     name: str = Field(min_length=1)
     pattern: Pattern
     provider: str = Field(pattern=UNIT_CODE, description="the unit that holds the information")
+    business_code: str | None = Field(
+        default=None, pattern=BUSINESS_CODE, description="基幹業務コード, if not the provider's code"
+    )
     consumers: tuple[str, ...] = Field(min_length=1, description="unit codes, or * for any unit")
     category: str = Field(min_length=1, description="information category (情報の種別)")
     description: str | None = None
@@ -123,27 +189,56 @@ class InterfaceSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> InterfaceSpec:
-        for consumer in self.consumers:
-            if consumer != "*" and not (len(consumer) == 3 and consumer.isalnum()):
-                raise ValueError(f"consumer {consumer!r} is neither a unit code nor *")
+        problems = self._problems()
+        if problems:  # every problem at once, so a spec's author fixes them in one go
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _problems(self) -> list[str]:
+        problems = [
+            f"consumer {consumer!r} is neither a unit code nor *"
+            for consumer in self.consumers
+            if consumer != "*" and not (len(consumer) == 3 and consumer.isalnum())
+        ]
         if self.pattern == Pattern.QUERY and not self.response:
-            raise ValueError("a query interface needs response items")
+            problems.append("a query interface needs response items")
         if self.pattern == Pattern.BATCH and not {item.romaji for item in self.response} >= BATCH_COUNTS:
-            raise ValueError(f"a batch interface answers with the counts {', '.join(sorted(BATCH_COUNTS))}")
+            problems.append(f"a batch interface answers with the counts {', '.join(sorted(BATCH_COUNTS))}")
         if (
             self.pattern == Pattern.BATCH
             and len([i for i in self.request if i.type == "GROUP" and i.repeat == "*"]) != 1
         ):
-            raise ValueError("a batch interface carries its records as one repeated GROUP (repeat: *)")
+            problems.append("a batch interface carries its records as one repeated GROUP (repeat: *)")
         if any(item.my_number for item in self.response):
-            raise ValueError("a 個人番号 is never sent out by the hub: no my_number items in a response")
+            problems.append("a 個人番号 is never sent out by the hub: no my_number items in a response")
         for direction in ("request", "response"):
-            _check_unique(getattr(self, direction), direction)
+            for check in (_check_unique, check_conditions):
+                try:
+                    check(getattr(self, direction), direction)
+                except ValueError as exc:
+                    problems.append(str(exc))
         ids = [item.id for item in self.all_items()]
         duplicated = sorted({i for i in ids if ids.count(i) > 1})
         if duplicated:
-            raise ValueError(f"item IDs used twice: {', '.join(duplicated)}")
-        return self
+            problems.append(f"item IDs used twice: {', '.join(duplicated)}")
+        code = self.business
+        if code is None:
+            problems.append(f"provider {self.provider} is not a 基幹業務コード: give business_code")
+        else:
+            problems.extend(
+                f"item {item.id} ({item.romaji}): the ID does not begin with the 基幹業務コード {code}"
+                for item in self.all_items()
+                if not item.id.startswith(code)
+            )
+        return problems
+
+    @property
+    def business(self) -> str | None:
+        """The 基幹業務コード of the items' IDs: ``business_code``, else the provider's unit code when
+        that is three digits (the hub's unit codes are the 基幹業務コード of their 業務)."""
+        if self.business_code is not None:
+            return self.business_code
+        return self.provider if self.provider.isdigit() else None
 
     @property
     def request_type(self) -> str:
@@ -189,6 +284,17 @@ class InterfaceSpec(BaseModel):
         return "*" in self.consumers or unit_code in self.consumers
 
 
+def check_conditions(items: tuple[Item, ...], where: str) -> None:
+    """Every machine-checked condition names another item of the same level."""
+    names = {item.romaji for item in items}
+    for item in items:
+        when = item.condition.when if item.condition else None
+        if when is not None and (when not in names or when == item.romaji):
+            raise ValueError(
+                f"item {item.id} ({item.romaji}): condition names {when}, not another item of {where}"
+            )
+
+
 def _check_unique(items: tuple[Item, ...], where: str) -> None:
     names = [item.romaji for item in items]
     duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -230,15 +336,29 @@ def load_spec(path: Path) -> InterfaceSpec:
         spec = InterfaceSpec.model_validate(raw)
     except ValidationError as exc:
         raise SpecError(
-            [f"{path.name}: {_where(raw, err['loc'])}: {err['msg']}" for err in exc.errors()]
+            [
+                f"{path.name}: {_where(raw, err['loc'])}: {line.removeprefix('Value error, ')}"
+                for err in exc.errors()
+                for line in err["msg"].splitlines()  # a spec's consistency: one problem a line
+            ]
         ) from None
-    if spec.id != path.stem:
-        raise SpecError([f"{path.name}: the file must be named after its interface ID ({spec.id}.yaml)"])
+    if path.stem != spec_stem(spec.id, spec.version):
+        raise SpecError(
+            [
+                f"{path.name}: the file must be named after its interface ID and version "
+                f"({spec_stem(spec.id, spec.version)}.yaml)"
+            ]
+        )
     return spec
 
 
+def spec_stem(interface_id: str, version: int) -> str:
+    """``IF_ZEI_0001`` for version 1 (the files SOAP units have always used), ``IF_ZEI_0001.v2``."""
+    return interface_id if version == 1 else f"{interface_id}.v{version}"
+
+
 def _where(raw: Any, loc: tuple[int | str, ...]) -> str:
-    """Turn a pydantic error location into ``request → item ZEI01R02 (KazeiNendo) → length``."""
+    """Turn a pydantic error location into ``request → item 00201102 (KazeiNendo) → length``."""
     parts: list[str] = []
     node = raw
     for key in loc:

@@ -41,14 +41,14 @@ def _item_type(element: etree._Element, item: Item) -> None:
             _xs("enumeration", restriction, value=code)
         return
     match item.type:
+        case "X" if item.my_number:  # a 個人番号 is X(12) in the 項目定義書, and always 12 digits
+            _restriction(element, "string", length=length, pattern="[0-9]{12}")
         case "X" if item.addressee:  # a 宛名番号 is always all 15 characters
             _restriction(element, "string", length=length, pattern="[0-9A-Z]+")
         case "X":
             _restriction(element, "string", minLength="1", maxLength=length, pattern=_HALF_WIDTH)
         case "N":
             _restriction(element, "string", minLength="1", maxLength=length, pattern=_FULL_WIDTH)
-        case "9" if item.my_number:
-            _restriction(element, "string", pattern="[0-9]{12}")
         case "9":
             _restriction(element, "string", pattern=f"[0-9]{{1,{length}}}")
         case "S9":
@@ -62,6 +62,8 @@ def _item_type(element: etree._Element, item: Item) -> None:
                 minInclusive="0",
                 pattern="[0-9]+(\\.[0-9]+)?",
             )
+        case "BLOB":  # base64 in XML; an XSD's length facets of base64Binary count the decoded bytes
+            _restriction(element, "base64Binary", maxLength=length)
         case "DATE":
             _restriction(element, "date", pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}")
         case "TIME":
@@ -76,7 +78,9 @@ def _items(sequence: etree._Element, items: tuple[Item, ...]) -> None:
             "element", sequence, name=item.romaji, minOccurs=item.min_occurs, maxOccurs=item.max_occurs
         )
         doc = _xs("documentation", _xs("annotation", element))
-        doc.text = f"{item.id} {item.name}" + (f" ({item.condition})" if item.condition else "")
+        doc.text = f"{item.id} {item.name}" + (
+            f" (必須: {item.condition.describe()})" if item.condition else ""
+        )
         if item.type == "GROUP":
             _items(_xs("sequence", _xs("complexType", element)), item.items or ())
         else:
