@@ -64,6 +64,7 @@ def message(msgid: str) -> Message:
         body_digest="0" * 64,
         request_xml=b"<request/>",
         status=MessageStatus.FORWARDING,
+        binding="soap",
         received_at=now,
     )
 
