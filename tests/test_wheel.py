@@ -58,4 +58,6 @@ def test_the_installed_wheel_finds_its_migrations_and_catalog(tmp_path: Path) ->
     _run(site, empty, "-m", "platform_hub.cli", "db", "upgrade")
     assert (empty / "platform_hub.db").exists()
     validated = _run(site, empty, "-m", "platform_hub.cli", "interfaces", "validate")
-    assert validated.count("✓") == len(list((REPO_ROOT / "platform_hub/interface_specs").glob("IF_*.yaml")))
+    specs = (REPO_ROOT / "platform_hub/interface_specs").glob("IF_*.yaml")
+    interfaces = {path.name.partition(".")[0] for path in specs}  # IF_ZEI_0001.v2.yaml is IF_ZEI_0001's
+    assert validated.count("✓") == len(interfaces)
