@@ -33,7 +33,8 @@ from platform_hub.kit.vault import MyNumberVault
 from platform_hub.models import Client, Unit
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import Forbidden, NotAuthenticated, SchemaViolation, UnknownTarget
-from platform_hub.protocol.specs import Pattern
+from platform_hub.protocol.rest import operation_of
+from platform_hub.protocol.specs import InterfaceSpec, Pattern
 
 ISSUER = "platform-hub"
 ROLES = ("unit", "auditor", "integrator", "admin")
@@ -102,6 +103,12 @@ def provider_of(scope: str) -> str | None:
 
 def providers_of(scopes: Collection[str]) -> set[str]:
     return {provider for provider in map(provider_of, scopes) if provider is not None}
+
+
+def da_scope_of(spec: InterfaceSpec) -> str:
+    """The DA scope a REST call of ``spec`` needs: its provider's, ``get`` for a query, ``post`` for a
+    notification (the 操作名 the REST binding uses, ``protocol.rest.operation_of``)."""
+    return da_scope(spec.provider, spec.id, operation_of(spec))
 
 
 def grant_scopes(allowed: set[str], requested: str | None) -> set[str]:
@@ -364,5 +371,5 @@ def unit_scopes(unit: Unit, catalog: Catalog) -> set[str]:
         may_send = spec.allows_consumer(unit.code) if spec.pattern == Pattern.QUERY else spec.id in provided
         if may_send:
             scopes.add(send_scope(unit.code, spec.id))
-            scopes.add(da_scope(spec.provider, spec.id, "get" if spec.pattern == Pattern.QUERY else "post"))
+            scopes.add(da_scope_of(spec))
     return scopes

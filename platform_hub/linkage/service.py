@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import resident_changes
-from platform_hub.auth.service import Principal, da_scope, send_scope
+from platform_hub.auth.service import Principal, da_scope_of, send_scope
 from platform_hub.kit.clock import utcnow
 from platform_hub.linkage import repository, unit_client
 from platform_hub.linkage.configuration import Configuration
@@ -123,7 +123,7 @@ def check_source(principal: Principal, inbound: Inbound) -> None:
     spec = inbound.spec
     source, scope = inbound.source, send_scope(inbound.source.code, spec.id)
     if inbound.binding == "rest":
-        scope = da_scope(spec.provider, spec.id, "get" if spec.pattern == Pattern.QUERY else "post")
+        scope = da_scope_of(spec)
     if principal.role != "unit" or principal.unit_code != inbound.header.source:
         raise Forbidden(
             f"SourceSystemID {inbound.header.source} is not the authenticated unit "

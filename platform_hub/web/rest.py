@@ -13,7 +13,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from platform_hub.auth.service import Principal, da_scope
+from platform_hub.auth.service import Principal, da_scope_of
 from platform_hub.exchange import intake
 from platform_hub.kit.clock import utcnow
 from platform_hub.protocol import rest
@@ -62,10 +62,8 @@ def _handler(spec: InterfaceSpec, method: str) -> Handler:
         href = str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
         try:
             principal = authenticate(request)
-            if da_scope(spec.provider, spec.id, rest.operation_of(spec)) not in principal.scopes:
-                raise Forbidden(
-                    f"the token has no scope {da_scope(spec.provider, spec.id, rest.operation_of(spec))}"
-                )
+            if da_scope_of(spec) not in principal.scopes:
+                raise Forbidden(f"the token has no scope {da_scope_of(spec)}")
             await state.rate_limit.take(principal.client_id)
             async with state.client_slots.take(principal.client_id):
                 return JSONResponse(await _exchange(state, request, principal, spec, method, href))
@@ -114,7 +112,7 @@ async def _body(state: HubState, request: Request) -> tuple[dict[str, Any], dict
 def _description(spec: InterfaceSpec) -> str:
     operation = rest.operation_of(spec)
     return (
-        f"{spec.description or spec.name}\n\nScope: `{da_scope(spec.provider, spec.id, operation)}`. "
+        f"{spec.description or spec.name}\n\nScope: `{da_scope_of(spec)}`. "
         f"The same checks as the SOAP message {spec.request_type}; answers the DA envelope."
         + (f" The message id goes in `{rest.MESSAGE_ID_HEADER}` (required)." if operation == "post" else "")
     )
