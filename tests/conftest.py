@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,8 @@ import sqlalchemy as sa
 from platform_hub.kit.migrations import upgrade
 from platform_hub.kit.settings import DEMO_ORDINANCE, Settings
 from platform_hub.ordinance.service import load_file
-from tests.helpers import ADMIN_ID, ADMIN_SECRET, CATALOG, HubClient, served_hub
+from tests.helpers import ADMIN_ID, ADMIN_SECRET, CATALOG, YAMADA, HubClient, serve_in_thread, served_hub
+from tests.units import TestUnit
 
 TEST_DATABASE_URL = os.environ.get("PLATFORM_HUB_TEST_DATABASE_URL")
 DEMO_ORDINANCE = DEMO_ORDINANCE
@@ -119,3 +121,14 @@ def hub(settings: Settings) -> Iterator[HubClient]:
     """The hub served by uvicorn on a loopback port, with its dispatcher running."""
     with served_hub(settings) as (_, client):
         yield client
+
+
+@pytest.fixture
+def subscribers(hub: HubClient) -> Iterator[dict[str, TestUnit]]:
+    """002, 011 and 051 subscribed to IF_JUK_0001, each a real unit on loopback."""
+    units = {code: TestUnit() for code in ("002", "011", "051")}
+    with ExitStack() as stack:
+        for code, unit in units.items():
+            hub.register(code, stack.enter_context(serve_in_thread(unit.app())))
+        hub.enroll(YAMADA)
+        yield units

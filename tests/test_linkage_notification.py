@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 import httpx
@@ -32,17 +30,6 @@ from tests.helpers import (
 )
 from tests.tcp_proxy import proxy
 from tests.units import TestUnit
-
-
-@pytest.fixture
-def subscribers(hub: HubClient) -> Iterator[dict[str, TestUnit]]:
-    """002, 011 and 051 subscribed to IF_JUK_0001, each a real unit on loopback."""
-    units = {code: TestUnit() for code in ("002", "011", "051")}
-    with ExitStack() as stack:
-        for code, unit in units.items():
-            hub.register(code, stack.enter_context(serve_in_thread(unit.app())))
-        hub.enroll(YAMADA)
-        yield units
 
 
 def delivered(database_url: str) -> int:

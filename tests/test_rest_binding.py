@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -117,16 +116,6 @@ def test_a_provider_that_cannot_answer_is_503(hub: HubClient) -> None:
     answer = ask(hub, hub.unit_headers(credentials, scope="002:IF_ZEI_0001:get"))
     assert answer.status_code == 503
     assert answer.json()["errors"][0]["code"] == "E0004"
-
-
-@pytest.fixture
-def subscribers(hub: HubClient) -> Iterator[dict[str, TestUnit]]:
-    units = {code: TestUnit() for code in ("002", "011", "051")}
-    with ExitStack() as stack:
-        for code, unit in units.items():
-            hub.register(code, stack.enter_context(serve_in_thread(unit.app())))
-        hub.enroll(YAMADA)
-        yield units
 
 
 def test_a_notification_over_rest_is_accepted_once_and_delivered(
