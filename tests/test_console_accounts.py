@@ -1,0 +1,451 @@
+"""The console's accounts and sign-in, over HTTP as a browser speaks it (forms, cookies, redirects):
+an account made on the command line signs in with its password and its current TOTP code; a wrong
+anything is one answer; five wrong tries lock it; a session ends by sign-out, by idling, by
+disabling; every POST needs its CSRF token; and what the pages show comes from the records."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+import pyotp
+import pytest
+from typer.testing import CliRunner
+
+from platform_hub.cli import app
+from platform_hub.console.pages import CONTENT_SECURITY_POLICY
+from platform_hub.kit.settings import Settings
+from tests.helpers import (
+    YAMADA,
+    HubClient,
+    rows,
+    serve_in_thread,
+    served_hub,
+    valid_my_number,
+    wait_until,
+    zei_query,
+)
+from tests.test_ordinance import amendment, load
+from tests.units import TestUnit, zei_answer
+
+WRONG = "ログインID、パスワードまたは確認コードが違います"
+SCRIPT_NAME = "<script>alert(1)</script>"
+MY_NUMBER = valid_my_number("20260101001")
+
+
+@dataclass
+class Account:
+    login: str
+    password: str
+    totp: pyotp.TOTP
+    uri: str
+
+
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
+    """``platform-hub …`` on the test's database and key file, as an operator types it; its output."""
+    monkeypatch.setenv("PLATFORM_HUB_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("PLATFORM_HUB_KEY_FILE", str(settings.key_file))
+    # In a thread of its own: the command runs its own event loop, and a test driving a browser with
+    # Playwright's sync API already has one running in this thread.
+    with ThreadPoolExecutor(1) as thread:
+        result = thread.submit(CliRunner().invoke, app, list(args)).result()
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def create_account(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, login: str, role: str = "auditor"
+) -> Account:
+    said = cli(settings, monkeypatch, "accounts", "create", login, "--role", role, "--name", "監査 太郎")
+    fields = dict(line.split("=", 1) for line in said.splitlines() if "=" in line)
+    uri = fields["totp_uri"]
+    assert uri.startswith("otpauth://totp/") and f"{login}" in uri, said
+    return Account(login, fields["initial_password"], pyotp.parse_uri(uri), uri)  # type: ignore[arg-type]
+
+
+def form_token(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+def sign_in(
+    http: httpx.Client, account: Account, code: str | None = None, **overrides: str
+) -> httpx.Response:
+    form = http.get("/console/signin")
+    assert form.status_code == 200, form.text
+    data = {
+        "csrf": form_token(form.text),
+        "login": account.login,
+        "password": account.password,
+        "code": code if code is not None else account.totp.now(),
+        **overrides,
+    }
+    return http.post("/console/signin", data=data)
+
+
+def operations(database_url: str, action: str) -> list[tuple[str, str, str, str | None]]:
+    found = rows(
+        database_url,
+        f"SELECT client_id, role, outcome, detail FROM operations WHERE action = '{action}' ORDER BY id",
+    )
+    return [(r.client_id, r.role, r.outcome, r.detail) for r in found]
+
+
+@dataclass
+class Seeded:
+    integrated_number: str  # 山田太郎's, with a 個人番号
+    script_person: str  # the person named <script>…, P<id>
+
+
+@pytest.fixture
+def seeded(hub: HubClient, database_url: str) -> Iterator[Seeded]:
+    """山田太郎 with a 個人番号 and two entries about them — an answered query (提供) and a query the
+    ordinance refused (拒否) — and a person named ``<script>…``."""
+    zeimu = TestUnit(answer=zei_answer)
+    with serve_in_thread(zeimu.app()) as zeimu_url:
+        hub.register("002", zeimu_url, subscribes=[])
+        jidou = hub.unit_headers(hub.register("011"))
+        numbers = {"011": YAMADA["011"], "002": YAMADA["002"]}
+        integrated = hub.enroll(numbers, my_number=MY_NUMBER)
+        assert hub.send(zei_query(), jidou).status_code == 200
+        wait_until(lambda: len(rows(database_url, "SELECT id FROM transfer_records")) >= 1)
+        assert load(hub, amendment("2026-11", drop={"U-03"}))["status"] == 201
+        assert hub.send(zei_query(msgid="refused"), jidou).status_code == 403
+    script = hub.enroll(
+        {"051": YAMADA["051"]}, name=SCRIPT_NAME, name_kana="スクリプト", birth_date="1990-01-01"
+    )
+    yield Seeded(integrated, script)
+
+
+@pytest.fixture
+def browser_client(hub: HubClient) -> Iterator[httpx.Client]:
+    """A client of the same hub with a cookie jar of its own, as one browser is."""
+    with httpx.Client(base_url=str(hub.http.base_url), timeout=30) as http:
+        yield http
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+
+def test_an_account_from_the_command_line_signs_in_and_out(
+    hub: HubClient,
+    browser_client: httpx.Client,
+    settings: Settings,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account = create_account(settings, monkeypatch, "kansa.taro")
+    (stored,) = rows(database_url, "SELECT * FROM accounts")
+    recorded = " ".join(str(value) for value in stored)
+    assert account.password not in recorded and account.totp.secret not in recorded
+    assert stored.password_hash.startswith("$argon2id$")
+    signed = sign_in(browser_client, account)
+    assert signed.status_code == 303 and signed.headers["location"] == "/console", signed.text
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+    assert "Secure" not in cookie  # the hub is reached over http here
+    (session,) = rows(database_url, "SELECT id_hash FROM console_sessions")
+    session_id = browser_client.cookies["platform_hub_console"]
+    assert session_id not in session.id_hash and len(session.id_hash) == 64  # its hash only
+    home = browser_client.get("/console")
+    assert home.status_code == 200 and "監査 太郎" in home.text and "連携記録" in home.text
+    assert "やりとり履歴" in home.text
+    token = form_token(home.text)
+    assert browser_client.post("/console/signout", data={}).status_code == 403  # without its token
+    out = browser_client.post("/console/signout", data={"csrf": token})
+    assert out.status_code == 303 and "signed_out" in out.headers["location"]
+    assert rows(database_url, "SELECT id_hash FROM console_sessions") == []
+    browser_client.cookies.set("platform_hub_console", session_id, path="/console")  # the old cookie
+    again = browser_client.get("/console")
+    assert again.status_code == 303 and again.headers["location"] == "/console/signin"
+    assert operations(database_url, "console.signin") == [
+        ("console:kansa.taro", "auditor", "ok", "signed in")
+    ]
+    assert [entry[2] for entry in operations(database_url, "console.signout")] == ["refused", "ok"]
+    assert [entry[0] for entry in operations(database_url, "account.create")] != []
+
+
+def test_a_wrong_login_password_or_code_is_one_answer(
+    hub: HubClient,
+    browser_client: httpx.Client,
+    settings: Settings,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account = create_account(settings, monkeypatch, "kansa")
+    wrong_code = f"{(int(account.totp.now()) + 1) % 1_000_000:06d}"
+    answers = [
+        sign_in(browser_client, account, login="nobody"),
+        sign_in(browser_client, account, password="not-the-password"),
+        sign_in(browser_client, account, code=wrong_code),
+        sign_in(browser_client, account, code="12ab56"),
+    ]
+    for answer in answers:
+        assert answer.status_code == 401 and WRONG in answer.text, answer.text
+    recorded = " ".join(str(row) for row in rows(database_url, "SELECT * FROM operations"))
+    assert "nobody" not in recorded and "not-the-password" not in recorded and wrong_code not in recorded
+    assert [entry[0] for entry in operations(database_url, "console.signin")] == [
+        "console:-",
+        "console:kansa",
+        "console:kansa",
+        "console:kansa",
+    ]
+
+
+def test_a_code_signs_in_once(
+    hub: HubClient, browser_client: httpx.Client, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = create_account(settings, monkeypatch, "kansa")
+    code = account.totp.now()
+    assert sign_in(browser_client, account, code=code).status_code == 303
+    with httpx.Client(base_url=str(hub.http.base_url)) as other:
+        replayed = sign_in(other, account, code=code)
+    assert replayed.status_code == 401 and WRONG in replayed.text
+
+
+def test_five_wrong_codes_lock_the_account(
+    hub: HubClient,
+    browser_client: httpx.Client,
+    settings: Settings,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account = create_account(settings, monkeypatch, "kansa")
+    for _ in range(4):
+        assert WRONG in sign_in(browser_client, account, code="000000").text
+    locking = sign_in(browser_client, account, code="000000")
+    assert locking.status_code == 423 and "ロックされています" in locking.text
+    right = sign_in(browser_client, account)  # the right code, while locked
+    assert right.status_code == 423 and "ロックされています" in right.text
+    failures = operations(database_url, "console.signin")
+    assert len(failures) == 6 and {entry[2] for entry in failures} == {"refused"}
+    assert failures[0][3] == "wrong login, password or code (1 in a row)"
+    assert failures[4][3] == "wrong login, password or code: locked" and failures[5][3] == "locked"
+    (lock,) = operations(database_url, "console.lock")
+    assert lock[0] == "console:kansa" and lock[3] is not None and lock[3].startswith("locked until ")
+    listed = cli(settings, monkeypatch, "accounts", "list", "--json")
+    assert '"locked_until": "20' in listed
+    cli(settings, monkeypatch, "accounts", "unlock", "kansa")
+    later = account.totp.at(time.time() + 30)  # a code not used before: the next time step's
+    assert sign_in(browser_client, account, code=later).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("limit", "said"),
+    [
+        ("console_idle_timeout_seconds", "一定時間操作がなかった"),
+        ("console_session_lifetime_seconds", "時間がたった"),
+    ],
+    ids=["idle", "lifetime"],
+)
+def test_a_session_ends_when_idle_or_old(
+    settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch, limit: str, said: str
+) -> None:
+    short = settings.model_copy(update={limit: 1.0})
+    reason = "idle" if limit == "console_idle_timeout_seconds" else "lifetime"
+    with served_hub(short) as (url, _), httpx.Client(base_url=url) as http:
+        account = create_account(settings, monkeypatch, "kansa")
+        assert sign_in(http, account).status_code == 303
+        assert http.get("/console").status_code == 200
+        if reason == "lifetime":  # busy all along: its age ends it
+            time.sleep(0.5)
+            assert http.get("/console").status_code == 200
+        time.sleep(1.2)
+        ended = http.get("/console")
+        assert ended.status_code == 303 and ended.headers["location"] == f"/console/signin?expired={reason}"
+        assert said in http.get(ended.headers["location"]).text
+    assert rows(database_url, "SELECT id_hash FROM console_sessions") == []
+
+
+def test_disable_and_reset_end_the_sessions(
+    hub: HubClient, browser_client: httpx.Client, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = create_account(settings, monkeypatch, "kansa")
+    assert sign_in(browser_client, account).status_code == 303
+    said = cli(settings, monkeypatch, "accounts", "reset", "kansa")
+    fields = dict(line.split("=", 1) for line in said.splitlines() if "=" in line)
+    assert fields["initial_password"] != account.password and fields["totp_uri"] != account.uri
+    assert browser_client.get("/console").status_code == 303  # signed out by the reset
+    renewed = Account(
+        "kansa", fields["initial_password"], pyotp.parse_uri(fields["totp_uri"]), fields["totp_uri"]
+    )  # type: ignore[arg-type]
+    assert sign_in(browser_client, account, code=renewed.totp.now()).status_code == 401  # the old password
+    assert sign_in(browser_client, renewed).status_code == 303
+    cli(settings, monkeypatch, "accounts", "disable", "kansa")
+    assert browser_client.get("/console").status_code == 303
+    refused = sign_in(browser_client, renewed, code=renewed.totp.at(time.time() + 30))
+    assert refused.status_code == 401 and "使用できません" in refused.text
+
+
+def test_the_sign_in_form_needs_its_token(
+    hub: HubClient, browser_client: httpx.Client, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = create_account(settings, monkeypatch, "kansa")
+    browser_client.get("/console/signin")
+    data = {"login": account.login, "password": account.password, "code": account.totp.now()}
+    assert browser_client.post("/console/signin", data=data).status_code == 403
+    assert browser_client.post("/console/signin", data={**data, "csrf": "forged"}).status_code == 403
+
+
+def test_the_console_needs_no_bearer_token_and_names_no_other_origin(hub: HubClient) -> None:
+    root = hub.http.get("/")
+    assert root.status_code == 307 and root.headers["location"] == "/console"
+    signin = hub.http.get("/console/signin")
+    assert signin.status_code == 200 and "サインイン" in signin.text
+    assert hub.http.get("/console").status_code == 303
+    for answer in (root, signin, hub.http.get("/console/static/console.css")):
+        assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["referrer-policy"] == "same-origin"
+    assert (
+        "unsafe-inline" not in CONTENT_SECURITY_POLICY and "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
+    )
+    assert "<style" not in signin.text and re.search(r"<script(?![^>]*\bsrc=)", signin.text) is None
+    assert " style=" not in signin.text
+    named = re.findall(r"""(?:src|href)=["']([^"']+)["']""", signin.text)
+    assert named and not [url for url in named if "//" in url], named
+    assert "/console/signin" not in hub.http.get("/openapi.json").json()["paths"]
+
+
+# --- the pages -----------------------------------------------------------------------------------
+
+
+def test_the_record_pages_for_an_auditor(
+    seeded: Seeded,
+    browser_client: httpx.Client,
+    settings: Settings,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account = create_account(settings, monkeypatch, "kansa")
+    assert sign_in(browser_client, account).status_code == 303
+    everything = browser_client.get("/console/transfers")
+    assert everything.status_code == 200 and "IF_ZEI_0001" in everything.text
+    assert "拒否" in everything.text and seeded.integrated_number in everything.text
+    refused = browser_client.get("/console/transfers", params={"outcome": "refused"})
+    assert refused.status_code == 200
+    assert (
+        refused.text.count('class="outcome-refused"') == 1 and 'class="outcome-provided"' not in refused.text
+    )
+    bad = browser_client.get("/console/transfers", params={"unit": "<b>"})
+    assert bad.status_code == 400 and "&lt;b&gt;" in bad.text and "<b>" not in bad.text
+    csv = browser_client.get("/console/transfers.csv", params={"outcome": "refused"})
+    assert (
+        csv.status_code == 200 and csv.text.startswith("\ufeff記録番号") and len(csv.text.splitlines()) == 2
+    )
+    found = browser_client.post(
+        "/console/persons",
+        data={"csrf": form_token(everything.text), "name": "山田太郎", "birth_date": "1985-04-01"},
+    )
+    assert found.status_code == 200 and f"/console/persons/{seeded.integrated_number}" in found.text
+    assert (
+        browser_client.post(
+            "/console/persons", data={"name": "山田太郎", "birth_date": "1985-04-01"}
+        ).status_code
+        == 403
+    )
+    history = browser_client.get(f"/console/persons/{seeded.integrated_number}")
+    assert history.status_code == 200 and "山田" in history.text and "1985-04-01" in history.text
+    assert seeded.integrated_number in history.text and "地方税関係情報" in history.text
+    assert 'media="print"' in history.text
+    script = browser_client.get(f"/console/persons/{seeded.script_person}")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in script.text and SCRIPT_NAME not in script.text
+    for shown in (everything, refused, found, history, script, csv):
+        assert MY_NUMBER not in shown.text
+    readings = operations(database_url, "audit.person")
+    assert [entry[:3] for entry in readings] == [("console:kansa", "auditor", "ok")] * 2
+    subjects = rows(
+        database_url, "SELECT subject_integrated_number FROM operations WHERE action = 'audit.person'"
+    )
+    assert [row[0] for row in subjects] == [seeded.integrated_number, seeded.script_person]
+    listed = [(entry[0], entry[2]) for entry in operations(database_url, "audit.transfers")]
+    assert listed == [("console:kansa", "ok"), ("console:kansa", "ok"), ("console:kansa", "refused")]
+    assert [entry[0] for entry in operations(database_url, "audit.transfers_csv")] == ["console:kansa"]
+    searched = operations(database_url, "registry.search")
+    assert searched[-2][0] == "console:kansa" and searched[-1][2] == "refused"  # the one without a token
+    recorded = " ".join(str(row) for row in rows(database_url, "SELECT * FROM operations"))
+    assert "山田太郎" not in recorded and "1985-04-01" not in recorded and MY_NUMBER not in recorded
+
+
+def test_an_operator_opens_no_record_page(
+    seeded: Seeded,
+    browser_client: httpx.Client,
+    settings: Settings,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account = create_account(settings, monkeypatch, "unyou", role="operator")
+    assert sign_in(browser_client, account).status_code == 303
+    home = browser_client.get("/console")
+    assert home.status_code == 200 and "/console/transfers" not in home.text
+    for path in (
+        "/console/transfers",
+        "/console/transfers.csv",
+        f"/console/persons/{seeded.integrated_number}",
+    ):
+        refused = browser_client.get(path)
+        assert refused.status_code == 403 and "権限がありません" in refused.text, path
+        assert seeded.integrated_number not in refused.text
+    assert [entry[:3] for entry in operations(database_url, "access.refuse")] == [
+        ("console:unyou", "operator", "refused")
+    ] * 3
+
+
+def test_the_cookies_are_secure_behind_https(settings: Settings) -> None:
+    https = settings.model_copy(update={"public_url": "https://hub.city.example"})
+    with served_hub(https) as (url, _), httpx.Client(base_url=url) as http:
+        form = http.get("/console/signin")
+    assert form.status_code == 200 and "Secure" in form.headers["set-cookie"]
+    assert "HttpOnly" in form.headers["set-cookie"]
+
+
+def test_each_account_role_acts_as_the_client_role_it_matches() -> None:
+    """Where the hub checks a client's role, an account's role counts as the matching one."""
+    from platform_hub.accounts.service import ACCOUNT_GRANTS, acts_as
+    from platform_hub.models import Account, AccountRole
+
+    assert set(ACCOUNT_GRANTS) == set(AccountRole)
+    auditor, office, operator = (Account(role=role) for role in list(AccountRole)[:3])
+    assert acts_as(auditor, "auditor") and not acts_as(auditor, "admin")
+    assert acts_as(office, "admin") and not acts_as(office, "auditor")
+    assert acts_as(operator, "integrator") and not acts_as(operator, "admin")
+
+
+def test_sign_ins_from_one_address_are_limited(
+    settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limited = settings.model_copy(update={"console_signin_rate_limit": "3/minute"})
+    with served_hub(limited) as (url, _), httpx.Client(base_url=url) as http:
+        account = create_account(settings, monkeypatch, "kansa")
+        for login in ("a", "b", "c"):
+            assert sign_in(http, account, login=login).status_code == 401
+        refused = sign_in(http, account)  # the right password and code, past the limit
+        assert refused.status_code == 429 and "試行が多すぎます" in refused.text
+    details = [entry[3] for entry in operations(database_url, "console.signin")]
+    assert details[-1] == "too many attempts from one address" and len(details) == 4
+
+
+def test_the_record_pages_on_by_the_apis_keyset(
+    seeded: Seeded,
+    browser_client: httpx.Client,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from platform_hub.console import records
+
+    monkeypatch.setattr(records, "PAGE_SIZE", 1)
+    account = create_account(settings, monkeypatch, "kansa")
+    assert sign_in(browser_client, account).status_code == 303
+    first = browser_client.get("/console/transfers", params={"unit": "011"})
+    assert first.text.count("<tr class=") == 1 and "拒否" in first.text  # newest first
+    found = re.search(r'href="(/console/transfers\?[^"]*cursor=[^"]+)" rel="next"', first.text)
+    assert found, first.text
+    second = browser_client.get(found.group(1).replace("&amp;", "&"))
+    assert second.status_code == 200 and second.text.count("<tr class=") == 1
+    assert 'class="outcome-provided"' in second.text and "unit=011" in second.text
+    assert 'rel="next"' not in second.text and "最新のページへ" in second.text
