@@ -109,7 +109,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         admin_client_secret=ADMIN_SECRET,
         token_secret="test-token-secret-" + "x" * 32,
         query_timeout_seconds=2.0,
-        delivery_timeout_seconds=2.0,
+        delivery_timeout_seconds=5.0,  # a loaded CI machine must not turn one delivery into two
         delivery_poll_seconds=0.05,
         delivery_backoff_seconds=0.05,
         delivery_max_attempts=5,

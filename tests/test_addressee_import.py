@@ -44,6 +44,7 @@ def _person(n: int, my_number: str = "", **overrides: str) -> list[str]:
         "municipality_code": "131016",
         "status": "resident",
         "valid_from": "2020-01-01",
+        "integrated_number": "",
     } | overrides
     return [row[column] for column in HEADER]
 

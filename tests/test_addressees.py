@@ -55,7 +55,7 @@ def test_tennyu_creates_the_person_and_tenkyo_adds_a_version(
     )
     (found,) = search(hub, hub.admin(), my_number=MY_NUMBER)
     assert found["matched"] == ["my_number"] and found["has_my_number"] and "my_number" not in found
-    person = hub.http.get(f"/addressees/{found['integrated_number']}", headers=hub.admin()).json()
+    person = hub.http.get(f"/addressees/{found['person_id']}", headers=hub.admin()).json()
     assert [v["reason"] for v in person["history"]] == ["転入", "転居"]
     assert person["current"]["address"] == "東京都千代田区丸の内二丁目３番４号"
     assert person["history"][0]["valid_to"] == "2026-11-20"
@@ -100,9 +100,9 @@ def test_search_finds_a_person_only_through_a_former_address(hub: HubClient, juk
     assert search(hub, hub.admin(), **former, include_history=False) == []
     # 読み仮名 in hiragana or half-width katakana, partial, with the birth date.
     (by_kana,) = search(hub, hub.admin(), name_kana="やまだ", birth_date="1985-04-01", match="partial")
-    assert by_kana["integrated_number"] == found["integrated_number"]
+    assert by_kana["person_id"] == found["person_id"]
     (half_width,) = search(hub, hub.admin(), name_kana="ﾔﾏﾀﾞ ﾀﾛｳ", birth_date="1985-04-01")
-    assert half_width["integrated_number"] == found["integrated_number"]
+    assert half_width["person_id"] == found["person_id"]
 
 
 def test_search_finds_a_former_name_and_an_unknown_birth_day(hub: HubClient) -> None:
@@ -115,7 +115,7 @@ def test_search_finds_a_former_name_and_an_unknown_birth_day(hub: HubClient) -> 
         sex="2",
     )
     (found,) = search(hub, hub.admin(), name="佐藤花子", birth_date="1950-07-15")
-    assert found["integrated_number"] == integrated and found["current"]["birth_date"] == "1950-07-00"
+    assert found["person_id"] == integrated and found["current"]["birth_date"] == "1950-07-00"
 
 
 def test_search_needs_enough_to_go_on(hub: HubClient) -> None:
@@ -278,7 +278,7 @@ def test_link_unlink_and_merge_with_undo(hub: HubClient) -> None:
     assert (
         history["merges"][0]["reason"] == "同一人と確認" and history["merges"][0]["undone_by"] == "test-admin"
     )
-    assert history["integrated_number"] == non_resident  # still its own number
+    assert history["person_id"] == non_resident  # still its own number
     unlinked = hub.http.post(
         f"/addressees/links/011/{YAMADA['011']}/unlink", headers=jidou, json={"reason": "誤登録"}
     )
@@ -350,7 +350,7 @@ def test_unknown_or_unlinked_person_is_e3002_with_nothing_delivered(
 def hub_person(hub: HubClient, atena_011: str) -> str:
     found = search(hub, hub.admin(), name=PERSON["name"], birth_date=PERSON["birth_date"])
     return next(
-        c["integrated_number"] for c in found if any(link["atena_number"] == atena_011 for link in c["links"])
+        c["person_id"] for c in found if any(link["atena_number"] == atena_011 for link in c["links"])
     )
 
 

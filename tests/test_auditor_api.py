@@ -26,6 +26,7 @@ from tests.helpers import (
     ido_notification,
     rows,
     serve_in_thread,
+    valid_my_number,
     wait_until,
     zei_query,
 )
@@ -48,7 +49,9 @@ def record(hub: HubClient, database_url: str) -> Iterator[Record]:
         hub.register("002", zeimu_url, subscribes=[])  # the notification goes to 011 alone
         jidou = hub.unit_headers(hub.register("011", jidou_url))
         juki = hub.unit_headers(hub.register("001"))
-        integrated = hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"], "001": YAMADA["001"]})
+        # With a 個人番号: a 団体内統合宛名番号 (leading zeros and all, in the exports below) is issued.
+        numbers = {"011": YAMADA["011"], "002": YAMADA["002"], "001": YAMADA["001"]}
+        integrated = hub.enroll(numbers, my_number=valid_my_number("20260101001"))
         assert hub.send(zei_query(), jidou).status_code == 200
         assert hub.send(ido_notification(), juki).status_code == 200
         wait_until(lambda: len(rows(database_url, "SELECT id FROM transfer_records")) == 2)
@@ -156,7 +159,14 @@ def test_pattern_and_outcome_read_in_japanese(hub: HubClient, record: Record) ->
 
 
 def test_every_pattern_and_outcome_has_its_word() -> None:
-    assert [p.ja for p in TransferPattern] == ["照会", "通知", "一括", "宛名照会"]
+    assert [p.ja for p in TransferPattern] == [
+        "照会",
+        "通知",
+        "一括",
+        "宛名照会",
+        "情報照会（ネットワーク）",
+        "本人確認情報（住基ネット）",
+    ]
     assert [o.ja for o in TransferOutcome] == ["提供", "提供", "拒否", "失敗"]
     assert [o.ja for o in OperationOutcome] == ["成功", "拒否", "失敗"]
 

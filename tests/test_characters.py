@@ -100,7 +100,7 @@ def test_an_emoji_in_a_notification_is_refused_naming_item_and_code_point(
 def _search(hub: HubClient, **body: Any) -> list[str]:
     response = hub.http.post("/addressees/search", json=body, headers=hub.admin())
     assert response.status_code == 200, response.text
-    return [found["integrated_number"] for found in response.json()]
+    return [found["person_id"] for found in response.json()]
 
 
 def test_the_registry_finds_itaiji_and_ivs_written_either_way(hub: HubClient) -> None:

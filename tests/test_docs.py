@@ -38,6 +38,7 @@ DOCUMENTED_COMMANDS = [
     "serve",
     "demo",
     "mock-unit",
+    "mock-national",
     "db upgrade",
     "interfaces validate",
     "clients create",

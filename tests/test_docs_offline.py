@@ -4,33 +4,20 @@ network with no way out to the internet."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect
 
 from platform_hub.kit.settings import Settings
+from tests.browser import HUB_HOST, chromium, needs_chromium
 from tests.helpers import HubClient, served_hub
-
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="no chromium binary on PATH (Debian: apt-get install chromium)"
-)
-# The hub by a name that is not loopback's, as staff reach it: Swagger UI would ask its authors' online
-# validator about the schema of any other host.
-HUB_HOST = "hub.city.test"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert CHROMIUM is not None
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=[f"--host-resolver-rules=MAP {HUB_HOST} 127.0.0.1"]
-        )
-        yield browser
-        browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _cut_off(page: Page, origin: str) -> list[str]:

@@ -387,3 +387,38 @@ def test_each_encoding_reads_its_own_and_names_what_it_cannot(encoding: str) -> 
     assert found[0] == f"AtenaNo: bytes not valid {'cp932' if encoding == 'cp932' else 'utf-8'}: 0x82"
     assert etree.QName(found[1]).localname == "Shotoku"  # type: ignore[arg-type]
     assert found[2] == "AtenaNo: U+0001 is a control character"
+
+
+def test_a_jisx0213_subscriber_gets_each_batch_record_fallen_back(hub: HubClient, database_url: str) -> None:
+    """011 takes the batch as messages, 002 as a file; both hold JIS X 0213 only: 髙 arrives as 高."""
+    jidou = TestUnit()
+    with serve_in_thread(jidou.app()) as url:
+        hub.register("011", url, subscribes=["IF_JUK_0101"], characters="jisx0213")
+        zeimu = hub.unit_headers(hub.register("002", subscribes=["IF_JUK_0101"], characters="jisx0213"))
+        declare(hub, "002", "IF_JUK_0101", "utf-8", "file")
+        juki = hub.unit_headers(hub.register("001", provides=["IF_JUK_0101"]))
+        body = juk_csv([{"IdoJiyuCode": "03", "AtenaNo": atena_number(1001), "Shimei": "髙橋　一郎"}])
+        head = dict(pair.split("=") for pair in JUK_HEAD.split("&")) | {
+            "msgid": "jumin-jis",
+            "interface": "IF_JUK_0101",
+        }
+        sent = hub.http.post(
+            "/batches",
+            content=body.encode("utf-8"),
+            params=head,
+            headers={**juki, "Content-Type": "text/csv"},
+        )
+        assert sent.status_code == 200, sent.text
+        wait_until(
+            lambda: {r.status for r in rows(database_url, "SELECT status FROM deliveries")} == {"delivered"},
+            timeout=30,
+        )
+    names = [
+        r.findtext("lk:Shimei", namespaces=NS) for m in jidou.received for r in m.iterfind(".//lk:Jumin", NS)
+    ]
+    assert names == ["高橋　一郎"]
+    (listed,) = hub.http.get("/batches/outbox", headers=zeimu).json()
+    lines = table(
+        hub.http.get(f"/batches/outbox/IF_JUK_0101/{listed['name']}", headers=zeimu).content, "utf-8"
+    )
+    assert dict(zip(lines[0], lines[1], strict=True))["Shimei"] == "高橋　一郎"

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 from platform_hub_demo.city import seed_city
 from platform_hub_demo.demo import OUTSIDER
-from platform_hub_demo.residents import generate_city, parents_with_children
+from platform_hub_demo.jidou_teate import SPOUSE_STEP
+from platform_hub_demo.residents import WIFE, generate_city, parents_with_children
 
 from tests.helpers import HubClient, rows, wait_until
 from tests.mock_units import SEED, mock_units
@@ -24,10 +25,13 @@ FLOW = [
     "住民票関係情報の照会（世帯）",
     "基準日現在の住所地の特定",
     "地方税関係情報の照会",
-    "審査（所得制限）",
+    "審査（受給者・支給額）",
     "決定・記録",
 ]
-NON_RESIDENT = OUTSIDER  # the demo's 住登外者
+# By 個人番号, the number is verified first: on a hub without 住基ネット (as here) that step is skipped.
+VERIFIED = "個人番号の真正性確認（住基ネット）"
+BY_NUMBER = [*FLOW[:2], VERIFIED, *FLOW[2:]]
+NON_RESIDENT = OUTSIDER  # the demo's 住登外者, by 基本4情報
 
 
 def claim(url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -55,17 +59,40 @@ def test_the_demo_city(hub: HubClient, database_url: str, tmp_path: Path) -> Non
 
         # A resident, by 個人番号: every step of the flow, each query with the hub's reception number.
         resident = claim(jidou, {"my_number": parent.my_number})
-        assert [step["name"] for step in resident["steps"]] == FLOW
-        assert resident["result"] in {"認定", "認定（特例給付）", "却下"} and resident["children"] >= 1
+        married = any(r.household == parent.household and r.relation == WIFE for r in city)
+        flow = [*FLOW[:5], *([SPOUSE_STEP] if married else []), *FLOW[5:]]
+        by_number = [*flow[:2], VERIFIED, *flow[2:]]
+        assert [step["name"] for step in resident["steps"]] == by_number
+        assert resident["steps"][2]["outcome"] == "skipped"
+        assert resident["result"] in {"認定", "却下"} and resident["children"] >= 1
         asked = [step for step in resident["steps"] if step["interface_id"]]
-        assert [s["interface_id"] for s in asked] == ["IF_JUK_0002", "IF_JUK_0002", "IF_ZEI_0001"]
-        assert all(s["outcome"] == "ok" and s["reception_number"] for s in asked)
+        assert [s["interface_id"] for s in asked] == ["IF_JUK_0002", "IF_JUK_0002", "IF_ZEI_0001"] + [
+            "IF_ZEI_0001"
+        ] * married
+        assert all(s["outcome"] in {"ok", "not_found"} and s["reception_number"] for s in asked)
+        # No income limit since 2024-10: the decision names the parent who receives and the amount.
+        judged = next(s for s in resident["steps"] if s["name"] == "審査（受給者・支給額）")
+        assert "受給者" in judged["detail"] and "限度額" not in judged["detail"]
+        assert (resident["monthly_amount"] or 0) >= 10_000 * (resident["result"] == "認定")
         stored = httpx.get(f"{jidou}/ninteiseikyu/{resident['claim_id']}").json()
-        assert stored["decision"] == resident["result"] and len(stored["steps"]) == len(FLOW)
+        assert stored["decision"] == resident["result"] and len(stored["steps"]) == len(by_number)
+
+        # Two parents: the spouse's income is asked for too, and the higher income receives.
+        couple = next(
+            p
+            for p in parents_with_children(city)
+            if any(r.household == p.household and r.relation == WIFE for r in city)
+        )
+        both = claim(jidou, {"my_number": couple.my_number})
+        taken = [step["name"] for step in both["steps"]]
+        assert taken == [*BY_NUMBER[:6], SPOUSE_STEP, *BY_NUMBER[6:]], taken
+        judged = next(s for s in both["steps"] if s["name"] == "審査（受給者・支給額）")
+        assert "申請者" in judged["detail"] and "配偶者" in judged["detail"]
+        assert both["result"] == "認定" or "生計を維持する程度が高い者は配偶者" in both["reason"]
 
         # The same person by 基本4情報, streamed: the steps come one line each, then the result.
         lines = streamed(jidou, {"name": parent.name, "birth_date": parent.birth_date.isoformat()})
-        assert [line["step"]["name"] for line in lines[:-1]] == FLOW
+        assert [line["step"]["name"] for line in lines[:-1]] == flow
         assert lines[-1]["result"]["result"] == resident["result"]
 
         # A 住登外者: unknown to the registry, so registered; no 住民票; lived elsewhere → 保留.

@@ -99,7 +99,7 @@ def test_my_numbers_appear_nowhere_in_plaintext(
         hub.http.post("/addressees/search", json={"my_number": RESIDENT[:-1] + "0"}, headers=hub.admin())
         integrated = hub.http.post(
             "/addressees/search", json={"my_number": RESIDENT}, headers=hub.admin()
-        ).json()[0]["integrated_number"]
+        ).json()[0]["person_id"]
         for unit, atena in (("002", YAMADA["002"]), ("011", YAMADA["011"])):
             hub.http.post(
                 f"/addressees/{integrated}/links",

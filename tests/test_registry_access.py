@@ -38,7 +38,7 @@ def register_outsider(hub: HubClient, zeimu: dict[str, str]) -> str:
     }
     created = hub.http.post("/addressees", json=body, headers=zeimu)
     assert created.status_code == 201, created.text
-    return str(created.json()["integrated_number"])
+    return str(created.json()["person_id"])
 
 
 def test_a_unit_cannot_link_itself_to_a_stranger_to_read_their_my_number(
@@ -143,9 +143,20 @@ def test_a_registry_answer_is_a_provision_under_the_ordinance(hub: HubClient, da
         "/addressees/search", json={**asked, "purpose_code": "SHU-001", "limit": 20}, headers=shugaku
     )
     assert found.status_code == 200 and len(found.json()) == 20  # a bounded list
-    assert {c["integrated_number"] for c in found.json()} <= set(twins)
+    assert {c["person_id"] for c in found.json()} <= set(twins)
     assert all(
-        set(c["current"]) == {"name", "name_kana", "birth_date", "sex", "address", "status", "status_ja"}
+        set(c["current"])
+        == {
+            "name",
+            "family_name",
+            "given_name",
+            "name_kana",
+            "birth_date",
+            "sex",
+            "address",
+            "status",
+            "status_ja",
+        }
         for c in found.json()
     )
     entries = rows(
@@ -154,7 +165,7 @@ def test_a_registry_answer_is_a_provision_under_the_ordinance(hub: HubClient, da
         " FROM transfer_records WHERE interface_id = 'ATENA_SEARCH'",
     )
     assert len(entries) == 20 and {e.ordinance_rule_id for e in entries} == {"2026-04/P-03"}
-    assert {e.subject_integrated_number for e in entries} == {c["integrated_number"] for c in found.json()}
+    assert {e.subject_integrated_number for e in entries} == {c["person_id"] for c in found.json()}
     # 広報 has no rule for 宛名情報: refused, and the refusal recorded.
     refused = hub.http.post("/addressees/search", json={**asked, "purpose_code": "KOH-001"}, headers=koho)
     assert refused.status_code == 403 and error_code(refused) == "E3001"

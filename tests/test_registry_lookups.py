@@ -167,7 +167,7 @@ async def test_each_lookup_is_one_statement(registry: Registry, lookup: str, uni
             candidates, shown = await views.search(session, registry.vault, LOOKUPS[lookup], caller)
     assert len(sent) == 1, sent
     assert candidates and len(shown) == len(candidates)
-    assert candidates[0].integrated_number == registry.numbers[TARO["name"]]
+    assert candidates[0].person_id == registry.numbers[TARO["name"]]
     for candidate in candidates:  # a unit sees only its own links; the office every unit's
         assert all(link.unit_code == unit for link in candidate.links) if unit else candidate.links
 
@@ -215,9 +215,7 @@ async def test_lookups_answer_what_they_did(registry: Registry) -> None:
     assert former.matched == ["name", "name_kana", "birth_date", "sex", "address"] and former.matched_former
     assert former.score == 11 * 2 - 1  # the weights, doubled, less one for a former version
     assert [link.unit_code for link in former.links] == ["001", "002", "011"]
-    assert [c.integrated_number for c in partial] == [
-        numbers[n] for n in ("山田　太郎", "山田　花子", "山田　次郎")
-    ]
+    assert [c.person_id for c in partial] == [numbers[n] for n in ("山田　太郎", "山田　花子", "山田　次郎")]
     assert {c.matched_former for c in partial} == {False}
     assert [c.score for c in partial] == [12, 12, 12] and [len(c.links) for c in partial] == [1, 0, 0]
     hanako = partial[1]

@@ -176,3 +176,10 @@ def _ido_items() -> dict[str, str]:
     payload = etree.fromstring(ido_notification()).find(".//lk:Payload", namespaces=NS)
     assert payload is not None
     return {etree.QName(e).localname: e.text or "" for e in payload}
+
+
+def test_a_refusal_before_the_route_is_the_da_error_body_too(hub: HubClient, jidou: dict[str, str]) -> None:
+    answer = hub.http.get(ZEI + "?AtenaNo=%00", headers=jidou)  # refused by the request guard
+    assert answer.status_code == 400
+    (error,) = answer.json()["errors"]
+    assert (error["code"], error["hubCode"]) == ("E0001", "E1002")

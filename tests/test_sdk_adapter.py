@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,9 @@ from tests.helpers import (
 
 
 # --- the adapter: everything 個人住民税 needs to join the hub -------------------------------------
-def tax_adapter(hub_url: str, port: int, database: Path) -> tuple[Unit, list[Received]]:
+def tax_adapter(
+    hub_url: str, port: int, database: Path, rest: Sequence[str] = ()
+) -> tuple[Unit, list[Received]]:
     unit = Unit(
         "002",
         "個人住民税",
@@ -32,6 +35,7 @@ def tax_adapter(hub_url: str, port: int, database: Path) -> tuple[Unit, list[Rec
         base_url=f"http://127.0.0.1:{port}",
         database=database,
         integrator=Credentials(ADMIN_ID, ADMIN_SECRET),
+        rest=rest,  # what the hub sends it by the Digital Agency's REST binding
     )
     moves: list[Received] = []
 
@@ -41,7 +45,7 @@ def tax_adapter(hub_url: str, port: int, database: Path) -> tuple[Unit, list[Rec
 
     @unit.on_query("IF_ZEI_0001")
     async def income(message: Received) -> Payload:
-        return {
+        answer: Payload = {
             "ShokaiKekkaCode": "0",
             "AtenaNo": message.payload["AtenaNo"],
             "KazeiNendo": message.payload["KazeiNendo"],
@@ -50,6 +54,9 @@ def tax_adapter(hub_url: str, port: int, database: Path) -> tuple[Unit, list[Rec
             "ShotokuwariGaku": 210_000,
             "FuyoNinzu": 2,
         }
+        if message.version >= 2:  # version 2 (over REST) adds 合計所得金額
+            answer["GokeiShotokuKingaku"] = 4_500_000
+        return answer
 
     return unit, moves
 

@@ -274,7 +274,7 @@ def test_an_imported_row_without_its_day_is_valid_from_the_citys_day(
     monkeypatch.setenv("PLATFORM_HUB_KEY_FILE", str(tmp_path / "keys.json"))
     row = {**PERSON, "atena_number": YAMADA["001"], "status": "resident", "my_number": "", "valid_from": ""}
     with (tmp_path / "juki.csv").open("w", encoding="utf-8", newline="") as out:
-        csv.writer(out).writerows([COLUMNS, [row[column] for column in COLUMNS]])
+        csv.writer(out).writerows([COLUMNS, [row.get(column, "") for column in COLUMNS]])
     imported = CliRunner().invoke(app, ["addressees", "import", str(tmp_path / "juki.csv"), "--unit", "001"])
     assert imported.exit_code == 0, imported.output
     assert [str(r.valid_from) for r in rows(database_url, "SELECT valid_from FROM person_versions")] == [

@@ -47,6 +47,7 @@ def test_the_installed_wheel_finds_its_migrations_and_catalog(tmp_path: Path) ->
     names = zipfile.ZipFile(wheel).namelist()
     assert not [name for name in names if name.startswith(("adapters/", "tests/"))]
     assert "platform_hub/interface_specs/ordinance/2026-04.yaml" in names
+    assert "platform_hub_national/data/nws_table.yaml" in names  # the mock NWS's table
     site, empty = tmp_path / "site", tmp_path / "empty"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", site, wheel],

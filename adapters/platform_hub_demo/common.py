@@ -57,6 +57,7 @@ class MockUnit:
     organ: ClassVar[str] = "市長"
     purposes: ClassVar[tuple[str, ...]]
     emits: ClassVar[tuple[str, ...]] = ()
+    rest: ClassVar[tuple[str, ...]] = ()  # what the hub sends it by the DA's REST binding, not SOAP
     department: ClassVar[str]  # 部署 code on what the unit sends (half-width, X(16))
 
     def __init__(self, options: MockOptions) -> None:
@@ -71,6 +72,7 @@ class MockUnit:
             database=options.database,
             purposes=self.purposes,
             emits=self.emits,
+            rest=self.rest,
             integrator=options.integrator,
             heartbeat_seconds=options.heartbeat_seconds,
             department=self.department,
@@ -245,13 +247,13 @@ class Addressees:
             )
             return atena, None
         await self.unit.registry.link(
-            unlinked[0].integrated_number,
+            unlinked[0].person_id,
             atena,
             "住民異動通知（転入・出生）による採番",
             name=item["Shimei"],
             birth_date=item["SeinengappiDate"],
         )
-        return atena, unlinked[0].integrated_number
+        return atena, unlinked[0].person_id
 
     def ido_log(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self.store.rows("SELECT * FROM ido_log ORDER BY seq")]
@@ -281,7 +283,7 @@ class Addressees:
         outcome = "already"
         if not any(link.atena_number == atena for link in candidate.links):
             try:
-                await self.unit.registry.link(candidate.integrated_number, atena, reason, my_number=my_number)
+                await self.unit.registry.link(candidate.person_id, atena, reason, my_number=my_number)
                 outcome = "linked"
             except LinkageError as error:
                 if error.code != "E1004":
@@ -289,7 +291,7 @@ class Addressees:
         with self.store.transaction() as db:
             db.execute(
                 "UPDATE addressees SET linked = 1, integrated_number = ? WHERE atena = ?",
-                (candidate.integrated_number, atena),
+                (candidate.person_id, atena),
             )
         return outcome
 

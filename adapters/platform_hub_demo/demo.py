@@ -1,11 +1,13 @@
 """``platform-hub demo``: the demo city on loopback, and the 児童手当 認定請求 of three applicants.
 
-Every process is real: the hub (``platform-hub serve``) and the four mock units (``platform-hub
-mock-unit``) run as child processes on free loopback ports, each on its own embedded SQLite file.
-Everything they write — databases, keys, logs — goes under one data directory. The scenario follows
-the seed lecture's 業務プロセスフロー: a resident applies by 個人番号, a 住登外者 by 基本4情報, then
+Every process is real: the hub (``platform-hub serve``), the four mock units (``platform-hub
+mock-unit``) and the mock national systems (``platform-hub mock-national``: 住基ネット, the NWS, the
+city's 中間サーバー and 大阪市's) run as child processes on free loopback ports, each on its own
+embedded SQLite file. Everything they write — databases, keys, logs — goes under one data directory.
+The scenario follows both halves of the seed lecture's 業務プロセスフロー: a resident applies by
+個人番号; a 住登外者 by 個人番号 and 基本4情報, decided from 大阪市's answer through the network; then
 the city amends its ordinance (別表第2 第6項 repealed) and a third applicant's income query is refused.
-Then the applicant's audit trail, the compliance report and the verified chain are printed.
+Then the applicants' audit trails, the 第23条 record, the compliance report and the verified chain.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -27,6 +30,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import yaml
@@ -36,12 +40,24 @@ from rich.table import Table
 
 from platform_hub.kit.clock import city_today, city_zone
 from platform_hub.kit.settings import DEMO_ORDINANCE
+from platform_hub_demo import national
 from platform_hub_demo.city import MOCK_UNITS, seed_city
-from platform_hub_demo.residents import Resident, generate_city, parents_with_children
+from platform_hub_demo.flows import fiscal_income_year
+from platform_hub_demo.national import NationalNetwork
+from platform_hub_demo.residents import (
+    CITY_CODE,
+    Resident,
+    generate_city,
+    new_my_number,
+    parents_with_children,
+)
 
 CITY_ORDINANCE = DEMO_ORDINANCE
+DEMO_AUDITOR = "demo-auditor"  # the console account the demo makes, for its auditor to sign in as
+TAX_STEP = "地方税関係情報の照会（情報提供ネットワークシステム）"
+PROVISION_COLUMNS = ("requester", "provider", "affair", "information", "period", "result")  # 第23条
 REPEALED = "U-03"  # 別表第2 第6項: 児童手当 may use 地方税関係情報
-OUTSIDER = {  # a 住登外者: lives outside the city, unknown to its registry
+OUTSIDER = {  # a 住登外者: lives outside the city (in 大阪市 since 2015), unknown to its registry
     "name": "佐々木　花子",
     "name_kana": "ササキ　ハナコ",
     "birth_date": "1990-05-05",
@@ -49,6 +65,12 @@ OUTSIDER = {  # a 住登外者: lives outside the city, unknown to its registry
     "address": "大阪府大阪市北区梅田一丁目１番１号",
     "children": 2,
 }
+OUTSIDER_INCOME = 3_200_000  # her 総所得金額, as 大阪市's 副本 holds it
+
+
+def outsider(seed: int) -> dict[str, Any]:
+    """申請者2 with the 個人番号 on her 請求書 (synthetic, from the seed)."""
+    return {**OUTSIDER, "my_number": new_my_number(random.Random(f"outsider-{seed}"))}  # noqa: S311
 
 
 @dataclass
@@ -59,7 +81,8 @@ class City:
     units: dict[str, str]
     admin: tuple[str, str]
     data_dir: Path
-    processes: list[subprocess.Popen[bytes]]
+    national: NationalNetwork
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # by name
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=120))
 
     def token(self, client_id: str, secret: str) -> dict[str, str]:
@@ -79,22 +102,31 @@ class City:
         return created["client_id"], created["client_secret"]
 
 
-def run(console: Console, data_dir: Path | None, *, once: bool, residents: int, seed: int) -> bool:
+def run(
+    console: Console,
+    data_dir: Path | None,
+    *,
+    once: bool,
+    residents: int,
+    seed: int,
+    database_url: str | None = None,
+) -> bool:
     """Start the city, run the scenario, print it; then serve until Ctrl-C unless ``once``.
-    True when every applicant's case went as the scenario designs it."""
+    True when every applicant's case went as the scenario designs it. ``database_url``: the hub's
+    database (an empty one), instead of a SQLite file in the data directory."""
     # SIGTERM ends the demo as Ctrl-C does: through the ExitStack, which stops every child.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     with _directory(data_dir) as root, ExitStack() as processes:
-        city = _start(console, root, processes, residents=residents, seed=seed)
-        designed = Scenario(console, city, generate_city(seed, residents)).play()
+        hub_database = database_url or f"sqlite:///{root / 'hub.db'}"
+        city = _start(console, root, processes, residents=residents, seed=seed, database_url=hub_database)
+        designed = Scenario(console, city, generate_city(seed, residents), outsider(seed)).play()
         if once:
             return designed
         _explore(console, city)
         with contextlib.suppress(KeyboardInterrupt):
-            while all(process.poll() is None for process in city.processes):
+            while all(process.poll() is None for process in city.processes.values()):
                 time.sleep(0.5)
-            names = ["hub", *city.units]
-            stopped = [n for n, p in zip(names, city.processes, strict=True) if p.poll() is not None]
+            stopped = [name for name, process in city.processes.items() if process.poll() is not None]
             console.print(f"[red]{', '.join(stopped)} stopped; see {root / 'logs'}[/red]", highlight=False)
         return designed
 
@@ -113,7 +145,9 @@ def _directory(data_dir: Path | None) -> Iterator[Path]:
     yield data_dir
 
 
-def _start(console: Console, root: Path, processes: ExitStack, *, residents: int, seed: int) -> City:
+def _start(
+    console: Console, root: Path, processes: ExitStack, *, residents: int, seed: int, database_url: str
+) -> City:
     admin = ("demo-admin", secrets.token_urlsafe(24))
     (root / "logs").mkdir()
     # The demo's own settings, none of the caller's (a production mode, a shared Redis …). The hub
@@ -121,7 +155,7 @@ def _start(console: Console, root: Path, processes: ExitStack, *, residents: int
     own = {name: value for name, value in os.environ.items() if not name.startswith("PLATFORM_HUB_")}
     hub_env = {
         **own,
-        "PLATFORM_HUB_DATABASE_URL": f"sqlite:///{root / 'hub.db'}",
+        "PLATFORM_HUB_DATABASE_URL": database_url,
         "PLATFORM_HUB_KEY_FILE": str(root / "keys" / "my-number-keys.json"),
         "PLATFORM_HUB_SIGNING_KEY_FILE": str(root / "keys" / "signing-key.pem"),
         "PLATFORM_HUB_ADMIN_CLIENT_ID": admin[0],
@@ -129,19 +163,28 @@ def _start(console: Console, root: Path, processes: ExitStack, *, residents: int
         "PLATFORM_HUB_SEAL_INTERVAL_SECONDS": "0.5",
         "PLATFORM_HUB_LOG_LEVEL": "WARNING",
     }
+    (root / "keys").mkdir()
+    network, commands = national.plan(root, {name: _free_port() for name in national.names()})
+    hub_env |= network.hub_env()
     hub_port = _free_port()
     hub = f"http://127.0.0.1:{hub_port}"
-    city = City(hub, {}, admin, root, [])
+    city = City(hub, {}, admin, root, network)
+    with console.status("starting 住基ネット, the 情報提供ネットワークシステム and two 中間サーバー …"):
+        for name, arguments in commands.items():
+            city.processes[name] = _spawn(processes, root, name, arguments, own)
+        for name in commands:
+            wait_healthy(network.urls[name], city.processes[name], root / "logs" / f"{name}.log")
     credentials = json.dumps(dict(zip(("client_id", "client_secret"), admin, strict=True)))
     with os.fdopen(os.open(root / "admin.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
         file.write(credentials)
     with console.status("starting the hub (platform-hub serve) …"):
-        city.processes.append(
-            _spawn(processes, root, "hub", ["serve", "--host", "127.0.0.1", "--port", str(hub_port)], hub_env)
+        city.processes["hub"] = _spawn(
+            processes, root, "hub", ["serve", "--host", "127.0.0.1", "--port", str(hub_port)], hub_env
         )
-        wait_healthy(hub, city.processes[0], root / "logs" / "hub.log")
+        wait_healthy(hub, city.processes["hub"], root / "logs" / "hub.log")
     _load_ordinance(city, CITY_ORDINANCE.read_bytes())
     console.print(f"[green]✓[/green] hub on {hub} — ordinance 2026-04 in force", highlight=False)
+    _print_auditor(console, hub, _demo_auditor(root, hub_env))
     integrator_id, integrator_secret = city.new_client("demo-integrator", "integrator")
     unit_env = {  # the units register themselves as an integrator made for them would
         **own,
@@ -162,19 +205,53 @@ def _start(console: Console, root: Path, processes: ExitStack, *, residents: int
                 str(root / "units"),
             ]
             arguments += ["--residents", str(residents), "--seed", str(seed)]
-            city.processes.append(_spawn(processes, root, name, arguments, unit_env))
+            city.processes[name] = _spawn(processes, root, name, arguments, unit_env)
             city.units[name] = f"http://127.0.0.1:{port}"
-        for (name, url), process in zip(city.units.items(), city.processes[1:], strict=True):
-            wait_healthy(url, process, root / "logs" / f"{name}.log")
+        for name, url in city.units.items():
+            wait_healthy(url, city.processes[name], root / "logs" / f"{name}.log")
     with console.status(f"seeding the registry with {residents} synthetic residents …"):
         seeded = asyncio.run(seed_city(city.units))
+    with console.status("seeding 住基ネット, and 大阪市's 副本 …"):
+        nendo = fiscal_income_year(city_today())[0]
+        held = asyncio.run(
+            national.seed(network, generate_city(seed, residents), outsider(seed), {nendo: OUTSIDER_INCOME})
+        )
     console.print(
-        f"[green]✓[/green] 001 住民基本台帳, 002 個人住民税, 011 児童手当, 051 就学援助 registered; "
+        "[green]✓[/green] 001 住民基本台帳, 002 個人住民税 (REST/JSON: the hub asks and tells it the "
+        "Digital Agency's way), 011 児童手当, 051 就学援助 (SOAP) registered; "
         f"{seeded['juki'].get('registered', 0)} residents in the registry, "
         "each unit linked by its own 宛名番号",
         highlight=False,
     )
+    console.print(
+        f"[green]✓[/green] 住基ネット ({held} 人の本人確認情報), 情報提供ネットワークシステム, "
+        f"中間サーバー of the city ({CITY_CODE}) and of {national.OTHER_NAME} ({national.OTHER_CODE}, "
+        f"with 申請者2's {national.TAX_INFORMATION} 副本) — the hub is the city's 団体内統合宛名 gateway",
+        highlight=False,
+    )
     return city
+
+
+def _demo_auditor(root: Path, hub_env: dict[str, str]) -> dict[str, str]:
+    """A console account for the demo's auditor, made as the hub's operator makes one (``platform-hub
+    accounts create``): its login, initial password and TOTP URI, kept in auditor.json (0600)."""
+    command = [sys.executable, "-m", "platform_hub.cli", "accounts", "create", DEMO_AUDITOR]
+    command += ["--role", "auditor", "--name", "デモ 監査責任者"]
+    made = subprocess.run(command, env=hub_env, cwd=root, capture_output=True, text=True, check=True)  # noqa: S603
+    fields = dict(line.split("=", 1) for line in made.stdout.splitlines() if "=" in line)
+    with os.fdopen(os.open(root / "auditor.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(json.dumps(fields))
+    return fields
+
+
+def _print_auditor(console: Console, hub: str, auditor: dict[str, str]) -> None:
+    secret = parse_qs(urlsplit(auditor["totp_uri"]).query)["secret"][0]
+    console.print(
+        f"[green]✓[/green] console on {hub}/console — demo auditor: ログインID {auditor['login']}, "
+        f"パスワード {auditor['initial_password']}, 確認コードの鍵 {secret} "
+        "(enter it in an authenticator app; the URI is in auditor.json)",
+        highlight=False,
+    )
 
 
 def _spawn(
@@ -242,22 +319,26 @@ def amendment(today: dt.date) -> bytes:
 class Scenario:
     """The three 認定請求, told as they happen, then what an auditor sees."""
 
-    def __init__(self, console: Console, city: City, residents: Sequence[Resident]) -> None:
-        self.console, self.city = console, city
+    def __init__(
+        self, console: Console, city: City, residents: Sequence[Resident], outsider: dict[str, Any]
+    ) -> None:
+        self.console, self.city, self.outsider = console, city, outsider
         self.parents = parents_with_children(residents)
         self.designed: list[bool] = []
+        self._auditor: dict[str, str] | None = None
 
     def play(self) -> bool:
         first, third = self.parents[0], self.parents[1]
         resident = self.claim(
             f"申請者1 {first.name}（住民、個人番号で本人確認）", {"my_number": first.my_number}
         )
+        self.expect(resident["result"] in {"認定", "却下"} and self._hub_steps_ok(resident))
+        outsider = self.claim(f"申請者2 {OUTSIDER['name']}（住登外者、個人番号と基本4情報で）", self.outsider)
         self.expect(
-            resident["result"] in {"認定", "認定（特例給付）", "却下"} and self._hub_steps_ok(resident)
-        )
-        outsider = self.claim(f"申請者2 {OUTSIDER['name']}（住登外者、基本4情報で）", OUTSIDER)
-        self.expect(
-            outsider["result"] == "保留" and self._outcome(outsider, "住登外者の登録") == "registered"
+            outsider["result"] == "認定"
+            and self._outcome(outsider, "住登外者の登録") == "registered"
+            and self._outcome(outsider, "符号取得（中間サーバー）— 申請者") == "ok"
+            and self._outcome(outsider, f"{TAX_STEP}— 申請者") == "ok"
         )
         self.amend()
         refused = self.claim(
@@ -267,6 +348,8 @@ class Scenario:
         self.expect(refused["result"] == "保留" and self._code(refused, "地方税関係情報の照会") == "E3001")
         auditor = self.auditor()
         self.audit_trail(auditor, resident["integrated_number"], first.name)
+        self.audit_trail(auditor, outsider["integrated_number"], str(OUTSIDER["name"]))
+        self.provision_records(auditor, outsider["integrated_number"])
         self.compliance(auditor)
         self.verify(auditor)
         return all(self.designed)
@@ -298,7 +381,8 @@ class Scenario:
     def _print_step(self, step: dict[str, Any]) -> None:
         mark = {"ok": "[green]✓", "refused": "[red]✗"}.get(step["outcome"], "[cyan]•")
         via = (
-            f" [dim]{step['interface_id']} 受付番号 {step['reception_number']}[/dim]"
+            f" [dim]{step['interface_id']} 受付番号 {step['reception_number']}"
+            f"{self._bindings(step['interface_id'], step['reception_number'])}[/dim]"
             if step["interface_id"]
             else ""
         )
@@ -306,6 +390,17 @@ class Scenario:
         self.console.print(
             f"  {mark} {escape(step['name'])}[/]{via}{code} — {escape(step['detail'])}", highlight=False
         )
+
+    def _bindings(self, interface_id: str, reception_number: str | None) -> str:
+        """`` SOAP→REST``: how the step's message came to the hub and went on, as its record entry says."""
+        today = city_today().isoformat()
+        query = {"interface": interface_id, "from": today, "to": today, "limit": 500}
+        entries = self._get("/audit/transfers", self.auditor(), query)["items"] if reception_number else []
+        entry = next((e for e in entries if e["reception_number"] == reception_number), None)
+        if entry is None or entry["binding"] is None:
+            return ""
+        onward = f"→{entry['onward_binding'].upper()}" if entry["onward_binding"] else ""
+        return f" {entry['binding'].upper()}{onward}"
 
     def amend(self) -> None:
         today = city_today()
@@ -319,7 +414,9 @@ class Scenario:
         )
 
     def auditor(self) -> dict[str, str]:
-        return self.city.token(*self.city.new_client("demo-auditor", "auditor"))
+        if self._auditor is None:
+            self._auditor = self.city.token(*self.city.new_client("demo-auditor", "auditor"))
+        return self._auditor
 
     def audit_trail(self, auditor: dict[str, str], integrated_number: str, name: str) -> None:
         self.console.rule(f"[bold]やりとり履歴 — {escape(name)}（団体内統合宛名番号 {integrated_number}）")
@@ -337,6 +434,21 @@ class Scenario:
                 item["outcome"],
             )
         self.console.print(table)
+
+    def provision_records(self, auditor: dict[str, str], integrated_number: str) -> None:
+        """The 情報提供等の記録 (番号法 第23条) the city's 中間サーバー keeps for the person, as an auditor
+        reads it through the hub beside the hub's own record: what マイナポータル shows of the network."""
+        records = self._get(f"/audit/persons/{integrated_number}/provisions", auditor)["records"]
+        self.console.rule(f"[bold]情報提供等の記録（番号法 第23条、中間サーバー）— {integrated_number}")
+        table = Table("照会日時", "照会者", "提供者", "事務", "特定個人情報", "年度", "結果")
+        for record in records:
+            at = dt.datetime.fromisoformat(record["requested_at"]).astimezone(city_zone())
+            table.add_row(
+                f"{at:%Y-%m-%d %H:%M:%S}",
+                *(record[key] for key in PROVISION_COLUMNS),
+            )
+        self.console.print(table)
+        self.expect(any(r["side"] == "requester" and r["provider"] == national.OTHER_CODE for r in records))
 
     def compliance(self, auditor: dict[str, str]) -> None:
         today = city_today().isoformat()
@@ -385,7 +497,8 @@ class Scenario:
 
     @staticmethod
     def _hub_steps_ok(result: dict[str, Any]) -> bool:
-        return all(step["outcome"] == "ok" for step in result["steps"] if step["interface_id"])
+        # The hub answered every query (a spouse without income on record is an answer too).
+        return all(step["outcome"] in {"ok", "not_found"} for step in result["steps"] if step["interface_id"])
 
     @staticmethod
     def _outcome(result: dict[str, Any], name: str) -> str | None:
@@ -399,6 +512,7 @@ class Scenario:
 def _explore(console: Console, city: City) -> None:
     console.rule("[bold]まだ動いています — Ctrl-C で終了")
     table = Table("what", "URL", show_header=False)
+    table.add_row("console (監査・番号制度統括・運用)", f"{city.hub}/console")
     table.add_row("hub (OpenAPI)", f"{city.hub}/docs")
     table.add_row("hub (WSDL)", f"{city.hub}/linkage/wsdl")
     for name, url in city.units.items():

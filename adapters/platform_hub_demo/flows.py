@@ -21,9 +21,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from platform_hub.protocol.registry import BasicInfo, Candidate, ResidentStatus, Sex
 from platform_hub_demo.common import NON_RESIDENT, Addressees, next_atena
-from platform_hub_demo.residents import CITY_NAME
+from platform_hub_demo.residents import CITY_CODE, CITY_NAME
 
 log = logging.getLogger("platform_hub_demo")
+TAX_INFORMATION = "地方税関係情報"  # the 特定個人情報 a 情報照会 for the income asks
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Step:
     """One step of a business flow and how it went; ``code`` is the hub's E-code when refused."""
 
     name: str
-    outcome: str  # ok, not_found, registered, linked, refused, elsewhere, decided
+    outcome: str  # ok, not_found, registered, linked, refused, elsewhere, skipped, decided
     detail: str
     interface_id: str | None = None
     code: str | None = None
@@ -126,18 +127,18 @@ async def identify_applicant(
         await flow.step(name, "not_found", f"{how}で統一宛名を検索: 該当なし")
         return await _register_non_resident(unit, addressees, flow, applicant, reason)
     current = candidate.current
+    numbered = _numbered(candidate.person_id, candidate.integrated_number)
     await flow.step(
         name,
         "ok",
-        f"統一宛名に該当あり: {current.status_ja}（団体内統合宛名番号 {candidate.integrated_number}、"
-        f"照合: {'・'.join(candidate.matched)}）",
+        f"統一宛名に該当あり: {current.status_ja}（{numbered}、照合: {'・'.join(candidate.matched)}）",
     )
     own = next((link.atena_number for link in candidate.links if link.unit_code == unit.code), None)
     if own is None:
         own = await _link(unit, addressees, flow, candidate, applicant, reason)
         if own is None:
             return None
-    return Identified(own, candidate.integrated_number, current.status, current.status_ja)
+    return Identified(own, candidate.person_id, current.status, current.status_ja)
 
 
 async def _search(unit: Unit, applicant: Applicant) -> Candidate | None:
@@ -154,7 +155,7 @@ async def _link(
     name, atena = "宛名番号の紐付け", next_atena(addressees.store, unit.code)
     try:
         await unit.registry.link(
-            candidate.integrated_number,
+            candidate.person_id,
             atena,
             reason,
             my_number=applicant.my_number,
@@ -180,7 +181,7 @@ async def _link(
         atena,
         info,
         status=status,
-        integrated_number=candidate.integrated_number,
+        integrated_number=candidate.person_id,
         my_number=applicant.my_number,
     )
     await flow.step(name, "linked", f"当ユニットの宛名番号 {atena} を統一宛名に紐付け")
@@ -204,16 +205,23 @@ async def _register_non_resident(
         atena,
         info,
         status=NON_RESIDENT,
-        integrated_number=person.integrated_number,
+        integrated_number=person.person_id,
         my_number=applicant.my_number,
     )
     await flow.step(
         name,
         "registered",
-        f"住登外者として登録（宛名番号 {atena}、団体内統合宛名番号 {person.integrated_number}）",
+        f"住登外者として登録（宛名番号 {atena}、{_numbered(person.person_id, person.integrated_number)}）",
     )
     status = ResidentStatus.NON_RESIDENT
-    return Identified(atena, person.integrated_number, status, status.ja)
+    return Identified(atena, person.person_id, status, status.ja)
+
+
+def _numbered(person_id: str, integrated_number: str | None) -> str:
+    """The person as the registry names them: a 団体内統合宛名番号 comes only with the 個人番号."""
+    if integrated_number is not None:
+        return f"団体内統合宛名番号 {integrated_number}"
+    return f"個人番号がなく団体内統合宛名番号は未付番、統一宛名の個人 {person_id}"
 
 
 def fiscal_income_year(day: dt.date) -> tuple[int, dt.date]:
@@ -247,9 +255,20 @@ async def query_household(unit: Unit, flow: Flow, atena: str, day: dt.date) -> l
     return members
 
 
-async def residence_on(unit: Unit, flow: Flow, person: Identified, kijun: dt.date) -> str:
-    """照会先（基準日現在の住所地）の特定: ``"city"`` when the person lived in this city on the 基準日,
-    ``"elsewhere"`` (a 情報照会 over the national network would go to that city), or ``"unknown"``."""
+@dataclass(frozen=True)
+class Residence:
+    """照会先（基準日現在の住所地）: ``"city"`` (庁内照会), ``"elsewhere"`` (a 情報照会 through the network
+    to ``municipality`` — when 住基ネット named it; without, nobody to ask), or ``"unknown"``."""
+
+    where: str
+    municipality: str | None = None
+
+
+async def residence_on(
+    unit: Unit, flow: Flow, person: Identified, kijun: dt.date, *, numbered: bool
+) -> Residence:
+    """Where the person lived on the 基準日: the city's 住民基本台帳 first; for a person it does not
+    hold then, 住基ネット (``numbered``: the registry holds their 個人番号), else the registry's history."""
     name = "基準日現在の住所地の特定"
     try:
         reply = await unit.query(
@@ -264,23 +283,129 @@ async def residence_on(unit: Unit, flow: Flow, person: Identified, kijun: dt.dat
                 interface_id="IF_JUK_0002",
                 reception_number=reply.reception_number,
             )
-            return "city"
+            return Residence("city")
     except LinkageError as error:
-        if error.code != "E3002":  # E3002: the 住民基本台帳 does not know the person; ask the registry
+        if error.code != "E3002":  # E3002: the 住民基本台帳 does not know the person; ask elsewhere
             await flow.refused(name, error, "IF_JUK_0002")
-            return "unknown"
+            return Residence("unknown")
+    if numbered:
+        return await _juki_net_residence(unit, flow, person, kijun)
     address = await _registry_address_on(unit, person.integrated_number, kijun)
     if address.startswith(CITY_NAME):
         await flow.step(
             name, "ok", f"基準日（{kijun}）の住所地: 市内（統一宛名の履歴）→ 照会先: 個人住民税（002）"
         )
-        return "city"
+        return Residence("city")
+    await flow.step(name, "elsewhere", f"基準日（{kijun}）の住所地: 他団体（{address}）")
+    return Residence("elsewhere")
+
+
+async def _juki_net_residence(unit: Unit, flow: Flow, person: Identified, kijun: dt.date) -> Residence:
+    name = "基準日現在の住所地の特定（住基ネット）"
+    try:
+        found = await unit.network.address_on(person.atena, kijun)
+    except LinkageError as error:
+        await flow.refused(name, error, None)
+        return Residence("unknown")
+    if not found["found"]:
+        await flow.step(name, "not_found", f"基準日（{kijun}）の住所: 住基ネットに記録なし")
+        return Residence("unknown")
+    code, address = found["municipality_code"], found["address"]
+    if code == CITY_CODE:
+        await flow.step(name, "ok", f"基準日（{kijun}）の住所地: 市内（{address}）→ 照会先: 個人住民税")
+        return Residence("city")
     await flow.step(
         name,
         "elsewhere",
-        f"基準日（{kijun}）の住所地: 他団体（{address}）→ 情報提供ネットワークシステムで照会",
+        f"基準日（{kijun}）の住所地: {address}（団体コード {code}）→ 情報提供ネットワークシステムで照会",
     )
-    return "elsewhere"
+    return Residence("elsewhere", code)
+
+
+async def verify_my_number(unit: Unit, flow: Flow, person: Identified, my_number: str) -> bool:
+    """個人番号の真正性確認 against 住基ネット: is the number on the 請求書 the person's?"""
+    name = "個人番号の真正性確認（住基ネット）"
+    current = (await unit.registry.person(person.integrated_number)).current
+    try:
+        found = await unit.network.verify(
+            my_number,
+            name=current.name or "",
+            birth_date=current.birth_date or "",
+            sex=current.sex or "0",
+            address=current.address or "",
+        )
+    except LinkageError as error:
+        if error.status_code == 503:  # a hub without 住基ネット: the card's 番号確認 is all there is
+            await flow.step(name, "skipped", "住基ネットに未接続: 個人番号カード等による番号確認のみ")
+            return True
+        await flow.refused(name, error, None)
+        return False
+    if found["authentic"]:
+        await flow.step(name, "ok", "個人番号は基本4情報（氏名・生年月日・性別・住所）の本人のもの")
+        return True
+    differing = ", ".join(found["differing"])
+    await flow.step(name, "refused", f"相違: {differing}" if found["known"] else "住基ネットにない個人番号")
+    return False
+
+
+async def refresh_identity(unit: Unit, flow: Flow, person: Identified) -> None:
+    """本人確認情報の最新化 of a 住登外者: the registry takes what 住基ネット holds today."""
+    name = "本人確認情報の最新化（住基ネット）"
+    try:
+        found = await unit.network.identity(person.atena, refresh=True)
+    except LinkageError as error:
+        await flow.refused(name, error, None)
+        return
+    changed = "、".join(found["changed"]) if found["refreshed"] else "変更なし"
+    await flow.step(name, "ok", f"住基ネットの本人確認情報で統一宛名を更新: {changed}（{found['address']}）")
+
+
+async def network_income(
+    unit: Unit, flow: Flow, atena: str, provider: str, nendo: int, whose: str
+) -> Payload | None:
+    """地方税関係情報 from the municipality ``provider`` through the 情報提供ネットワークシステム: the
+    情報照会, answered asynchronously — after a 符号取得 (資料8, the 処理通番) when the person has no 符号
+    yet. The answer in the shape of the 庁内 IF_ZEI_0001's, or ``None`` when it cannot be had (the step
+    says why)."""
+    name = f"地方税関係情報の照会（情報提供ネットワークシステム）— {whose}"
+
+    async def ask() -> Payload:
+        period = str(nendo)
+        return await unit.network.ask(atena, provider=provider, information=TAX_INFORMATION, period=period)
+
+    try:
+        try:
+            asked = await ask()
+        except LinkageError as error:
+            if error.code != "E3002":  # E3002: no 符号 yet (or no 団体内統合宛名番号, which 符号取得 says)
+                raise
+            if not await _obtain_code(unit, flow, atena, whose):
+                return None
+            asked = await ask()
+        answer = await unit.network.wait_answer(asked["process_number"])
+    except LinkageError as error:
+        await flow.refused(name, error, None)
+        return None
+    told = f"処理通番 {asked['process_number']} で団体 {provider} に照会（{asked['article']}）"
+    if answer["status"] != "provided":
+        await flow.step(name, "refused", f"{told}: {answer['status']} {answer.get('reason') or ''}".strip())
+        return None
+    income, dependants = int(answer["data"]["総所得金額"]), int(answer["data"]["扶養人数"])
+    await flow.step(name, "ok", f"{told}: {nendo} 年度 総所得金額 {income:,} 円、扶養人数 {dependants} 人")
+    return {"ShokaiKekkaCode": "0", "SoshotokuKingaku": str(income), "FuyoNinzu": str(dependants)}
+
+
+async def _obtain_code(unit: Unit, flow: Flow, atena: str, whose: str) -> bool:
+    name = f"符号取得（中間サーバー）— {whose}"
+    try:
+        code = await unit.network.obtain_code(atena)
+    except LinkageError as error:
+        await flow.refused(name, error, None)
+        return False
+    linked = "符号を生成し団体内統合宛名番号に紐付け" if code["linked"] else "符号の到着待ち"
+    told = f"処理通番 {code['process_number']}: 符号が未取得のため取得、住基ネット経由でNWSが{linked}"
+    await flow.step(name, "ok", told)
+    return bool(code["linked"])
 
 
 async def _registry_address_on(unit: Unit, integrated_number: str, day: dt.date) -> str:
@@ -290,9 +415,11 @@ async def _registry_address_on(unit: Unit, integrated_number: str, day: dt.date)
     return version.address or "不明"
 
 
-async def query_income(unit: Unit, flow: Flow, atena: str, nendo: int) -> Payload | None:
+async def query_income(
+    unit: Unit, flow: Flow, atena: str, nendo: int, name: str | None = None
+) -> Payload | None:
     """地方税関係情報の照会 (IF_ZEI_0001): the answer, or ``None`` when refused (the step says why)."""
-    name = "地方税関係情報の照会"
+    name = name or "地方税関係情報の照会"
     try:
         reply = await unit.query("IF_ZEI_0001", {"AtenaNo": atena, "KazeiNendo": nendo}, destination="002")
     except LinkageError as error:

@@ -2,20 +2,29 @@
 業務プロセスフロー draws it.
 
 For each 認定請求 (``POST /ninteiseikyu``): 申請書等の受理 → 申請者の宛名情報の確認 (the registry, by
-個人番号 or 基本4情報; a 住民 or a 住登外者, registered if unknown) → 住民票関係情報の照会 (the household
-on the 請求日) → 照会先（基準日現在の住所地）の特定 → 地方税関係情報の照会 (the income) → 審査 → 決定・記録.
+個人番号 or 基本4情報; a 住民 or a 住登外者, registered if unknown) → with a 個人番号, its 真正性確認 and a
+住登外者's 本人確認情報の最新化 through 住基ネット → 住民票関係情報の照会 (the household on the 請求日) →
+照会先（基準日現在の住所地）の特定 (住民基本台帳, else 住基ネット) → 地方税関係情報の照会: 庁内 from 002,
+or — for a person who lived in another municipality on the 基準日 — 符号取得 and a 情報照会 to it through
+the 情報提供ネットワークシステム → 審査 → 決定・記録.
 Every step is kept with its outcome and, when the hub refused it, the hub's code; a refused income
 query (E3001: the ordinance) makes the decision 保留 with the reason, never a failure.
 
-The decision rule is simplified on purpose and follows 児童手当法 as it was before October 2024:
-- 支給対象児童: members of the applicant's household on the 請求日 until the March 31 after their
-  15th birthday (中学校修了前); when the 住民基本台帳 cannot tell, the number stated on the 請求書.
-- 所得制限: the 総所得金額 of the 課税年度 (from June this year's, before that last year's) against the
-  limits by 扶養人数: 0 → 622万 / 858万, 1 → 660万 / 896万, 2 → 698万 / 934万, 3 → 736万 / 972万, and
-  38万 more per further dependant. Up to the first: 認定; up to the second: 認定（特例給付）; above: 却下.
-- 月額: 15,000 円 per child under 3, 10,000 円 per older child; 特例給付 5,000 円 per child.
-- 保留: the applicant could not be identified, lived elsewhere on the 基準日 (the income would come from
-  that city over the national network), the income query was refused, or no income is on record.
+The 審査 follows 児童手当法 as in force since 2024-10-01 (令和6年法律第47号; the rule itself is
+``allowance``): no 所得制限; 支給対象児童 to the end of 高校生年代; 15,000 円 under 3, 10,000 円 from 3,
+30,000 円 for the 第3子以降, ranked over the children up to the 22歳年度末. Simplified on purpose:
+- the children: the applicant's children in the household on the 請求日 (続柄 子 of a 世帯主 or their
+  spouse, 孫 of a 子), all taken as 監護・生計費負担 by the applicant (one household); when the
+  住民基本台帳 cannot tell, the number stated on the 請求書, taken as 3歳以上 and in 高校生年代;
+- the income still decides who receives: the 総所得金額 of the 課税年度 (from June this year's, before
+  that last year's) of the applicant and of the spouse in the household; the higher is the
+  生計を維持する程度が高い者. An applicant whose spouse has the higher income is 却下 (the spouse is the
+  受給資格者 and claims). 該当なし counts as no income; 未申告 stops the comparison. The spouse is taken to
+  have lived where the applicant did on the 基準日;
+- the amount is the first paid month's: the month after the 請求日's.
+- 保留: the applicant could not be identified, their 個人番号 is not theirs by 住基ネット, the 基準日's
+  municipality cannot be known (elsewhere, without a 個人番号), an income query was refused or not
+  answered, or an income needed is 未申告.
 
 HTTP: ``POST /ninteiseikyu`` (``?stream=1`` for NDJSON steps as they happen), ``GET /ninteiseikyu/{id}``,
 ``GET /recipients``, ``POST /seed``, ``GET /ido-log``. On the hub: answers IF_JDT_0001, takes IF_JUK_0001
@@ -36,18 +45,24 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from platform_hub.kit.clock import city_today, utcnow
+from platform_hub.protocol.registry import ResidentStatus
+from platform_hub_demo.allowance import Child, Share, first_paid_month, recipient, shares
 from platform_hub_demo.common import Addressees, MockUnit, read_model
 from platform_hub_demo.flows import (
     Applicant,
     Flow,
     Identified,
+    Residence,
     StepListener,
     fiscal_income_year,
     identify_applicant,
+    network_income,
     query_household,
     query_income,
+    refresh_identity,
     residence_on,
     respond_with_flow,
+    verify_my_number,
 )
 
 _SCHEMA = """
@@ -57,7 +72,7 @@ CREATE TABLE IF NOT EXISTS claims (
     seikyu_date TEXT NOT NULL,
     atena TEXT,
     integrated_number TEXT,
-    decision TEXT,                 -- 認定, 認定（特例給付）, 却下, 保留 (NULL while examined)
+    decision TEXT,                 -- 認定, 却下, 保留 (NULL while examined)
     reason TEXT,
     children INTEGER,
     monthly_amount INTEGER,
@@ -80,13 +95,9 @@ CREATE TABLE IF NOT EXISTS batch_incomes (
     PRIMARY KEY (atena, nendo)
 );
 """
-_LIMITS = {
-    0: (6_220_000, 8_580_000),
-    1: (6_600_000, 8_960_000),
-    2: (6_980_000, 9_340_000),
-    3: (7_360_000, 9_720_000),
-}
-_PER_FURTHER_DEPENDANT = 380_000
+# 続柄 (IF_JUK_0002 00102214): whose children a household member's are.
+_HEAD, _WIFE, _HUSBAND, _CHILD, _GRANDCHILD = "01", "02", "03", "04", "07"
+SPOUSE_STEP = "地方税関係情報の照会（配偶者）"
 
 
 class Ninteiseikyu(Applicant):
@@ -104,24 +115,36 @@ class Decision:
     monthly_amount: int | None = None
 
 
-def income_limits(dependants: int) -> tuple[int, int]:
-    """(所得制限限度額, 所得上限限度額) for ``dependants`` 扶養親族等."""
-    if dependants <= 3:
-        return _LIMITS[dependants]
-    extra = _PER_FURTHER_DEPENDANT * (dependants - 3)
-    return _LIMITS[3][0] + extra, _LIMITS[3][1] + extra
+@dataclass(frozen=True)
+class Family:
+    """The applicant's children and spouse as the household on the 請求日 shows them."""
+
+    children: list[Child]
+    spouse: str | None  # the spouse's 宛名番号 (ours), when in the household
 
 
-def is_eligible_child(birth_date: dt.date, on: dt.date) -> bool:
-    """中学校修了前: until the March 31 after the 15th birthday (born 1 Jan–1 Apr: that same spring)."""
-    late_in_school_year = (birth_date.month, birth_date.day) > (4, 1)
-    return birth_date <= on <= dt.date(birth_date.year + 15 + late_in_school_year, 3, 31)
+def family_of(members: list[Payload], atena: str) -> Family:
+    """The applicant's children (子 of the 世帯主 and of the spouse, 孫 of a 子) and spouse."""
+    relation = next((m["ZokugaraCode"] for m in members if m["AtenaNo"] == atena), None)
+    children_are = (
+        _GRANDCHILD if relation == _CHILD else _CHILD if relation in {_HEAD, _WIFE, _HUSBAND} else None
+    )
+    spouse_is = {_HEAD: {_WIFE, _HUSBAND}, _WIFE: {_HEAD}, _HUSBAND: {_HEAD}}.get(relation or "", set())
+    return Family(
+        children=[
+            Child(dt.date.fromisoformat(m["SeinengappiDate"]))
+            for m in members
+            if m["ZokugaraCode"] == children_are
+        ],
+        spouse=next(
+            (m["AtenaNo"] for m in members if m["ZokugaraCode"] in spouse_is and m["AtenaNo"] != atena), None
+        ),
+    )
 
 
-def monthly_amount(births: list[dt.date], on: dt.date, special: bool) -> int:
-    if special:
-        return 5_000 * len(births)
-    return sum(15_000 if (on - birth).days < 3 * 365 else 10_000 for birth in births)
+def stated_children(count: int, month: dt.date) -> list[Child]:
+    """Children stated on the 請求書 only: taken as 3歳以上 and in 高校生年代 (ten years old)."""
+    return [Child(dt.date(month.year - 10, month.month, 1))] * count
 
 
 class JidouTeate(MockUnit):
@@ -159,7 +182,10 @@ class JidouTeate(MockUnit):
             ).lastrowid
         await flow.step("申請書等の受理", "ok", f"認定請求を受理（受付番号 {claim_id}、請求日 {day}）")
         person = await identify_applicant(self.unit, self.addressees, flow, claim, "児童手当の認定請求")
-        decision = await self._examine(flow, claim, day, person)
+        decision = await self._confirm_identity(flow, claim, person)
+        if decision is None:
+            assert person is not None
+            decision = await self._examine(flow, claim, day, person)
         await flow.step("決定・記録", "decided", f"{decision.result}: {decision.reason}")
         result = {
             "claim_id": claim_id,
@@ -171,58 +197,82 @@ class JidouTeate(MockUnit):
         self._store_decision(result, day)
         return result
 
-    async def _examine(
-        self, flow: Flow, claim: Ninteiseikyu, day: dt.date, person: Identified | None
-    ) -> Decision:
+    async def _confirm_identity(
+        self, flow: Flow, claim: Ninteiseikyu, person: Identified | None
+    ) -> Decision | None:
+        """With a 個人番号 on the 請求書: its 真正性確認 against 住基ネット, and a 住登外者's 本人確認情報
+        brought up to date from it. A decision only when the case cannot go on."""
         if person is None:
             return Decision("保留", "申請者の宛名情報を確認できない")
-        atena = person.atena
+        if claim.my_number is None:
+            return None
+        if not await verify_my_number(self.unit, flow, person, claim.my_number):
+            return Decision("保留", "個人番号の真正性を確認できない: 番号確認書類の再提出を求める")
+        if person.status == ResidentStatus.NON_RESIDENT:
+            await refresh_identity(self.unit, flow, person)
+        return None
+
+    async def _examine(self, flow: Flow, claim: Ninteiseikyu, day: dt.date, person: Identified) -> Decision:
+        atena, month = person.atena, first_paid_month(day)
         household = await query_household(self.unit, flow, atena, day)
-        births = [
-            dt.date.fromisoformat(m["SeinengappiDate"])
-            for m in household or []
-            if m["AtenaNo"] != atena and is_eligible_child(dt.date.fromisoformat(m["SeinengappiDate"]), day)
-        ]
-        children = len(births) if household is not None else claim.children
-        if children is None:
+        family = family_of(household, atena) if household is not None else None
+        if family is None and claim.children is None:
             return Decision(
                 "保留", "支給対象児童を確認できない（住民基本台帳に世帯がなく、請求書にも記載がない）"
             )
-        if children == 0:
-            return Decision("却下", "支給対象となる児童がいない", children=0)
+        if family is None:
+            family = Family(stated_children(claim.children or 0, month), None)
+        paid = shares(family.children, month)
+        if not paid:
+            return Decision("却下", "支給対象となる児童（高校生年代まで）がいない", children=0)
         nendo, kijun = fiscal_income_year(day)
-        residence = await residence_on(self.unit, flow, person, kijun)
-        if residence == "elsewhere":
-            why = f"基準日（{kijun}）の住所地が他団体: 情報提供ネットワークシステムによる所得の照会を待つ"
-            return Decision("保留", why, children=children)
-        if residence == "unknown":
-            return Decision("保留", f"基準日（{kijun}）の住所地を特定できない", children=children)
-        income = await query_income(self.unit, flow, atena, nendo)
-        if income is None:
-            code = flow.steps[-1].code
-            return Decision(
-                "保留", f"地方税関係情報を照会できない（{code}）: {flow.steps[-1].detail}", children
-            )
-        if income["ShokaiKekkaCode"] != "0":
-            return Decision("保留", f"{nendo} 年度の所得の記録がない: 申告を求める", children=children)
-        births = births or [day - dt.timedelta(days=5 * 365)] * children  # stated children: 3 or older
-        return await self._judge(flow, income, births, day)
+        residence = await residence_on(self.unit, flow, person, kijun, numbered=claim.my_number is not None)
+        if residence.where == "unknown":
+            return Decision("保留", f"基準日（{kijun}）の住所地を特定できない", children=len(paid))
+        if residence.where == "elsewhere" and residence.municipality is None:
+            why = f"基準日（{kijun}）の住所地が他団体: 個人番号がなくネットワークで照会できない"
+            return Decision("保留", why, children=len(paid))
+        incomes = await self._incomes(flow, atena, family.spouse, nendo, residence)
+        if isinstance(incomes, str):
+            return Decision("保留", incomes, children=len(paid))
+        return await self._judge(flow, incomes, paid, month)
 
-    async def _judge(self, flow: Flow, income: Payload, births: list[dt.date], day: dt.date) -> Decision:
-        shotoku, dependants = int(income["SoshotokuKingaku"]), int(income["FuyoNinzu"])
-        limit, upper = income_limits(dependants)
-        if shotoku <= limit:
-            decision = Decision("認定", "所得制限限度額以下", len(births), monthly_amount(births, day, False))
-        elif shotoku <= upper:
-            decision = Decision("認定（特例給付）", "所得制限限度額超・所得上限限度額以下", len(births))
-            decision.monthly_amount = monthly_amount(births, day, True)
+    async def _incomes(
+        self, flow: Flow, atena: str, spouse: str | None, nendo: int, residence: Residence
+    ) -> dict[str, int] | str:
+        """The 基準日's incomes of the applicant and the spouse — from 個人住民税 (002), or through the
+        network from the municipality they lived in — or why they cannot be had (保留)."""
+        incomes: dict[str, int] = {}
+        for who, whose, step in (("申請者", atena, None), ("配偶者", spouse, SPOUSE_STEP)):
+            if whose is None:
+                continue
+            if residence.municipality is not None:
+                answer = await network_income(self.unit, flow, whose, residence.municipality, nendo, who)
+            else:
+                answer = await query_income(self.unit, flow, whose, nendo, name=step)
+            if answer is None:
+                return f"地方税関係情報を照会できない（{flow.steps[-1].code}）: {flow.steps[-1].detail}"
+            code = answer["ShokaiKekkaCode"]
+            if code == "2" and spouse is not None:  # 未申告: the parents cannot be compared
+                return f"{who}の {nendo} 年度の所得が未申告: 申告を求める"
+            incomes[who] = int(answer["SoshotokuKingaku"]) if code == "0" else 0  # 該当なし: no income
+        return incomes
+
+    async def _judge(
+        self, flow: Flow, incomes: dict[str, int], paid: list[Share], month: dt.date
+    ) -> Decision:
+        receiver = recipient(incomes, "申請者")
+        compared = "、".join(f"{who} {amount:,} 円" for who, amount in incomes.items())
+        amount = sum(share.amount for share in paid)
+        if receiver != "申請者":
+            decision = Decision("却下", "生計を維持する程度が高い者は配偶者: 配偶者が認定請求する", len(paid))
         else:
-            decision = Decision("却下", "所得上限限度額を超える", len(births))
+            decision = Decision("認定", f"{month:%Y年%m月}分から（所得制限なし）", len(paid), amount)
         await flow.step(
-            "審査（所得制限）",
+            "審査（受給者・支給額）",
             "ok",
-            f"総所得金額 {shotoku:,} 円／扶養 {dependants} 人の限度額 {limit:,} 円・上限 {upper:,} 円、"
-            f"支給対象児童 {len(births)} 人 → {decision.result}",
+            f"基準日の総所得金額 {compared} → 受給者 {receiver}; 支給対象児童 {len(paid)} 人 "
+            f"（{'、'.join(f'{s.why} {s.amount:,} 円' for s in paid)}）→ {decision.result}",
         )
         return decision
 

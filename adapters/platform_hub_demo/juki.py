@@ -407,6 +407,16 @@ def _next_number(db: sqlite3.Connection, key: str) -> str:
     return atena_number(int(serial))
 
 
+def _name_parts(name: str, kana: str | None) -> Payload:
+    """氏 and 名 apart, as the DA's 宛名 has them (the register keeps 氏名 as 氏　名)."""
+    family, _, given = name.partition(FULL_SPACE)
+    parts: Payload = {"Shi": family, "Mei": given} if given else {}
+    family_kana, _, given_kana = (kana or "").partition(FULL_SPACE)
+    if given and given_kana:
+        parts |= {"ShiKana": family_kana, "MeiKana": given_kana}
+    return parts
+
+
 def _ido_payload(row: sqlite3.Row, jiyu: str, ido_date: dt.date, extra: Payload) -> Payload:
     payload: Payload = {
         "IdoJiyuCode": jiyu,
@@ -422,6 +432,7 @@ def _ido_payload(row: sqlite3.Row, jiyu: str, ido_date: dt.date, extra: Payload)
         "ShikuchosonCode": CITY_CODE,
         "Jusho": row["address"],
         "JuminJotaiCode": row["status"],
+        **_name_parts(row["name"], row["kana"]),
         **extra,
     }
     if jiyu in _CREATING:

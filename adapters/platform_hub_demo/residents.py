@@ -18,6 +18,8 @@ from functools import lru_cache
 from faker import Faker
 from stdnum.jp import in_ as my_number_format
 
+from platform_hub_demo.allowance import Child
+
 CITY_NAME = "東京都千代田区"
 CITY_CODE = "131016"  # 市区町村コード (with its check digit)
 REFERENCE_DATE = dt.date(2026, 4, 1)  # the demo ordinance's effective date
@@ -192,6 +194,6 @@ def generate_city(seed: int, residents: int) -> tuple[Resident, ...]:
 
 
 def parents_with_children(city: Sequence[Resident], on: dt.date = REFERENCE_DATE) -> list[Resident]:
-    """Heads of households with a child under 15: the people who may claim 児童手当."""
-    children = {r.household for r in city if r.relation == CHILD and r.age_on(on) < 15}
+    """Heads of households with a child up to the end of 高校生年代: the people who may claim 児童手当."""
+    children = {r.household for r in city if r.relation == CHILD and Child(r.birth_date).is_child_on(on)}
     return [r for r in city if r.relation == HEAD and r.household in children]

@@ -1,7 +1,8 @@
 """002 個人住民税: taxpayers and their income by 課税年度.
 
 It answers 地方税関係情報照会 (IF_ZEI_0001), keeps its addressees up to date from 住民異動通知
-(IF_JUK_0001), and sends the annual 所得情報一括提供 (IF_ZEI_0101) to 児童手当 for its 現況 checks.
+(IF_JUK_0001) — both taken by the Digital Agency's REST/JSON binding, as a 標準準拠システム would — and
+sends the annual 所得情報一括提供 (IF_ZEI_0101) to 児童手当 for its 現況 checks.
 
 The tax is the 23-ku's, simplified: 給与所得 = 収入 − 給与所得控除 (30% + 8万, between 55万 and 195万);
 非課税 when 所得 ≤ 35万 × (本人 + 扶養) + 10万 (+21万 with dependants; 45万 alone); 所得割 10% of
@@ -61,6 +62,8 @@ class Shinkoku(Applicant):
 
 class Zeimu(MockUnit):
     code, name, purposes, emits, department = "002", "個人住民税", ("ZEI-001",), ("IF_ZEI_0101",), "ZEIMU-1"
+    # A 標準準拠システム: the hub asks it and tells it by the Digital Agency's REST/JSON binding.
+    rest = ("IF_ZEI_0001", "IF_JUK_0001")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -106,7 +109,7 @@ class Zeimu(MockUnit):
         found = self.store.row("SELECT * FROM incomes WHERE atena = ? AND nendo = ?", (atena, int(nendo)))
         if found is None:
             return {"ShokaiKekkaCode": "1", "AtenaNo": atena, "KazeiNendo": nendo}
-        return {
+        answer: Payload = {
             "ShokaiKekkaCode": "0",
             "AtenaNo": atena,
             "KazeiNendo": nendo,
@@ -118,6 +121,9 @@ class Zeimu(MockUnit):
             "NenshoFuyoNinzu": found["nensho_fuyo"],
             "KafuHitorioyaCode": found["hitorioya"],
         }
+        if message.version >= 2:  # version 2 (over REST) adds 合計所得金額: no separate income here
+            answer["GokeiShotokuKingaku"] = found["soshotoku"]
+        return answer
 
     async def resident_changed(self, message: Received) -> None:
         await self.addressees.apply_ido(message)

@@ -17,6 +17,7 @@ from platform_hub_sdk.auth import Credentials, TokenMethod, TokenSource
 from platform_hub_sdk.catalog import InterfaceCatalog
 from platform_hub_sdk.errors import LinkageError
 from platform_hub_sdk.messages import Received
+from platform_hub_sdk.network import Network
 from platform_hub_sdk.payload import Payload
 from platform_hub_sdk.registry import Registry
 from platform_hub_sdk.store import UnitStore
@@ -26,6 +27,7 @@ __all__ = [
     "Credentials",
     "InterfaceCatalog",
     "LinkageError",
+    "Network",
     "Payload",
     "Received",
     "Registry",

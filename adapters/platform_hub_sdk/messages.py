@@ -35,6 +35,7 @@ class Received:
     department: str | None
     user: str | None
     payload: Payload = field(repr=False)  # may hold a 個人番号: kept out of reprs and logs
+    version: int = 1  # the interface's: a later one comes by REST, and its answer has that version's items
 
 
 def request_message(
@@ -100,4 +101,5 @@ def read_message(compiled: CompiledInterface, envelope: Envelope) -> Received:
         department=header.department,
         user=header.user,
         payload=from_element(items, envelope.payload()),
+        version=spec.version,
     )

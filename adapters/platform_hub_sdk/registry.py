@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from platform_hub.protocol.registry import (
     BasicInfo,
     Candidate,
+    NumberingOut,
     PersonOut,
     PersonRegistration,
     ResidentStatus,
@@ -45,13 +46,30 @@ class Registry:
         return found[0] if found else None
 
     async def find_by_basic_info(
-        self, name: str, birth_date: str, *, sex: Sex | None = None, address: str | None = None
+        self,
+        name: str | None,
+        birth_date: str,
+        *,
+        sex: Sex | None = None,
+        address: str | None = None,
+        family_name: str | None = None,
+        given_name: str | None = None,
     ) -> list[Candidate]:
-        """Exact 基本4情報 candidates; a name needs the birth date beside it (the registry's rule)."""
-        return await self.search(SearchRequest(name=name, birth_date=birth_date, sex=sex, address=address))
+        """Exact 基本4情報 candidates; a name (氏名, or 氏 and/or 名 on their own) needs the birth date
+        beside it (the registry's rule)."""
+        request = SearchRequest(
+            name=name,
+            family_name=family_name,
+            given_name=given_name,
+            birth_date=birth_date,
+            sex=sex,
+            address=address,
+        )
+        return await self.search(request)
 
     async def person(self, integrated_number: str, *, with_my_number: bool = False) -> PersonOut:
-        """A person this unit handles (linked to its own 宛名番号)."""
+        """A person this unit handles (linked to its own 宛名番号), by their person id (the
+        団体内統合宛名番号 when they have one)."""
         query = f"?purpose={self.purpose}" + ("&with_my_number=true" if with_my_number else "")
         return PersonOut.model_validate(await self._call("GET", f"/addressees/{integrated_number}{query}"))
 
@@ -79,6 +97,14 @@ class Registry:
             await self._call("POST", f"/addressees/{integrated_number}/links", body)
         )
 
+    async def request_numbering(self, person_id: str, my_number: str, reason: str) -> NumberingOut:
+        """付番依頼: the 個人番号 of a person the registry knows without one. The 団体内統合宛名番号 is
+        issued with it, or (another record holds that 個人番号) a 名寄せ is proposed to the office."""
+        body = {"my_number": my_number, "reason": reason, "purpose_code": self.purpose}
+        return NumberingOut.model_validate(
+            await self._call("POST", f"/addressees/{person_id}/my-number", body)
+        )
+
     async def unlink(self, atena_number: str, reason: str) -> None:
         await self._call(
             "POST", f"/addressees/links/{self.unit_code}/{atena_number}/unlink", {"reason": reason}
@@ -93,10 +119,13 @@ class Registry:
         my_number: str | None = None,
         status: ResidentStatus = ResidentStatus.NON_RESIDENT,
         valid_from: dt.date | None = None,
+        obtained_from_jukinet: bool = False,
     ) -> PersonOut:
-        """Register a person under the unit's own 宛名番号: a 住登外者 as a rule (``status``)."""
+        """Register a person under the unit's own 宛名番号: a 住登外者 as a rule (``status``);
+        ``obtained_from_jukinet``: 本人確認情報 from 住基ネット, which the hub keeps for our 事務 alone."""
         registration = PersonRegistration(
             **info.model_dump(),
+            obtained_from_jukinet=obtained_from_jukinet,
             unit_code=self.unit_code,
             atena_number=atena_number,
             my_number=my_number,
@@ -105,7 +134,7 @@ class Registry:
             reason=reason,
             purpose_code=self.purpose,
         )
-        answer = await self._call(
-            "POST", "/addressees", registration.model_dump(mode="json", exclude_none=True)
-        )
+        # Defaults left out: a hub from before the DA's 宛名 items takes what it knows.
+        body = registration.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        answer = await self._call("POST", "/addressees", {**body, "unit_code": self.unit_code})
         return PersonOut.model_validate(answer)

@@ -47,8 +47,11 @@ from platform_hub_sdk.messages import (
     read_message,
     request_message,
 )
+from platform_hub_sdk.network import Network
 from platform_hub_sdk.payload import Payload
 from platform_hub_sdk.registry import Registry
+from platform_hub_sdk.rest import ROUTE as REST_ROUTE
+from platform_hub_sdk.rest import RestApi
 from platform_hub_sdk.store import UnitStore
 
 log = logging.getLogger("platform_hub_sdk")
@@ -89,6 +92,7 @@ class Unit:
         heartbeat_seconds: float = 30.0,
         catalog: InterfaceCatalog | None = None,
         token_method: TokenMethod = "auto",  # noqa: S107 - a method's name, not a secret
+        rest: Sequence[str] = (),
     ) -> None:
         self.code, self.name, self.organ = code, name, organ
         self.hub_url, self.base_url = hub_url.rstrip("/"), base_url.rstrip("/")
@@ -97,16 +101,19 @@ class Unit:
         self.department, self.user = department, user
         self.heartbeat_seconds = heartbeat_seconds
         self.token_method = token_method  # how the unit's own client authenticates (auth.TokenSource)
+        self.rest = list(rest)  # what the hub sends it by REST (rest.py), the rest by SOAP
         self.store = UnitStore(database)
         if credentials is not None and self.store.credentials(code) is None:
             self.store.save_credentials(code, credentials)  # registered by an integrator beforehand
         self.catalog = catalog or InterfaceCatalog()
         self.registry = Registry(lambda: self.hub, self._unit_tokens, code, self.purposes[0])
+        self.network = Network(lambda: self.hub, self._unit_tokens, self.purposes[0])
         self._queries: dict[str, QueryHandler] = {}
         self._notifications: dict[str, NotificationHandler] = {}
         self._hub: HubConnection | None = None
         self._tokens: TokenSource | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        self._rest = RestApi(self)
 
     # --- handlers ------------------------------------------------------------------------------
 
@@ -168,7 +175,8 @@ class Unit:
             await self.stop()
 
     def app(self, routes: Sequence[BaseRoute] = ()) -> Starlette:
-        """The unit's HTTP service: ``POST /linkage/messages``, ``GET /healthz`` and ``routes``."""
+        """The unit's HTTP service: ``POST /linkage/messages``, its REST API (``/da/…``, rest.py),
+        ``GET /healthz`` and ``routes``."""
 
         @contextlib.asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -178,6 +186,7 @@ class Unit:
         return Starlette(
             routes=[
                 Route("/linkage/messages", self._endpoint, methods=["POST"]),
+                Route(REST_ROUTE, self._rest.endpoint, methods=["GET", "POST"]),
                 Route("/healthz", self._health, methods=["GET"]),
                 *routes,
             ],
@@ -245,6 +254,7 @@ class Unit:
             "subscribes": sorted(self._notifications),
             "purposes": self.purposes,
             "mode": self.mode,
+            "rest": sorted(self.rest),
         }
         try:
             answer = await self.hub.call(
@@ -262,15 +272,21 @@ class Unit:
         log.info("unit %s registered at %s", self.code, self.hub_url)
         return Credentials(str(answer["client_id"]), str(answer["client_secret"]))
 
+    def handles(self, interface_id: str) -> bool:
+        return interface_id in self._queries or interface_id in self._notifications
+
+    async def own_credentials(self) -> Credentials:
+        return (await self._unit_tokens()).credentials
+
     async def _unit_tokens(self) -> TokenSource:
         if self._tokens is None:
             raise RuntimeError(f"unit {self.code} is not started")
         return self._tokens
 
-    async def _fetch_interface(self, interface_id: str) -> tuple[Any, bytes]:
+    async def _fetch_interface(self, interface_id: str, version: int) -> tuple[Any, bytes]:
         tokens = await self._unit_tokens()
-        spec = await self.hub.call("GET", f"/interfaces/{interface_id}", tokens)
-        return spec, await self.hub.get_bytes(f"/interfaces/{interface_id}/xsd", tokens)
+        spec = await self.hub.call("GET", f"/interfaces/{interface_id}?version={version}", tokens)
+        return spec, await self.hub.get_bytes(f"/interfaces/{interface_id}/xsd?version={version}", tokens)
 
     async def _beat(self) -> None:
         while True:
@@ -366,15 +382,16 @@ class Unit:
         status, answer = await self.receive(b"".join(chunks))
         return Response(answer, status_code=status, media_type=SOAP_CONTENT_TYPE)
 
-    async def receive(self, body: bytes) -> tuple[int, bytes]:
-        """Handle one message the hub delivers: ``(HTTP status, _S01 answer or SOAP Fault)``."""
+    async def receive(self, body: bytes, version: int = 1) -> tuple[int, bytes]:
+        """Handle one message the hub delivers: ``(HTTP status, _S01 answer or SOAP Fault)``; a later
+        ``version`` of its interface comes by REST only (rest.py)."""
         try:
             envelope = read_envelope(parse_xml(body, max_bytes=MAX_ANSWER_BYTES, limits=HUB_XML_LIMITS))
             interface_id, _, suffix = envelope.message_type.rpartition("_")
             handler = self._queries.get(interface_id) or self._notifications.get(interface_id)
             if suffix != "R01" or handler is None:
                 raise LinkageError("E1003", f"unit {self.code} takes no {envelope.message_type}")
-            compiled = await self.catalog.get(interface_id)
+            compiled = await self.catalog.get(interface_id, version)
             compiled.validate(envelope.message)
             received = read_message(compiled, envelope)
             if received.destination not in (None, self.code):

@@ -277,7 +277,7 @@ async def check_evidence(
             raise mismatch
         return
     assert evidence.birth_date is not None
-    days = [evidence.birth_date, evidence.birth_date[:8] + "00"]
+    days = [evidence.birth_date, evidence.birth_date[:8] + "00", evidence.birth_date[:5] + "00-00"]
     name = normalize.name_key(evidence.name) if evidence.name else None
     kana = normalize.kana_key(evidence.name_kana) if evidence.name_kana else None
     if not await repository.version_matches(session, person_id, days, name, kana):

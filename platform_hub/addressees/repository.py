@@ -14,20 +14,33 @@ from sqlalchemy import (
     Date,
     Integer,
     Select,
+    String,
     Table,
     and_,
     bindparam,
     case,
+    func,
     literal,
+    literal_column,
     or_,
     select,
     true,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from platform_hub.models import AtenaLink, KeyCheck, Person, PersonMerge, PersonVersion, counters
+from platform_hub.models import (
+    AtenaLink,
+    KeyCheck,
+    Person,
+    PersonMerge,
+    PersonMergeProposal,
+    PersonVersion,
+    counters,
+)
+from platform_hub.protocol.registry import MergeProposalStatus, internal_person_id, person_id_fits
 
 INTEGRATED_COUNTER = "integrated_number"
 
@@ -38,8 +51,24 @@ async def reserve_serials(session: AsyncSession, count: int) -> range:
     return range(last - count + 1, last + 1)
 
 
+async def integrated_numbers_taken(session: AsyncSession, numbers: Iterable[str]) -> set[str]:
+    """Which of these numbers a person holds already (an imported number may sit on the counter's path)."""
+    query = select(Person.integrated_number).where(Person.integrated_number.in_(list(numbers)))
+    return {number for number in await session.scalars(query) if number is not None}
+
+
+async def by_reference(session: AsyncSession, reference: str) -> Person | None:
+    """The person a reference names: ``P<id>`` (the person id), or a 団体内統合宛名番号."""
+    person_id = internal_person_id(reference)
+    if person_id is not None:
+        if not person_id_fits(person_id):
+            return None
+        return await session.get(Person, person_id)  # the person id names them for good, numbered or not
+    return (await session.scalars(select(Person).where(Person.integrated_number == reference))).one_or_none()
+
+
 async def by_integrated_number(session: AsyncSession, number: str) -> Person | None:
-    return (await session.scalars(select(Person).where(Person.integrated_number == number))).one_or_none()
+    return await by_reference(session, number)
 
 
 async def by_my_number_hash(session: AsyncSession, digest: str) -> Person | None:
@@ -63,9 +92,14 @@ async def active_link(session: AsyncSession, unit_code: str, atena_number: str) 
 # mapped classes: building them costs more than running them, and as plain Core they skip the ORM.
 _PERSONS, _LINKS = cast(Table, Person.__table__), cast(Table, AtenaLink.__table__)
 _MERGES = cast(Table, PersonMerge.__table__)
-# The person behind a unit's active 宛名番号: ``(id, integrated_number)``.
+# How the hub names a person in its statements (``person_reference``): the 団体内統合宛名番号, else
+# P<id>. The prefix is SQL text, not a parameter: the message path compiles these once for asyncpg.
+REFERENCE = func.coalesce(
+    _PERSONS.c.integrated_number, literal_column("'P'", String) + sql_cast(_PERSONS.c.id, String)
+)
+# The person behind a unit's active 宛名番号: ``(id, integrated_number)`` — the reference, in truth.
 _LINKED_PERSON = (
-    select(_PERSONS.c.id, _PERSONS.c.integrated_number)
+    select(_PERSONS.c.id, REFERENCE.label("integrated_number"))
     .join(_LINKS, _LINKS.c.person_id == _PERSONS.c.id)
     .where(
         _LINKS.c.unit_code == bindparam("unit_code"),
@@ -168,12 +202,16 @@ async def close_current_version(
     return result.scalar_one_or_none()
 
 
+async def set_support_measure(session: AsyncSession, person_id: int, support: bool) -> None:
+    await session.execute(update(Person).where(Person.id == person_id).values(support_measure=support))
+
+
 async def persons_by_atena(
     session: AsyncSession, unit_code: str, atena_numbers: Iterable[str]
 ) -> dict[str, tuple[int, str]]:
     """A unit's 宛名番号 → (person id, integrated number), for those linked: a batch chunk at once."""
     query = (
-        select(AtenaLink.atena_number, Person.id, Person.integrated_number)
+        select(AtenaLink.atena_number, Person.id, REFERENCE)
         .join(Person, Person.id == AtenaLink.person_id)
         .where(
             AtenaLink.unit_code == unit_code,
@@ -290,13 +328,18 @@ async def persons_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int,
 _VERSIONS = cast(Table, PersonVersion.__table__)
 _CURRENT = _VERSIONS.alias("cur")
 _ANSWER_COLUMNS = (
+    REFERENCE.label("reference"),
     _PERSONS.c.integrated_number,
     _PERSONS.c.my_number_hash.is_not(None).label("has_my_number"),
     _PERSONS.c.restricted_attributes,
     _PERSONS.c.restricted_by_unit,
+    _PERSONS.c.support_measure,
     *(
         _CURRENT.c[name]
         for name in (
+            "family_name",
+            "given_name",
+            "jukinet_purpose",
             "name",
             "name_kana",
             "birth_date",
@@ -314,7 +357,17 @@ _ANSWER_COLUMNS = (
     _LINKS.c.atena_number,
 )
 # The search keys of a version a name search matched, as ``m_*`` beside the current version's columns.
-_MATCHED_KEYS = ("valid_to", "name_key", "kana_key", "birth_date", "sex", "address_key")
+_MATCHED_KEYS = (
+    "valid_to",
+    "name_key",
+    "kana_key",
+    "family_key",
+    "given_key",
+    "birth_date",
+    "sex",
+    "address_key",
+    "jukinet_purpose",
+)
 LIKE_ESCAPE = "/"
 
 
@@ -352,6 +405,8 @@ class BasicInfoShape:
     name: bool
     kana: bool
     address: bool
+    family: bool  # 氏 on its own
+    given: bool  # 名 on its own
     sex: bool  # exact only: a partial search scores 性別 but does not narrow by it
     include_history: bool
     for_unit: bool
@@ -361,15 +416,21 @@ class BasicInfoShape:
 def _by_basic_info(shape: BasicInfoShape) -> Select[Any]:
     """The versions that match (at most ``rows``, by person), each with its person's answer.
 
-    A record whose day of birth is unknown (DD 00) matches any day of that month; an exact search
-    compares the keys whole (氏名 and 読み both when both are given), a partial one looks for them
-    inside (either), and 住所 from its start."""
+    A record whose day of birth is unknown (DD 00) matches any day of that month, one whose month is
+    unknown too (MM-DD 00-00) any day of that year; an exact search compares the keys whole (氏名, 読み,
+    氏 and 名 all that are given), a partial one looks for them inside (any), and 住所 from its start."""
     v = _VERSIONS.c
     conditions: list[ColumnElement[bool]] = [
-        v.birth_date.in_([bindparam("birth_date"), bindparam("birth_month")])
+        v.birth_date.in_([bindparam("birth_date"), bindparam("birth_month"), bindparam("birth_year")])
     ]
     names: list[ColumnElement[bool]] = []
-    for given, column in ((shape.name, v.name_key), (shape.kana, v.kana_key)):
+    keys = (
+        (shape.name, v.name_key),
+        (shape.kana, v.kana_key),
+        (shape.family, v.family_key),
+        (shape.given, v.given_key),
+    )
+    for given, column in keys:
         if given:
             key: BindParameter[str] = bindparam(column.name)
             names.append(column == key if shape.exact else column.like(key, escape=LIKE_ESCAPE))
@@ -412,6 +473,78 @@ async def lookup_by_basic_info(
     birth dates, ``rows``, and ``unit_code`` for a unit)."""
     rows: Sequence[Any] = (await session.execute(_by_basic_info(shape), params)).all()
     return rows
+
+
+# --- 名寄せ proposals ----------------------------------------------------------------------------
+
+
+async def unnumbered_lookalikes(session: AsyncSession, person_id: int) -> dict[int, list[str]]:
+    """Records without a 個人番号 (nor a 団体内統合宛名番号 to tell them apart) with a version whose
+    氏名, 生年月日 and 性別 agree with one of this person's — a 住登外者 who arrives with a 個人番号 is
+    the same person as one a unit knew by 基本4情報 — each with what agreed. Those joined to the
+    person already, or proposed before (rejected ones included: an operator said no), are left out."""
+    mine, theirs = _VERSIONS.alias("mine"), _VERSIONS.alias("theirs")
+    proposed = (
+        select(PersonMergeProposal.person_id)
+        .where(PersonMergeProposal.into_person_id == person_id)
+        .union(select(PersonMergeProposal.into_person_id).where(PersonMergeProposal.person_id == person_id))
+    )
+    query = (
+        select(theirs.c.person_id, mine.c.kana_key == theirs.c.kana_key)
+        .join(
+            theirs,
+            and_(
+                theirs.c.name_key == mine.c.name_key,
+                theirs.c.birth_date == mine.c.birth_date,
+                theirs.c.sex == mine.c.sex,
+                theirs.c.person_id != person_id,
+            ),
+        )
+        .join(_PERSONS, _PERSONS.c.id == theirs.c.person_id)
+        .where(
+            mine.c.person_id == person_id,
+            _PERSONS.c.my_number_hash.is_(None),
+            theirs.c.person_id.not_in(proposed),
+        )
+    )
+    found: dict[int, list[str]] = {}
+    group = await merge_group(session, person_id)
+    for other, same_kana in await session.execute(query):
+        if other in group:
+            continue
+        basis = ["name", "birth_date", "sex"] + (["name_kana"] if same_kana else [])
+        if len(basis) > len(found.get(other, [])):
+            found[other] = basis
+    return found
+
+
+async def pending_proposal(
+    session: AsyncSession, person_id: int, into_person_id: int
+) -> PersonMergeProposal | None:
+    query = select(PersonMergeProposal).where(
+        PersonMergeProposal.person_id == person_id,
+        PersonMergeProposal.into_person_id == into_person_id,
+        PersonMergeProposal.status == MergeProposalStatus.PROPOSED,
+    )
+    return (await session.scalars(query.limit(1))).first()
+
+
+async def proposals(
+    session: AsyncSession, status: MergeProposalStatus | None, limit: int
+) -> Sequence[PersonMergeProposal]:
+    query = select(PersonMergeProposal).order_by(PersonMergeProposal.id).limit(limit)
+    if status is not None:
+        query = query.where(PersonMergeProposal.status == status)
+    return (await session.scalars(query)).all()
+
+
+async def get_proposal(session: AsyncSession, proposal_id: int) -> PersonMergeProposal | None:
+    return await session.get(PersonMergeProposal, proposal_id, with_for_update=not _single_writer(session))
+
+
+async def references_of(session: AsyncSession, ids: Iterable[int]) -> dict[int, str]:
+    rows = await session.execute(select(_PERSONS.c.id, REFERENCE).where(_PERSONS.c.id.in_(list(ids))))
+    return {person_id: reference for person_id, reference in rows}
 
 
 async def key_fingerprint(session: AsyncSession, name: str) -> str | None:

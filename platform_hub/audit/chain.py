@@ -49,10 +49,11 @@ CONTENT_FIELDS = (
     "body_digest",
     "recorded_at",
     "binding",
+    "onward_binding",
 )
 # Content added after entries were written: left out of the canonical JSON when null, so the entries
 # written before it keep their digests (and their chain) as they were.
-LATER_FIELDS = ("binding",)
+LATER_FIELDS = ("binding", "onward_binding")
 
 
 OPERATION_FIELDS = (

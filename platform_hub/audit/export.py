@@ -14,11 +14,18 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
 import datetime as dt
-from collections.abc import Iterable, Mapping
-from typing import Literal
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from platform_hub.audit.repository import Position
 from platform_hub.kit.clock import city_zone
+from platform_hub.kit.database import unit_of_work
 from platform_hub.models import OperationOutcome, TransferOutcome, TransferPattern
 
 Record = Literal["transfers", "operations"]
@@ -48,6 +55,7 @@ TRANSFER_COLUMNS = {  # column → Japanese header, in the order Excel shows the
     "outcome": "結果",
     "body_digest": "電文ダイジェスト",
     "binding": "連携方式",
+    "onward_binding": "転送先連携方式",
     "entry_digest": "記録ダイジェスト",
 }
 OPERATION_COLUMNS = {
@@ -126,3 +134,31 @@ def _cell(column: str, value: object, words: Mapping[str, str] | None) -> str:
 
 def _text(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+Page = Callable[[AsyncSession, Position | None], Awaitable[Sequence[Any]]]
+
+
+async def csv_text(
+    sessions: async_sessionmaker[AsyncSession], record: Record, page: Page, moment: str
+) -> AsyncIterator[str]:
+    """Entries of ``record`` as CSV text — the header first, then a page of entries at a time, each
+    page read in a session of its own (none held open while the client reads). ``moment``: the time
+    column the pages run by (``requested_at``, ``at``)."""
+    columns = TRANSFER_COLUMNS if record == "transfers" else OPERATION_COLUMNS
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns.values())
+    yield codecs.BOM_UTF8.decode() + buffer.getvalue()
+    after: Position | None = None
+    while True:
+        async with unit_of_work(sessions) as reading:
+            entries = await page(reading, after)
+        if not entries:
+            return
+        buffer.seek(0)
+        buffer.truncate()
+        for entry in entries:
+            writer.writerow(row(record, columns, entry))
+        yield buffer.getvalue()
+        after = Position(getattr(entries[-1], moment), entries[-1].id)

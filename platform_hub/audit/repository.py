@@ -108,8 +108,9 @@ async def links_after(session: AsyncSession, seq: int, ledger: Ledger = TRANSFER
 class TransferQuery:
     """What an auditor narrows the record to; every field given must hold."""
 
-    person: str | None = None  # integrated number
+    person: str | None = None  # integrated number (or P<id>)
     unit: str | None = None  # requesting or providing
+    persons: tuple[str, ...] = ()  # any of these references of one person
     organ: str | None = None  # requesting or providing
     interface: str | None = None
     purpose: str | None = None
@@ -129,6 +130,8 @@ class TransferQuery:
             )
             if value is not None
         ]
+        if self.persons:
+            found.append(record.subject_integrated_number.in_(self.persons))
         if self.unit is not None:
             found.append((record.requesting_unit == self.unit) | (record.providing_unit == self.unit))
         if self.organ is not None:
@@ -262,12 +265,16 @@ class Window:
     end: dt.datetime
     outcomes: Sequence[TransferOutcome]
     boundaries: Sequence[dt.datetime]
+    # The transfers the 番号法 itself decides (the network's table, 住基ネット's 第14条), or the rest.
+    network: bool = False
 
     def where(self) -> list[ColumnElement[bool]]:
+        through = TransferRecord.pattern.in_([pattern for pattern in TransferPattern if pattern.by_statute])
         return [
             TransferRecord.requested_at >= self.start,
             TransferRecord.requested_at < self.end,
             TransferRecord.outcome.in_(list(self.outcomes)),
+            through if self.network else ~through,
         ]
 
     def period(self) -> ColumnElement[int]:

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from platform_hub.models import OperationOutcome, TransferOutcome, TransferPattern
 from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
+from platform_hub.protocol.registry import PERSON_REFERENCE_PATTERN
 
 if TYPE_CHECKING:
     from platform_hub.audit.verification import Verification
@@ -42,6 +43,10 @@ class TransferOut(BaseModel):
     outcome: TransferOutcome
     body_digest: str
     binding: str | None = Field(description="soap, rest or file; none: a registry answer, or older")
+    onward_binding: str | None = Field(
+        default=None,
+        description="how the hub passed it on to the provider or the subscriber: soap, rest or file",
+    )
     entry_digest: str
 
 
@@ -173,7 +178,7 @@ class OperationSearch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    integrated_number: str | None = Field(default=None, pattern=r"^[0-9]{15}$")
+    integrated_number: str | None = Field(default=None, pattern=PERSON_REFERENCE_PATTERN)
     client_id: str | None = Field(default=None, pattern=r"^[!-~]{1,64}$")
     unit: str | None = Field(default=None, pattern=r"^[0-9A-Z]{3}$")
     action: str | None = Field(default=None, pattern=r"^[a-z_]{1,16}(\.[a-z_]{1,16})?$")

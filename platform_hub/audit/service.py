@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import secrets
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from sqlalchemy import insert
@@ -30,8 +30,17 @@ from platform_hub.audit.schemas import (
     Violation,
 )
 from platform_hub.kit.clock import city_today, utcnow
-from platform_hub.models import Operation, Purge, TransferOutcome, TransferPattern, TransferRecord, Unit
+from platform_hub.models import (
+    JUKI_NET_UNIT,
+    Operation,
+    Purge,
+    TransferOutcome,
+    TransferPattern,
+    TransferRecord,
+    Unit,
+)
 from platform_hub.ordinance import service as ordinance
+from platform_hub.ordinance.network import bundled_network_table
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import SchemaViolation
 from platform_hub.protocol.specs import Pattern
@@ -62,6 +71,7 @@ class TransferFacts:
     ordinance_rule_id: str | None = None
     refusal_reason: str | None = None
     binding: str | None = None  # how the information came: soap, rest or file (none: the registry API)
+    onward_binding: str | None = None  # how the hub passed it on to the provider or the subscriber
 
 
 def transfer_facts(
@@ -84,11 +94,12 @@ def transfer_facts(
     refusal: str | None = None,
     provided_at: dt.datetime | None = None,
     binding: str | None = None,
+    onward_binding: str | None = None,
 ) -> TransferFacts:
     """What one transfer was, the same for every person it concerned — a message's, a batch chunk's or
     a registry answer's: the receiving and the holding unit by code and organ, and the 事務 of the rule
     that allowed it (a subscriber receives for any of its own), else the one asked for."""
-    rule = decision.rule if decision is not None else None
+    allowed_for = decision.purpose if decision is not None else None
     return TransferFacts(
         reception_number=reception_number,
         msgid=msgid,
@@ -100,7 +111,7 @@ def transfer_facts(
         requesting_user=user,
         providing_unit=provider.code,
         providing_organ=provider.organ,
-        purpose_code=rule.purpose_code if rule is not None else purpose_code,
+        purpose_code=allowed_for or purpose_code,
         information_category=category,
         item_names=list(items),
         requested_at=requested_at,
@@ -110,6 +121,7 @@ def transfer_facts(
         ordinance_rule_id=decision.rule_id if decision is not None else None,
         refusal_reason=refusal,
         binding=binding,
+        onward_binding=onward_binding,
     )
 
 
@@ -289,13 +301,42 @@ async def compliance(
                     reason=str(refused.reason),
                 )
             )
+    network = replace(window, network=True)
+    network_groups = await repository.transfer_groups(session, network)
+    violations += [v async for v in _network_violations(session, catalog, network, network_groups)]
     return ComplianceReport(
         start=start,
         end=end,
-        checked=sum(group.entries for group in groups),
+        checked=sum(group.entries for group in [*groups, *network_groups]),
         violations=sorted(violations, key=lambda v: v.entry_id),
         uncovered=await _uncovered(session, catalog, book, end),
     )
+
+
+async def _network_violations(
+    session: AsyncSession, catalog: Catalog, window: repository.Window, groups: Sequence[Any]
+) -> AsyncIterator[Violation]:
+    """A 情報照会 through the network is the 番号法's (第19条第8号), not the ordinance's: each is
+    re-checked against the table (``ordinance.network_allowed``). 本人確認情報 from 住基ネット is for
+    a 個人番号利用事務 only (第14条第2項)."""
+    table = bundled_network_table()
+    for group in groups:
+        if group.providing_unit == JUKI_NET_UNIT:
+            purpose = catalog.purposes.get(group.purpose_code)
+            if purpose is not None and purpose.number_use:
+                continue
+            reason = f"番号法 第14条第2項: {group.purpose_code} is no 個人番号利用事務"
+        elif table.rule(group.purpose_code, group.information_category) is not None:
+            continue
+        else:
+            reason = f"番号法 第19条第8号: {group.purpose_code} may not obtain {group.information_category}"
+        async for entry in repository.transfers_of_group(session, window, group):
+            yield Violation(
+                entry_id=entry.id,
+                reception_number=entry.reception_number,
+                requested_at=entry.requested_at,
+                reason=reason,
+            )
 
 
 async def _uncovered(
@@ -334,14 +375,22 @@ async def _uncovered(
     return found
 
 
-async def disclosure(session: AsyncSession, catalog: Catalog, integrated_number: str) -> Disclosure:
-    """The person's やりとり履歴 over the city's internal transfers, newest first."""
-    entries = await repository.transfers(
-        session, repository.TransferQuery(person=integrated_number), None, 10_000
+async def disclosure(
+    session: AsyncSession, catalog: Catalog, integrated_number: str, names: Sequence[str] = ()
+) -> Disclosure:
+    """The person's やりとり履歴 over the city's internal transfers, newest first; ``names``: every
+    reference the records may name the person by (the person id and the 団体内統合宛名番号)."""
+    query = (
+        repository.TransferQuery(persons=tuple(names))
+        if names
+        else repository.TransferQuery(person=integrated_number)
     )
+    entries = await repository.transfers(session, query, None, 10_000)
     articles = await repository.articles(
         session, {e.ordinance_rule_id for e in entries if e.ordinance_rule_id}
     )
+    # The 番号法's own transfers name their article as the rule.
+    articles |= {rule: rule for e in entries if e.pattern.by_statute and (rule := e.ordinance_rule_id)}
     return Disclosure(
         integrated_number=integrated_number,
         transfers=[

@@ -362,7 +362,7 @@ def unit_scopes(unit: Unit, catalog: Catalog) -> set[str]:
     """What a unit may do: send the queries it consumes and the notifications and batches it provides
     (the hub's ``send`` scopes, and the Digital Agency's: ``get`` a query of its provider, ``post`` a
     notification or batch as its provider); use the addressee registry; and see My Numbers when one of
-    its 事務 is a 個人番号利用事務."""
+    its 事務 handles them (``number_use``: a 個人番号利用事務, or the 住民基本台帳, which is none)."""
     provided = set(unit.interface_ids("provides"))
     scopes = {f"{unit.code}:addressees"}
     if any(catalog.purposes[p].number_use for p in unit.purposes if p in catalog.purposes):

@@ -25,6 +25,7 @@ from platform_hub.models import (
     FileDelivery,
     FileEncoding,
 )
+from platform_hub.protocol import characters
 from platform_hub.protocol.envelope import lk, read_envelope
 from platform_hub.protocol.errors import (
     ServiceUnavailable,
@@ -121,6 +122,8 @@ async def _send_chunk(state: LinkageRuntime, ready: Prepared, batch: Batch, chun
             continue
         if element is not None and person_id is not None:
             element.text = atenas.get(int(person_id), UNNUMBERED_ATENA)
+        if subscriber.characters == "jisx0213":  # its system holds JIS X 0213 only (docs/characters.md)
+            characters.fall_back_items(record, _n_items(ready.inbound.spec))
         if taken is not None:
             line, unfit = _file_line(ready.inbound.spec, record, taken[1])
             if unfit is not None:
@@ -135,7 +138,7 @@ async def _send_chunk(state: LinkageRuntime, ready: Prepared, batch: Batch, chun
     if taken is not None and not ready.refusal:  # even when empty: the file is assembled from them all
         await asyncio.to_thread(taken[0].write_part, chunk_no, lines)
     elif delivered:
-        await unit_client.deliver_notification(state, subscriber, _chunk_message(ready, chunk_no, delivered))
+        await unit_client.deliver_message(state, subscriber, _chunk_message(ready, chunk_no, delivered))
     return sent
 
 
@@ -168,6 +171,10 @@ def _newcomer(inbound: Inbound, record: etree._Element) -> bool:
     )
 
 
+def _n_items(spec: InterfaceSpec) -> set[str]:
+    return {item.romaji for item in spec.all_items() if item.type == "N"}
+
+
 def _chunk_message(ready: Prepared, chunk_no: int, records: list[etree._Element]) -> bytes:
     """The batch's head with this chunk's records, under a MSGID of its own."""
     envelope = read_envelope(etree.fromstring(ready.inbound.envelope.to_bytes()))
@@ -178,6 +185,8 @@ def _chunk_message(ready: Prepared, chunk_no: int, records: list[etree._Element]
     spec = ready.inbound.spec
     before = {lk(item.romaji) for item in spec.request[: spec.request.index(spec.record)]}
     at = sum(1 for child in payload if child.tag in before)
+    if ready.subscriber.characters == "jisx0213":  # the head's N items; the records fell back already
+        characters.fall_back_items(payload, _n_items(spec))
     for offset, record in enumerate(records):
         payload.insert(at + offset, record)
     return envelope.to_bytes()

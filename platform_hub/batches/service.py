@@ -405,6 +405,7 @@ async def _apply_to_registry(
                 actor=actor,
                 event_name=event,
                 bring_in=full_set,
+                remainder_one=state.settings.atena_check_digit_remainder_one,
             )
         except HubError as refused:
             checked.refuse(batch, chunk, seq, refused)

@@ -1,5 +1,5 @@
-"""The ``platform-hub`` command line: the hub itself (serve, demo, db, interfaces, mock-unit) here,
-and one sub-app per domain in a module of its own."""
+"""The ``platform-hub`` command line: the hub itself (serve, demo, db, interfaces, mock-unit,
+mock-national) here, and one sub-app per domain in a module of its own."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from platform_hub.cli.accounts import accounts_app
 from platform_hub.cli.addressees import addressees_app
 from platform_hub.cli.answers import MISUSED, CliError, OneLineGroup
 from platform_hub.cli.audit import audit_app
@@ -50,6 +51,7 @@ def hub(
 app.add_typer(db_app, name="db")
 app.add_typer(interfaces_app, name="interfaces")
 app.add_typer(clients_app, name="clients")
+app.add_typer(accounts_app, name="accounts")
 app.add_typer(units_app, name="units")
 app.add_typer(addressees_app, name="addressees")
 app.add_typer(keys_app, name="keys")
@@ -112,12 +114,20 @@ def demo(
     ] = None,
     residents: Annotated[int, typer.Option(help="Synthetic residents of the demo city.")] = 120,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic residents.")] = 2026,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The hub's database, an empty one (PostgreSQL …); default: SQLite in the data dir."
+        ),
+    ] = None,
 ) -> None:
-    """The demo city on loopback — the hub and four business units on embedded SQLite — and the
-    児童手当 認定請求 of three applicants, step by step; then the audit trail, compliance and chain."""
+    """The demo city on loopback — the hub, four business units and the mock national systems, on
+    embedded SQLite — and the 児童手当 認定請求 of three applicants, step by step, through 住基ネット and
+    the 情報提供ネットワークシステム; then the audit trails, the 第23条 record, compliance and chain."""
     from platform_hub_demo import demo as city_demo
 
-    if not city_demo.run(console, data_dir, once=once, residents=residents, seed=seed):
+    run = city_demo.run
+    if not run(console, data_dir, once=once, residents=residents, seed=seed, database_url=database_url):
         raise typer.Exit(1)
 
 
@@ -161,6 +171,52 @@ def interfaces_validate(
             f"[green]✓[/green] {spec.id} {spec.name} ({spec.pattern}, {len(spec.all_items())} items)",
             highlight=False,
         )
+
+
+@app.command("mock-national")
+def mock_national(
+    name: Annotated[
+        str, typer.Argument(help="juki-net (住基ネット), nws (情報提供NWS) or chukan (中間サーバー).")
+    ],
+    port: Annotated[int, typer.Option(help="Port it listens on.")],
+    config: Annotated[
+        Path, typer.Option(help="The mock network's file (YAML or JSON): organisations, URLs, keys.")
+    ],
+    database: Annotated[
+        str | None, typer.Option(help="Its SQLAlchemy database URL; default: a SQLite file NAME.db here.")
+    ] = None,
+    organisation: Annotated[
+        str | None, typer.Option(help="chukan: the organisation (団体コード) whose 中間サーバー it is.")
+    ] = None,
+    key_file: Annotated[
+        Path, typer.Option(help="juki-net: the key file sealing its 個人番号 (made if missing).")
+    ] = Path("juki-net.keys.json"),
+    seed_file: Annotated[
+        Path | None, typer.Option(help="juki-net: persons to load as it starts (YAML/JSON, as POST /seed).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "warning",
+) -> None:
+    """Run one mock national system (docs/national.md), with its own database."""
+    from platform_hub_national.services import MOCK_NATIONAL, NationalOptions, serve
+
+    if name not in MOCK_NATIONAL:
+        raise CliError(f"unknown mock national system {name!r}: one of {', '.join(MOCK_NATIONAL)}", MISUSED)
+    if name == "chukan" and organisation is None:
+        raise CliError("a 中間サーバー belongs to one organisation: give --organisation CODE", MISUSED)
+    if not config.is_file():
+        raise CliError(f"no such configuration file: {config}", MISUSED)
+    default = f"sqlite:///{name if organisation is None else f'{name}-{organisation}'}.db"
+    options = NationalOptions(
+        config=config,
+        database_url=database or default,
+        port=port,
+        host=host,
+        organisation=organisation,
+        key_file=key_file,
+        seed_file=seed_file,
+    )
+    serve(name, options, log_level)
 
 
 @app.command("mock-unit")

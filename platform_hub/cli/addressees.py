@@ -29,6 +29,7 @@ def addressees_import(
 
     from platform_hub.addressees.importer import import_csv
     from platform_hub.kit.database import unit_of_work
+    from platform_hub.kit.settings import Settings
 
     vault, engine, sessions = vault_and_sessions()
     report_path = errors or file.with_suffix(".errors.csv")
@@ -44,6 +45,7 @@ def addressees_import(
                     stream,
                     actor=CLI.client_id,
                     progress=lambda n: progress.advance(task, n),
+                    remainder_one=Settings().atena_check_digit_remainder_one,
                 )
                 async with unit_of_work(sessions) as session:  # what was imported, once it is in
                     detail = f"{report.rows} rows: {report.created} created, {report.linked} linked"
@@ -136,7 +138,8 @@ def addressees_search(
 
 
 CANDIDATE_COLUMNS: dict[str, Cell] = {
-    "統合宛名番号": "integrated_number",
+    "person": "person_id",
+    "統合宛名番号": lambda c: c["integrated_number"] or "",
     "score": "score",
     "matched": lambda c: ", ".join(c["matched"]) + (" (former)" if c["matched_former"] else ""),
     "氏名": lambda c: c["current"]["name"],
@@ -144,3 +147,104 @@ CANDIDATE_COLUMNS: dict[str, Cell] = {
     "住所": lambda c: c["current"]["address"],
     "状態": lambda c: c["current"]["status_ja"],
 }
+
+
+PROPOSAL_COLUMNS: dict[str, Cell] = {
+    "id": "id",
+    "person": "person_id",
+    "into": "into_person_id",
+    "basis": lambda p: ", ".join(p["basis"]),
+    "status": "status",
+    "proposed_at": "proposed_at",
+    "decided_by": lambda p: p["decided_by"] or "",
+}
+
+
+@addressees_app.command("proposals")
+def addressees_proposals(
+    status: Annotated[str, typer.Option(help="proposed, accepted, rejected or all.")] = "proposed",
+    as_json: JsonOption = False,
+) -> None:
+    """The 名寄せ the registry proposes (a record known by 基本4情報 and one that came with a 個人番号)."""
+    from platform_hub.addressees import repository, views
+    from platform_hub.kit.database import unit_of_work
+    from platform_hub.protocol.registry import MergeProposalStatus
+
+    try:
+        wanted = None if status == "all" else MergeProposalStatus(status)
+    except ValueError:
+        raise CliError(f"status is one of {', '.join(MergeProposalStatus)} or all", MISUSED) from None
+    vault, engine, sessions = vault_and_sessions()
+
+    async def run() -> Any:
+        try:
+            async with unit_of_work(sessions) as session:
+                found = [
+                    await views.proposal_out(session, p)
+                    for p in await repository.proposals(session, wanted, 1000)
+                ]
+                await record_operation(
+                    session, vault.record_key, CLI, "registry.proposals", detail=f"{len(found)} proposals"
+                )
+                return found
+        finally:
+            await engine.dispose()
+
+    with database_failures():
+        proposals = asyncio.run(run())
+    print_listing([p.model_dump() for p in proposals], PROPOSAL_COLUMNS, as_json=as_json)
+
+
+def _decide(proposal: int, reason: str, *, accept: bool) -> None:
+    from platform_hub.addressees import service, views
+    from platform_hub.kit.database import unit_of_work
+    from platform_hub.protocol.errors import HubError
+
+    vault, engine, sessions = vault_and_sessions()
+
+    async def run() -> Any:
+        try:
+            async with unit_of_work(sessions) as session:
+                decided = await service.decide_proposal(
+                    session, proposal, accept=accept, reason=reason, actor=CLI.client_id
+                )
+                out = await views.proposal_out(session, decided)
+                await record_operation(
+                    session,
+                    vault.record_key,
+                    CLI,
+                    "registry.accept_merge" if accept else "registry.reject_merge",
+                    subject=out.person_id,
+                    detail=f"into {out.into_person_id}",
+                    parameters={"proposal": proposal},
+                )
+                return out
+        finally:
+            await engine.dispose()
+
+    try:
+        with database_failures():
+            out = asyncio.run(run())
+    except HubError as exc:
+        raise CliError(exc.message, MISUSED) from None
+    console.print(
+        f"名寄せ proposal {out.id}: {out.status} ({out.person_id} → {out.into_person_id})", highlight=False
+    )
+
+
+@addressees_app.command("accept-merge")
+def addressees_accept_merge(
+    proposal: Annotated[int, typer.Argument(help="The proposal's id.")],
+    reason: Annotated[str, typer.Option(help="Why the records are one person.")],
+) -> None:
+    """Accept a proposed 名寄せ: the records are merged, neither renumbered."""
+    _decide(proposal, reason, accept=True)
+
+
+@addressees_app.command("reject-merge")
+def addressees_reject_merge(
+    proposal: Annotated[int, typer.Argument(help="The proposal's id.")],
+    reason: Annotated[str, typer.Option(help="Why they are two persons.")],
+) -> None:
+    """Reject a proposed 名寄せ: the records stay apart, and are not proposed again."""
+    _decide(proposal, reason, accept=False)

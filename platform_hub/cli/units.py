@@ -137,6 +137,38 @@ def units_files(
     console.print(f"unit {code} {interface_id}: encoding={encoding}, delivery={delivery}", highlight=False)
 
 
+@units_app.command("binding")
+def units_binding(
+    code: UnitCode,
+    interface_id: Annotated[
+        str, typer.Argument(help="A query the unit provides, or a notification it takes.")
+    ],
+    binding: Annotated[str, typer.Argument(help="soap, or rest (the Digital Agency's REST/JSON).")],
+) -> None:
+    """How the hub sends the unit an interface: by SOAP or by REST. Over HTTP:
+    PUT /adapters/{code}/bindings/{interface_id}."""
+    from pydantic import ValidationError
+
+    from platform_hub.kit.settings import Settings
+    from platform_hub.protocol.catalog import load_catalog
+    from platform_hub.units import service
+    from platform_hub.units.schemas import InterfaceBinding
+
+    try:
+        chosen = InterfaceBinding(binding=binding)
+    except ValidationError as exc:
+        raise option_problem(exc) from None
+    catalog = load_catalog(Settings().interface_specs_dir)
+
+    async def change(session: AsyncSession) -> None:
+        await service.set_binding(session, code, interface_id, chosen.binding, catalog)
+
+    run_recorded(
+        change, "unit.binding", parameters={"unit": code, "interface": interface_id, "binding": binding}
+    )
+    console.print(f"unit {code} {interface_id}: binding={binding}", highlight=False)
+
+
 @units_app.command("ssh-keys")
 def units_ssh_keys(
     code: UnitCode,

@@ -7,10 +7,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import PositiveInt, model_validator
+from pydantic import PositiveFloat, PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from platform_hub.kit.clock import ZoneSetting
+from platform_hub.protocol.numbers import RemainderOne
 from platform_hub.protocol.xml import XmlLimits
 
 # The catalog the hub ships with (INTERFACE_SPECS_DIR replaces it), found beside the code however the
@@ -52,6 +53,9 @@ class Settings(ZoneSetting, BaseSettings):
     # The organ (機関) that keeps the addressee registry: a unit of another organ reading 宛名情報 from
     # it is a provision under 番号法 第19条第11号, one of the same organ a use under 第9条第2項.
     registry_organ: str = "市長"
+    # A new 宛名番号 (and a 団体内統合宛名番号 the hub issues) whose modulus-11 remainder is 1: check
+    # digit 0 (zero), or no valid number (refuse). The standard leaves it open (docs/registry.md).
+    atena_check_digit_remainder_one: RemainderOne = RemainderOne.ZERO
 
     # HTTPS: the hub's certificate (with its chain) and private key, PEM; TLS 1.2 at least. Unset, it
     # serves plain HTTP (behind a proxy that ends TLS, or on loopback).
@@ -85,6 +89,37 @@ class Settings(ZoneSetting, BaseSettings):
     # refused as rate limited.
     client_concurrency: PositiveInt = 8
     client_wait_seconds: float = 1.0
+
+    # The console (/console): people sign in with a password and a one-time code. This many wrong tries
+    # in a row lock the account for console_lockout_seconds; a session ends after console_idle_timeout_
+    # seconds without a request, and console_session_lifetime_seconds after its sign-in in any case.
+    console_lockout_attempts: PositiveInt = 5
+    console_lockout_seconds: PositiveFloat = 15 * 60
+    console_idle_timeout_seconds: PositiveFloat = 15 * 60
+    console_session_lifetime_seconds: PositiveFloat = 8 * 3600
+    # Sign-in attempts from one address (limits notation), whatever the logins: the lock-out guards
+    # one account, this the guessing spread over many. Behind a proxy, every address is the proxy's.
+    console_signin_rate_limit: str = "30/minute"
+    # Signing in with the city's own identity provider (OpenID Connect, authorization code with PKCE),
+    # beside the password and code: its issuer URL (discovery at /.well-known/openid-configuration),
+    # the hub's client there, and the claim that names the console account (which must exist here:
+    # the hub, not the provider, decides who is an auditor). Unset issuer: no such button.
+    console_oidc_issuer: str | None = None
+    console_oidc_client_id: str | None = None
+    console_oidc_client_secret: str | None = None
+    console_oidc_login_claim: str = "preferred_username"
+    console_oidc_label: str = "庁内の認証基盤"
+
+    # The national systems (platform_hub/national/): the city's 中間サーバー and 住基ネット, each its URL and
+    # the key the city presents to it. Unset, the hub is not connected to it.
+    chukan_url: str | None = None
+    chukan_key: str | None = None
+    juki_net_url: str | None = None
+    juki_net_key: str | None = None
+    national_timeout_seconds: float = 30.0  # the Digital Agency's time-out for an API answer
+    # How often the hub reads the 中間サーバー's 第23条 provider-side records, so that each 提供 it made
+    # (answered from a 副本, or released) is in the transfer record (network/provision.py).
+    network_sync_seconds: PositiveFloat = 30.0
 
     max_body_bytes: int = 2 * 1024 * 1024
     # 一括: an uploaded batch file is spooled to disk, so only this caps it; its records are kept, and

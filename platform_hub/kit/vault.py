@@ -22,6 +22,9 @@ _AAD = b"platform-hub:my-number:v1"
 # OAuth client secrets (client_secret_jwt needs the secret itself to check an HS256 assertion): sealed
 # under the same data keys, for a purpose of their own, bound to the client's id.
 _SECRET_AAD = b"platform-hub:client-secret:v1"
+# A console account's TOTP secret (the hub must have it to check a code): the same keys, for a purpose
+# of its own, bound to the account's login.
+_TOTP_AAD = b"platform-hub:totp-secret:v1"
 
 
 class KeyFileError(Exception):
@@ -60,6 +63,17 @@ class MyNumberVault:
             raise KeyFileError(f"the key file has no key {key_id!r}: restore it before reading these")
         return self._cipher(key_id).decrypt(blob[:12], blob[12:], _SECRET_AAD + client_id.encode()).decode()
 
+    def seal_totp(self, secret: str, login: str) -> tuple[str, bytes]:
+        """``(key id, nonce ‖ ciphertext)`` of an account's TOTP secret, bound to its login."""
+        nonce = os.urandom(12)
+        sealed = self._cipher(self.current).encrypt(nonce, secret.encode(), _TOTP_AAD + login.encode())
+        return self.current, nonce + sealed
+
+    def open_totp(self, key_id: str, blob: bytes, login: str) -> str:
+        if key_id not in self.keys:
+            raise KeyFileError(f"the key file has no key {key_id!r}: restore it before reading these")
+        return self._cipher(key_id).decrypt(blob[:12], blob[12:], _TOTP_AAD + login.encode()).decode()
+
     def fingerprint(self) -> str:
         """Identifies the HMAC key without revealing it: lookups only work with the key that made them."""
         return self.lookup_hash("platform-hub:key-check")
@@ -75,6 +89,12 @@ class MyNumberVault:
         """The key that authenticates the hub's records (each entry's MAC), derived from the HMAC key
         for a purpose of its own: it lives in the same file, outside the database."""
         return hmac.digest(self.hmac_key, b"platform-hub:record-mac:v1", "sha256")
+
+    @cached_property
+    def console_key(self) -> bytes:
+        """The key the console derives a sign-in's secrets from (the OIDC nonce and PKCE verifier of
+        a state), so that nothing of a half-done sign-in is kept on the server."""
+        return hmac.digest(self.hmac_key, b"platform-hub:console:v1", "sha256")
 
     def lookup_hash(self, my_number: str) -> str:
         """HMAC-SHA256: equal numbers give equal hashes, and nobody without the key can test guesses."""

@@ -69,8 +69,9 @@ async def deliver_notification(
     outlived its lease is not recorded twice (the receiver dedups the message by MSGID).
     """
     if ready.refusal is None:
-        body = unit_client.envelope_for(ready.subscriber, ready.inbound.envelope, ready.inbound.spec)
-        await unit_client.deliver_notification(state, ready.subscriber, body)
+        await unit_client.deliver_notification(
+            state, ready.subscriber, ready.inbound.envelope, ready.inbound.spec
+        )
     status = DeliveryStatus.REFUSED if ready.refusal else DeliveryStatus.DELIVERED
     payload = ready.inbound.envelope.payload()
     items = () if ready.refusal else items_present(ready.inbound.spec.request, payload)

@@ -17,6 +17,8 @@ from platform_hub.kit.clock import utcnow
 from platform_hub.linkage.inbound import Prepared
 from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import (
+    Binding,
+    FileDelivery,
     Message,
     TransferOutcome,
     TransferPattern,
@@ -28,7 +30,7 @@ from platform_hub.protocol.errors import (
     AddresseeUnknown,
 )
 from platform_hub.protocol.numbers import UNNUMBERED_ATENA
-from platform_hub.protocol.specs import InterfaceSpec, Item
+from platform_hub.protocol.specs import InterfaceSpec, Item, Pattern
 
 Direction = Literal["request", "response"]
 
@@ -152,7 +154,19 @@ def transfer_facts_of(
         refusal=refusal,
         provided_at=provided_at,
         binding=message.binding,
+        onward_binding=None if outcome == TransferOutcome.REFUSED else _onward(spec, requester, provider),
     )
+
+
+def _onward(spec: InterfaceSpec, requester: Unit, provider: Unit) -> str:
+    """How the hub passes a transfer on: a query to its provider, a notification or a batch to its
+    subscriber (the requester of the delivery), by the binding that unit chose, a batch as file or SOAP."""
+    if spec.pattern == Pattern.QUERY:
+        return provider.binding(spec.id, "provides").value
+    if spec.pattern == Pattern.BATCH:
+        row = requester.interface(spec.id, "subscribes")
+        return "file" if row is not None and row.delivery == FileDelivery.FILE else Binding.SOAP.value
+    return requester.binding(spec.id, "subscribes").value
 
 
 async def record_delivery(

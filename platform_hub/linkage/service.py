@@ -30,6 +30,7 @@ from platform_hub.linkage.inbound import Inbound, payload_fields
 from platform_hub.linkage.records import in_session, items_present, transfer_facts_of, translate
 from platform_hub.linkage.runtime import LinkageRuntime
 from platform_hub.models import (
+    Binding,
     Message,
     MessageStatus,
     TransferOutcome,
@@ -56,14 +57,17 @@ from platform_hub.protocol.xml import canonical, parse_xml, read_off_loop
 log = structlog.get_logger()
 
 
-async def receive(state: LinkageRuntime, principal: Principal, body: bytes, binding: str = "soap") -> bytes:
+async def receive(
+    state: LinkageRuntime, principal: Principal, body: bytes, binding: str = "soap", version: int = 1
+) -> bytes:
     """Check one query or notification and route it; returns the ``_S01`` answer envelope. (A batch
     goes to ``batches``: ``exchange.intake`` chooses.) ``binding`` is how it came: a REST call arrives
-    here as the SOAP message it stands for (``protocol.rest``), and only the record tells them apart."""
+    here as the SOAP message it stands for (``protocol.rest``), and only the record tells them apart.
+    A REST call may name a later ``version`` of a query: its provider must take it by REST."""
     settings = state.settings
     root = await read_off_loop(parse_xml, body, max_bytes=settings.max_body_bytes, limits=settings.xml_limits)
     envelope = read_envelope(root)
-    compiled = interface_of(state, envelope)
+    compiled = interface_of(state, envelope, version)
     header = envelope.header()
     structlog.contextvars.bind_contextvars(
         msgid=header.msgid, interface=compiled.spec.id, pattern=compiled.spec.pattern, source=header.source
@@ -80,14 +84,17 @@ async def receive(state: LinkageRuntime, principal: Principal, body: bytes, bind
     return await _accept_notification(state, inbound)
 
 
-def interface_of(state: LinkageRuntime, envelope: Envelope) -> CompiledInterface:
+def interface_of(state: LinkageRuntime, envelope: Envelope, version: int = 1) -> CompiledInterface:
     found = state.catalog.by_message_type(envelope.message_type)
     if found is None:
         raise UnknownTarget(f"unknown message type {envelope.message_type}")
     compiled, is_request = found
     if not is_request:
         raise UnknownTarget(f"{envelope.message_type} is an answer: units send _R01 messages to the hub")
-    return compiled
+    later = state.catalog.get(compiled.spec.id, version) if version != 1 else compiled
+    if later is None:
+        raise UnknownTarget(f"{compiled.spec.id} has no version {version}")
+    return later
 
 
 def route(
@@ -104,6 +111,11 @@ def route(
         destination = configuration.unit(code)
         if destination is None or spec.id not in destination.interface_ids("provides"):
             raise UnknownTarget(f"no unit {code!r} provides {spec.id}")
+        if spec.version != 1 and destination.binding(spec.id, "provides") != Binding.REST:
+            raise UnknownTarget(
+                f"unit {code} takes {spec.id} by SOAP, which is version 1 only; version {spec.version} "
+                "needs a provider that takes it by REST"
+            )
         if destination.mode != mode:
             raise UnknownTarget(f"unit {code} takes no {mode} messages (MSGMode {header.mode})")
         return Inbound(envelope, compiled, header, source, destination, [], configuration)
@@ -270,8 +282,7 @@ async def _forward(state: LinkageRuntime, inbound: Inbound, message: Message) ->
         raise DeliveryFailed(f"unit {destination.code} is disabled")
     inbound.envelope.set_destination(destination.code)
     inbound.envelope.set_header_fields(ReceptionNumber=message.reception_number)
-    body = unit_client.envelope_for(destination, inbound.envelope, inbound.spec)
-    answer = await unit_client.forward_query(state, destination, body)
+    answer = await unit_client.forward_query(state, destination, inbound.envelope, inbound.spec)
     try:
         inbound.compiled.validate(answer.message)
     except SchemaViolation as invalid:
@@ -388,5 +399,6 @@ async def _feed_registry(state: LinkageRuntime, session: AsyncSession, inbound: 
         inbound.my_numbers[0] if inbound.my_numbers else None,
         actor=f"{inbound.source.code}:{inbound.header.user or '-'}",
         event_name=inbound.spec.code_label("IdoJiyuCode", fields.get("IdoJiyuCode", "")) or "住民異動",
+        remainder_one=state.settings.atena_check_digit_remainder_one,
     )
     return {fields["AtenaNo"]: person.integrated_number}

@@ -1,10 +1,12 @@
 """Every table of the hub; importing this package registers them all on ``Base.metadata``."""
 
+from platform_hub.models.accounts import Account, AccountRole, ConsoleSession
 from platform_hub.models.addressees import (
     AtenaLink,
     KeyCheck,
     Person,
     PersonMerge,
+    PersonMergeProposal,
     PersonVersion,
 )
 from platform_hub.models.base import Base
@@ -12,9 +14,11 @@ from platform_hub.models.batches import Batch, BatchChunk, BatchChunkDelivery, B
 from platform_hub.models.clients import Client, ClientAssertionUse
 from platform_hub.models.counters import RegistryCounter
 from platform_hub.models.messages import Delivery, DeliveryStatus, Message, MessageStatus
+from platform_hub.models.network import NetworkDuplicate, NetworkInquiry, NetworkProvision
 from platform_hub.models.operations import Operation, OperationCheckpoint, OperationLink, OperationOutcome
 from platform_hub.models.ordinance import OrdinanceRule, OrdinanceVersion, RuleKind
 from platform_hub.models.transfers import (
+    JUKI_NET_UNIT,
     ChainLink,
     Checkpoint,
     Purge,
@@ -23,9 +27,12 @@ from platform_hub.models.transfers import (
     TransferPattern,
     TransferRecord,
 )
-from platform_hub.models.units import FileDelivery, FileEncoding, Unit, UnitInterface, UnitMode
+from platform_hub.models.units import Binding, FileDelivery, FileEncoding, Unit, UnitInterface, UnitMode
 
 __all__ = [
+    "JUKI_NET_UNIT",
+    "Account",
+    "AccountRole",
     "AtenaLink",
     "Base",
     "Batch",
@@ -33,10 +40,12 @@ __all__ = [
     "BatchChunkDelivery",
     "BatchResult",
     "BatchStatus",
+    "Binding",
     "ChainLink",
     "Checkpoint",
     "Client",
     "ClientAssertionUse",
+    "ConsoleSession",
     "Delivery",
     "DeliveryStatus",
     "FileDelivery",
@@ -44,6 +53,9 @@ __all__ = [
     "KeyCheck",
     "Message",
     "MessageStatus",
+    "NetworkDuplicate",
+    "NetworkInquiry",
+    "NetworkProvision",
     "Operation",
     "OperationCheckpoint",
     "OperationLink",
@@ -52,6 +64,7 @@ __all__ = [
     "OrdinanceVersion",
     "Person",
     "PersonMerge",
+    "PersonMergeProposal",
     "PersonVersion",
     "Purge",
     "PurgePermit",

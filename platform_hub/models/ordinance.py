@@ -11,11 +11,21 @@ from platform_hub.models.base import Base, StrEnumType, UTCDateTime
 
 
 class RuleKind(StrEnum):
-    """What a rule allows: ``use`` within one organ (番号法 第9条第2項, 条例 別表第2), ``provide``
-    between two (第19条第11号, 別表第3)."""
+    """What a rule allows, on which basis:
+
+    - ``use``: within one organ, a row of the ordinance's tables (番号法 第9条第2項, 条例 別表第2);
+    - ``provide``: between two organs, a row of its tables (第19条第11号, 別表第3);
+    - ``blanket``: the ordinance's clause for 法定事務 — an organ's 特定個人番号利用事務 may use, within
+      the organ, the 利用特定個人情報 it holds, that is what the 番号法 / 主務省令 table (第19条第8号) lets
+      the 事務 obtain through the network; the row names neither 事務 nor information;
+    - ``statute``: a flow another statute requires (e.g. 住民基本台帳法; the 個人番号 in it is provided
+      under 第19条第7号), within one organ or between two.
+    """
 
     USE = "use"
     PROVIDE = "provide"
+    BLANKET = "blanket"
+    STATUTE = "statute"
 
 
 class OrdinanceVersion(Base):
@@ -42,7 +52,8 @@ class OrdinanceVersion(Base):
 
 class OrdinanceRule(Base):
     """One row: the receiving organ may, for a 事務, use (第9条第2項) or be provided (第19条第11号) an
-    information category held by an organ (and unit)."""
+    information category held by an organ (and unit), or may on another statute (``statute``); a
+    ``blanket`` row stores ``*`` as its 事務 and category (the network table decides them)."""
 
     __tablename__ = "ordinance_rules"
     __table_args__ = (
@@ -59,7 +70,7 @@ class OrdinanceRule(Base):
     category: Mapped[str] = mapped_column(String(64))
     holding_organ: Mapped[str] = mapped_column(String(100))
     holding_unit: Mapped[str | None] = mapped_column(String(3), doc="empty: any unit of the holding organ")
-    article: Mapped[str] = mapped_column(String(100), doc="e.g. 別表第2 第5項")
+    article: Mapped[str] = mapped_column(String(100), doc="e.g. 別表第2 第5項, 第4条第3項")
     text: Mapped[str] = mapped_column(Text, doc="the 事務 as enacted")
 
     version: Mapped[OrdinanceVersion] = relationship(back_populates="rules", lazy="joined", innerjoin=True)

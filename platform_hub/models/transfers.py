@@ -27,18 +27,37 @@ class TransferOutcome(StrEnum):
 
 
 class TransferPattern(StrEnum):
-    """How the information went: an interface's pattern, or ``registry`` for an answer of the
-    addressee registry (統一宛名)."""
+    """How the information went: an interface's pattern, ``registry`` for an answer of the addressee
+    registry (統一宛名), ``network`` for a 情報照会 through the 情報提供ネットワークシステム, ``juki_net`` for
+    本人確認情報 from the 機構 through 住基ネット."""
 
     QUERY = "query"
     NOTIFICATION = "notification"
     BATCH = "batch"
     REGISTRY = "registry"
+    NETWORK = "network"
+    JUKI_NET = "juki_net"
+
+    @property
+    def by_statute(self) -> bool:
+        """Decided by the 番号法 itself (the network's table, 第14条 for 住基ネット), not by the
+        ordinance: the entry's rule is the article, and compliance re-checks it by that law."""
+        return self in (TransferPattern.NETWORK, TransferPattern.JUKI_NET)
 
     @property
     def ja(self) -> str:
         """方式 as people read it (the CSV)."""
-        return {"query": "照会", "notification": "通知", "batch": "一括", "registry": "宛名照会"}[self.value]
+        return {
+            "query": "照会",
+            "notification": "通知",
+            "batch": "一括",
+            "registry": "宛名照会",
+            "network": "情報照会（ネットワーク）",
+            "juki_net": "本人確認情報（住基ネット）",
+        }[self.value]
+
+
+JUKI_NET_UNIT = "JLS"  # the providing unit of a ``juki_net`` entry: J-LIS (the 機構), through 住基ネット
 
 
 class TransferRecord(Base):
@@ -86,6 +105,9 @@ class TransferRecord(Base):
     # soap, rest (the Digital Agency's binding) or file (a CSV batch); none for a registry answer and for
     # entries written before bindings were recorded (chain.LATER_FIELDS keeps their digests).
     binding: Mapped[str | None] = mapped_column(String(8))
+    # How the hub passed it on: to the provider it asked (a query) or to the subscriber (a notification):
+    # soap, rest or file; none for a registry answer and for entries written before it was recorded.
+    onward_binding: Mapped[str | None] = mapped_column(String(8))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     entry_digest: Mapped[str] = mapped_column(
         String(64), doc="SHA-256 of the canonical content, set at insert"

@@ -44,6 +44,14 @@ class FileDelivery(StrEnum):
     FILE = "file"
 
 
+class Binding(StrEnum):
+    """How the hub reaches a unit for an interface: the 地プラ's SOAP, or the Digital Agency's REST/JSON
+    (protocol/rest.py), the unit's own choice per interface."""
+
+    SOAP = "soap"
+    REST = "rest"
+
+
 class Unit(Base):
     """A business unit (業務ユニット) registered through its adapter."""
 
@@ -79,6 +87,11 @@ class Unit(Base):
             (i for i in self.interfaces if i.interface_id == interface_id and i.relation == relation), None
         )
 
+    def binding(self, interface_id: str, relation: str) -> Binding:
+        """How the hub sends the unit this interface: SOAP unless the unit chose REST for it."""
+        row = self.interface(interface_id, relation)
+        return row.binding if row is not None else Binding.SOAP
+
 
 class UnitInterface(Base):
     """A unit provides an interface (answers its queries, sends its notifications) or subscribes to it."""
@@ -95,6 +108,10 @@ class UnitInterface(Base):
     )
     delivery: Mapped[FileDelivery] = mapped_column(
         StrEnumType(FileDelivery, 8), default=FileDelivery.MESSAGE, server_default="message"
+    )
+    # How the hub sends the unit this interface's queries (a provider) or notifications (a subscriber).
+    binding: Mapped[Binding] = mapped_column(
+        StrEnumType(Binding, 4), default=Binding.SOAP, server_default="soap"
     )
 
     unit: Mapped[Unit] = relationship(back_populates="interfaces")

@@ -6,35 +6,51 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from platform_hub.models import RuleKind
 
+# What a ``blanket`` row stores as its 事務 and category: any that the network table allows.
+ANY = "*"
+
 
 class RuleIn(BaseModel):
-    """One row of the ordinance's tables."""
+    """One row of the ordinance's tables, or one of its clauses (``blanket``), or a statute (``statute``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(pattern=r"^[0-9A-Za-z\-]{1,32}$")
     kind: RuleKind = Field(
-        description="use: 番号法 第9条第2項 (same organ); provide: 第19条第11号 (between organs)"
+        description="use: 番号法 第9条第2項 (same organ); provide: 第19条第11号 (between organs); "
+        "blanket: the ordinance's clause for 法定事務 (same organ, bounded by the 第19条第8号 table); "
+        "statute: a flow another statute requires"
     )
     receiving_organ: str = Field(min_length=1, max_length=100)
-    purpose: str = Field(min_length=1, max_length=16, description="the 事務 (purpose code) that receives")
-    category: str = Field(min_length=1, max_length=64, description="情報の種別")
+    purpose: str | None = Field(
+        default=None, min_length=1, max_length=16, description="the 事務 (purpose code) that receives"
+    )
+    category: str | None = Field(default=None, min_length=1, max_length=64, description="情報の種別")
     holding_organ: str = Field(min_length=1, max_length=100)
     holding_unit: str | None = Field(default=None, pattern=r"^[0-9A-Z]{3}$")
-    article: str = Field(min_length=1, max_length=100, examples=["別表第2 第5項"])
-    text: str = Field(min_length=1, description="the 事務 as enacted")
+    article: str = Field(min_length=1, max_length=100, examples=["別表第2 第5項", "第4条第3項"])
+    text: str = Field(min_length=1, description="the 事務 (or the clause, or the statute) as enacted")
 
     @model_validator(mode="after")
     def _kind_matches_organs(self) -> RuleIn:
         same = self.receiving_organ == self.holding_organ
-        if self.kind == RuleKind.USE and not same:
+        if self.kind in (RuleKind.USE, RuleKind.BLANKET) and not same:
             raise ValueError(
-                f"rule {self.code}: 'use' (第9条第2項) is within one organ; between organs is 'provide'"
+                f"rule {self.code}: '{self.kind}' is within one organ (第9条第2項); "
+                "between organs is 'provide'"
             )
         if self.kind == RuleKind.PROVIDE and same:
             raise ValueError(
                 f"rule {self.code}: 'provide' (第19条第11号) is between organs; within one is 'use'"
             )
+        named = self.purpose is not None and self.category is not None
+        if self.kind == RuleKind.BLANKET and (self.purpose, self.category, self.holding_unit) != (None,) * 3:
+            raise ValueError(
+                f"rule {self.code}: 'blanket' names no 事務, category nor unit: the 法定事務 and the "
+                "information are the 番号法 / 主務省令 table's (第19条第8号)"
+            )
+        if self.kind != RuleKind.BLANKET and not named:
+            raise ValueError(f"rule {self.code}: '{self.kind}' names its purpose and its category")
         return self
 
 

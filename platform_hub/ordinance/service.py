@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 from pydantic import ValidationError
@@ -15,8 +15,9 @@ from platform_hub.kit.clock import city_today, city_zone
 from platform_hub.kit.database import run_once
 from platform_hub.kit.text import unstorable
 from platform_hub.models import OrdinanceRule, OrdinanceVersion, RuleKind, Unit, generation
-from platform_hub.ordinance import repository
-from platform_hub.ordinance.schemas import OrdinanceIn, OrdinanceOut, RuleIn, RuleOut, VersionSummary
+from platform_hub.ordinance import network, repository
+from platform_hub.ordinance.network import NetworkRule, NetworkTable, bundled_network_table
+from platform_hub.ordinance.schemas import ANY, OrdinanceIn, OrdinanceOut, RuleIn, RuleOut, VersionSummary
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import AlreadyExists, OrdinanceRefusal, SchemaViolation, UnknownTarget
 
@@ -27,14 +28,23 @@ FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(9998, 12, 31)
 
 @dataclass(frozen=True)
 class Decision:
-    """The ordinance's answer for one transfer: the rule that allows it, or why nothing does."""
+    """The ordinance's answer for one transfer: the rule that allows it, or why nothing does; for a
+    ``blanket`` rule, the row of the network table (第19条第8号) that brings the transfer within it."""
 
     rule: OrdinanceRule | None
     reason: str | None = None
+    network: NetworkRule | None = None
 
     @property
     def rule_id(self) -> str | None:
         return rule_id(self.rule) if self.rule else None
+
+    @property
+    def purpose(self) -> str | None:
+        """The 事務 the transfer was allowed for: the rule's, or for a blanket rule the network row's."""
+        if self.network is not None:
+            return self.network.purpose
+        return self.rule.purpose_code if self.rule else None
 
 
 def rule_id(rule: OrdinanceRule) -> str:
@@ -62,13 +72,34 @@ def parse_ordinance(text: str | bytes, catalog: Catalog) -> OrdinanceIn:
             "the ordinance file does not match its schema",
             details=[f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()],
         ) from None
-    unknown = sorted({rule.purpose for rule in ordinance.rules} - set(catalog.purposes))
+    named = {rule.purpose for rule in ordinance.rules if rule.purpose is not None}
+    unknown = sorted(named - set(catalog.purposes))
     if unknown:
         raise SchemaViolation(
             "the ordinance names 事務 the hub does not know",
             details=[f"unknown purpose {code} (interface_specs/purposes.yaml)" for code in unknown],
         )
     return ordinance
+
+
+def version_of(ordinance: OrdinanceIn, digest: str, actor: str) -> OrdinanceVersion:
+    """The version as it is stored (not yet added to a session)."""
+    return OrdinanceVersion(
+        version=ordinance.version,
+        title=ordinance.title,
+        enacted_on=ordinance.enacted,
+        effective_on=ordinance.effective,
+        source_digest=digest,
+        loaded_by=actor,
+        rules=[
+            OrdinanceRule(
+                **rule.model_dump(exclude={"purpose", "category"}),
+                purpose_code=rule.purpose or ANY,  # a blanket row: the network table's 事務
+                category=rule.category or ANY,
+            )
+            for rule in ordinance.rules
+        ],
+    )
 
 
 async def load(
@@ -78,18 +109,7 @@ async def load(
     if await repository.by_version(session, ordinance.version) is not None:
         raise AlreadyExists(f"ordinance version {ordinance.version} is loaded already")
     raw = source.encode() if isinstance(source, str) else source
-    version = OrdinanceVersion(
-        version=ordinance.version,
-        title=ordinance.title,
-        enacted_on=ordinance.enacted,
-        effective_on=ordinance.effective,
-        source_digest=hashlib.sha256(raw).hexdigest(),
-        loaded_by=actor,
-        rules=[
-            OrdinanceRule(**rule.model_dump(exclude={"purpose"}), purpose_code=rule.purpose)
-            for rule in ordinance.rules
-        ],
-    )
+    version = version_of(ordinance, hashlib.sha256(raw).hexdigest(), actor)
     session.add(version)
     await session.flush()
     await generation.bump(session)  # every hub process decides by the new version from now on
@@ -107,8 +127,11 @@ class Rulebook:
     """
 
     versions: tuple[OrdinanceVersion, ...]
-    # (version id, receiving organ, category, holding organ) → the rules there, by id
+    # (version id, receiving organ, category, holding organ) → the rules there, by id; a blanket
+    # rule's category is ANY
     rules: dict[tuple[int, str, str, str], tuple[OrdinanceRule, ...]]
+    # 番号法 第19条第8号's table: what bounds a blanket rule, and what the network gateway checks
+    network: NetworkTable = field(default_factory=bundled_network_table)
 
     def in_force(self, at: dt.datetime) -> OrdinanceVersion | None:
         """The version that governs a transfer decided at ``at``: of those in effect on its day (the city's)
@@ -137,15 +160,36 @@ class Rulebook:
         rules = self.rules.get((version.id, receiving_organ, category, holding_organ), ())
         return [r for r in rules if r.purpose_code in purposes and r.holding_unit in (None, holding_unit)]
 
+    def blanket_clause(self, version: OrdinanceVersion, organ: str) -> OrdinanceRule | None:
+        """The version's blanket clause for ``organ``, if it has one."""
+        rows = self.rules.get((version.id, organ, ANY, organ), ())
+        return next((r for r in rows if r.kind == RuleKind.BLANKET), None)
 
-async def rulebook(session: AsyncSession) -> Rulebook:
-    versions = await repository.all_versions(session)
+    def blanket(
+        self, version: OrdinanceVersion, organ: str, purposes: Sequence[str], category: str
+    ) -> tuple[OrdinanceRule, NetworkRule] | None:
+        """The version's blanket clause for ``organ``, with the network table's row that makes
+        ``category`` a 利用特定個人情報 of one of ``purposes`` (a 法定事務); None when either is missing."""
+        clause = self.blanket_clause(version, organ)
+        if clause is None:
+            return None
+        row = next((r for p in purposes if (r := self.network.rule(p, category)) is not None), None)
+        return (clause, row) if row is not None else None
+
+
+async def rulebook(session: AsyncSession, network: NetworkTable | None = None) -> Rulebook:
+    return rulebook_of(await repository.all_versions(session), network)
+
+
+def rulebook_of(versions: Sequence[OrdinanceVersion], network: NetworkTable | None = None) -> Rulebook:
+    """The rulebook of versions read with their rules (the network table: the bundled one by default)."""
     rules: dict[tuple[int, str, str, str], list[OrdinanceRule]] = {}
     for version in versions:
         for rule in version.rules:
             key = (version.id, rule.receiving_organ, rule.category, rule.holding_organ)
             rules.setdefault(key, []).append(rule)
-    return Rulebook(tuple(versions), {key: tuple(found) for key, found in rules.items()})
+    found_rules = {key: tuple(found) for key, found in rules.items()}
+    return Rulebook(tuple(versions), found_rules, network or bundled_network_table())
 
 
 def decide(
@@ -159,24 +203,43 @@ def decide(
     holding_unit: str,
 ) -> Decision:
     """The ordinance's one decision, for every transfer the hub makes or re-checks: the rule of the
-    version in force at ``at`` that lets the receiving organ, for one of ``purposes``, use (the same
-    organ: 番号法 第9条第2項) or be provided (another organ: 第19条第11号) ``category`` held by that
-    organ and unit; or, when there is none, why not."""
+    version in force at ``at`` that lets the receiving organ, for one of ``purposes``, receive
+    ``category`` held by that organ and unit; or, when there is none, why not.
+
+    The most specific basis wins: a row of the ordinance's tables — use (the same organ: 番号法
+    第9条第2項) or provide (another organ: 第19条第11号) —, then a statute that requires the flow, then
+    (within one organ) the blanket clause for 法定事務, when the network table lets one of ``purposes``
+    obtain ``category`` (第19条第8号). The clause's proviso — not where the information is to come
+    from another 個人番号利用事務実施者 through the network — is the unit's to honour: the hub sees only
+    transfers inside the city, where the information is the organ's own.
+    """
     version = book.in_force(at)
     if version is None:
         return Decision(None, f"no ordinance version is in force on {local_day(at)}")
     if not purposes:
         return Decision(None, f"no 事務 named for the receiving unit of {receiving_organ}")
-    kind = RuleKind.USE if receiving_organ == holding_organ else RuleKind.PROVIDE
-    for rule in book.matching(version, receiving_organ, purposes, category, holding_organ, holding_unit):
-        if rule.kind == kind:
+    same_organ = receiving_organ == holding_organ
+    kind = RuleKind.USE if same_organ else RuleKind.PROVIDE
+    found = book.matching(version, receiving_organ, purposes, category, holding_organ, holding_unit)
+    for wanted in (kind, RuleKind.STATUTE):
+        rule = next((r for r in found if r.kind == wanted), None)
+        if rule is not None:
             return Decision(rule)
+    clause = book.blanket(version, receiving_organ, purposes, category) if same_organ else None
+    if clause is not None:
+        return Decision(clause[0], network=clause[1])
     article = "第9条第2項" if kind == RuleKind.USE else "第19条第11号"
+    beyond = (
+        "; its blanket clause for 法定事務 reaches only what 番号法 第19条第8号 lets the 事務 obtain "
+        "through the network"
+        if same_organ and book.blanket_clause(version, receiving_organ)
+        else ""
+    )
     return Decision(
         None,
-        f"ordinance {version.version} has no rule ({kind}, 番号法 {article}) for "
+        f"ordinance {version.version} has no rule ({kind}, 番号法 {article}) nor statute for "
         f"{receiving_organ} / {', '.join(purposes)} to receive {category} from "
-        f"{holding_organ} ({holding_unit})",
+        f"{holding_organ} ({holding_unit}){beyond}",
     )
 
 
@@ -211,6 +274,16 @@ def authorize(
     return decision
 
 
+def network_allowed(
+    book: Rulebook, purpose: str, category: str, *, provider: str | None = None
+) -> NetworkRule:
+    """The check before any network 照会 or 提供 (番号法 第19条第8号), by the rulebook's table — the
+    configuration snapshot's, as ``authorize`` is for the city's own transfers: the row that lets the
+    照会者's ``purpose`` obtain ``category`` (from ``provider``, when the hub answers as one);
+    OrdinanceRefusal (E3001) when there is none."""
+    return network.network_allowed(book.network, purpose, category, provider=provider)
+
+
 def day_start(day: dt.date) -> dt.datetime:
     """The first moment of a day in the city."""
     return dt.datetime.combine(day, dt.time(), city_zone())
@@ -229,6 +302,10 @@ async def all_versions(session: AsyncSession) -> list[OrdinanceOut]:
     return [version_out(version) for version in await repository.all_versions(session)]
 
 
+def _blanket_category(rule: OrdinanceRule) -> dict[str, str | None]:
+    return {"category": None} if rule.category == ANY else {}
+
+
 # The rule fields the file and the table name alike (the file's ``purpose`` is the table's purpose_code).
 _RULE_COLUMNS = [name for name in RuleIn.model_fields if name != "purpose"]
 
@@ -244,8 +321,8 @@ def version_out(version: OrdinanceVersion) -> OrdinanceOut:
         rules=[
             RuleOut(
                 rule_id=rule_id(r),
-                purpose=r.purpose_code,
-                **{name: getattr(r, name) for name in _RULE_COLUMNS},
+                purpose=None if r.purpose_code == ANY else r.purpose_code,
+                **{name: getattr(r, name) for name in _RULE_COLUMNS} | _blanket_category(r),
             )
             for r in version.rules
         ],

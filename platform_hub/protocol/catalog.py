@@ -217,8 +217,10 @@ class Catalog:
             return None
         return compiled, suffix == "R01"
 
-    def specs(self) -> list[InterfaceSpec]:
-        return [c.spec for c in sorted(self.interfaces.values(), key=lambda c: c.spec.id)]
+    def specs(self, *, every_version: bool = False) -> list[InterfaceSpec]:
+        """Version 1 of each interface (the SOAP ones); ``every_version``: the later ones too."""
+        compiled = [*self.interfaces.values(), *(self.later.values() if every_version else ())]
+        return [c.spec for c in sorted(compiled, key=lambda c: (c.spec.id, c.spec.version))]
 
 
 def compile_interface(spec: InterfaceSpec, source: Path) -> CompiledInterface:

@@ -9,6 +9,7 @@ an object; an item that repeats is an array.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -22,6 +23,9 @@ from platform_hub.protocol.specs import InterfaceSpec, Item, Pattern
 from platform_hub.protocol.xml import local_name
 
 MESSAGE_ID_HEADER = "X-Message-Id"
+# What the hub adds when it calls a unit's REST API: who asked (the token is the hub's) and its receipt.
+SOURCE_HEADER = "X-Source-System-Id"
+RECEPTION_HEADER = "X-Reception-Number"
 # Parameters of a call that are not items: lower case, so no romaji name (capitalised) can take them.
 CALL_PARAMETERS = {
     "purpose": "事務 (PurposeCode) the information is asked or sent for",
@@ -51,6 +55,13 @@ def path_of(spec: InterfaceSpec) -> str:
 def operation_of(spec: InterfaceSpec) -> str:
     """The DA scope's 操作名: ``get`` for a query (pulled), ``post`` for a notification (pushed)."""
     return "get" if spec.pattern == Pattern.QUERY else "post"
+
+
+def method_of(spec: InterfaceSpec) -> str:
+    """GET for a query whose request is flat (its items fit a query string) and holds no 個人番号 (a URL
+    is written to access logs), else POST with a body."""
+    flat = all(item.type != "GROUP" and item.repeat == 1 and not item.my_number for item in spec.request)
+    return "GET" if spec.pattern == Pattern.QUERY and flat else "POST"
 
 
 # --- JSON → the SOAP message it stands for ----------------------------------------------------------
@@ -121,11 +132,71 @@ def _fill(
                 problems.append(f"{label}: a string is expected, not {type(occurrence).__name__}")
 
 
+def body_values(raw: bytes) -> tuple[dict[str, Any], dict[str, str]]:
+    """A POST's JSON object: the items, and the call's parameters (``purpose`` …) beside them."""
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SchemaViolation(f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise SchemaViolation("the JSON body is nested too deep") from None
+    if not isinstance(document, dict):
+        raise SchemaViolation("the body is a JSON object of items")
+    call = {k: document.pop(k) for k in list(document) if k in CALL_PARAMETERS}
+    if not all(isinstance(v, str) for v in call.values()):
+        raise SchemaViolation(f"{', '.join(sorted(call))}: strings are expected")
+    return document, call
+
+
 def query_values(spec: InterfaceSpec, parameters: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     """A query's items and call parameters from its URL's query string (a query's request is flat)."""
     items = {k: v for k, v in parameters.items() if k not in CALL_PARAMETERS}
     call = {k: v for k, v in parameters.items() if k in CALL_PARAMETERS}
     return items, call
+
+
+def call_of(spec: InterfaceSpec, request: Envelope) -> tuple[dict[str, Any], dict[str, str]]:
+    """An ``_R01`` message as the REST call it stands for: its items' values and the call's parameters
+    (the inverse of ``request_message``: the hub calls a REST unit with them)."""
+    header = request.header()
+    payload = request.payload()
+    values = _values(payload, spec.request) if payload is not None else {}
+    call = {"purpose": header.purpose_code, "mode": header.mode}
+    call |= {k: v for k, v in (("department", header.department), ("user", header.user)) if v}
+    return values, call
+
+
+def answer_message(
+    spec: InterfaceSpec, document: Any, request: Envelope, provider: str, now: datetime
+) -> Envelope:
+    """The ``_S01`` answer a REST unit's DA envelope stands for (the inverse of ``answer_document``):
+    E1002 naming every item of ``result`` that is wrong, as for a request."""
+    if not isinstance(document, dict) or not isinstance(document.get("metadata", {}), dict):
+        raise SchemaViolation("the answer is not the DA envelope {metadata, _links, result}")
+    result = document.get("result") or {}
+    if not isinstance(result, dict):
+        raise SchemaViolation("the answer's result is not an object")
+    problems: list[str] = []
+    payload = etree.Element(lk("Payload"))
+    if spec.pattern == Pattern.QUERY:
+        _fill(payload, spec.response, result, problems, where="")
+    if problems:
+        raise SchemaViolation(f"the JSON answer fails the {spec.id} schema", details=problems)
+    metadata = document.get("metadata") or {}
+    asked = request.header()
+    header: dict[str, str | None] = {
+        "MSGID": str(metadata.get("messageId") or uuid.uuid4().hex),
+        "MSGTypeID": spec.response_type,
+        "MSGMode": asked.mode,
+        "SourceSystemID": provider,
+        "DestinationSystemID": asked.source,
+        "PurposeCode": asked.purpose_code,
+        "SendDateTime": now.isoformat(timespec="seconds"),
+        "RelatesToMSGID": asked.msgid,
+        "ReceptionNumber": _header_fields(request).get("ReceptionNumber"),
+        "MSGResult": str(metadata.get("messageResult") or "0"),
+    }
+    return build_message(spec.response_type, header, payload)
 
 
 # --- the _S01 answer → the DA envelope --------------------------------------------------------------

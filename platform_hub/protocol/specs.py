@@ -313,7 +313,9 @@ class Purpose(BaseModel):
     code: str = Field(pattern=r"^[0-9A-Z][0-9A-Z\-]{0,15}$")
     name: str = Field(min_length=1)
     basis: str = Field(min_length=1, description="the law or ordinance that defines it")
-    number_use: bool = Field(description="a 個人番号利用事務")
+    number_use: bool = Field(
+        description="handles the 個人番号: a 個人番号利用事務 (番号法 第9条), or 住民基本台帳 (住基法, 第7条)"
+    )
 
 
 class SpecError(Exception):

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
-from platform_hub.models import FileDelivery, FileEncoding, UnitMode
+from platform_hub.models import Binding, FileDelivery, FileEncoding, UnitMode
 
 InterfaceId = str
 SoapFaults = Literal["contract", "wsi"]
@@ -36,6 +36,12 @@ class AdapterRegistration(BaseModel):
         default="mj",
         description="mj: the unit holds the 行政事務標準文字; jisx0213: its system holds JIS X 0213 only, "
         "so the hub falls back each N item it sends the unit (docs/characters.md)",
+    )
+    rest: list[InterfaceId] = Field(
+        default_factory=list,
+        max_length=200,
+        description="the queries it provides and the notifications it subscribes to that the hub sends it "
+        "by the Digital Agency's REST/JSON binding (its API at {base_url}/da/…); the others by SOAP",
     )
 
     @field_validator("unit_code")
@@ -101,6 +107,17 @@ class FileLinkageOut(FileLinkage):
     relation: str
 
 
+class InterfaceBinding(BaseModel):
+    """How the hub sends a unit one interface."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    binding: Binding = Field(
+        description="soap: POSTed to {base_url}/linkage/messages; rest: the unit's REST API at "
+        "{base_url}/da/{provider}/v{version}/{interface}, with a token of the hub's to introspect"
+    )
+
+
 class SshKeys(BaseModel):
     """The unit's SSH public keys for the SFTP drop box, in authorized_keys form (one a line)."""
 
@@ -121,6 +138,7 @@ class AdapterOut(BaseModel):
     subscribes: list[str]
     purposes: list[str]
     file_linkage: list[FileLinkageOut] = Field(default_factory=list)
+    rest: list[str] = Field(default_factory=list, description="interfaces the hub sends it by REST")
     sftp: bool = Field(default=False, description="the unit has SSH keys for the SFTP drop box")
     enabled: bool
     last_heartbeat_at: datetime | None

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_hub.auth import service as auth
 from platform_hub.kit.clock import utcnow
 from platform_hub.kit.vault import MyNumberVault
-from platform_hub.models import FileDelivery, FileEncoding, Unit, UnitInterface, generation
+from platform_hub.models import Binding, FileDelivery, FileEncoding, Unit, UnitInterface, generation
 from platform_hub.protocol.catalog import Catalog
 from platform_hub.protocol.errors import AlreadyExists, SchemaViolation, UnknownTarget
 from platform_hub.protocol.specs import Pattern
@@ -50,6 +50,13 @@ def check_registration(body: AdapterRegistration, catalog: Catalog) -> None:
     problems.extend(
         f"purposes: unknown 事務 {code}" for code in body.purposes if code not in catalog.purposes
     )
+    for interface_id in body.rest:
+        compiled = catalog.get(interface_id)
+        relation = _received_as(compiled.spec.pattern) if compiled is not None else None
+        if relation is None or interface_id not in getattr(body, relation):
+            problems.append(
+                f"rest: {interface_id} is neither a query the unit provides nor a notification it takes"
+            )
     if problems:
         raise SchemaViolation("the registration does not agree with the interface catalog", details=problems)
 
@@ -72,7 +79,7 @@ async def register(
         enabled=True,
         registered_at=utcnow(),
         interfaces=[
-            UnitInterface(interface_id=i, relation=relation)
+            UnitInterface(interface_id=i, relation=relation, binding=_chosen(body, i, relation, catalog))
             for relation, ids in (("provides", body.provides), ("subscribes", body.subscribes))
             for i in sorted(set(ids))
         ],
@@ -87,6 +94,18 @@ async def register(
     return AdapterCredentials(
         **adapter_out(unit).model_dump(), client_id=client.client_id, client_secret=secret
     )
+
+
+def _received_as(pattern: Pattern) -> str | None:
+    """The relation under which a unit receives an interface's messages from the hub, by a binding of
+    its choice: a query's provider, a notification's subscriber (a batch goes as messages or a file)."""
+    return {Pattern.QUERY: "provides", Pattern.NOTIFICATION: "subscribes"}.get(pattern)
+
+
+def _chosen(body: AdapterRegistration, interface_id: str, relation: str, catalog: Catalog) -> Binding:
+    compiled = catalog.get(interface_id)
+    received = compiled is not None and _received_as(compiled.spec.pattern) == relation
+    return Binding.REST if received and interface_id in body.rest else Binding.SOAP
 
 
 def adapter_out(unit: Unit) -> AdapterOut:
@@ -108,6 +127,7 @@ def adapter_out(unit: Unit) -> AdapterOut:
             for i in sorted(unit.interfaces, key=lambda i: (i.interface_id, i.relation))
             if i.encoding != FileEncoding.UTF_8_SIG or i.delivery != FileDelivery.MESSAGE
         ],
+        rest=sorted(i.interface_id for i in unit.interfaces if i.binding == Binding.REST),
         sftp=bool(unit.ssh_keys),
         enabled=unit.enabled,
         last_heartbeat_at=unit.last_heartbeat_at,
@@ -182,6 +202,25 @@ async def set_file_linkage(
         row.delivery = linkage.delivery if row.relation == "subscribes" else FileDelivery.MESSAGE
     await session.flush()
     await generation.bump(session)  # every hub process reads and writes its files so from now on
+    return adapter_out(unit)
+
+
+async def set_binding(
+    session: AsyncSession, code: str, interface_id: str, binding: Binding, catalog: Catalog
+) -> AdapterOut:
+    """How the hub sends the unit an interface: the queries it provides, or the notifications it
+    subscribes to, by SOAP or by REST."""
+    unit = await get_unit(session, code)
+    compiled = catalog.get(interface_id)
+    relation = _received_as(compiled.spec.pattern) if compiled is not None else None
+    row = unit.interface(interface_id, relation) if relation is not None else None
+    if row is None:
+        raise SchemaViolation(
+            f"{interface_id} is neither a query unit {code} provides nor a notification it subscribes to"
+        )
+    row.binding = binding
+    await session.flush()
+    await generation.bump(session)  # every hub process sends it so from now on
     return adapter_out(unit)
 
 

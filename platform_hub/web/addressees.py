@@ -4,20 +4,25 @@ each answer that carries a person's attributes a provision of 宛名情報 in th
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
 
-from platform_hub.addressees import access, service, views
+from platform_hub.addressees import access, repository, service, views
 from platform_hub.addressees.access import Caller, Evidence, Provision
 from platform_hub.models import Person
 from platform_hub.protocol.errors import Forbidden, OrdinanceRefusal, UnknownTarget
 from platform_hub.protocol.registry import (
+    PERSON_REFERENCE_PATTERN,
     Candidate,
     LinkOut,
     LinkRequest,
     MergeOut,
+    MergeProposalOut,
+    MergeProposalStatus,
     MergeRequest,
+    NumberingOut,
+    NumberingRequest,
     PersonOut,
     PersonRegistration,
     PurposeCode,
@@ -30,7 +35,13 @@ from platform_hub.web.operations import OperationLog, Ops
 from platform_hub.web.security import Admin
 from platform_hub.web.state import HubState, Session, State
 
-IntegratedNumberPath = Annotated[str, Path(pattern=r"^[0-9]{15}$", description="団体内統合宛名番号")]
+IntegratedNumberPath = Annotated[
+    str,
+    Path(
+        pattern=PERSON_REFERENCE_PATTERN,
+        description="the person: their 団体内統合宛名番号, or the person id P<id> of one who has none",
+    ),
+]
 
 router = APIRouter(prefix="/addressees", tags=["addressees"])
 
@@ -129,8 +140,58 @@ async def _shown(
         session, vault.record_key, provision, [shown], view.model_dump_json().encode()
     )
     if view.my_number is not None:
-        await ops.record(session, action="registry.reveal", subject=person.integrated_number)
+        await ops.record(session, action="registry.reveal", subject=person.reference)
     return view
+
+
+@router.get("/merge-proposals", response_model=list[MergeProposalOut])
+async def merge_proposals(
+    ops: Ops,
+    session: Session,
+    _: Admin,
+    status: Annotated[
+        Literal["proposed", "accepted", "rejected", "all"], Query(description="which to list")
+    ] = "proposed",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[MergeProposalOut]:
+    """名寄せ the registry proposes (a record known by 基本4情報 and one that came with a 個人番号),
+    for the My Number office to accept or reject."""
+    ops.expect("registry.proposals", status=status)
+    wanted = None if status == "all" else MergeProposalStatus(status)
+    found = [await views.proposal_out(session, p) for p in await repository.proposals(session, wanted, limit)]
+    await ops.record(session, detail=f"{len(found)} proposals")
+    return found
+
+
+async def _decide(
+    proposal_id: int, body: Reason, ops: OperationLog, session: Session, actor: str, *, accept: bool
+) -> MergeProposalOut:
+    ops.expect("registry.accept_merge" if accept else "registry.reject_merge", proposal=proposal_id)
+    proposal = await service.decide_proposal(
+        session, proposal_id, accept=accept, reason=body.reason, actor=actor
+    )
+    out = await views.proposal_out(session, proposal)
+    await ops.record(session, subject=out.person_id, detail=f"into {out.into_person_id}")
+    return out
+
+
+ProposalPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.post("/merge-proposals/{proposal_id}/accept", response_model=MergeProposalOut)
+async def accept_merge(
+    proposal_id: ProposalPath, body: Reason, ops: Ops, session: Session, principal: Admin
+) -> MergeProposalOut:
+    """Accept a proposed 名寄せ: the records are merged (neither renumbered), as ``POST /merges`` does."""
+    return await _decide(proposal_id, body, ops, session, principal.client_id, accept=True)
+
+
+@router.post("/merge-proposals/{proposal_id}/reject", response_model=MergeProposalOut)
+async def reject_merge(
+    proposal_id: ProposalPath, body: Reason, ops: Ops, session: Session, principal: Admin
+) -> MergeProposalOut:
+    """Reject a proposed 名寄せ: the records stay apart, and the pair is not proposed again."""
+    return await _decide(proposal_id, body, ops, session, principal.client_id, accept=False)
 
 
 @router.get("/{integrated_number}", response_model=PersonOut)
@@ -166,10 +227,42 @@ async def register_person(body: PersonRegistration, ops: Ops, state: State, sess
     caller = await caller_of(state, ops, body.purpose_code)
     acting_for(caller, body.unit_code)
     provision = await _decided(state, caller, "ATENA_REGISTER")
-    person = await service.register_person(session, state.require_vault(), state.catalog, body, caller)
+    person = await service.register_person(
+        session,
+        state.require_vault(),
+        state.catalog,
+        body,
+        caller,
+        remainder_one=state.settings.atena_check_digit_remainder_one,
+    )
     view = await _shown(state, session, ops, caller, person, provision)
-    await ops.record(session, subject=person.integrated_number)
+    await ops.record(session, subject=person.reference)
     return view
+
+
+@router.post("/{integrated_number}/my-number", response_model=NumberingOut)
+async def request_numbering(
+    integrated_number: IntegratedNumberPath, body: NumberingRequest, ops: Ops, state: State, session: Session
+) -> NumberingOut:
+    """付番依頼: the 個人番号 of a person known without one (a unit that handles them, for a
+    個人番号利用事務, with UNIT:mynumber; or the office). The 団体内統合宛名番号 is issued with it —
+    unless another record holds that 個人番号: then a 名寄せ is proposed to the My Number office."""
+    ops.expect("registry.number", subject=integrated_number, purpose=body.purpose_code)
+    caller = await caller_of(state, ops, body.purpose_code)
+    person = await _person(session, caller, integrated_number)
+    provision = await _decided(state, caller, "ATENA_NUMBER", integrated_number)
+    proposed = await service.request_numbering(
+        session,
+        state.require_vault(),
+        state.catalog,
+        person,
+        caller,
+        body.my_number,
+        remainder_one=state.settings.atena_check_digit_remainder_one,
+    )
+    view = await _shown(state, session, ops, caller, person, provision)
+    await ops.record(session, subject=person.reference, detail="名寄せ proposed" if proposed else "numbered")
+    return NumberingOut(person=view, merge_proposed=proposed)
 
 
 @router.post("/{integrated_number}/links", response_model=PersonOut, status_code=status.HTTP_201_CREATED)
@@ -199,6 +292,7 @@ async def link(
         body.atena_number,
         reason=body.reason,
         evidence=evidence,
+        remainder_one=state.settings.atena_check_digit_remainder_one,
     )
     view = await _shown(state, session, ops, caller, person, provision)
     await ops.record(session)
@@ -218,7 +312,7 @@ async def unlink(
     caller = await caller_of(state, ops, None)
     acting_for(caller, unit_code)
     found = await service.unlink(session, unit_code, atena_number, reason=body.reason, actor=caller.client_id)
-    await ops.record(session, subject=found.person.integrated_number)
+    await ops.record(session, subject=found.person.reference)
     return LinkOut.model_validate(found, from_attributes=True)
 
 
@@ -240,7 +334,7 @@ async def restrict(
     await service.restrict(session, person, caller, body.unit_code, list(body.attributes))
     await ops.record(session)
     return RestrictionOut(
-        integrated_number=person.integrated_number,
+        integrated_number=person.reference,
         restricted=sorted(person.restricted_attributes),
         restricted_by_unit=person.restricted_by_unit,
     )

@@ -22,6 +22,7 @@ from platform_hub.addressees.service import check_key_file
 from platform_hub.audit import sealer
 from platform_hub.audit.chain import SigningKey, load_signing_key
 from platform_hub.batches import dropbox
+from platform_hub.console import routes as console
 from platform_hub.exchange import dispatcher
 from platform_hub.kit.clock import ZONE_VARIABLE, city_zone
 from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
@@ -31,6 +32,9 @@ from platform_hub.kit.ratelimit import RateLimit
 from platform_hub.kit.settings import Settings
 from platform_hub.kit.vault import KeyFileError, MyNumberVault, generate_key_file, load_vault
 from platform_hub.linkage import configuration, message_store, retention, unit_client
+from platform_hub.network import provision
+from platform_hub.network.service import NationalSystems
+from platform_hub.protocol import rest
 from platform_hub.protocol.catalog import load_catalog
 from platform_hub.protocol.errors import HubError, SchemaViolation, UnknownTarget, database_unavailable
 from platform_hub.web.addressees import router as addressees_router
@@ -41,6 +45,8 @@ from platform_hub.web.docs import install_docs
 from platform_hub.web.health import router as web_router
 from platform_hub.web.linkage import MESSAGES_PATH, receive_message_asgi
 from platform_hub.web.linkage import router as linkage_router
+from platform_hub.web.network import router as network_router
+from platform_hub.web.network_provision import router as network_provision_router
 from platform_hub.web.ordinance import router as ordinance_router
 from platform_hub.web.request_guard import RequestGuard, paced
 from platform_hub.web.rest import add_rest_routes
@@ -88,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 message_store=await message_store.open_store(settings.async_database_url, sessions),
                 vault=await _open_vault(settings, engine),
                 signing_key=_open_signing_key(settings),
+                national=NationalSystems.connect(settings),
             )
             app.state.hub = state
             if settings.dispatcher_enabled:
@@ -95,6 +102,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.sealer_enabled:
                 state.sealer = asyncio.create_task(sealer.run(state, state.signing_key), name="sealer")
             state.janitor = asyncio.create_task(retention.run(state), name="answer retention")
+            if state.national is not None:
+                state.provision_sync = asyncio.create_task(
+                    provision.run(state, state.national), name="network provisions"
+                )
             drop_box = await dropbox.serve(state) if settings.sftp_port is not None else None
             try:
                 yield
@@ -103,12 +114,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     acceptor, box = drop_box
                     acceptor.close()
                     await box.close()
-                for task in (state.dispatcher, state.sealer, state.janitor):
+                for task in (state.dispatcher, state.sealer, state.janitor, state.provision_sync):
                     if task is not None:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
                 await state.message_store.close()
+                if state.national is not None:
+                    await state.national.aclose()
                 await engine.dispose()
 
     app = Hub(
@@ -125,6 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         units_router,
         addressees_router,
         linkage_router,
+        network_router,
+        network_provision_router,
         batches_router,
         ordinance_router,
         audit_router,
@@ -132,14 +147,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     rest_paths = add_rest_routes(app, catalog)
+    # The console authenticates people by its session cookie, not a bearer token (console/signing.py).
+    console_prefix = console.install(app, settings)
     _install_error_handlers(app)
     app.add_middleware(
         RequestGuard,
         settings=settings,
-        public=_public_paths(app) | docs,
+        public=_public_paths(app) | docs | {"/"},
+        public_prefixes=(f"{console_prefix}/", console_prefix),
         streamed=frozenset({app.url_path_for("receive_message"), app.url_path_for("upload_batch")})
         | rest_paths,
-        refuse=_json_error,
+        refuse=lambda error, path: _rest_error(error, path) if path in rest_paths else _json_error(error),
     )
     return app
 
@@ -221,6 +239,12 @@ def _json_error(error: HubError) -> JSONResponse:
     if error.oauth_error:
         body["oauth_error"] = error.oauth_error
     return JSONResponse({"error": body}, status_code=error.status_code, headers=error.headers)
+
+
+def _rest_error(error: HubError, path: str) -> JSONResponse:
+    """A refusal at a REST route in the DA's error body, as the route itself answers."""
+    status, body = rest.error_document(error, path)
+    return JSONResponse(body, status_code=status, headers=error.headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -3,17 +3,15 @@ verification and checkpoints. Every query is itself in the operations record."""
 
 from __future__ import annotations
 
-import codecs
-import csv
 import datetime as dt
-import io
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.addressees import repository as addressees_repository
 from platform_hub.addressees import service as addressees
 from platform_hub.audit import export, repository, service, verification
 from platform_hub.audit import operations as operations_record
@@ -31,9 +29,11 @@ from platform_hub.audit.schemas import (
 )
 from platform_hub.kit.database import unit_of_work
 from platform_hub.models import OperationOutcome, TransferOutcome
+from platform_hub.network.schemas import ProvisionRecordOut, ProvisionRecordsOut
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 from platform_hub.protocol.errors import SchemaViolation
+from platform_hub.protocol.registry import PERSON_REFERENCE_PATTERN
 from platform_hub.web.addressees import IntegratedNumberPath
 from platform_hub.web.operations import Ops
 from platform_hub.web.parameters import DeclaredParametersOnly
@@ -48,7 +48,10 @@ router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[DeclaredParame
 # What a filter may hold: each value is checked before the database (or the operations record) sees
 # it — a My Number typed into the person filter is refused, not kept.
 IntegratedNumber = Annotated[
-    str | None, Query(pattern=r"^[0-9]{15}$", description="the person (団体内統合宛名番号)")
+    str | None,
+    Query(
+        pattern=PERSON_REFERENCE_PATTERN, description="the person (団体内統合宛名番号, or P<id> without one)"
+    ),
 ]
 UnitCode = Annotated[
     str | None, Query(pattern=r"^[0-9A-Z]{3}$", description="a unit, requesting or providing")
@@ -69,7 +72,10 @@ class TransferFilter:
         organ: Organ = None,
         interface: Annotated[
             str | None,
-            Query(pattern=r"^(IF_[A-Z]{3}_[0-9]{4}|ATENA_[A-Z]{1,10})$", description="インターフェイスID"),
+            Query(
+                pattern=r"^(IF_[A-Z]{3}_[0-9]{4}|ATENA_[A-Z]{1,10}|NWS_[A-Z]{1,10})$",
+                description="インターフェイスID",
+            ),
         ] = None,
         purpose: Annotated[
             str | None, Query(pattern=r"^[0-9A-Z][0-9A-Z\-]{0,15}$", description="事務 (purpose code)")
@@ -167,35 +173,11 @@ async def transfers_csv(
 
 
 def _csv_response(
-    state: HubState,
-    record: export.Record,
-    page: Callable[[AsyncSession, repository.Position | None], Awaitable[Sequence[Any]]],
-    moment: str,
+    state: HubState, record: export.Record, page: export.Page, moment: str
 ) -> StreamingResponse:
-    """Entries of ``record`` as CSV that Excel and LibreOffice open as they are (audit/export.py), read
-    a page at a time, each page in a session of its own (none held open while the client reads)."""
-    columns = export.TRANSFER_COLUMNS if record == "transfers" else export.OPERATION_COLUMNS
-
-    async def rows() -> AsyncIterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns.values())
-        yield codecs.BOM_UTF8.decode() + buffer.getvalue()
-        after: repository.Position | None = None
-        while True:
-            async with unit_of_work(state.sessions) as reading:
-                entries = await page(reading, after)
-            if not entries:
-                return
-            buffer.seek(0)
-            buffer.truncate()
-            for entry in entries:
-                writer.writerow(export.row(record, columns, entry))
-            yield buffer.getvalue()
-            after = repository.Position(getattr(entries[-1], moment), entries[-1].id)
-
+    """Entries of ``record`` as CSV that Excel and LibreOffice open as they are (audit/export.py)."""
     return StreamingResponse(
-        rows(),
+        export.csv_text(state.sessions, record, page, moment),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{record}.csv"'},
     )
@@ -208,9 +190,29 @@ async def person(
     """The person's disclosure: who received which categories about them, when, for which 事務, on which
     article — the city's internal transfers too, which マイナポータル's やりとり履歴 does not show."""
     ops.expect("audit.person", subject=integrated_number)
-    disclosure = await service.disclosure(session, state.catalog, integrated_number)
+    # The records name a person as they were named then: by the person id before a 付番依頼 issued
+    # their 団体内統合宛名番号, by the number since. The history shows both.
+    known = await addressees_repository.by_reference(session, integrated_number)
+    names = {integrated_number} | ({known.reference, f"P{known.id}"} if known else set())
+    disclosure = await service.disclosure(session, state.catalog, integrated_number, sorted(names))
     await ops.record(session)
     return disclosure
+
+
+@router.get("/persons/{integrated_number}/provisions", response_model=ProvisionRecordsOut)
+async def provision_records(
+    integrated_number: IntegratedNumberPath, ops: Ops, state: State, session: Session, _: Auditor
+) -> ProvisionRecordsOut:
+    """The person's 情報提供等の記録 (番号法 第23条) from the city's 中間サーバー, newest first: each
+    情報照会 the city made or answered through the network — what マイナポータル shows the person."""
+    ops.expect("audit.provisions", subject=integrated_number)
+    if state.national is None:  # a hub without the network has none to show: said, not an error
+        await ops.record(session, detail="not connected")
+        return ProvisionRecordsOut(connected=False, records=[])
+    found = await state.national.chukan.records(integrated_number)
+    await ops.record(session, detail=f"{len(found)} records")
+    records = [ProvisionRecordOut.model_validate(record, from_attributes=True) for record in found]
+    return ProvisionRecordsOut(connected=True, records=records)
 
 
 @router.get("/compliance", response_model=ComplianceReport)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
@@ -146,21 +147,28 @@ async def list_interfaces(state: State, _: CurrentPrincipal) -> list[InterfaceSu
     return [InterfaceSummary.of(spec) for spec in state.catalog.specs()]
 
 
+Version = Annotated[int, Query(ge=1, le=99, description="the interface's version (1: the SOAP one)")]
+
+
 @router.get("/interfaces/{interface_id}", response_model=InterfaceSpec)
-async def get_interface(interface_id: str, state: State, _: CurrentPrincipal) -> InterfaceSpec:
+async def get_interface(
+    interface_id: str, state: State, _: CurrentPrincipal, version: Version = 1
+) -> InterfaceSpec:
     """The whole spec: every item with its ID, names, type, length, codes and requirement."""
-    return _compiled(state, interface_id).spec
+    return _compiled(state, interface_id, version).spec
 
 
 @router.get(
     "/interfaces/{interface_id}/xsd", response_class=Response, responses={200: {"content": {XML: {}}}}
 )
-async def get_interface_xsd(interface_id: str, state: State, _: CurrentPrincipal) -> Response:
-    return Response(_compiled(state, interface_id).xsd, media_type=XML)
+async def get_interface_xsd(
+    interface_id: str, state: State, _: CurrentPrincipal, version: Version = 1
+) -> Response:
+    return Response(_compiled(state, interface_id, version).xsd, media_type=XML)
 
 
-def _compiled(state: State, interface_id: str) -> CompiledInterface:
-    compiled = state.catalog.get(interface_id)
+def _compiled(state: State, interface_id: str, version: int) -> CompiledInterface:
+    compiled = state.catalog.get(interface_id, version)
     if compiled is None:
-        raise UnknownTarget(f"unknown interface {interface_id}")
+        raise UnknownTarget(f"unknown interface {interface_id} version {version}")
     return compiled

@@ -45,12 +45,15 @@ class RequestGuard:
         settings: Settings,
         public: frozenset[str],
         streamed: frozenset[str],
-        refuse: Callable[[HubError], Response],
+        public_prefixes: tuple[str, ...] = (),
+        refuse: Callable[[HubError, str], Response],
     ) -> None:
         self.app, self.settings = app, settings
         self.streamed = streamed  # their endpoints check the token, and read the body, themselves
         self.unchecked = public | streamed
-        self.refuse = refuse  # the app's own rendering of an error
+        # Whole trees that authenticate their requests another way (the console: a session cookie).
+        self.public_prefixes = public_prefixes
+        self.refuse = refuse  # the app's own rendering of an error at a path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,7 +61,7 @@ class RequestGuard:
             return
         body, send = paced(scope, receive, send, self.settings)
         try:
-            if scope["path"] not in self.unchecked:
+            if scope["path"] not in self.unchecked and not self._public_tree(scope["path"]):
                 authenticate(Request(scope))
             if unstorable(scope["path"]) or b"%00" in scope["query_string"].lower():
                 raise _unstorable()
@@ -71,9 +74,12 @@ class RequestGuard:
                     self._check_json(whole)
                 receive = _replay(whole, body)
         except HubError as error:
-            await self.refuse(error)(scope, receive, send)
+            await self.refuse(error, scope["path"])(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    def _public_tree(self, path: str) -> bool:
+        return any(path == prefix or path.startswith(prefix) for prefix in self.public_prefixes if prefix)
 
     async def _read_whole(self, scope: Scope, body: PacedBody) -> bytes | None:
         """The body, refused as soon as it passes its cap; None if the client disconnected."""

@@ -5,7 +5,6 @@ JSON Schemas."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,11 +34,10 @@ def add_rest_routes(app: FastAPI, catalog: Catalog) -> frozenset[str]:
     returns their paths. Each checks the token and reads its body itself, as the SOAP endpoint does,
     so every refusal is the DA's error body."""
     paths = set()
-    for spec in catalog.specs():
-        if spec.pattern == Pattern.BATCH:
-            continue
-        flat = all(item.type != "GROUP" and item.repeat == 1 for item in spec.request)
-        method = "GET" if spec.pattern == Pattern.QUERY and flat else "POST"
+    for spec in catalog.specs(every_version=True):
+        if spec.pattern == Pattern.BATCH or (spec.version != 1 and spec.pattern != Pattern.QUERY):
+            continue  # a later version of a notification would need every subscriber to take it
+        method = rest.method_of(spec)
         app.add_api_route(
             rest.path_of(spec),
             _handler(spec, method),
@@ -82,31 +80,14 @@ async def _exchange(
     if method == "GET":
         values, call = rest.query_values(spec, dict(request.query_params))
     else:
-        values, call = await _body(state, request)
+        values, call = rest.body_values(await read_capped(request, state.settings.max_json_bytes))
     msgid = request.headers.get(rest.MESSAGE_ID_HEADER)
     if spec.pattern == Pattern.NOTIFICATION and not msgid:  # a resend must be known as one
         raise SchemaViolation(f"a notification needs its message id in the {rest.MESSAGE_ID_HEADER} header")
     message = rest.request_message(spec, principal.unit_code or "", values, call, msgid, utcnow())
-    answer = await intake.receive(state, principal, message, binding="rest")
+    answer = await intake.receive(state, principal, message, binding="rest", version=spec.version)
     envelope = read_envelope(parse_xml(answer, max_bytes=len(answer) + 1, limits=state.settings.xml_limits))
     return rest.answer_document(spec, envelope, href)
-
-
-async def _body(state: HubState, request: Request) -> tuple[dict[str, Any], dict[str, str]]:
-    """A POST's JSON object: the items, and the call's parameters (``purpose`` …) beside them."""
-    raw = await read_capped(request, state.settings.max_json_bytes)
-    try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SchemaViolation(f"the body is not JSON: {exc}") from None
-    except RecursionError:
-        raise SchemaViolation("the JSON body is nested too deep") from None
-    if not isinstance(document, dict):
-        raise SchemaViolation("the body is a JSON object of items")
-    call = {k: document.pop(k) for k in list(document) if k in rest.CALL_PARAMETERS}
-    if not all(isinstance(v, str) for v in call.values()):
-        raise SchemaViolation(f"{', '.join(sorted(call))}: strings are expected")
-    return document, call
 
 
 def _description(spec: InterfaceSpec) -> str:

@@ -14,6 +14,7 @@ from platform_hub.audit.chain import SigningKey
 from platform_hub.kit.database import unit_of_work
 from platform_hub.kit.ratelimit import ClientSlots, RateLimit
 from platform_hub.linkage.runtime import LinkageRuntime
+from platform_hub.network.service import NationalSystems
 
 
 @dataclass(kw_only=True)
@@ -24,6 +25,8 @@ class HubState(LinkageRuntime):
     dispatcher: asyncio.Task[None] | None = None
     sealer: asyncio.Task[None] | None = None
     janitor: asyncio.Task[None] | None = None  # drops query answers past their retention
+    national: NationalSystems | None = None  # the 中間サーバー and 住基ネット; None: not connected
+    provision_sync: asyncio.Task[None] | None = None  # records the 中間サーバー's 提供 (network.provision)
     verifying: asyncio.Lock = field(default_factory=asyncio.Lock)  # one whole-record verification at a time
     client_slots: ClientSlots = field(init=False)  # from the settings: messages under way per client
 

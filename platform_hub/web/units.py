@@ -11,6 +11,7 @@ from platform_hub.units.schemas import (
     AdapterOut,
     AdapterRegistration,
     FileLinkage,
+    InterfaceBinding,
     SshKeys,
 )
 from platform_hub.web.operations import Ops
@@ -88,6 +89,24 @@ async def set_file_linkage(
         "unit.files", unit=code, interface=interface_id, encoding=body.encoding, delivery=body.delivery
     )
     out = await service.set_file_linkage(session, code, interface_id, body, state.catalog)
+    await ops.record(session)
+    return out
+
+
+@router.put("/{code}/bindings/{interface_id}", response_model=AdapterOut)
+async def set_binding(
+    code: str,
+    interface_id: str,
+    body: InterfaceBinding,
+    ops: Ops,
+    state: State,
+    session: Session,
+    _: Integrator,
+) -> AdapterOut:
+    """How the hub sends the unit an interface — the queries it provides, the notifications it
+    subscribes to: by SOAP, or by the Digital Agency's REST/JSON binding."""
+    ops.expect("unit.binding", unit=code, interface=interface_id, binding=body.binding)
+    out = await service.set_binding(session, code, interface_id, body.binding, state.catalog)
     await ops.record(session)
     return out
 
