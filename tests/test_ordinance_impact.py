@@ -228,6 +228,8 @@ def test_bad_drafts_and_callers_are_refused(hub: HubClient, database_url: str) -
     assert json_body.status_code == 400 and "application/yaml" in json_body.json()["error"]["message"]
     backwards = replay(hub, amendment("2027-04", drop=set()), start="2026-02-01", end="2026-01-01")
     assert backwards.json()["error"]["code"] == "E1002"
+    misnamed = replay(hub, amendment("2027-04", drop=set()), **{"from": "2026-01-01"})
+    assert misnamed.status_code == 400 and "query.from: not a parameter" in misnamed.text
     for headers in (hub.staff("integrator"), hub.unit_headers(hub.register("011"))):
         assert replay(hub, amendment("2027-04", drop=set()), headers=headers).status_code == 403
     refused = rows(database_url, "SELECT outcome FROM operations WHERE action = 'ordinance.impact'")

@@ -91,6 +91,8 @@ def _context(person: SignedIn, asked: dict[str, str], **more: Any) -> dict[str, 
     return {
         "asked": asked,
         "purposes": person.hub.catalog.purposes,
+        # The form is capped as every form is (the request guard): a larger draft goes by API or CLI.
+        "form_kib": person.hub.settings.max_form_bytes // 1024,
         "problems": [],
         "report": None,
         "unit_names": {},

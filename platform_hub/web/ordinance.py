@@ -16,6 +16,7 @@ from platform_hub.ordinance.impact import recorded_detail
 from platform_hub.ordinance.schemas import ImpactReport, OrdinanceOut
 from platform_hub.protocol.errors import SchemaViolation
 from platform_hub.web.operations import Ops
+from platform_hub.web.parameters import DeclaredParametersOnly
 from platform_hub.web.security import Admin, CurrentPrincipal, require_role
 from platform_hub.web.state import Session, State
 
@@ -69,6 +70,8 @@ YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
 @router.post(
     "/impact",
     response_model=ImpactReport,
+    # ``?from=`` (the compliance report's name) for ``?start=`` is refused, not taken as a default.
+    dependencies=[DeclaredParametersOnly],
     openapi_extra={
         "requestBody": {
             "required": True,
