@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import repository as addressees_repository
 from platform_hub.addressees import service as addressees
-from platform_hub.audit import export, repository, service, verification
+from platform_hub.audit import export, repository, runs, service, verification
 from platform_hub.audit import operations as operations_record
 from platform_hub.audit.ledgers import OPERATIONS
 from platform_hub.audit.schemas import (
@@ -27,6 +27,7 @@ from platform_hub.audit.schemas import (
     TransferPage,
     VerifyOut,
 )
+from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
 from platform_hub.models import OperationOutcome, TransferOutcome
 from platform_hub.network.schemas import ProvisionRecordOut, ProvisionRecordsOut
@@ -243,6 +244,7 @@ async def verify(ops: Ops, state: State, session: Session, _: Auditor) -> Verify
     async with unit_of_work(state.sessions) as logging:
         await ops.record(logging)
     key = state.signing_key
+    started = utcnow()
     async with state.verifying:
         results = await verification.verify_all(
             session,
@@ -250,6 +252,7 @@ async def verify(ops: Ops, state: State, session: Session, _: Auditor) -> Verify
             record_key=state.require_vault().record_key,
             overdue=verification.checkpoints_overdue(state.settings.checkpoint_interval_seconds),
         )
+    await runs.record(session, ops.actor.client_id, started, results)  # what 記録の検証 shows as the last
     return VerifyOut.of(results)
 
 
