@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import repository as addressees_repository
 from platform_hub.addressees import service as addressees
-from platform_hub.audit import export, repository, runs, service, verification
+from platform_hub.audit import export, reports, repository, runs, service, verification
 from platform_hub.audit import operations as operations_record
 from platform_hub.audit.ledgers import OPERATIONS
 from platform_hub.audit.schemas import (
@@ -22,6 +22,7 @@ from platform_hub.audit.schemas import (
     Disclosure,
     OperationOut,
     OperationPage,
+    OperationReports,
     OperationSearch,
     TransferOut,
     TransferPage,
@@ -349,3 +350,26 @@ async def operations_csv(
         return await service.operation_page(reading, filters.query, after, 1000)
 
     return _csv_response(state, "operations", page, "at")
+
+
+@router.get("/operations/reports", response_model=OperationReports)
+async def operation_reports(
+    ops: Ops,
+    session: Session,
+    _: Auditor,
+    start: Annotated[dt.date, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)],
+    end: Annotated[dt.date, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY, description="inclusive")],
+    bulk_threshold: Annotated[
+        int, Query(ge=1, le=100_000, description="registry searches and reads per client per hour")
+    ] = reports.BULK_THRESHOLD,
+) -> OperationReports:
+    """What the PPC's guideline has the operations record checked for, over the period's days in the
+    city: access at night (22:00–06:00) or on a day off (weekends, national holidays, 12/29–1/3),
+    clients that searched or read the registry more than ``bulk_threshold`` times in an hour, and the
+    My Number reveals of each client."""
+    ops.expect("audit.reports", start=start.isoformat(), end=end.isoformat(), bulk_threshold=bulk_threshold)
+    if end < start:
+        raise SchemaViolation("to is before from")
+    found = await reports.operation_reports(session, start, end, bulk_threshold=bulk_threshold)
+    await ops.record(session, detail=reports.summary(found))
+    return found
