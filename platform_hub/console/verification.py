@@ -8,10 +8,11 @@ Starting one is recorded as ``audit.verify`` (as ``GET /audit/verify`` is), read
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit import runs, service, verification
 from platform_hub.audit.ledgers import OPERATIONS
@@ -48,7 +49,7 @@ async def _page(person: SignedIn, *, notice: str | None = None, status_code: int
     return page("verification.html", person.context(**context), status_code=status_code)
 
 
-async def _checkpoints(person: SignedIn, session: Any) -> Checkpoints:
+async def _checkpoints(person: SignedIn, session: AsyncSession) -> Checkpoints:
     key = runs.signing_key(person.hub.settings)
     return Checkpoints(
         public_key_pem=key.public_pem if key else None,
