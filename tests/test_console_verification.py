@@ -6,6 +6,7 @@ download as the API gives them; and in a browser the button leads to 「改ざ�
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -18,10 +19,10 @@ from playwright.sync_api import Browser, expect
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from platform_hub.audit import runs
+from platform_hub.audit import runs, verification
 from platform_hub.console.verification import ALREADY
 from platform_hub.kit.clock import utcnow
-from platform_hub.kit.database import run_once
+from platform_hub.kit.database import create_engine, create_sessionmaker, run_once, unit_of_work
 from platform_hub.kit.settings import Settings
 from platform_hub.models import VerificationRun
 from tests.browser import HUB_HOST, chromium, needs_chromium
@@ -204,6 +205,47 @@ def test_an_operator_may_not_verify(
         assert browser_client.get(path).status_code == 403
     assert browser_client.post("/console/verification", data={}).status_code == 403
     assert stored_runs(database_url) == []
+
+
+def test_a_run_moves_on_as_it_goes_and_is_closed_when_the_hub_stops(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def slow(*_: object, progress: verification.Progress, **__: object) -> None:
+        progress.add(7)
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(verification, "verify_all", slow)
+    monkeypatch.setattr(runs, "HEARTBEAT_SECONDS", 0.05)
+
+    async def scenario() -> VerificationRun:
+        engine = create_engine(settings.async_database_url)
+        sessions = create_sessionmaker(engine)
+        try:
+            async with unit_of_work(sessions) as session:
+                run = await runs.begin(session, "console:kansa")
+                assert run is not None
+            overdue = dt.timedelta(minutes=5)
+            task = asyncio.create_task(
+                runs.carry_out(sessions, run.id, None, record_key=None, overdue=overdue)
+            )
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                async with sessions() as session:
+                    if (await session.get_one(VerificationRun, run.id)).entries_checked == 7:
+                        break
+            else:
+                raise AssertionError("the progress was never written")
+            task.cancel()  # as the hub's shutdown cancels its background work
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            async with sessions() as session:
+                return await session.get_one(VerificationRun, run.id)
+        finally:
+            await engine.dispose()
+
+    closed = asyncio.run(scenario())
+    assert closed.state == "error" and closed.problems == "interrupted: the hub stopped"
+    assert closed.entries_checked == 7 and closed.finished_at is not None
 
 
 @pytest.fixture(scope="module")
