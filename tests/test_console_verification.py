@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -276,5 +277,30 @@ def test_verifying_in_the_browser(
     page.click("text=検証を始める")
     expect(page.locator(".verified")).to_have_text(NOTHING_FOUND, timeout=30_000)
     visit.shot("verification-done")
-    assert visit.outside == [] and visit.dialogs == [] and visit.violations() == []
     assert [run.state for run in stored_runs(database_url)] == ["ok"]
+
+    # One that another replica runs: the page's script follows its count, then shows what it found.
+    async def begin(session: AsyncSession) -> int:
+        run = await runs.begin(session, "console:other")
+        assert run is not None
+        return run.id
+
+    with ThreadPoolExecutor(1) as thread:  # Playwright's event loop runs in this one
+        other = thread.submit(asyncio.run, run_once(settings.async_database_url, begin)).result()
+    page.reload()
+    expect(page.locator(".verification .state")).to_have_text("検証中")
+    expect(page.locator("button", has_text="検証を始める")).to_be_disabled()
+    execute(database_url, f"UPDATE verification_runs SET entries_checked = 5 WHERE id = {other}")
+    expect(page.locator(".verification .checked")).to_have_text("5")
+    expect(page.locator(".verification progress")).to_have_attribute("value", "5")
+    visit.shot("verification-running")
+    finished_at = utcnow().strftime("%Y-%m-%d %H:%M:%S")
+    if database_url.startswith("postgresql"):
+        finished_at += "+00"
+    execute(
+        database_url,
+        f"UPDATE verification_runs SET state = 'ok', finished_at = '{finished_at}' WHERE id = {other}",
+    )
+    expect(page.locator(".verified")).to_have_text(NOTHING_FOUND)
+    expect(page.locator(".run")).to_contain_text("console:other")
+    assert visit.outside == [] and visit.dialogs == [] and visit.violations() == []
