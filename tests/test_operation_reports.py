@@ -26,7 +26,7 @@ from platform_hub.kit.settings import Settings
 from platform_hub.kit.vault import load_vault
 from platform_hub.models import Operation, OperationOutcome
 from tests.browser import HUB_HOST, chromium, needs_chromium
-from tests.helpers import HubClient
+from tests.helpers import HubClient, rows
 from tests.test_console_accounts import (
     browser_client,  # noqa: F401 - the fixture
     create_account,
@@ -38,6 +38,7 @@ from tests.test_console_browser import sign_in as sign_in_in_browser
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 PERIOD = {"from": "2026-11-02", "to": "2026-11-08"}  # Monday to Sunday; 11/3 is 文化の日
+PARAMETERS = '{"bulk_threshold": "100", "end": "2026-11-08", "start": "2026-11-02"}'
 
 
 def city(day: int, hour: int, minute: int = 0) -> dt.datetime:
@@ -138,6 +139,8 @@ def test_the_reports_from_the_api(seeded: None, hub: HubClient, database_url: st
     readings = operations(database_url, "audit.reports")
     assert [entry[2] for entry in readings] == ["ok", "ok", "refused"]
     assert readings[0][3] == "4 off-hours, 1 bulk, 1 revealing"
+    asked = rows(database_url, "SELECT parameters FROM operations WHERE action = 'audit.reports' ORDER BY id")
+    assert asked[0].parameters == PARAMETERS
     assert "/audit/operations/reports" in hub.http.get("/openapi.json").json()["paths"]
 
 
@@ -207,6 +210,8 @@ def test_the_reports_page(auditor: httpx.Client, database_url: str) -> None:
     assert bad.status_code == 400 and "期間の終わりが始まりより前です" in bad.text
     readings = [(entry[0], entry[2]) for entry in operations(database_url, "audit.reports")]
     assert readings == [("console:kansa", "ok"), ("console:kansa", "ok"), ("console:kansa", "refused")]
+    asked = rows(database_url, "SELECT parameters FROM operations WHERE action = 'audit.reports' ORDER BY id")
+    assert asked[0].parameters == PARAMETERS  # named as the API names them
 
 
 def test_an_operator_may_not_read_the_operations(

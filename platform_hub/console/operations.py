@@ -134,7 +134,7 @@ async def operation_reports(request: Request, person: Auditing) -> Response:
             session,
             "audit.reports",
             detail=reports.summary(found),
-            parameters={"from": start.isoformat(), "to": end.isoformat(), "bulk_threshold": threshold},
+            parameters={"start": start.isoformat(), "end": end.isoformat(), "bulk_threshold": threshold},
         )
     context["report"] = found
     return page("operation_reports.html", person.context(**context))
