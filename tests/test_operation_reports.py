@@ -185,8 +185,14 @@ def test_the_operations_page_filters_and_pages(auditor: httpx.Client, database_u
     assert "2026-11-04 23:30:00" in night.text and "2026-11-04 05:59:00" in night.text
     refused = auditor.get("/console/operations", params={"outcome": "refused", "client": "yakan"})
     assert "該当する記録はありません" in refused.text
+    csv = auditor.get("/console/operations.csv", params={"client": "tairyou", "action": "registry.read"})
+    assert csv.status_code == 200 and csv.text.startswith("\ufeff") and len(csv.text.splitlines()) == 42
+    assert 'href="/console/operations.csv?client=tairyou&amp;action=registry.read"' in reads.text
     bad = auditor.get("/console/operations", params={"action": "<b>"})
     assert bad.status_code == 400 and "&lt;b&gt;" in bad.text and "<b>" not in bad.text
+    assert auditor.get("/console/operations.csv", params={"outcome": "bogus"}).status_code == 400
+    exported = [(entry[0], entry[2]) for entry in operations(database_url, "audit.operations_csv")]
+    assert exported == [("console:kansa", "ok"), ("console:kansa", "refused")]
     listed = [(entry[0], entry[2]) for entry in operations(database_url, "audit.operations")]
     assert listed[-1] == ("console:kansa", "refused") and listed.count(("console:kansa", "ok")) == 7
 

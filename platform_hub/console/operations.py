@@ -4,23 +4,24 @@ for over a period (``GET /audit/operations/reports``): access outside working ho
 the registry, My Number reveals per client.
 
 Each reading is in the operations record under the API's action (``audit.operations``,
-``audit.reports``), by the signed-in person.
+``audit.operations_csv``, ``audit.reports``), by the signed-in person.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.audit import export, reports, repository, service
 from platform_hub.audit import operations as operations_record
-from platform_hub.audit import reports, repository, service
 from platform_hub.audit.schemas import OperationSearch
 from platform_hub.console.pages import PREFIX, page
 from platform_hub.console.signing import SignedIn, may_open
@@ -90,6 +91,7 @@ async def operations(request: Request, person: Auditing) -> Response:
         "next_url": None,
         "first_url": filters.url(f"{PREFIX}/operations") if cursor else None,
         "reports_url": _reports_url(filters.given),
+        "csv_url": filters.url(f"{PREFIX}/operations.csv"),
     }
     if filters.search is None:  # refused, as the API refuses a bad filter (E1002), and recorded so
         await person.refuse("audit.operations", "、".join(filters.problems), 400)
@@ -104,6 +106,26 @@ async def operations(request: Request, person: Auditing) -> Response:
         context["next_url"] = filters.url(f"{PREFIX}/operations", cursor=after)
     context["entries"] = entries[:PAGE_SIZE]
     return page("operations.html", person.context(**context))
+
+
+@router.get("/operations.csv")
+async def operations_csv(request: Request, person: Auditing) -> Response:
+    """The same entries as the auditors' CSV (``/audit/operations.csv``), authorised by the session."""
+    filters = Filters.of(request.query_params)
+    if filters.search is None:
+        raise await person.refuse("audit.operations_csv", "、".join(filters.problems), 400)
+    query = operations_record.operation_query(filters.search)
+    async with unit_of_work(person.hub.sessions) as session:
+        await person.record(session, "audit.operations_csv", parameters=filters.search.parameters)
+
+    async def entries(reading: AsyncSession, after: repository.Position | None) -> Sequence[Any]:
+        return await service.operation_page(reading, query, after, 1000)
+
+    return StreamingResponse(
+        export.csv_text(person.hub.sessions, "operations", entries, "at"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="operations.csv"'},
+    )
 
 
 def _reports_url(given: Mapping[str, str]) -> str:
