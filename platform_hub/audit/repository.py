@@ -6,8 +6,20 @@ import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, literal, select, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit import partitions
@@ -450,3 +462,55 @@ async def flow_examples(session: AsyncSession, window: Window, group: Any, limit
         .limit(limit)
     )
     return (await session.execute(query)).all()
+
+
+@dataclass(frozen=True)
+class HourOfOperations:
+    """How many entries one client wrote of one action in one hour of the city's clock."""
+
+    client_id: str
+    action: str
+    hour: dt.datetime  # the hour's start, on the city's clock
+    entries: int
+
+
+async def operations_by_hour(
+    session: AsyncSession, start: dt.datetime, end: dt.datetime, zone: ZoneInfo
+) -> list[HourOfOperations]:
+    """The period's operations counted by client, action and hour of the city (in the database: the
+    rows never leave it). SQLite knows no zones: the zone's offset at ``start`` is added (Japan has
+    no summer time)."""
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        local = func.timezone(zone.key, Operation.at)
+        hour: ColumnElement[Any] = func.to_char(local, "YYYY-MM-DD HH24")
+    else:
+        offset = start.astimezone(zone).utcoffset() or dt.timedelta()
+        hour = func.strftime("%Y-%m-%d %H", Operation.at, f"{int(offset.total_seconds())} seconds")
+    query = (
+        select(Operation.client_id, Operation.action, hour.label("hour"), func.count())
+        .where(Operation.at >= start, Operation.at < end)
+        # By the output's name: the expression's bound values would make it another to PostgreSQL.
+        .group_by(Operation.client_id, Operation.action, literal_column("hour"))
+        .order_by(literal_column("hour"), Operation.client_id, Operation.action)
+    )
+    return [
+        HourOfOperations(
+            client_id, action, dt.datetime.strptime(hour_text, "%Y-%m-%d %H").replace(tzinfo=zone), entries
+        )
+        for client_id, action, hour_text, entries in await session.execute(query)
+    ]
+
+
+async def reveals_by_client(
+    session: AsyncSession, start: dt.datetime, end: dt.datetime, action: str
+) -> list[tuple[str, int, int]]:
+    """``(client, entries, persons)`` of one action in the period, most first."""
+    entries = func.count()
+    query = (
+        select(Operation.client_id, entries, func.count(func.distinct(Operation.subject_integrated_number)))
+        .where(Operation.action == action, Operation.at >= start, Operation.at < end)
+        .group_by(Operation.client_id)
+        .order_by(entries.desc(), Operation.client_id)
+    )
+    return [(client, count, persons) for client, count, persons in await session.execute(query)]

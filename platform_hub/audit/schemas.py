@@ -195,3 +195,46 @@ class OperationSearch(BaseModel):
 class OperationPage(BaseModel):
     items: list[OperationOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page")
+
+
+class OffHoursAccess(BaseModel):
+    """One client's entries in one hour outside the city's working hours: at night (22:00–06:00 on the
+    city's clock), on a weekend, a national holiday or the year-end closing (12/29–1/3)."""
+
+    client_id: str
+    hour: AwareDatetime = Field(description="the hour's start")
+    why: str = Field(description="night, weekend or holiday")
+    day_name: str | None = Field(description="the holiday's name (祝日), 土曜日 or 日曜日")
+    entries: int
+    actions: list[str]
+
+
+class BulkAccess(BaseModel):
+    """A client that searched or read the registry more than the threshold in one hour."""
+
+    client_id: str
+    hour: AwareDatetime = Field(description="the hour's start")
+    searches: int
+    reads: int
+
+
+class RevealCount(BaseModel):
+    """How often a client was shown a 個人番号 (``registry.reveal``), and of how many persons."""
+
+    client_id: str
+    reveals: int
+    persons: int
+
+
+class OperationReports(BaseModel):
+    """What the PPC's guideline has the operations record checked for, over a period of days in the
+    city: access outside working hours, bulk searches of the registry, and who was shown My Numbers."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    start: dt.date = Field(alias="from")
+    end: dt.date = Field(alias="to", description="inclusive")
+    bulk_threshold: int = Field(description="registry searches and reads per client per hour")
+    off_hours: list[OffHoursAccess]
+    bulk: list[BulkAccess]
+    reveals: list[RevealCount]

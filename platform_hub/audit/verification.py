@@ -18,7 +18,8 @@ import json
 import multiprocessing
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,24 @@ class Verification:
         return not self.problems
 
 
+class Progress:
+    """How far a verification has come: links checked (both records), of how many. Worker threads add
+    to it as they go; the event loop reads it."""
+
+    REPORT_EVERY = 1000  # links
+
+    def __init__(self, total: int = 0) -> None:
+        self.total, self._checked, self._lock = total, 0, threading.Lock()
+
+    @property
+    def checked(self) -> int:
+        return self._checked
+
+    def add(self, links: int) -> None:
+        with self._lock:
+            self._checked += links
+
+
 @dataclass
 class Stretch:
     """What verifying links ``first``..``last`` found: the first problem (by link), the heads asked for."""
@@ -79,6 +98,7 @@ async def verify(
     unsealed_grace: dt.timedelta = dt.timedelta(minutes=5),
     checkpoints_overdue: dt.timedelta = CHECKPOINTS_OVERDUE,
     parallel_from: int = PARALLEL_FROM,
+    progress: Progress | None = None,
 ) -> Verification:
     """Recompute every entry's digest (and, with the record key, its MAC) and the whole chain of one
     ledger, check every checkpoint's signature and head (and those an auditor kept outside the hub);
@@ -98,7 +118,7 @@ async def verify(
     last = await repository.last_link_seq(session, ledger) or anchor_seq
     url = session.get_bind().engine.url.render_as_string(hide_password=False)
     stretches = await _verify_stretches(
-        url, ledger.name, record_key, anchor_seq, anchor_hash, last, wanted, parallel_from
+        url, ledger.name, record_key, anchor_seq, anchor_hash, last, wanted, parallel_from, progress
     )
     heads = {anchor_seq: anchor_hash} if purge else {}
     for stretch in stretches:
@@ -132,6 +152,7 @@ async def verify_all(
     record_key: bytes | None,
     outside: Mapping[str, Sequence[dict[str, Any]]] | None = None,
     overdue: dt.timedelta = CHECKPOINTS_OVERDUE,
+    progress: Progress | None = None,
 ) -> dict[str, Verification]:
     """Both records, one after the other: ``{"transfers": …, "operations": …}``."""
     return {
@@ -142,6 +163,7 @@ async def verify_all(
             record_key=record_key,
             outside=(outside or {}).get(ledger.name, ()),
             checkpoints_overdue=overdue,
+            progress=progress,
         )
         for ledger in LEDGERS
     }
@@ -187,6 +209,7 @@ async def _verify_stretches(
     last: int,
     wanted: frozenset[int],
     parallel_from: int,
+    progress: Progress | None = None,
 ) -> list[Stretch]:
     """The chain after the anchor cut into one stretch per worker, verified side by side, in order."""
     links = last - anchor_seq
@@ -200,9 +223,14 @@ async def _verify_stretches(
     try:
         # The first stretch starts from the anchor; the others from the stored link before them.
         starts = [anchor_hash if index == 0 else None for index in range(len(bounds))]
+        # A thread reports as it goes; a process (nothing shared) when its stretch is done.
+        report = progress.add if progress is not None and executor is None else None
         jobs = [
-            loop.run_in_executor(
-                executor, verify_stretch, url, first, final, start, wanted, ledger, record_key
+            _counted(
+                loop.run_in_executor(
+                    executor, verify_stretch, url, first, final, start, wanted, ledger, record_key, report
+                ),
+                progress if executor is not None else None,
             )
             for (first, final), start in zip(bounds, starts, strict=True)
         ]
@@ -210,6 +238,13 @@ async def _verify_stretches(
     finally:
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _counted(job: Awaitable[Stretch], progress: Progress | None) -> Stretch:
+    stretch = await job
+    if progress is not None:
+        progress.add(stretch.entries)
+    return stretch
 
 
 def verify_stretch(
@@ -220,9 +255,11 @@ def verify_stretch(
     wanted: frozenset[int],
     ledger_name: str = TRANSFERS.name,
     record_key: bytes | None = None,
+    report: Callable[[int], None] | None = None,
 ) -> Stretch:
     """Verify links ``first``..``last`` of a ledger. ``previous`` is the chain hash before ``first``;
-    None means read it from link ``first - 1`` (whose own check belongs to the stretch before)."""
+    None means read it from link ``first - 1`` (whose own check belongs to the stretch before).
+    ``report`` is told of the links checked, every ``Progress.REPORT_EVERY`` and at the end."""
     ledger, found = _LEDGERS[ledger_name], Stretch()
     rows = _rows(url, ledger, first if previous is not None else first - 1, last)
     if previous is None:
@@ -256,6 +293,10 @@ def verify_stretch(
             found.heads[seq] = previous
         found.entries += 1
         expected += 1
+        if report is not None and found.entries % Progress.REPORT_EVERY == 0:
+            report(Progress.REPORT_EVERY)
+    if report is not None:
+        report(found.entries % Progress.REPORT_EVERY)
     if expected <= last:
         found.problem = (expected, f"chain link {expected} is missing")
     return found

@@ -33,9 +33,10 @@ def audit_verify(
     """Recompute both records — the transfer record and the operations record — every entry's digest
     and MAC, their chains and checkpoints; exit 0 when they verify, 1 naming the first entry that does
     not. The MACs need the key file (PLATFORM_HUB_KEY_FILE)."""
-    from platform_hub.audit import verification
+    from platform_hub.audit import runs, verification
     from platform_hub.audit.chain import load_signing_key
     from platform_hub.audit.checkpoints import read_kept
+    from platform_hub.kit.clock import utcnow
     from platform_hub.kit.vault import KeyFileError, load_vault
 
     settings = Settings()
@@ -49,6 +50,7 @@ def audit_verify(
         vault = None
 
     async def run(session: AsyncSession) -> dict[str, verification.Verification]:
+        started = utcnow()
         results = await verification.verify_all(
             session,
             public_pem,
@@ -65,6 +67,7 @@ def audit_verify(
                 "audit.verify",
                 outcome=OperationOutcome.OK if verified else OperationOutcome.FAILED,
             )
+        await runs.record(session, CLI.client_id, started, results)  # what 記録の検証 shows as the last
         return results
 
     results = run_in_database(run)

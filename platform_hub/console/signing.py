@@ -50,6 +50,12 @@ PAGES: dict[str, tuple[str, str, frozenset[AccountRole]]] = {
         f"{PREFIX}/impact",
         frozenset({AccountRole.MYNUMBER_OFFICE, AccountRole.ADMIN}),
     ),
+    "verification": (
+        "記録の検証",
+        f"{PREFIX}/verification",
+        frozenset({AccountRole.AUDITOR, AccountRole.ADMIN}),
+    ),
+    "operations": ("操作記録", f"{PREFIX}/operations", frozenset({AccountRole.AUDITOR, AccountRole.ADMIN})),
 }
 UNKNOWN_ACTOR = Actor(client_id="console:-", role="anonymous")
 

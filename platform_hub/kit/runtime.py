@@ -4,7 +4,9 @@ that need no domain. The linkage adds its own (``linkage.runtime``); the web lay
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -25,6 +27,15 @@ class Runtime:
     http: aiohttp.ClientSession  # to the units (linkage.unit_client)
     metrics: HubMetrics
     vault: MyNumberVault | None = None  # None when the key file is missing (healthz says so)
+    # Work a request started and left running (the console's verification): cancelled at shutdown.
+    background: set[asyncio.Task[object]] = field(default_factory=set)
+
+    def start(self, work: Coroutine[object, object, object], name: str) -> asyncio.Task[object]:
+        """Run ``work`` in the background, kept until it is done (or the hub stops)."""
+        task: asyncio.Task[object] = asyncio.create_task(work, name=name)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
 
     def require_vault(self) -> MyNumberVault:
         if self.vault is None:

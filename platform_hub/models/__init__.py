@@ -28,6 +28,7 @@ from platform_hub.models.transfers import (
     TransferRecord,
 )
 from platform_hub.models.units import Binding, FileDelivery, FileEncoding, Unit, UnitInterface, UnitMode
+from platform_hub.models.verification import VerificationRun, VerificationState
 
 __all__ = [
     "JUKI_NET_UNIT",
@@ -76,4 +77,6 @@ __all__ = [
     "Unit",
     "UnitInterface",
     "UnitMode",
+    "VerificationRun",
+    "VerificationState",
 ]

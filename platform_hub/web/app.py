@@ -114,7 +114,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     acceptor, box = drop_box
                     acceptor.close()
                     await box.close()
-                for task in (state.dispatcher, state.sealer, state.janitor, state.provision_sync):
+                for task in (
+                    state.dispatcher,
+                    state.sealer,
+                    state.janitor,
+                    state.provision_sync,
+                    *state.background,
+                ):
                     if task is not None:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.addressees import repository as addressees_repository
 from platform_hub.addressees import service as addressees
-from platform_hub.audit import export, repository, service, verification
+from platform_hub.audit import export, reports, repository, runs, service, verification
 from platform_hub.audit import operations as operations_record
 from platform_hub.audit.ledgers import OPERATIONS
 from platform_hub.audit.schemas import (
@@ -22,11 +22,13 @@ from platform_hub.audit.schemas import (
     Disclosure,
     OperationOut,
     OperationPage,
+    OperationReports,
     OperationSearch,
     TransferOut,
     TransferPage,
     VerifyOut,
 )
+from platform_hub.kit.clock import utcnow
 from platform_hub.kit.database import unit_of_work
 from platform_hub.models import OperationOutcome, TransferOutcome
 from platform_hub.network.schemas import ProvisionRecordOut, ProvisionRecordsOut
@@ -243,6 +245,7 @@ async def verify(ops: Ops, state: State, session: Session, _: Auditor) -> Verify
     async with unit_of_work(state.sessions) as logging:
         await ops.record(logging)
     key = state.signing_key
+    started = utcnow()
     async with state.verifying:
         results = await verification.verify_all(
             session,
@@ -250,6 +253,7 @@ async def verify(ops: Ops, state: State, session: Session, _: Auditor) -> Verify
             record_key=state.require_vault().record_key,
             overdue=verification.checkpoints_overdue(state.settings.checkpoint_interval_seconds),
         )
+    await runs.record(session, ops.actor.client_id, started, results)  # what 記録の検証 shows as the last
     return VerifyOut.of(results)
 
 
@@ -346,3 +350,26 @@ async def operations_csv(
         return await service.operation_page(reading, filters.query, after, 1000)
 
     return _csv_response(state, "operations", page, "at")
+
+
+@router.get("/operations/reports", response_model=OperationReports)
+async def operation_reports(
+    ops: Ops,
+    session: Session,
+    _: Auditor,
+    start: Annotated[dt.date, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)],
+    end: Annotated[dt.date, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY, description="inclusive")],
+    bulk_threshold: Annotated[
+        int, Query(ge=1, le=100_000, description="registry searches and reads per client per hour")
+    ] = reports.BULK_THRESHOLD,
+) -> OperationReports:
+    """What the PPC's guideline has the operations record checked for, over the period's days in the
+    city: access at night (22:00–06:00) or on a day off (weekends, national holidays, 12/29–1/3),
+    clients that searched or read the registry more than ``bulk_threshold`` times in an hour, and the
+    My Number reveals of each client."""
+    ops.expect("audit.reports", start=start.isoformat(), end=end.isoformat(), bulk_threshold=bulk_threshold)
+    if end < start:
+        raise SchemaViolation("to is before from")
+    found = await reports.operation_reports(session, start, end, bulk_threshold=bulk_threshold)
+    await ops.record(session, detail=reports.summary(found))
+    return found

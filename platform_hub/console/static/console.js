@@ -1,8 +1,51 @@
 // The console's only script: a button marked data-print prints the page (the print stylesheet
-// leaves out the navigation and the forms).
+// leaves out the navigation and the forms); 記録の検証 follows a running verification's progress.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll("[data-print]")) {
     button.addEventListener("click", () => window.print());
   }
+  const verification = document.querySelector("[data-progress]");
+  if (verification && verification.dataset.state === "running") {
+    followVerification(verification);
+  }
 });
+
+// Every second: the count into the progress bar; once the verification is done, the page again
+// (rendered by the hub, with what it found).
+function followVerification(section) {
+  const bar = section.querySelector("progress");
+  const checked = section.querySelector(".checked");
+  const total = section.querySelector(".total");
+  const poll = async () => {
+    let progress;
+    try {
+      const answer = await fetch(section.dataset.progress, { credentials: "same-origin" });
+      if (!answer.ok) {
+        return;
+      }
+      progress = await answer.json();
+    } catch {
+      return;
+    } finally {
+      if (!progress || progress.state === "running") {
+        window.setTimeout(poll, 1000);
+      }
+    }
+    if (progress.state !== "running") {
+      window.location.reload();
+      return;
+    }
+    if (bar) {
+      bar.max = Math.max(progress.total, 1);
+      bar.value = progress.checked;
+    }
+    if (checked) {
+      checked.textContent = String(progress.checked);
+    }
+    if (total) {
+      total.textContent = String(progress.total);
+    }
+  };
+  window.setTimeout(poll, 1000);
+}
