@@ -1,9 +1,11 @@
 """The console's record pages: 連携記録 (the transfer record, filtered and paged as ``/audit/transfers``
-pages it, and its CSV) and やりとり履歴 (a person found by 氏名 and 生年月日 as the My Number office
-finds them, and what the record holds about them, as ``/audit/persons/{person}`` answers it).
+pages it, its CSV and its Excel workbook, and a chart of it by day) and やりとり履歴 (a person found by
+氏名 and 生年月日 as the My Number office finds them, and what the record holds about them, as
+``/audit/persons/{person}`` answers it).
 
 Each reading is in the operations record under the same action as the API's (``audit.transfers``,
-``audit.transfers_csv``, ``registry.search``, ``audit.person``), by the signed-in person.
+``audit.transfers_csv``, ``audit.transfers_xlsx``, ``registry.search``, ``audit.person``), by the
+signed-in person.
 """
 
 from __future__ import annotations
@@ -144,6 +146,7 @@ async def transfers(request: Request, person: Auditing) -> Response:
         "next_url": None,
         "first_url": filters.url(f"{PREFIX}/transfers") if cursor else None,
         "csv_url": filters.url(f"{PREFIX}/transfers.csv"),
+        "xlsx_url": filters.url(f"{PREFIX}/transfers.xlsx"),
     }
     if filters.problems:  # refused, as the API refuses a bad filter (E1002), and recorded so
         await person.refuse("audit.transfers", "、".join(filters.problems), 400)
@@ -185,6 +188,31 @@ async def transfers_csv(request: Request, person: Auditing) -> Response:
         export.csv_text(person.hub.sessions, "transfers", entries, "requested_at"),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="transfers.csv"'},
+    )
+
+
+@router.get("/transfers.xlsx")
+async def transfers_xlsx(request: Request, person: Auditing) -> Response:
+    """The same entries as an Excel workbook (``/audit/transfers.xlsx``), authorised by the session."""
+    filters = Filters.of(request.query_params)
+    if filters.problems:
+        raise await person.refuse("audit.transfers_xlsx", "、".join(filters.problems), 400)
+    query = filters.query()
+    async with unit_of_work(person.hub.sessions) as session:
+        await person.record(
+            session,
+            "audit.transfers_xlsx",
+            subject=filters.given.get("integrated_number"),
+            parameters=filters.parameters(),
+        )
+
+    async def entries(reading: AsyncSession, after: repository.Position | None) -> Sequence[Any]:
+        return await service.transfer_page(reading, query, after, 1000)
+
+    return StreamingResponse(
+        export.xlsx_chunks(person.hub.sessions, "transfers", entries, "requested_at"),
+        media_type=export.XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="transfers.xlsx"'},
     )
 
 
