@@ -262,6 +262,34 @@ async def operation_page(
     return await repository.operations(session, query, after, limit)
 
 
+@dataclass(frozen=True)
+class DailyCounts:
+    """How many entries of the record fell on each of the city's days, by outcome."""
+
+    days: list[dt.date]
+    counts: dict[tuple[dt.date, str], int]
+
+    def of(self, day: dt.date, outcome: str) -> int:
+        return self.counts.get((day, outcome), 0)
+
+    def total(self, day: dt.date | None = None) -> int:
+        return sum(n for (on, _), n in self.counts.items() if day is None or on == day)
+
+
+async def transfers_by_day(
+    session: AsyncSession, query: repository.TransferQuery, first: dt.date, last: dt.date
+) -> DailyCounts:
+    """The entries ``query`` selects from ``first`` to ``last`` (the city's days, both included),
+    counted per day and outcome by one grouped query."""
+    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    if not days:
+        return DailyCounts([], {})
+    boundaries = [ordinance.day_start(day) for day in [*days, last + dt.timedelta(days=1)]]
+    found = await repository.counts_by_stretch(session, query, boundaries)
+    counts = {(days[row.stretch], str(row.outcome)): row.entries for row in found if row.stretch >= 0}
+    return DailyCounts(days, counts)
+
+
 async def compliance(
     session: AsyncSession, catalog: Catalog, start: dt.date, end: dt.date
 ) -> ComplianceReport:

@@ -26,8 +26,10 @@ from platform_hub.addressees import repository as addressees_repository
 from platform_hub.addressees import views
 from platform_hub.addressees.access import Caller
 from platform_hub.audit import export, repository, service
+from platform_hub.console import charts
 from platform_hub.console.pages import PREFIX, page
 from platform_hub.console.signing import CsrfField, Refused, SignedIn, check_csrf, may_open
+from platform_hub.kit.clock import city_today
 from platform_hub.kit.database import unit_of_work
 from platform_hub.models import TransferOutcome, TransferPattern
 from platform_hub.ordinance import service as ordinance
@@ -36,6 +38,8 @@ from platform_hub.protocol.registry import PERSON_REFERENCE_PATTERN, Candidate, 
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PAGE_SIZE = 50
+CHART_DAYS = 30  # the chart's period when the filters name none
+CHART_MOST_DAYS = 93  # a longer period is charted by its last days (a column each must stay readable)
 Auditing = Annotated[SignedIn, may_open("transfers")]
 Disclosing = Annotated[SignedIn, may_open("persons")]
 
@@ -89,6 +93,16 @@ class Filters:
         """As the API's access log names them (``audit.transfers``)."""
         names = {"from": "start", "to": "end"}
         return {names.get(name, name): value for name, value in self.given.items()}
+
+    def chart_days(self) -> tuple[dt.date, dt.date, bool]:
+        """The days the chart counts: the period filtered (to today when it names no end), or the
+        last ``CHART_DAYS``; at most ``CHART_MOST_DAYS`` of them (True: the period was cut)."""
+        start, end = _day(self.given.get("from")), _day(self.given.get("to"))
+        last = end or max(city_today(), start or dt.date.min)
+        first = start or last - dt.timedelta(days=CHART_DAYS - 1)
+        if (last - first).days >= CHART_MOST_DAYS:
+            return last - dt.timedelta(days=CHART_MOST_DAYS - 1), last, True
+        return first, last, False
 
     def url(self, path: str, **more: str) -> str:
         query = urlencode({**self.given, **more})
@@ -151,8 +165,10 @@ async def transfers(request: Request, person: Auditing) -> Response:
     if filters.problems:  # refused, as the API refuses a bad filter (E1002), and recorded so
         await person.refuse("audit.transfers", "、".join(filters.problems), 400)
         return page("transfers.html", person.context(**context), status_code=400)
+    first, last, cut = filters.chart_days()
     async with unit_of_work(person.hub.sessions) as session:
         entries = await service.transfer_page(session, filters.query(), _position(cursor), PAGE_SIZE + 1)
+        counts = await service.transfers_by_day(session, filters.query(), first, last)
         await person.record(
             session,
             "audit.transfers",
@@ -163,7 +179,25 @@ async def transfers(request: Request, person: Auditing) -> Response:
         after = repository.Position.of(entries[PAGE_SIZE - 1]).token()
         context["next_url"] = filters.url(f"{PREFIX}/transfers", cursor=after)
     context["entries"] = entries[:PAGE_SIZE]
+    context["chart"] = day_chart(counts, cut)
     return page("transfers.html", person.context(**context))
+
+
+def day_chart(counts: service.DailyCounts, cut: bool) -> dict[str, Any]:
+    """The chart of transfers per day by outcome, and the same numbers as a table's rows."""
+    days = [day.isoformat() for day in counts.days]
+    series = [
+        charts.Series(outcome, word, [counts.of(day, outcome) for day in counts.days])
+        for outcome, word in OUTCOMES.items()
+    ]
+    period = f"{days[0]}〜{days[-1]}" if days else ""
+    description = f"{period}の連携記録の件数を日ごとに結果別に積み上げた棒グラフ。計{counts.total()}件"
+    svg = charts.stacked_columns("day-chart", "日ごとの連携件数（結果別）", description, days, series)
+    rows = [
+        {"day": day, "counts": [counts.of(day, o) for o in OUTCOMES], "total": counts.total(day)}
+        for day in counts.days
+    ]
+    return {"period": period, "svg": svg, "rows": rows, "cut": cut, "total": counts.total()}
 
 
 @router.get("/transfers.csv")
