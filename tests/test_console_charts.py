@@ -59,13 +59,14 @@ def test_stacked_columns_draw_a_bar_per_series_and_label_with_a_number() -> None
 
 def test_bars_cut_a_long_label_and_escape_every_text() -> None:
     long = "<script>alert(1)</script>" + "あ" * 40
-    svg = str(charts.bars("r", "<b>題</b>", "説明", [long, "短い"], charts.Series("refused", "拒否", [4, 1])))
+    series = [charts.Series("refused", "拒否", [4, 0]), charts.Series("violation", "違反", [1, 2])]
+    svg = str(charts.bars("r", "<b>題</b>", "説明", [long, "短い"], series))
     assert "<script>" not in svg and "<b>" not in svg and "&lt;b&gt;題" in svg
-    assert bars_of(svg) == [
-        ("refused", "&lt;script&gt;alert(1)&lt;/script&gt;" + "あ" * 40, 4),
-        ("refused", "短い", 1),
-    ]
-    assert "…</text>" in svg
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;" + "あ" * 40
+    assert bars_of(svg) == [("refused", escaped, 4), ("violation", escaped, 1), ("violation", "短い", 2)]
+    assert "…</text>" in svg and ">5</text>" in svg  # the total at the bar's end
+    empty = str(charts.bars("e", "題", "説明", [], series[:1]))
+    assert empty.startswith("<svg") and "該当なし" in empty and bars_of(empty) == []
 
 
 def test_the_scale_is_whole_numbers() -> None:

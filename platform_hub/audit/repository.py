@@ -205,6 +205,21 @@ async def counts_by_stretch(
     return (await session.execute(found)).all()
 
 
+async def refusal_reasons(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> Sequence[Any]:
+    """The refused entries from ``start`` until ``end`` counted per recorded reason: rows of
+    ``(refusal_reason, entries)``."""
+    query = (
+        select(TransferRecord.refusal_reason, func.count().label("entries"))
+        .where(
+            TransferRecord.outcome == TransferOutcome.REFUSED,
+            TransferRecord.requested_at >= start,
+            TransferRecord.requested_at < end,
+        )
+        .group_by(TransferRecord.refusal_reason)
+    )
+    return (await session.execute(query)).all()
+
+
 @dataclass(frozen=True)
 class OperationQuery:
     """What an auditor narrows the operations record to."""

@@ -82,13 +82,15 @@ def stacked_columns(
     return Markup("".join(parts) + "</svg>")  # noqa: S704 - every text above is escaped
 
 
-def bars(ident: str, title: str, description: str, labels: Sequence[str], one: Series) -> Markup:
-    """A horizontal bar per label (its number at its end), a long label cut with its whole text in
-    the bar's title; ``data-label`` and ``data-value`` on each bar."""
-    top, ticks = scale_of(max(one.values, default=0))
+def bars(ident: str, title: str, description: str, labels: Sequence[str], series: Sequence[Series]) -> Markup:
+    """A horizontal bar per label, its series end to end in their order, the total at its end; a
+    long label cut, with its whole text in each bar's title; ``data-label``, ``data-series`` and
+    ``data-value`` on each bar whose number is not zero."""
+    totals = [sum(one.values[i] for one in series) for i in range(len(labels))]
+    top, ticks = scale_of(max(totals, default=0))
     width = _LABEL_WIDTH + _BAR_LENGTH + 48
-    height = _TOP + len(labels) * (_BAR_HEIGHT + _BAR_GAP) + 24
-    parts = [_open(ident, title, description, width, height)]
+    height = _TOP + max(len(labels), 1) * (_BAR_HEIGHT + _BAR_GAP) + 24
+    parts = [_open(ident, title, description, width, height), _legend(series, _LABEL_WIDTH, 14)]
     bottom = height - 20
     for tick in ticks:
         x = _LABEL_WIDTH + _BAR_LENGTH * tick / top
@@ -96,19 +98,34 @@ def bars(ident: str, title: str, description: str, labels: Sequence[str], one: S
             f'<line class="grid" x1="{x:.1f}" y1="{_TOP - 6}" x2="{x:.1f}" y2="{bottom}"/>'
             f'<text class="tick" x="{x:.1f}" y="{bottom + 14}" text-anchor="middle">{tick}</text>'
         )
-    for i, (label, value) in enumerate(zip(labels, one.values, strict=True)):
+    for i, label in enumerate(labels):
         y = _TOP + i * (_BAR_HEIGHT + _BAR_GAP)
-        long = _BAR_LENGTH * value / top
         shown = label if len(label) <= _LABEL_CHARS else label[: _LABEL_CHARS - 1] + "…"
         parts.append(
             f'<text class="label" x="{_LABEL_WIDTH - 8}" y="{y + _BAR_HEIGHT * 0.7:.1f}" '
             f'text-anchor="end">{escape(shown)}</text>'
-            f'<rect class="bar series-{escape(one.key)}" x="{_LABEL_WIDTH}" y="{y}" width="{long:.1f}" '
-            f'height="{_BAR_HEIGHT}" data-label="{escape(label)}" data-value="{value}">'
-            f"<title>{escape(label)}: {value}件</title></rect>"
-            f'<text class="value" x="{_LABEL_WIDTH + long + 6:.1f}" y="{y + _BAR_HEIGHT * 0.7:.1f}">'
-            f"{value}</text>"
         )
+        x = float(_LABEL_WIDTH)
+        for one in series:
+            value = one.values[i]
+            if not value:
+                continue
+            long = _BAR_LENGTH * value / top
+            parts.append(
+                f'<rect class="bar series-{escape(one.key)}" x="{x:.1f}" y="{y}" width="{long:.1f}" '
+                f'height="{_BAR_HEIGHT}" data-label="{escape(label)}" data-series="{escape(one.key)}" '
+                f'data-value="{value}"><title>{escape(label)} {escape(one.label)}: {value}件</title></rect>'
+            )
+            x += long
+        parts.append(
+            f'<text class="value" x="{x + 6:.1f}" y="{y + _BAR_HEIGHT * 0.7:.1f}">{totals[i]}</text>'
+        )
+    if not labels:
+        parts.append(
+            f'<text class="label" x="{_LABEL_WIDTH}" y="{_TOP + _BAR_HEIGHT * 0.7:.1f}">該当なし</text>'
+        )
+    base = _LABEL_WIDTH
+    parts.append(f'<line class="axis" x1="{base}" y1="{_TOP - 6}" x2="{base}" y2="{bottom}"/>')
     return Markup("".join(parts) + "</svg>")  # noqa: S704 - every text above is escaped
 
 

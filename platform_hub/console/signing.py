@@ -45,6 +45,11 @@ TOO_MANY = "サインインの試行が多すぎます。しばらくしてか�
 PAGES: dict[str, tuple[str, str, frozenset[AccountRole]]] = {
     "transfers": ("連携記録", f"{PREFIX}/transfers", frozenset({AccountRole.AUDITOR, AccountRole.ADMIN})),
     "persons": ("やりとり履歴", f"{PREFIX}/persons", frozenset({AccountRole.AUDITOR, AccountRole.ADMIN})),
+    "compliance": (
+        "条例適合性",
+        f"{PREFIX}/compliance",
+        frozenset({AccountRole.AUDITOR, AccountRole.MYNUMBER_OFFICE, AccountRole.ADMIN}),
+    ),
 }
 UNKNOWN_ACTOR = Actor(client_id="console:-", role="anonymous")
 
