@@ -115,11 +115,11 @@ def test_an_auditor_reads_the_records_in_the_browser(
 
     page.click("nav.pages >> text=連携記録")
     expect(page.locator("h1")).to_have_text("連携記録")
-    expect(page.locator("tbody tr")).to_have_count(2)  # the answered query and the refused one
+    expect(page.locator("table.records tbody tr")).to_have_count(2)  # the answered query and the refused one
     page.select_option("select[name=outcome]", "refused")
     page.click("form.filters button[type=submit]")
-    expect(page.locator("tbody tr")).to_have_count(1)
-    expect(page.locator("tbody tr td.outcome")).to_have_text("拒否")
+    expect(page.locator("table.records tbody tr")).to_have_count(1)
+    expect(page.locator("table.records tbody tr td.outcome")).to_have_text("拒否")
     assert "outcome=refused" in page.url
     expect(page.locator("a.csv")).to_have_attribute("href", "/console/transfers.csv?outcome=refused")
     visit.shot("transfers-refused")

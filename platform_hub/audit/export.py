@@ -1,4 +1,5 @@
-"""Both records as CSV for people: what Excel and LibreOffice Calc open as it is (docs/records.md).
+"""Both records as CSV for people: what Excel and LibreOffice Calc open as it is (docs/records.md);
+and as an Excel workbook (xlsx), where every cell is text.
 
 - UTF-8 with a BOM, CRLF, Japanese headers, in the order a spreadsheet shows them.
 - Codes are text: a code column's cell is written ``="011"``, a formula whose value is the text, so
@@ -10,17 +11,27 @@
 - The item list is joined with ``；`` (full-width semicolon), which no item name holds (the catalog's
   names hold ``・``).
 - 方式 and 結果 are words (照会, 提供 …); the JSON keeps the stored values.
+
+The workbook (``xlsx_chunks``) has the same headers and rows, on one sheet (連携記録, 操作記録), each
+cell a string cell formatted as text (``@``): no ``="…"`` nor ``'`` is needed there, since a
+string cell is never a number nor a formula.
 """
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 import datetime as dt
 import io
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from platform_hub.audit.repository import Position
@@ -119,24 +130,53 @@ def row(record: Record, columns: Iterable[str], entry: object) -> list[str]:
 
 
 def _cell(column: str, value: object, words: Mapping[str, str] | None) -> str:
+    if isinstance(value, list):
+        return _text(join_items(map(str, value)))
+    if isinstance(value, str) and (words is None or value not in words):
+        if column in _CODES and len(value) <= _EXCEL_STRING_LIMIT:
+            return '="' + value.replace('"', '""') + '"'
+        return _text(value)
+    return _plain(value, words)
+
+
+def _plain(value: object, words: Mapping[str, str] | None) -> str:
+    """A value as the text a person reads: times on the city's clock, stored values as words."""
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
         return value.astimezone(city_zone()).strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, list):
-        return _text(join_items(map(str, value)))
+        return join_items(map(str, value))
     if words is not None and isinstance(value, str) and value in words:
         return words[value]
-    if isinstance(value, str) and column in _CODES and len(value) <= _EXCEL_STRING_LIMIT:
-        return '="' + value.replace('"', '""') + '"'
-    return _text(str(value)) if isinstance(value, str) else str(value)
+    return str(value)
 
 
 def _text(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
+def text_row(record: Record, columns: Iterable[str], entry: object) -> list[str]:
+    """One entry of ``record`` as the workbook's text cells: the CSV's values without its guards."""
+    words = _WORDS[record]
+    return [_plain(getattr(entry, column), words.get(column)) for column in columns]
+
+
 Page = Callable[[AsyncSession, Position | None], Awaitable[Sequence[Any]]]
+
+
+async def _pages(
+    sessions: async_sessionmaker[AsyncSession], page: Page, moment: str
+) -> AsyncIterator[Sequence[Any]]:
+    """Each page of entries, read in a session of its own (none held open while the client reads)."""
+    after: Position | None = None
+    while True:
+        async with unit_of_work(sessions) as reading:
+            entries = await page(reading, after)
+        if not entries:
+            return
+        yield entries
+        after = Position(getattr(entries[-1], moment), entries[-1].id)
 
 
 async def csv_text(
@@ -150,15 +190,43 @@ async def csv_text(
     writer = csv.writer(buffer)
     writer.writerow(columns.values())
     yield codecs.BOM_UTF8.decode() + buffer.getvalue()
-    after: Position | None = None
-    while True:
-        async with unit_of_work(sessions) as reading:
-            entries = await page(reading, after)
-        if not entries:
-            return
+    async for entries in _pages(sessions, page, moment):
         buffer.seek(0)
         buffer.truncate()
         for entry in entries:
             writer.writerow(row(record, columns, entry))
         yield buffer.getvalue()
-        after = Position(getattr(entries[-1], moment), entries[-1].id)
+
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+SHEET_TITLES: Mapping[Record, str] = {"transfers": "連携記録", "operations": "操作記録"}
+_CHUNK = 64 * 1024
+
+
+async def xlsx_chunks(
+    sessions: async_sessionmaker[AsyncSession], record: Record, page: Page, moment: str
+) -> AsyncIterator[bytes]:
+    """Entries of ``record`` as an Excel workbook, in chunks. The rows go a page at a time into a
+    write-only workbook (which keeps them in a temporary file, not in memory); the finished file is
+    then sent in chunks. An xlsx is a zip whose directory comes last, so nothing can go out before
+    the last page is read."""
+    columns = TRANSFER_COLUMNS if record == "transfers" else OPERATION_COLUMNS
+    workbook = Workbook(write_only=True)
+    sheet: WriteOnlyWorksheet = workbook.create_sheet(SHEET_TITLES[record])
+    sheet.append([_text_cell(sheet, header) for header in columns.values()])
+    async for entries in _pages(sessions, page, moment):
+        for entry in entries:
+            sheet.append([_text_cell(sheet, value) for value in text_row(record, columns, entry)])
+    with tempfile.TemporaryFile() as file:
+        await asyncio.to_thread(workbook.save, file)  # the zip is written in a thread: CPU, not I/O
+        file.seek(0)
+        while chunk := file.read(_CHUNK):
+            yield chunk
+
+
+def _text_cell(sheet: WriteOnlyWorksheet, value: str) -> Cell:
+    # Control characters (a sender's field may hold one) are no XML: they are dropped.
+    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+    cell.data_type = "s"  # text, even "=…" or "011": never a formula nor a number
+    cell.number_format = "@"
+    return cell

@@ -198,6 +198,40 @@ async def transfers(
     return (await session.scalars(select_page.order_by(*(c.desc() for c in order)).limit(limit))).all()
 
 
+async def counts_by_stretch(
+    session: AsyncSession, query: TransferQuery, boundaries: Sequence[dt.datetime]
+) -> Sequence[Any]:
+    """The entries ``query`` selects between ``boundaries[0]`` and ``boundaries[-1]``, counted per
+    stretch between two boundaries and outcome, in one grouped COUNT: rows of ``(stretch, outcome,
+    entries)``, ``stretch`` the index of the boundary it starts at. The boundaries are moments the
+    caller chose (the starts of the city's days, say): the same on SQLite and PostgreSQL, whatever the
+    city's zone and its daylight saving."""
+    moment = TransferRecord.requested_at
+    whens = [(moment >= since, index) for index, since in reversed(list(enumerate(boundaries[:-1])))]
+    stretch = (case(*whens, else_=-1) if whens else literal(-1)).label("stretch")
+    found = (
+        select(stretch, TransferRecord.outcome, func.count().label("entries"))
+        .where(*query.where(), moment >= boundaries[0], moment < boundaries[-1])
+        .group_by(stretch, TransferRecord.outcome)
+    )
+    return (await session.execute(found)).all()
+
+
+async def refusal_reasons(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> Sequence[Any]:
+    """The refused entries from ``start`` until ``end`` counted per recorded reason: rows of
+    ``(refusal_reason, entries)``."""
+    query = (
+        select(TransferRecord.refusal_reason, func.count().label("entries"))
+        .where(
+            TransferRecord.outcome == TransferOutcome.REFUSED,
+            TransferRecord.requested_at >= start,
+            TransferRecord.requested_at < end,
+        )
+        .group_by(TransferRecord.refusal_reason)
+    )
+    return (await session.execute(query)).all()
+
+
 @dataclass(frozen=True)
 class OperationQuery:
     """What an auditor narrows the operations record to."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import secrets
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -260,6 +262,106 @@ async def operation_page(
 ) -> Sequence[Operation]:
     """A page of the operations record, newest first, after ``after``."""
     return await repository.operations(session, query, after, limit)
+
+
+@dataclass(frozen=True)
+class DailyCounts:
+    """How many entries of the record fell on each of the city's days, by outcome."""
+
+    days: list[dt.date]
+    counts: dict[tuple[dt.date, str], int]
+
+    def of(self, day: dt.date, outcome: str) -> int:
+        return self.counts.get((day, outcome), 0)
+
+    def total(self, day: dt.date | None = None) -> int:
+        return sum(n for (on, _), n in self.counts.items() if day is None or on == day)
+
+
+async def transfers_by_day(
+    session: AsyncSession, query: repository.TransferQuery, first: dt.date, last: dt.date
+) -> DailyCounts:
+    """The entries ``query`` selects from ``first`` to ``last`` (the city's days, both included),
+    counted per day and outcome by one grouped query."""
+    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    if not days:
+        return DailyCounts([], {})
+    boundaries = [ordinance.day_start(day) for day in [*days, last + dt.timedelta(days=1)]]
+    found = await repository.counts_by_stretch(session, query, boundaries)
+    counts = {(days[row.stretch], str(row.outcome)): row.entries for row in found if row.stretch >= 0}
+    return DailyCounts(days, counts)
+
+
+# The grounds a refusal or a violation names: the 番号法's own, for the network and 住基ネット
+# (``_network_violations``, ``ordinance.network``), or an article the ordinance's rules stand on.
+NETWORK_ARTICLES = ("番号法 第19条第8号", "番号法 第14条第2項")
+_ARTICLE = re.compile(r"番号法 第[0-9]+条(?:第[0-9]+項)?(?:第[0-9]+号)?")
+_ORDINANCE = re.compile(r"ordinance (\S+) has no rule")
+
+
+def ground_of(reason: str | None) -> str:
+    """The rule of law a refusal's (or a violation's) reason stands on, as people read it:
+    ``番号法 第19条第11号（条例 2026-11）`` for a version with no rule for the flow."""
+    if not reason:
+        return "理由の記録なし"
+    if reason.startswith("no ordinance version is in force"):
+        return "施行中の条例なし"
+    if reason.startswith("no 事務 named") or "is not registered for the 事務" in reason:
+        return "ユニットに登録のない事務"
+    article = _ARTICLE.search(reason)
+    if article is None:
+        return "その他"
+    version = _ORDINANCE.search(reason)
+    return f"{article.group()}（条例 {version.group(1)}）" if version else article.group()
+
+
+def by_network(violation: Violation) -> bool:
+    """A violation of the 番号法's own table (the network, 住基ネット), not of the ordinance."""
+    return violation.reason.startswith(NETWORK_ARTICLES)
+
+
+@dataclass(frozen=True)
+class ComplianceSummary:
+    """The compliance re-check of a period (``compliance``) with what a person reads first: the
+    period's entries by outcome, its refusals (those the hub made then, and the re-check's
+    violations) by ground, and the violations of the 番号法's own table apart."""
+
+    report: ComplianceReport
+    outcomes: dict[str, int]
+    refused: dict[str, int]  # ground → refusals recorded in the period
+    violated: dict[str, int]  # ground → the re-check's violations
+
+    @property
+    def network_violations(self) -> list[Violation]:
+        return [v for v in self.report.violations if by_network(v)]
+
+    @property
+    def ordinance_violations(self) -> list[Violation]:
+        return [v for v in self.report.violations if not by_network(v)]
+
+    def grounds(self) -> list[str]:
+        """Every ground, the most refused first."""
+        both = Counter(self.refused) + Counter(self.violated)
+        return [ground for ground, _ in sorted(both.items(), key=lambda item: (-item[1], item[0]))]
+
+
+async def compliance_summary(
+    session: AsyncSession, catalog: Catalog, start: dt.date, end: dt.date
+) -> ComplianceSummary:
+    """``compliance`` for ``start`` to ``end`` (the city's days), with the period's totals by outcome
+    and its refusals by ground, each one grouped query."""
+    report = await compliance(session, catalog, start, end)
+    start_at, end_at = ordinance.day_start(start), ordinance.day_start(end + dt.timedelta(days=1))
+    period = repository.TransferQuery(start=start_at, end=end_at)
+    outcomes = {
+        str(row.outcome): row.entries
+        for row in await repository.counts_by_stretch(session, period, [start_at, end_at])
+    }
+    refused: Counter[str] = Counter()
+    for row in await repository.refusal_reasons(session, start_at, end_at):
+        refused[ground_of(row.refusal_reason)] += row.entries
+    violated = Counter(ground_of(v.reason) for v in report.violations)
+    return ComplianceSummary(report, outcomes, dict(refused), dict(violated))
 
 
 async def compliance(

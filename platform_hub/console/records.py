@@ -1,9 +1,11 @@
 """The console's record pages: 連携記録 (the transfer record, filtered and paged as ``/audit/transfers``
-pages it, and its CSV) and やりとり履歴 (a person found by 氏名 and 生年月日 as the My Number office
-finds them, and what the record holds about them, as ``/audit/persons/{person}`` answers it).
+pages it, its CSV and its Excel workbook, and a chart of it by day) and やりとり履歴 (a person found by
+氏名 and 生年月日 as the My Number office finds them, and what the record holds about them, as
+``/audit/persons/{person}`` answers it).
 
 Each reading is in the operations record under the same action as the API's (``audit.transfers``,
-``audit.transfers_csv``, ``registry.search``, ``audit.person``), by the signed-in person.
+``audit.transfers_csv``, ``audit.transfers_xlsx``, ``registry.search``, ``audit.person``), by the
+signed-in person.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from platform_hub.addressees import repository as addressees_repository
 from platform_hub.addressees import views
 from platform_hub.addressees.access import Caller
 from platform_hub.audit import export, repository, service
+from platform_hub.console import charts
 from platform_hub.console.pages import PREFIX, page
 from platform_hub.console.signing import CsrfField, Refused, SignedIn, check_csrf, may_open
+from platform_hub.kit.clock import city_today
 from platform_hub.kit.database import unit_of_work
 from platform_hub.models import TransferOutcome, TransferPattern
 from platform_hub.ordinance import service as ordinance
@@ -34,6 +38,8 @@ from platform_hub.protocol.registry import PERSON_REFERENCE_PATTERN, Candidate, 
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PAGE_SIZE = 50
+CHART_DAYS = 30  # the chart's period when the filters name none
+CHART_MOST_DAYS = 93  # a longer period is charted by its last days (a column each must stay readable)
 Auditing = Annotated[SignedIn, may_open("transfers")]
 Disclosing = Annotated[SignedIn, may_open("persons")]
 
@@ -87,6 +93,16 @@ class Filters:
         """As the API's access log names them (``audit.transfers``)."""
         names = {"from": "start", "to": "end"}
         return {names.get(name, name): value for name, value in self.given.items()}
+
+    def chart_days(self) -> tuple[dt.date, dt.date, bool]:
+        """The days the chart counts: the period filtered (to today when it names no end), or the
+        last ``CHART_DAYS``; at most ``CHART_MOST_DAYS`` of them (True: the period was cut)."""
+        start, end = _day(self.given.get("from")), _day(self.given.get("to"))
+        last = end or max(city_today(), start or dt.date.min)
+        first = start or last - dt.timedelta(days=CHART_DAYS - 1)
+        if (last - first).days >= CHART_MOST_DAYS:
+            return last - dt.timedelta(days=CHART_MOST_DAYS - 1), last, True
+        return first, last, False
 
     def url(self, path: str, **more: str) -> str:
         query = urlencode({**self.given, **more})
@@ -144,12 +160,15 @@ async def transfers(request: Request, person: Auditing) -> Response:
         "next_url": None,
         "first_url": filters.url(f"{PREFIX}/transfers") if cursor else None,
         "csv_url": filters.url(f"{PREFIX}/transfers.csv"),
+        "xlsx_url": filters.url(f"{PREFIX}/transfers.xlsx"),
     }
     if filters.problems:  # refused, as the API refuses a bad filter (E1002), and recorded so
         await person.refuse("audit.transfers", "、".join(filters.problems), 400)
         return page("transfers.html", person.context(**context), status_code=400)
+    first, last, cut = filters.chart_days()
     async with unit_of_work(person.hub.sessions) as session:
         entries = await service.transfer_page(session, filters.query(), _position(cursor), PAGE_SIZE + 1)
+        counts = await service.transfers_by_day(session, filters.query(), first, last)
         await person.record(
             session,
             "audit.transfers",
@@ -160,7 +179,25 @@ async def transfers(request: Request, person: Auditing) -> Response:
         after = repository.Position.of(entries[PAGE_SIZE - 1]).token()
         context["next_url"] = filters.url(f"{PREFIX}/transfers", cursor=after)
     context["entries"] = entries[:PAGE_SIZE]
+    context["chart"] = day_chart(counts, cut)
     return page("transfers.html", person.context(**context))
+
+
+def day_chart(counts: service.DailyCounts, cut: bool) -> dict[str, Any]:
+    """The chart of transfers per day by outcome, and the same numbers as a table's rows."""
+    days = [day.isoformat() for day in counts.days]
+    series = [
+        charts.Series(outcome, word, [counts.of(day, outcome) for day in counts.days])
+        for outcome, word in OUTCOMES.items()
+    ]
+    period = f"{days[0]}〜{days[-1]}" if days else ""
+    description = f"{period}の連携記録の件数を日ごとに結果別に積み上げた棒グラフ。計{counts.total()}件"
+    svg = charts.stacked_columns("day-chart", "日ごとの連携件数（結果別）", description, days, series)
+    rows = [
+        {"day": day, "counts": [counts.of(day, o) for o in OUTCOMES], "total": counts.total(day)}
+        for day in counts.days
+    ]
+    return {"period": period, "svg": svg, "rows": rows, "cut": cut, "total": counts.total()}
 
 
 @router.get("/transfers.csv")
@@ -185,6 +222,31 @@ async def transfers_csv(request: Request, person: Auditing) -> Response:
         export.csv_text(person.hub.sessions, "transfers", entries, "requested_at"),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="transfers.csv"'},
+    )
+
+
+@router.get("/transfers.xlsx")
+async def transfers_xlsx(request: Request, person: Auditing) -> Response:
+    """The same entries as an Excel workbook (``/audit/transfers.xlsx``), authorised by the session."""
+    filters = Filters.of(request.query_params)
+    if filters.problems:
+        raise await person.refuse("audit.transfers_xlsx", "、".join(filters.problems), 400)
+    query = filters.query()
+    async with unit_of_work(person.hub.sessions) as session:
+        await person.record(
+            session,
+            "audit.transfers_xlsx",
+            subject=filters.given.get("integrated_number"),
+            parameters=filters.parameters(),
+        )
+
+    async def entries(reading: AsyncSession, after: repository.Position | None) -> Sequence[Any]:
+        return await service.transfer_page(reading, query, after, 1000)
+
+    return StreamingResponse(
+        export.xlsx_chunks(person.hub.sessions, "transfers", entries, "requested_at"),
+        media_type=export.XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="transfers.xlsx"'},
     )
 
 

@@ -45,10 +45,10 @@ TOO_MANY = "サインインの試行が多すぎます。しばらくしてか�
 PAGES: dict[str, tuple[str, str, frozenset[AccountRole]]] = {
     "transfers": ("連携記録", f"{PREFIX}/transfers", frozenset({AccountRole.AUDITOR, AccountRole.ADMIN})),
     "persons": ("やりとり履歴", f"{PREFIX}/persons", frozenset({AccountRole.AUDITOR, AccountRole.ADMIN})),
-    "impact": (
-        "条例改正の影響",
-        f"{PREFIX}/impact",
-        frozenset({AccountRole.MYNUMBER_OFFICE, AccountRole.ADMIN}),
+    "compliance": (
+        "条例適合性",
+        f"{PREFIX}/compliance",
+        frozenset({AccountRole.AUDITOR, AccountRole.MYNUMBER_OFFICE, AccountRole.ADMIN}),
     ),
     "verification": (
         "記録の検証",
@@ -56,6 +56,11 @@ PAGES: dict[str, tuple[str, str, frozenset[AccountRole]]] = {
         frozenset({AccountRole.AUDITOR, AccountRole.ADMIN}),
     ),
     "operations": ("操作記録", f"{PREFIX}/operations", frozenset({AccountRole.AUDITOR, AccountRole.ADMIN})),
+    "impact": (
+        "条例改正の影響",
+        f"{PREFIX}/impact",
+        frozenset({AccountRole.MYNUMBER_OFFICE, AccountRole.ADMIN}),
+    ),
 }
 UNKNOWN_ACTOR = Actor(client_id="console:-", role="anonymous")
 
