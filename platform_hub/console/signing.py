@@ -45,6 +45,7 @@ TOO_MANY = "サインインの試行が多すぎます。しばらくしてか�
 PAGES: dict[str, tuple[str, str, frozenset[AccountRole]]] = {
     "transfers": ("連携記録", f"{PREFIX}/transfers", frozenset({AccountRole.AUDITOR, AccountRole.ADMIN})),
     "persons": ("やりとり履歴", f"{PREFIX}/persons", frozenset({AccountRole.AUDITOR, AccountRole.ADMIN})),
+    "deliveries": ("配送", f"{PREFIX}/deliveries", frozenset({AccountRole.OPERATOR, AccountRole.ADMIN})),
 }
 UNKNOWN_ACTOR = Actor(client_id="console:-", role="anonymous")
 
