@@ -1,5 +1,6 @@
 """The operators' console pages in a real browser (Debian's chromium, driven by Playwright): an
-operator retries a dead letter and sees it leave the list. Screenshots are kept in the test's folder."""
+operator retries a dead letter and sees it leave the list, then reads the units and the catalog.
+Screenshots are kept in the test's folder."""
 
 from __future__ import annotations
 
@@ -55,6 +56,15 @@ def test_an_operator_retries_a_dead_letter_in_the_browser(
     expect(page.locator(f"#delivery-{ids['dead']}")).to_have_count(0)
     expect(page.locator("table.dead-letters tbody")).to_contain_text("配送不能の通知はありません")
     visit.shot("deliveries-retried")
+
+    page.click("nav.pages >> text=業務ユニット")
+    expect(page.locator("h1")).to_have_text("業務ユニット")
+    expect(page.locator("#unit-002 .state")).to_have_text("停止中")
+    visit.shot("units")
+    page.click("text=IF_JUK_0001")
+    expect(page.locator("h1")).to_contain_text("IF_JUK_0001")
+    expect(page.locator("table.items.request tbody tr").first).to_be_visible()
+    visit.shot("interface")
 
     assert [entry[2:] for entry in operations(database_url, "deliveries.retry")] == [
         ("ok", "1 queued again: 002が復旧した")

@@ -406,3 +406,11 @@ async def drop_months(session: AsyncSession, last_seq: int, boundary: dt.datetim
     await session.execute(delete(TransferRecord).where(TransferRecord.requested_at < boundary))
     await session.execute(delete(ChainLink).where(ChainLink.requested_at < boundary))
     return removed
+
+
+async def last_transfer_of(session: AsyncSession, unit: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """When the record last names ``unit`` as the requesting side and as the providing side (each by
+    its own index: the unit, then the time)."""
+    requested = select(func.max(TransferRecord.requested_at)).where(TransferRecord.requesting_unit == unit)
+    provided = select(func.max(TransferRecord.requested_at)).where(TransferRecord.providing_unit == unit)
+    return await session.scalar(requested), await session.scalar(provided)

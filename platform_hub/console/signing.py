@@ -46,6 +46,7 @@ PAGES: dict[str, tuple[str, str, frozenset[AccountRole]]] = {
     "transfers": ("連携記録", f"{PREFIX}/transfers", frozenset({AccountRole.AUDITOR, AccountRole.ADMIN})),
     "persons": ("やりとり履歴", f"{PREFIX}/persons", frozenset({AccountRole.AUDITOR, AccountRole.ADMIN})),
     "deliveries": ("配送", f"{PREFIX}/deliveries", frozenset({AccountRole.OPERATOR, AccountRole.ADMIN})),
+    "units": ("業務ユニット", f"{PREFIX}/units", frozenset({AccountRole.OPERATOR, AccountRole.ADMIN})),
 }
 UNKNOWN_ACTOR = Actor(client_id="console:-", role="anonymous")
 
