@@ -414,3 +414,20 @@ async def last_transfer_of(session: AsyncSession, unit: str) -> tuple[dt.datetim
     requested = select(func.max(TransferRecord.requested_at)).where(TransferRecord.requesting_unit == unit)
     provided = select(func.max(TransferRecord.requested_at)).where(TransferRecord.providing_unit == unit)
     return await session.scalar(requested), await session.scalar(provided)
+
+
+async def operations_not_ok_by_action(session: AsyncSession, start: dt.datetime) -> dict[str, int]:
+    """Entries since ``start`` refused or failed, counted by action (the ``at`` index)."""
+    query = (
+        select(Operation.action, func.count())
+        .where(Operation.at >= start, Operation.outcome != "ok")
+        .group_by(Operation.action)
+    )
+    return {action: count for action, count in await session.execute(query)}
+
+
+async def last_operation_at(session: AsyncSession, action: str) -> dt.datetime | None:
+    """When ``action`` was last done (the ``action, at`` index)."""
+    query = select(func.max(Operation.at)).where(Operation.action == action, Operation.outcome == "ok")
+    found: dt.datetime | None = await session.scalar(query)
+    return found

@@ -4,6 +4,7 @@ verification and checkpoints. Every query is itself in the operations record."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -250,7 +251,10 @@ async def verify(ops: Ops, state: State, session: Session, _: Auditor) -> Verify
             record_key=state.require_vault().record_key,
             overdue=verification.checkpoints_overdue(state.settings.checkpoint_interval_seconds),
         )
-    return VerifyOut.of(results)
+    verified = VerifyOut.of(results)
+    state.metrics.verification_at.set(time.time())
+    state.metrics.verification_ok.set(1 if verified.ok else 0)
+    return verified
 
 
 @router.get("/checkpoints", response_model=Checkpoints)
