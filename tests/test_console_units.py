@@ -90,8 +90,9 @@ def test_an_interface_shows_every_item_with_its_id_type_length_and_requirement(
     later = next(s for s in CATALOG.specs(every_version=True) if s.version > 1)
     newer = http.get(f"/console/units/interfaces/{later.id}?version={later.version}")
     assert newer.status_code == 200 and f"<dt>版</dt><dd>{later.version}</dd>" in newer.text
-    missing = http.get("/console/units/interfaces/IF_XXX_9999")
-    assert missing.status_code == 404 and "カタログにありません" in missing.text
+    for missing in ("IF_XXX_9999", "IF_JUK_0001?version=abc", "IF_JUK_0001?version=99"):
+        answer = http.get(f"/console/units/interfaces/{missing}")
+        assert answer.status_code == 404 and "カタログにありません" in answer.text, missing
     assert [entry[2] for entry in operations(database_url, "interface.read")] == ["ok", "ok"]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from platform_hub.audit import service as audit
@@ -50,9 +50,11 @@ async def unit_list(person: Watching) -> Response:
 
 
 @router.get("/units/interfaces/{interface_id}")
-async def interface(interface_id: str, person: Watching, version: int = 1) -> Response:
+async def interface(interface_id: str, request: Request, person: Watching) -> Response:
     """One interface of the catalog, every item (groups' items nested), as ``GET /interfaces/{id}``."""
-    compiled = person.hub.catalog.get(interface_id, version)
+    asked = request.query_params.get("version", "1")
+    version = int(asked) if asked.isdigit() and len(asked) <= 2 else 0
+    compiled = person.hub.catalog.get(interface_id, version) if version else None
     if compiled is None:
         raise Refused("そのインターフェイスはカタログにありません", 404)
     async with unit_of_work(person.hub.sessions) as session:
