@@ -20,6 +20,7 @@ from tests.test_console_accounts import (
     seeded,  # noqa: F401 - the fixture
 )
 from tests.test_console_browser import sign_in
+from tests.test_ordinance import amendment
 
 AXE = Path(__file__).parent / "accessibility" / "node_modules" / "axe-core" / "axe.min.js"
 pytestmark = [
@@ -61,5 +62,12 @@ def test_every_console_page_passes_axe(
                 found[name] = problems(page)
         page.goto(f"{origin}/console/persons/{seeded.integrated_number}")
         found["history"] = problems(page)
+        page.goto(f"{origin}/console/impact")  # and a replay's result, with a change on it
+        page.fill("input[name=start]", "2026-01-01")
+        page.fill("input[name=end]", "2030-12-31")
+        page.fill("textarea[name=text]", amendment("2027-04", drop={"U-03"}))
+        page.click("form.impact-form button[type=submit]")
+        page.wait_for_selector("dd.would-refuse")
+        found["impact-result"] = problems(page)
         page.close()
     assert {name: broken for name, broken in found.items() if broken} == {}

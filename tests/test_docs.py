@@ -54,6 +54,7 @@ DOCUMENTED_COMMANDS = [
     "ordinance list",
     "audit operations",
     "ordinance load",
+    "ordinance impact",
     "addressees import",
     "addressees search",
     "keys generate",

@@ -408,6 +408,50 @@ async def drop_months(session: AsyncSession, last_seq: int, boundary: dt.datetim
     return removed
 
 
+# What a flow is, for an ordinance draft's replay (ordinance.impact): the decision's keys, the
+# receiving unit and the interface, with how the transfer went and how it ended.
+FLOW_KEYS = (
+    TransferRecord.requesting_unit,
+    TransferRecord.interface_id,
+    TransferRecord.pattern,
+    TransferRecord.outcome,
+    *DECISION_KEYS,
+)
+
+
+async def flow_groups(session: AsyncSession, window: Window) -> AsyncIterator[Any]:
+    """The window's entries counted per governing version and flow, streamed: one row per group."""
+    period = window.period().label("period")
+    query = (
+        select(period, *FLOW_KEYS, func.count().label("entries"))
+        .where(*window.where())
+        .group_by(period, *FLOW_KEYS)
+        .execution_options(yield_per=1000)
+    )
+    result = await session.stream(query)
+    try:
+        async for groups in result.partitions():
+            for group in groups:
+                yield group
+    finally:
+        await result.close()
+
+
+async def flow_examples(session: AsyncSession, window: Window, group: Any, limit: int) -> Sequence[Any]:
+    """The first ``limit`` entries of one flow group, oldest first."""
+    query = (
+        select(TransferRecord.id, TransferRecord.reception_number, TransferRecord.requested_at)
+        .where(
+            *window.where(),
+            window.period() == group.period,
+            *(key == getattr(group, key.key) for key in FLOW_KEYS),
+        )
+        .order_by(TransferRecord.id)
+        .limit(limit)
+    )
+    return (await session.execute(query)).all()
+
+
 async def last_transfer_of(session: AsyncSession, unit: str) -> tuple[dt.datetime | None, dt.datetime | None]:
     """When the record last names ``unit`` as the requesting side and as the providing side (each by
     its own index: the unit, then the time)."""

@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from platform_hub.console import daily, deliveries, oidc, records, signing, units
+from platform_hub.console import daily, deliveries, impact, oidc, records, signing, units
 from platform_hub.console.pages import PREFIX, STATIC, STATIC_URL, ConsoleHeaders, page
 from platform_hub.console.signing import Refused, SignInNeeded
 from platform_hub.kit.ratelimit import RateLimit
@@ -22,6 +22,7 @@ def install(app: FastAPI, settings: Settings) -> str:
     app.include_router(signing.router)
     app.include_router(oidc.router)
     app.include_router(records.router)
+    app.include_router(impact.router)
     app.include_router(deliveries.router)
     app.include_router(units.router)
     app.include_router(daily.router)

@@ -45,6 +45,11 @@ TOO_MANY = "サインインの試行が多すぎます。しばらくしてか�
 PAGES: dict[str, tuple[str, str, frozenset[AccountRole]]] = {
     "transfers": ("連携記録", f"{PREFIX}/transfers", frozenset({AccountRole.AUDITOR, AccountRole.ADMIN})),
     "persons": ("やりとり履歴", f"{PREFIX}/persons", frozenset({AccountRole.AUDITOR, AccountRole.ADMIN})),
+    "impact": (
+        "条例改正の影響",
+        f"{PREFIX}/impact",
+        frozenset({AccountRole.MYNUMBER_OFFICE, AccountRole.ADMIN}),
+    ),
     "deliveries": ("配送", f"{PREFIX}/deliveries", frozenset({AccountRole.OPERATOR, AccountRole.ADMIN})),
     "units": ("業務ユニット", f"{PREFIX}/units", frozenset({AccountRole.OPERATOR, AccountRole.ADMIN})),
     "daily": (

@@ -100,3 +100,92 @@ class VersionSummary(BaseModel):
     loaded_by: str
     rules: int = Field(description="how many rules it has")
     in_force: bool = Field(description="the version in force today (in the city)")
+
+
+# --- 条例改正の影響: a draft replayed over a past period (ordinance.impact) -------------------------
+
+
+class DraftOut(BaseModel):
+    """The draft as its file names it (not stored, not in force)."""
+
+    version: str
+    title: str
+    enacted: dt.date
+    effective: dt.date
+    rules: int = Field(description="how many rules it has")
+
+
+class FlowOut(BaseModel):
+    """A flow: the receiving unit gets the interface's category from the holding unit, for its 事務."""
+
+    receiving_unit: str
+    receiving_organ: str
+    interface_id: str
+    purposes: list[str] = Field(description="the recorded 事務; for a registry flow, every 事務 of the unit")
+    category: str = Field(description="情報の種別")
+    holding_unit: str
+    holding_organ: str
+
+
+class ImpactExample(BaseModel):
+    """One transfer of a change, as the record names it (never whom it was about)."""
+
+    entry_id: int
+    reception_number: str
+    requested_at: dt.datetime
+
+
+class FlowChangeOut(BaseModel):
+    change: str = Field(
+        description="would_refuse: allowed then, no rule in the draft; would_allow: refused by the "
+        "ordinance then, a rule in the draft"
+    )
+    flow: FlowOut
+    entries: int = Field(description="the period's transfers of this flow the draft changes")
+    rules_before: list[str] = Field(description="the rules that allowed them (version/code)")
+    rules_after: list[str] = Field(description="the draft's rules that would allow them")
+    reasons: list[str] = Field(description="why the draft would refuse them, or why they were refused")
+    examples: list[ImpactExample] = Field(description="a few of the transfers, oldest first")
+
+
+class CoverageOut(BaseModel):
+    """A flow the registry sets up, as today's ordinance and the draft decide it."""
+
+    flow: FlowOut
+    rule_before: str | None = Field(description="the rule in force today that covers it")
+    rule_after: str | None = Field(description="the draft's rule that covers it")
+    reason: str | None = Field(description="why the draft covers it not")
+
+
+class RuleChangeOut(BaseModel):
+    code: str
+    change: str = Field(description="added, removed or changed, against the version in force today")
+    kind: str
+    receiving_organ: str
+    purpose: str | None
+    category: str | None
+    holding_organ: str
+    holding_unit: str | None
+    article: str
+    text: str
+
+
+class ImpactReport(BaseModel):
+    """What the draft would have changed over the period, per flow; and what it changes in the rules and
+    in the registry's flows against the version in force today."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    draft: DraftOut
+    start: dt.date = Field(alias="from")
+    end: dt.date = Field(alias="to")
+    compared_with: str | None = Field(description="the version in force today")
+    checked: int = Field(description="the period's transfers replayed (provided, delivered or refused)")
+    would_refuse: int = Field(description="transfers allowed then that the draft would refuse")
+    would_allow: int = Field(description="transfers the ordinance refused that the draft would allow")
+    changes: list[FlowChangeOut]
+    uncovered: list[CoverageOut] = Field(description="the registry's flows the draft leaves without a rule")
+    covered: list[CoverageOut] = Field(description="the registry's flows the draft newly covers")
+    rules: list[RuleChangeOut] = Field(description="the draft's rules against the version in force today")
+    units: list[str] = Field(description="the units the changes reach, receiving or holding")
+    purposes: list[str] = Field(description="the 事務 the changes reach")
