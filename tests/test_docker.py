@@ -163,17 +163,24 @@ def test_every_secret_is_a_required_variable() -> None:
         "POSTGRES_PASSWORD",
     }
     for service, key, value in secrets:
+        if key.endswith("__FILE"):  # read from a compose secret's file, not from the environment
+            assert value.startswith("/run/secrets/"), f"{service}: {key}={value}"
+            continue
         assert REQUIRED.fullmatch(value), f"{service}: {key}={value}"
+    for name, secret in (COMPOSE.get("secrets") or {}).items():  # files kept out of git and the image
+        assert secret["file"].startswith("./secrets/"), name
     for service, url in _database_urls():
         assert REQUIRED.fullmatch(url.password or ""), f"{service}: the password in {url}"
 
 
 def test_the_hub_is_published_on_loopback_by_default() -> None:
     published = {name: spec["ports"] for name, spec in COMPOSE["services"].items() if "ports" in spec}
-    assert list(published) == ["hub"]
-    for port in published["hub"]:
-        assert _interpolated(str(port)).startswith("127.0.0.1:"), port
-        assert re.fullmatch(r"\$\{\w+:-127\.0\.0\.1:8000\}:8000", str(port)), "overridable by a variable"
+    assert list(published) == ["hub", "grafana"]  # Grafana: the monitoring profile's
+    for name, container in (("hub", 8000), ("grafana", 3000)):
+        for port in published[name]:
+            assert _interpolated(str(port)).startswith("127.0.0.1:"), port
+            pattern = rf"\$\{{\w+:-127\.0\.0\.1:{container}\}}:{container}"
+            assert re.fullmatch(pattern, str(port)), "overridable by a variable"
 
 
 def test_postgres_serves_the_hub_through_roles_that_are_not_superusers() -> None:

@@ -129,6 +129,12 @@ def row(record: Record, columns: Iterable[str], entry: object) -> list[str]:
     return [_cell(column, getattr(entry, column), words.get(column)) for column in columns]
 
 
+def cell(value: object, *, code: bool = False) -> str:
+    """One cell by the rules above, outside a record's columns (the daily report's): a time in the
+    city's clock, a ``code`` kept as text, no text that would start a formula."""
+    return _cell("reception_number" if code else "", value, None)
+
+
 def _cell(column: str, value: object, words: Mapping[str, str] | None) -> str:
     if isinstance(value, list):
         return _text(join_items(map(str, value)))

@@ -548,3 +548,111 @@ async def reveals_by_client(
         .order_by(entries.desc(), Operation.client_id)
     )
     return [(client, count, persons) for client, count, persons in await session.execute(query)]
+
+
+async def last_transfer_of(session: AsyncSession, unit: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """When the record last names ``unit`` as the requesting side and as the providing side (each by
+    its own index: the unit, then the time)."""
+    requested = select(func.max(TransferRecord.requested_at)).where(TransferRecord.requesting_unit == unit)
+    provided = select(func.max(TransferRecord.requested_at)).where(TransferRecord.providing_unit == unit)
+    return await session.scalar(requested), await session.scalar(provided)
+
+
+async def operations_not_ok_by_action(session: AsyncSession, start: dt.datetime) -> dict[str, int]:
+    """Entries since ``start`` refused or failed, counted by action (the ``at`` index)."""
+    query = (
+        select(Operation.action, func.count())
+        .where(Operation.at >= start, Operation.outcome != "ok")
+        .group_by(Operation.action)
+    )
+    return {action: count for action, count in await session.execute(query)}
+
+
+# --- the daily report ------------------------------------------------------------------------------
+
+
+async def transfer_counts(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> Sequence[Any]:
+    """``(interface_id, outcome, count)`` of the entries requested in ``[start, end)``."""
+    query = (
+        select(TransferRecord.interface_id, TransferRecord.outcome, func.count().label("count"))
+        .where(TransferRecord.requested_at >= start, TransferRecord.requested_at < end)
+        .group_by(TransferRecord.interface_id, TransferRecord.outcome)
+        .order_by(TransferRecord.interface_id, TransferRecord.outcome)
+    )
+    return (await session.execute(query)).all()
+
+
+async def refusal_counts(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> Sequence[Any]:
+    """``(purpose_code, interface_id, refusal_reason, count)`` of the refused entries in ``[start, end)``,
+    most first."""
+    count = func.count().label("count")
+    query = (
+        select(TransferRecord.purpose_code, TransferRecord.interface_id, TransferRecord.refusal_reason, count)
+        .where(
+            TransferRecord.requested_at >= start,
+            TransferRecord.requested_at < end,
+            TransferRecord.outcome == TransferOutcome.REFUSED,
+        )
+        .group_by(TransferRecord.purpose_code, TransferRecord.interface_id, TransferRecord.refusal_reason)
+        .order_by(count.desc(), TransferRecord.purpose_code, TransferRecord.interface_id)
+    )
+    return (await session.execute(query)).all()
+
+
+async def failed_recorded_between(
+    session: AsyncSession, requested_since: dt.datetime, start: dt.datetime, end: dt.datetime, prefix: str
+) -> Sequence[TransferRecord]:
+    """Failed entries recorded in ``[start, end)`` whose reason starts with ``prefix``, of transfers
+    requested since ``requested_since`` (which bounds the indexed range read)."""
+    query = (
+        select(TransferRecord)
+        .where(
+            TransferRecord.requested_at >= requested_since,
+            TransferRecord.requested_at < end,
+            TransferRecord.outcome == TransferOutcome.FAILED,
+            TransferRecord.recorded_at >= start,
+            TransferRecord.recorded_at < end,
+            TransferRecord.refusal_reason.startswith(prefix, autoescape=True),
+        )
+        .order_by(TransferRecord.recorded_at, TransferRecord.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def operations_of_actions(
+    session: AsyncSession, actions: Sequence[str], start: dt.datetime, end: dt.datetime, limit: int
+) -> Sequence[Operation]:
+    """Entries of ``actions`` in ``[start, end)`` not done (refused, failed), oldest first."""
+    query = (
+        select(Operation)
+        .where(
+            Operation.action.in_(list(actions)),
+            Operation.at >= start,
+            Operation.at < end,
+            Operation.outcome != "ok",
+        )
+        .order_by(Operation.at, Operation.id)
+        .limit(limit)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def operations_by_client(
+    session: AsyncSession, start: dt.datetime, end: dt.datetime, *, except_role: str
+) -> Sequence[Any]:
+    """``(client_id, role, action, count, first, last)`` of the entries in ``[start, end)`` by anyone
+    but ``except_role``."""
+    query = (
+        select(
+            Operation.client_id,
+            Operation.role,
+            Operation.action,
+            func.count().label("count"),
+            func.min(Operation.at).label("first"),
+            func.max(Operation.at).label("last"),
+        )
+        .where(Operation.at >= start, Operation.at < end, Operation.role != except_role)
+        .group_by(Operation.client_id, Operation.role, Operation.action)
+        .order_by(Operation.client_id, Operation.action)
+    )
+    return (await session.execute(query)).all()

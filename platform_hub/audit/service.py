@@ -571,3 +571,24 @@ async def purge(
 async def checkpoints(session: AsyncSession, ledger: Ledger = TRANSFERS) -> list[CheckpointOut]:
     """The signed checkpoints of a record, oldest first: what auditors keep outside the hub."""
     return [CheckpointOut.model_validate(c) for c in await repository.checkpoints(session, ledger)]
+
+
+@dataclass(frozen=True)
+class UnitTraffic:
+    """When the transfer record last names a unit: as the side that received, as the side that provided."""
+
+    requested_at: dt.datetime | None
+    provided_at: dt.datetime | None
+
+    @property
+    def last_at(self) -> dt.datetime | None:
+        return max(filter(None, (self.requested_at, self.provided_at)), default=None)
+
+
+async def unit_traffic(session: AsyncSession, codes: Sequence[str]) -> dict[str, UnitTraffic]:
+    """Each unit's last traffic in the record (two indexed look-ups a unit)."""
+    found = {}
+    for code in codes:
+        requested, provided = await repository.last_transfer_of(session, code)
+        found[code] = UnitTraffic(requested, provided)
+    return found

@@ -7,7 +7,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from platform_hub.console import compliance, impact, oidc, operations, records, signing, verification
+from platform_hub.console import (
+    compliance,
+    daily,
+    deliveries,
+    impact,
+    oidc,
+    operations,
+    records,
+    signing,
+    units,
+    verification,
+)
 from platform_hub.console.pages import PREFIX, STATIC, STATIC_URL, ConsoleHeaders, page
 from platform_hub.console.signing import Refused, SignInNeeded
 from platform_hub.kit.ratelimit import RateLimit
@@ -26,6 +37,9 @@ def install(app: FastAPI, settings: Settings) -> str:
     app.include_router(verification.router)
     app.include_router(operations.router)
     app.include_router(impact.router)
+    app.include_router(deliveries.router)
+    app.include_router(units.router)
+    app.include_router(daily.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> Response:

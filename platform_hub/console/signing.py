@@ -61,6 +61,13 @@ PAGES: dict[str, tuple[str, str, frozenset[AccountRole]]] = {
         f"{PREFIX}/impact",
         frozenset({AccountRole.MYNUMBER_OFFICE, AccountRole.ADMIN}),
     ),
+    "deliveries": ("配送", f"{PREFIX}/deliveries", frozenset({AccountRole.OPERATOR, AccountRole.ADMIN})),
+    "units": ("業務ユニット", f"{PREFIX}/units", frozenset({AccountRole.OPERATOR, AccountRole.ADMIN})),
+    "daily": (
+        "日次報告",
+        f"{PREFIX}/daily",
+        frozenset({AccountRole.MYNUMBER_OFFICE, AccountRole.AUDITOR, AccountRole.ADMIN}),
+    ),
 }
 UNKNOWN_ACTOR = Actor(client_id="console:-", role="anonymous")
 

@@ -5,9 +5,12 @@ lost them. Whatever an operator names must exist: a mistyped id is told so, not 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from platform_hub.kit.clock import utcnow
 from platform_hub.linkage import repository
 from platform_hub.models import Delivery, DeliveryStatus
 from platform_hub.protocol.errors import UnknownTarget
@@ -21,6 +24,59 @@ async def list_deliveries(
     if unit is not None:
         await units.get_unit(session, unit)
     return await repository.list_deliveries(session, status=status, unit=unit, limit=limit)
+
+
+@dataclass(frozen=True)
+class SubscriberQueue:
+    """What waits for one subscriber: how many deliveries, and since when the oldest."""
+
+    unit: str
+    pending: int
+    oldest_at: datetime
+
+    def oldest_age(self, now: datetime) -> timedelta:
+        return max(now - self.oldest_at, timedelta(0))
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """The queue as an operator watches it: per subscriber, the dead letters still dead (not retried
+    since), and the latest delivered notifications, which may be replayed."""
+
+    subscribers: list[SubscriberQueue]
+    dead_letters: Sequence[Delivery]
+    dead_count: int
+    delivered: Sequence[Delivery]
+    at: datetime
+
+    @property
+    def pending(self) -> int:
+        return sum(queue.pending for queue in self.subscribers)
+
+    @property
+    def oldest_age(self) -> timedelta | None:
+        return max((queue.oldest_age(self.at) for queue in self.subscribers), default=None)
+
+
+async def subscriber_queues(session: AsyncSession) -> list[SubscriberQueue]:
+    rows = await repository.pending_by_subscriber(session)
+    return [SubscriberQueue(unit, count, oldest) for unit, count, oldest in rows]
+
+
+async def queue_state(session: AsyncSession, *, limit: int) -> QueueState:
+    """The pending deliveries per subscriber, up to ``limit`` dead letters and delivered ones."""
+    return QueueState(
+        subscribers=await subscriber_queues(session),
+        dead_letters=await repository.latest_of_status(session, DeliveryStatus.DEAD, limit),
+        dead_count=await count_dead_letters(session),
+        delivered=await repository.latest_of_status(session, DeliveryStatus.DELIVERED, limit),
+        at=utcnow(),
+    )
+
+
+async def count_dead_letters(session: AsyncSession) -> int:
+    """The dead letters nobody retried yet (``/metrics``)."""
+    return await repository.count_latest_of_status(session, DeliveryStatus.DEAD)
 
 
 async def enqueue_again(

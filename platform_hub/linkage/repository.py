@@ -301,3 +301,56 @@ async def enqueue_again(
     session.add_all(again)
     await session.flush()
     return again
+
+
+def _requeued_since() -> ColumnElement[bool]:
+    """A delivery of the same message to the same subscriber queued after this one: the row is history."""
+    later = aliased(Delivery)
+    return exists().where(
+        later.message_id == Delivery.message_id,
+        later.subscriber_unit == Delivery.subscriber_unit,
+        later.id > Delivery.id,
+    )
+
+
+async def pending_by_subscriber(session: AsyncSession) -> list[tuple[str, int, datetime]]:
+    """``(subscriber, pending deliveries, when the oldest was accepted)`` per subscriber with any
+    (the ``ix_deliveries_queue_heads`` index: status, subscriber)."""
+    query = (
+        select(Delivery.subscriber_unit, func.count(), func.min(Delivery.created_at))
+        .where(Delivery.status == DeliveryStatus.PENDING)
+        .group_by(Delivery.subscriber_unit)
+        .order_by(Delivery.subscriber_unit)
+    )
+    return [(unit, count, oldest) for unit, count, oldest in await session.execute(query)]
+
+
+async def latest_of_status(session: AsyncSession, status: DeliveryStatus, limit: int) -> Sequence[Delivery]:
+    """Deliveries in ``status`` not queued again since, newest first: the dead letters still dead,
+    the delivered notifications that could be replayed."""
+    query = (
+        select(Delivery)
+        .where(Delivery.status == status, ~_requeued_since())
+        .order_by(Delivery.id.desc())
+        .limit(limit)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def count_latest_of_status(session: AsyncSession, status: DeliveryStatus) -> int:
+    query = select(func.count()).select_from(Delivery).where(Delivery.status == status, ~_requeued_since())
+    return await session.scalar(query) or 0
+
+
+async def dead_accepted_between(session: AsyncSession, start: datetime, end: datetime) -> Sequence[Delivery]:
+    """Dead deliveries of messages accepted in ``[start, end)``, oldest first."""
+    query = (
+        select(Delivery)
+        .where(
+            Delivery.status == DeliveryStatus.DEAD,
+            Delivery.created_at >= start,
+            Delivery.created_at < end,
+        )
+        .order_by(Delivery.id)
+    )
+    return (await session.scalars(query)).all()

@@ -62,6 +62,9 @@ class Hub(FastAPI):
     the token and caps the body itself."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hub = getattr(self.state, "hub", None)  # none before the lifespan has built it
+        if scope["type"] == "http" and hub is not None:
+            send = hub.metrics.counting(send)  # every response's status class, the messages' too
         if scope["type"] == "http" and scope["path"] == MESSAGES_PATH and scope["method"] == "POST":
             scope["app"] = self
             body, send = paced(scope, receive, send, self.state.hub.settings)

@@ -81,6 +81,8 @@ async def soap_exchange(
     except Exception as caught:
         error = as_hub_error(caught)
         result = error.code
+        if error.status_code < 500:
+            state.metrics.refusals.labels(error.code).inc()
         log.info("message refused", code=error.code, error=error.message)
         return Response(
             fault(error, error.reception_number),

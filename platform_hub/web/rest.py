@@ -67,6 +67,8 @@ def _handler(spec: InterfaceSpec, method: str) -> Handler:
                 return JSONResponse(await _exchange(state, request, principal, spec, method, href))
         except Exception as caught:  # every failure answers the DA's error body, with the hub's code
             error = as_hub_error(caught)
+            if error.status_code < 500:
+                state.metrics.refusals.labels(error.code).inc()
             log.info("REST call refused", code=error.code, error=error.message, interface=spec.id)
             status, body = rest.error_document(error, href)
             return JSONResponse(body, status_code=status, headers=error.headers)
