@@ -15,12 +15,14 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 from platform_hub.kit.migrations import upgrade
 from platform_hub.kit.settings import DEMO_ORDINANCE, Settings
 from platform_hub.ordinance.service import load_file
+from tests.console import Seeded, seed
 from tests.helpers import ADMIN_ID, ADMIN_SECRET, CATALOG, YAMADA, HubClient, serve_in_thread, served_hub
 from tests.units import TestUnit
 
@@ -132,3 +134,17 @@ def subscribers(hub: HubClient) -> Iterator[dict[str, TestUnit]]:
             hub.register(code, stack.enter_context(serve_in_thread(unit.app())))
         hub.enroll(YAMADA)
         yield units
+
+
+@pytest.fixture
+def seeded(hub: HubClient, database_url: str) -> Seeded:
+    """The console's record to show: 山田太郎 with a 個人番号, a transfer provided and one refused, and
+    a person named ``<script>…``."""
+    return seed(hub, database_url)
+
+
+@pytest.fixture
+def browser_client(hub: HubClient) -> Iterator[httpx.Client]:
+    """A client of the same hub with a cookie jar of its own, as one browser is."""
+    with httpx.Client(base_url=str(hub.http.base_url), timeout=30) as http:
+        yield http

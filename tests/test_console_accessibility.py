@@ -13,12 +13,8 @@ from platform_hub.console.signing import PAGES
 from platform_hub.kit.settings import Settings
 from platform_hub.models import AccountRole
 from tests.browser import HUB_HOST, chromium, needs_chromium
+from tests.console import Seeded, create_account
 from tests.helpers import HubClient
-from tests.test_console_accounts import (
-    Seeded,
-    create_account,
-    seeded,  # noqa: F401 - the fixture
-)
 from tests.test_console_browser import sign_in
 from tests.test_ordinance import amendment
 
@@ -43,7 +39,7 @@ def problems(page: Page) -> list[str]:
 
 def test_every_console_page_passes_axe(
     hub: HubClient,
-    seeded: Seeded,  # noqa: F811 - the fixture
+    seeded: Seeded,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -15,16 +15,8 @@ from playwright.sync_api import Browser, Page, Route, expect
 from platform_hub.console.pages import CONTENT_SECURITY_POLICY
 from platform_hub.kit.settings import Settings
 from tests.browser import HUB_HOST, chromium, needs_chromium
+from tests.console import MY_NUMBER, SCRIPT_NAME, WRONG, Seeded, create_account, operations
 from tests.helpers import HubClient, rows, served_hub
-from tests.test_console_accounts import (
-    MY_NUMBER,
-    SCRIPT_NAME,
-    WRONG,
-    Seeded,
-    create_account,
-    operations,
-    seeded,  # noqa: F401 - the fixture
-)
 
 pytestmark = needs_chromium
 
@@ -89,7 +81,7 @@ def origin_of(settings: Settings) -> Iterator[str]:
 def test_an_auditor_reads_the_records_in_the_browser(
     browser: Browser,
     hub: HubClient,
-    seeded: Seeded,  # noqa: F811 - the fixture
+    seeded: Seeded,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,

@@ -16,15 +16,8 @@ from platform_hub.console import charts
 from platform_hub.kit.clock import city_today, city_zone
 from platform_hub.kit.database import run_once
 from platform_hub.kit.settings import Settings
+from tests.console import Seeded, create_account, operations, sign_in
 from tests.helpers import rows
-from tests.test_console_accounts import (
-    Seeded,
-    browser_client,  # noqa: F401 - the fixture
-    create_account,
-    operations,
-    seeded,  # noqa: F401 - the fixture
-    sign_in,
-)
 
 BAR = re.compile(r'<rect class="bar series-(\w+)"[^>]*data-label="([^"]*)"[^>]*data-value="(\d+)"')
 
@@ -88,7 +81,7 @@ def _entries(database_url: str) -> list[tuple[dt.datetime, str]]:
 
 
 def test_the_counts_are_the_entries_of_each_city_day(
-    seeded: Seeded,  # noqa: F811 - the fixture
+    seeded: Seeded,
     database_url: str,
 ) -> None:
     entries = _entries(database_url)
@@ -121,8 +114,8 @@ def test_the_counts_are_the_entries_of_each_city_day(
 
 
 def test_the_transfers_page_charts_the_days_by_outcome(
-    seeded: Seeded,  # noqa: F811 - the fixture
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    seeded: Seeded,
+    browser_client: httpx.Client,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,

@@ -18,16 +18,8 @@ from platform_hub.console.compliance import last_month
 from platform_hub.kit.clock import city_today
 from platform_hub.kit.settings import Settings
 from tests.browser import HUB_HOST, chromium, needs_chromium
+from tests.console import MY_NUMBER, Seeded, create_account, operations, sign_in
 from tests.helpers import HubClient, rows
-from tests.test_console_accounts import (
-    MY_NUMBER,
-    Seeded,
-    browser_client,  # noqa: F401 - the fixture
-    create_account,
-    operations,
-    seeded,  # noqa: F401 - the fixture
-    sign_in,
-)
 from tests.test_console_browser import Visit
 from tests.test_console_browser import sign_in as sign_in_in_the_browser
 from tests.test_console_charts import bars_of
@@ -59,9 +51,9 @@ def test_last_month_is_the_default_period() -> None:
 
 
 def test_the_compliance_page_for_an_auditor(
-    seeded: Seeded,  # noqa: F811 - the fixture
+    seeded: Seeded,
     hub: HubClient,
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    browser_client: httpx.Client,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -114,8 +106,8 @@ def test_the_compliance_page_for_an_auditor(
 
 
 def test_a_period_the_page_cannot_use_is_refused(
-    seeded: Seeded,  # noqa: F811 - the fixture
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    seeded: Seeded,
+    browser_client: httpx.Client,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -130,7 +122,7 @@ def test_a_period_the_page_cannot_use_is_refused(
 
 
 def test_the_my_number_office_opens_it_and_an_operator_does_not(
-    seeded: Seeded,  # noqa: F811 - the fixture
+    seeded: Seeded,
     hub: HubClient,
     settings: Settings,
     database_url: str,
@@ -152,7 +144,7 @@ def test_the_my_number_office_opens_it_and_an_operator_does_not(
 
 @needs_chromium
 def test_the_compliance_page_in_the_browser(
-    seeded: Seeded,  # noqa: F811 - the fixture
+    seeded: Seeded,
     hub: HubClient,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,

@@ -18,23 +18,8 @@ from sqlalchemy.orm import Session
 from platform_hub.kit.clock import city_today, city_zone
 from platform_hub.kit.settings import Settings
 from platform_hub.models import Operation
+from tests.console import Seeded, create_account, operations, sign_in, signed_in
 from tests.helpers import YAMADA, HubClient, ido_notification, rows, wait_until
-from tests.test_console_accounts import (
-    Seeded,
-    browser_client,  # noqa: F401 - the fixture
-    create_account,
-    operations,
-    seeded,  # noqa: F401 - the fixture
-    sign_in,
-)
-
-
-def signed_in(
-    client: httpx.Client, settings: Settings, monkeypatch: pytest.MonkeyPatch, role: str = "mynumber_office"
-) -> httpx.Client:
-    account = create_account(settings, monkeypatch, "bango", role=role)
-    assert sign_in(client, account).status_code == 303
-    return client
 
 
 def sections(text: str) -> dict[str, list[list[str]]]:
@@ -53,8 +38,8 @@ def sections(text: str) -> dict[str, list[list[str]]]:
 
 def test_a_days_transfers_refusals_and_failed_sign_ins(
     hub: HubClient,
-    seeded: Seeded,  # noqa: F811 - the fixture
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    seeded: Seeded,
+    browser_client: httpx.Client,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -101,11 +86,11 @@ def test_a_days_transfers_refusals_and_failed_sign_ins(
 
 def test_yesterday_unless_another_day_is_chosen(
     hub: HubClient,
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    browser_client: httpx.Client,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    http = signed_in(browser_client, settings, monkeypatch, role="auditor")
+    http = signed_in(browser_client, settings, monkeypatch, "auditor", "bango")
     yesterday = (city_today() - dt.timedelta(days=1)).isoformat()
     answer = http.get("/console/daily")
     assert answer.status_code == 200 and f"日次報告（{yesterday}）" in answer.text
@@ -118,7 +103,7 @@ def test_yesterday_unless_another_day_is_chosen(
 
 def test_night_work_by_people_and_staff_but_not_units(
     hub: HubClient,
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    browser_client: httpx.Client,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -148,7 +133,7 @@ def test_night_work_by_people_and_staff_but_not_units(
                 )
             )
     engine.dispose()
-    http = signed_in(browser_client, settings, monkeypatch, role="admin")
+    http = signed_in(browser_client, settings, monkeypatch, "admin", "bango")
     found = sections(http.get(f"/console/daily.csv?day={day.isoformat()}").content.decode("utf-8-sig"))
     night = found["夜間の操作（22時〜6時）"][1:]
     assert night == [
@@ -160,7 +145,7 @@ def test_night_work_by_people_and_staff_but_not_units(
 
 def test_dead_letters_of_the_day(
     hub: HubClient,
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    browser_client: httpx.Client,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -170,7 +155,7 @@ def test_dead_letters_of_the_day(
     hub.enroll({"001": YAMADA["001"], "002": YAMADA["002"]})
     assert hub.send(ido_notification(), juki).status_code == 200
     wait_until(lambda: rows(database_url, "SELECT id FROM transfer_records"), timeout=20)
-    http = signed_in(browser_client, settings, monkeypatch)
+    http = signed_in(browser_client, settings, monkeypatch, "mynumber_office", "bango")
     found = sections(
         http.get("/console/daily.csv?day=" + city_today().isoformat()).content.decode("utf-8-sig")
     )
@@ -183,13 +168,13 @@ def test_dead_letters_of_the_day(
 @pytest.mark.parametrize("role", ["operator"])
 def test_operators_may_not_open_it(
     hub: HubClient,
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    browser_client: httpx.Client,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
     role: str,
 ) -> None:
-    http = signed_in(browser_client, settings, monkeypatch, role=role)
+    http = signed_in(browser_client, settings, monkeypatch, role, "bango")
     assert 'href="/console/daily"' not in http.get("/console").text
     for url in ("/console/daily", "/console/daily.csv"):
         refused = http.get(url)

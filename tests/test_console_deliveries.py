@@ -16,14 +16,8 @@ from sqlalchemy.orm import Session
 from platform_hub.kit.clock import utcnow
 from platform_hub.kit.settings import Settings
 from platform_hub.models import Delivery, Message, Unit
+from tests.console import create_account, form_token, operations, sign_in
 from tests.helpers import HubClient, count_rows, rows
-from tests.test_console_accounts import (
-    browser_client,  # noqa: F401 - the fixture
-    create_account,
-    form_token,
-    operations,
-    sign_in,
-)
 
 HOSTILE_ERROR = "<script>alert(1)</script> HTTP 503 from unit 002"
 
@@ -96,7 +90,7 @@ def queue(hub: HubClient, database_url: str) -> dict[str, int]:
 @pytest.fixture
 def operator(
     hub: HubClient,
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    browser_client: httpx.Client,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[httpx.Client]:
@@ -182,7 +176,7 @@ def test_a_replay_needs_a_reason_and_a_delivered_notification(
 @pytest.mark.parametrize("role", ["auditor", "mynumber_office"])
 def test_other_roles_may_not_open_it(
     hub: HubClient,
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    browser_client: httpx.Client,
     queue: dict[str, int],
     settings: Settings,
     database_url: str,

@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 
 from platform_hub.kit.settings import Settings
 from tests.browser import HUB_HOST, chromium, needs_chromium
+from tests.console import create_account, form_token, operations, sign_in
 from tests.helpers import HubClient, rows
-from tests.test_console_accounts import create_account, form_token, operations, sign_in
 from tests.test_ordinance import TODAY, amendment
 from tests.test_ordinance_impact import JDT_RULE, recorded, with_rule  # noqa: F401 - the fixture
 

@@ -20,8 +20,8 @@ from platform_hub.console.oidc import NO_ACCOUNT, NOT_SIGNED_IN
 from platform_hub.console.signing import DISABLED
 from platform_hub.kit.settings import Settings
 from tests.browser import HUB_HOST, chromium, needs_chromium
+from tests.console import cli, create_account, operations
 from tests.helpers import free_port, served_hub, wait_until
-from tests.test_console_accounts import cli, create_account, operations
 
 CLIENT_ID = "platform-hub-console"
 

@@ -15,13 +15,8 @@ from playwright.sync_api import Browser, expect
 from platform_hub.kit.clock import city_today
 from platform_hub.kit.settings import Settings
 from tests.browser import HUB_HOST, chromium, needs_chromium
+from tests.console import Seeded, create_account, operations
 from tests.helpers import HubClient, rows
-from tests.test_console_accounts import (
-    Seeded,
-    create_account,
-    operations,
-    seeded,  # noqa: F401 - the fixture
-)
 from tests.test_console_browser import Visit, sign_in
 from tests.test_console_deliveries import seed_queue
 
@@ -85,7 +80,7 @@ def test_an_operator_retries_a_dead_letter_in_the_browser(
 def test_the_my_number_office_reads_the_daily_report_in_the_browser(
     browser: Browser,
     hub: HubClient,
-    seeded: Seeded,  # noqa: F811 - the fixture
+    seeded: Seeded,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,

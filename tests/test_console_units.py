@@ -10,30 +10,14 @@ import httpx
 import pytest
 
 from platform_hub.kit.settings import Settings
+from tests.console import SCRIPT_NAME, Seeded, operations, signed_in
 from tests.helpers import CATALOG, HubClient, execute
-from tests.test_console_accounts import (
-    SCRIPT_NAME,
-    Seeded,
-    browser_client,  # noqa: F401 - the fixture
-    create_account,
-    operations,
-    seeded,  # noqa: F401 - the fixture
-    sign_in,
-)
-
-
-def signed_in_as(
-    client: httpx.Client, settings: Settings, monkeypatch: pytest.MonkeyPatch, role: str
-) -> httpx.Client:
-    account = create_account(settings, monkeypatch, f"{role[:8]}.taro", role=role)
-    assert sign_in(client, account).status_code == 303
-    return client
 
 
 def test_an_operator_sees_the_units_their_heartbeats_and_traffic(
     hub: HubClient,
-    seeded: Seeded,  # noqa: F811 - the fixture
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    seeded: Seeded,
+    browser_client: httpx.Client,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -43,7 +27,7 @@ def test_an_operator_sees_the_units_their_heartbeats_and_traffic(
     assert beat.status_code == 200, beat.text
     hub.register("021")
     execute(database_url, "UPDATE units SET enabled = false WHERE code = '021'")
-    http = signed_in_as(browser_client, settings, monkeypatch, "operator")
+    http = signed_in(browser_client, settings, monkeypatch, "operator", "operator.taro")
     answer = http.get("/console/units")
     assert answer.status_code == 200, answer.text
     html = answer.text
@@ -70,12 +54,12 @@ def _row(html: str, code: str) -> str:
 
 def test_an_interface_shows_every_item_with_its_id_type_length_and_requirement(
     hub: HubClient,
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    browser_client: httpx.Client,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    http = signed_in_as(browser_client, settings, monkeypatch, "admin")
+    http = signed_in(browser_client, settings, monkeypatch, "admin", "admin.taro")
     spec = CATALOG.get("IF_JUK_0001")
     assert spec is not None
     answer = http.get("/console/units/interfaces/IF_JUK_0001")
@@ -99,13 +83,13 @@ def test_an_interface_shows_every_item_with_its_id_type_length_and_requirement(
 @pytest.mark.parametrize("role", ["auditor", "mynumber_office"])
 def test_other_roles_may_not_open_it(
     hub: HubClient,
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    browser_client: httpx.Client,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
     role: str,
 ) -> None:
-    http = signed_in_as(browser_client, settings, monkeypatch, role)
+    http = signed_in(browser_client, settings, monkeypatch, role, f"{role[:8]}.taro")
     assert 'href="/console/units"' not in http.get("/console").text
     for url in ("/console/units", "/console/units/interfaces/IF_JUK_0001"):
         refused = http.get(url)

@@ -27,18 +27,8 @@ from platform_hub.kit.database import create_engine, create_sessionmaker, run_on
 from platform_hub.kit.settings import Settings
 from platform_hub.models import VerificationRun
 from tests.browser import HUB_HOST, chromium, needs_chromium
+from tests.console import MY_NUMBER, Seeded, cli, create_account, form_token, operations, sign_in
 from tests.helpers import HubClient, drop_triggers, execute, rows, wait_until
-from tests.test_console_accounts import (
-    MY_NUMBER,
-    Seeded,
-    browser_client,  # noqa: F401 - the fixture
-    cli,
-    create_account,
-    form_token,
-    operations,
-    seeded,  # noqa: F401 - the fixture
-    sign_in,
-)
 from tests.test_console_browser import Visit
 from tests.test_console_browser import sign_in as sign_in_in_browser
 
@@ -47,8 +37,8 @@ NOTHING_FOUND = "改ざんは見つかりませんでした"
 
 @pytest.fixture
 def auditor(
-    seeded: Seeded,  # noqa: F811 - the fixture
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    seeded: Seeded,
+    browser_client: httpx.Client,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -193,8 +183,8 @@ def test_the_checkpoints_download_as_the_api_gives_them(
 
 
 def test_an_operator_may_not_verify(
-    seeded: Seeded,  # noqa: F811 - the fixture
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    seeded: Seeded,
+    browser_client: httpx.Client,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -259,7 +249,7 @@ def browser() -> Iterator[Browser]:
 def test_verifying_in_the_browser(
     browser: Browser,
     hub: HubClient,
-    seeded: Seeded,  # noqa: F811 - the fixture
+    seeded: Seeded,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,

@@ -17,8 +17,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from platform_hub.kit.settings import Settings
+from tests.console import cli
 from tests.helpers import HubClient, execute
-from tests.test_console_accounts import cli
 from tests.test_console_deliveries import seed_queue
 
 ROOT = Path(__file__).resolve().parents[1]

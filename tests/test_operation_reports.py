@@ -26,13 +26,8 @@ from platform_hub.kit.settings import Settings
 from platform_hub.kit.vault import load_vault
 from platform_hub.models import Operation, OperationOutcome
 from tests.browser import HUB_HOST, chromium, needs_chromium
+from tests.console import create_account, operations, sign_in
 from tests.helpers import HubClient, rows
-from tests.test_console_accounts import (
-    browser_client,  # noqa: F401 - the fixture
-    create_account,
-    operations,
-    sign_in,
-)
 from tests.test_console_browser import Visit
 from tests.test_console_browser import sign_in as sign_in_in_browser
 
@@ -152,7 +147,7 @@ def test_the_reports_need_an_auditor(seeded: None, hub: HubClient) -> None:
 @pytest.fixture
 def auditor(
     seeded: None,
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    browser_client: httpx.Client,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> httpx.Client:
@@ -222,7 +217,7 @@ def test_the_reports_page(auditor: httpx.Client, database_url: str) -> None:
 
 def test_an_operator_may_not_read_the_operations(
     hub: HubClient,
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    browser_client: httpx.Client,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

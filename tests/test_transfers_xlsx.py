@@ -15,17 +15,9 @@ import pytest
 
 from platform_hub.audit import export
 from platform_hub.kit.settings import Settings
+from tests.console import MY_NUMBER, Seeded, create_account, operations, sign_in
 from tests.helpers import HubClient, rows
 from tests.test_auditor_api import Record, record  # noqa: F401 - the fixture
-from tests.test_console_accounts import (
-    MY_NUMBER,
-    Seeded,
-    browser_client,  # noqa: F401 - the fixture
-    create_account,
-    operations,
-    seeded,  # noqa: F401 - the fixture
-    sign_in,
-)
 
 
 def workbook_rows(content: bytes) -> list[list[object]]:
@@ -113,8 +105,8 @@ def test_a_cell_that_looks_like_a_formula_or_a_number_stays_text() -> None:
 
 
 def test_the_console_exports_the_filtered_entries(
-    seeded: Seeded,  # noqa: F811 - the fixture
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    seeded: Seeded,
+    browser_client: httpx.Client,
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -151,8 +143,8 @@ def test_the_console_exports_the_filtered_entries(
 
 
 def test_an_operator_may_not_export(
-    seeded: Seeded,  # noqa: F811 - the fixture
-    browser_client: httpx.Client,  # noqa: F811 - the fixture
+    seeded: Seeded,
+    browser_client: httpx.Client,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
