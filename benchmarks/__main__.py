@@ -11,14 +11,16 @@ Each part runs as a process of its own (its own output as it goes) and writes it
   peak RSS, on both databases;
 - registry: ``benchmarks.addressees`` at N persons, the three searches' p99;
 - record: ``benchmarks.audit --entries N --json-out FILE`` (its keys ``history_p99_ms``,
-  ``page_p99_ms``, ``purge_month_s``; one that is missing is "not measured").
+  ``page_p99_ms``, ``purge_month_s``; one that is missing is "not measured");
+- console: ``benchmarks.console --entries N --json-out FILE``, each console page's p99 over HTTP on a
+  record of N entries (a record of its own: the record part purges a month of its).
 
 Every figure is labelled with the size it was measured at: a smaller run never stands for the
 goal's size. ``--quick`` is a smoke run (3 s per wrk row, 10,000 records, 20,000 persons, 200,000
 entries); ``--only linkage,batch`` picks parts. Exit status 1 when a part failed, not when a goal
 is missed.
 
-python -m benchmarks [--quick] [--only linkage,batch,registry,record]
+python -m benchmarks [--quick] [--only linkage,batch,registry,record,console]
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ from benchmarks import goals
 from benchmarks.common import RESULTS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("linkage", "batch", "registry", "record")
+PARTS = ("linkage", "batch", "registry", "record", "console")
 DATABASES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 RECORD_GOAL_ENTRIES = 100_000_000
+CONSOLE_GOAL_ENTRIES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -204,11 +207,29 @@ def record(args: argparse.Namespace) -> list[Row]:
     ]
 
 
+def console(args: argparse.Namespace) -> list[Row]:
+    """Through benchmarks.console's command line (``--entries N --json-out FILE``): a row a page."""
+    size = f"console at {args.entries:,} entries"
+    if args.entries < CONSOLE_GOAL_ENTRIES:
+        size += f" (goal at {CONSOLE_GOAL_ENTRIES:,})"
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "console.json"
+        command = ["benchmarks.console", "--entries", str(args.entries), "--json-out", str(out)]
+        data = run_part(command, out, time.time())
+    if isinstance(data, str):
+        return [failed(size, data)]
+    return [
+        row(f"{size}: {page}, p99", figures.get("p99_ms"), "ms", goals.CONSOLE_PAGE_P99_MS)
+        for page, figures in data.get("pages", {}).items()
+    ]
+
+
 RUN: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     "linkage": linkage,
     "batch": batch,
     "registry": registry,
     "record": record,
+    "console": console,
 }
 
 
@@ -249,8 +270,8 @@ def main() -> None:
     parser.add_argument(
         "--entries",
         type=int,
-        help="entries in the record (10,000,000, what one disk of this machine holds; the goal is stated "
-        "at 100,000,000; --quick 200,000)",
+        help="entries in the record and the console's (10,000,000, what one disk of this machine holds; the "
+        "record's goal is stated at 100,000,000, the console's at 10,000,000; --quick 200,000)",
     )
     args = parser.parse_args()
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
@@ -266,6 +287,7 @@ def main() -> None:
         "batch": f"batch of {args.count:,} records",
         "registry": f"registry of {args.persons:,} persons",
         "record": f"record of {args.entries:,} entries",
+        "console": f"console on a record of {args.entries:,} entries",
     }
     print("measuring: " + "; ".join(sizes[p] for p in parts), flush=True)
     rows: list[Row] = []

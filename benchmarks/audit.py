@@ -73,6 +73,8 @@ def entries(count: int, persons: int, seed: int = 4) -> Any:
             outcome="provided",
             body_digest="0" * 64,
             recorded_at=at,
+            binding=None,  # how the message came: null, as in the entries written before it was
+            onward_binding=None,
         )
         entry.entry_digest = chain.entry_digest(entry)
         yield [
