@@ -122,6 +122,9 @@ def test_one_verification_at_a_time_across_replicas(
         await session.execute(update(VerificationRun).values(updated_at=moment))
 
     asyncio.run(run_once(settings.async_database_url, stall))
+    stalled = auditor.get("/console/verification")  # not followed for ever: the button is back
+    assert 'data-state="running"' not in stalled.text and "disabled" not in stalled.text
+    assert auditor.get("/console/verification/progress").json()["state"] != "running"
     assert start(auditor).status_code == 303
     assert finished(auditor)["state"] == "ok"
     states = [(run.started_by, run.state) for run in stored_runs(database_url)]

@@ -103,7 +103,7 @@ def send_all(
                 if response.status_code == 401:  # the token expired in a long stream: a sender renews it
                     headers = {}
                     continue
-                if response.status_code == 429:  # over the unit's rate (8 senders after the restart): back off
+                if response.status_code == 429:  # over the unit's rate (8 senders at once): back off
                     time.sleep(float(response.headers.get("retry-after", "0.1")))
                     continue
                 assert response.status_code == 200, response.text[:300]

@@ -49,7 +49,7 @@ def seed(settings: Settings, entries: list[tuple[dt.datetime, str, str, str | No
         content = {
             "at": at.astimezone(dt.UTC),
             "client_id": client,
-            "role": "integrator",
+            "role": "unit" if client.startswith("unit") else "integrator",
             "unit_code": "011",
             "department": None,
             "clerk": None,
@@ -82,6 +82,7 @@ def seeded(hub: HubClient, settings: Settings) -> None:
         (city(7, 14, 0), "doyou", "registry.search", None),  # Saturday
         (city(5, 10, 0), "hiruma", "registry.read", None),  # Thursday morning
         (city(9, 23, 0), "yakan", "registry.read", None),  # after the period
+        (city(4, 2, 0), "unit011", "registry.read", None),  # a unit's night batch: by design
     ]
     entries += [(city(5, 10, i % 60), "tairyou", "registry.search", None) for i in range(60)]
     entries += [(city(5, 10, i % 60), "tairyou", "registry.read", None) for i in range(41)]
@@ -119,7 +120,7 @@ def test_the_reports_from_the_api(seeded: None, hub: HubClient, database_url: st
     assert night[0]["actions"] == ["registry.search"] and night[1]["actions"] == ["registry.read"]
     assert [(i["why"], i["day_name"]) for i in off["shukujitsu"]] == [("holiday", "文化の日")]
     assert [(i["why"], i["day_name"]) for i in off["doyou"]] == [("weekend", "土曜日")]
-    assert "hiruma" not in off and "tairyou" not in off and "bangou" not in off
+    assert "hiruma" not in off and "tairyou" not in off and "bangou" not in off and "unit011" not in off
     assert [(b["client_id"], b["hour"], b["searches"], b["reads"]) for b in report["bulk"]] == [
         ("tairyou", "2026-11-05T01:00:00Z", 60, 41)  # 101 in the hour; hyakken's 100 are not above
     ]
@@ -209,8 +210,11 @@ def test_the_reports_page(auditor: httpx.Client, database_url: str) -> None:
     assert default.status_code == 200 and "業務時間外のアクセス" in default.text
     bad = auditor.get("/console/operations/reports", params={"from": "2026-11-08", "to": "2026-11-02"})
     assert bad.status_code == 400 and "期間の終わりが始まりより前です" in bad.text
+    for threshold in ("²", "9" * 5000):  # digits to str.isdigit, not to int()
+        odd = auditor.get("/console/operations/reports", params={**PERIOD, "bulk_threshold": threshold})
+        assert odd.status_code == 400 and "しきい値" in odd.text
     readings = [(entry[0], entry[2]) for entry in operations(database_url, "audit.reports")]
-    assert readings == [("console:kansa", "ok"), ("console:kansa", "ok"), ("console:kansa", "refused")]
+    assert readings == [("console:kansa", "ok")] * 2 + [("console:kansa", "refused")] * 3
     asked = rows(database_url, "SELECT parameters FROM operations WHERE action = 'audit.reports' ORDER BY id")
     assert asked[0].parameters == PARAMETERS  # named as the API names them
 

@@ -13,6 +13,7 @@ from platform_hub.kit.clock import utcnow
 
 RECENT = dt.timedelta(minutes=15)
 SIGN_IN_ACTIONS = ("console.signin", "token.refuse", "token.issue")
+UNIT_ROLE = "unit"  # units' clients work at night by design: their traffic is no anomaly
 # Night in the city, when nobody's work needs the records: from 22:00 to 06:00.
 NIGHT_FROM, NIGHT_UNTIL = dt.time(22), dt.time(6)
 

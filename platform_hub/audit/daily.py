@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit import repository
-from platform_hub.audit.anomalies import NIGHT_FROM, NIGHT_UNTIL
+from platform_hub.audit.anomalies import NIGHT_FROM, NIGHT_UNTIL, SIGN_IN_ACTIONS, UNIT_ROLE
 from platform_hub.audit.export import cell
 from platform_hub.kit.clock import city_today
 from platform_hub.models import Operation, OperationOutcome, TransferOutcome, TransferRecord
 from platform_hub.ordinance.service import day_start
 
-FAILED_SIGN_INS = ("console.signin", "token.refuse", "token.issue")
 DEAD_LETTER = "dead letter after"  # how a dead letter's entry names why it failed (linkage.deliveries)
-UNIT_ROLE = "unit"  # units' clients work at night by design: their traffic is no anomaly
 LISTED = 1000  # failed sign-ins listed one by one; more are counted
 OUTCOMES = (
     TransferOutcome.PROVIDED,
@@ -113,7 +111,7 @@ async def report(session: AsyncSession, day: dt.date, *, max_delivery_age: dt.ti
         day=day,
         interfaces=[InterfaceLine(i, counts) for i, counts in sorted(by_interface.items())],
         refusals=refusals,
-        failed_sign_ins=await repository.operations_of_actions(session, FAILED_SIGN_INS, start, end, LISTED),
+        failed_sign_ins=await repository.operations_of_actions(session, SIGN_IN_ACTIONS, start, end, LISTED),
         night=_merged(night),
         dead_letters=await repository.failed_recorded_between(
             session, start - max_delivery_age - dt.timedelta(days=1), start, end, DEAD_LETTER

@@ -20,11 +20,11 @@ import holidays
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit import repository
+from platform_hub.audit.anomalies import UNIT_ROLE, at_night
 from platform_hub.audit.schemas import BulkAccess, OffHoursAccess, OperationReports, RevealCount
 from platform_hub.kit.clock import city_zone
 from platform_hub.ordinance.service import day_start
 
-NIGHT_FROM, NIGHT_UNTIL = dt.time(22), dt.time(6)
 BULK_THRESHOLD = 100  # registry searches and reads per client per hour
 SEARCH, READ, REVEAL = "registry.search", "registry.read", "registry.reveal"
 _SATURDAY, _SUNDAY = 5, 6
@@ -50,10 +50,6 @@ def day_off(day: dt.date) -> str | None:
     return None
 
 
-def at_night(moment: dt.time) -> bool:
-    return moment >= NIGHT_FROM or moment < NIGHT_UNTIL
-
-
 async def operation_reports(
     session: AsyncSession, start: dt.date, end: dt.date, *, bulk_threshold: int = BULK_THRESHOLD
 ) -> OperationReports:
@@ -65,7 +61,8 @@ async def operation_reports(
     registry: dict[tuple[str, dt.datetime], dict[str, int]] = defaultdict(lambda: {SEARCH: 0, READ: 0})
     for counted in hours:
         key = (counted.client_id, counted.hour)
-        if at_night(counted.hour.time()) or day_off(counted.hour.date()):
+        off_hours = at_night(counted.hour.time()) or day_off(counted.hour.date())
+        if off_hours and counted.role != UNIT_ROLE:  # units' clients work round the clock by design
             off[key].append(counted)
         if counted.action in (SEARCH, READ):
             registry[key][counted.action] += counted.entries

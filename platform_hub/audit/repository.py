@@ -503,6 +503,7 @@ class HourOfOperations:
     """How many entries one client wrote of one action in one hour of the city's clock."""
 
     client_id: str
+    role: str
     action: str
     hour: dt.datetime  # the hour's start, on the city's clock
     entries: int
@@ -522,17 +523,21 @@ async def operations_by_hour(
         offset = start.astimezone(zone).utcoffset() or dt.timedelta()
         hour = func.strftime("%Y-%m-%d %H", Operation.at, f"{int(offset.total_seconds())} seconds")
     query = (
-        select(Operation.client_id, Operation.action, hour.label("hour"), func.count())
+        select(Operation.client_id, Operation.role, Operation.action, hour.label("hour"), func.count())
         .where(Operation.at >= start, Operation.at < end)
         # By the output's name: the expression's bound values would make it another to PostgreSQL.
-        .group_by(Operation.client_id, Operation.action, literal_column("hour"))
+        .group_by(Operation.client_id, Operation.role, Operation.action, literal_column("hour"))
         .order_by(literal_column("hour"), Operation.client_id, Operation.action)
     )
     return [
         HourOfOperations(
-            client_id, action, dt.datetime.strptime(hour_text, "%Y-%m-%d %H").replace(tzinfo=zone), entries
+            client_id,
+            role,
+            action,
+            dt.datetime.strptime(hour_text, "%Y-%m-%d %H").replace(tzinfo=zone),
+            entries,
         )
-        for client_id, action, hour_text, entries in await session.execute(query)
+        for client_id, role, action, hour_text, entries in await session.execute(query)
     ]
 
 

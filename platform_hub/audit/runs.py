@@ -84,7 +84,12 @@ async def links(session: AsyncSession) -> int:
 
 
 async def running(session: AsyncSession) -> VerificationRun | None:
-    found = select(VerificationRun).where(VerificationRun.state == VerificationState.RUNNING)
+    """The verification under way, if its replica still moves it on (one whose hub stopped is not:
+    the page would follow it for ever; the next ``begin`` closes it)."""
+    found = select(VerificationRun).where(
+        VerificationRun.state == VerificationState.RUNNING,
+        VerificationRun.updated_at >= utcnow() - ABANDONED_AFTER,
+    )
     return await session.scalar(found)
 
 
@@ -175,7 +180,7 @@ async def carry_out(
         outcome = Outcome(VerificationState.ERROR, progress.checked, f"{type(error).__name__}: {error}")
     finally:
         beat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # the run's outcome is what counts
             await beat
     await _finish(sessions, run_id, outcome)
     return outcome.state
@@ -186,12 +191,15 @@ async def _heartbeat(
 ) -> None:
     while True:
         await asyncio.sleep(HEARTBEAT_SECONDS)
-        async with unit_of_work(sessions) as session:
-            await session.execute(
-                update(VerificationRun)
-                .where(VerificationRun.id == run_id, VerificationRun.state == VerificationState.RUNNING)
-                .values(entries_checked=progress.checked, updated_at=utcnow())
-            )
+        try:
+            async with unit_of_work(sessions) as session:
+                await session.execute(
+                    update(VerificationRun)
+                    .where(VerificationRun.id == run_id, VerificationRun.state == VerificationState.RUNNING)
+                    .values(entries_checked=progress.checked, updated_at=utcnow())
+                )
+        except Exception:  # a busy database (SQLite's lock): the next beat tries again
+            log.warning("verification progress not written", run=run_id, exc_info=True)
 
 
 async def _finish(sessions: async_sessionmaker[AsyncSession], run_id: int, outcome: Outcome) -> None:

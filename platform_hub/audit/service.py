@@ -580,10 +580,6 @@ class UnitTraffic:
     requested_at: dt.datetime | None
     provided_at: dt.datetime | None
 
-    @property
-    def last_at(self) -> dt.datetime | None:
-        return max(filter(None, (self.requested_at, self.provided_at)), default=None)
-
 
 async def unit_traffic(session: AsyncSession, codes: Sequence[str]) -> dict[str, UnitTraffic]:
     """Each unit's last traffic in the record (two indexed look-ups a unit)."""

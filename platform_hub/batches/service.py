@@ -508,7 +508,12 @@ def _answer(
         for row in refused:
             result = etree.SubElement(payload, lk("RecordResult"))
             # The sender's レコード番号 when it is one, else the record's place in the batch.
-            valid = row.record_no and row.record_no.isdigit() and len(row.record_no) <= 9
+            valid = (
+                row.record_no
+                and row.record_no.isascii()
+                and row.record_no.isdigit()
+                and len(row.record_no) <= 9
+            )
             etree.SubElement(result, lk("RecordNo")).text = row.record_no if valid else str(row.seq)
             etree.SubElement(result, lk("ResultCode")).text = row.code
             etree.SubElement(result, lk("ResultMessage")).text = _half_width(row.message) or row.code

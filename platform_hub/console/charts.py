@@ -153,6 +153,6 @@ def _short_day(label: str) -> str:
     """``2026-12-03`` → ``12/3`` under a day's column; any other label as it is."""
     year, _, rest = label.partition("-")
     month, _, day = rest.partition("-")
-    if year.isdigit() and month.isdigit() and day.isdigit():
+    if label.isascii() and year.isdigit() and month.isdigit() and day.isdigit():
         return f"{int(month)}/{int(day)}"
     return label

@@ -174,6 +174,9 @@ def _period_problems(given: Mapping[str, str]) -> list[str]:
     if len(days) == 2 and days["to"] < days["from"]:
         problems.append("期間の終わりが始まりより前です")
     threshold = given["bulk_threshold"]
-    if not threshold.isdigit() or not 1 <= int(threshold) <= 100_000:
+    if (
+        not (threshold.isascii() and threshold.isdigit() and len(threshold) <= 6)
+        or not 1 <= int(threshold) <= 100_000
+    ):
         problems.append(f"しきい値「{threshold}」は使えません（1〜100000）")
     return problems

@@ -53,7 +53,7 @@ async def unit_list(person: Watching) -> Response:
 async def interface(interface_id: str, request: Request, person: Watching) -> Response:
     """One interface of the catalog, every item (groups' items nested), as ``GET /interfaces/{id}``."""
     asked = request.query_params.get("version", "1")
-    version = int(asked) if asked.isdigit() and len(asked) <= 2 else 0
+    version = int(asked) if asked.isascii() and asked.isdigit() and len(asked) <= 2 else 0
     compiled = person.hub.catalog.get(interface_id, version) if version else None
     if compiled is None:
         raise Refused("そのインターフェイスはカタログにありません", 404)

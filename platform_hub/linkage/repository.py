@@ -340,17 +340,3 @@ async def latest_of_status(session: AsyncSession, status: DeliveryStatus, limit:
 async def count_latest_of_status(session: AsyncSession, status: DeliveryStatus) -> int:
     query = select(func.count()).select_from(Delivery).where(Delivery.status == status, ~_requeued_since())
     return await session.scalar(query) or 0
-
-
-async def dead_accepted_between(session: AsyncSession, start: datetime, end: datetime) -> Sequence[Delivery]:
-    """Dead deliveries of messages accepted in ``[start, end)``, oldest first."""
-    query = (
-        select(Delivery)
-        .where(
-            Delivery.status == DeliveryStatus.DEAD,
-            Delivery.created_at >= start,
-            Delivery.created_at < end,
-        )
-        .order_by(Delivery.id)
-    )
-    return (await session.scalars(query)).all()

@@ -1,4 +1,4 @@
-"""How long since each unit's last heartbeat (``POST /units/{code}/heartbeat``): what the console's
+"""How long since each unit's last heartbeat (``POST /adapters/{code}/heartbeat``): what the console's
 業務ユニット page shows and ``/metrics`` gives Prometheus, which alerts on a unit gone quiet."""
 
 from __future__ import annotations
