@@ -12,6 +12,7 @@ import zipfile
 import httpx
 import openpyxl
 import pytest
+from openpyxl import Workbook
 
 from platform_hub.audit import export
 from platform_hub.kit.settings import Settings
@@ -101,6 +102,19 @@ def test_a_cell_that_looks_like_a_formula_or_a_number_stays_text() -> None:
         "7",
         '=HYPERLINK("http://x")',
         "012345678901234",
+    ]
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("連携記録")
+    export._append(sheet, [export.text_row("transfers", columns, Entry())])
+    saved = io.BytesIO()
+    workbook.save(saved)
+    with zipfile.ZipFile(saved) as xlsx:
+        assert b"<f>" not in xlsx.read("xl/worksheets/sheet1.xml")  # written as text, not a formula
+    (row,) = openpyxl.load_workbook(saved).active.iter_rows()
+    assert [(c.value, c.data_type) for c in row] == [
+        ("7", "s"),
+        ('=HYPERLINK("http://x")', "s"),
+        ("012345678901234", "s"),
     ]
 
 
