@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -148,3 +149,17 @@ def browser_client(hub: HubClient) -> Iterator[httpx.Client]:
     """A client of the same hub with a cookie jar of its own, as one browser is."""
     with httpx.Client(base_url=str(hub.http.base_url), timeout=30) as http:
         yield http
+
+
+ARTEFACTS = Path(__file__).resolve().parent.parent / "test-artefacts"  # kept after the run, not in git
+
+
+@pytest.fixture
+def artefacts(request: pytest.FixtureRequest) -> Path:
+    """A folder of the test's own for what a person looks at afterwards — the browser tests'
+    screenshots and downloads — under ``test-artefacts/<database>/<test>/``, emptied as it starts."""
+    database = "postgresql" if TEST_DATABASE_URL else "sqlite"
+    folder = ARTEFACTS / database / re.sub(r"[^\w.-]", "_", request.node.name)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder

@@ -62,7 +62,7 @@ def _read(demo: subprocess.Popen[str], printed: list[str], ready: threading.Even
     ready.set()  # it ended: the test says what it printed
 
 
-def test_an_auditor_works_from_what_the_demo_printed(tmp_path: Path) -> None:
+def test_an_auditor_works_from_what_the_demo_printed(tmp_path: Path, artefacts: Path) -> None:
     on_postgres = os.environ.get("PLATFORM_HUB_TEST_DATABASE_URL") is not None
     with (
         scratch_databases(["hub"], tmp_path) as databases,
@@ -79,10 +79,10 @@ def test_an_auditor_works_from_what_the_demo_printed(tmp_path: Path) -> None:
             page.goto(console.replace("127.0.0.1", HUB_HOST))
             sign_in(page, login, password, pyotp.TOTP(key).now())
             expect(page.locator("h1")).to_have_text("ホーム")
-            _history(page, person.name, person.birth_date.isoformat(), tmp_path)
-            _month_to_excel(page, tmp_path)
-            _compliance(page, tmp_path)
-            _verification(page, tmp_path)
+            _history(page, person.name, person.birth_date.isoformat(), artefacts)
+            _month_to_excel(page, artefacts)
+            _compliance(page, artefacts)
+            _verification(page, artefacts)
             context.close()
 
 

@@ -85,11 +85,11 @@ def test_an_auditor_reads_the_records_in_the_browser(
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    artefacts: Path,
 ) -> None:
     account = create_account(settings, monkeypatch, "kansa.taro")
     origin = str(hub.http.base_url).rstrip("/").replace("127.0.0.1", HUB_HOST)
-    visit = Visit(browser, origin, tmp_path)
+    visit = Visit(browser, origin, artefacts)
     page = visit.page
 
     first = page.goto(f"{origin}/")
@@ -131,7 +131,7 @@ def test_an_auditor_reads_the_records_in_the_browser(
     visit.shot("history")
     page.emulate_media(media="print")
     expect(page.locator(".masthead")).to_be_hidden()  # the print stylesheet leaves the console out
-    page.screenshot(path=str(tmp_path / "console-history-print.png"), full_page=True)
+    page.screenshot(path=str(artefacts / "console-history-print.png"), full_page=True)
     page.emulate_media(media="screen")
 
     page.click("nav.pages >> text=やりとり履歴")
@@ -156,7 +156,7 @@ def test_an_auditor_reads_the_records_in_the_browser(
     assert visit.dialogs == [], "a page ran a script it was given"
     assert visit.violations() == []
     assert len(visit.seen) == 7 and all(MY_NUMBER not in html for html in visit.seen)
-    assert len(list(tmp_path.glob("console-*.png"))) == 8
+    assert len(list(artefacts.glob("console-*.png"))) == 8
     assert [entry[0] for entry in operations(database_url, "audit.person")] == ["console:kansa.taro"] * 2
     assert [entry[2] for entry in operations(database_url, "console.signout")] == ["ok"]
     page.close()
@@ -168,11 +168,11 @@ def test_five_wrong_codes_lock_the_account_in_the_browser(
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    artefacts: Path,
 ) -> None:
     account = create_account(settings, monkeypatch, "kansa")
     origin = str(hub.http.base_url).rstrip("/").replace("127.0.0.1", HUB_HOST)
-    visit = Visit(browser, origin, tmp_path)
+    visit = Visit(browser, origin, artefacts)
     visit.page.goto(f"{origin}/console/signin")
     for _ in range(4):
         sign_in(visit.page, account.login, account.password, "000000")
@@ -192,13 +192,13 @@ def test_five_wrong_codes_lock_the_account_in_the_browser(
 
 
 def test_an_idle_session_ends_in_the_browser(
-    browser: Browser, settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    browser: Browser, settings: Settings, monkeypatch: pytest.MonkeyPatch, artefacts: Path
 ) -> None:
     idle = settings.model_copy(update={"console_idle_timeout_seconds": 1.0})
     with served_hub(idle) as (url, _):
         account = create_account(settings, monkeypatch, "kansa")
         origin = url.replace("127.0.0.1", HUB_HOST)
-        visit = Visit(browser, origin, tmp_path)
+        visit = Visit(browser, origin, artefacts)
         visit.page.goto(f"{origin}/console")
         sign_in(visit.page, account.login, account.password, account.totp.now())
         expect(visit.page.locator("h1")).to_have_text("ホーム")

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from platform_hub.audit import service
 from platform_hub.audit.schemas import Violation
-from platform_hub.console.compliance import last_month
+from platform_hub.console.compliance import recent_days
 from platform_hub.kit.clock import city_today
 from platform_hub.kit.settings import Settings
 from tests.browser import HUB_HOST, chromium, needs_chromium
@@ -45,9 +45,9 @@ def test_a_reason_names_its_ground() -> None:
     assert service.by_network(network) and not service.by_network(city)
 
 
-def test_last_month_is_the_default_period() -> None:
-    assert last_month(dt.date(2026, 12, 3)) == (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
-    assert last_month(dt.date(2026, 1, 31)) == (dt.date(2025, 12, 1), dt.date(2025, 12, 31))
+def test_the_last_thirty_days_are_the_default_period() -> None:
+    assert recent_days(dt.date(2026, 12, 3)) == (dt.date(2026, 11, 4), dt.date(2026, 12, 3))
+    assert recent_days(dt.date(2026, 3, 1)) == (dt.date(2026, 1, 31), dt.date(2026, 3, 1))
 
 
 def test_the_compliance_page_for_an_auditor(
@@ -65,9 +65,9 @@ def test_the_compliance_page_for_an_auditor(
 
     default = browser_client.get("/console/compliance")
     assert default.status_code == 200 and re.search(r"<h1>[^<]*条例適合性", default.text)
-    start, end = last_month(city_today())
+    start, end = recent_days(city_today())
     assert f'name="from" value="{start}"' in default.text and f"{start}〜{end}の再確認" in default.text
-    assert "<svg" in default.text and bars_of(default.text) == []  # nothing last month: no bars
+    assert "<svg" in default.text and bars_of(default.text) != []  # today's refusal among them
 
     page = browser_client.get("/console/compliance", params={"from": TODAY, "to": TODAY})
     assert page.status_code == 200
@@ -148,12 +148,12 @@ def test_the_compliance_page_in_the_browser(
     hub: HubClient,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    artefacts: Path,
 ) -> None:
     account = create_account(settings, monkeypatch, "kansa.taro")
     origin = str(hub.http.base_url).rstrip("/").replace("127.0.0.1", HUB_HOST)
     with chromium() as browser:
-        visit = Visit(browser, origin, tmp_path)
+        visit = Visit(browser, origin, artefacts)
         page = visit.page
         page.goto(f"{origin}/console/signin")
         sign_in_in_the_browser(page, account.login, account.password, account.totp.now())
@@ -174,4 +174,4 @@ def test_the_compliance_page_in_the_browser(
         assert visit.outside == [] and visit.dialogs == [] and visit.violations() == []
         assert all(MY_NUMBER not in html for html in visit.seen)
         page.close()
-    assert (tmp_path / "console-compliance.png").exists()
+    assert (artefacts / "console-compliance.png").exists()

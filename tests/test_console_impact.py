@@ -109,10 +109,10 @@ def test_the_office_reads_the_effect_in_the_browser(
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    artefacts: Path,
 ) -> None:
     account = create_account(settings, monkeypatch, "bango.taro", role="mynumber_office")
-    draft = tmp_path / "2027-04.yaml"
+    draft = artefacts / "2027-04.yaml"
     draft.write_text(DRAFT, encoding="utf-8")
     origin = str(hub.http.base_url).rstrip("/").replace("127.0.0.1", HUB_HOST)
     outside: list[str] = []
@@ -136,13 +136,13 @@ def test_the_office_reads_the_effect_in_the_browser(
         page.fill("input[name=start]", str(TODAY))
         page.fill("input[name=end]", str(TODAY))
         page.set_input_files("input[name=draft]", str(draft))
-        page.screenshot(path=str(tmp_path / "console-impact-form.png"), full_page=True)
+        page.screenshot(path=str(artefacts / "console-impact-form.png"), full_page=True)
         page.click("form.impact-form button[type=submit]")
         expect(page.locator("dd.would-refuse")).to_have_text("2件")
         expect(page.locator("table.impact-changes tbody tr")).to_have_count(1)
         expect(page.locator("table.impact-changes td.change")).to_have_text("拒否になる")
         expect(page.locator("table.impact-rules tbody")).to_contain_text("U-03")
-        page.screenshot(path=str(tmp_path / "console-impact.png"), full_page=True)
+        page.screenshot(path=str(artefacts / "console-impact.png"), full_page=True)
         assert page.evaluate("document.querySelectorAll('script:not([src])').length") == 0
         page.close()
     assert outside == []

@@ -35,12 +35,12 @@ def test_an_operator_retries_a_dead_letter_in_the_browser(
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    artefacts: Path,
 ) -> None:
     ids = seed_queue(database_url)
     account = create_account(settings, monkeypatch, "unyo", role="operator")
     origin = str(hub.http.base_url).rstrip("/").replace("127.0.0.1", HUB_HOST)
-    visit = Visit(browser, origin, tmp_path)
+    visit = Visit(browser, origin, artefacts)
     page = visit.page
     page.goto(f"{origin}/console/signin")
     sign_in(page, account.login, account.password, account.totp.now())
@@ -83,11 +83,11 @@ def test_the_my_number_office_reads_the_daily_report_in_the_browser(
     seeded: Seeded,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    artefacts: Path,
 ) -> None:
     account = create_account(settings, monkeypatch, "bango", role="mynumber_office")
     origin = str(hub.http.base_url).rstrip("/").replace("127.0.0.1", HUB_HOST)
-    visit = Visit(browser, origin, tmp_path)
+    visit = Visit(browser, origin, artefacts)
     page = visit.page
     page.goto(f"{origin}/console/signin")
     sign_in(page, account.login, account.password, account.totp.now())
@@ -102,7 +102,7 @@ def test_the_my_number_office_reads_the_daily_report_in_the_browser(
     visit.shot("daily")
     with page.expect_download() as download:
         page.click("a.csv")
-    saved = tmp_path / download.value.suggested_filename
+    saved = artefacts / download.value.suggested_filename
     download.value.save_as(saved)
     assert saved.read_bytes().startswith("\ufeff日次報告".encode())
     assert visit.outside == [] and visit.dialogs == [] and visit.violations() == []

@@ -256,11 +256,11 @@ def test_verifying_in_the_browser(
     settings: Settings,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    artefacts: Path,
 ) -> None:
     account = create_account(settings, monkeypatch, "kansa.taro")
     origin = str(hub.http.base_url).rstrip("/").replace("127.0.0.1", HUB_HOST)
-    visit = Visit(browser, origin, tmp_path)
+    visit = Visit(browser, origin, artefacts)
     page = visit.page
     page.goto(f"{origin}/console/signin")
     sign_in_in_browser(page, account.login, account.password, account.totp.now())

@@ -245,11 +245,11 @@ def test_the_operations_in_the_browser(
     seeded: None,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    artefacts: Path,
 ) -> None:
     account = create_account(settings, monkeypatch, "kansa.taro")
     origin = str(hub.http.base_url).rstrip("/").replace("127.0.0.1", HUB_HOST)
-    visit = Visit(browser, origin, tmp_path)
+    visit = Visit(browser, origin, artefacts)
     page = visit.page
     page.goto(f"{origin}/console/signin")
     sign_in_in_browser(page, account.login, account.password, account.totp.now())

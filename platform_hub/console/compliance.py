@@ -51,10 +51,13 @@ KINDS = {
 SERIES = {"refused": "拒否（記録）", "violation": "再確認での違反"}
 
 
-def last_month(today: dt.date) -> tuple[dt.date, dt.date]:
-    """The month before ``today``'s, its first and last day."""
-    end = today.replace(day=1) - dt.timedelta(days=1)
-    return end.replace(day=1), end
+DEFAULT_DAYS = 30
+
+
+def recent_days(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The last ``DEFAULT_DAYS`` days, today's included: what the page re-checks unless asked (as
+    連携記録's chart shows them; last month would show nothing early in a month, or to a new city)."""
+    return today - dt.timedelta(days=DEFAULT_DAYS - 1), today
 
 
 def _day(value: str | None) -> dt.date | None:
@@ -68,7 +71,7 @@ def _day(value: str | None) -> dt.date | None:
 @router.get("/compliance")
 async def compliance(request: Request, person: Checking) -> Response:
     asked = {name: request.query_params.get(name, "").strip() for name in ("from", "to", "a", "b")}
-    default_start, default_end = last_month(city_today())
+    default_start, default_end = recent_days(city_today())
     start = _day(asked["from"]) if asked["from"] else default_start
     end = _day(asked["to"]) if asked["to"] else default_end
     problems = [
