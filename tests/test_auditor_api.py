@@ -64,12 +64,15 @@ def record(hub: HubClient, database_url: str) -> Iterator[Record]:
 # --- parameters --------------------------------------------------------------------------------
 
 
+PERIOD_REQUIRED = ("/audit/compliance", "/audit/operations/reports")
+
+
 def _auditor_paths(hub: HubClient, integrated_number: str) -> dict[str, dict[str, str]]:
     """Every GET of /audit/ the OpenAPI names, with what it needs to answer 200."""
     spec = hub.http.get("/openapi.json").json()
     paths = {
         path.replace("{integrated_number}", integrated_number): (
-            {"from": "2026-01-01", "to": "2030-12-31"} if path == "/audit/compliance" else {}
+            {"from": "2026-01-01", "to": "2030-12-31"} if path in PERIOD_REQUIRED else {}
         )
         for path, operations in spec["paths"].items()
         if path.startswith("/audit/") and "get" in operations
