@@ -24,6 +24,7 @@ from platform_hub.audit import export, reports, repository, service
 from platform_hub.audit import operations as operations_record
 from platform_hub.audit.schemas import OperationSearch
 from platform_hub.console.pages import PREFIX, page
+from platform_hub.console.records import position_of
 from platform_hub.console.signing import SignedIn, may_open
 from platform_hub.kit.clock import city_today
 from platform_hub.kit.database import unit_of_work
@@ -71,13 +72,6 @@ class Filters:
         return f"{path}?{query}" if query else path
 
 
-def _position(cursor: str | None) -> repository.Position | None:
-    try:
-        return repository.Position.parse(cursor) if cursor else None
-    except (ValueError, OverflowError):
-        return None
-
-
 @router.get("/operations")
 async def operations(request: Request, person: Auditing) -> Response:
     """The record, newest first, a page at a time (the API's keyset paging, its indexed queries)."""
@@ -98,7 +92,7 @@ async def operations(request: Request, person: Auditing) -> Response:
         return page("operations.html", person.context(**context), status_code=400)
     query = operations_record.operation_query(filters.search)
     async with unit_of_work(person.hub.sessions) as session:
-        entries = await service.operation_page(session, query, _position(cursor), PAGE_SIZE + 1)
+        entries = await service.operation_page(session, query, position_of(cursor), PAGE_SIZE + 1)
         await person.record(session, "audit.operations", parameters=filters.search.parameters)
     if len(entries) > PAGE_SIZE:
         last = entries[PAGE_SIZE - 1]

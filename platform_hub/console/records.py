@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
@@ -138,7 +138,7 @@ def _day(value: str | None) -> dt.date | None:
     return day if FIRST_DAY <= day <= LAST_DAY else None
 
 
-def _position(cursor: str | None) -> repository.Position | None:
+def position_of(cursor: str | None) -> repository.Position | None:
     try:
         return repository.Position.parse(cursor) if cursor else None
     except (ValueError, OverflowError):
@@ -167,7 +167,7 @@ async def transfers(request: Request, person: Auditing) -> Response:
         return page("transfers.html", person.context(**context), status_code=400)
     first, last, cut = filters.chart_days()
     async with unit_of_work(person.hub.sessions) as session:
-        entries = await service.transfer_page(session, filters.query(), _position(cursor), PAGE_SIZE + 1)
+        entries = await service.transfer_page(session, filters.query(), position_of(cursor), PAGE_SIZE + 1)
         counts = await service.transfers_by_day(session, filters.query(), first, last)
         await person.record(
             session,
@@ -203,50 +203,34 @@ def day_chart(counts: service.DailyCounts, cut: bool) -> dict[str, Any]:
 @router.get("/transfers.csv")
 async def transfers_csv(request: Request, person: Auditing) -> Response:
     """The same entries as the auditors' CSV (``/audit/transfers.csv``), authorised by the session."""
-    filters = Filters.of(request.query_params)
-    if filters.problems:
-        raise await person.refuse("audit.transfers_csv", "、".join(filters.problems), 400)
-    query = filters.query()
-    async with unit_of_work(person.hub.sessions) as session:
-        await person.record(
-            session,
-            "audit.transfers_csv",
-            subject=filters.given.get("integrated_number"),
-            parameters=filters.parameters(),
-        )
-
-    async def entries(reading: AsyncSession, after: repository.Position | None) -> Sequence[Any]:
-        return await service.transfer_page(reading, query, after, 1000)
-
-    return StreamingResponse(
-        export.csv_text(person.hub.sessions, "transfers", entries, "requested_at"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="transfers.csv"'},
-    )
+    return await _download(request, person, "csv")
 
 
 @router.get("/transfers.xlsx")
 async def transfers_xlsx(request: Request, person: Auditing) -> Response:
     """The same entries as an Excel workbook (``/audit/transfers.xlsx``), authorised by the session."""
+    return await _download(request, person, "xlsx")
+
+
+async def _download(request: Request, person: SignedIn, kind: Literal["csv", "xlsx"]) -> Response:
+    action = f"audit.transfers_{kind}"
     filters = Filters.of(request.query_params)
     if filters.problems:
-        raise await person.refuse("audit.transfers_xlsx", "、".join(filters.problems), 400)
+        raise await person.refuse(action, "、".join(filters.problems), 400)
     query = filters.query()
     async with unit_of_work(person.hub.sessions) as session:
         await person.record(
-            session,
-            "audit.transfers_xlsx",
-            subject=filters.given.get("integrated_number"),
-            parameters=filters.parameters(),
+            session, action, subject=filters.given.get("integrated_number"), parameters=filters.parameters()
         )
 
     async def entries(reading: AsyncSession, after: repository.Position | None) -> Sequence[Any]:
         return await service.transfer_page(reading, query, after, 1000)
 
+    writer = export.csv_text if kind == "csv" else export.xlsx_chunks
     return StreamingResponse(
-        export.xlsx_chunks(person.hub.sessions, "transfers", entries, "requested_at"),
-        media_type=export.XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": 'attachment; filename="transfers.xlsx"'},
+        writer(person.hub.sessions, "transfers", entries, "requested_at"),
+        media_type="text/csv; charset=utf-8" if kind == "csv" else export.XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="transfers.{kind}"'},
     )
 
 
