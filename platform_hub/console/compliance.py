@@ -22,6 +22,7 @@ from platform_hub.console.records import OUTCOMES
 from platform_hub.console.signing import SignedIn, may_open
 from platform_hub.kit.clock import city_today
 from platform_hub.kit.database import unit_of_work
+from platform_hub.models import RuleKind
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.diff import VersionDiff, diff
 from platform_hub.ordinance.schemas import OrdinanceOut
@@ -42,12 +43,7 @@ RULE_FIELDS = {  # a rule's fields as the page names them
     "article": "条項",
     "text": "内容",
 }
-KINDS = {
-    "use": "利用（第9条第2項）",
-    "provide": "提供（第19条第11号）",
-    "blanket": "法定事務",
-    "statute": "法律",
-}
+KINDS = {kind.value: kind.ja for kind in RuleKind}
 SERIES = {"refused": "拒否（記録）", "violation": "再確認での違反"}
 
 

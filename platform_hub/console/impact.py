@@ -16,6 +16,7 @@ from platform_hub.audit.impact import ordinance_impact
 from platform_hub.console.pages import PREFIX, page
 from platform_hub.console.signing import CsrfField, SignedIn, check_csrf, may_open
 from platform_hub.kit.database import unit_of_work
+from platform_hub.models import RuleKind
 from platform_hub.ordinance.impact import ChangeKind, recorded_detail
 from platform_hub.ordinance.schemas import OrdinanceIn
 from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY, parse_ordinance
@@ -29,12 +30,7 @@ MAX_DETAILS = 20  # of a draft's problems, shown on the page
 
 CHANGES = {kind.value: kind.ja for kind in ChangeKind}
 RULE_CHANGES = {"added": "追加", "removed": "削除", "changed": "改正"}
-KINDS = {
-    "use": "利用（第9条第2項）",
-    "provide": "提供（第19条第11号）",
-    "blanket": "包括規定",
-    "statute": "法律",
-}
+KINDS = {kind.value: kind.ja for kind in RuleKind}
 
 
 @router.get("/impact")

@@ -27,6 +27,16 @@ class RuleKind(StrEnum):
     BLANKET = "blanket"
     STATUTE = "statute"
 
+    @property
+    def ja(self) -> str:
+        """The basis as the console names it."""
+        return {
+            "use": "利用（第9条第2項）",
+            "provide": "提供（第19条第11号）",
+            "blanket": "法定事務（包括規定）",
+            "statute": "法律",
+        }[self.value]
+
 
 class OrdinanceVersion(Base):
     """One enacted version of the city's My Number ordinance tables (条例 別表), in force from
