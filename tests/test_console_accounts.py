@@ -25,6 +25,7 @@ from tests.console import (
     form_token,
     operations,
     sign_in,
+    signed_in,
 )
 from tests.helpers import (
     HubClient,
@@ -152,8 +153,7 @@ def test_a_session_ends_when_idle_or_old(
     short = settings.model_copy(update={limit: 1.0})
     reason = "idle" if limit == "console_idle_timeout_seconds" else "lifetime"
     with served_hub(short) as (url, _), httpx.Client(base_url=url) as http:
-        account = create_account(settings, monkeypatch, "kansa")
-        assert sign_in(http, account).status_code == 303
+        signed_in(http, settings, monkeypatch, "auditor", "kansa")
         assert http.get("/console").status_code == 200
         if reason == "lifetime":  # busy all along: its age ends it
             time.sleep(0.5)
@@ -225,8 +225,7 @@ def test_the_record_pages_for_an_auditor(
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    account = create_account(settings, monkeypatch, "kansa")
-    assert sign_in(browser_client, account).status_code == 303
+    signed_in(browser_client, settings, monkeypatch, "auditor", "kansa")
     everything = browser_client.get("/console/transfers")
     assert everything.status_code == 200 and "IF_ZEI_0001" in everything.text
     assert "拒否" in everything.text and seeded.integrated_number in everything.text
@@ -282,8 +281,7 @@ def test_an_operator_opens_no_record_page(
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    account = create_account(settings, monkeypatch, "unyou", role="operator")
-    assert sign_in(browser_client, account).status_code == 303
+    signed_in(browser_client, settings, monkeypatch, "operator", "unyou")
     home = browser_client.get("/console")
     assert home.status_code == 200 and "/console/transfers" not in home.text
     for path in (
@@ -342,8 +340,7 @@ def test_the_record_pages_on_by_the_apis_keyset(
     from platform_hub.console import records
 
     monkeypatch.setattr(records, "PAGE_SIZE", 1)
-    account = create_account(settings, monkeypatch, "kansa")
-    assert sign_in(browser_client, account).status_code == 303
+    signed_in(browser_client, settings, monkeypatch, "auditor", "kansa")
     first = browser_client.get("/console/transfers", params={"unit": "011"})
     assert first.text.count("<tr class=") == 1 and "拒否" in first.text  # newest first
     found = re.search(r'href="(/console/transfers\?[^"]*cursor=[^"]+)" rel="next"', first.text)

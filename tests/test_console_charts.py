@@ -16,7 +16,7 @@ from platform_hub.console import charts
 from platform_hub.kit.clock import city_today, city_zone
 from platform_hub.kit.database import run_once
 from platform_hub.kit.settings import Settings
-from tests.console import Seeded, create_account, operations, sign_in
+from tests.console import Seeded, operations, signed_in
 from tests.helpers import rows
 
 BAR = re.compile(r'<rect class="bar series-(\w+)"[^>]*data-label="([^"]*)"[^>]*data-value="(\d+)"')
@@ -120,8 +120,7 @@ def test_the_transfers_page_charts_the_days_by_outcome(
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    account = create_account(settings, monkeypatch, "kansa")
-    assert sign_in(browser_client, account).status_code == 303
+    signed_in(browser_client, settings, monkeypatch, "auditor", "kansa")
     entries = _entries(database_url)
     expected = Counter((m.astimezone(city_zone()).date().isoformat(), outcome) for m, outcome in entries)
 

@@ -18,7 +18,7 @@ from platform_hub.console.compliance import recent_days
 from platform_hub.kit.clock import city_today
 from platform_hub.kit.settings import Settings
 from tests.browser import HUB_HOST, chromium, needs_chromium
-from tests.console import MY_NUMBER, Seeded, create_account, operations, sign_in
+from tests.console import MY_NUMBER, Seeded, create_account, operations, sign_in, signed_in
 from tests.helpers import HubClient, rows
 from tests.test_console_browser import Visit
 from tests.test_console_browser import sign_in as sign_in_in_the_browser
@@ -58,8 +58,7 @@ def test_the_compliance_page_for_an_auditor(
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    account = create_account(settings, monkeypatch, "kansa")
-    assert sign_in(browser_client, account).status_code == 303
+    signed_in(browser_client, settings, monkeypatch, "auditor", "kansa")
     home = browser_client.get("/console")
     assert 'href="/console/compliance"' in home.text and "条例適合性" in home.text
 
@@ -112,8 +111,7 @@ def test_a_period_the_page_cannot_use_is_refused(
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    account = create_account(settings, monkeypatch, "kansa")
-    assert sign_in(browser_client, account).status_code == 303
+    signed_in(browser_client, settings, monkeypatch, "auditor", "kansa")
     bad = browser_client.get("/console/compliance", params={"from": "<b>", "to": TODAY})
     assert bad.status_code == 400 and "&lt;b&gt;" in bad.text and "<b>" not in bad.text
     backwards = browser_client.get("/console/compliance", params={"from": TODAY, "to": "2026-01-01"})

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from platform_hub.kit.clock import utcnow
 from platform_hub.kit.settings import Settings
 from platform_hub.models import Delivery, Message, Unit
-from tests.console import create_account, form_token, operations, sign_in
+from tests.console import form_token, operations, signed_in
 from tests.helpers import HubClient, count_rows, rows
 
 HOSTILE_ERROR = "<script>alert(1)</script> HTTP 503 from unit 002"
@@ -94,8 +94,7 @@ def operator(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[httpx.Client]:
-    account = create_account(settings, monkeypatch, "unyo", role="operator")
-    assert sign_in(browser_client, account).status_code == 303
+    signed_in(browser_client, settings, monkeypatch, "operator", "unyo")
     yield browser_client
 
 
@@ -183,8 +182,7 @@ def test_other_roles_may_not_open_it(
     monkeypatch: pytest.MonkeyPatch,
     role: str,
 ) -> None:
-    account = create_account(settings, monkeypatch, "kansa", role=role)
-    assert sign_in(browser_client, account).status_code == 303
+    signed_in(browser_client, settings, monkeypatch, role, "kansa")
     assert 'href="/console/deliveries"' not in browser_client.get("/console").text
     refused = browser_client.get("/console/deliveries")
     assert refused.status_code == 403 and "配送を開く権限がありません" in refused.text

@@ -27,7 +27,7 @@ from platform_hub.kit.database import create_engine, create_sessionmaker, run_on
 from platform_hub.kit.settings import Settings
 from platform_hub.models import VerificationRun
 from tests.browser import HUB_HOST, chromium, needs_chromium
-from tests.console import MY_NUMBER, Seeded, cli, create_account, form_token, operations, sign_in
+from tests.console import MY_NUMBER, Seeded, cli, create_account, form_token, operations, signed_in
 from tests.helpers import HubClient, drop_triggers, execute, rows, wait_until
 from tests.test_console_browser import Visit
 from tests.test_console_browser import sign_in as sign_in_in_browser
@@ -46,8 +46,7 @@ def auditor(
     """An auditor signed in, once both records are sealed with a checkpoint each."""
     wait_until(lambda: len(rows(database_url, "SELECT id FROM audit_checkpoints")) >= 1)
     wait_until(lambda: len(rows(database_url, "SELECT id FROM operation_checkpoints")) >= 1)
-    account = create_account(settings, monkeypatch, "kansa")
-    assert sign_in(browser_client, account).status_code == 303
+    signed_in(browser_client, settings, monkeypatch, "auditor", "kansa")
     return browser_client
 
 
@@ -192,8 +191,7 @@ def test_an_operator_may_not_verify(
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    account = create_account(settings, monkeypatch, "unyou", role="operator")
-    assert sign_in(browser_client, account).status_code == 303
+    signed_in(browser_client, settings, monkeypatch, "operator", "unyou")
     assert "/console/verification" not in browser_client.get("/console").text
     for path in ("/console/verification", "/console/verification/progress"):
         assert browser_client.get(path).status_code == 403

@@ -26,7 +26,7 @@ from platform_hub.kit.settings import Settings
 from platform_hub.kit.vault import load_vault
 from platform_hub.models import Operation, OperationOutcome
 from tests.browser import HUB_HOST, chromium, needs_chromium
-from tests.console import create_account, operations, sign_in
+from tests.console import create_account, operations, signed_in
 from tests.helpers import HubClient, rows
 from tests.test_console_browser import Visit
 from tests.test_console_browser import sign_in as sign_in_in_browser
@@ -152,8 +152,7 @@ def auditor(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> httpx.Client:
-    account = create_account(settings, monkeypatch, "kansa")
-    assert sign_in(browser_client, account).status_code == 303
+    signed_in(browser_client, settings, monkeypatch, "auditor", "kansa")
     return browser_client
 
 
@@ -225,8 +224,7 @@ def test_an_operator_may_not_read_the_operations(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    account = create_account(settings, monkeypatch, "unyou", role="operator")
-    assert sign_in(browser_client, account).status_code == 303
+    signed_in(browser_client, settings, monkeypatch, "operator", "unyou")
     for path in ("/console/operations", "/console/operations/reports"):
         refused = browser_client.get(path)
         assert refused.status_code == 403 and "権限がありません" in refused.text

@@ -16,7 +16,7 @@ from openpyxl import Workbook
 
 from platform_hub.audit import export
 from platform_hub.kit.settings import Settings
-from tests.console import MY_NUMBER, Seeded, create_account, operations, sign_in
+from tests.console import MY_NUMBER, Seeded, operations, signed_in
 from tests.helpers import HubClient, rows
 from tests.test_auditor_api import Record, record  # noqa: F401 - the fixture
 
@@ -125,8 +125,7 @@ def test_the_console_exports_the_filtered_entries(
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    account = create_account(settings, monkeypatch, "kansa")
-    assert sign_in(browser_client, account).status_code == 303
+    signed_in(browser_client, settings, monkeypatch, "auditor", "kansa")
     listed = browser_client.get("/console/transfers", params={"outcome": "refused"})
     assert "Excelで書き出す" in listed.text
     assert 'href="/console/transfers.xlsx?outcome=refused"' in listed.text
@@ -162,7 +161,6 @@ def test_an_operator_may_not_export(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    account = create_account(settings, monkeypatch, "unyou", role="operator")
-    assert sign_in(browser_client, account).status_code == 303
+    signed_in(browser_client, settings, monkeypatch, "operator", "unyou")
     refused = browser_client.get("/console/transfers.xlsx")
     assert refused.status_code == 403 and "権限がありません" in refused.text
