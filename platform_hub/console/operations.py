@@ -13,7 +13,6 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -23,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_hub.audit import export, reports, repository, service
 from platform_hub.audit import operations as operations_record
 from platform_hub.audit.schemas import OperationSearch
-from platform_hub.console.pages import PREFIX, page
+from platform_hub.console.pages import PREFIX, page, query_url
 from platform_hub.console.records import position_of
 from platform_hub.console.signing import SignedIn, may_open
 from platform_hub.kit.clock import city_today
@@ -68,8 +67,7 @@ class Filters:
         return cls(given, [], search)
 
     def url(self, path: str, **more: str) -> str:
-        query = urlencode({**self.given, **more})
-        return f"{path}?{query}" if query else path
+        return query_url(path, {**self.given, **more})
 
 
 @router.get("/operations")
@@ -124,7 +122,7 @@ async def operations_csv(request: Request, person: Auditing) -> Response:
 
 def _reports_url(given: Mapping[str, str]) -> str:
     period = {name: given[name] for name in ("from", "to") if name in given}
-    return f"{PREFIX}/operations/reports" + (f"?{urlencode(period)}" if period else "")
+    return query_url(f"{PREFIX}/operations/reports", period)
 
 
 @router.get("/operations/reports")

@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.responses import HTMLResponse
@@ -53,6 +54,11 @@ def city_time(moment: dt.datetime | None) -> str:
 
 _templates.filters["city_time"] = city_time
 _templates.globals["static"] = STATIC_URL
+
+
+def query_url(path: str, given: Mapping[str, str]) -> str:
+    """``path`` with a page's filters (or other parameters) as its query, none when there are none."""
+    return f"{path}?{urlencode(given)}" if given else path
 
 
 def page(template: str, context: Mapping[str, Any], *, status_code: int = 200) -> HTMLResponse:

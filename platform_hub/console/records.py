@@ -15,7 +15,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response, StreamingResponse
@@ -27,7 +26,7 @@ from platform_hub.addressees import views
 from platform_hub.addressees.access import Caller
 from platform_hub.audit import export, repository, service
 from platform_hub.console import charts
-from platform_hub.console.pages import PREFIX, page
+from platform_hub.console.pages import PREFIX, page, query_url
 from platform_hub.console.signing import CsrfField, Refused, SignedIn, check_csrf, may_open
 from platform_hub.kit.clock import city_today
 from platform_hub.kit.database import unit_of_work
@@ -105,8 +104,7 @@ class Filters:
         return first, last, False
 
     def url(self, path: str, **more: str) -> str:
-        query = urlencode({**self.given, **more})
-        return f"{path}?{query}" if query else path
+        return query_url(path, {**self.given, **more})
 
 
 _LABELS = {
