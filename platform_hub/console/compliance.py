@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from platform_hub.audit import service
 from platform_hub.console import charts
-from platform_hub.console.pages import PREFIX, page
+from platform_hub.console.pages import PREFIX, day_of, page
 from platform_hub.console.records import OUTCOMES
 from platform_hub.console.signing import SignedIn, may_open
 from platform_hub.kit.clock import city_today
@@ -26,7 +26,6 @@ from platform_hub.models import RuleKind
 from platform_hub.ordinance import service as ordinance
 from platform_hub.ordinance.diff import VersionDiff, diff
 from platform_hub.ordinance.schemas import OrdinanceOut
-from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 Checking = Annotated[SignedIn, may_open("compliance")]
@@ -56,20 +55,12 @@ def recent_days(today: dt.date) -> tuple[dt.date, dt.date]:
     return today - dt.timedelta(days=DEFAULT_DAYS - 1), today
 
 
-def _day(value: str | None) -> dt.date | None:
-    try:
-        day = dt.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-    return day if day is not None and FIRST_DAY <= day <= LAST_DAY else None
-
-
 @router.get("/compliance")
 async def compliance(request: Request, person: Checking) -> Response:
     asked = {name: request.query_params.get(name, "").strip() for name in ("from", "to", "a", "b")}
     default_start, default_end = recent_days(city_today())
-    start = _day(asked["from"]) if asked["from"] else default_start
-    end = _day(asked["to"]) if asked["to"] else default_end
+    start = day_of(asked["from"]) if asked["from"] else default_start
+    end = day_of(asked["to"]) if asked["to"] else default_end
     problems = [
         f"{label}「{asked[name]}」は日付（YYYY-MM-DD）ではありません"
         for name, label, day in (("from", "期間（から）", start), ("to", "期間（まで）", end))

@@ -11,11 +11,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from platform_hub.audit import daily
-from platform_hub.console.pages import PREFIX, page
+from platform_hub.console.pages import PREFIX, day_of, page
 from platform_hub.console.signing import SignedIn, may_open
 from platform_hub.kit.database import unit_of_work
 from platform_hub.models import OperationOutcome
-from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 Reporting = Annotated[SignedIn, may_open("daily")]
@@ -23,13 +22,7 @@ Reporting = Annotated[SignedIn, may_open("daily")]
 
 def _day(asked: str | None) -> dt.date | None:
     """The day asked for (``YYYY-MM-DD``), yesterday when none; ``None`` when it is no day."""
-    if not asked:
-        return daily.yesterday()
-    try:
-        day = dt.date.fromisoformat(asked)
-    except ValueError:
-        return None
-    return day if FIRST_DAY <= day <= LAST_DAY else None
+    return day_of(asked) if asked else daily.yesterday()
 
 
 async def _report(person: SignedIn, request: Request, action: str) -> daily.DailyReport:

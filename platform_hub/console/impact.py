@@ -6,20 +6,19 @@ force. Each replay, and each refusal, is in the operations record as ``ordinance
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 
 from platform_hub.audit.impact import ordinance_impact
-from platform_hub.console.pages import PREFIX, page
+from platform_hub.console.pages import PREFIX, day_of, page
 from platform_hub.console.signing import CsrfField, SignedIn, check_csrf, may_open
 from platform_hub.kit.database import unit_of_work
 from platform_hub.models import RuleKind
 from platform_hub.ordinance.impact import ChangeKind, recorded_detail
 from platform_hub.ordinance.schemas import OrdinanceIn
-from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY, parse_ordinance
+from platform_hub.ordinance.service import parse_ordinance
 from platform_hub.protocol.errors import SchemaViolation
 from platform_hub.units import repository as units
 
@@ -50,7 +49,7 @@ async def impact(
     """Replay the draft — the file if one was chosen, else the text — over the period."""
     await check_csrf(person, csrf, ACTION)
     asked = {"start": start.strip(), "end": end.strip(), "text": text}
-    first, last = _day(asked["start"]), _day(asked["end"])
+    first, last = day_of(asked["start"]), day_of(asked["end"])
     source = (await draft.read()) if draft is not None and draft.filename else text.encode()
     problems: list[str] = []
     if first is None or last is None:
@@ -97,11 +96,3 @@ def _context(person: SignedIn, asked: dict[str, str], **more: Any) -> dict[str, 
         "kinds": KINDS,
         **more,
     }
-
-
-def _day(value: str) -> dt.date | None:
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        return None
-    return day if FIRST_DAY <= day <= LAST_DAY else None

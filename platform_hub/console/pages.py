@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from platform_hub.kit.clock import city_zone
+from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -54,6 +55,17 @@ def city_time(moment: dt.datetime | None) -> str:
 
 _templates.filters["city_time"] = city_time
 _templates.globals["static"] = STATIC_URL
+
+
+def day_of(value: str | None) -> dt.date | None:
+    """A day a form gave (``YYYY-MM-DD``), or None when it is none or no day the record can hold."""
+    if not value:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+    return day if FIRST_DAY <= day <= LAST_DAY else None
 
 
 def query_url(path: str, given: Mapping[str, str]) -> str:

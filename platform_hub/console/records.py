@@ -26,13 +26,12 @@ from platform_hub.addressees import views
 from platform_hub.addressees.access import Caller
 from platform_hub.audit import export, repository, service
 from platform_hub.console import charts
-from platform_hub.console.pages import PREFIX, page, query_url
+from platform_hub.console.pages import PREFIX, day_of, page, query_url
 from platform_hub.console.signing import CsrfField, Refused, SignedIn, check_csrf, may_open
 from platform_hub.kit.clock import city_today
 from platform_hub.kit.database import unit_of_work
 from platform_hub.models import TransferOutcome, TransferPattern
 from platform_hub.ordinance import service as ordinance
-from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 from platform_hub.protocol.registry import PERSON_REFERENCE_PATTERN, Candidate, SearchRequest
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -77,7 +76,7 @@ class Filters:
         return cls(given, problems)
 
     def query(self) -> repository.TransferQuery:
-        start, end = _day(self.given.get("from")), _day(self.given.get("to"))
+        start, end = day_of(self.given.get("from")), day_of(self.given.get("to"))
         return repository.TransferQuery(
             person=self.given.get("integrated_number"),
             unit=self.given.get("unit"),
@@ -96,7 +95,7 @@ class Filters:
     def chart_days(self) -> tuple[dt.date, dt.date, bool]:
         """The days the chart counts: the period filtered (to today when it names no end), or the
         last ``CHART_DAYS``; at most ``CHART_MOST_DAYS`` of them (True: the period was cut)."""
-        start, end = _day(self.given.get("from")), _day(self.given.get("to"))
+        start, end = day_of(self.given.get("from")), day_of(self.given.get("to"))
         last = end or max(city_today(), start or dt.date.min)
         first = start or last - dt.timedelta(days=CHART_DAYS - 1)
         if (last - first).days >= CHART_MOST_DAYS:
@@ -123,17 +122,7 @@ def _valid(name: str, value: str) -> bool:
         return _PATTERNS[name].fullmatch(value) is not None
     if name == "outcome":
         return value in OUTCOMES
-    return _day(value) is not None
-
-
-def _day(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        return None
-    return day if FIRST_DAY <= day <= LAST_DAY else None
+    return day_of(value) is not None
 
 
 def position_of(cursor: str | None) -> repository.Position | None:
