@@ -20,6 +20,7 @@ import httpx
 import sqlalchemy as sa
 from platform_hub_demo.demo import stop, wait_healthy
 
+from platform_hub.kit.settings import Settings
 from tests.helpers import free_port
 
 CITY, OTHER = "999991", "999982"  # 団体コード of the city and of the municipality people move from
@@ -34,6 +35,18 @@ class NationalNetwork:
 
     def chukan(self, organisation: str) -> str:
         return self.urls[f"chukan-{organisation}"]
+
+    def connect(self, settings: Settings, **more: object) -> Settings:
+        """``settings`` of a hub connected to the city's 中間サーバー and to 住基ネット (and ``more``)."""
+        return settings.model_copy(
+            update={
+                "chukan_url": self.chukan(CITY),
+                "chukan_key": self.keys[CITY],
+                "juki_net_url": self.urls["juki-net"],
+                "juki_net_key": self.keys[CITY],
+                **more,
+            }
+        )
 
     def seed_juki_net(self, persons: list[dict[str, Any]]) -> None:
         """Load these 本人確認情報 into 住基ネット (its ``POST /seed``, with its own key)."""

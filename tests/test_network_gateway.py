@@ -75,14 +75,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NationalNetwor
 
 @pytest.fixture
 def settings(settings: Settings, network: NationalNetwork) -> Settings:
-    return settings.model_copy(
-        update={
-            "chukan_url": network.chukan(CITY),
-            "chukan_key": network.keys[CITY],
-            "juki_net_url": network.urls["juki-net"],
-            "juki_net_key": network.keys[CITY],
-        }
-    )
+    return network.connect(settings)
 
 
 @pytest.fixture

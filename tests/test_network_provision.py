@@ -80,15 +80,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NationalNetwor
 def settings(settings: Settings, network: NationalNetwork) -> Settings:
     """Connected to the city's 中間サーバー; the periodic sync far apart, so each test syncs when it says
     (test_the_hub_syncs_by_itself shortens it)."""
-    return settings.model_copy(
-        update={
-            "chukan_url": network.chukan(CITY),
-            "chukan_key": network.keys[CITY],
-            "juki_net_url": network.urls["juki-net"],
-            "juki_net_key": network.keys[CITY],
-            "network_sync_seconds": 3600.0,
-        }
-    )
+    return network.connect(settings, network_sync_seconds=3600.0)
 
 
 @pytest.fixture
