@@ -87,13 +87,8 @@ def test_a_stream_of_1000_resident_changes(hub: HubClient, database_url: str, tm
 
 def check_registry(hub: HubClient, residents: list[dict[str, Any]]) -> None:
     """Every person of 001 is in the registry as 001 has them now: name, address, state."""
-    admin = hub.admin()
     for resident in residents:
-        found = hub.http.post(
-            "/addressees/search",
-            json={"name": resident["name"], "birth_date": resident["birth_date"], "include_history": False},
-            headers=admin,
-        ).json()
+        found = search(hub, resident["name"], resident["birth_date"])
         (person,) = [
             c for c in found if {"unit_code": "001", "atena_number": resident["atena"]} in c["links"]
         ]
@@ -102,6 +97,21 @@ def check_registry(hub: HubClient, residents: list[dict[str, Any]]) -> None:
         assert current["address"] == (
             resident["moved_to"] if resident["status"] == "2" else resident["address"]
         )
+
+
+def search(hub: HubClient, name: str, birth_date: str) -> list[dict[str, Any]]:
+    """The registry's candidates, asked as a client within its rate limit asks: one search after
+    another can pass the limit on a fast machine, and is then told when to come back."""
+    while True:
+        answer = hub.http.post(
+            "/addressees/search",
+            json={"name": name, "birth_date": birth_date, "include_history": False},
+            headers=hub.admin(),
+        )
+        if answer.status_code != 429:
+            assert answer.status_code == 200, answer.text[:300]
+            return list(answer.json())
+        time.sleep(float(answer.headers["Retry-After"]))
 
 
 def test_changes_of_one_person_at_once_leave_one_current_version(

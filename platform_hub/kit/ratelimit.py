@@ -32,7 +32,16 @@ class RateLimit:
         self.storage_away_until = 0.0
         if self.item.amount < 1:
             raise ValueError(f"rate limit {rate!r} allows nothing; give at least 1 per period")
-        self.limiter = SlidingWindowCounterRateLimiter(storage_from_string(f"async+{storage_uri}"))
+        self.storage = storage_from_string(f"async+{storage_uri}")
+        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+
+    def close(self) -> None:
+        """Close the shared storage's connections (Redis's; memory has none), as the hub stops: the
+        ``limits`` storages have no close of their own, and a connection left to the collector is
+        closed, with a ResourceWarning, whenever it runs."""
+        bridge = getattr(self.storage, "bridge", None)  # the Redis storages' client, limits >= 5
+        if bridge is not None:
+            bridge.storage.connection_pool.disconnect()
 
     async def take(self, client_id: str) -> None:
         """Count one message for ``client_id``; E2003 (429, Retry-After) when over the limit. If the

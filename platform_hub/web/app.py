@@ -129,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
                 await state.message_store.close()
+                for limit in (state.rate_limit, state.token_rate_limit, app.state.console_signins):
+                    limit.close()
                 if state.national is not None:
                     await state.national.aclose()
                 await engine.dispose()
