@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -294,4 +295,12 @@ def test_verifying_in_the_browser(
     )
     expect(page.locator(".verified")).to_have_text(NOTHING_FOUND)
     expect(page.locator(".run")).to_contain_text("console:other")
+
+    # The session ends while the page follows a run: the page goes to sign-in, not polling for ever.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, run_once(settings.async_database_url, begin)).result()
+    page.reload()
+    expect(page.locator(".verification .state")).to_have_text("検証中")
+    execute(database_url, "DELETE FROM console_sessions")
+    expect(page).to_have_url(re.compile(r"/console/signin"))
     assert visit.outside == [] and visit.dialogs == [] and visit.violations() == []

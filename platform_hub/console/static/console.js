@@ -18,24 +18,28 @@ function followVerification(section) {
   const checked = section.querySelector(".checked");
   const total = section.querySelector(".total");
   const poll = async () => {
-    let progress;
+    let answer = null;
     try {
-      const answer = await fetch(section.dataset.progress, { credentials: "same-origin" });
-      if (!answer.ok) {
-        return;
-      }
-      progress = await answer.json();
+      answer = await fetch(section.dataset.progress, { credentials: "same-origin" });
     } catch {
-      return;
-    } finally {
-      if (!progress || progress.state === "running") {
-        window.setTimeout(poll, 1000);
-      }
+      // the hub away a moment: asked again below
     }
+    if (!answer || answer.status >= 500) {
+      window.setTimeout(poll, 1000);
+      return;
+    }
+    if (!answer.ok || answer.redirected) {
+      // The session ended (the hub sends sign-in) or the page may no longer be seen: the page again
+      // says which, instead of a count that never moves.
+      window.location.reload();
+      return;
+    }
+    const progress = await answer.json();
     if (progress.state !== "running") {
       window.location.reload();
       return;
     }
+    window.setTimeout(poll, 1000);
     if (bar) {
       bar.max = Math.max(progress.total, 1);
       bar.value = progress.checked;
