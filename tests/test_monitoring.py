@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from platform_hub.kit.settings import Settings
 from tests.console import cli
-from tests.helpers import HubClient, execute
+from tests.helpers import HubClient, execute, fault_code, zei_query
 from tests.test_console_deliveries import seed_queue
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,3 +165,29 @@ def test_promtool_unit_tests_the_rules() -> None:
         [PROMTOOL, "test", "rules", str(RULE_TESTS)], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_monitor_reads_the_metrics_and_nothing_else(hub: HubClient) -> None:
+    """Prometheus's client is of the role monitor (docker/prometheus/prometheus.yml): it scrapes
+    /metrics, and every other endpoint refuses it — its secret in Prometheus's configuration opens
+    neither the record nor the registry."""
+    monitor = hub.staff("monitor")
+    assert hub.http.get("/metrics", headers=monitor).status_code == 200
+    for method, path, body in (
+        ("GET", "/audit/transfers", None),
+        ("GET", "/audit/operations", None),
+        ("GET", "/interfaces", None),
+        ("GET", "/ordinance/versions", None),
+        ("GET", "/adapters", None),
+        ("POST", "/addressees/search", {"name": "山田 太郎", "birth_date": "1980-04-01"}),
+    ):
+        answer = hub.http.request(method, path, json=body, headers=monitor)
+        assert answer.status_code == 403 and answer.json()["error"]["code"] == "E2002", (path, answer.text)
+    sent = hub.http.post(
+        "/linkage/messages", content=zei_query(), headers={**monitor, "Content-Type": "text/xml"}
+    )
+    assert sent.status_code == 403 and fault_code(sent) == "E2002"
+    refused = hub.http.get(
+        "/audit/operations", params={"action": "access.refuse"}, headers=hub.admin_auditor()
+    )
+    assert any(entry["role"] == "monitor" for entry in refused.json()["items"]), refused.text

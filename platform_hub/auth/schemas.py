@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-StaffRole = Literal["auditor", "integrator", "admin"]
+StaffRole = Literal["auditor", "integrator", "admin", "monitor"]
 
 
 class TokenResponse(BaseModel):

@@ -37,13 +37,15 @@ from platform_hub.protocol.rest import operation_of
 from platform_hub.protocol.specs import InterfaceSpec, Pattern
 
 ISSUER = "platform-hub"
-ROLES = ("unit", "auditor", "integrator", "admin")
+# monitor: Prometheus's client, which reads /metrics and nothing else (web/security.py).
+ROLES = ("unit", "auditor", "integrator", "admin", "monitor")
 # What each role may act as: admin is an integrator too.
 ROLE_GRANTS: dict[str, frozenset[str]] = {
     "unit": frozenset({"unit"}),
     "auditor": frozenset({"auditor"}),
     "integrator": frozenset({"integrator"}),
     "admin": frozenset({"admin", "integrator"}),
+    "monitor": frozenset({"monitor"}),
 }
 
 

@@ -13,22 +13,26 @@ from platform_hub.cli.listing import Cell, JsonOption, print_listing
 from platform_hub.kit.settings import Settings
 
 clients_app = typer.Typer(
-    help="OAuth2 clients: staff's (auditor, integrator, admin) and the units'.", no_args_is_help=True
+    help="OAuth2 clients: staff's (auditor, integrator, admin, monitor) and the units'.", no_args_is_help=True
 )
-ROLES = ("unit", "auditor", "integrator", "admin")  # auth.service.ROLES, without importing it at start
+# auth.service.ROLES, without importing it at start
+ROLES = ("unit", "auditor", "integrator", "admin", "monitor")
+STAFF_ROLES = ROLES[1:]
 ClientId = Annotated[str, typer.Argument(help="The client's id (clients list names them).")]
 
 
 @clients_app.command("create")
 def clients_create(
     name: Annotated[str, typer.Argument(help="Who the client is for.")],
-    role: Annotated[str, typer.Option(help="auditor, integrator or admin.")] = "auditor",
+    role: Annotated[str, typer.Option(help="auditor, integrator, admin or monitor (Prometheus).")] = (
+        "auditor"
+    ),
 ) -> None:
     """Create a staff client and print its credentials (the secret is shown only now)."""
     from platform_hub.auth import service
 
-    if role not in {"auditor", "integrator", "admin"}:
-        raise CliError(f"unknown role {role!r}: auditor, integrator or admin", MISUSED)
+    if role not in STAFF_ROLES:
+        raise CliError(f"unknown role {role!r}: {', '.join(STAFF_ROLES)}", MISUSED)
     client, secret = service.new_client(name, role, vault=vault())
 
     async def store(session: AsyncSession) -> None:
@@ -40,7 +44,7 @@ def clients_create(
 
 @clients_app.command("list")
 def clients_list(
-    role: Annotated[str | None, typer.Option(help="unit, auditor, integrator or admin.")] = None,
+    role: Annotated[str | None, typer.Option(help="unit, auditor, integrator, admin or monitor.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Every client, oldest first, with its role, unit and whether it may get tokens (never a secret)."""

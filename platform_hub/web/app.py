@@ -130,7 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             await task
                 await state.message_store.close()
                 for limit in (state.rate_limit, state.token_rate_limit, app.state.console_signins):
-                    limit.close()
+                    if limit is not None:
+                        limit.close()
                 if state.national is not None:
                     await state.national.aclose()
                 await engine.dispose()

@@ -280,7 +280,7 @@ async def _refused(
 async def create_client(
     body: ClientCreate, ops: Ops, state: State, session: Session, _: Admin
 ) -> ClientCredentials:
-    """Create an auditor, integrator or admin client; the secret is shown only in this answer."""
+    """Create an auditor, integrator, admin or monitor client; the secret is shown only in this answer."""
     ops.expect("client.create", role=body.role)
     client, secret = await service.create_client(session, body.name, body.role, vault=state.require_vault())
     await ops.record(session, detail=f"client {client.client_id}")

@@ -14,7 +14,7 @@ from platform_hub.kit.clock import utcnow
 from platform_hub.linkage import deliveries, delivery_queue
 from platform_hub.models import VerificationState
 from platform_hub.units import heartbeats
-from platform_hub.web.security import CurrentPrincipal
+from platform_hub.web.security import Scraper
 from platform_hub.web.state import State
 
 router = APIRouter(tags=["operations"])
@@ -44,8 +44,8 @@ async def healthz(state: State) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-async def metrics(state: State, _: CurrentPrincipal) -> Response:
-    """Prometheus metrics (scrape with an OAuth2 client-credentials token)."""
+async def metrics(state: State, _: Scraper) -> Response:
+    """Prometheus metrics (scrape with an OAuth2 client-credentials token, best a monitor's)."""
     metrics, now = state.metrics, utcnow()
     async with state.sessions() as session:
         metrics.pending.set(await deliveries.count_pending(session))
