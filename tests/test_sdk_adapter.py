@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from platform_hub_sdk import Credentials, LinkageError, Payload, Received, Unit
 
+from platform_hub.kit.settings import Settings
 from tests.helpers import (
     ADMIN_ID,
     ADMIN_SECRET,
@@ -17,6 +18,7 @@ from tests.helpers import (
     header_field,
     ido_notification,
     serve_in_thread,
+    served_hub,
     wait_until,
     zei_query,
 )
@@ -104,3 +106,29 @@ async def test_a_unit_that_lost_its_credentials_is_told_so(hub: HubClient, tmp_p
     await lost.stop()
     assert refused.value.code == "E1004" and "credentials=" in refused.value.message
     assert "POST /adapters/002/secret" in refused.value.message  # where an integrator gets it new ones
+
+
+async def test_a_unit_over_its_rate_limit_waits_and_sends_again(settings: Settings, tmp_path: Path) -> None:
+    """A unit past its rate limit is told when to come back (429, E2003, Retry-After): the SDK waits
+    that long and sends the same MSGID again, rather than fail the clerk's query."""
+    limited = settings.model_copy(update={"unit_rate_limit": "5/second"})
+    with served_hub(limited) as (url, hub):
+        tax, _ = tax_adapter(url, free_port(), tmp_path / "zeimu.db")
+        allowance = Unit(
+            "011",
+            "児童手当",
+            "市長",
+            purposes=["JDT-001"],
+            hub_url=url,
+            base_url=f"http://127.0.0.1:{free_port()}",
+            database=tmp_path / "jidou.db",
+            integrator=Credentials(ADMIN_ID, ADMIN_SECRET),
+        )
+        with serve_in_thread(tax.app(), port=int(tax.base_url.rsplit(":", 1)[1])):
+            async with allowance.running():
+                hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
+                replies = [
+                    await allowance.query("IF_ZEI_0001", {"AtenaNo": YAMADA["011"], "KazeiNendo": "2026"})
+                    for _ in range(12)  # over two seconds' worth
+                ]
+    assert [reply.payload["SoshotokuKingaku"] for reply in replies] == ["4200000"] * 12

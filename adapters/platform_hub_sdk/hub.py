@@ -1,7 +1,8 @@
 """The hub's HTTP API as a unit uses it: JSON calls and linkage messages, each with a bearer token.
 
-Messages are resent with the same MSGID when the hub could not be reached or was busy: the hub
-treats a resent MSGID as the same message, so a retry never doubles a transfer.
+Messages are resent with the same MSGID when the hub could not be reached or was busy, or when the
+unit was over its rate limit and told to come back within seconds: the hub treats a resent MSGID as
+the same message, so a retry never doubles a transfer.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a household or a batch report can be larg
 # What the hub sends a unit: a chunk of a batch holds a thousand records (the hub's default).
 HUB_XML_LIMITS = XmlLimits(depth=64, namespaces=64, attributes=32, elements=1_000_000)
 _ATTEMPTS = 4
+# The longest Retry-After waited for; a longer one (a limit per minute) is the caller's to decide.
+MAX_WAIT_SECONDS = 10.0
 
 
 class HubConnection:
@@ -39,6 +42,10 @@ class HubConnection:
             response = await self.http.request(method, path, json=body, headers=headers)
             if response.status_code == 401 and tokens is not None and attempt == 1:
                 tokens.invalidate()  # expired early or revoked: one fresh token, then give up
+                continue
+            wait = _retry_after(response) if response.status_code == 429 else None
+            if wait is not None and attempt == 1:
+                await asyncio.sleep(wait)
                 continue
             if response.status_code >= 400:
                 raise json_error(response)
@@ -73,11 +80,21 @@ class HubConnection:
             if answer.code == "E2001" and attempt == 1:
                 tokens.invalidate()
                 continue
-            if answer.code == "E5001" and attempt < _ATTEMPTS:
-                await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+            wait = _retry_after(response) if answer.code in ("E5001", "E2003") else None
+            if wait is not None and attempt < _ATTEMPTS:
+                await asyncio.sleep(wait)
                 continue
             raise answer
         raise AssertionError("unreachable")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """How long the hub asked to wait (E5001 busy, E2003 over the rate limit), if short enough."""
+    try:
+        wait = float(response.headers.get("Retry-After", "1"))
+    except ValueError:
+        return None
+    return wait if 0 <= wait <= MAX_WAIT_SECONDS else None
 
 
 def _read_answer(response: httpx.Response) -> Envelope | LinkageError:
