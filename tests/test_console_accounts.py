@@ -29,6 +29,7 @@ from tests.console import (
 )
 from tests.helpers import (
     HubClient,
+    hub_process,
     rows,
     served_hub,
 )
@@ -329,6 +330,23 @@ def test_sign_ins_from_one_address_are_limited(
         assert refused.status_code == 429 and "試行が多すぎます" in refused.text
     details = [entry[3] for entry in operations(database_url, "console.signin")]
     assert details[-1] == "too many attempts from one address" and len(details) == 4
+
+
+def test_behind_a_proxy_each_address_has_its_own_limit(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``platform-hub serve`` takes a sign-in's address from the X-Forwarded-For of a proxy it trusts
+    (uvicorn's FORWARDED_ALLOW_IPS, loopback by default), so one address guessing behind the city's
+    proxy does not lock out the people behind the same proxy."""
+    limited = settings.model_copy(update={"console_signin_rate_limit": "3/minute"})
+    with hub_process(limited) as running, httpx.Client(base_url=running.url) as http:
+        account = create_account(settings, monkeypatch, "kansa")
+        http.headers["X-Forwarded-For"] = "192.0.2.10"
+        for login in ("a", "b", "c"):
+            assert sign_in(http, account, login=login).status_code == 401
+        assert sign_in(http, account).status_code == 429
+        http.headers["X-Forwarded-For"] = "192.0.2.20"
+        assert sign_in(http, account).status_code == 303
 
 
 def test_the_record_pages_on_by_the_apis_keyset(

@@ -98,7 +98,8 @@ class Settings(ZoneSetting, BaseSettings):
     console_idle_timeout_seconds: PositiveFloat = 15 * 60
     console_session_lifetime_seconds: PositiveFloat = 8 * 3600
     # Sign-in attempts from one address (limits notation), whatever the logins: the lock-out guards
-    # one account, this the guessing spread over many. Behind a proxy, every address is the proxy's.
+    # one account, this the guessing spread over many. Behind a proxy, the X-Forwarded-For of one that
+    # FORWARDED_ALLOW_IPS (uvicorn's; loopback by default) trusts, else the proxy's own.
     console_signin_rate_limit: str = "30/minute"
     # Signing in with the city's own identity provider (OpenID Connect, authorization code with PKCE),
     # beside the password and code: its issuer URL (discovery at /.well-known/openid-configuration),
