@@ -4,10 +4,14 @@ honoured, and the reading in the operations record — from the auditors' API an
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 import io
+import tempfile
 import zipfile
+from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import openpyxl
@@ -15,9 +19,11 @@ import pytest
 from openpyxl import Workbook
 
 from platform_hub.audit import export
+from platform_hub.kit.clock import utcnow
+from platform_hub.kit.database import create_engine, create_sessionmaker
 from platform_hub.kit.settings import Settings
 from tests.console import MY_NUMBER, Seeded, operations, signed_in
-from tests.helpers import HubClient, rows
+from tests.helpers import HubClient, rows, wait_until
 from tests.test_auditor_api import Record, record  # noqa: F401 - the fixture
 
 
@@ -116,6 +122,39 @@ def test_a_cell_that_looks_like_a_formula_or_a_number_stays_text() -> None:
         ('=HYPERLINK("http://x")', "s"),
         ("012345678901234", "s"),
     ]
+
+
+def test_an_export_cut_off_leaves_no_file_behind(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A download the client leaves (or a page that fails) mid-way removes the rows written so far:
+    openpyxl keeps them in a temporary file of its own, otherwise removed only when the hub exits."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    entry = SimpleNamespace(
+        **{**dict.fromkeys(export.TRANSFER_COLUMNS, "x"), "requested_at": utcnow(), "id": 1}
+    )
+    calls = 0
+
+    async def page(_: object, after: object) -> list[SimpleNamespace]:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise asyncio.CancelledError  # what Starlette does when the client goes away
+        return [entry]
+
+    async def download() -> None:
+        engine = create_engine(settings.async_database_url)
+        try:
+            await anext(export.xlsx_chunks(create_sessionmaker(engine), "transfers", page, "requested_at"))
+        finally:
+            await engine.dispose()
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(download())
+    assert calls == 2
+    wait_until(lambda: list(temporary.iterdir()) == [], timeout=5)  # removed by the export's thread
 
 
 def test_the_console_exports_the_filtered_entries(

@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import io
+import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from openpyxl.worksheet._writer import ALL_TEMP_FILES
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from platform_hub.audit.repository import Position
@@ -220,15 +224,38 @@ async def xlsx_chunks(
     workbook = Workbook(write_only=True)
     sheet: WriteOnlyWorksheet = workbook.create_sheet(SHEET_TITLES[record])
     sheet.append([_text_cell(sheet, header) for header in columns.values()])
-    async for entries in _pages(sessions, page, moment):
-        rows = [text_row(record, columns, entry) for entry in entries]
-        # A page's cells cost openpyxl ~0.2 ms a row: in a thread, so other requests go on meanwhile.
-        await asyncio.to_thread(_append, sheet, rows)
-    with tempfile.TemporaryFile() as file:
-        await asyncio.to_thread(workbook.save, file)  # the zip is written in a thread: CPU, not I/O
-        file.seek(0)
-        while chunk := file.read(_CHUNK):
-            yield chunk
+    loop = asyncio.get_running_loop()
+    # The workbook's work in a thread, so that other requests go on meanwhile (a page's cells cost
+    # openpyxl ~0.2 ms a row, the zip is CPU too); one thread, so that it is done in order: a sheet
+    # is no object for two threads, and a discard must follow the page being appended.
+    worker = ThreadPoolExecutor(1, thread_name_prefix="xlsx")
+    try:
+        try:
+            async for entries in _pages(sessions, page, moment):
+                rows = [text_row(record, columns, entry) for entry in entries]
+                await loop.run_in_executor(worker, _append, sheet, rows)
+        except BaseException:  # the client gone (cancelled) or a page failed: no rows left on the disk
+            worker.submit(_discard, sheet)
+            raise
+        with tempfile.TemporaryFile() as file:
+            await loop.run_in_executor(worker, workbook.save, file)
+            file.seek(0)
+            while chunk := file.read(_CHUNK):
+                yield chunk
+    finally:
+        worker.shutdown(wait=False)  # what was submitted still runs; the loop does not wait for it
+
+
+def _discard(sheet: WriteOnlyWorksheet) -> None:
+    """Close an unsaved sheet and remove the temporary file openpyxl keeps its rows in, which it
+    would otherwise remove only as the process exits (openpyxl has no public way to drop a sheet)."""
+    path: str = sheet._writer.out  # type: ignore[attr-defined]
+    with contextlib.suppress(Exception):  # its XML ended, or the generator it writes by is left open
+        sheet.close()
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+    with contextlib.suppress(ValueError):
+        ALL_TEMP_FILES.remove(path)
 
 
 def _append(sheet: WriteOnlyWorksheet, rows: list[list[str]]) -> None:
