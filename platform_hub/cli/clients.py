@@ -24,9 +24,7 @@ ClientId = Annotated[str, typer.Argument(help="The client's id (clients list nam
 @clients_app.command("create")
 def clients_create(
     name: Annotated[str, typer.Argument(help="Who the client is for.")],
-    role: Annotated[str, typer.Option(help="auditor, integrator, admin or monitor (Prometheus).")] = (
-        "auditor"
-    ),
+    role: Annotated[str, typer.Option(help="auditor, integrator, admin or monitor.")] = "auditor",
 ) -> None:
     """Create a staff client and print its credentials (the secret is shown only now)."""
     from platform_hub.auth import service

@@ -40,8 +40,9 @@ class RateLimit:
         ``limits`` storages have no close of their own, and a connection left to the collector is
         closed, with a ResourceWarning, whenever it runs."""
         bridge = getattr(self.storage, "bridge", None)  # the Redis storages' client, limits >= 5
-        if bridge is not None:
-            bridge.storage.connection_pool.disconnect()
+        pool = getattr(getattr(bridge, "storage", None), "connection_pool", None)  # a cluster has none
+        if pool is not None:
+            pool.disconnect()
 
     async def take(self, client_id: str) -> None:
         """Count one message for ``client_id``; E2003 (429, Retry-After) when over the limit. If the
