@@ -343,14 +343,16 @@ class HubProcess:
 
 
 @contextmanager
-def hub_process(settings: Settings, port: int | None = None) -> Iterator[HubProcess]:
+def hub_process(settings: Settings, port: int | None = None, log: Path | None = None) -> Iterator[HubProcess]:
     """``platform-hub serve`` as a separate OS process with these settings (a replica sharing the
-    database and the keys, or a hub to kill)."""
+    database and the keys, or a hub to kill); what it writes (uvicorn's access lines on stdout among
+    it) goes to ``log`` if given."""
     port = port or free_port()
     chosen = {name: value for name, value in settings.model_dump().items() if value is not None}
     env = {**os.environ, **{f"PLATFORM_HUB_{name.upper()}": str(value) for name, value in chosen.items()}}
     command = [sys.executable, "-m", "platform_hub.cli", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(log or os.devnull, "wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=output)
     scheme = "https" if settings.tls_certfile else "http"
     hub = HubProcess(f"{scheme}://127.0.0.1:{port}", process)
     try:

@@ -5,15 +5,22 @@ disabling; every POST needs its CSRF token; and what the pages show comes from t
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pyotp
 import pytest
 
+from platform_hub.accounts import service as accounts
 from platform_hub.console.pages import CONTENT_SECURITY_POLICY
+from platform_hub.kit.database import create_engine, create_sessionmaker, unit_of_work
 from platform_hub.kit.settings import Settings
+from platform_hub.kit.vault import load_vault
 from tests.console import (
     MY_NUMBER,
     SCRIPT_NAME,
@@ -138,6 +145,83 @@ def test_five_wrong_codes_lock_the_account(
     cli(settings, monkeypatch, "accounts", "unlock", "kansa")
     later = account.totp.at(time.time() + 30)  # a code not used before: the next time step's
     assert sign_in(browser_client, account, code=later).status_code == 303
+
+
+def at_once(hub: HubClient, count: int, **form: str) -> list[int]:
+    """``count`` sign-ins posted together, each from a browser of its own (its own form and cookie):
+    their statuses."""
+    browsers = [httpx.Client(base_url=str(hub.http.base_url), timeout=60) for _ in range(count)]
+    tokens = [form_token(browser.get("/console/signin").text) for browser in browsers]
+    ready = threading.Barrier(count)
+
+    def post(n: int) -> int:
+        ready.wait()
+        return browsers[n].post("/console/signin", data={"csrf": tokens[n], **form}).status_code
+
+    try:
+        with ThreadPoolExecutor(count) as pool:
+            return list(pool.map(post, range(count)))
+    finally:
+        for browser in browsers:
+            browser.close()
+
+
+def test_wrong_sign_ins_at_once_still_lock_the_account(
+    hub: HubClient, settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each wrong try counts, however many arrive together: a count read before the others wrote it
+    would let a guesser past the five tries by sending them at once."""
+    account = create_account(settings, monkeypatch, "kansa")
+    statuses = at_once(hub, 12, login="kansa", password="not-the-password", code="000000")
+    assert set(statuses) <= {401, 423} and 423 in statuses, statuses
+    (stored,) = rows(database_url, "SELECT locked_until FROM accounts")
+    assert stored.locked_until is not None
+    assert operations(database_url, "console.lock") != []
+    with httpx.Client(base_url=str(hub.http.base_url)) as browser:
+        assert sign_in(browser, account).status_code == 423  # the right password and code, locked
+
+
+def test_one_code_at_once_signs_in_once(
+    hub: HubClient, settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = create_account(settings, monkeypatch, "kansa")
+    statuses = at_once(hub, 8, login="kansa", password=account.password, code=account.totp.now())
+    assert sorted(statuses) == [303] + [401] * 7, statuses
+    assert len(rows(database_url, "SELECT id_hash FROM console_sessions")) == 1
+
+
+@pytest.mark.parametrize("login", ["kansa", "nobody"], ids=["known", "unknown"])
+def test_a_password_check_leaves_the_event_loop_free(
+    hub: HubClient, settings: Settings, monkeypatch: pytest.MonkeyPatch, login: str
+) -> None:
+    """argon2id takes a fifth of a second of CPU by design: on the event loop, every sign-in, even of
+    a login nobody has, would stop every message and page of the hub for as long."""
+    create_account(settings, monkeypatch, "kansa")
+    vault = load_vault(settings.key_file)  # the served hub made it
+
+    async def sign_in_beside_a_ticker() -> tuple[accounts.SignIn, float, float]:
+        engine = create_engine(settings.async_database_url)
+        gaps: list[float] = []
+
+        async def tick() -> None:
+            last = time.perf_counter()
+            while True:
+                await asyncio.sleep(0.005)
+                gaps.append(time.perf_counter() - last)
+                last = time.perf_counter()
+
+        ticker = asyncio.create_task(tick())
+        started = time.perf_counter()
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            tried = await accounts.sign_in(session, vault, settings, login, "not-the-password", "000000")
+        took = time.perf_counter() - started
+        ticker.cancel()
+        await engine.dispose()
+        return tried, took, max(gaps)
+
+    tried, took, longest_gap = asyncio.run(sign_in_beside_a_ticker())
+    assert tried.outcome is accounts.SignInOutcome.WRONG
+    assert longest_gap < took / 2, (longest_gap, took)
 
 
 @pytest.mark.parametrize(
@@ -273,6 +357,35 @@ def test_the_record_pages_for_an_auditor(
     assert searched[-2][0] == "console:kansa" and searched[-1][2] == "refused"  # the one without a token
     recorded = " ".join(str(row) for row in rows(database_url, "SELECT * FROM operations"))
     assert "山田太郎" not in recorded and "1985-04-01" not in recorded and MY_NUMBER not in recorded
+
+
+def test_a_my_number_typed_into_a_filter_is_not_shown_back(
+    hub: HubClient, browser_client: httpx.Client, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clerk who types a 個人番号 where the 団体内統合宛名番号 goes (or as a client id) is told it is
+    no filter; the page does not show the number back, in the message or in the field."""
+    signed_in(browser_client, settings, monkeypatch, "auditor", "kansa")
+    for path, field in (("/console/transfers", "integrated_number"), ("/console/operations", "client")):
+        for typed in (MY_NUMBER, f"{MY_NUMBER[:4]}-{MY_NUMBER[4:8]}-{MY_NUMBER[8:]}"):
+            answer = browser_client.get(path, params={field: typed})
+            assert answer.status_code == 400 and "************" in answer.text, path
+            assert MY_NUMBER[:4] not in re.sub(r"\s", "", answer.text).replace("************", ""), path
+
+
+def test_a_my_number_in_a_url_is_masked_in_the_access_log(settings: Settings, tmp_path: Path) -> None:
+    """uvicorn logs each request's path with its query: a 個人番号 sent there (a REST query's item, a
+    console filter) is masked before the line is written."""
+    log = tmp_path / "hub.log"
+    with hub_process(settings.model_copy(update={"log_level": "INFO"}), log=log) as running:
+        for path in (
+            f"/console/transfers?integrated_number={MY_NUMBER}",
+            f"/da/002/v1/IF_ZEI_0001?AtenaNo={MY_NUMBER}",
+        ):
+            httpx.get(f"{running.url}{path}")
+    written = log.read_text()
+    assert "GET /console/transfers?integrated_number=************" in written, written
+    assert "GET /da/002/v1/IF_ZEI_0001?AtenaNo=************" in written, written
+    assert MY_NUMBER not in written
 
 
 def test_an_operator_opens_no_record_page(

@@ -13,18 +13,20 @@ of its own; it ends after ``console_idle_timeout_seconds`` without a request, or
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.auth.service import ROLE_GRANTS
@@ -42,6 +44,8 @@ _PASSWORD_LENGTH = 16
 _HASHER = PasswordHasher()  # argon2id with argon2-cffi's current recommended parameters
 # Checked against for an unknown login, so that it takes as long as a known one's wrong password.
 _NOBODY = _HASHER.hash(secrets.token_urlsafe(16))
+# One password check at a time per process: a flood of sign-ins takes one core, never the loop's.
+_PASSWORD_CHECKS = ThreadPoolExecutor(1, thread_name_prefix="password-check")
 
 # What each account role may do where the hub already checks a client's role (auth.service): an
 # auditor account reads what an auditor client may, the My Number office is an admin as its clients
@@ -171,21 +175,23 @@ async def sign_in(
     now = utcnow()
     account = await find_account(session, login) if LOGIN_PATTERN.fullmatch(login) else None
     if account is None:
-        _password_matches(_NOBODY, password)
+        await _password_matches(_NOBODY, password)
         return SignIn(SignInOutcome.WRONG, None)
     if account.disabled:
         return SignIn(SignInOutcome.DISABLED, account)
     if account.locked_until is not None and account.locked_until > now:
         return SignIn(SignInOutcome.LOCKED, account)
-    step = (
-        _code_step(vault, account, code, now) if _password_matches(account.password_hash, password) else None
-    )
+    matches = await _password_matches(account.password_hash, password)
+    step = _code_step(vault, account, code, now) if matches else None
     if step is None:
-        return SignIn(_failed(account, settings, now), account)
-    account.failed_attempts, account.locked_until = 0, None
-    account.totp_last_step, account.last_signed_in_at = step, now
+        return SignIn(await _failed(session, account, settings, now), account)
+    if not await _signed_in(session, account, step, now):  # locked, or the code used, meanwhile
+        locked = account.locked_until is not None and account.locked_until > now
+        return SignIn(SignInOutcome.LOCKED if locked else SignInOutcome.WRONG, account)
     if _HASHER.check_needs_rehash(account.password_hash):
-        account.password_hash = _HASHER.hash(password)
+        account.password_hash = await asyncio.get_running_loop().run_in_executor(
+            _PASSWORD_CHECKS, _HASHER.hash, password
+        )
     await session.flush()
     return SignIn(SignInOutcome.SIGNED_IN, account)
 
@@ -206,7 +212,14 @@ async def signed_in_by_provider(session: AsyncSession, login: str) -> SignIn:
     return SignIn(SignInOutcome.SIGNED_IN, account)
 
 
-def _password_matches(password_hash: str, password: str) -> bool:
+async def _password_matches(password_hash: str, password: str) -> bool:
+    """argon2id's check, in a thread: it costs a fifth of a second of CPU by design, which on the
+    event loop would stop every message and page of the hub for as long."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_PASSWORD_CHECKS, _verify, password_hash, password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
     try:
         return _HASHER.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -226,13 +239,40 @@ def _code_step(vault: MyNumberVault, account: Account, code: str, now: dt.dateti
     return None
 
 
-def _failed(account: Account, settings: Settings, now: dt.datetime) -> SignInOutcome:
-    account.failed_attempts += 1
-    if account.failed_attempts < settings.console_lockout_attempts:
-        return SignInOutcome.WRONG
-    account.failed_attempts = 0
-    account.locked_until = now + dt.timedelta(seconds=settings.console_lockout_seconds)
-    return SignInOutcome.LOCKED_NOW
+# Tries of one account may arrive together (a guesser sends them at once): each is counted, and
+# each sign-in decided, by one UPDATE on the account's row, never from what was read before it.
+
+
+async def _failed(
+    session: AsyncSession, account: Account, settings: Settings, now: dt.datetime
+) -> SignInOutcome:
+    counted = update(Account).where(Account.id == account.id).execution_options(synchronize_session=False)
+    failed = await session.scalar(
+        counted.values(failed_attempts=Account.failed_attempts + 1).returning(Account.failed_attempts)
+    )
+    locks = failed is not None and failed >= settings.console_lockout_attempts
+    if locks:
+        until = now + dt.timedelta(seconds=settings.console_lockout_seconds)
+        await session.execute(counted.values(failed_attempts=0, locked_until=until))
+    await session.refresh(account)
+    return SignInOutcome.LOCKED_NOW if locks else SignInOutcome.WRONG
+
+
+async def _signed_in(session: AsyncSession, account: Account, step: int, now: dt.datetime) -> bool:
+    """Whether this sign-in took the account: not locked meanwhile, its code's step not used."""
+    taken = await session.scalar(
+        update(Account)
+        .where(
+            Account.id == account.id,
+            or_(Account.locked_until.is_(None), Account.locked_until <= now),
+            or_(Account.totp_last_step.is_(None), Account.totp_last_step < step),
+        )
+        .values(failed_attempts=0, locked_until=None, totp_last_step=step, last_signed_in_at=now)
+        .returning(Account.id)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(account)
+    return taken is not None
 
 
 # --- sessions ------------------------------------------------------------------------------------

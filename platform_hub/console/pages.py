@@ -9,7 +9,8 @@ file: the Content-Security-Policy allows no inline script or style, so a name a 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -18,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from platform_hub.audit.operations import masked
 from platform_hub.kit.clock import city_zone
 from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 
@@ -98,3 +100,19 @@ class ConsoleHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+def given_filters(asked: Mapping[str, str], names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """The filters a form sent (each stripped, empty ones left out), and the names of those shaped
+    like a 個人番号: such a value is no filter anywhere, and it comes back masked — a page shows the
+    filters it was given, in its message and in its fields."""
+    given, my_numbers = {}, []
+    for name in names:
+        value = asked.get(name, "").strip()
+        shown = masked(value) or ""
+        if shown != unicodedata.normalize("NFKC", value):
+            value = shown
+            my_numbers.append(name)
+        if value:
+            given[name] = value
+    return given, my_numbers
