@@ -41,7 +41,8 @@ from tests.helpers import (
 from tests.units import TestUnit, zei_answer
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-QUERY_SCOPES = "011:IF_ZEI_0001:send 002:IF_ZEI_0001:get"
+SEND_SCOPE = "011:IF_ZEI_0001:send"  # a SOAP message's
+PROVIDER_SCOPE = "002:IF_ZEI_0001:get"  # a provider's API, alone in its token
 REST_CALL = {"purpose": "JDT-001", "department": "KODOMO-1", "user": "u0123"}
 
 
@@ -139,19 +140,22 @@ def test_authlib_gets_a_token_sends_a_query_and_the_provider_introspects_it(
     served: tuple[str, HubClient], city: dict[str, dict[str, Any]], database_url: str
 ) -> None:
     url, hub = served
-    token = asyncio.run(authlib_token(url, city["011"], QUERY_SCOPES))
-    assert token["token_type"] == "Bearer" and set(token["scope"].split()) == set(QUERY_SCOPES.split())
-    assert "refresh_token" not in token and "notice" not in token  # client_secret_jwt is not interim
-    answer = hub.send(zei_query(msgid="da-1"), {"Authorization": f"Bearer {token['access_token']}"})
+    sending = asyncio.run(authlib_token(url, city["011"], SEND_SCOPE))
+    assert sending["token_type"] == "Bearer" and sending["scope"] == SEND_SCOPE
+    assert "refresh_token" not in sending and "notice" not in sending  # client_secret_jwt is not interim
+    answer = hub.send(zei_query(msgid="da-1"), {"Authorization": f"Bearer {sending['access_token']}"})
     assert answer.status_code == 200, answer.text
     assert header_field(answer.content, "MSGResult") == "0"
+    # A token of the hub's own scopes is no provider's: to 002 it is not active.
+    assert asyncio.run(authlib_introspect(url, city["002"], sending["access_token"])) == {"active": False}
 
+    token = asyncio.run(authlib_token(url, city["011"], PROVIDER_SCOPE))
     seen = asyncio.run(authlib_introspect(url, city["002"], token["access_token"]))
     assert seen["active"] is True
     assert (seen["client_id"], seen["sub"], seen["iss"]) == (city["011"]["client_id"],) * 2 + (
         "platform-hub",
     )
-    assert seen["scope"].split() == sorted(QUERY_SCOPES.split()) and seen["token_type"] == "Bearer"
+    assert seen["scope"] == PROVIDER_SCOPE and seen["token_type"] == "Bearer"
     assert seen["iat"] <= time.time() < seen["exp"]
     # 001 is not the provider the token is meant for: to it, the token is not active.
     assert asyncio.run(authlib_introspect(url, city["001"], token["access_token"])) == {"active": False}
@@ -159,10 +163,10 @@ def test_authlib_gets_a_token_sends_a_query_and_the_provider_introspects_it(
     recorded = rows(
         database_url, "SELECT client_id, parameters FROM operations WHERE action = 'token.introspect'"
     )
-    assert [r.client_id for r in recorded] == [city["002"]["client_id"], city["001"]["client_id"]]
-    assert '"active": "True"' in recorded[0].parameters
+    assert [r.client_id for r in recorded] == [city[code]["client_id"] for code in ("002", "002", "001")]
+    assert [('"active": "True"' in r.parameters) for r in recorded] == [False, True, False]
     everything = " ".join(str(r) for r in rows(database_url, "SELECT * FROM operations"))
-    assert token["access_token"] not in everything
+    assert token["access_token"] not in everything and sending["access_token"] not in everything
     assert all(city[code]["client_secret"] not in everything for code in city)
 
 
@@ -190,10 +194,12 @@ def test_httpx_with_a_pyjwt_assertion(served: tuple[str, HubClient], city: dict[
     url, hub = served
     credentials = city["011"]
     signed = assertion(credentials["client_id"], credentials["client_secret"], f"{url}/oauth/token")
-    response = jwt_token_request(hub.http, signed, QUERY_SCOPES)
+    response = jwt_token_request(hub.http, signed, SEND_SCOPE)
     assert response.status_code == 200, response.text
     bearer = {"Authorization": f"Bearer {response.json()['access_token']}"}
     assert hub.send(zei_query(msgid="da-2"), bearer).status_code == 200
+    signed = assertion(credentials["client_id"], credentials["client_secret"], f"{url}/oauth/token")
+    response = jwt_token_request(hub.http, signed, PROVIDER_SCOPE)
     # Introspected with client_secret_jwt made by hand too, the aud naming the introspection endpoint.
     provider = city["002"]
     introspected = hub.http.post(
@@ -309,6 +315,25 @@ def test_one_token_per_provider(served: tuple[str, HubClient], city: dict[str, d
     for scope in both.split():
         signed = assertion(credentials["client_id"], credentials["client_secret"], f"{url}/oauth/token")
         assert jwt_token_request(hub.http, signed, scope).json()["scope"] == scope
+
+
+def test_a_provider_scope_comes_alone(served: tuple[str, HubClient], city: dict[str, dict[str, Any]]) -> None:
+    """A token with a provider's DA scope is one the provider may be shown (it introspects it): it
+    must carry nothing that works at the hub as the asking unit."""
+    url, hub = served
+    credentials = city["011"]
+    for mixed in ("002:IF_ZEI_0001:get 011:addressees", "002:IF_ZEI_0001:get 011:IF_ZEI_0001:send"):
+        signed = assertion(credentials["client_id"], credentials["client_secret"], f"{url}/oauth/token")
+        message = refused(jwt_token_request(hub.http, signed, mixed), 400, "E1002", "invalid_scope")
+        assert "alone" in message
+    signed = assertion(credentials["client_id"], credentials["client_secret"], f"{url}/oauth/token")
+    token = jwt_token_request(hub.http, signed, "002:IF_ZEI_0001:get").json()["access_token"]
+    search = hub.http.post(
+        "/addressees/search",
+        json={"name": "山田太郎", "birth_date": "1985-04-01"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert search.status_code == 403 and search.json()["error"]["code"] == "E2002"
 
 
 def test_no_refresh_tokens(served: tuple[str, HubClient], city: dict[str, dict[str, Any]]) -> None:

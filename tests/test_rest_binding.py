@@ -44,11 +44,17 @@ def zeimu() -> Iterator[TestUnit]:
 
 
 @pytest.fixture
-def jidou(hub: HubClient, zeimu: TestUnit) -> dict[str, str]:
+def jidou_credentials(hub: HubClient, zeimu: TestUnit) -> dict[str, str]:
     hub.register("002", zeimu.url)  # type: ignore[attr-defined]
     credentials = hub.register("011")
     hub.enroll({"011": YAMADA["011"], "002": YAMADA["002"]})
-    return hub.unit_headers(credentials, scope="011:IF_ZEI_0001:send 002:IF_ZEI_0001:get")
+    return credentials
+
+
+@pytest.fixture
+def jidou(hub: HubClient, jidou_credentials: dict[str, str]) -> dict[str, str]:
+    """011's headers for a REST call of 002's IF_ZEI_0001 (the provider's scope, alone)."""
+    return hub.unit_headers(jidou_credentials, scope="002:IF_ZEI_0001:get")
 
 
 def ask(hub: HubClient, headers: dict[str, str], **items: str) -> Any:
@@ -73,10 +79,11 @@ def test_a_query_over_rest_answers_the_da_envelope(
 
 
 def test_the_same_query_over_soap_and_rest_leaves_entries_differing_only_in_binding(
-    hub: HubClient, jidou: dict[str, str], database_url: str
+    hub: HubClient, jidou_credentials: dict[str, str], jidou: dict[str, str], database_url: str
 ) -> None:
     soap = re.sub(rb">\s+<", b"><", zei_query(msgid="same-soap"))  # as a unit's toolkit sends it
-    assert hub.send(soap, jidou).status_code == 200
+    sending = hub.unit_headers(jidou_credentials, scope="011:IF_ZEI_0001:send")
+    assert hub.send(soap, sending).status_code == 200
     assert ask(hub, {**jidou, "X-Message-Id": "same-rest"}).status_code == 200
     entries = [dict(row._mapping) for row in rows(database_url, "SELECT * FROM transfer_records ORDER BY id")]
     assert [entry["binding"] for entry in entries] == ["soap", "rest"]

@@ -115,8 +115,8 @@ def da_scope_of(spec: InterfaceSpec) -> str:
 
 def grant_scopes(allowed: set[str], requested: str | None) -> set[str]:
     """No scope asked means every scope the client is allowed but the Digital Agency's, which are
-    granted only when asked, and for one provider per token; asking for more is refused (E2002),
-    for two providers at once too (E1002)."""
+    granted only when asked, alone, for one provider per token; asking for more is refused (E2002),
+    for two providers at once or with the hub's own scopes too (E1002)."""
     if not requested:
         return {scope for scope in allowed if provider_of(scope) is None}
     asked = set(requested.split())
@@ -125,12 +125,21 @@ def grant_scopes(allowed: set[str], requested: str | None) -> set[str]:
         raise Forbidden(f"scope not allowed for this client: {' '.join(sorted(beyond))}")
     providers = providers_of(asked)
     if len(providers) > 1:
-        two = SchemaViolation(
+        raise _invalid_scope(
             f"one token per provider: the scopes name {', '.join(sorted(providers))}; ask for each apart"
         )
-        two.oauth_error = "invalid_scope"
-        raise two
+    # The provider may be shown the token (it introspects it): nothing in it may work at the hub as
+    # the asking unit, its registry scopes or its SOAP sends.
+    own = sorted(scope for scope in asked if provider_of(scope) is None)
+    if providers and own:
+        raise _invalid_scope(f"a provider's scope comes alone, without {' '.join(own)}: ask for them apart")
     return asked
+
+
+def _invalid_scope(message: str) -> SchemaViolation:
+    refused = SchemaViolation(message)
+    refused.oauth_error = "invalid_scope"
+    return refused
 
 
 def issue_token(
