@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
     and_,
     case,
+    cast,
     delete,
     func,
     literal,
@@ -20,6 +22,7 @@ from sqlalchemy import (
     text,
     tuple_,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from platform_hub.audit import partitions
@@ -207,14 +210,26 @@ async def counts_by_stretch(
     caller chose (the starts of the city's days, say): the same on SQLite and PostgreSQL, whatever the
     city's zone and its daylight saving."""
     moment = TransferRecord.requested_at
-    whens = [(moment >= since, index) for index, since in reversed(list(enumerate(boundaries[:-1])))]
-    stretch = (case(*whens, else_=-1) if whens else literal(-1)).label("stretch")
+    stretch = _stretch(moment, boundaries[:-1], session.get_bind().dialect.name).label("stretch")
     found = (
         select(stretch, TransferRecord.outcome, func.count().label("entries"))
         .where(*query.where(), moment >= boundaries[0], moment < boundaries[-1])
         .group_by(stretch, TransferRecord.outcome)
     )
     return (await session.execute(found)).all()
+
+
+def _stretch(
+    moment: ColumnElement[dt.datetime], starts: Sequence[dt.datetime], dialect: str
+) -> ColumnElement[int]:
+    """The index of the last of ``starts`` at or before ``moment`` (-1: before the first). PostgreSQL
+    finds it by one binary search a row (``width_bucket``); elsewhere a CASE tries each start in turn,
+    which on a month's chart (31 of them) made the page's count four times as slow on PostgreSQL."""
+    if dialect == "postgresql" and starts:
+        thresholds = cast(postgresql.array(starts), postgresql.ARRAY(DateTime(timezone=True)))
+        return func.width_bucket(moment, thresholds) - 1
+    whens = [(moment >= since, index) for index, since in reversed(list(enumerate(starts)))]
+    return case(*whens, else_=-1) if whens else literal(-1)
 
 
 async def refusal_reasons(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> Sequence[Any]:
