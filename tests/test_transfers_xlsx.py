@@ -97,6 +97,28 @@ def test_the_api_honours_the_filters(
     assert hub.http.get("/audit/transfers.xlsx", headers=integrator).status_code == 403
 
 
+def test_more_rows_than_a_sheet_holds_go_on_in_the_next_sheet(
+    hub: HubClient,
+    record: Record,  # noqa: F811 - the fixture
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Excel opens no sheet of more than 1,048,576 rows (a month of a large city's record has more):
+    the rows go on in 連携記録 (2), (3) …, each with the header."""
+    assert export.SHEET_ROWS == 1_048_575  # Excel's rows, less the header's
+    monkeypatch.setattr(export, "SHEET_ROWS", 2)
+    response = hub.http.get("/audit/transfers.xlsx", headers=record.auditor)
+    book = openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
+    assert book.sheetnames == ["連携記録", "連携記録 (2)"]
+    first, second = (
+        [list(line) for line in book[name].iter_rows(values_only=True)] for name in book.sheetnames
+    )
+    book.close()
+    assert first[0] == second[0] == list(export.TRANSFER_COLUMNS.values())
+    assert len(first) == 3 and len(second) == 2
+    csv_text = hub.http.get("/audit/transfers.csv", headers=record.auditor).text
+    assert [[cell or "" for cell in line] for line in first + second[1:]] == csv_rows(csv_text)
+
+
 def test_a_cell_that_looks_like_a_formula_or_a_number_stays_text() -> None:
     class Entry:
         id = 7

@@ -222,8 +222,7 @@ async def xlsx_chunks(
     the last page is read."""
     columns = TRANSFER_COLUMNS if record == "transfers" else OPERATION_COLUMNS
     workbook = Workbook(write_only=True)
-    sheet: WriteOnlyWorksheet = workbook.create_sheet(SHEET_TITLES[record])
-    sheet.append([_text_cell(sheet, header) for header in columns.values()])
+    sheets = _Sheets(workbook, SHEET_TITLES[record], list(columns.values()))
     loop = asyncio.get_running_loop()
     # The workbook's work in a thread, so that other requests go on meanwhile (a page's cells cost
     # openpyxl ~0.2 ms a row, the zip is CPU too); one thread, so that it is done in order: a sheet
@@ -233,9 +232,9 @@ async def xlsx_chunks(
         try:
             async for entries in _pages(sessions, page, moment):
                 rows = [text_row(record, columns, entry) for entry in entries]
-                await loop.run_in_executor(worker, _append, sheet, rows)
+                await loop.run_in_executor(worker, sheets.append, rows)
         except BaseException:  # the client gone (cancelled) or a page failed: no rows left on the disk
-            worker.submit(_discard, sheet)
+            worker.submit(sheets.discard)
             raise
         with tempfile.TemporaryFile() as file:
             await loop.run_in_executor(worker, workbook.save, file)
@@ -244,6 +243,39 @@ async def xlsx_chunks(
                 yield chunk
     finally:
         worker.shutdown(wait=False)  # what was submitted still runs; the loop does not wait for it
+
+
+SHEET_ROWS = 1_048_575  # Excel opens no sheet of more rows than 1,048,576, the header's among them
+
+
+class _Sheets:
+    """The workbook's sheets of one record: ``title``, then ``title (2)``, ``(3)`` … as each fills up
+    (a month of a large city's record has more rows than a sheet), each headed by ``header``."""
+
+    def __init__(self, workbook: Workbook, title: str, header: list[str]) -> None:
+        self.workbook, self.title, self.header = workbook, title, header
+        self.sheets: list[WriteOnlyWorksheet] = []
+        self.room = 0  # rows the last sheet has left
+        self._next()
+
+    def _next(self) -> None:
+        title = self.title if not self.sheets else f"{self.title} ({len(self.sheets) + 1})"
+        sheet: WriteOnlyWorksheet = self.workbook.create_sheet(title)
+        sheet.append([_text_cell(sheet, name) for name in self.header])
+        self.sheets.append(sheet)
+        self.room = SHEET_ROWS
+
+    def append(self, rows: list[list[str]]) -> None:
+        while rows:
+            if not self.room:
+                self._next()
+            taken, rows = rows[: self.room], rows[self.room :]
+            _append(self.sheets[-1], taken)
+            self.room -= len(taken)
+
+    def discard(self) -> None:
+        for sheet in self.sheets:
+            _discard(sheet)
 
 
 def _discard(sheet: WriteOnlyWorksheet) -> None:

@@ -210,7 +210,7 @@ async def counts_by_stretch(
     caller chose (the starts of the city's days, say): the same on SQLite and PostgreSQL, whatever the
     city's zone and its daylight saving."""
     moment = TransferRecord.requested_at
-    stretch = _stretch(moment, boundaries[:-1], session.get_bind().dialect.name).label("stretch")
+    stretch = _stretch(boundaries[:-1], session.get_bind().dialect.name).label("stretch")
     found = (
         select(stretch, TransferRecord.outcome, func.count().label("entries"))
         .where(*query.where(), moment >= boundaries[0], moment < boundaries[-1])
@@ -219,12 +219,11 @@ async def counts_by_stretch(
     return (await session.execute(found)).all()
 
 
-def _stretch(
-    moment: ColumnElement[dt.datetime], starts: Sequence[dt.datetime], dialect: str
-) -> ColumnElement[int]:
-    """The index of the last of ``starts`` at or before ``moment`` (-1: before the first). PostgreSQL
-    finds it by one binary search a row (``width_bucket``); elsewhere a CASE tries each start in turn,
-    which on a month's chart (31 of them) made the page's count four times as slow on PostgreSQL."""
+def _stretch(starts: Sequence[dt.datetime], dialect: str) -> ColumnElement[int]:
+    """The index of the last of ``starts`` at or before an entry's ``requested_at`` (-1: before the
+    first). PostgreSQL finds it by one binary search a row (``width_bucket``); elsewhere a CASE tries
+    each start in turn, which on a month's chart (31 of them) made the count four times as slow."""
+    moment = TransferRecord.requested_at
     if dialect == "postgresql" and starts:
         thresholds = cast(postgresql.array(starts), postgresql.ARRAY(DateTime(timezone=True)))
         return func.width_bucket(moment, thresholds) - 1
