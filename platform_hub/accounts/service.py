@@ -288,20 +288,17 @@ async def open_session(
     settings: Settings,
     *,
     password_change_due: bool = False,
-    expires_at: dt.datetime | None = None,
 ) -> tuple[str, ConsoleSession]:
-    """A new session for ``account``: its id (for the cookie, never stored) and its row.
-    ``password_change_due``: it may only change the password; ``expires_at``: a lifetime's end other
-    than the settings' from now (a session that replaces another keeps the sign-in's)."""
+    """A new session for ``account``: its id (for the cookie, never stored) and its row;
+    ``password_change_due``: it may only change the password."""
     session_id, now = secrets.token_urlsafe(32), utcnow()
-    lifetime_end = now + dt.timedelta(seconds=settings.console_session_lifetime_seconds)
     opened = ConsoleSession(
         id_hash=_hashed(session_id),
         account_id=account.id,
         csrf_token=secrets.token_urlsafe(32),
         created_at=now,
         last_seen_at=now,
-        expires_at=expires_at or lifetime_end,
+        expires_at=now + dt.timedelta(seconds=settings.console_session_lifetime_seconds),
         password_change_due=password_change_due,
     )
     session.add(opened)

@@ -4,7 +4,7 @@ handed over opens this page and nothing else until the change; anybody signed in
 from the page header at will.
 
 The change ends every session of the account (one opened elsewhere with the old password too) and
-gives this browser a new one, a full one, that ends when the sign-in's would have. Each change and
+gives this browser a new one, a full one, as a sign-in would (the current password was given). Each change and
 each refusal is in the operations record as ``console.password.change`` — with why, never what was
 typed.
 """
@@ -58,9 +58,8 @@ async def change_password(
         problem = NOT_THE_SAME_TWICE if new != confirmation else None
         problem = problem or await accounts.change_password(session, account, current, new)
         if problem is None:
-            session_id, _ = await accounts.open_session(
-                session, account, person.hub.settings, expires_at=person.session.expires_at
-            )
+            # The current password was just given again: a session as a sign-in's, lifetime and all.
+            session_id, _ = await accounts.open_session(session, account, person.hub.settings)
             await person.record(
                 session, ACTION, detail="password changed" + (": the initial one" if due else "")
             )
