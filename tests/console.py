@@ -1,10 +1,12 @@
 """What the console's tests share: accounts made on the command line and signed in over HTTP as a
-browser speaks it, the operations record's entries, and a record seeded with what the pages show
-(the ``seeded`` and ``browser_client`` fixtures in conftest.py are made of these)."""
+browser speaks it (changing the initial password first, as a person must), the operations record's
+entries, and a record seeded with what the pages show (the ``seeded`` and ``browser_client``
+fixtures in conftest.py are made of these)."""
 
 from __future__ import annotations
 
 import re
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from tests.test_ordinance import amendment, load
 from tests.units import TestUnit, zei_answer
 
 WRONG = "ログインID、パスワードまたは確認コードが違います"
+PASSWORD_PAGE = "/console/password"
 SCRIPT_NAME = "<script>alert(1)</script>"
 MY_NUMBER = valid_my_number("20260101001")
 
@@ -63,6 +66,19 @@ def form_token(html: str) -> str:
 def sign_in(
     http: httpx.Client, account: Account, code: str | None = None, **overrides: str
 ) -> httpx.Response:
+    """Signed in as ``account``: an account that must change its password first (a new or reset one)
+    changes it on the way, as a person must — ``account.password`` is then the new one, and the answer
+    the change's, to the home page with the session's cookie. Else the sign-in's answer."""
+    signed = post_sign_in(http, account, code, **overrides)
+    if signed.status_code == 303 and signed.headers["location"] == PASSWORD_PAGE:
+        return change_password(http, account)
+    return signed
+
+
+def post_sign_in(
+    http: httpx.Client, account: Account, code: str | None = None, **overrides: str
+) -> httpx.Response:
+    """The sign-in form posted, and its answer (to the change page, for an account that must change)."""
     form = http.get("/console/signin")
     assert form.status_code == 200, form.text
     data = {
@@ -73,6 +89,22 @@ def sign_in(
         **overrides,
     }
     return http.post("/console/signin", data=data)
+
+
+def new_password(account: Account) -> str:
+    return f"{account.login}-changed-{secrets.token_hex(4)}"  # 12 characters at least, never the login
+
+
+def change_password(http: httpx.Client, account: Account) -> httpx.Response:
+    """The パスワード変更 page's form, from the account's password to a new one it then has."""
+    form = http.get(PASSWORD_PAGE)
+    assert form.status_code == 200, form.text
+    new = new_password(account)
+    data = {"csrf": form_token(form.text), "current": account.password, "new": new, "confirmation": new}
+    changed = http.post(PASSWORD_PAGE, data=data)
+    assert changed.status_code == 303 and changed.headers["location"] == "/console", changed.text
+    account.password = new
+    return changed
 
 
 def signed_in(

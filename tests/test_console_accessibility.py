@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from platform_hub.console.signing import PAGES
 from platform_hub.kit.settings import Settings
@@ -15,7 +15,7 @@ from platform_hub.models import AccountRole
 from tests.browser import HUB_HOST, chromium, needs_chromium
 from tests.console import Seeded, create_account
 from tests.helpers import HubClient
-from tests.test_console_browser import sign_in
+from tests.test_console_browser import change_password, sign_in
 from tests.test_ordinance import amendment
 
 AXE = Path(__file__).parent / "accessibility" / "node_modules" / "axe-core" / "axe.min.js"
@@ -51,6 +51,9 @@ def test_every_console_page_passes_axe(
         page.goto(f"{origin}/console/signin")
         found["signin"] = problems(page)
         sign_in(page, account.login, account.password, account.totp.now())
+        expect(page.locator("h1")).to_have_text("パスワード変更")
+        found["password"] = problems(page)
+        change_password(page, account.password)
         found["home"] = problems(page)
         for name, (_, url, roles) in PAGES.items():
             if AccountRole.ADMIN in roles:

@@ -72,6 +72,19 @@ def sign_in(page: Page, login: str, password: str, code: str) -> None:
     page.click("form[action='/console/signin'] button[type=submit]")
 
 
+def change_password(page: Page, current: str, new: str = "the-browser-chose-this-one") -> str:
+    """The パスワード変更 page a new account's first sign-in leads to, answered: to the home page. The
+    new password."""
+    expect(page.locator("h1")).to_have_text("パスワード変更")
+    expect(page.locator(".notice")).to_contain_text("管理者から渡されたパスワード")
+    page.fill("#current", current)
+    page.fill("#new", new)
+    page.fill("#confirmation", new)
+    page.click("form[action='/console/password'] button[type=submit]")
+    expect(page.locator("h1")).to_have_text("ホーム")
+    return new
+
+
 @pytest.fixture
 def origin_of(settings: Settings) -> Iterator[str]:
     with served_hub(settings) as (url, _):
@@ -101,7 +114,11 @@ def test_an_auditor_reads_the_records_in_the_browser(
     visit.shot("signin")
 
     sign_in(visit.page, account.login, account.password, account.totp.now())
-    expect(page.locator("h1")).to_have_text("ホーム")
+    expect(page.locator("h1")).to_have_text("パスワード変更")
+    page.goto(f"{origin}/console/transfers")  # nothing else opens before the change
+    expect(page.locator("h1")).to_have_text("パスワード変更")
+    visit.shot("password")
+    account.password = change_password(page, account.password)
     expect(page.locator(".account")).to_contain_text("監査 太郎（kansa.taro・監査責任者）")
     visit.shot("home")
 
@@ -155,8 +172,11 @@ def test_an_auditor_reads_the_records_in_the_browser(
     assert visit.outside == [], "the console reached for what the hub does not serve"
     assert visit.dialogs == [], "a page ran a script it was given"
     assert visit.violations() == []
-    assert len(visit.seen) == 7 and all(MY_NUMBER not in html for html in visit.seen)
-    assert len(list(artefacts.glob("console-*.png"))) == 8
+    assert len(visit.seen) == 8 and all(MY_NUMBER not in html for html in visit.seen)
+    assert len(list(artefacts.glob("console-*.png"))) == 9
+    assert [entry[2:] for entry in operations(database_url, "console.password.change")] == [
+        ("ok", "password changed: the initial one")
+    ]
     assert [entry[0] for entry in operations(database_url, "audit.person")] == ["console:kansa.taro"] * 2
     assert [entry[2] for entry in operations(database_url, "console.signout")] == ["ok"]
     page.close()
@@ -201,7 +221,7 @@ def test_an_idle_session_ends_in_the_browser(
         visit = Visit(browser, origin, artefacts)
         visit.page.goto(f"{origin}/console")
         sign_in(visit.page, account.login, account.password, account.totp.now())
-        expect(visit.page.locator("h1")).to_have_text("ホーム")
+        change_password(visit.page, account.password)
         time.sleep(1.5)
         visit.page.click("text=連携記録")
         expect(visit.page.locator(".notice")).to_contain_text("一定時間操作がなかったため")

@@ -14,6 +14,7 @@ from platform_hub.kit.settings import Settings
 from tests.browser import HUB_HOST, chromium, needs_chromium
 from tests.console import create_account, form_token, operations, sign_in
 from tests.helpers import HubClient, rows
+from tests.test_console_browser import change_password
 from tests.test_ordinance import TODAY, amendment
 from tests.test_ordinance_impact import JDT_RULE, recorded, with_rule  # noqa: F401 - the fixture
 
@@ -131,6 +132,7 @@ def test_the_office_reads_the_effect_in_the_browser(
         page.fill("#password", account.password)
         page.fill("#code", account.totp.now())
         page.click("form[action='/console/signin'] button[type=submit]")
+        change_password(page, account.password)
         page.click("nav.pages >> text=条例改正の影響")
         expect(page.locator("h1")).to_have_text("条例改正の影響")
         page.fill("input[name=start]", str(TODAY))

@@ -30,7 +30,7 @@ from platform_hub.models import VerificationRun
 from tests.browser import HUB_HOST, chromium, needs_chromium
 from tests.console import MY_NUMBER, Seeded, cli, create_account, form_token, operations, signed_in
 from tests.helpers import HubClient, drop_triggers, execute, rows, wait_until
-from tests.test_console_browser import Visit
+from tests.test_console_browser import Visit, change_password
 from tests.test_console_browser import sign_in as sign_in_in_browser
 
 NOTHING_FOUND = "改ざんは見つかりませんでした"
@@ -263,6 +263,7 @@ def test_verifying_in_the_browser(
     page = visit.page
     page.goto(f"{origin}/console/signin")
     sign_in_in_browser(page, account.login, account.password, account.totp.now())
+    change_password(page, account.password)
     page.click("nav.pages >> text=記録の検証")
     expect(page.locator("h1")).to_have_text("記録の検証")
     visit.shot("verification")

@@ -28,7 +28,7 @@ from platform_hub.models import Operation, OperationOutcome
 from tests.browser import HUB_HOST, chromium, needs_chromium
 from tests.console import create_account, operations, signed_in
 from tests.helpers import HubClient, rows
-from tests.test_console_browser import Visit
+from tests.test_console_browser import Visit, change_password
 from tests.test_console_browser import sign_in as sign_in_in_browser
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -251,6 +251,7 @@ def test_the_operations_in_the_browser(
     page = visit.page
     page.goto(f"{origin}/console/signin")
     sign_in_in_browser(page, account.login, account.password, account.totp.now())
+    change_password(page, account.password)
     page.click("nav.pages >> text=操作記録")
     expect(page.locator("h1")).to_have_text("操作記録")
     page.fill("input[name=client]", "yakan")

@@ -249,7 +249,8 @@ def _print_auditor(console: Console, hub: str, auditor: dict[str, str]) -> None:
     console.print(
         f"[green]✓[/green] console on {hub}/console — demo auditor: ログインID {auditor['login']}, "
         f"パスワード {auditor['initial_password']}, 確認コードの鍵 {secret} "
-        "(enter it in an authenticator app; the URI is in auditor.json)",
+        "(enter it in an authenticator app; the URI is in auditor.json). The password is an initial "
+        "one: the first sign-in changes it on the パスワード変更 page",
         highlight=False,
     )
 

@@ -6,6 +6,10 @@ wrong anything is one answer, so a guess tells nothing about which part was wron
 (a right answer meanwhile does not sign in). Passwords are argon2id hashes; TOTP secrets are sealed
 with the key file's data keys (``MyNumberVault.seal_totp``), as the clients' secrets are.
 
+A password an administrator handed over (a new or reset account's) must be changed at the first
+sign-in with it: the account is flagged until ``change_password``, whose new password must pass
+``password_problem``.
+
 A session is a random id in the browser's cookie and its SHA-256 in the database, with a CSRF token
 of its own; it ends after ``console_idle_timeout_seconds`` without a request, or
 ``console_session_lifetime_seconds`` after its sign-in.
@@ -41,6 +45,7 @@ LOGIN_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 # Initial passwords: no 0/O, 1/l/I to misread when it is read out or copied from a screen.
 _PASSWORD_ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105 - the letters, not a password
 _PASSWORD_LENGTH = 16
+MIN_PASSWORD_LENGTH = 12  # what a person chooses: long enough that its argon2 hash is not guessed
 _HASHER = PasswordHasher()  # argon2id with argon2-cffi's current recommended parameters
 # Checked against for an unknown login, so that it takes as long as a known one's wrong password.
 _NOBODY = _HASHER.hash(secrets.token_urlsafe(16))
@@ -88,6 +93,7 @@ def _set_credentials(account: Account, vault: MyNumberVault) -> Credentials:
     account.password_hash = _HASHER.hash(password)
     account.totp_key_id, account.totp_ciphertext = vault.seal_totp(totp_secret, account.login)
     account.totp_last_step = None
+    account.password_change_required = True  # the administrator saw it: the person changes it first
     uri = pyotp.TOTP(totp_secret).provisioning_uri(name=account.login, issuer_name=ISSUER)
     return Credentials(password, uri)
 
@@ -142,12 +148,46 @@ async def unlock(session: AsyncSession, login: str) -> Account:
 
 async def reset(session: AsyncSession, vault: MyNumberVault, login: str) -> tuple[Account, Credentials]:
     """A new password and a new TOTP secret (a forgotten password, a lost phone): the old ones work no
-    more, the account is unlocked and its sessions end."""
+    more, the account is unlocked, its sessions end, and the new password must be changed at the
+    next sign-in (an administrator saw it)."""
     account = await get_account(session, login)
     credentials = _set_credentials(account, vault)
     account.failed_attempts, account.locked_until = 0, None
     await end_sessions(session, account)
     return account, credentials
+
+
+# --- changing the password ---------------------------------------------------------------------
+
+WRONG_CURRENT = "今のパスワードが違います"
+
+
+def password_problem(login: str, current: str, new: str) -> str | None:
+    """What is wrong with ``new`` as the next password of ``login``, whose password is ``current``,
+    in the words the page shows; None if nothing is."""
+    if len(new) < MIN_PASSWORD_LENGTH:
+        return f"新しいパスワードは{MIN_PASSWORD_LENGTH}文字以上にしてください"
+    if new.casefold() == login.casefold():
+        return "ログインIDと同じパスワードは使えません"
+    if new == current:
+        return "今のパスワードと同じパスワードは使えません"
+    return None
+
+
+async def change_password(session: AsyncSession, account: Account, current: str, new: str) -> str | None:
+    """The account's password is ``new`` from now, if ``current`` is its password and ``new`` passes
+    the policy: it need not change again, and every session of the account ends (a session someone
+    else opened with the old password must not outlive it; the console opens the person's a new one).
+    Else the problem, and nothing changed."""
+    if not await _password_matches(account.password_hash, current):
+        return WRONG_CURRENT
+    problem = password_problem(account.login, current, new)
+    if problem is not None:
+        return problem
+    account.password_hash = await _password_hash(new)
+    account.password_change_required = False
+    await end_sessions(session, account)
+    return None
 
 
 # --- signing in ----------------------------------------------------------------------------------
@@ -189,9 +229,7 @@ async def sign_in(
         locked = account.locked_until is not None and account.locked_until > now
         return SignIn(SignInOutcome.LOCKED if locked else SignInOutcome.WRONG, account)
     if _HASHER.check_needs_rehash(account.password_hash):
-        account.password_hash = await asyncio.get_running_loop().run_in_executor(
-            _PASSWORD_CHECKS, _HASHER.hash, password
-        )
+        account.password_hash = await _password_hash(password)
     await session.flush()
     return SignIn(SignInOutcome.SIGNED_IN, account)
 
@@ -217,6 +255,11 @@ async def _password_matches(password_hash: str, password: str) -> bool:
     event loop would stop every message and page of the hub for as long."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_PASSWORD_CHECKS, _verify, password_hash, password)
+
+
+async def _password_hash(password: str) -> str:
+    """argon2id's hash of ``password``, in the password checks' thread as they are."""
+    return await asyncio.get_running_loop().run_in_executor(_PASSWORD_CHECKS, _HASHER.hash, password)
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -283,9 +326,14 @@ def _hashed(session_id: str) -> str:
 
 
 async def open_session(
-    session: AsyncSession, account: Account, settings: Settings
+    session: AsyncSession,
+    account: Account,
+    settings: Settings,
+    *,
+    password_change_due: bool = False,
 ) -> tuple[str, ConsoleSession]:
-    """A new session for ``account``: its id (for the cookie, never stored) and its row."""
+    """A new session for ``account``: its id (for the cookie, never stored) and its row;
+    ``password_change_due``: it may only change the password."""
     session_id, now = secrets.token_urlsafe(32), utcnow()
     opened = ConsoleSession(
         id_hash=_hashed(session_id),
@@ -294,6 +342,7 @@ async def open_session(
         created_at=now,
         last_seen_at=now,
         expires_at=now + dt.timedelta(seconds=settings.console_session_lifetime_seconds),
+        password_change_due=password_change_due,
     )
     session.add(opened)
     await session.flush()

@@ -14,13 +14,14 @@ from platform_hub.console import (
     impact,
     oidc,
     operations,
+    password,
     records,
     signing,
     units,
     verification,
 )
 from platform_hub.console.pages import PREFIX, STATIC, STATIC_URL, ConsoleHeaders, page
-from platform_hub.console.signing import Refused, SignInNeeded
+from platform_hub.console.signing import PasswordChangeDue, Refused, SignInNeeded
 from platform_hub.kit.ratelimit import RateLimit
 from platform_hub.kit.settings import Settings
 
@@ -32,6 +33,7 @@ def install(app: FastAPI, settings: Settings) -> str:
     app.mount(STATIC_URL, StaticFiles(directory=STATIC), name="console-static")
     app.include_router(signing.router)
     app.include_router(oidc.router)
+    app.include_router(password.router)
     app.include_router(records.router)
     app.include_router(compliance.router)
     app.include_router(verification.router)
@@ -47,6 +49,7 @@ def install(app: FastAPI, settings: Settings) -> str:
         return RedirectResponse(PREFIX, status_code=307)
 
     app.add_exception_handler(SignInNeeded, _to_signin)
+    app.add_exception_handler(PasswordChangeDue, _to_password)
     app.add_exception_handler(Refused, _refused)
     app.add_middleware(ConsoleHeaders)
     return PREFIX
@@ -60,6 +63,10 @@ async def _to_signin(_: Request, exc: Exception) -> Response:
     if exc.expired:
         answer.delete_cookie(signing.SESSION_COOKIE, path=PREFIX)
     return answer
+
+
+async def _to_password(_: Request, exc: Exception) -> Response:
+    return RedirectResponse(signing.PASSWORD_PAGE, status_code=303)
 
 
 async def _refused(_: Request, exc: Exception) -> Response:

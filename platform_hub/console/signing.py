@@ -6,6 +6,10 @@ of its own, bound to a cookie, before there is a session. Each sign-in, failure,
 sign-out is in the operations record: the actor is ``console:LOGIN`` with the account's role —
 never what was typed as a password or a code, nor a login nobody has (it may be a password typed
 in the wrong field).
+
+An account whose password an administrator handed over signs in to a session that may only change
+it (``password_change_due``): every other page sends the browser to パスワード変更 (password.py),
+which replaces the session with a full one. Only signing out is open to it besides.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ EXPIRED = {
     "lifetime": "サインインから時間がたったため、サインアウトしました。もう一度サインインしてください",
 }
 SIGNED_OUT = "サインアウトしました"
+PASSWORD_PAGE = f"{PREFIX}/password"
 TOO_MANY = "サインインの試行が多すぎます。しばらくしてからやり直してください"
 
 # The console's pages and who may open them (the rest of the console adds its own).
@@ -91,6 +96,14 @@ class SignInNeeded(Exception):
         self.expired = expired
 
 
+class PasswordChangeDue(Exception):
+    """A session that may only change its password asked for another page: the browser goes to the
+    change page."""
+
+    def __init__(self) -> None:
+        super().__init__("change the password first")
+
+
 class Refused(Exception):
     """A console request refused: answered with a page saying why, and its status."""
 
@@ -115,8 +128,12 @@ class SignedIn:
     def csrf(self) -> str:
         return self.session.csrf_token
 
+    @property
+    def password_change_due(self) -> bool:
+        return self.session.password_change_due
+
     def may_open(self, name: str) -> bool:
-        return self.account.role in PAGES[name][2]
+        return not self.password_change_due and self.account.role in PAGES[name][2]
 
     def pages(self) -> list[tuple[str, str]]:
         return [(title, url) for name, (title, url, _) in PAGES.items() if self.may_open(name)]
@@ -159,8 +176,9 @@ class SignedIn:
         return Refused(message, status_code)
 
 
-async def signed_in(request: Request) -> SignedIn:
-    """The request's live session (its last-seen time moved on, committed), or to the sign-in page."""
+async def signed_in_at_all(request: Request) -> SignedIn:
+    """The request's live session (its last-seen time moved on, committed), or to the sign-in page;
+    whether or not its password must change first."""
     hub = runtime(request)
     async with unit_of_work(hub.sessions) as session:
         found = await accounts.current_session(session, hub.settings, request.cookies.get(SESSION_COOKIE))
@@ -169,7 +187,18 @@ async def signed_in(request: Request) -> SignedIn:
     return SignedIn(hub, found.session.account, found.session)
 
 
+async def signed_in(request: Request) -> SignedIn:
+    """The request's live session, or to the sign-in page — or to the change page, if the session
+    may only change its password."""
+    person = await signed_in_at_all(request)
+    if person.password_change_due:
+        raise PasswordChangeDue()
+    return person
+
+
 Person = Annotated[SignedIn, Depends(signed_in)]
+# The change page and signing out: open to a session that must change its password first.
+Changing = Annotated[SignedIn, Depends(signed_in_at_all)]
 CsrfField = Annotated[str | None, Form(alias="csrf")]
 
 
@@ -245,12 +274,15 @@ async def signin(
             await record_failure(hub, session, tried)
         else:
             assert account is not None
-            session_id, _ = await accounts.open_session(session, account, hub.settings)
+            due = account.password_change_required
+            session_id, _ = await accounts.open_session(
+                session, account, hub.settings, password_change_due=due
+            )
             await record_signin(hub, session, account, OperationOutcome.OK, "signed in")
     if tried.outcome is not SignInOutcome.SIGNED_IN:
         status = 423 if tried.outcome in (SignInOutcome.LOCKED, SignInOutcome.LOCKED_NOW) else 401
         return signin_page(request, error=FAILURES[tried.outcome], status=status)
-    answer = RedirectResponse(PREFIX, status_code=303)
+    answer = RedirectResponse(PASSWORD_PAGE if due else PREFIX, status_code=303)
     set_cookie(request, answer, SESSION_COOKIE, session_id)
     answer.delete_cookie(SIGNIN_COOKIE, path=PREFIX)
     return answer
@@ -301,7 +333,7 @@ async def record_signin(
 
 
 @router.post("/signout")
-async def signout(request: Request, person: Person, csrf: CsrfField = None) -> Response:
+async def signout(request: Request, person: Changing, csrf: CsrfField = None) -> Response:
     await check_csrf(person, csrf, "console.signout")
     async with unit_of_work(person.hub.sessions) as session:
         await accounts.close_session(session, request.cookies.get(SESSION_COOKIE, ""))

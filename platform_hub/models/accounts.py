@@ -50,6 +50,9 @@ class Account(Base):
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Its password is one an administrator handed over (a new or reset account): the person's
+    # sessions may only change it until they do.
+    password_change_required: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -66,5 +69,7 @@ class ConsoleSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # the absolute lifetime's end
+    # Signed in with a password that must change first: the session opens the change page only.
+    password_change_due: Mapped[bool] = mapped_column(Boolean, default=False)
 
     account: Mapped[Account] = relationship(lazy="joined")
