@@ -176,6 +176,29 @@ def test_a_wrong_current_password_changes_nothing(
     assert [entry[2] for entry in operations(database_url, ACTION)] == ["refused"]
 
 
+def test_wrong_current_passwords_lock_the_account_as_sign_ins_do(
+    hub: HubClient,
+    browser_client: httpx.Client,
+    settings: Settings,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Someone who has a signed-in browser but not the password must not guess it on this page
+    without bound: each wrong current password counts as a wrong sign-in, and the lock ends the
+    sessions."""
+    account = create_account(settings, monkeypatch, "kansa")
+    assert post_sign_in(browser_client, account).status_code == 303
+    for _ in range(settings.console_lockout_attempts - 1):
+        assert _change(browser_client, "not-the-password", "a-good-new-password").status_code == 400
+    locked = _change(browser_client, "not-the-password", "a-good-new-password")
+    assert locked.status_code == 423 and "ロックされています" in locked.text
+    assert rows(database_url, "SELECT id_hash FROM console_sessions") == []
+    assert browser_client.get("/console").headers["location"] == "/console/signin"
+    (lock,) = operations(database_url, "console.lock")
+    assert lock[0] == "console:kansa"
+    assert post_sign_in(browser_client, account).status_code == 423  # the right password, locked
+
+
 def test_the_change_needs_its_form_token(
     hub: HubClient,
     browser_client: httpx.Client,

@@ -160,6 +160,7 @@ async def reset(session: AsyncSession, vault: MyNumberVault, login: str) -> tupl
 # --- changing the password ---------------------------------------------------------------------
 
 WRONG_CURRENT = "今のパスワードが違います"
+LOCKED_BY_CHANGE = "今のパスワードの誤りが続いたため、アカウントをロックしました"
 
 
 def password_problem(login: str, current: str, new: str) -> str | None:
@@ -174,12 +175,19 @@ def password_problem(login: str, current: str, new: str) -> str | None:
     return None
 
 
-async def change_password(session: AsyncSession, account: Account, current: str, new: str) -> str | None:
+async def change_password(
+    session: AsyncSession, settings: Settings, account: Account, current: str, new: str
+) -> str | None:
     """The account's password is ``new`` from now, if ``current`` is its password and ``new`` passes
     the policy: it need not change again, and every session of the account ends (a session someone
     else opened with the old password must not outlive it; the console opens the person's a new one).
-    Else the problem, and nothing changed."""
+    Else the problem, and nothing changed — but a wrong ``current`` counts as a wrong sign-in (a
+    browser left signed in is no licence to guess the password), and the lock it may bring ends the
+    account's sessions: ``LOCKED_BY_CHANGE``."""
     if not await _password_matches(account.password_hash, current):
+        if await _failed(session, account, settings, utcnow()) is SignInOutcome.LOCKED_NOW:
+            await end_sessions(session, account)
+            return LOCKED_BY_CHANGE
         return WRONG_CURRENT
     problem = password_problem(account.login, current, new)
     if problem is not None:

@@ -19,12 +19,15 @@ from fastapi.responses import RedirectResponse, Response
 from platform_hub.accounts import service as accounts
 from platform_hub.console.pages import PREFIX, page
 from platform_hub.console.signing import (
+    LOCKED,
     SESSION_COOKIE,
     Changing,
     CsrfField,
     SignedIn,
     check_csrf,
+    record_lock,
     set_cookie,
+    signin_page,
 )
 from platform_hub.kit.database import unit_of_work
 from platform_hub.models import Account
@@ -56,13 +59,20 @@ async def change_password(
         account = await session.get(Account, person.account.id)
         assert account is not None  # its session is live: the account is there
         problem = NOT_THE_SAME_TWICE if new != confirmation else None
-        problem = problem or await accounts.change_password(session, account, current, new)
+        problem = problem or await accounts.change_password(
+            session, person.hub.settings, account, current, new
+        )
+        if problem == accounts.LOCKED_BY_CHANGE:
+            await record_lock(person.hub, session, account)
         if problem is None:
             # The current password was just given again: a session as a sign-in's, lifetime and all.
             session_id, _ = await accounts.open_session(session, account, person.hub.settings)
             await person.record(
                 session, ACTION, detail="password changed" + (": the initial one" if due else "")
             )
+    if problem == accounts.LOCKED_BY_CHANGE:  # its sessions ended: signed out, as a lock signs out
+        await person.refuse(ACTION, problem, 423)
+        return signin_page(request, error=LOCKED, status=423)
     if problem is not None:
         await person.refuse(ACTION, problem, 400)
         return _page(person, error=problem, status_code=400)

@@ -319,9 +319,13 @@ async def record_failure(hub: Runtime, session: AsyncSession, tried: accounts.Si
     await record_signin(hub, session, tried.account, OperationOutcome.REFUSED, detail)
     if tried.outcome is SignInOutcome.LOCKED_NOW:
         assert tried.account is not None
-        until = f"locked until {tried.account.locked_until:%Y-%m-%dT%H:%M:%SZ}"
-        key = hub.require_vault().record_key
-        await record_operation(session, key, actor_of(tried.account), "console.lock", detail=until)
+        await record_lock(hub, session, tried.account)
+
+
+async def record_lock(hub: Runtime, session: AsyncSession, account: Account) -> None:
+    until = f"locked until {account.locked_until:%Y-%m-%dT%H:%M:%SZ}"
+    key = hub.require_vault().record_key
+    await record_operation(session, key, actor_of(account), "console.lock", detail=until)
 
 
 async def record_signin(
