@@ -186,7 +186,8 @@ def test_one_code_at_once_signs_in_once(
 ) -> None:
     account = create_account(settings, monkeypatch, "kansa")
     statuses = at_once(hub, 8, login="kansa", password=account.password, code=account.totp.now())
-    assert sorted(statuses) == [303] + [401] * 7, statuses
+    # The others tried a used code: each a wrong try, as a code used before is (seven lock the account).
+    assert statuses.count(303) == 1 and set(statuses) - {303} <= {401, 423}, statuses
     assert len(rows(database_url, "SELECT id_hash FROM console_sessions")) == 1
 
 

@@ -234,8 +234,9 @@ async def sign_in(
     if step is None:
         return SignIn(await _failed(session, account, settings, now), account)
     if not await _signed_in(session, account, step, now):  # locked, or the code used, meanwhile
-        locked = account.locked_until is not None and account.locked_until > now
-        return SignIn(SignInOutcome.LOCKED if locked else SignInOutcome.WRONG, account)
+        if account.locked_until is not None and account.locked_until > now:
+            return SignIn(SignInOutcome.LOCKED, account)
+        return SignIn(await _failed(session, account, settings, now), account)  # as a used code is
     if _HASHER.check_needs_rehash(account.password_hash):
         account.password_hash = await _password_hash(password)
     await session.flush()
