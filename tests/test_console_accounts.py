@@ -9,8 +9,10 @@ import asyncio
 import re
 import threading
 import time
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import httpx
 import pyotp
@@ -378,15 +380,21 @@ def test_a_my_number_in_a_url_is_masked_in_the_access_log(settings: Settings, tm
     console filter) is masked before the line is written."""
     log = tmp_path / "hub.log"
     with hub_process(settings.model_copy(update={"log_level": "INFO"}), log=log) as running:
-        for path in (
-            f"/console/transfers?integrated_number={MY_NUMBER}",
-            f"/da/002/v1/IF_ZEI_0001?AtenaNo={MY_NUMBER}",
+        full_width = MY_NUMBER.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+        spaced = f"{MY_NUMBER[:4]} {MY_NUMBER[4:8]} {MY_NUMBER[8:]}"  # as a GET form sends it: with +
+        for path, params in (
+            ("/console/transfers", {"integrated_number": MY_NUMBER}),
+            ("/da/002/v1/IF_ZEI_0001", {"AtenaNo": MY_NUMBER}),
+            ("/console/operations", {"client": full_width}),
+            ("/console/operations", {"client": spaced}),
         ):
-            httpx.get(f"{running.url}{path}")
+            httpx.get(f"{running.url}{path}", params=params)
     written = log.read_text()
     assert "GET /console/transfers?integrated_number=************" in written, written
     assert "GET /da/002/v1/IF_ZEI_0001?AtenaNo=************" in written, written
-    assert MY_NUMBER not in written
+    assert written.count("GET /console/operations?client=************") == 2, written
+    decoded = unicodedata.normalize("NFKC", unquote_plus(written)).replace(" ", "")
+    assert MY_NUMBER not in written and MY_NUMBER not in decoded
 
 
 def test_an_operator_opens_no_record_page(

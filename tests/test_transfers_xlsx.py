@@ -117,6 +117,9 @@ def test_more_rows_than_a_sheet_holds_go_on_in_the_next_sheet(
     assert len(first) == 3 and len(second) == 2
     csv_text = hub.http.get("/audit/transfers.csv", headers=record.auditor).text
     assert [[cell or "" for cell in line] for line in first + second[1:]] == csv_rows(csv_text)
+    monkeypatch.setattr(export, "SHEET_ROWS", 3)  # a sheet filled exactly: no empty one after it
+    response = hub.http.get("/audit/transfers.xlsx", headers=record.auditor)
+    assert openpyxl.load_workbook(io.BytesIO(response.content), read_only=True).sheetnames == ["連携記録"]
 
 
 def test_a_cell_that_looks_like_a_formula_or_a_number_stays_text() -> None:

@@ -184,7 +184,8 @@ async def change_password(
     Else the problem, and nothing changed — but a wrong ``current`` counts as a wrong sign-in (a
     browser left signed in is no licence to guess the password), and the lock it may bring ends the
     account's sessions: ``LOCKED_BY_CHANGE``."""
-    if not await _password_matches(account.password_hash, current):
+    checked = account.password_hash
+    if not await _password_matches(checked, current):
         if await _failed(session, account, settings, utcnow()) is SignInOutcome.LOCKED_NOW:
             await end_sessions(session, account)
             return LOCKED_BY_CHANGE
@@ -192,8 +193,16 @@ async def change_password(
     problem = password_problem(account.login, current, new)
     if problem is not None:
         return problem
-    account.password_hash = await _password_hash(new)
-    account.password_change_required = False
+    changed = await session.scalar(  # only over the password checked: a reset meanwhile stands
+        update(Account)
+        .where(Account.id == account.id, Account.password_hash == checked)
+        .values(password_hash=await _password_hash(new), password_change_required=False)
+        .returning(Account.id)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(account)
+    if changed is None:
+        return WRONG_CURRENT
     await end_sessions(session, account)
     return None
 

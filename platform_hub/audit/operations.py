@@ -47,9 +47,12 @@ class Actor:
     clerk: str | None = None  # 操作者ID, as the caller names it
 
 
+MASK = "*" * 12  # what stands for a 個人番号 in anything kept or shown
+
+
 def masked(text: str | None) -> str | None:
     """``text`` with anything shaped like a 個人番号 replaced: callers' text is never kept as it came."""
-    return None if text is None else _MY_NUMBER_LIKE.sub("*" * 12, unicodedata.normalize("NFKC", text))
+    return None if text is None else _MY_NUMBER_LIKE.sub(MASK, unicodedata.normalize("NFKC", text))
 
 
 def canonical_parameters(parameters: Mapping[str, object] | None) -> str:

@@ -10,10 +10,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
-    DateTime,
     and_,
     case,
-    cast,
     delete,
     func,
     literal,
@@ -225,8 +223,7 @@ def _stretch(starts: Sequence[dt.datetime], dialect: str) -> ColumnElement[int]:
     each start in turn, which on a month's chart (31 of them) made the count four times as slow."""
     moment = TransferRecord.requested_at
     if dialect == "postgresql" and starts:
-        thresholds = cast(postgresql.array(starts), postgresql.ARRAY(DateTime(timezone=True)))
-        return func.width_bucket(moment, thresholds) - 1
+        return func.width_bucket(moment, postgresql.array(starts)) - 1
     whens = [(moment >= since, index) for index, since in reversed(list(enumerate(starts)))]
     return case(*whens, else_=-1) if whens else literal(-1)
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from platform_hub.audit import export, reports, repository, service
 from platform_hub.audit import operations as operations_record
 from platform_hub.audit.schemas import OperationSearch
-from platform_hub.console.pages import PREFIX, given_filters, page, query_url
+from platform_hub.console.pages import PREFIX, given_filters, page, query_url, unmasked
 from platform_hub.console.records import position_of
 from platform_hub.console.signing import SignedIn, may_open
 from platform_hub.kit.clock import city_today
@@ -54,11 +54,8 @@ class Filters:
 
     @classmethod
     def of(cls, asked: Mapping[str, str]) -> Filters:
-        given, my_numbers = given_filters(asked, _FIELDS)
-        problems = [f"{_LABELS[name]}に個人番号は使えません" for name in my_numbers]
-        for name, value in given.items():
-            if name in my_numbers:
-                continue
+        given, problems = given_filters(asked, _FIELDS, _LABELS)
+        for name, value in unmasked(given).items():
             try:
                 OperationSearch.model_validate({_FIELDS[name]: value})
             except ValidationError:

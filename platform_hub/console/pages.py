@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from platform_hub.audit.operations import masked
+from platform_hub.audit.operations import MASK, masked
 from platform_hub.kit.clock import city_zone
 from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 
@@ -102,17 +102,24 @@ class ConsoleHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def given_filters(asked: Mapping[str, str], names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
-    """The filters a form sent (each stripped, empty ones left out), and the names of those shaped
+def given_filters(
+    asked: Mapping[str, str], names: Iterable[str], labels: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """The filters a form sent (each stripped, empty ones left out), and a problem for each shaped
     like a 個人番号: such a value is no filter anywhere, and it comes back masked — a page shows the
-    filters it was given, in its message and in its fields."""
-    given, my_numbers = {}, []
+    filters it was given, in its message and in its fields. Check the others with ``unmasked``."""
+    given, problems = {}, []
     for name in names:
         value = asked.get(name, "").strip()
         shown = masked(value) or ""
         if shown != unicodedata.normalize("NFKC", value):
             value = shown
-            my_numbers.append(name)
+            problems.append(f"{labels[name]}に個人番号は使えません")
         if value:
             given[name] = value
-    return given, my_numbers
+    return given, problems
+
+
+def unmasked(given: Mapping[str, str]) -> dict[str, str]:
+    """The filters of ``given_filters`` left to check: those not masked."""
+    return {name: value for name, value in given.items() if MASK not in value}

@@ -25,6 +25,7 @@ from platform_hub.console.signing import (
     CsrfField,
     SignedIn,
     check_csrf,
+    password_turn,
     record_lock,
     set_cookie,
     signin_page,
@@ -55,7 +56,7 @@ async def change_password(
 ) -> Response:
     await check_csrf(person, csrf, ACTION)
     due = person.password_change_due
-    async with unit_of_work(person.hub.sessions) as session:
+    async with password_turn(request), unit_of_work(person.hub.sessions) as session:
         account = await session.get(Account, person.account.id)
         assert account is not None  # its session is live: the account is there
         problem = NOT_THE_SAME_TWICE if new != confirmation else None

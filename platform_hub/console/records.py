@@ -26,7 +26,7 @@ from platform_hub.addressees import views
 from platform_hub.addressees.access import Caller
 from platform_hub.audit import export, repository, service
 from platform_hub.console import charts
-from platform_hub.console.pages import PREFIX, day_of, given_filters, page, query_url
+from platform_hub.console.pages import PREFIX, day_of, given_filters, page, query_url, unmasked
 from platform_hub.console.signing import CsrfField, Refused, SignedIn, check_csrf, may_open
 from platform_hub.kit.clock import city_today
 from platform_hub.kit.database import unit_of_work
@@ -67,11 +67,11 @@ class Filters:
 
     @classmethod
     def of(cls, asked: Mapping[str, str]) -> Filters:
-        given, my_numbers = given_filters(asked, _FILTER_NAMES)
-        problems = [f"{_LABELS[name]}に個人番号は使えません" for name in my_numbers] + [
+        given, problems = given_filters(asked, _FILTER_NAMES, _LABELS)
+        problems += [
             f"{_LABELS[name]}「{value}」は使えません"
-            for name, value in given.items()
-            if name not in my_numbers and not _valid(name, value)
+            for name, value in unmasked(given).items()
+            if not _valid(name, value)
         ]
         return cls(given, problems)
 

@@ -3,6 +3,8 @@ pages, not the API's JSON). The web layer calls ``install`` (web/app.py)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -30,6 +32,7 @@ def install(app: FastAPI, settings: Settings) -> str:
     """Serve the console on ``app``; the path prefix it takes, whose requests carry no bearer token
     (the console authenticates them by its session cookie)."""
     app.state.console_signins = RateLimit(settings.console_signin_rate_limit, settings.rate_limit_storage)
+    app.state.password_turn = asyncio.Semaphore(2)  # one checking, one next (signing.password_turn)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC), name="console-static")
     app.include_router(signing.router)
     app.include_router(oidc.router)

@@ -14,6 +14,7 @@ which replaces the session with a full one. Only signing out is open to it besid
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 from collections.abc import Mapping
@@ -265,7 +266,7 @@ async def signin(
             )
         return signin_page(request, error=TOO_MANY, status=429)
     login = login.strip()
-    async with unit_of_work(hub.sessions) as session:
+    async with password_turn(request), unit_of_work(hub.sessions) as session:
         tried = await accounts.sign_in(
             session, hub.require_vault(), hub.settings, login, password, code.strip()
         )
@@ -286,6 +287,14 @@ async def signin(
     set_cookie(request, answer, SESSION_COOKIE, session_id)
     answer.delete_cookie(SIGNIN_COOKIE, path=PREFIX)
     return answer
+
+
+def password_turn(request: Request) -> asyncio.Semaphore:
+    """Taken before a password is checked, and before the database connection for it: the checks go
+    one at a time (``accounts._PASSWORD_CHECKS``), and a flood of sign-ins must wait without holding
+    the connections the messages need."""
+    turn: asyncio.Semaphore = request.app.state.password_turn
+    return turn
 
 
 async def may_try(request: Request) -> bool:

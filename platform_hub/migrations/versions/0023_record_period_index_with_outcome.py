@@ -1,6 +1,8 @@
 """the transfer record's index by moment carries the outcome too: a period's entries counted by day and
 outcome (連携記録's chart, the compliance totals) are read from the index alone, not from the rows — on
-PostgreSQL a month of a record of 10M entries is 1.5M rows, 640 MB of them, and 45 MB of index
+PostgreSQL a month of a record of 10M entries is 1.5M rows, 640 MB of them, and 45 MB of index.
+PostgreSQL builds it under a SHARE lock of every partition: new entries wait for it (10 s for 10M
+entries here), so run it while the units are quiet.
 
 Revision ID: 0023
 Revises: 0022
