@@ -254,8 +254,10 @@ def test_a_reset_asks_for_a_change_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     account = create_account(settings, monkeypatch, "kansa")
+    assert '"password_change_required": true' in cli(settings, monkeypatch, "accounts", "list", "--json")
     assert sign_in(browser_client, account).status_code == 303
     assert not _must_change(database_url, "kansa")
+    assert '"password_change_required": false' in cli(settings, monkeypatch, "accounts", "list", "--json")
     said = cli(settings, monkeypatch, "accounts", "reset", "kansa")
     fields = dict(line.split("=", 1) for line in said.splitlines() if "=" in line)
     assert _must_change(database_url, "kansa")

@@ -46,7 +46,8 @@ def accounts_create(
 
 @accounts_app.command("list")
 def accounts_list(as_json: JsonOption = False) -> None:
-    """Every account, oldest first: role, whether locked or disabled, the last sign-in (never a secret)."""
+    """Every account, oldest first: role, whether locked or disabled or due a password change, the last
+    sign-in (never a secret)."""
     from platform_hub.accounts import service
     from platform_hub.kit.clock import utcnow
 
@@ -59,6 +60,7 @@ def accounts_list(as_json: JsonOption = False) -> None:
                 "role": a.role.value,
                 "disabled": a.disabled,
                 "locked_until": a.locked_until if a.locked_until and a.locked_until > now else None,
+                "password_change_required": a.password_change_required,
                 "last_signed_in_at": a.last_signed_in_at,
                 "created_at": a.created_at,
             }
@@ -74,6 +76,7 @@ ACCOUNT_COLUMNS: dict[str, Cell] = {
     "role": "role",
     "disabled": "disabled",
     "locked_until": "locked_until",
+    "must_change_password": "password_change_required",
     "last_signed_in": "last_signed_in_at",
     "created": "created_at",
 }
