@@ -50,6 +50,11 @@ class Actor:
 MASK = "*" * 12  # what stands for a 個人番号 in anything kept or shown
 
 
+def holds_my_number(text: str) -> bool:
+    """Whether ``masked`` would change anything of ``text`` but its NFKC form."""
+    return _MY_NUMBER_LIKE.search(unicodedata.normalize("NFKC", text)) is not None
+
+
 def masked(text: str | None) -> str | None:
     """``text`` with anything shaped like a 個人番号 replaced: callers' text is never kept as it came."""
     return None if text is None else _MY_NUMBER_LIKE.sub(MASK, unicodedata.normalize("NFKC", text))

@@ -9,7 +9,6 @@ file: the Content-Security-Policy allows no inline script or style, so a name a 
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from platform_hub.audit.operations import MASK, masked
+from platform_hub.audit.operations import MASK, holds_my_number, masked
 from platform_hub.kit.clock import city_zone
 from platform_hub.ordinance.service import FIRST_DAY, LAST_DAY
 
@@ -111,9 +110,8 @@ def given_filters(
     given, problems = {}, []
     for name in names:
         value = asked.get(name, "").strip()
-        shown = masked(value) or ""
-        if shown != unicodedata.normalize("NFKC", value):
-            value = shown
+        if holds_my_number(value):
+            value = masked(value) or ""
             problems.append(f"{labels[name]}に個人番号は使えません")
         if value:
             given[name] = value

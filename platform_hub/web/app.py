@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import secrets
-import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import unquote_plus
@@ -24,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 from platform_hub.addressees.service import check_key_file
 from platform_hub.audit import sealer
 from platform_hub.audit.chain import SigningKey, load_signing_key
-from platform_hub.audit.operations import masked
+from platform_hub.audit.operations import holds_my_number, masked
 from platform_hub.batches import dropbox
 from platform_hub.console import routes as console
 from platform_hub.exchange import dispatcher
@@ -91,7 +90,7 @@ def _masked_path(text: str) -> str:
     """A path and query as the line shows it, percent-decoded first where it holds a 個人番号 (a GET
     form sends "1234 5678 9012" as ``1234+5678+9012``, full-width digits as ``%EF%BC%91…``)."""
     decoded = unquote_plus(text)
-    return text if masked(decoded) == unicodedata.normalize("NFKC", decoded) else masked(decoded) or ""
+    return masked(decoded) or "" if holds_my_number(decoded) else text
 
 
 _MASKED_ACCESS_LOG = _MaskedAccessLog()
