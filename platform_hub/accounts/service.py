@@ -268,15 +268,17 @@ async def signed_in_by_provider(session: AsyncSession, login: str) -> SignIn:
     return SignIn(SignInOutcome.SIGNED_IN, account)
 
 
+# argon2id's check and hash run in the password checks' thread: each costs a fifth of a second of CPU
+# by design, which on the event loop would stop every message and page of the hub for as long.
+
+
 async def _password_matches(password_hash: str, password: str) -> bool:
-    """argon2id's check, in a thread: it costs a fifth of a second of CPU by design, which on the
-    event loop would stop every message and page of the hub for as long."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_PASSWORD_CHECKS, _verify, password_hash, password)
+    return await asyncio.get_running_loop().run_in_executor(
+        _PASSWORD_CHECKS, _verify, password_hash, password
+    )
 
 
 async def _password_hash(password: str) -> str:
-    """argon2id's hash of ``password``, in the password checks' thread as they are."""
     return await asyncio.get_running_loop().run_in_executor(_PASSWORD_CHECKS, _HASHER.hash, password)
 
 
